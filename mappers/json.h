@@ -1,0 +1,35 @@
+/* json.h — bounded JSON input: every document sluice reads from outside passes through here, so size and
+ * nesting limits hold everywhere, and errors name the line, column and byte offset. */
+#ifndef SL_JSON_H
+#define SL_JSON_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "err.h"
+
+struct sl_json_limits {
+	size_t max_bytes; /* a larger document is refused with SL_ELIMIT before parsing */
+	int max_depth;    /* deeper nesting of arrays/objects is refused with SL_ELIMIT */
+};
+
+#define SL_JSON_DEFAULT_MAX_BYTES (64u * 1024u * 1024u)
+#define SL_JSON_DEFAULT_MAX_DEPTH 64
+
+/* Default limits (64 MiB, depth 64). */
+struct sl_json_limits sl_json_limits_default(void);
+
+/* Parse buf[0..len). Returns a new reference, or NULL with err filled (where = what, e.g. a file name,
+ * followed by line:column). lim may be NULL for the defaults. */
+json_t *sl_json_parse(const char *buf, size_t len, const struct sl_json_limits *lim, const char *what,
+		      struct sl_err *err);
+
+/* Read a whole file ("-" = stdin) into a malloc'd buffer, bounded by max_bytes. Returns 0 or a negative
+ * sl_err_code; *out is owned by the caller. */
+int sl_json_slurp(const char *path, size_t max_bytes, char **out, size_t *outlen, struct sl_err *err);
+
+/* Check nesting depth of an already-parsed value (used where a document arrives pre-parsed). */
+int sl_json_depth_ok(const json_t *v, int max_depth);
+
+#endif
