@@ -1,4 +1,4 @@
-/* sltest.h — what every sluice test shares: the throwaway PostgreSQL started by tests/harness/pg.sh,
+/* sltest.h — what every sluice test shares: the throwaway PostgreSQL started by deploy/pgtmp.sh,
  * the path to ../shared (absent means skip), and the repo's fixtures. */
 #ifndef SL_TEST_H
 #define SL_TEST_H

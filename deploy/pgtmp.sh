@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
-# pg.sh — a throwaway PostgreSQL for the tests: `pg.sh start ENVFILE` runs initdb into a fresh temp dir
+# pgtmp.sh — a throwaway PostgreSQL for the tests and the demo: `pgtmp.sh start ENVFILE` runs initdb into a fresh temp dir
 # and starts a server listening only on a unix socket there, then writes its libpq DSN to ENVFILE;
-# `pg.sh stop ENVFILE` stops it and removes everything. initdb refuses root, so as root we run it as
+# `pgtmp.sh stop ENVFILE` stops it and removes everything. initdb refuses root, so as root we run it as
 # the postgres user.
 set -euo pipefail
 
-cmd=${1:?usage: pg.sh start|stop ENVFILE}
-envfile=${2:?usage: pg.sh start|stop ENVFILE}
+cmd=${1:?usage: pgtmp.sh start|stop ENVFILE}
+envfile=${2:?usage: pgtmp.sh start|stop ENVFILE}
 
 find_pg_bin() {
 	local d
 	for d in "$(pg_config --bindir 2>/dev/null || true)" /usr/lib/postgresql/*/bin; do
 		if [ -n "$d" ] && [ -x "$d/$1" ]; then echo "$d/$1"; return 0; fi
 	done
-	command -v "$1" || { echo "pg.sh: cannot find $1 (install postgresql)" >&2; exit 1; }
+	command -v "$1" || { echo "pgtmp.sh: cannot find $1 (install postgresql)" >&2; exit 1; }
 }
 
 as_pg() {
@@ -51,14 +51,14 @@ start)
 		exit 1
 	fi
 	echo "host=$dir port=5432 user=sluice dbname=postgres" >"$envfile"
-	echo "pg.sh: PostgreSQL up at $dir"
+	echo "pgtmp.sh: PostgreSQL up at $dir"
 	;;
 stop)
 	stop
-	echo "pg.sh: stopped"
+	echo "pgtmp.sh: stopped"
 	;;
 *)
-	echo "usage: pg.sh start|stop ENVFILE" >&2
+	echo "usage: pgtmp.sh start|stop ENVFILE" >&2
 	exit 2
 	;;
 esac
