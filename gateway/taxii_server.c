@@ -473,20 +473,26 @@ static bool valid_stix_id(const char *s)
 	return true;
 }
 
-/* Split list into out (max SL_TAXII_MAX_LIST); returns the count or -1. */
+/* Split list (in place) at commas into out (max SL_TAXII_MAX_LIST); returns the count, or -1 when
+ * an item is empty or there are too many. */
 static int split_list(char *list, const char **out)
 {
 	int n = 0;
-	char *save = NULL;
 
-	for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+	for (char *t = list;;) {
+		char *comma = strchr(t, ',');
+
+		if (comma)
+			*comma = '\0';
 		while (*t == ' ')
 			t++;
 		if (!*t || n == SL_TAXII_MAX_LIST)
 			return -1;
 		out[n++] = t;
+		if (!comma)
+			return n;
+		t = comma + 1;
 	}
-	return n ? n : -1;
 }
 
 static bool bad_value(struct ctx *cx, int which, const char *why, const char *value)
