@@ -1,0 +1,17 @@
+# Test peers: in-memory MISP and OpenCTI that speak the real HTTP APIs, and a seeded TCP fault proxy.
+# They are test tools (never installed); integration tests start them on loopback ports chosen at run time.
+add_library(sl_peer_http STATIC peers/peer_http.c)
+target_include_directories(sl_peer_http PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/peers)
+target_link_libraries(sl_peer_http PUBLIC sl_mappers PkgConfig::LIBEVENT PkgConfig::JANSSON)
+
+add_executable(misp-peer peers/misp_peer.c)
+target_link_libraries(misp-peer PRIVATE sl_peer_http)
+
+# A helper for tests that start peers and speak to them with libcurl.
+add_library(sl_peer_proc STATIC peers/peer_proc.c)
+target_include_directories(sl_peer_proc PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/peers)
+target_compile_definitions(sl_peer_proc PRIVATE SL_PEER_BIN_DIR="${CMAKE_CURRENT_BINARY_DIR}")
+target_link_libraries(sl_peer_proc PUBLIC PkgConfig::LIBCURL PkgConfig::JANSSON)
+
+sl_test(integration peer_misp integration/test_peer_misp.c LIBS sl_peer_proc TIMEOUT 120)
+add_dependencies(test_peer_misp misp-peer)
