@@ -15,3 +15,8 @@ target_link_libraries(sl_peer_proc PUBLIC PkgConfig::LIBCURL PkgConfig::JANSSON)
 
 sl_test(integration peer_misp integration/test_peer_misp.c LIBS sl_peer_proc TIMEOUT 120)
 add_dependencies(test_peer_misp misp-peer)
+
+add_library(sl_octi_id STATIC peers/octi_id.c)
+target_include_directories(sl_octi_id PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/peers)
+target_link_libraries(sl_octi_id PUBLIC PkgConfig::JANSSON PkgConfig::OPENSSL)
+sl_test(unit peer_octi_id integration/test_peer_octi_id.c LIBS sl_octi_id)
