@@ -3,6 +3,7 @@
 #include "http_server.h"
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -175,6 +176,24 @@ static void default_fallback(struct evhttp_request *req, int status, void *arg)
 	evbuffer_free(b);
 }
 
+/* Replies are written as header + body chunks; with Nagle on, the last small segment waits for the
+ * client's delayed ACK (~40 ms per request on Linux). Cheap enough to set on every request, since
+ * evhttp 2.1 has no hook when it accepts a connection. */
+static void no_delay(struct evhttp_request *req)
+{
+	struct evhttp_connection *conn = evhttp_request_get_connection(req);
+	struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+	int one = 1;
+
+	if (fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* libevent writes at most 16 KiB per syscall by default: a 64 KiB page took four writes,
+	 * each waking the reader. */
+	if (bev)
+		bufferevent_set_max_single_write(bev, 256 * 1024);
+}
+
 static void dispatch(struct evhttp_request *req, void *arg)
 {
 	struct sl_http_server *srv = arg;
@@ -186,6 +205,7 @@ static void dispatch(struct evhttp_request *req, void *arg)
 
 	if (!path || !*path)
 		path = "/";
+	no_delay(req);
 	for (size_t i = 0; i < srv->nroutes; i++) {
 		struct route *r = &srv->routes[i];
 

@@ -46,6 +46,7 @@ struct sl_taxii_server {
 	size_t max_content_length, max_page, max_statuses;
 	unsigned status_ttl_s;
 	unsigned char key[32];
+	EVP_MAC_CTX *mac;        /* HMAC-SHA256 keyed once; duplicated per token */
 	struct status *statuses; /* ring */
 	size_t nstatus, status_head;
 };
@@ -620,17 +621,13 @@ static void token_mac(const struct sl_taxii_server *srv, const struct ctx *cx,
 {
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(cx->req);
 	const char *path = uri ? evhttp_uri_get_path(uri) : "";
-	EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	EVP_MAC_CTX *c = m ? EVP_MAC_CTX_new(m) : NULL;
-	OSSL_PARAM params[2];
+	EVP_MAC_CTX *c = srv->mac ? EVP_MAC_CTX_dup(srv->mac) : NULL;
 	size_t outl = 0;
 	static const unsigned char sep = '\n';
 
 	memset(mac, 0, 32);
-	params[0] = OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0);
-	params[1] = OSSL_PARAM_construct_end();
-	if (!c || EVP_MAC_init(c, srv->key, sizeof(srv->key), params) != 1)
-		goto out;
+	if (!c)
+		return;
 	EVP_MAC_update(c, cur, 16);
 	EVP_MAC_update(c, (const unsigned char *)cx->partner, strlen(cx->partner) + 1);
 	EVP_MAC_update(c, (const unsigned char *)path, strlen(path) + 1);
@@ -642,9 +639,7 @@ static void token_mac(const struct sl_taxii_server *srv, const struct ctx *cx,
 		EVP_MAC_update(c, &sep, 1);
 	}
 	EVP_MAC_final(c, mac, &outl, 32);
-out:
 	EVP_MAC_CTX_free(c);
-	EVP_MAC_free(m);
 }
 
 static void cursor_bytes(const struct sl_taxii_cursor *cur, unsigned char out[16])
@@ -895,6 +890,9 @@ static void serve_page(struct ctx *cx, struct query *q, enum page_kind kind, con
 	int rc;
 
 	ps.items = evbuffer_new();
+	/* One chain for a typical page instead of many small ones. */
+	if (ps.items && kind == K_OBJECTS)
+		evbuffer_expand(ps.items, q->limit * 768 < 1048576 ? q->limit * 768 : 1048576);
 	if (kind == K_OBJECTS)
 		ps.served = calloc(q->limit ? q->limit : 1, sizeof(*ps.served));
 	if (!out || !ps.items || (kind == K_OBJECTS && !ps.served)) {
@@ -1348,6 +1346,19 @@ struct sl_taxii_server *sl_taxii_server_new(struct sl_http_server *http,
 		sl_err_set(err, SL_EIO, "taxii", "no randomness for the token key");
 		goto fail;
 	}
+	{
+		EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
+		OSSL_PARAM params[2];
+
+		params[0] = OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0);
+		params[1] = OSSL_PARAM_construct_end();
+		srv->mac = m ? EVP_MAC_CTX_new(m) : NULL;
+		EVP_MAC_free(m);
+		if (!srv->mac || EVP_MAC_init(srv->mac, srv->key, sizeof(srv->key), params) != 1) {
+			sl_err_set(err, SL_EIO, "taxii", "HMAC-SHA256 is not available");
+			goto fail;
+		}
+	}
 	if (sl_http_server_route(http, SL_HTTP_GET, "/taxii2/", h_discovery, srv, err) != 0)
 		goto fail;
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
@@ -1372,6 +1383,7 @@ void sl_taxii_server_free(struct sl_taxii_server *srv)
 	free(srv->title);
 	free(srv->description);
 	free(srv->contact);
+	EVP_MAC_CTX_free(srv->mac);
 	OPENSSL_cleanse(srv->key, sizeof(srv->key));
 	free(srv);
 }

@@ -24,6 +24,7 @@ struct rec {
 	char *json;
 	size_t json_len;
 	bool deleted;
+	struct rec *head;         /* the first version of this id (itself when it is the first) */
 	struct rec *next_version; /* chain of the versions of one id */
 	struct rec *next_in_bucket;
 };
@@ -224,7 +225,9 @@ static int insert(struct sl_taxii_store_mem *st, struct coll *c, const json_t *o
 		for (v = head; v->next_version; v = v->next_version)
 			;
 		v->next_version = r;
+		r->head = head;
 	} else {
+		r->head = r;
 		size_t k;
 
 		if (c->nids + 1 > c->nbuckets && grow_buckets(c) != 0) {
@@ -463,7 +466,19 @@ static bool version_ok(struct sl_taxii_store_mem *st, const char *partner, const
 
 	if (!flags && !f->n_versions)
 		flags = SL_TAXII_VERSION_LAST;
-	head = first_version(c, r->id);
+	head = r->head;
+	/* The common case, one version: it is its own first, last and latest spec version. */
+	if (head == r && !r->next_version) {
+		if (f->n_spec_versions &&
+		    !in_list(r->spec_version, f->spec_versions, f->n_spec_versions))
+			return false;
+		if (flags & (SL_TAXII_VERSION_ALL | SL_TAXII_VERSION_FIRST | SL_TAXII_VERSION_LAST))
+			return true;
+		for (size_t i = 0; i < f->n_versions; i++)
+			if (f->versions_us[i] == r->version_us)
+				return true;
+		return false;
+	}
 	if (!spec_ok(st, partner, c, head, r, f))
 		return false;
 	if (flags & SL_TAXII_VERSION_ALL)

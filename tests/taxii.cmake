@@ -2,3 +2,4 @@
 find_package(Threads REQUIRED)
 sl_test(integration taxii integration/test_taxii.c integration/test_taxii_fixture.c
         LIBS Threads::Threads TIMEOUT 120)
+sl_bench(taxii bench/bench_taxii.c integration/test_taxii_fixture.c LIBS Threads::Threads)

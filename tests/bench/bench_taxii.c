@@ -1,0 +1,281 @@
+/* bench_taxii.c — throughput of sluice's TAXII server: a 100,000-object collection (in-memory
+ * store), GET objects?limit=100 under wrk (4 connections, 10 s), next to nginx serving the same
+ * page as a static file. Prints name=value lines. Skips (77) when wrk or nginx is missing. Env:
+ * BENCH_TAXII_SECONDS (default 10), BENCH_TAXII_OBJECTS (default 100000). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "../integration/test_taxii_fixture.h"
+
+#define COLL "11111111-1111-4111-8111-111111111111"
+#define SKIP 77
+
+struct wrk_result {
+	double rps;
+	double p50_ms, p75_ms, p90_ms, p99_ms;
+	long non2xx;
+};
+
+static double to_ms(double v, const char *unit)
+{
+	if (strcmp(unit, "us") == 0)
+		return v / 1000.0;
+	if (strcmp(unit, "s") == 0)
+		return v * 1000.0;
+	if (strcmp(unit, "m") == 0)
+		return v * 60000.0;
+	return v; /* ms */
+}
+
+static int run_wrk(const char *url, const char *auth, int seconds, struct wrk_result *res)
+{
+	char cmd[2048], line[512];
+	FILE *p;
+
+	memset(res, 0, sizeof(*res));
+	snprintf(cmd, sizeof(cmd),
+	         "wrk -t2 -c4 -d%ds --latency -H 'Accept: application/taxii+json;version=2.1' "
+	         "%s%s%s '%s' 2>&1",
+	         seconds, auth ? "-H 'Authorization: Basic " : "", auth ? auth : "",
+	         auth ? "'" : "", url);
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	while (fgets(line, sizeof(line), p)) {
+		double v;
+		char unit[8];
+		int pct;
+
+		fputs(line, stderr);
+		if (sscanf(line, " Requests/sec: %lf", &v) == 1)
+			res->rps = v;
+		else if (sscanf(line, " %d%% %lf%7[a-z]", &pct, &v, unit) == 3) {
+			if (pct == 50)
+				res->p50_ms = to_ms(v, unit);
+			else if (pct == 75)
+				res->p75_ms = to_ms(v, unit);
+			else if (pct == 90)
+				res->p90_ms = to_ms(v, unit);
+			else if (pct == 99)
+				res->p99_ms = to_ms(v, unit);
+		} else if (sscanf(line, " Non-2xx or 3xx responses: %ld", &res->non2xx) == 1) {
+		}
+	}
+	return pclose(p) == 0 ? 0 : -1;
+}
+
+static void print(const char *name, const struct wrk_result *r)
+{
+	printf("%s_req_per_s=%.0f\n%s_p50_ms=%.3f\n%s_p75_ms=%.3f\n%s_p90_ms=%.3f\n%s_p99_ms=%.3f\n"
+	       "%s_non2xx=%ld\n",
+	       name, r->rps, name, r->p50_ms, name, r->p75_ms, name, r->p90_ms, name, r->p99_ms,
+	       name, r->non2xx);
+}
+
+static uint16_t free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	uint16_t port = 0;
+
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+static int write_file(const char *path, const char *data, size_t len)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -1;
+	if (fwrite(data, 1, len, f) != len) {
+		fclose(f);
+		return -1;
+	}
+	return fclose(f);
+}
+
+static pid_t start_nginx(const char *dir, uint16_t port)
+{
+	char conf[512], text[2048], url[128];
+	pid_t pid;
+
+	snprintf(conf, sizeof(conf), "%s/nginx.conf", dir);
+	/* One worker, like sluice's single event loop; sendfile and keep-alive as nginx ships them.
+	 */
+	snprintf(text, sizeof(text),
+	         "user root;\nworker_processes 1;\ndaemon off;\nmaster_process on;\n"
+	         "pid %s/nginx.pid;\nerror_log %s/error.log;\n"
+	         "events { worker_connections 256; }\n"
+	         "http {\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n"
+	         "  keepalive_requests 1000000;\n"
+	         "  client_body_temp_path %s; proxy_temp_path %s; fastcgi_temp_path %s;\n"
+	         "  uwsgi_temp_path %s; scgi_temp_path %s;\n"
+	         "  types { application/taxii+json json; }\n"
+	         "  server {\n    listen 127.0.0.1:%u;\n    root %s/www;\n  }\n}\n",
+	         dir, dir, dir, dir, dir, dir, dir, (unsigned)port, dir);
+	if (write_file(conf, text, strlen(text)) != 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		execlp("nginx", "nginx", "-p", dir, "-c", conf, (char *)NULL);
+		_exit(127);
+	}
+	/* Wait until it answers. */
+	snprintf(url, sizeof(url), "curl -sf -o /dev/null http://127.0.0.1:%u/page.json",
+	         (unsigned)port);
+	for (int i = 0; i < 100; i++) {
+		struct timespec ts = {0, 50000000};
+
+		if (system(url) == 0)
+			return pid;
+		nanosleep(&ts, NULL);
+	}
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	return -1;
+}
+
+int main(void)
+{
+	const char *env_s = getenv("BENCH_TAXII_SECONDS"), *env_n = getenv("BENCH_TAXII_OBJECTS");
+	int seconds = env_s ? atoi(env_s) : 10;
+	long nobj = env_n ? atol(env_n) : 100000;
+	struct sl_http_server_config hcfg = {.host = "127.0.0.1", .max_body_size = 1 << 20};
+	struct sl_taxii_server_config tcfg = {
+	    .api_root = "bench", .title = "bench", .max_content_length = 1 << 19, .max_page = 1000};
+	struct tx_server s;
+	struct sl_err err = {0};
+	struct tx_req rq = {.path = "/bench/collections/" COLL "/objects/?limit=100",
+	                    .user = "bench:bench-password"};
+	struct tx_resp page;
+	struct wrk_result sl, deep, ng;
+	char dir[] = "/tmp/sl_bench_taxiiXXXXXX", path[512], url[1024], auth[128], next[128];
+	char json[1024];
+	unsigned char raw[] = "bench:bench-password";
+	uint16_t nport;
+	pid_t nginx;
+	int64_t t0 = 1700000000000000;
+
+	if (system("command -v wrk >/dev/null 2>&1") != 0 ||
+	    system("command -v nginx >/dev/null 2>&1") != 0) {
+		fprintf(stderr,
+		        "bench_taxii: wrk or nginx not installed (Debian: wrk nginx-light)\n");
+		return SKIP;
+	}
+	tx_server_init(&s, &hcfg, &tcfg);
+	sl_taxii_store_mem_add_collection(s.store, COLL, "bench", NULL, NULL, &err);
+	sl_taxii_store_mem_add_partner(s.store, "bench", "bench", "bench-password", NULL, &err);
+	sl_taxii_store_mem_grant(s.store, "bench", COLL, true, false, &err);
+	for (long i = 0; i < nobj; i++) {
+		/* ~650 bytes, like the indicators in the medallion baseline; 10 objects per
+		 * date_added. */
+		snprintf(
+		    json, sizeof(json),
+		    "{\"type\":\"indicator\",\"spec_version\":\"2.1\","
+		    "\"id\":\"indicator--%08lx-0000-4000-8000-%012lx\","
+		    "\"created_by_ref\":\"identity--f431f809-377b-45e0-aa1c-6a4751cae5ff\","
+		    "\"created\":\"2024-01-01T00:00:00.000Z\",\"modified\":\"2024-01-01T00:00:00."
+		    "000Z\","
+		    "\"name\":\"bench indicator %ld\",\"description\":\"Synthetic indicator for "
+		    "the "
+		    "TAXII server benchmark; padded to a realistic size.\","
+		    "\"indicator_types\":[\"malicious-activity\"],"
+		    "\"pattern\":\"[ipv4-addr:value = "
+		    "'10.%ld.%ld.%ld']\",\"pattern_type\":\"stix\","
+		    "\"valid_from\":\"2024-01-01T00:00:00Z\",\"labels\":[\"bench\",\"tlp-green\"],"
+		    "\"object_marking_refs\":[\"marking-definition--34098fce-860f-48ae-8e50-"
+		    "ebd3cc5e41da\"]}",
+		    i, i, i, (i >> 16) & 255, (i >> 8) & 255, i & 255);
+		if (sl_taxii_store_mem_put(s.store, COLL, json, t0 + (i / 10) * 1000, &err) != 0) {
+			fprintf(stderr, "seed: %s\n", err.msg);
+			return 1;
+		}
+	}
+	tx_server_start(&s);
+
+	/* The page both servers will serve. */
+	page = tx_do(&s, &rq);
+	if (page.status != 200 || json_array_size(json_object_get(page.json, "objects")) != 100) {
+		fprintf(stderr, "bench_taxii: first page: %ld\n", page.status);
+		return 1;
+	}
+	if (!mkdtemp(dir))
+		return 1;
+	snprintf(path, sizeof(path), "%s/www", dir);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/www/page.json", dir);
+	if (write_file(path, page.body, page.len) != 0)
+		return 1;
+	printf("taxii_objects=%ld\ntaxii_page_bytes=%zu\n", nobj, page.len);
+	tx_resp_free(&page);
+
+	/* A page in the middle of the collection: keyset paging should cost the same. */
+	{
+		struct tx_req mid = rq;
+		char mpath[512];
+		long target = nobj / 2 / 100;
+
+		next[0] = '\0';
+		for (long k = 0; k < target; k++) {
+			struct tx_resp r;
+
+			snprintf(mpath, sizeof(mpath), "%s%s%s", rq.path, next[0] ? "&next=" : "",
+			         next);
+			mid.path = mpath;
+			r = tx_do(&s, &mid);
+			snprintf(next, sizeof(next), "%s",
+			         json_string_value(json_object_get(r.json, "next")));
+			tx_resp_free(&r);
+		}
+	}
+
+	EVP_EncodeBlock((unsigned char *)auth, raw, (int)strlen((char *)raw));
+	snprintf(url, sizeof(url), "%s%s", s.base_url, rq.path);
+	if (run_wrk(url, auth, seconds, &sl) != 0)
+		return 1;
+	print("sluice", &sl);
+	snprintf(url, sizeof(url), "%s%s&next=%s", s.base_url, rq.path, next);
+	if (run_wrk(url, auth, seconds, &deep) != 0)
+		return 1;
+	print("sluice_mid_collection", &deep);
+
+	nport = free_port();
+	nginx = start_nginx(dir, nport);
+	if (nginx < 0) {
+		fprintf(stderr, "bench_taxii: nginx did not start (see %s/error.log)\n", dir);
+		return 1;
+	}
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/page.json", (unsigned)nport);
+	if (run_wrk(url, NULL, seconds, &ng) != 0)
+		ng.rps = 0;
+	kill(nginx, SIGQUIT);
+	waitpid(nginx, NULL, 0);
+	print("nginx_static", &ng);
+	printf("sluice_vs_nginx_ratio=%.3f\n", ng.rps > 0 ? sl.rps / ng.rps : 0.0);
+	printf("goal_req_per_s_5000=%s\ngoal_p99_under_10ms=%s\ngoal_within_2x_nginx=%s\n",
+	       sl.rps >= 5000 ? "met" : "missed", sl.p99_ms < 10.0 ? "met" : "missed",
+	       ng.rps > 0 && sl.rps * 2 >= ng.rps ? "met" : "missed");
+
+	tx_server_stop(&s);
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	if (system(path) != 0)
+		return 1;
+	return 0;
+}
