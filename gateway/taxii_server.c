@@ -1307,6 +1307,8 @@ struct sl_taxii_server *sl_taxii_server_new(struct sl_http_server *http,
 	    {SL_HTTP_GET, "collections/*/objects/*/versions/", h_versions},
 	    {SL_HTTP_GET, "collections/*/manifest/", h_manifest},
 	    {SL_HTTP_GET, "status/*/", h_status},
+	    /* taxii2client 2.3 builds status URLs without the trailing slash. */
+	    {SL_HTTP_GET, "status/*", h_status},
 	};
 
 	if (!r || !*r || strchr(r, '/') || strlen(r) >= SL_HTTP_PARAM_MAX ||
