@@ -176,20 +176,14 @@ static void default_fallback(struct evhttp_request *req, int status, void *arg)
 	evbuffer_free(b);
 }
 
-/* Replies are written as header + body chunks; with Nagle on, the last small segment waits for the
- * client's delayed ACK (~40 ms per request on Linux). Cheap enough to set on every request, since
- * evhttp 2.1 has no hook when it accepts a connection. */
-static void no_delay(struct evhttp_request *req)
+/* libevent writes at most 16 KiB per syscall by default: a 64 KiB page took four writes, each
+ * waking the reader. evhttp 2.1 has no hook when it accepts a connection, so this runs per request
+ * (no syscall, just a field). */
+static void tune_connection(struct evhttp_request *req)
 {
 	struct evhttp_connection *conn = evhttp_request_get_connection(req);
 	struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
-	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
-	int one = 1;
 
-	if (fd >= 0)
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	/* libevent writes at most 16 KiB per syscall by default: a 64 KiB page took four writes,
-	 * each waking the reader. */
 	if (bev)
 		bufferevent_set_max_single_write(bev, 256 * 1024);
 }
@@ -205,7 +199,7 @@ static void dispatch(struct evhttp_request *req, void *arg)
 
 	if (!path || !*path)
 		path = "/";
-	no_delay(req);
+	tune_connection(req);
 	for (size_t i = 0; i < srv->nroutes; i++) {
 		struct route *r = &srv->routes[i];
 
@@ -269,6 +263,14 @@ struct sl_http_server *sl_http_server_new(struct event_base *base,
 		goto fail;
 	}
 	fd = evhttp_bound_socket_get_fd(srv->sock);
+	/* Replies go out as header + body writes; with Nagle the last small segment waits for the
+	 * client's delayed ACK (~40 ms a request). Linux hands TCP_NODELAY on to accepted sockets.
+	 */
+	{
+		int one = 1;
+
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
 	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0) {
 		if (ss.ss_family == AF_INET)
 			srv->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);

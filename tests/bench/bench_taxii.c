@@ -165,7 +165,7 @@ int main(void)
 	struct tx_req rq = {.path = "/bench/collections/" COLL "/objects/?limit=100",
 	                    .user = "bench:bench-password"};
 	struct tx_resp page;
-	struct wrk_result sl, deep, ng;
+	struct wrk_result sl, deep, disc, ng;
 	char dir[] = "/tmp/sl_bench_taxiiXXXXXX", path[512], url[1024], auth[128], next[128];
 	char json[1024];
 	unsigned char raw[] = "bench:bench-password";
@@ -255,6 +255,11 @@ int main(void)
 	if (run_wrk(url, auth, seconds, &deep) != 0)
 		return 1;
 	print("sluice_mid_collection", &deep);
+	/* A tiny answer: the fixed cost per request (HTTP, auth, negotiation). */
+	snprintf(url, sizeof(url), "%s/taxii2/", s.base_url);
+	if (run_wrk(url, auth, seconds, &disc) != 0)
+		return 1;
+	print("sluice_discovery", &disc);
 
 	nport = free_port();
 	nginx = start_nginx(dir, nport);
