@@ -75,8 +75,8 @@ int sl_taxii_ts_parse(const char *s, int64_t *us)
 	tm.tm_hour = atoi(p + 11);
 	tm.tm_min = atoi(p + 14);
 	tm.tm_sec = atoi(p + 17);
-	if (tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
-	    tm.tm_min > 59 || tm.tm_sec > 60)
+	if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
 		return SL_EINVAL;
 	p += 19;
 	if (*p == '.') {
@@ -91,9 +91,14 @@ int sl_taxii_ts_parse(const char *s, int64_t *us)
 	}
 	if (p[0] != 'Z' || p[1] != '\0')
 		return SL_EINVAL;
-	t = timegm(&tm);
-	if (t == (time_t)-1)
-		return SL_EINVAL;
+	{
+		int mday = tm.tm_mday, mon = tm.tm_mon;
+
+		t = timegm(&tm);
+		/* timegm normalises 2021-02-31 to March 3rd; a date that moved did not exist. */
+		if (t == (time_t)-1 || tm.tm_mday != mday || tm.tm_mon != mon)
+			return SL_EINVAL;
+	}
 	*us = (int64_t)t * 1000000 + frac;
 	return 0;
 }

@@ -9,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <cmocka.h>
 
 #include "test_taxii_fixture.h"
@@ -1018,6 +1022,129 @@ static void tls_and_client_certificates(void **state)
 	S = saved;
 }
 
+/* ---- server cap, hostile bytes, helpers ---- */
+
+static void server_caps_the_page_size(void **state)
+{
+	struct sl_taxii_server_config t = {
+	    .api_root = "capped", .title = "capped", .max_content_length = 65536, .max_page = 5};
+	struct tx_server saved = S, c;
+	struct sl_err err = {0};
+	struct tx_req rq = {.path = "/capped/collections/" C_TIES "/objects/?limit=50",
+	                    .user = ALICE};
+	struct tx_resp r;
+	char json[512];
+
+	tx_server_init(&c, NULL, &t);
+	sl_taxii_store_mem_add_collection(c.store, C_TIES, "t", NULL, NULL, &err);
+	sl_taxii_store_mem_add_partner(c.store, "alice", "alice", "pw-alice", NULL, &err);
+	sl_taxii_store_mem_grant(c.store, "alice", C_TIES, true, false, &err);
+	for (int n = 0; n < 12; n++) {
+		snprintf(
+		    json, sizeof(json),
+		    "{\"type\":\"indicator\",\"id\":\"indicator--00000000-0000-4000-8000-%012d\","
+		    "\"created\":\"2023-01-01T00:00:00Z\",\"modified\":\"2023-01-01T00:00:00Z\"}",
+		    n);
+		assert_int_equal(sl_taxii_store_mem_put(c.store, C_TIES, json, 0, &err), 0);
+	}
+	tx_server_start(&c);
+	S = c;
+	r = tx_do(&S, &rq);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(count_objects(r.json), 5);
+	assert_true(json_is_true(json_object_get(r.json, "more")));
+	assert_non_null(json_string_value(json_object_get(r.json, "next")));
+	tx_resp_free(&r);
+	tx_server_stop(&S);
+	S = saved;
+}
+
+/* Send raw bytes on a fresh connection; return what came back (at most n-1 bytes). */
+static size_t raw_exchange(const char *req, size_t len, char *out, size_t n)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons(S.port),
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct timeval tv = {5, 0};
+	size_t got = 0;
+	ssize_t k;
+
+	assert_true(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	if (send(fd, req, len, MSG_NOSIGNAL) < 0) {
+		close(fd);
+		return 0;
+	}
+	shutdown(fd, SHUT_WR);
+	while (got + 1 < n && (k = recv(fd, out + got, n - 1 - got, 0)) > 0)
+		got += (size_t)k;
+	out[got] = '\0';
+	close(fd);
+	return got;
+}
+
+static void hostile_requests_do_not_hurt_the_server(void **state)
+{
+	static const char *const reqs[] = {
+	    "GARBAGE\r\n\r\n",
+	    "GET /taxii2/ HTTP/1.1\r\nHost: x\r\nAuthorization: Basic !!!!\r\n\r\n",
+	    "GET /taxii2/ HTTP/1.1\r\nHost: x\r\nAuthorization: Basic YWxpY2U=\r\n\r\n",
+	    "GET /sluice/collections/%00/ HTTP/1.1\r\nHost: x\r\n\r\n",
+	    "GET /sluice/collections/" C_SHARED "/objects/?match[id]=%ZZ HTTP/1.1\r\nHost: x\r\n"
+	    "Authorization: Basic YWxpY2U6cHctYWxpY2U=\r\n\r\n",
+	    "POST /sluice/collections/" C_WRITE "/objects/ HTTP/1.1\r\nHost: x\r\n"
+	    "Content-Length: 99999999999999999999\r\n\r\n{",
+	    "GET / HTTP/1.1\r\nHost: x\r\nX-Long: ",
+	};
+	char out[8192], big[40000];
+	struct tx_resp r;
+
+	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++)
+		raw_exchange(reqs[i], strlen(reqs[i]), out, sizeof(out));
+	/* Malformed Basic credentials are a 401 like any bad credentials. */
+	raw_exchange(reqs[1], strlen(reqs[1]), out, sizeof(out));
+	assert_non_null(strstr(out, " 401 "));
+	/* Headers above max_headers_size are refused. */
+	memset(big, 'a', sizeof(big));
+	memcpy(big, "GET /taxii2/ HTTP/1.1\r\nX-Long: ", 31);
+	memcpy(big + sizeof(big) - 4, "\r\n\r\n", 4);
+	raw_exchange(big, sizeof(big), out, sizeof(out));
+	assert_null(strstr(out, " 200 "));
+	r = get_ok("/taxii2/", ALICE);
+	tx_resp_free(&r);
+}
+
+static void timestamps_and_decoding(void **state)
+{
+	int64_t us;
+	char out[64], buf[16];
+
+	assert_int_equal(sl_taxii_ts_parse("2021-06-10T12:00:00Z", &us), 0);
+	assert_string_equal(sl_taxii_ts_format(us, out, sizeof(out)),
+	                    "2021-06-10T12:00:00.000000Z");
+	/* More than six fraction digits are cut to microseconds, not rounded into a new second. */
+	assert_int_equal(sl_taxii_ts_parse("2021-06-10T12:00:00.9999999Z", &us), 0);
+	assert_string_equal(sl_taxii_ts_format(us, out, sizeof(out)),
+	                    "2021-06-10T12:00:00.999999Z");
+	assert_int_equal(sl_taxii_ts_parse("2021-06-10T12:00:00.1Z", &us), 0);
+	assert_string_equal(sl_taxii_ts_format(us, out, sizeof(out)),
+	                    "2021-06-10T12:00:00.100000Z");
+	assert_int_equal(sl_taxii_ts_parse("2021-06-10T12:00:00", &us), SL_EINVAL);
+	assert_int_equal(sl_taxii_ts_parse("2021-06-10T12:00:00+00:00", &us), SL_EINVAL);
+	assert_int_equal(sl_taxii_ts_parse("2021-06-10 12:00:00Z", &us), SL_EINVAL);
+	assert_int_equal(sl_taxii_ts_parse("2021-06-10T12:00:00.Z", &us), SL_EINVAL);
+	assert_int_equal(sl_taxii_ts_parse("2021-00-10T12:00:00Z", &us), SL_EINVAL);
+	assert_int_equal(sl_taxii_ts_parse("2021-02-29T12:00:00Z", &us), SL_EINVAL);
+	assert_int_equal(sl_taxii_ts_parse("2024-02-29T12:00:00Z", &us), 0);
+	assert_int_equal(sl_http_decode("a%5Bb%5D+c", 10, 1, buf, sizeof(buf)), 6);
+	assert_string_equal(buf, "a[b] c");
+	assert_int_equal(sl_http_decode("a%5", 3, 0, buf, sizeof(buf)), -1);
+	assert_int_equal(sl_http_decode("a%00", 4, 0, buf, sizeof(buf)), -1);
+	assert_int_equal(sl_http_decode("0123456789abcdef", 16, 0, buf, sizeof(buf)), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1039,6 +1166,9 @@ int main(void)
 	    cmocka_unit_test(delete_removes_object_everywhere),
 	    cmocka_unit_test(serving_is_audited),
 	    cmocka_unit_test(tls_and_client_certificates),
+	    cmocka_unit_test(server_caps_the_page_size),
+	    cmocka_unit_test(hostile_requests_do_not_hurt_the_server),
+	    cmocka_unit_test(timestamps_and_decoding),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
