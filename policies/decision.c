@@ -1,0 +1,1472 @@
+/* decision.c — one destination's verdict on one object: TLP, MISP distribution and sharing groups,
+ * retention, type/org/tag lists and GDPR, evaluated in that order; the rule chain records each
+ * step. */
+#define _GNU_SOURCE /* timegm */
+#include "decision.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "gdpr.h"
+#include "policy_impl.h"
+#include "tlp.h"
+
+#define RULE_MAX 1536
+#define MAX_DIST 3
+
+struct pii {
+	enum sl_gdpr_cat cat;
+	char *value;
+	const char *field;
+};
+
+struct dist {
+	int level;
+	const char *sg;       /* sharing group uuid */
+	const json_t *sg_obj; /* MISP SharingGroup with SharingGroupOrg / SharingGroupServer */
+	const char *what;     /* "event", "object", "attribute", "report" */
+};
+
+struct sl_policy_facts {
+	json_t *obj;
+	const char *id, *type, *modified_s;
+	char modified_buf[24];
+	long long modified;
+	int meta;
+	enum sl_tlp tlp;
+	char tlp_src[160];
+	int tlp_conflict, tlp_malformed;
+	struct dist dist[MAX_DIST];
+	int ndist;
+	const char **tags;
+	size_t ntags, captags;
+	const char *org;
+	struct pii *pii;
+	size_t npii, cappii;
+	int oom;
+};
+
+struct sl_policy_decision {
+	enum sl_policy_verdict v;
+	char *rule;
+	json_t *changes;
+	json_t *obj;
+	char *id;
+	char *modified;
+	char *dest;
+};
+
+struct rb {
+	char buf[RULE_MAX];
+	size_t len;
+};
+
+static void app(struct rb *r, const char *fmt, ...) SL_PRINTF(2, 3);
+static void app(struct rb *r, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (r->len >= sizeof(r->buf) - 1)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(r->buf + r->len, sizeof(r->buf) - r->len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		r->len =
+		    r->len + (size_t)n < sizeof(r->buf) ? r->len + (size_t)n : sizeof(r->buf) - 1;
+}
+
+/* ---- facts ---- */
+
+static void add_tag(struct sl_policy_facts *f, const char *t)
+{
+	if (f->ntags == f->captags) {
+		size_t nc = f->captags ? 2 * f->captags : 8;
+		const char **n = realloc(f->tags, nc * sizeof(*n));
+		if (!n) {
+			f->oom = 1;
+			return;
+		}
+		f->tags = n;
+		f->captags = nc;
+	}
+	f->tags[f->ntags++] = t;
+}
+
+static void add_pii_n(struct sl_policy_facts *f, enum sl_gdpr_cat c, const char *v, size_t len,
+                      const char *field)
+{
+	size_t i;
+
+	if (len < 2)
+		return; /* a single character is not a personal value, and replacing it would wreck
+		           the object */
+	for (i = 0; i < f->npii; i++)
+		if (f->pii[i].cat == c && strlen(f->pii[i].value) == len &&
+		    memcmp(f->pii[i].value, v, len) == 0)
+			return;
+	if (f->npii == f->cappii) {
+		size_t nc = f->cappii ? 2 * f->cappii : 4;
+		struct pii *n = realloc(f->pii, nc * sizeof(*n));
+		if (!n) {
+			f->oom = 1;
+			return;
+		}
+		f->pii = n;
+		f->cappii = nc;
+	}
+	f->pii[f->npii].value = strndup(v, len);
+	if (!f->pii[f->npii].value) {
+		f->oom = 1;
+		return;
+	}
+	f->pii[f->npii].cat = c;
+	f->pii[f->npii].field = field;
+	f->npii++;
+}
+
+static void add_pii(struct sl_policy_facts *f, enum sl_gdpr_cat c, const json_t *v,
+                    const char *field)
+{
+	if (json_is_string(v))
+		add_pii_n(f, c, json_string_value(v), json_string_length(v), field);
+}
+
+struct scanarg {
+	struct sl_policy_facts *f;
+	const char *field;
+};
+
+static int on_email(const char *s, size_t len, void *arg)
+{
+	struct scanarg *a = arg;
+
+	add_pii_n(a->f, SL_GDPR_EMAIL, s, len, a->field);
+	return a->f->npii > 10000;
+}
+
+static void scan_emails_rec(struct sl_policy_facts *f, const json_t *v, const char *field,
+                            int depth)
+{
+	const char *k;
+	json_t *e;
+	size_t i;
+
+	if (depth > 64)
+		return;
+	if (json_is_string(v)) {
+		struct scanarg a = {f, field};
+		if (memchr(json_string_value(v), '@', json_string_length(v)))
+			sl_gdpr_scan_emails(json_string_value(v), on_email, &a);
+	} else if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, k, e)
+		{
+			if (json_is_string(e) || json_is_object(e) || json_is_array(e))
+				scan_emails_rec(f, e, depth == 0 ? k : field, depth + 1);
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, e) scan_emails_rec(f, e, field, depth + 1);
+	}
+}
+
+/* Values compared in a STIX pattern for object paths that hold personal data. */
+static const struct {
+	const char *path;
+	enum sl_gdpr_cat cat;
+} pattern_paths[] = {
+    {"email-addr:value", SL_GDPR_EMAIL},
+    {"email-addr:display_name", SL_GDPR_PERSON_NAME},
+    {"user-account:user_id", SL_GDPR_USER_ACCOUNT},
+    {"user-account:account_login", SL_GDPR_USER_ACCOUNT},
+    {"user-account:display_name", SL_GDPR_PERSON_NAME},
+    {"ipv4-addr:value", SL_GDPR_IP_ADDRESS},
+    {"ipv6-addr:value", SL_GDPR_IP_ADDRESS},
+    {"network-traffic:src_ref.value", SL_GDPR_IP_ADDRESS},
+    {"network-traffic:dst_ref.value", SL_GDPR_IP_ADDRESS},
+    {"x-misp-object:phone-number", SL_GDPR_PHONE},
+};
+
+static void scan_pattern(struct sl_policy_facts *f, const char *pat)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(pattern_paths) / sizeof(pattern_paths[0]); i++) {
+		const char *p = pat, *q;
+		size_t pl = strlen(pattern_paths[i].path);
+		while ((p = strstr(p, pattern_paths[i].path)) != NULL) {
+			int budget = 16;
+			p += pl;
+			while (*p && *p != '\'' && *p != ']' && budget-- > 0)
+				p++;
+			if (*p != '\'')
+				continue;
+			for (q = ++p; *q && !(*q == '\'' && q[-1] != '\\'); q++)
+				;
+			add_pii_n(f, pattern_paths[i].cat, p, (size_t)(q - p), "pattern");
+			p = q;
+		}
+	}
+}
+
+/* MISP attribute types (also misp-stix's x_misp_type) that hold personal data, and where in the
+ * value. */
+static const struct {
+	const char *type;
+	enum sl_gdpr_cat cat;
+	int part; /* 0 whole value, 1 before '|', 2 after '|' */
+} misp_types[] = {
+    {"email", SL_GDPR_EMAIL, 0},
+    {"email-src", SL_GDPR_EMAIL, 0},
+    {"email-dst", SL_GDPR_EMAIL, 0},
+    {"email-reply-to", SL_GDPR_EMAIL, 0},
+    {"target-email", SL_GDPR_EMAIL, 0},
+    {"whois-registrant-email", SL_GDPR_EMAIL, 0},
+    {"dns-soa-email", SL_GDPR_EMAIL, 0},
+    {"first-name", SL_GDPR_PERSON_NAME, 0},
+    {"middle-name", SL_GDPR_PERSON_NAME, 0},
+    {"last-name", SL_GDPR_PERSON_NAME, 0},
+    {"full-name", SL_GDPR_PERSON_NAME, 0},
+    {"whois-registrant-name", SL_GDPR_PERSON_NAME, 0},
+    {"email-src-display-name", SL_GDPR_PERSON_NAME, 0},
+    {"email-dst-display-name", SL_GDPR_PERSON_NAME, 0},
+    {"phone-number", SL_GDPR_PHONE, 0},
+    {"whois-registrant-phone", SL_GDPR_PHONE, 0},
+    {"prtn", SL_GDPR_PHONE, 0},
+    {"target-user", SL_GDPR_USER_ACCOUNT, 0},
+    {"github-username", SL_GDPR_USER_ACCOUNT, 0},
+    {"twitter-id", SL_GDPR_USER_ACCOUNT, 0},
+    {"jabber-id", SL_GDPR_USER_ACCOUNT, 0},
+    {"username", SL_GDPR_USER_ACCOUNT, 0},
+    {"ip-src", SL_GDPR_IP_ADDRESS, 0},
+    {"ip-dst", SL_GDPR_IP_ADDRESS, 0},
+    {"ip-src|port", SL_GDPR_IP_ADDRESS, 1},
+    {"ip-dst|port", SL_GDPR_IP_ADDRESS, 1},
+    {"domain|ip", SL_GDPR_IP_ADDRESS, 2},
+};
+
+/* MISP object relations that hold personal data whatever the attribute type says (person,
+ * user-account). */
+static int relation_cat(const char *objname, const char *rel)
+{
+	if (!objname || !rel)
+		return -1;
+	if (strcmp(objname, "person") == 0) {
+		if (strstr(rel, "name") || strcmp(rel, "alias") == 0)
+			return SL_GDPR_PERSON_NAME;
+		if (strstr(rel, "phone"))
+			return SL_GDPR_PHONE;
+	}
+	if (strcmp(objname, "user-account") == 0) {
+		if (strcmp(rel, "username") == 0 || strcmp(rel, "user-id") == 0)
+			return SL_GDPR_USER_ACCOUNT;
+		if (strcmp(rel, "display-name") == 0)
+			return SL_GDPR_PERSON_NAME;
+	}
+	return -1;
+}
+
+static void add_typed(struct sl_policy_facts *f, const char *type, const json_t *value,
+                      const char *field)
+{
+	const char *v, *bar;
+	size_t i;
+
+	if (!type || !json_is_string(value))
+		return;
+	v = json_string_value(value);
+	for (i = 0; i < sizeof(misp_types) / sizeof(misp_types[0]); i++) {
+		if (strcmp(type, misp_types[i].type) != 0)
+			continue;
+		bar = strchr(v, '|');
+		if (misp_types[i].part == 0 || !bar)
+			add_pii_n(f, misp_types[i].cat, v, strlen(v), field);
+		else if (misp_types[i].part == 1)
+			add_pii_n(f, misp_types[i].cat, v, (size_t)(bar - v), field);
+		else
+			add_pii_n(f, misp_types[i].cat, bar + 1, strlen(bar + 1), field);
+		return;
+	}
+}
+
+static long long parse_time(const json_t *v, const char **s_out)
+{
+	int Y, M, D, h, m, s;
+	struct tm tm;
+
+	if (json_is_integer(v))
+		return json_integer_value(v);
+	if (!json_is_string(v))
+		return 0;
+	if (s_out)
+		*s_out = json_string_value(v);
+	if (sscanf(json_string_value(v), "%4d-%2d-%2dT%2d:%2d:%2d", &Y, &M, &D, &h, &m, &s) == 6) {
+		memset(&tm, 0, sizeof(tm));
+		tm.tm_year = Y - 1900;
+		tm.tm_mon = M - 1;
+		tm.tm_mday = D;
+		tm.tm_hour = h;
+		tm.tm_min = m;
+		tm.tm_sec = s;
+		return (long long)timegm(&tm);
+	} else {
+		char *end;
+		long long n = strtoll(json_string_value(v), &end, 10);
+		return *end == '\0' ? n : 0;
+	}
+}
+
+static int parse_level(const json_t *v)
+{
+	if (json_is_integer(v))
+		return (int)json_integer_value(v);
+	if (json_is_string(v) && strlen(json_string_value(v)) == 1 &&
+	    isdigit((unsigned char)json_string_value(v)[0]))
+		return json_string_value(v)[0] - '0';
+	return v ? 99 : -1; /* present but unreadable: 99 is refused below */
+}
+
+static void note_tlp(struct sl_policy_facts *f, enum sl_tlp t, int malformed, const char *src)
+{
+	if (malformed)
+		f->tlp_malformed = 1;
+	if (t == SL_TLP_NONE)
+		return;
+	if (f->tlp != SL_TLP_NONE && f->tlp != t)
+		f->tlp_conflict = 1;
+	if (t > f->tlp || f->tlp == SL_TLP_NONE) {
+		f->tlp = t;
+		snprintf(f->tlp_src, sizeof(f->tlp_src), "%s", src);
+	}
+}
+
+static void read_marking_refs(struct sl_policy_facts *f, const json_t *o, const json_t *markings)
+{
+	const json_t *refs = json_object_get(o, "object_marking_refs"),
+	             *g = json_object_get(o, "granular_markings"), *e;
+	size_t i;
+
+	if (refs && !json_is_array(refs)) {
+		note_tlp(f, SL_TLP_RED, 1, "object_marking_refs is not a list");
+		return;
+	}
+	json_array_foreach(refs, i, e)
+	{
+		const json_t *md;
+		enum sl_tlp t;
+		int bad = 0;
+		if (!json_is_string(e)) {
+			note_tlp(f, SL_TLP_RED, 1, "object_marking_refs holds a non-string");
+			continue;
+		}
+		md = markings ? json_object_get(markings, json_string_value(e)) : NULL;
+		t = md ? sl_tlp_from_marking_object(md, &bad)
+		       : sl_tlp_from_marking_id(json_string_value(e));
+		note_tlp(f, t, bad, json_string_value(e));
+	}
+	json_array_foreach(g, i, e)
+	{
+		const json_t *r = json_object_get(e, "marking_ref"), *md;
+		enum sl_tlp t;
+		int bad = 0;
+		if (!json_is_string(r))
+			continue;
+		md = markings ? json_object_get(markings, json_string_value(r)) : NULL;
+		t = md ? sl_tlp_from_marking_object(md, &bad)
+		       : sl_tlp_from_marking_id(json_string_value(r));
+		note_tlp(f, t, bad, json_string_value(r));
+	}
+}
+
+static void read_labels(struct sl_policy_facts *f, const json_t *o)
+{
+	const json_t *labels = json_object_get(o, "labels"), *e;
+	size_t i;
+
+	json_array_foreach(labels, i, e)
+	{
+		int bad = 0;
+		enum sl_tlp t;
+		if (!json_is_string(e))
+			continue;
+		add_tag(f, json_string_value(e));
+		t = sl_tlp_from_tag(json_string_value(e), &bad);
+		note_tlp(f, t, bad, json_string_value(e));
+	}
+}
+
+static void read_misp_dist(struct sl_policy_facts *f, const json_t *o, const char *what)
+{
+	const json_t *lv = json_object_get(o, "x_misp_distribution");
+	int level = parse_level(lv);
+
+	if (level < 0 || f->ndist >= MAX_DIST)
+		return;
+	f->dist[f->ndist].level = level;
+	f->dist[f->ndist].sg = json_string_value(json_object_get(o, "x_misp_sharing_group_uuid"));
+	f->dist[f->ndist].sg_obj = NULL;
+	f->dist[f->ndist].what = what;
+	f->ndist++;
+}
+
+static const char *org_of(const json_t *o)
+{
+	const char *c = json_string_value(json_object_get(o, "created_by_ref"));
+
+	return c && strncmp(c, "identity--", 10) == 0 ? c + 10 : c;
+}
+
+static struct sl_policy_facts *facts_new(json_t *obj)
+{
+	struct sl_policy_facts *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	f->obj = json_incref(obj);
+	f->tlp = SL_TLP_NONE;
+	return f;
+}
+
+struct sl_policy_facts *sl_policy_facts_stix(const json_t *obj, const struct sl_policy_ctx *ctx,
+                                             struct sl_err *err)
+{
+	const json_t *markings = ctx ? ctx->markings : NULL,
+	             *containers = ctx ? ctx->containers : NULL, *c;
+	struct sl_policy_facts *f;
+	const char *type;
+	size_t i;
+
+	if (!json_is_object(obj)) {
+		sl_err_set(err, SL_EINVAL, "object", "a STIX object must be a JSON object");
+		return NULL;
+	}
+	if (!(f = facts_new((json_t *)obj))) {
+		sl_err_set(err, SL_ENOMEM, "object", "out of memory");
+		return NULL;
+	}
+	f->id = json_string_value(json_object_get(obj, "id"));
+	f->type = type = json_string_value(json_object_get(obj, "type"));
+	if (!type)
+		type = f->type = "";
+	f->modified = parse_time(json_object_get(obj, "modified"), &f->modified_s);
+	if (!f->modified)
+		f->modified = parse_time(json_object_get(obj, "created"), &f->modified_s);
+	f->meta =
+	    strcmp(type, "marking-definition") == 0 || strcmp(type, "extension-definition") == 0;
+	f->org = org_of(obj);
+
+	read_marking_refs(f, obj, markings);
+	read_labels(f, obj);
+	if (ctx && ctx->misp) {
+		int level = parse_level(json_object_get(ctx->misp, "distribution"));
+		if (level >= 0) {
+			f->dist[0].level = level;
+			f->dist[0].sg =
+			    json_string_value(json_object_get(ctx->misp, "sharing_group_uuid"));
+			f->dist[0].sg_obj = json_object_get(ctx->misp, "sharing_group");
+			f->dist[0].what = "object (MISP context)";
+			f->ndist = 1;
+		}
+	} else {
+		read_misp_dist(f, obj, "object");
+	}
+	json_array_foreach(containers, i, c)
+	{
+		read_marking_refs(f, c, markings);
+		read_labels(f, c);
+		if (!f->org)
+			f->org = org_of(c);
+		if (i == 0)
+			read_misp_dist(f, c, "container");
+	}
+
+	/* personal data by type, then email addresses anywhere */
+	if (strcmp(type, "email-addr") == 0) {
+		add_pii(f, SL_GDPR_EMAIL, json_object_get(obj, "value"), "value");
+		add_pii(f, SL_GDPR_PERSON_NAME, json_object_get(obj, "display_name"),
+		        "display_name");
+	} else if (strcmp(type, "user-account") == 0) {
+		add_pii(f, SL_GDPR_USER_ACCOUNT, json_object_get(obj, "user_id"), "user_id");
+		add_pii(f, SL_GDPR_USER_ACCOUNT, json_object_get(obj, "account_login"),
+		        "account_login");
+		add_pii(f, SL_GDPR_PERSON_NAME, json_object_get(obj, "display_name"),
+		        "display_name");
+	} else if (strcmp(type, "identity") == 0) {
+		const char *cls = json_string_value(json_object_get(obj, "identity_class"));
+		if (cls && strcmp(cls, "individual") == 0)
+			add_pii(f, SL_GDPR_PERSON_NAME, json_object_get(obj, "name"), "name");
+	} else if (strcmp(type, "ipv4-addr") == 0 || strcmp(type, "ipv6-addr") == 0) {
+		add_pii(f, SL_GDPR_IP_ADDRESS, json_object_get(obj, "value"), "value");
+	} else if (strcmp(type, "indicator") == 0 &&
+	           json_is_string(json_object_get(obj, "pattern"))) {
+		scan_pattern(f, json_string_value(json_object_get(obj, "pattern")));
+	}
+	/* misp-stix's custom attribute objects carry the MISP type and value */
+	add_typed(f, json_string_value(json_object_get(obj, "x_misp_type")),
+	          json_object_get(obj, "x_misp_value"), "x_misp_value");
+	if (!f->meta)
+		scan_emails_rec(f, obj, NULL, 0);
+	if (f->oom) {
+		sl_err_set(err, SL_ENOMEM, f->id ? f->id : "object", "out of memory");
+		sl_policy_facts_free(f);
+		return NULL;
+	}
+	return f;
+}
+
+void sl_policy_facts_free(struct sl_policy_facts *f)
+{
+	size_t i;
+
+	if (!f)
+		return;
+	for (i = 0; i < f->npii; i++)
+		free(f->pii[i].value);
+	free(f->pii);
+	free(f->tags);
+	json_decref(f->obj);
+	free(f);
+}
+
+/* ---- evaluation ---- */
+
+struct outcome {
+	enum sl_policy_verdict v;
+	int downgrade;      /* distribution 2 -> 1 on push to MISP */
+	unsigned char *act; /* per pii: the action to apply (KEEP = none) */
+};
+
+static int in_list(const struct sl_strlist *l, const char *s, int nocase)
+{
+	size_t i, n;
+
+	if (!s)
+		return 0;
+	for (i = 0; i < l->n; i++) {
+		n = strlen(l->v[i]);
+		if (n > 0 && l->v[i][n - 1] == '*') {
+			if ((nocase ? strncasecmp(l->v[i], s, n - 1)
+			            : strncmp(l->v[i], s, n - 1)) == 0)
+				return 1;
+		} else if ((nocase ? strcasecmp(l->v[i], s) : strcmp(l->v[i], s)) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int sg_member(const struct sl_policy_dest *d, const struct dist *x)
+{
+	const json_t *e;
+	size_t i;
+
+	if (x->sg && in_list(&d->sharing_groups, x->sg, 1))
+		return 1;
+	if (!x->sg_obj)
+		return 0;
+	if (!x->sg &&
+	    in_list(&d->sharing_groups, json_string_value(json_object_get(x->sg_obj, "uuid")), 1))
+		return 1;
+	json_array_foreach(json_object_get(x->sg_obj, "SharingGroupOrg"), i, e)
+	{
+		const char *u =
+		    json_string_value(json_object_get(json_object_get(e, "Organisation"), "uuid"));
+		if (!u)
+			u = json_string_value(json_object_get(e, "org_uuid"));
+		if (d->org_uuid && u && strcasecmp(u, d->org_uuid) == 0)
+			return 1;
+	}
+	json_array_foreach(json_object_get(x->sg_obj, "SharingGroupServer"), i, e)
+	{
+		const json_t *s = json_object_get(e, "Server");
+		const char *url = json_string_value(json_object_get(s, "url")),
+		           *name = json_string_value(json_object_get(s, "name"));
+		if (d->server && ((url && strcmp(url, d->server) == 0) ||
+		                  (name && strcmp(name, d->server) == 0)))
+			return 1;
+	}
+	return 0;
+}
+
+static const char *level_name(int l)
+{
+	static const char *const n[] = {"your organisation only", "this community",
+	                                "connected communities",  "all communities",
+	                                "sharing group",          "inherit"};
+	return l >= 0 && l <= 5 ? n[l] : "invalid";
+}
+
+static enum sl_policy_verdict deny(struct rb *r, const char *fmt, ...) SL_PRINTF(2, 3);
+static enum sl_policy_verdict deny(struct rb *r, const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	app(r, " -> deny (%s)", why);
+	return SL_POLICY_DENY;
+}
+
+/* The verdict of d on f; fills r with the chain and o with what to change. o->act has f->npii
+ * entries. */
+static enum sl_policy_verdict evaluate(const struct sl_policy_dest *d,
+                                       const struct sl_policy_facts *f, long long now, struct rb *r,
+                                       struct outcome *o)
+{
+	enum sl_tlp eff = f->tlp;
+	int i, changes = 0;
+	size_t k;
+
+	app(r, "destination %s: max_tlp %s%s", d->name, sl_tlp_name(d->max_tlp),
+	    d->allow_amber_strict ? " (+AMBER+STRICT, own org)" : "");
+	if (f->meta) {
+		app(r, "; %s travels with the objects that use it -> allow", f->type);
+		return SL_POLICY_ALLOW;
+	}
+	if (eff == SL_TLP_NONE) {
+		if (d->unmarked == SL_TLP_NONE)
+			return deny(r, "no TLP marking and unmarked = deny");
+		eff = d->unmarked;
+		app(r, "; no TLP marking, assumed %s (unmarked)",
+		    eff == SL_TLP_NONE ? "" : sl_tlp_name(eff));
+	} else {
+		app(r, "; object %s (%s)", sl_tlp_name(eff), f->tlp_src);
+		if (f->tlp_conflict)
+			app(r, ", conflicting TLP markings: the most restrictive applies");
+		if (f->tlp_malformed)
+			app(r, ", malformed TLP marking read as the most restrictive");
+	}
+	if (eff == SL_TLP_RED)
+		return deny(r, "RED never leaves sluice");
+	if (eff == SL_TLP_AMBER_STRICT && !(d->own_org && d->allow_amber_strict))
+		return deny(r, "AMBER+STRICT goes only to the own organisation");
+	if (eff != SL_TLP_AMBER_STRICT && eff > d->max_tlp)
+		return deny(r, "%s is above max_tlp", sl_tlp_name(eff));
+
+	for (i = 0; i < f->ndist; i++) {
+		const struct dist *x = &f->dist[i];
+		if (x->level == 5) {
+			if (f->ndist == 1)
+				return deny(
+				    r, "%s distribution 5 (inherit) with nothing to inherit from",
+				    x->what);
+			continue;
+		}
+		if (x->level < 0 || x->level > 5)
+			return deny(r, "%s distribution is not a MISP level 0..5", x->what);
+		if (x->level == 4) {
+			if (!sg_member(d, x))
+				return deny(r,
+				            "%s distribution 4, sharing group %s: destination is "
+				            "not a member",
+				            x->what, x->sg ? x->sg : "(unnamed)");
+			app(r, "; %s distribution 4, member of sharing group %s", x->what,
+			    x->sg ? x->sg : "(embedded)");
+			continue;
+		}
+		if (!(d->dist_mask & (1u << x->level)))
+			return deny(r, "%s distribution %d (%s) is not one this destination takes",
+			            x->what, x->level, level_name(x->level));
+		app(r, "; %s distribution %d (%s) accepted", x->what, x->level,
+		    level_name(x->level));
+		if (x->level == 2 && d->kind == SL_DEST_MISP)
+			o->downgrade = 1;
+	}
+
+	if (d->retention_days > 0 && f->modified > 0 &&
+	    f->modified < now - (long long)d->retention_days * 86400)
+		return deny(r, "modified %s is older than retention_days %ld",
+		            f->modified_s ? f->modified_s : "(epoch)", d->retention_days);
+
+	if (in_list(&d->deny_types, f->type, 0))
+		return deny(r, "type %s is in deny_types", f->type);
+	if (d->allow_types.n && !in_list(&d->allow_types, f->type, 0))
+		return deny(r, "type %s is not in allow_types", f->type);
+	if (f->org && in_list(&d->deny_orgs, f->org, 1))
+		return deny(r, "creator organisation %s is in deny_orgs", f->org);
+	if (d->allow_orgs.n && !in_list(&d->allow_orgs, f->org, 1))
+		return deny(r, "creator organisation %s is not in allow_orgs",
+		            f->org ? f->org : "(unknown)");
+	for (k = 0; k < f->ntags; k++)
+		if (in_list(&d->deny_tags, f->tags[k], 1))
+			return deny(r, "tag '%s' is in deny_tags", f->tags[k]);
+	if (d->allow_tags.n) {
+		for (k = 0; k < f->ntags && !in_list(&d->allow_tags, f->tags[k], 1); k++)
+			;
+		if (k == f->ntags)
+			return deny(r, "no tag in allow_tags");
+	}
+
+	for (k = 0; k < f->npii; k++) {
+		enum sl_gdpr_action a = d->gdpr[f->pii[k].cat];
+		if (a == SL_GDPR_DROP)
+			return deny(r, "personal data (%s in %s) and gdpr %s = drop",
+			            sl_gdpr_cat_name(f->pii[k].cat),
+			            f->pii[k].field ? f->pii[k].field : "value",
+			            sl_gdpr_cat_name(f->pii[k].cat));
+		o->act[k] = (unsigned char)a;
+		if (a != SL_GDPR_KEEP) {
+			if (!changes)
+				app(r, "; personal data:");
+			app(r, " %s %s in %s", sl_gdpr_action_name(a),
+			    sl_gdpr_cat_name(f->pii[k].cat),
+			    f->pii[k].field ? f->pii[k].field : "value");
+			changes++;
+		}
+	}
+	if (o->downgrade) {
+		app(r, "; distribution 2 downgraded to 1 on push to MISP");
+		changes++;
+	}
+	app(r, changes ? " -> allow with changes" : " -> allow");
+	return changes ? SL_POLICY_ALLOW_CHANGED : SL_POLICY_ALLOW;
+}
+
+static int by_length_desc(const void *a, const void *b)
+{
+	size_t la = strlen((*(const struct pii *const *)a)->value),
+	       lb = strlen((*(const struct pii *const *)b)->value);
+	return la < lb ? 1 : la > lb ? -1 : 0;
+}
+
+static int add_change(json_t *changes, const char *path, const char *action, const char *category)
+{
+	json_t *c = json_pack("{s:s, s:s}", "path", path, "action", action);
+
+	if (!c)
+		return SL_ENOMEM;
+	if (category && json_object_set_new(c, "category", json_string(category)) != 0) {
+		json_decref(c);
+		return SL_ENOMEM;
+	}
+	return json_array_append_new(changes, c) == 0 ? 0 : SL_ENOMEM;
+}
+
+/* Apply the personal-data actions of o to target (a mutable copy). prefix names target in change
+ * paths. */
+static int apply_pii(const struct sl_policy_dest *d, const struct sl_policy_facts *f,
+                     const struct outcome *o, json_t *target, const char *prefix, json_t *changes)
+{
+	const struct pii **order;
+	size_t k, n = 0;
+	int r = 0;
+
+	if (f->npii == 0)
+		return 0;
+	order = malloc(f->npii * sizeof(*order));
+	if (!order)
+		return SL_ENOMEM;
+	for (k = 0; k < f->npii; k++)
+		if (o->act[k] == SL_GDPR_REDACT || o->act[k] == SL_GDPR_PSEUDONYMISE)
+			order[n++] = &f->pii[k];
+	/* longer values first, so a name inside an email address does not break the email's
+	 * pseudonym */
+	qsort(order, n, sizeof(*order), by_length_desc);
+	for (k = 0; k < n && r == 0; k++) {
+		const struct pii *p = order[k];
+		enum sl_gdpr_action a = (enum sl_gdpr_action)o->act[p - f->pii];
+		char path[256], *ps = NULL;
+		const char *with = sl_gdpr_redaction(p->cat);
+		if (a == SL_GDPR_PSEUDONYMISE) {
+			if (!d->key ||
+			    !(ps = sl_gdpr_pseudonym(d->key, d->keylen, p->cat, p->value))) {
+				r = SL_ENOMEM;
+				break;
+			}
+			with = ps;
+		}
+		r = sl_gdpr_replace(target, p->value, with);
+		free(ps);
+		if (r < 0)
+			break;
+		snprintf(path, sizeof(path), "%s%s%s", prefix ? prefix : "",
+		         prefix && p->field ? "." : "", p->field ? p->field : "");
+		r = add_change(changes, path, sl_gdpr_action_name(a), sl_gdpr_cat_name(p->cat));
+	}
+	free(order);
+	return r;
+}
+
+static int set_level(json_t *o, const char *key, int level)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (json_is_string(v))
+		return json_object_set_new(o, key, json_sprintf("%d", level));
+	return json_object_set_new(o, key, json_integer(level));
+}
+
+static struct sl_policy_decision *decision_new(const struct sl_policy_dest *d, const char *id,
+                                               const char *modified, enum sl_policy_verdict v,
+                                               const char *rule)
+{
+	struct sl_policy_decision *dec = calloc(1, sizeof(*dec));
+
+	if (!dec)
+		return NULL;
+	dec->v = v;
+	dec->rule = strdup(rule);
+	dec->id = strdup(id ? id : "");
+	dec->modified = strdup(modified ? modified : "");
+	dec->dest = strdup(d->name);
+	dec->changes = json_array();
+	if (!dec->rule || !dec->id || !dec->modified || !dec->dest || !dec->changes) {
+		sl_policy_decision_free(dec);
+		return NULL;
+	}
+	return dec;
+}
+
+static const char *modified_str(struct sl_policy_facts *f)
+{
+	if (f->modified_s)
+		return f->modified_s;
+	if (f->modified) {
+		snprintf(f->modified_buf, sizeof(f->modified_buf), "%lld", f->modified);
+		return f->modified_buf;
+	}
+	return NULL;
+}
+
+struct sl_policy_decision *sl_policy_decide_facts(const struct sl_policy_dest *d,
+                                                  const struct sl_policy_facts *f, long long now,
+                                                  struct sl_err *err)
+{
+	unsigned char stack_act[16], *act = f->npii <= 16 ? stack_act : calloc(f->npii, 1);
+	struct outcome o = {SL_POLICY_ALLOW, 0, act};
+	struct sl_policy_decision *dec = NULL;
+	struct rb r;
+	int rc = 0;
+
+	if (!act)
+		goto oom;
+	memset(act, 0, f->npii <= 16 ? sizeof(stack_act) : f->npii);
+	r.len = 0;
+	r.buf[0] = '\0';
+	o.v = evaluate(d, f, now, &r, &o);
+	dec = decision_new(d, f->id, modified_str((struct sl_policy_facts *)f), o.v, r.buf);
+	if (!dec)
+		goto oom;
+	if (o.v == SL_POLICY_ALLOW) {
+		dec->obj = json_incref(f->obj);
+	} else if (o.v == SL_POLICY_ALLOW_CHANGED) {
+		dec->obj = json_deep_copy(f->obj);
+		if (!dec->obj)
+			goto oom;
+		rc = apply_pii(d, f, &o, dec->obj, NULL, dec->changes);
+		if (rc == 0 && o.downgrade &&
+		    parse_level(json_object_get(dec->obj, "x_misp_distribution")) == 2) {
+			rc = set_level(dec->obj, "x_misp_distribution", 1);
+			if (rc == 0)
+				rc = add_change(dec->changes, "x_misp_distribution",
+				                "downgrade 2 -> 1", NULL);
+		}
+		if (rc != 0)
+			goto oom;
+	}
+	if (act != stack_act)
+		free(act);
+	return dec;
+oom:
+	if (act != stack_act)
+		free(act);
+	sl_policy_decision_free(dec);
+	sl_err_set(err, SL_ENOMEM, f->id ? f->id : "object", "out of memory");
+	return NULL;
+}
+
+struct sl_policy_decision *sl_policy_decide_stix(const struct sl_policy_dest *d, const json_t *obj,
+                                                 const struct sl_policy_ctx *ctx, long long now,
+                                                 struct sl_err *err)
+{
+	struct sl_policy_facts *f = sl_policy_facts_stix(obj, ctx, err);
+	struct sl_policy_decision *dec;
+
+	if (!f)
+		return NULL;
+	dec = sl_policy_decide_facts(d, f, now, err);
+	sl_policy_facts_free(f);
+	return dec;
+}
+
+/* ---- decisions ---- */
+
+enum sl_policy_verdict sl_policy_decision_verdict(const struct sl_policy_decision *dec)
+{
+	return dec->v;
+}
+
+const char *sl_policy_verdict_name(enum sl_policy_verdict v)
+{
+	return v == SL_POLICY_ALLOW           ? "allow"
+	       : v == SL_POLICY_ALLOW_CHANGED ? "allow-with-changes"
+	                                      : "deny";
+}
+
+const char *sl_policy_decision_rule(const struct sl_policy_decision *dec)
+{
+	return dec->rule;
+}
+
+const json_t *sl_policy_decision_changes(const struct sl_policy_decision *dec)
+{
+	return dec->changes;
+}
+
+const char *sl_policy_decision_object_id(const struct sl_policy_decision *dec)
+{
+	return dec->id;
+}
+
+const json_t *sl_policy_decision_object(const struct sl_policy_decision *dec)
+{
+	return dec->obj;
+}
+
+json_t *sl_policy_decision_take_object(struct sl_policy_decision *dec)
+{
+	json_t *o = dec->obj;
+
+	dec->obj = NULL;
+	return o;
+}
+
+json_t *sl_policy_decision_to_json(const struct sl_policy_decision *dec)
+{
+	return json_pack("{s:s, s:s?, s:s, s:s, s:s, s:O}", "object_id", dec->id, "modified",
+	                 dec->modified[0] ? dec->modified : NULL, "destination", dec->dest,
+	                 "decision", sl_policy_verdict_name(dec->v), "rule", dec->rule, "changes",
+	                 dec->changes);
+}
+
+void sl_policy_decision_free(struct sl_policy_decision *dec)
+{
+	if (!dec)
+		return;
+	free(dec->rule);
+	free(dec->id);
+	free(dec->modified);
+	free(dec->dest);
+	json_decref(dec->changes);
+	json_decref(dec->obj);
+	free(dec);
+}
+
+void sl_policy_decisions_free(struct sl_policy_decision **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v && i < n; i++)
+		sl_policy_decision_free(v[i]);
+	free(v);
+}
+
+/* Replace a decision by a deny naming why (used when a relationship's end or all of a container's
+ * refs were withheld). */
+static int redeny(struct sl_policy_decision *dec, const char *why, const char *id)
+{
+	char *nr;
+	size_t n = strlen(dec->rule) + strlen(why) + strlen(id) + 32;
+
+	if (!(nr = malloc(n)))
+		return SL_ENOMEM;
+	/* the allow verdict at the end of the chain gives way to the reason */
+	snprintf(nr, n, "%s; but %s %s -> deny", dec->rule, why, id);
+	free(dec->rule);
+	dec->rule = nr;
+	dec->v = SL_POLICY_DENY;
+	json_decref(dec->obj);
+	dec->obj = NULL;
+	json_array_clear(dec->changes);
+	return 0;
+}
+
+static int is_container(const char *type)
+{
+	return type && (strcmp(type, "report") == 0 || strcmp(type, "grouping") == 0 ||
+	                strcmp(type, "note") == 0 || strcmp(type, "opinion") == 0);
+}
+
+int sl_policy_decide_bundle(const struct sl_policy_dest *d, const json_t *bundle, long long now,
+                            json_t **out_bundle, struct sl_policy_decision ***decisions,
+                            size_t *ndecisions, struct sl_err *err)
+{
+	const json_t *objs = json_object_get(bundle, "objects"), *o, *e;
+	json_t *markings = json_object(), *parents = json_object(), *withheld = json_object(),
+	       *out = NULL, *outobjs;
+	struct sl_policy_decision **decs = NULL;
+	size_t n = json_array_size(objs), i, j;
+	int r = SL_ENOMEM;
+
+	*out_bundle = NULL;
+	*decisions = NULL;
+	*ndecisions = 0;
+	if (!json_is_array(objs)) {
+		r = sl_err_set(err, SL_EINVAL, "bundle", "a bundle needs an objects array");
+		goto done;
+	}
+	if (!markings || !parents || !withheld || !(decs = calloc(n ? n : 1, sizeof(*decs))))
+		goto oom;
+	json_array_foreach(objs, i, o)
+	{
+		const char *type = json_string_value(json_object_get(o, "type")),
+		           *id = json_string_value(json_object_get(o, "id"));
+		if (type && id && strcmp(type, "marking-definition") == 0)
+			json_object_set(markings, id, (json_t *)o);
+		if (is_container(type)) {
+			json_array_foreach(json_object_get(o, "object_refs"), j, e)
+			{
+				json_t *list;
+				if (!json_is_string(e))
+					continue;
+				list = json_object_get(parents, json_string_value(e));
+				if (!list) {
+					list = json_array();
+					if (!list || json_object_set_new(
+					                 parents, json_string_value(e), list) != 0)
+						goto oom;
+				}
+				json_array_append(list, (json_t *)o);
+			}
+		}
+	}
+	json_array_foreach(objs, i, o)
+	{
+		const char *id = json_string_value(json_object_get(o, "id"));
+		struct sl_policy_ctx ctx = {id ? json_object_get(parents, id) : NULL, markings,
+		                            NULL};
+		decs[i] = sl_policy_decide_stix(d, o, &ctx, now, err);
+		if (!decs[i]) {
+			r = err ? err->code : SL_EINVAL;
+			if (err)
+				sl_err_prefix_where(err, "bundle");
+			goto done;
+		}
+		if (decs[i]->v == SL_POLICY_DENY && id)
+			json_object_set_new(withheld, id, json_true());
+	}
+	/* relationships and sightings whose ends were withheld would leak their existence */
+	json_array_foreach(objs, i, o)
+	{
+		static const char *const refkeys[] = {"source_ref", "target_ref",
+		                                      "sighting_of_ref"};
+		const char *type = json_string_value(json_object_get(o, "type"));
+		if (decs[i]->v == SL_POLICY_DENY || !type ||
+		    (strcmp(type, "relationship") != 0 && strcmp(type, "sighting") != 0))
+			continue;
+		for (j = 0; j < 3; j++) {
+			const char *ref = json_string_value(json_object_get(o, refkeys[j]));
+			if (ref && json_object_get(withheld, ref)) {
+				if (redeny(decs[i], "it refers to withheld", ref) != 0)
+					goto oom;
+				if (json_object_get(o, "id"))
+					json_object_set_new(
+					    withheld, json_string_value(json_object_get(o, "id")),
+					    json_true());
+				break;
+			}
+		}
+	}
+	/* containers lose the refs to withheld objects */
+	json_array_foreach(objs, i, o)
+	{
+		const json_t *refs;
+		json_t *copy, *kept;
+		size_t removed = 0;
+		if (decs[i]->v == SL_POLICY_DENY ||
+		    !is_container(json_string_value(json_object_get(o, "type"))))
+			continue;
+		refs = json_object_get(decs[i]->obj, "object_refs");
+		json_array_foreach(refs, j, e) removed +=
+		    json_is_string(e) && json_object_get(withheld, json_string_value(e));
+		if (!removed)
+			continue;
+		if (removed == json_array_size(refs)) {
+			if (redeny(decs[i],
+			           "every object it refers to is withheld:", "object_refs") != 0)
+				goto oom;
+			continue;
+		}
+		copy = decs[i]->v == SL_POLICY_ALLOW ? json_deep_copy(decs[i]->obj)
+		                                     : json_incref(decs[i]->obj);
+		kept = json_array();
+		if (!copy || !kept) {
+			json_decref(copy);
+			json_decref(kept);
+			goto oom;
+		}
+		json_array_foreach(refs, j, e)
+		{
+			if (json_is_string(e) && json_object_get(withheld, json_string_value(e))) {
+				char path[300];
+				snprintf(path, sizeof(path), "object_refs[%s]",
+				         json_string_value(e));
+				add_change(decs[i]->changes, path, "removed (withheld)", NULL);
+			} else {
+				json_array_append(kept, (json_t *)e);
+			}
+		}
+		json_object_set_new(copy, "object_refs", kept);
+		json_decref(decs[i]->obj);
+		decs[i]->obj = copy;
+		if (decs[i]->v == SL_POLICY_ALLOW) {
+			char *nr = malloc(strlen(decs[i]->rule) + 64);
+			if (!nr)
+				goto oom;
+			sprintf(nr, "%s; %zu withheld refs removed", decs[i]->rule, removed);
+			free(decs[i]->rule);
+			decs[i]->rule = nr;
+		}
+		decs[i]->v = SL_POLICY_ALLOW_CHANGED;
+	}
+	out = json_copy((json_t *)bundle);
+	outobjs = json_array();
+	if (!out || !outobjs)
+		goto oom;
+	for (i = 0; i < n; i++)
+		if (decs[i]->obj)
+			json_array_append(outobjs, decs[i]->obj);
+	json_object_set_new(out, "objects", outobjs);
+	*out_bundle = out;
+	out = NULL;
+	*decisions = decs;
+	*ndecisions = n;
+	decs = NULL;
+	r = 0;
+	goto done;
+oom:
+	r = sl_err_set(err, SL_ENOMEM, "bundle", "out of memory");
+done:
+	if (decs)
+		sl_policy_decisions_free(decs, n);
+	json_decref(out);
+	json_decref(markings);
+	json_decref(parents);
+	json_decref(withheld);
+	return r;
+}
+
+/* ---- MISP events ---- */
+
+static void misp_tags(struct sl_policy_facts *f, const json_t *o)
+{
+	const json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(o, "Tag"), i, e)
+	{
+		const char *name = json_string_value(json_object_get(e, "name"));
+		enum sl_tlp t;
+		int bad = 0;
+		if (!name)
+			continue;
+		add_tag(f, name);
+		t = sl_tlp_from_tag(name, &bad);
+		note_tlp(f, t, bad, name);
+	}
+}
+
+static void misp_dist(struct sl_policy_facts *f, const json_t *o, const json_t *ev,
+                      const char *what)
+{
+	const json_t *sg = json_object_get(o, "SharingGroup");
+	struct dist *x;
+
+	if (f->ndist >= MAX_DIST || !json_object_get(o, "distribution"))
+		return;
+	x = &f->dist[f->ndist++];
+	x->level = parse_level(json_object_get(o, "distribution"));
+	x->what = what;
+	if (!sg && ev && o != ev) {
+		/* an attribute's sharing group is usually the event's, named only by its local id
+		 */
+		const json_t *a = json_object_get(o, "sharing_group_id"),
+		             *b = json_object_get(ev, "sharing_group_id");
+		if (a && b && json_equal((json_t *)a, (json_t *)b))
+			sg = json_object_get(ev, "SharingGroup");
+	}
+	x->sg_obj = json_is_object(sg) ? sg : NULL;
+	x->sg = json_string_value(json_object_get(sg, "uuid"));
+}
+
+static const char *misp_org(const json_t *ev)
+{
+	const char *u = json_string_value(json_object_get(json_object_get(ev, "Orgc"), "uuid"));
+
+	return u ? u : json_string_value(json_object_get(ev, "orgc_uuid"));
+}
+
+static struct sl_policy_facts *misp_event_facts(json_t *ev)
+{
+	struct sl_policy_facts *f = facts_new(ev);
+
+	if (!f)
+		return NULL;
+	f->id = json_string_value(json_object_get(ev, "uuid"));
+	f->type = "misp-event";
+	f->modified = parse_time(json_object_get(ev, "timestamp"), NULL);
+	f->org = misp_org(ev);
+	misp_tags(f, ev);
+	misp_dist(f, ev, NULL, "event");
+	scan_emails_rec(f, json_object_get(ev, "info"), "info", 1);
+	return f;
+}
+
+static struct sl_policy_facts *misp_attr_facts(const struct sl_policy_facts *ef, const json_t *ev,
+                                               const json_t *obj, json_t *attr)
+{
+	struct sl_policy_facts *f = facts_new(attr);
+	const char *type, *objname = obj ? json_string_value(json_object_get(obj, "name")) : NULL;
+	size_t k;
+	int c;
+
+	if (!f)
+		return NULL;
+	f->id = json_string_value(json_object_get(attr, "uuid"));
+	f->type = type = json_string_value(json_object_get(attr, "type"));
+	f->modified = parse_time(json_object_get(attr, "timestamp"), NULL);
+	f->org = ef->org;
+	f->tlp = ef->tlp;
+	f->tlp_conflict = ef->tlp_conflict;
+	f->tlp_malformed = ef->tlp_malformed;
+	memcpy(f->tlp_src, ef->tlp_src, sizeof(f->tlp_src));
+	for (k = 0; k < ef->ntags; k++)
+		add_tag(f, ef->tags[k]);
+	misp_tags(f, attr);
+	if (ef->ndist)
+		f->dist[f->ndist++] = ef->dist[0];
+	if (obj)
+		misp_dist(f, obj, ev, "object");
+	misp_dist(f, attr, ev, "attribute");
+	add_typed(f, type, json_object_get(attr, "value"), "value");
+	c = relation_cat(objname, json_string_value(json_object_get(attr, "object_relation")));
+	if (c >= 0)
+		add_pii(f, (enum sl_gdpr_cat)c, json_object_get(attr, "value"), "value");
+	scan_emails_rec(f, json_object_get(attr, "value"), "value", 1);
+	scan_emails_rec(f, json_object_get(attr, "comment"), "comment", 1);
+	if (f->oom) {
+		sl_policy_facts_free(f);
+		return NULL;
+	}
+	return f;
+}
+
+struct misp_walk {
+	const struct sl_policy_dest *d;
+	long long now;
+	const struct sl_policy_facts *ef;
+	const json_t *ev;
+	json_t *changes, *removed;
+	int downgrade;
+	size_t nremoved, nchanged, nseen;
+};
+
+/* Decide the attributes of `arr` (an Attribute array inside the output copy), removing the
+ * withheld. */
+static int misp_attrs(struct misp_walk *w, const json_t *obj, json_t *arr, const char *where)
+{
+	size_t i = 0;
+	int r = 0;
+
+	while (r == 0 && i < json_array_size(arr)) {
+		json_t *attr = json_array_get(arr, i);
+		struct sl_policy_facts *f = misp_attr_facts(w->ef, w->ev, obj, attr);
+		unsigned char *act = f ? calloc(f->npii ? f->npii : 1, 1) : NULL;
+		struct outcome o = {SL_POLICY_ALLOW, 0, act};
+		char path[300];
+		const char *uuid;
+		struct rb rb;
+
+		if (!f || !act) {
+			sl_policy_facts_free(f);
+			free(act);
+			return SL_ENOMEM;
+		}
+		uuid = f->id ? f->id : "?";
+		rb.len = 0;
+		rb.buf[0] = '\0';
+		w->nseen++;
+		snprintf(path, sizeof(path), "%sAttribute[%s]", where, uuid);
+		o.v = evaluate(w->d, f, w->now, &rb, &o);
+		if (o.v == SL_POLICY_DENY) {
+			json_t *c = json_pack("{s:s, s:s, s:s}", "path", path, "action", "removed",
+			                      "rule", rb.buf);
+			if (!c || json_array_append_new(w->changes, c) != 0)
+				r = SL_ENOMEM;
+			if (f->id)
+				json_object_set_new(w->removed, f->id, json_true());
+			w->nremoved++;
+			sl_policy_facts_free(
+			    f); /* f holds a reference to attr: free it before removal */
+			free(act);
+			json_array_remove(arr, i);
+			continue;
+		}
+		if (o.v == SL_POLICY_ALLOW_CHANGED) {
+			size_t before = json_array_size(w->changes);
+			r = apply_pii(w->d, f, &o, attr, path, w->changes);
+			if (r == 0 && w->d->kind == SL_DEST_MISP &&
+			    parse_level(json_object_get(attr, "distribution")) == 2) {
+				char p2[330];
+				snprintf(p2, sizeof(p2), "%s.distribution", path);
+				r = set_level(attr, "distribution", 1);
+				if (r == 0)
+					r = add_change(w->changes, p2, "downgrade 2 -> 1", NULL);
+			}
+			w->nchanged += json_array_size(w->changes) > before;
+		}
+		sl_policy_facts_free(f);
+		free(act);
+		i++;
+	}
+	return r;
+}
+
+struct sl_policy_decision *sl_policy_decide_misp_event(const struct sl_policy_dest *d,
+                                                       const json_t *event, long long now,
+                                                       struct sl_err *err)
+{
+	const json_t *inner =
+	    json_object_get(event, "Event") ? json_object_get(event, "Event") : event;
+	struct sl_policy_facts *ef = NULL;
+	struct sl_policy_decision *dec = NULL;
+	unsigned char *act = NULL;
+	struct outcome o = {SL_POLICY_ALLOW, 0, NULL};
+	struct misp_walk w;
+	json_t *out = NULL, *oev, *objs, *ob;
+	struct rb rb;
+	size_t i, j;
+	int r = 0;
+
+	memset(&w, 0, sizeof(w));
+	if (!json_is_object(inner)) {
+		sl_err_set(err, SL_EINVAL, "event", "a MISP event must be a JSON object");
+		return NULL;
+	}
+	if (!(ef = misp_event_facts((json_t *)inner)) ||
+	    !(act = calloc(ef->npii ? ef->npii : 1, 1)))
+		goto oom;
+	o.act = act;
+	rb.len = 0;
+	rb.buf[0] = '\0';
+	o.v = evaluate(d, ef, now, &rb, &o);
+	if (o.v == SL_POLICY_DENY) {
+		dec = decision_new(d, ef->id, modified_str(ef), o.v, rb.buf);
+		if (!dec)
+			goto oom;
+		goto done;
+	}
+	if (!(out = json_deep_copy(event)))
+		goto oom;
+	oev = json_object_get(out, "Event") ? json_object_get(out, "Event") : out;
+	if (!(dec = decision_new(d, ef->id, modified_str(ef), o.v, "")))
+		goto oom;
+	w.d = d;
+	w.now = now;
+	w.ef = ef;
+	w.ev = inner;
+	w.changes = dec->changes;
+	if (!(w.removed = json_object()))
+		goto oom;
+	r = apply_pii(d, ef, &o, json_object_get(oev, "info") ? oev : NULL, "Event", dec->changes);
+	if (r == 0 && o.downgrade && parse_level(json_object_get(oev, "distribution")) == 2) {
+		r = set_level(oev, "distribution", 1);
+		if (r == 0)
+			r = add_change(dec->changes, "Event.distribution", "downgrade 2 -> 1",
+			               NULL);
+	}
+	if (r == 0)
+		r = misp_attrs(&w, NULL, json_object_get(oev, "Attribute"), "");
+	objs = json_object_get(oev, "Object");
+	for (i = 0; r == 0 && i < json_array_size(objs);) {
+		json_t *attrs;
+		size_t had;
+		char where[300];
+		const char *ouuid;
+		ob = json_array_get(objs, i);
+		ouuid = json_string_value(json_object_get(ob, "uuid"));
+		attrs = json_object_get(ob, "Attribute");
+		had = json_array_size(attrs);
+		snprintf(where, sizeof(where), "Object[%s].", ouuid ? ouuid : "?");
+		/* the object's own distribution applies to its attributes (it is downgraded only
+		 * after this) */
+		r = misp_attrs(&w, ob, attrs, where);
+		if (r == 0 && had > 0 && json_array_size(attrs) == 0) {
+			char path[300];
+			snprintf(path, sizeof(path), "Object[%s]", ouuid ? ouuid : "?");
+			if (ouuid)
+				json_object_set_new(w.removed, ouuid, json_true());
+			r = add_change(dec->changes, path, "removed (all its attributes withheld)",
+			               NULL);
+			json_array_remove(objs, i);
+			continue;
+		}
+		if (r == 0 && d->kind == SL_DEST_MISP &&
+		    parse_level(json_object_get(ob, "distribution")) == 2) {
+			char path[330];
+			snprintf(path, sizeof(path), "Object[%s].distribution",
+			         ouuid ? ouuid : "?");
+			r = set_level(ob, "distribution", 1);
+			if (r == 0)
+				r = add_change(dec->changes, path, "downgrade 2 -> 1", NULL);
+		}
+		i++;
+	}
+	/* references to what was withheld go too */
+	json_array_foreach(objs, i, ob)
+	{
+		json_t *refs = json_object_get(ob, "ObjectReference");
+		for (j = 0; r == 0 && j < json_array_size(refs);) {
+			const char *ru = json_string_value(
+			    json_object_get(json_array_get(refs, j), "referenced_uuid"));
+			if (ru && json_object_get(w.removed, ru)) {
+				char path[300];
+				snprintf(path, sizeof(path), "Object[%s].ObjectReference[%s]",
+				         json_string_value(json_object_get(ob, "uuid")), ru);
+				r = add_change(dec->changes, path, "removed (refers to withheld)",
+				               NULL);
+				json_array_remove(refs, j);
+			} else {
+				j++;
+			}
+		}
+	}
+	if (r != 0)
+		goto oom;
+	if (rb.len > 0 && rb.buf[rb.len - 1] != ')') {
+		/* drop the event's own " -> allow..." so the summary ends the chain */
+		char *arrow = strstr(rb.buf, " -> allow");
+		if (arrow)
+			*arrow = '\0';
+	}
+	free(dec->rule);
+	{
+		size_t n = strlen(rb.buf) + 200;
+		if (!(dec->rule = malloc(n)))
+			goto oom;
+		snprintf(dec->rule, n, "%s; %zu of %zu attributes withheld, %zu changed -> %s",
+		         rb.buf, w.nremoved, w.nseen, w.nchanged,
+		         json_array_size(dec->changes) ? "allow with changes" : "allow");
+	}
+	dec->v = json_array_size(dec->changes) ? SL_POLICY_ALLOW_CHANGED : SL_POLICY_ALLOW;
+	dec->obj = out;
+	out = NULL;
+	goto done;
+oom:
+	sl_policy_decision_free(dec);
+	dec = NULL;
+	sl_err_set(err, SL_ENOMEM, ef && ef->id ? ef->id : "event", "out of memory");
+done:
+	json_decref(w.removed);
+	json_decref(out);
+	free(act);
+	sl_policy_facts_free(ef);
+	return dec;
+}

@@ -1,0 +1,83 @@
+/* decision.h — what may go to a destination: for each STIX object, bundle or MISP event, a decision
+ * (allow | allow-with-changes | deny), the rule chain that made it, the changes applied and the
+ * object to send. */
+#ifndef SL_DECISION_H
+#define SL_DECISION_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "err.h"
+#include "policy.h"
+
+enum sl_policy_verdict { SL_POLICY_ALLOW, SL_POLICY_ALLOW_CHANGED, SL_POLICY_DENY };
+
+struct sl_policy_decision; /* owned by the caller: sl_policy_decision_free */
+struct sl_policy_facts; /* what the policy looks at in one object, read once for all destinations */
+
+/* Where a STIX object's context comes from (all borrowed, all may be NULL):
+ *  containers: array of report/grouping objects that reference the object; their markings, labels,
+ *              created_by_ref and x_misp_distribution / x_misp_sharing_group_uuid apply to it too.
+ *  markings:   JSON object, marking-definition id -> marking-definition object (custom TLP
+ * definitions). misp:       {"distribution": 0..5, "sharing_group_uuid": "...", "sharing_group":
+ * {MISP SharingGroup}}: MISP context for an object that does not carry x_misp_distribution itself.
+ */
+struct sl_policy_ctx {
+	const json_t *containers;
+	const json_t *markings;
+	const json_t *misp;
+};
+
+/* Read the facts of obj once (obj is kept by reference until sl_policy_facts_free). NULL with err.
+ */
+struct sl_policy_facts *sl_policy_facts_stix(const json_t *obj, const struct sl_policy_ctx *ctx,
+                                             struct sl_err *err);
+void sl_policy_facts_free(struct sl_policy_facts *f);
+
+/* Decide one object for one destination at time `now` (epoch seconds). Never NULL except on
+ * allocation failure (err filled). */
+struct sl_policy_decision *sl_policy_decide_facts(const struct sl_policy_dest *d,
+                                                  const struct sl_policy_facts *f, long long now,
+                                                  struct sl_err *err);
+/* The same, reading the facts itself. */
+struct sl_policy_decision *sl_policy_decide_stix(const struct sl_policy_dest *d, const json_t *obj,
+                                                 const struct sl_policy_ctx *ctx, long long now,
+                                                 struct sl_err *err);
+
+/* A whole bundle: every object decided with its containers (reports/groupings in the bundle that
+ * list it) and the bundle's marking-definitions; relationships/sightings whose ends were withheld
+ * are withheld too, and containers' object_refs lose withheld ids. *out_bundle (owned) holds what
+ * may go; *decisions (owned, sl_policy_decisions_free) one decision per input object, in input
+ * order. */
+int sl_policy_decide_bundle(const struct sl_policy_dest *d, const json_t *bundle, long long now,
+                            json_t **out_bundle, struct sl_policy_decision ***decisions,
+                            size_t *ndecisions, struct sl_err *err);
+
+/* A MISP event ({"Event": {...}} or the inner object): the event as a whole, then each attribute
+ * and object (strictest of event and own distribution, event TLP inherited). Withheld
+ * attributes/objects are removed with the ObjectReferences that point at them; distribution 2
+ * becomes 1 when pushed to a MISP destination. */
+struct sl_policy_decision *sl_policy_decide_misp_event(const struct sl_policy_dest *d,
+                                                       const json_t *event, long long now,
+                                                       struct sl_err *err);
+
+enum sl_policy_verdict sl_policy_decision_verdict(const struct sl_policy_decision *dec);
+const char *
+sl_policy_verdict_name(enum sl_policy_verdict v); /* "allow", "allow-with-changes", "deny" */
+/* Borrowed, valid until the decision is freed. */
+const char *sl_policy_decision_rule(const struct sl_policy_decision *dec);
+const json_t *
+sl_policy_decision_changes(const struct sl_policy_decision *dec); /* [{path, action, ...}] */
+const char *sl_policy_decision_object_id(const struct sl_policy_decision *dec);
+const json_t *
+sl_policy_decision_object(const struct sl_policy_decision *dec); /* NULL when denied */
+/* The object to send, owned by the caller (NULL when denied). An allowed, unchanged object is a new
+ * reference to the input: treat it as read-only. */
+json_t *sl_policy_decision_take_object(struct sl_policy_decision *dec);
+/* {"object_id","modified","destination","decision","rule","changes"} for the ledger's audit table.
+ * Changes never hold personal data in clear. New reference. */
+json_t *sl_policy_decision_to_json(const struct sl_policy_decision *dec);
+void sl_policy_decision_free(struct sl_policy_decision *dec);
+void sl_policy_decisions_free(struct sl_policy_decision **v, size_t n);
+
+#endif

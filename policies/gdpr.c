@@ -1,0 +1,313 @@
+/* gdpr.c — personal-data actions: keyed pseudonyms, redaction, erasure, email detection. */
+#include "gdpr.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const cat_names[SL_GDPR_NCAT] = {"email", "person-name", "phone", "user-account",
+                                                    "ip-address"};
+static const char *const redactions[SL_GDPR_NCAT] = {"[redacted:email]", "[redacted:person-name]",
+                                                     "[redacted:phone]", "[redacted:user-account]",
+                                                     "[redacted:ip-address]"};
+
+const char *sl_gdpr_cat_name(enum sl_gdpr_cat c)
+{
+	return (unsigned)c < SL_GDPR_NCAT ? cat_names[c] : "unknown";
+}
+
+const char *sl_gdpr_redaction(enum sl_gdpr_cat c)
+{
+	return (unsigned)c < SL_GDPR_NCAT ? redactions[c] : "[redacted]";
+}
+
+const char *sl_gdpr_action_name(enum sl_gdpr_action a)
+{
+	switch (a) {
+	case SL_GDPR_KEEP:
+		return "keep";
+	case SL_GDPR_DROP:
+		return "drop";
+	case SL_GDPR_REDACT:
+		return "redact";
+	case SL_GDPR_PSEUDONYMISE:
+		return "pseudonymise";
+	}
+	return "unknown";
+}
+
+int sl_gdpr_action_from_name(const char *name)
+{
+	if (!name)
+		return -1;
+	if (strcmp(name, "keep") == 0)
+		return SL_GDPR_KEEP;
+	if (strcmp(name, "drop") == 0)
+		return SL_GDPR_DROP;
+	if (strcmp(name, "redact") == 0)
+		return SL_GDPR_REDACT;
+	if (strcmp(name, "pseudonymise") == 0 || strcmp(name, "pseudonymize") == 0)
+		return SL_GDPR_PSEUDONYMISE;
+	return -1;
+}
+
+int sl_gdpr_key_load(const char *path, unsigned char **key, size_t *keylen, struct sl_err *err)
+{
+	unsigned char *buf;
+	size_t n;
+	FILE *f;
+
+	*key = NULL;
+	*keylen = 0;
+	f = fopen(path, "rb");
+	if (!f)
+		return sl_err_set(err, SL_EIO, path, "cannot read HMAC key file: %s",
+		                  strerror(errno));
+	buf = malloc(SL_GDPR_KEY_MAX + 1);
+	if (!buf) {
+		fclose(f);
+		return sl_err_set(err, SL_ENOMEM, path, "out of memory");
+	}
+	n = fread(buf, 1, SL_GDPR_KEY_MAX + 1, f);
+	fclose(f);
+	if (n < SL_GDPR_KEY_MIN || n > SL_GDPR_KEY_MAX) {
+		free(buf);
+		return sl_err_set(
+		    err, SL_EINVAL, path, "HMAC key file must hold %d..%d bytes (has %s%zu)",
+		    SL_GDPR_KEY_MIN, SL_GDPR_KEY_MAX, n > SL_GDPR_KEY_MAX ? "more than " : "",
+		    n > SL_GDPR_KEY_MAX ? (size_t)SL_GDPR_KEY_MAX : n);
+	}
+	*key = buf;
+	*keylen = n;
+	return 0;
+}
+
+static int hmac_hex(const unsigned char *key, size_t keylen, const char *data, size_t len,
+                    char *out, size_t nhex)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	size_t i;
+
+	if (!HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)data, len, md, &mdlen))
+		return SL_EINVAL;
+	for (i = 0; i < mdlen && 2 * i + 1 < nhex; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[2 * i] = '\0';
+	return 0;
+}
+
+int sl_gdpr_keyed_hash(const unsigned char *key, size_t keylen, const char *value,
+                       char out[SL_GDPR_HASH_HEX])
+{
+	if (!key || !value)
+		return SL_EINVAL;
+	return hmac_hex(key, keylen, value, strlen(value), out, SL_GDPR_HASH_HEX);
+}
+
+char *sl_gdpr_pseudonym(const unsigned char *key, size_t keylen, enum sl_gdpr_cat c,
+                        const char *value)
+{
+	char hexd[33], *in, *out;
+	size_t n = strlen(value), i, clen = strlen(sl_gdpr_cat_name(c));
+
+	/* the category is part of the input, so the same string under two categories gets two
+	 * pseudonyms */
+	in = malloc(clen + 1 + n + 1);
+	if (!in)
+		return NULL;
+	memcpy(in, sl_gdpr_cat_name(c), clen);
+	in[clen] = ':';
+	for (i = 0; i < n; i++)
+		in[clen + 1 + i] =
+		    c == SL_GDPR_EMAIL ? (char)tolower((unsigned char)value[i]) : value[i];
+	in[clen + 1 + n] = '\0';
+	if (hmac_hex(key, keylen, in, clen + 1 + n, hexd, sizeof(hexd)) != 0) {
+		free(in);
+		return NULL;
+	}
+	free(in);
+	out = malloc(64);
+	if (!out)
+		return NULL;
+	if (c == SL_GDPR_EMAIL)
+		snprintf(out, 64, "%s@pseudonym.invalid", hexd);
+	else
+		snprintf(out, 64, "pseudonym:%s", hexd);
+	return out;
+}
+
+static int key_is_identity(const char *k)
+{
+	size_t n = strlen(k);
+
+	if (strcmp(k, "id") == 0 || strcmp(k, "type") == 0 || strcmp(k, "spec_version") == 0 ||
+	    strcmp(k, "created") == 0 || strcmp(k, "modified") == 0 || strcmp(k, "uuid") == 0)
+		return 1;
+	return (n > 4 && strcmp(k + n - 4, "_ref") == 0) ||
+	       (n > 5 && strcmp(k + n - 5, "_refs") == 0);
+}
+
+/* A new string with every occurrence of value replaced, or NULL when there is none. */
+static char *replace_all(const char *s, const char *value, size_t vlen, const char *with, int *oom)
+{
+	size_t count = 0, wlen = strlen(with), outlen;
+	const char *p = s, *q;
+	char *out, *o;
+
+	while ((q = strstr(p, value)) != NULL) {
+		count++;
+		p = q + vlen;
+	}
+	if (count == 0)
+		return NULL;
+	outlen = strlen(s) - count * vlen + count * wlen;
+	out = malloc(outlen + 1);
+	if (!out) {
+		*oom = 1;
+		return NULL;
+	}
+	o = out;
+	p = s;
+	while ((q = strstr(p, value)) != NULL) {
+		memcpy(o, p, (size_t)(q - p));
+		o += q - p;
+		memcpy(o, with, wlen);
+		o += wlen;
+		p = q + vlen;
+	}
+	strcpy(o, p);
+	return out;
+}
+
+static int replace_rec(json_t *v, const char *value, size_t vlen, const char *with, int depth)
+{
+	int changed = 0, r, oom = 0;
+	const char *k;
+	json_t *e;
+	size_t i;
+
+	if (depth > 128)
+		return SL_ELIMIT;
+	if (json_is_object(v)) {
+		json_object_foreach(v, k, e)
+		{
+			if (json_is_string(e)) {
+				char *n;
+				if (key_is_identity(k))
+					continue;
+				n = replace_all(json_string_value(e), value, vlen, with, &oom);
+				if (oom)
+					return SL_ENOMEM;
+				if (n) {
+					r = json_string_set(e, n);
+					free(n);
+					if (r != 0)
+						return SL_ENOMEM;
+					changed++;
+				}
+			} else if (json_is_object(e) || (json_is_array(e) && !key_is_identity(k))) {
+				if ((r = replace_rec(e, value, vlen, with, depth + 1)) < 0)
+					return r;
+				changed += r;
+			}
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, e)
+		{
+			if (json_is_string(e)) {
+				char *n =
+				    replace_all(json_string_value(e), value, vlen, with, &oom);
+				if (oom)
+					return SL_ENOMEM;
+				if (n) {
+					r = json_string_set(e, n);
+					free(n);
+					if (r != 0)
+						return SL_ENOMEM;
+					changed++;
+				}
+			} else if ((r = replace_rec(e, value, vlen, with, depth + 1)) < 0) {
+				return r;
+			} else {
+				changed += r;
+			}
+		}
+	}
+	return changed;
+}
+
+int sl_gdpr_replace(json_t *v, const char *value, const char *with)
+{
+	if (!value || !*value || !with)
+		return SL_EINVAL;
+	return replace_rec(v, value, strlen(value), with, 0);
+}
+
+json_t *sl_gdpr_erase(const json_t *obj, const char *value, int *count, struct sl_err *err)
+{
+	json_t *copy;
+	int r;
+
+	if (count)
+		*count = 0;
+	if (!obj || !value || !*value) {
+		sl_err_set(err, SL_EINVAL, "erase", "an object and a non-empty value are required");
+		return NULL;
+	}
+	copy = json_deep_copy(obj);
+	if (!copy) {
+		sl_err_set(err, SL_ENOMEM, "erase", "out of memory");
+		return NULL;
+	}
+	r = sl_gdpr_replace(copy, value, "[erased]");
+	if (r < 0) {
+		json_decref(copy);
+		sl_err_set(err, r, "erase", "cannot erase: %s", sl_err_code_name(r));
+		return NULL;
+	}
+	if (count)
+		*count = r;
+	return copy;
+}
+
+static int local_char(int c)
+{
+	return isalnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-';
+}
+
+static int domain_char(int c)
+{
+	return isalnum(c) || c == '.' || c == '-';
+}
+
+void sl_gdpr_scan_emails(const char *s, int (*found)(const char *start, size_t len, void *arg),
+                         void *arg)
+{
+	const char *at = s, *b, *e, *dot;
+
+	while ((at = strchr(at, '@')) != NULL) {
+		b = at;
+		while (b > s && local_char((unsigned char)b[-1]))
+			b--;
+		e = at + 1;
+		while (domain_char((unsigned char)*e))
+			e++;
+		while (e > at + 1 && (e[-1] == '.' || e[-1] == '-'))
+			e--;
+		dot = memchr(at + 1, '.', (size_t)(e - at - 1));
+		if (b < at && dot && dot > at + 1 && dot < e - 1) {
+			if (found(b, (size_t)(e - b), arg))
+				return;
+		}
+		at = e > at ? e : at + 1;
+	}
+}

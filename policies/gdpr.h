@@ -1,0 +1,70 @@
+/* gdpr.h — personal data in threat intel: the categories sluice recognises, the actions a policy
+ * applies (keep, drop, redact, pseudonymise with keyed HMAC-SHA256), erasure for the ledger, and
+ * keyed hashes for audit. */
+#ifndef SL_GDPR_H
+#define SL_GDPR_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "err.h"
+
+enum sl_gdpr_cat {
+	SL_GDPR_EMAIL,
+	SL_GDPR_PERSON_NAME,
+	SL_GDPR_PHONE,
+	SL_GDPR_USER_ACCOUNT,
+	SL_GDPR_IP_ADDRESS,
+	SL_GDPR_NCAT
+};
+
+enum sl_gdpr_action { SL_GDPR_KEEP, SL_GDPR_DROP, SL_GDPR_REDACT, SL_GDPR_PSEUDONYMISE };
+
+#define SL_GDPR_KEY_MIN 16 /* bytes; a shorter key file is refused */
+#define SL_GDPR_KEY_MAX                                                                            \
+	4096 /* bytes; only the first 4096 bytes of a larger file would be read: refused */
+#define SL_GDPR_HASH_HEX 65 /* 64 hex digits + NUL */
+
+/* "email", "person-name", "phone", "user-account", "ip-address". */
+const char *sl_gdpr_cat_name(enum sl_gdpr_cat c);
+/* "keep", "drop", "redact", "pseudonymise"; sl_gdpr_action_from_name also takes "pseudonymize".
+ * Returns -1 for an unknown name. */
+const char *sl_gdpr_action_name(enum sl_gdpr_action a);
+int sl_gdpr_action_from_name(const char *name);
+
+/* Read a key file (raw bytes, trailing newline kept as part of the key). *key is malloc'd, owned by
+ * the caller. Refuses missing/unreadable files and keys outside [SL_GDPR_KEY_MIN, SL_GDPR_KEY_MAX].
+ */
+int sl_gdpr_key_load(const char *path, unsigned char **key, size_t *keylen, struct sl_err *err);
+
+/* HMAC-SHA256(key, value) as 64 lower-case hex digits into out. For audit rows: the ledger stores
+ * this, never the personal value itself. Returns 0 or SL_EINVAL (NULL key/value). */
+int sl_gdpr_keyed_hash(const unsigned char *key, size_t keylen, const char *value,
+                       char out[SL_GDPR_HASH_HEX]);
+
+/* The pseudonym sluice writes for value of category c: stable for a key (emails are compared
+ * case-blind), so partners can still correlate. Emails stay syntactically emails
+ * ("<hex>@pseudonym.invalid"), others become "pseudonym:<hex>". Returns a malloc'd string, or NULL
+ * on allocation failure. */
+char *sl_gdpr_pseudonym(const unsigned char *key, size_t keylen, enum sl_gdpr_cat c,
+                        const char *value);
+
+/* The text a redacted value becomes: "[redacted:<category>]". */
+const char *sl_gdpr_redaction(enum sl_gdpr_cat c);
+
+/* Replace every occurrence of `value` in the string values of `v` (recursively; object keys, and
+ * the properties id, type, spec_version, created, modified and *_ref / *_refs are left alone) with
+ * `with`. Modifies v in place. Returns the number of strings changed, or a negative sl_err_code. */
+int sl_gdpr_replace(json_t *v, const char *value, const char *with);
+
+/* Erasure for the ledger: a new object (owned by the caller) equal to obj with every occurrence of
+ * value replaced by "[erased]", and *count (may be NULL) the number of strings changed. NULL with
+ * err on failure. */
+json_t *sl_gdpr_erase(const json_t *obj, const char *value, int *count, struct sl_err *err);
+
+/* Find email addresses in free text. Calls found(start, len, arg) for each; stops early when it
+ * returns non-zero. */
+void sl_gdpr_scan_emails(const char *s, int (*found)(const char *start, size_t len, void *arg),
+                         void *arg);
+
+#endif

@@ -1,0 +1,2 @@
+# policies/: TLP, MISP distribution and sharing groups, GDPR, the policy file, decisions, the CLI.
+sl_test(unit policy_file unit/test_policy_file.c)
