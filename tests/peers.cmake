@@ -20,3 +20,8 @@ add_library(sl_octi_id STATIC peers/octi_id.c)
 target_include_directories(sl_octi_id PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/peers)
 target_link_libraries(sl_octi_id PUBLIC PkgConfig::JANSSON PkgConfig::OPENSSL)
 sl_test(unit peer_octi_id integration/test_peer_octi_id.c LIBS sl_octi_id)
+
+add_executable(opencti-peer peers/opencti_peer.c peers/gql.c)
+target_link_libraries(opencti-peer PRIVATE sl_peer_http sl_octi_id)
+sl_test(integration peer_opencti integration/test_peer_opencti.c LIBS sl_peer_proc TIMEOUT 120)
+add_dependencies(test_peer_opencti opencti-peer)
