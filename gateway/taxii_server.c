@@ -937,7 +937,17 @@ static void serve_page(struct ctx *cx, struct query *q, enum page_kind kind, con
 		evbuffer_add_buffer(out, ps.items);
 		evbuffer_add(out, "]}", 2);
 	}
-	if (ps.n) {
+	/* The spec wants both headers on every 200 of these endpoints. An empty page has no first
+	 * or last object: both then carry where the query started (the cursor, else added_after,
+	 * else the epoch), so a client that keeps Date-Added-Last as its watermark stays where it
+	 * was. */
+	if (!ps.n) {
+		ps.first = q->f.has_after         ? q->f.after.date_added_us
+		           : q->f.has_added_after ? q->f.added_after_us
+		                                  : 0;
+		ps.last = ps.first;
+	}
+	{
 		evhttp_add_header(h, "X-TAXII-Date-Added-First",
 		                  sl_taxii_ts_format(ps.first, ts, sizeof(ts)));
 		evhttp_add_header(h, "X-TAXII-Date-Added-Last",
@@ -1173,8 +1183,9 @@ static void h_objects_post(struct evhttp_request *req, const struct sl_http_para
 	lim.max_bytes = srv->max_content_length;
 	env = sl_json_parse((const char *)evbuffer_pullup(in, -1), len, &lim, "envelope", &err);
 	if (!env) {
-		send_error(req, 400, "BadRequest", "the body is not JSON: %s: %s", err.where,
-		           err.msg);
+		/* 422: the spec names "a malformed body" among the unprocessable cases. */
+		send_error(req, 422, "UnprocessableEntity", "the body is not JSON: %s: %s",
+		           err.where, err.msg);
 		return;
 	}
 	objs = json_object_get(env, "objects");

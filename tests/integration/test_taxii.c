@@ -464,9 +464,17 @@ static void objects_default_view_and_headers(void **state)
 	assert_string_equal(h, want);
 	tx_resp_free(&r);
 
-	/* An empty result is an empty envelope. */
+	/* An empty result is an empty envelope, still with both headers (the query's start). */
 	r = get_ok("/sluice/collections/" C_SHARED "/objects/?match[type]=campaign", ALICE);
 	assert_int_equal(json_object_size(r.json), 0);
+	assert_string_equal(tx_header(&r, "X-TAXII-Date-Added-First", h, sizeof(h)),
+	                    "1970-01-01T00:00:00.000000Z");
+	tx_resp_free(&r);
+	r = get_ok("/sluice/collections/" C_SHARED "/objects/?added_after=2030-01-01T00:00:00.5Z",
+	           ALICE);
+	assert_int_equal(json_object_size(r.json), 0);
+	assert_string_equal(tx_header(&r, "X-TAXII-Date-Added-Last", h, sizeof(h)),
+	                    "2030-01-01T00:00:00.500000Z");
 	tx_resp_free(&r);
 }
 
@@ -856,7 +864,7 @@ static void post_errors(void **state)
 	assert_taxii_error(&r, 415, "Content-Type");
 	tx_resp_free(&r);
 	r = post(C_WRITE, ALICE, "{\"objects\":[", NULL);
-	assert_taxii_error(&r, 400, "JSON");
+	assert_taxii_error(&r, 422, "JSON");
 	tx_resp_free(&r);
 	r = post(C_WRITE, ALICE, "[1,2]", NULL);
 	assert_taxii_error(&r, 422, "envelope");
