@@ -584,17 +584,31 @@ static bool build_filter(struct ctx *cx, struct query *q)
 			return bad_value(cx, P_VERSION, "empty item or too many items",
 			                 q->raw[P_VERSION]);
 		for (int i = 0; i < n; i++) {
-			if (strcmp(items[i], "last") == 0)
-				q->f.version_flags |= SL_TAXII_VERSION_LAST;
-			else if (strcmp(items[i], "first") == 0)
-				q->f.version_flags |= SL_TAXII_VERSION_FIRST;
-			else if (strcmp(items[i], "all") == 0)
-				q->f.version_flags |= SL_TAXII_VERSION_ALL;
-			else if (sl_taxii_ts_parse(items[i], &q->versions[q->f.n_versions++]) != 0)
+			unsigned flag = strcmp(items[i], "last") == 0    ? SL_TAXII_VERSION_LAST
+			                : strcmp(items[i], "first") == 0 ? SL_TAXII_VERSION_FIRST
+			                : strcmp(items[i], "all") == 0   ? SL_TAXII_VERSION_ALL
+			                                                 : 0;
+			int64_t *v = &q->versions[q->f.n_versions];
+
+			if (!flag && sl_taxii_ts_parse(items[i], v) != 0)
 				return bad_value(cx, P_VERSION,
 				                 "not first, last, all or a STIX timestamp",
 				                 items[i]);
+			/* Section 3.4.1: no value twice, and `all` stands alone. */
+			if (flag & q->f.version_flags)
+				return bad_value(cx, P_VERSION, "a value given twice", items[i]);
+			for (size_t k = 0; !flag && k < q->f.n_versions; k++)
+				if (q->versions[k] == *v)
+					return bad_value(cx, P_VERSION, "a value given twice",
+					                 items[i]);
+			q->f.version_flags |= flag;
+			if (!flag)
+				q->f.n_versions++;
 		}
+		if ((q->f.version_flags & SL_TAXII_VERSION_ALL) && n > 1)
+			return bad_value(cx, P_VERSION,
+			                 "`all` cannot be combined with other values",
+			                 q->raw[P_VERSION]);
 		q->f.versions_us = q->versions;
 	}
 	if (q->raw[P_SPEC]) {
