@@ -30,7 +30,15 @@ void tx_server_init(struct tx_server *s, const struct sl_http_server_config *hcf
 
 	memset(s, 0, sizeof(*s));
 	evthread_use_pthreads();
-	s->base = event_base_new();
+	{
+		/* The changelist folds the add/del of write interest around each reply into fewer
+		 * epoll_ctl calls; what a production loop should use too. */
+		struct event_config *ec = event_config_new();
+
+		event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+		s->base = event_base_new_with_config(ec);
+		event_config_free(ec);
+	}
 	s->store = sl_taxii_store_mem_new();
 	if (!s->base || !s->store)
 		die("init", NULL);
