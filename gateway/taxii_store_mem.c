@@ -39,7 +39,7 @@ struct coll {
 
 struct partner {
 	char name[SL_TAXII_NAME_MAX];
-	char *user, *password, *api_key;
+	char *user, *password, *api_key, *cert_subject;
 	struct {
 		size_t coll;
 		bool can_read, can_write;
@@ -262,6 +262,7 @@ void sl_taxii_store_mem_free(struct sl_taxii_store_mem *st)
 		free(st->partners[i].user);
 		free(st->partners[i].password);
 		free(st->partners[i].api_key);
+		free(st->partners[i].cert_subject);
 	}
 	free(st);
 }
@@ -299,6 +300,18 @@ int sl_taxii_store_mem_add_partner(struct sl_taxii_store_mem *st, const char *na
 	p->password = password ? strdup(password) : NULL;
 	p->api_key = api_key ? strdup(api_key) : NULL;
 	return 0;
+}
+
+int sl_taxii_store_mem_set_cert_subject(struct sl_taxii_store_mem *st, const char *partner,
+                                        const char *subject, struct sl_err *err)
+{
+	struct partner *p = find_partner(st, partner);
+
+	if (!p)
+		return sl_err_set(err, SL_ENOTFOUND, partner, "no such partner");
+	free(p->cert_subject);
+	p->cert_subject = strdup(subject);
+	return p->cert_subject ? 0 : sl_err_set(err, SL_ENOMEM, partner, "out of memory");
 }
 
 int sl_taxii_store_mem_grant(struct sl_taxii_store_mem *st, const char *partner,
@@ -376,10 +389,14 @@ static int op_authenticate(void *ctx, const struct sl_taxii_credentials *cred, c
 		struct partner *p = &st->partners[i];
 		bool ok = false;
 
-		if (cred->user && p->user && strcmp(cred->user, p->user) == 0)
-			ok = same_secret(cred->password, p->password);
-		else if (cred->bearer && p->api_key)
-			ok = same_secret(cred->bearer, p->api_key);
+		/* Credentials in the request decide; a certificate only stands in for none. */
+		if (cred->user)
+			ok = p->user && strcmp(cred->user, p->user) == 0 &&
+			     same_secret(cred->password, p->password);
+		else if (cred->bearer)
+			ok = p->api_key && same_secret(cred->bearer, p->api_key);
+		else if (cred->cert_subject)
+			ok = p->cert_subject && strcmp(cred->cert_subject, p->cert_subject) == 0;
 		if (ok) {
 			snprintf(partner, n, "%s", p->name);
 			return 0;

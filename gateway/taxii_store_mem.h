@@ -33,6 +33,10 @@ int sl_taxii_store_mem_add_collection(struct sl_taxii_store_mem *st, const char 
 int sl_taxii_store_mem_add_partner(struct sl_taxii_store_mem *st, const char *name,
                                    const char *user, const char *password, const char *api_key,
                                    struct sl_err *err);
+/* Also accept partner on a verified TLS client certificate with this subject (RFC 2253, e.g.
+ * "CN=partner-a,O=Example"), when the request carries no Basic or Bearer credentials. */
+int sl_taxii_store_mem_set_cert_subject(struct sl_taxii_store_mem *st, const char *partner,
+                                        const char *subject, struct sl_err *err);
 /* Let partner know of collection with these rights (a partner without a grant does not see it). */
 int sl_taxii_store_mem_grant(struct sl_taxii_store_mem *st, const char *partner,
                              const char *collection, bool can_read, bool can_write,

@@ -1007,6 +1007,10 @@ static void tls_and_client_certificates(void **state)
 	h.tls_client_ca = ccert;
 	tx_server_init(&S, &h, NULL);
 	sl_taxii_store_mem_add_partner(S.store, "alice", "alice", "pw-alice", NULL, &err);
+	sl_taxii_store_mem_add_collection(S.store, C_SHARED, "shared", NULL, NULL, &err);
+	sl_taxii_store_mem_grant(S.store, "alice", C_SHARED, true, false, &err);
+	assert_int_equal(
+	    sl_taxii_store_mem_set_cert_subject(S.store, "alice", "CN=partner-alice", &err), 0);
 	tx_server_start(&S);
 	rq.cafile = cert;
 	assert_int_not_equal(tx_do_raw(&S, &rq, &r), 0);
@@ -1015,6 +1019,20 @@ static void tls_and_client_certificates(void **state)
 	rq.key = ckey;
 	r = tx_do(&S, &rq);
 	assert_int_equal(r.status, 200);
+	tx_resp_free(&r);
+	/* The certificate alone identifies alice... */
+	rq.user = NULL;
+	rq.path = "/sluice/collections/";
+	r = tx_do(&S, &rq);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_array_get(json_object_get(r.json, "collections"), 0), "id")),
+	                    C_SHARED);
+	tx_resp_free(&r);
+	/* ...but wrong credentials sent along are not rescued by it. */
+	rq.user = "alice:wrong";
+	r = tx_do(&S, &rq);
+	assert_taxii_error(&r, 401, NULL);
 	tx_resp_free(&r);
 	tx_server_stop(&S);
 
