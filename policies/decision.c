@@ -38,7 +38,9 @@ struct sl_policy_facts {
 	char modified_buf[24];
 	long long modified;
 	int meta;
-	enum sl_tlp tlp;
+	enum sl_tlp tlp,
+	    own_tlp;   /* effective (with containers) and from the object's own markings */
+	int inherited; /* markings being read now come from a container */
 	char tlp_src[160];
 	int tlp_conflict, tlp_malformed;
 	struct dist dist[MAX_DIST];
@@ -337,8 +339,14 @@ static void note_tlp(struct sl_policy_facts *f, enum sl_tlp t, int malformed, co
 		f->tlp_malformed = 1;
 	if (t == SL_TLP_NONE)
 		return;
-	if (f->tlp != SL_TLP_NONE && f->tlp != t)
-		f->tlp_conflict = 1;
+	/* a container's marking is inherited, not a conflict; two different levels on one object
+	 * are */
+	if (!f->inherited) {
+		if (f->own_tlp != SL_TLP_NONE && f->own_tlp != t)
+			f->tlp_conflict = 1;
+		if (t > f->own_tlp)
+			f->own_tlp = t;
+	}
 	if (t > f->tlp || f->tlp == SL_TLP_NONE) {
 		f->tlp = t;
 		snprintf(f->tlp_src, sizeof(f->tlp_src), "%s", src);
@@ -428,7 +436,7 @@ static struct sl_policy_facts *facts_new(json_t *obj)
 	if (!f)
 		return NULL;
 	f->obj = json_incref(obj);
-	f->tlp = SL_TLP_NONE;
+	f->tlp = f->own_tlp = SL_TLP_NONE;
 	return f;
 }
 
@@ -475,6 +483,7 @@ struct sl_policy_facts *sl_policy_facts_stix(const json_t *obj, const struct sl_
 	} else {
 		read_misp_dist(f, obj, "object");
 	}
+	f->inherited = 1;
 	json_array_foreach(containers, i, c)
 	{
 		read_marking_refs(f, c, markings);
@@ -1233,7 +1242,7 @@ static struct sl_policy_facts *misp_attr_facts(const struct sl_policy_facts *ef,
 	f->type = type = json_string_value(json_object_get(attr, "type"));
 	f->modified = parse_time(json_object_get(attr, "timestamp"), NULL);
 	f->org = ef->org;
-	f->tlp = ef->tlp;
+	f->tlp = ef->tlp; /* the event's TLP is inherited: own_tlp stays NONE */
 	f->tlp_conflict = ef->tlp_conflict;
 	f->tlp_malformed = ef->tlp_malformed;
 	memcpy(f->tlp_src, ef->tlp_src, sizeof(f->tlp_src));

@@ -1,2 +1,4 @@
 # policies/: TLP, MISP distribution and sharing groups, GDPR, the policy file, decisions, the CLI.
 sl_test(unit policy_file unit/test_policy_file.c)
+sl_test(unit tlp unit/test_tlp.c)
+sl_test(unit distribution unit/test_distribution.c)

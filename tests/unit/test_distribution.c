@@ -1,0 +1,325 @@
+/* test_distribution.c — MISP distribution as MISP applies it: levels 0-5, sharing groups (policy
+ * membership, orgs and servers carried by the event), the push downgrade 2 -> 1, attribute- and
+ * object-level removal with references updated, and the same rules on STIX objects
+ * (x_misp_distribution) and bundles. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "test_policy_util.h"
+
+#define NOW 1795200000LL
+#define SG "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"
+#define ORG "9d8c7b6a-5f4e-4d3c-2b1a-0f9e8d7c6b5a"
+
+static const char *policy_text = "destination \"connected\" { kind = \"misp\" max_tlp = \"amber\" "
+                                 "unmarked = \"green\" distribution = {2, 3} }\n"
+                                 "destination \"community\" { kind = \"misp\" max_tlp = \"amber\" "
+                                 "unmarked = \"green\" distribution = {1, 2, 3} }\n"
+                                 "destination \"own\" { kind = \"opencti\" own_org = true max_tlp "
+                                 "= \"amber\" unmarked = \"green\"\n"
+                                 "  distribution = {0, 1, 2, 3} }\n"
+                                 "destination \"sg-listed\" { kind = \"misp\" max_tlp = \"amber\" "
+                                 "unmarked = \"green\" distribution = {3}\n"
+                                 "  sharing_groups = {\"" SG "\"} }\n"
+                                 "destination \"sg-org\" { kind = \"misp\" max_tlp = \"amber\" "
+                                 "unmarked = \"green\" distribution = {3}\n"
+                                 "  org_uuid = \"" ORG "\" }\n"
+                                 "destination \"sg-server\" { kind = \"misp\" max_tlp = \"amber\" "
+                                 "unmarked = \"green\" distribution = {3}\n"
+                                 "  server = \"https://misp.partner.example\" }\n"
+                                 "destination \"taxii\" { kind = \"taxii\" max_tlp = \"amber\" "
+                                 "unmarked = \"green\" distribution = {2, 3} }\n";
+
+static json_t *event_at(int level)
+{
+	char buf[2048];
+
+	snprintf(
+	    buf, sizeof(buf),
+	    "{\"Event\":{\"uuid\":\"e0000000-0000-4000-8000-000000000001\",\"info\":\"x\","
+	    "\"timestamp\":\"1795100000\","
+	    "\"distribution\":\"%d\",\"sharing_group_id\":\"7\",\"Tag\":[{\"name\":\"tlp:green\"}],"
+	    "\"SharingGroup\":{\"uuid\":\"" SG "\",\"name\":\"partners\","
+	    "\"SharingGroupOrg\":[{\"Organisation\":{\"uuid\":\"" ORG "\"}}],"
+	    "\"SharingGroupServer\":[{\"Server\":{\"url\":\"https://"
+	    "misp.partner.example\",\"name\":\"partner\"}}]},"
+	    "\"Attribute\":[{\"uuid\":\"a0000000-0000-4000-8000-000000000001\",\"type\":\"domain\","
+	    "\"value\":"
+	    "\"evil.example\",\"distribution\":\"5\",\"timestamp\":\"1795100000\"}]}}",
+	    level);
+	return pt_json(buf);
+}
+
+static enum sl_policy_verdict event_verdict(const struct sl_policy *p, const char *dest, json_t *ev,
+                                            json_t **out)
+{
+	struct sl_err err;
+	struct sl_policy_decision *d =
+	    sl_policy_decide_misp_event(sl_policy_dest_find(p, dest), ev, NOW, &err);
+	enum sl_policy_verdict v;
+
+	assert_non_null(d);
+	v = sl_policy_decision_verdict(d);
+	if (out)
+		*out = sl_policy_decision_take_object(d);
+	sl_policy_decision_free(d);
+	return v;
+}
+
+/* Each level against each destination, written out from MISP's table (misp-api.md section 4). */
+static void every_level_every_destination(void **state)
+{
+	static const char *const dests[] = {"connected", "community", "own",  "sg-listed",
+	                                    "sg-org",    "sg-server", "taxii"};
+	/* go[level][dest] */
+	static const int go[6][7] = {
+	    {0, 0, 1, 0, 0, 0, 0}, /* 0 your organisation only: the own-org destination alone */
+	    {0, 1, 1, 0, 0, 0, 0}, /* 1 this community */
+	    {1, 1, 1, 0, 0, 0, 1}, /* 2 connected communities */
+	    {1, 1, 1, 1, 1, 1, 1}, /* 3 all */
+	    {0, 0, 0, 1, 1, 1, 0}, /* 4 sharing group: members only (listed, by org, by server) */
+	    {0, 0, 0, 0, 0, 0, 0}, /* 5 inherit: an event has nothing to inherit from */
+	};
+	struct sl_policy *p = pt_policy(policy_text);
+	int l, i;
+
+	(void)state;
+	for (l = 0; l <= 5; l++)
+		for (i = 0; i < 7; i++) {
+			json_t *ev = event_at(l), *out = NULL;
+			enum sl_policy_verdict v = event_verdict(p, dests[i], ev, &out);
+			if ((v != SL_POLICY_DENY) != go[l][i])
+				fail_msg("event distribution %d to %s: %s", l, dests[i],
+				         sl_policy_verdict_name(v));
+			json_decref(ev);
+			json_decref(out);
+		}
+	sl_policy_free(p);
+}
+
+static void connected_is_downgraded_on_push_to_misp(void **state)
+{
+	struct sl_policy *p = pt_policy(policy_text);
+	json_t *ev = event_at(2), *out = NULL;
+
+	(void)state;
+	assert_int_equal(event_verdict(p, "connected", ev, &out), SL_POLICY_ALLOW_CHANGED);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(out, "Event"), "distribution")), "1");
+	json_decref(out);
+	/* not for a TAXII partner: the level is MISP's business */
+	assert_int_equal(event_verdict(p, "taxii", ev, &out), SL_POLICY_ALLOW);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(out, "Event"), "distribution")), "2");
+	json_decref(out);
+	/* the input is never modified */
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(ev, "Event"), "distribution")), "2");
+	json_decref(ev);
+	sl_policy_free(p);
+}
+
+static void attributes_and_objects_removed_refs_updated(void **state)
+{
+	struct sl_policy *p = pt_policy(policy_text);
+	json_t *ev = pt_json(
+	    "{\"Event\":{\"uuid\":\"e1\",\"info\":\"x\",\"distribution\":3,\"timestamp\":"
+	    "1795100000,"
+	    "\"Tag\":[{\"name\":\"tlp:green\"}],\"Attribute\":["
+	    "{\"uuid\":\"keep-inherit\",\"type\":\"domain\",\"value\":\"a.example\","
+	    "\"distribution\":5},"
+	    "{\"uuid\":\"drop-org\",\"type\":\"domain\",\"value\":\"b.example\",\"distribution\":0}"
+	    ","
+	    "{\"uuid\":\"drop-community\",\"type\":\"domain\",\"value\":\"c.example\","
+	    "\"distribution\":\"1\"},"
+	    "{\"uuid\":\"drop-sg\",\"type\":\"domain\",\"value\":\"d.example\",\"distribution\":4,"
+	    "\"sharing_group_id\":9,"
+	    "\"SharingGroup\":{\"uuid\":\"11111111-2222-4333-8444-555555555555\"}},"
+	    "{\"uuid\":\"drop-red\",\"type\":\"domain\",\"value\":\"e.example\",\"distribution\":5,"
+	    "\"Tag\":[{\"name\":"
+	    "\"tlp:red\"}]},"
+	    "{\"uuid\":\"keep-down\",\"type\":\"domain\",\"value\":\"f.example\",\"distribution\":"
+	    "2}],"
+	    "\"Object\":[{\"uuid\":\"obj-gone\",\"name\":\"domain-ip\",\"distribution\":1,"
+	    "\"Attribute\":["
+	    "{\"uuid\":\"oa1\",\"type\":\"domain\",\"value\":\"g.example\",\"distribution\":5}]},"
+	    "{\"uuid\":\"obj-kept\",\"name\":\"domain-ip\",\"distribution\":5,\"Attribute\":["
+	    "{\"uuid\":\"oa2\",\"type\":\"domain\",\"value\":\"h.example\",\"distribution\":5},"
+	    "{\"uuid\":\"oa3\",\"type\":\"domain\",\"value\":\"i.example\",\"distribution\":0}],"
+	    "\"ObjectReference\":[{\"referenced_uuid\":\"obj-gone\"},{\"referenced_uuid\":\"drop-"
+	    "red\"},"
+	    "{\"referenced_uuid\":\"keep-inherit\"},{\"referenced_uuid\":\"oa3\"}]}]}}");
+	json_t *out = NULL, *e, *attrs, *objs, *refs;
+	struct sl_err err;
+	struct sl_policy_decision *d =
+	    sl_policy_decide_misp_event(sl_policy_dest_find(p, "connected"), ev, NOW, &err);
+	char *s;
+
+	(void)state;
+	assert_int_equal(sl_policy_decision_verdict(d), SL_POLICY_ALLOW_CHANGED);
+	out = (json_t *)sl_policy_decision_object(d);
+	e = json_object_get(out, "Event");
+	attrs = json_object_get(e, "Attribute");
+	assert_int_equal(json_array_size(attrs), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(attrs, 0), "uuid")),
+	                    "keep-inherit");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(attrs, 1), "uuid")),
+	                    "keep-down");
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_array_get(attrs, 1), "distribution")), 1);
+	objs = json_object_get(e, "Object");
+	assert_int_equal(json_array_size(objs), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(objs, 0), "uuid")),
+	                    "obj-kept");
+	assert_int_equal(json_array_size(json_object_get(json_array_get(objs, 0), "Attribute")), 1);
+	refs = json_object_get(json_array_get(objs, 0), "ObjectReference");
+	assert_int_equal(json_array_size(refs), 1);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_array_get(refs, 0), "referenced_uuid")),
+	    "keep-inherit");
+	/* every removal is a change naming its path and its reason */
+	s = json_dumps(sl_policy_decision_changes(d), JSON_COMPACT);
+	assert_non_null(strstr(s, "Attribute[drop-org]"));
+	assert_non_null(strstr(s, "Attribute[drop-sg]"));
+	assert_non_null(strstr(s, "not a member"));
+	assert_non_null(strstr(s, "RED never leaves"));
+	assert_non_null(strstr(s, "Object[obj-gone]"));
+	assert_non_null(strstr(s, "ObjectReference[drop-red]"));
+	free(s);
+	assert_non_null(strstr(sl_policy_decision_rule(d), "6 of 9 attributes withheld"));
+	sl_policy_decision_free(d);
+	json_decref(ev);
+	sl_policy_free(p);
+}
+
+static void attribute_sharing_group_is_the_events(void **state)
+{
+	struct sl_policy *p = pt_policy(policy_text);
+	/* event for all, one attribute for the event's sharing group (named by its local id only)
+	 */
+	json_t *ev = event_at(3), *out = NULL, *a;
+
+	(void)state;
+	a = json_array_get(json_object_get(json_object_get(ev, "Event"), "Attribute"), 0);
+	json_object_set_new(a, "distribution", json_string("4"));
+	json_object_set_new(a, "sharing_group_id", json_string("7"));
+	assert_int_equal(event_verdict(p, "sg-org", ev, &out), SL_POLICY_ALLOW);
+	assert_int_equal(
+	    json_array_size(json_object_get(json_object_get(out, "Event"), "Attribute")), 1);
+	json_decref(out);
+	assert_int_equal(event_verdict(p, "connected", ev, &out), SL_POLICY_ALLOW_CHANGED);
+	assert_int_equal(
+	    json_array_size(json_object_get(json_object_get(out, "Event"), "Attribute")), 0);
+	json_decref(out);
+	json_decref(ev);
+	sl_policy_free(p);
+}
+
+static void stix_objects_carry_misp_distribution(void **state)
+{
+	struct sl_policy *p = pt_policy(policy_text);
+	json_t *o =
+	    pt_json("{\"type\":\"indicator\",\"id\":\"indicator--1\",\"x_misp_distribution\":2,"
+	            "\"object_marking_refs\":[\"" PT_GREEN "\"]}");
+	json_t *o4 =
+	    pt_json("{\"type\":\"indicator\",\"id\":\"indicator--2\",\"x_misp_distribution\":\"4\","
+	            "\"x_misp_sharing_group_uuid\":\"" SG "\"}");
+	json_t *ctxm = pt_json("{\"distribution\":0}");
+	struct sl_policy_ctx ctx = {NULL, NULL, ctxm};
+	struct sl_err err;
+	struct sl_policy_decision *d;
+
+	(void)state;
+	d = sl_policy_decide_stix(sl_policy_dest_find(p, "connected"), o, NULL, NOW, &err);
+	assert_int_equal(sl_policy_decision_verdict(d), SL_POLICY_ALLOW_CHANGED);
+	assert_int_equal(json_integer_value(
+	                     json_object_get(sl_policy_decision_object(d), "x_misp_distribution")),
+	                 1);
+	sl_policy_decision_free(d);
+	d = sl_policy_decide_stix(sl_policy_dest_find(p, "community"), o4, NULL, NOW, &err);
+	assert_int_equal(sl_policy_decision_verdict(d), SL_POLICY_DENY);
+	sl_policy_decision_free(d);
+	d = sl_policy_decide_stix(sl_policy_dest_find(p, "sg-listed"), o4, NULL, NOW, &err);
+	assert_int_equal(sl_policy_decision_verdict(d), SL_POLICY_ALLOW);
+	sl_policy_decision_free(d);
+	/* a caller-supplied MISP context wins over nothing */
+	json_object_del(o, "x_misp_distribution");
+	d = sl_policy_decide_stix(sl_policy_dest_find(p, "community"), o, &ctx, NOW, &err);
+	assert_int_equal(sl_policy_decision_verdict(d), SL_POLICY_DENY);
+	assert_non_null(strstr(sl_policy_decision_rule(d), "distribution 0"));
+	sl_policy_decision_free(d);
+	d = sl_policy_decide_stix(sl_policy_dest_find(p, "own"), o, &ctx, NOW, &err);
+	assert_int_equal(sl_policy_decision_verdict(d), SL_POLICY_ALLOW);
+	sl_policy_decision_free(d);
+	json_decref(o);
+	json_decref(o4);
+	json_decref(ctxm);
+	sl_policy_free(p);
+}
+
+static void bundle_drops_ids_from_refs(void **state)
+{
+	struct sl_policy *p = pt_policy(policy_text);
+	json_t *b =
+	    pt_json("{\"type\":\"bundle\",\"id\":\"bundle--1\",\"objects\":["
+	            "{\"type\":\"report\",\"id\":\"report--1\",\"x_misp_distribution\":3,\"object_"
+	            "marking_refs\":[\"" PT_GREEN "\"],"
+	            "\"object_refs\":[\"indicator--ok\",\"indicator--org\",\"relationship--1\","
+	            "\"malware--1\"]},"
+	            "{\"type\":\"indicator\",\"id\":\"indicator--ok\",\"x_misp_distribution\":5},"
+	            "{\"type\":\"indicator\",\"id\":\"indicator--org\",\"x_misp_distribution\":0},"
+	            "{\"type\":\"malware\",\"id\":\"malware--1\"},"
+	            "{\"type\":\"relationship\",\"id\":\"relationship--1\",\"source_ref\":"
+	            "\"indicator--org\","
+	            "\"target_ref\":\"malware--1\"}]}");
+	json_t *out = NULL, *objs, *refs;
+	struct sl_policy_decision **decs = NULL;
+	size_t n = 0, i;
+	struct sl_err err;
+
+	(void)state;
+	assert_int_equal(sl_policy_decide_bundle(sl_policy_dest_find(p, "connected"), b, NOW, &out,
+	                                         &decs, &n, &err),
+	                 0);
+	assert_int_equal(n, 5);
+	assert_int_equal(sl_policy_decision_verdict(decs[0]), SL_POLICY_ALLOW_CHANGED);
+	assert_int_equal(sl_policy_decision_verdict(decs[1]), SL_POLICY_ALLOW);
+	assert_int_equal(sl_policy_decision_verdict(decs[2]), SL_POLICY_DENY);
+	assert_int_equal(sl_policy_decision_verdict(decs[3]), SL_POLICY_ALLOW);
+	assert_int_equal(sl_policy_decision_verdict(decs[4]), SL_POLICY_DENY);
+	assert_non_null(
+	    strstr(sl_policy_decision_rule(decs[4]), "refers to withheld indicator--org"));
+	objs = json_object_get(out, "objects");
+	assert_int_equal(json_array_size(objs), 3);
+	refs = json_object_get(json_array_get(objs, 0), "object_refs");
+	assert_int_equal(json_array_size(refs), 2);
+	json_array_foreach(objs, i, refs)
+	    assert_false(pt_contains(refs, "indicator--org\"") &&
+	                 strcmp(json_string_value(json_object_get(refs, "type")), "report") == 0);
+	assert_false(pt_contains(json_object_get(json_array_get(objs, 0), "object_refs"),
+	                         "relationship--1"));
+	/* the input bundle is untouched */
+	assert_int_equal(json_array_size(json_object_get(
+	                     json_array_get(json_object_get(b, "objects"), 0), "object_refs")),
+	                 4);
+	sl_policy_decisions_free(decs, n);
+	json_decref(out);
+	json_decref(b);
+	sl_policy_free(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(every_level_every_destination),
+	    cmocka_unit_test(connected_is_downgraded_on_push_to_misp),
+	    cmocka_unit_test(attributes_and_objects_removed_refs_updated),
+	    cmocka_unit_test(attribute_sharing_group_is_the_events),
+	    cmocka_unit_test(stix_objects_carry_misp_distribution),
+	    cmocka_unit_test(bundle_drops_ids_from_refs),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
