@@ -25,3 +25,8 @@ add_executable(opencti-peer peers/opencti_peer.c peers/gql.c)
 target_link_libraries(opencti-peer PRIVATE sl_peer_http sl_octi_id)
 sl_test(integration peer_opencti integration/test_peer_opencti.c LIBS sl_peer_proc TIMEOUT 120)
 add_dependencies(test_peer_opencti opencti-peer)
+
+add_executable(faultproxy peers/faultproxy.c)
+target_link_libraries(faultproxy PRIVATE PkgConfig::LIBEVENT)
+sl_test(integration peer_faultproxy integration/test_peer_faultproxy.c LIBS sl_peer_proc TIMEOUT 120)
+add_dependencies(test_peer_faultproxy faultproxy misp-peer)

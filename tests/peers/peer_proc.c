@@ -16,6 +16,7 @@ struct sl_peerproc {
 	pid_t pid;
 	int port;
 	char url[64];
+	char line[256];
 };
 
 struct sl_peerproc *sl_peerproc_start(char *const argv[])
@@ -53,7 +54,7 @@ struct sl_peerproc *sl_peerproc_start(char *const argv[])
 		n++;
 	}
 	line[n] = '\0';
-	/* keep the pipe open reader-less? no: close it; the peer prints nothing more on stdout */
+	/* the peers print nothing after the LISTEN line */
 	close(fds[0]);
 	pp = calloc(1, sizeof(*pp));
 	pp->pid = pid;
@@ -65,12 +66,18 @@ struct sl_peerproc *sl_peerproc_start(char *const argv[])
 		return NULL;
 	}
 	snprintf(pp->url, sizeof(pp->url), "http://127.0.0.1:%d", pp->port);
+	snprintf(pp->line, sizeof(pp->line), "%s", line);
 	return pp;
 }
 
 const char *sl_peerproc_url(const struct sl_peerproc *pp)
 {
 	return pp->url;
+}
+
+const char *sl_peerproc_line(const struct sl_peerproc *pp)
+{
+	return pp->line;
 }
 
 int sl_peerproc_port(const struct sl_peerproc *pp)

@@ -15,6 +15,8 @@ struct sl_peerproc *sl_peerproc_start(char *const argv[]);
 /* Base URL, e.g. "http://127.0.0.1:40123" (borrowed), and the port. */
 const char *sl_peerproc_url(const struct sl_peerproc *pp);
 int sl_peerproc_port(const struct sl_peerproc *pp);
+/* The whole LISTEN line (faultproxy adds " CONTROL http://127.0.0.1:<port>"), borrowed. */
+const char *sl_peerproc_line(const struct sl_peerproc *pp);
 pid_t sl_peerproc_pid(const struct sl_peerproc *pp);
 /* SIGTERM, wait, and return the exit status (-1 if it did not exit cleanly). Frees pp. */
 int sl_peerproc_stop(struct sl_peerproc *pp);
