@@ -106,9 +106,16 @@ static void add_pii_n(struct sl_policy_facts *f, enum sl_gdpr_cat c, const char 
 {
 	size_t i;
 
+	/* a single character is not a personal value, and replacing it would wreck the object */
 	if (len < 2)
-		return; /* a single character is not a personal value, and replacing it would wreck
-		           the object */
+		return;
+	/* what sluice wrote itself is not personal data: deciding twice must not pseudonymise a
+	 * pseudonym */
+	if ((len > 18 && memcmp(v + len - 18, "@pseudonym.invalid", 18) == 0) ||
+	    (len > 10 && memcmp(v, "pseudonym:", 10) == 0) ||
+	    (len > 10 && memcmp(v, "[redacted:", 10) == 0) ||
+	    (len == 8 && memcmp(v, "[erased]", 8) == 0))
+		return;
 	for (i = 0; i < f->npii; i++)
 		if (f->pii[i].cat == c && strlen(f->pii[i].value) == len &&
 		    memcmp(f->pii[i].value, v, len) == 0)
@@ -1384,8 +1391,7 @@ struct sl_policy_decision *sl_policy_decide_misp_event(const struct sl_policy_de
 	w.changes = dec->changes;
 	if (!(w.removed = json_object()))
 		goto oom;
-	r = apply_pii(d, ef, &o, json_object_get(oev, "info") ? oev : NULL, "Event", dec->changes);
-	if (r == 0 && o.downgrade && parse_level(json_object_get(oev, "distribution")) == 2) {
+	if (o.downgrade && parse_level(json_object_get(oev, "distribution")) == 2) {
 		r = set_level(oev, "distribution", 1);
 		if (r == 0)
 			r = add_change(dec->changes, "Event.distribution", "downgrade 2 -> 1",
@@ -1428,6 +1434,9 @@ struct sl_policy_decision *sl_policy_decide_misp_event(const struct sl_policy_de
 		}
 		i++;
 	}
+	/* the event's own personal data (in info) last, so attributes were read as they came */
+	if (r == 0)
+		r = apply_pii(d, ef, &o, oev, "Event", dec->changes);
 	/* references to what was withheld go too */
 	json_array_foreach(objs, i, ob)
 	{

@@ -2,3 +2,4 @@
 sl_test(unit policy_file unit/test_policy_file.c)
 sl_test(unit tlp unit/test_tlp.c)
 sl_test(unit distribution unit/test_distribution.c)
+sl_test(unit gdpr unit/test_gdpr.c)

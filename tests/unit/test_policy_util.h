@@ -60,7 +60,7 @@ static inline json_t *pt_json(const char *text)
 /* Does the JSON text of v contain needle anywhere? */
 static inline int pt_contains(const json_t *v, const char *needle)
 {
-	char *s = json_dumps(v, JSON_COMPACT);
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 	int r = s && strstr(s, needle) != NULL;
 
 	free(s);
