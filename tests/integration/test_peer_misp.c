@@ -374,6 +374,42 @@ static void test_delete_and_sightings(void **state)
 	json_decref(j);
 	sl_http_result_free(&r);
 
+	j = call("POST", "/sightings/restSearch/event",
+	         "{\"returnFormat\":\"json\",\"id\":\"33333333-0000-4000-8000-000000000001\"}", &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_array_size(j), 1);
+	json_decref(j);
+	sl_http_result_free(&r);
+	j = call("POST", "/sightings/restSearch/attribute",
+	         "{\"returnFormat\":\"json\",\"id\":\"" UUID1 "\"}", &r);
+	assert_int_equal(json_array_size(j), 0);
+	json_decref(j);
+	sl_http_result_free(&r);
+
+	j = call("POST", "/attributes/restSearch",
+	         "{\"returnFormat\":\"json\",\"value\":\"192.0.2.1\",\"includeEventUuid\":true}",
+	         &r);
+	assert_int_equal(r.status, 200);
+	{
+		json_t *attrs = json_object_get(json_object_get(j, "response"), "Attribute");
+		assert_int_equal(json_array_size(attrs), 1);
+		assert_string_equal(sget(json_array_get(attrs, 0), "event_uuid"), u);
+	}
+	json_decref(j);
+	sl_http_result_free(&r);
+
+	/* soft-deleted attributes only when asked for */
+	j = call("POST", "/attributes/restSearch", "{\"uuid\":\"" UUID1 "\"}", &r);
+	assert_int_equal(
+	    json_array_size(json_object_get(json_object_get(j, "response"), "Attribute")), 2);
+	json_decref(j);
+	sl_http_result_free(&r);
+	j = call("POST", "/attributes/restSearch", "{\"uuid\":\"" UUID1 "\",\"deleted\":1}", &r);
+	assert_int_equal(
+	    json_array_size(json_object_get(json_object_get(j, "response"), "Attribute")), 3);
+	json_decref(j);
+	sl_http_result_free(&r);
+
 	j = call("GET", "/events/delete/33333333-0000-4000-8000-000000000001", NULL, &r);
 	assert_int_equal(r.status, 405);
 	json_decref(j);

@@ -908,6 +908,173 @@ static void h_sighting_index(struct misp *m, struct evhttp_request *req, const c
 	sl_peer_reply_json(m->peer, req, 200, out);
 }
 
+/* POST /sightings/restSearch[/{attribute|event|all}]: {"Sighting": ...} list; "id" names the event
+ * or attribute (by id or uuid) per the context; time filters over date_sighting. */
+static void h_sighting_search(struct misp *m, struct evhttp_request *req, const char *context)
+{
+	char msg[256];
+	json_t *q = sl_peer_body_json(m->peer, req, msg, sizeof(msg)), *out, *s;
+	const json_t *idf, *typef;
+	size_t i;
+	int bad = 0;
+	long limit, page, seen = 0;
+
+	if (!q)
+		q = json_object();
+	if (!json_is_object(q)) {
+		json_decref(q);
+		sl_peer_reply_json(m->peer, req, 400,
+		                   misp_error("Invalid request body.", "/sightings/restSearch"));
+		return;
+	}
+	if (!context || !*context)
+		context = json_string_value(json_object_get(q, "context"));
+	if (!context)
+		context = "all";
+	idf = json_object_get(q, "id");
+	typef = json_object_get(q, "type");
+	paging(q, &limit, &page);
+	out = json_array();
+	json_array_foreach(m->sightings, i, s)
+	{
+		long long ds = ev_num(s, "date_sighting");
+		if (!time_ok(json_object_get(q, "timestamp"), ds, &bad) ||
+		    !time_ok(json_object_get(q, "date_from"), ds, &bad) ||
+		    !time_ok(json_object_get(q, "last"), ds, &bad))
+			continue;
+		if (json_object_get(q, "date_to")) {
+			long long to;
+			if (parse_time(json_object_get(q, "date_to"), &to) != 0)
+				bad = 1;
+			else if (ds > to)
+				continue;
+		}
+		if (typef && !json_is_null(typef) &&
+		    !str_in(typef, json_string_value(json_object_get(s, "type"))))
+			continue;
+		if (idf && !json_is_null(idf)) {
+			int hit = 0;
+			if (strcmp(context, "event") == 0) {
+				int at = find_event(
+				    m, json_string_value(json_object_get(s, "event_id")));
+				const json_t *ev =
+				    at >= 0 ? json_array_get(m->events, (size_t)at) : NULL;
+				hit = str_in(idf,
+				             json_string_value(json_object_get(s, "event_id"))) ||
+				      (ev &&
+				       str_in(idf, json_string_value(json_object_get(ev, "uuid"))));
+			} else {
+				hit =
+				    str_in(idf,
+				           json_string_value(json_object_get(s, "attribute_id"))) ||
+				    str_in(idf,
+				           json_string_value(json_object_get(s, "attribute_uuid")));
+			}
+			if (!hit)
+				continue;
+		}
+		seen++;
+		if (limit && (seen <= (page - 1) * limit || seen > page * limit))
+			continue;
+		json_array_append_new(out, json_pack("{s:O}", "Sighting", s));
+	}
+	json_decref(q);
+	if (bad) {
+		json_decref(out);
+		sl_peer_reply_json(m->peer, req, 400,
+		                   misp_error("Invalid time filter.", "/sightings/restSearch"));
+		return;
+	}
+	sl_peer_reply_json(m->peer, req, 200, out);
+}
+
+static void attr_candidates(json_t *list, json_t *ev, json_t *attrs, const json_t *q, int *bad,
+                            int with_deleted, int with_uuid)
+{
+	size_t i;
+	json_t *a;
+	const json_t *to_ids = json_object_get(q, "to_ids");
+
+	json_array_foreach(attrs, i, a)
+	{
+		if (!with_deleted && json_is_true(json_object_get(a, "deleted")))
+			continue;
+		if (!time_ok(json_object_get(q, "timestamp"), ev_num(a, "timestamp"), bad))
+			continue;
+		if (!str_in(json_object_get(q, "type"),
+		            json_string_value(json_object_get(a, "type"))))
+			continue;
+		if (!str_in(json_object_get(q, "value"),
+		            json_string_value(json_object_get(a, "value"))))
+			continue;
+		if (!str_in(json_object_get(q, "uuid"),
+		            json_string_value(json_object_get(a, "uuid"))) &&
+		    !str_in(json_object_get(q, "uuid"),
+		            json_string_value(json_object_get(ev, "uuid"))))
+			continue;
+		if (to_ids && !json_is_null(to_ids) &&
+		    truthy(to_ids) != json_is_true(json_object_get(a, "to_ids")))
+			continue;
+		json_t *c = json_deep_copy(a);
+		if (with_uuid)
+			json_object_set(c, "event_uuid", json_object_get(ev, "uuid"));
+		json_array_append_new(list, c);
+	}
+}
+
+/* POST /attributes/restSearch: {"response": {"Attribute": [...]}}. */
+static void h_attr_search(struct misp *m, struct evhttp_request *req)
+{
+	char msg[256];
+	json_t *q = sl_peer_body_json(m->peer, req, msg, sizeof(msg)), *all, *out, *ev, *o;
+	size_t i, j;
+	int bad = 0;
+	long limit, page;
+
+	if (!q)
+		q = json_object();
+	if (!json_is_object(q)) {
+		json_decref(q);
+		sl_peer_reply_json(m->peer, req, 400,
+		                   misp_error("Invalid request body.", "/attributes/restSearch"));
+		return;
+	}
+	paging(q, &limit, &page);
+	all = json_array();
+	json_array_foreach(m->events, i, ev)
+	{
+		int with_deleted = truthy(json_object_get(q, "deleted"));
+		int with_uuid = truthy(json_object_get(q, "includeEventUuid"));
+		if (!str_in(json_object_get(q, "eventid"),
+		            json_string_value(json_object_get(ev, "id"))))
+			continue;
+		if (!time_ok(json_object_get(q, "last"), ev_num(ev, "publish_timestamp"), &bad))
+			continue;
+		if (json_object_get(q, "published") &&
+		    !json_is_null(json_object_get(q, "published")) &&
+		    truthy(json_object_get(q, "published")) !=
+		        json_is_true(json_object_get(ev, "published")))
+			continue;
+		attr_candidates(all, ev, json_object_get(ev, "Attribute"), q, &bad, with_deleted,
+		                with_uuid);
+		json_array_foreach(json_object_get(ev, "Object"), j, o) attr_candidates(
+		    all, ev, json_object_get(o, "Attribute"), q, &bad, with_deleted, with_uuid);
+	}
+	json_decref(q);
+	if (bad) {
+		json_decref(all);
+		sl_peer_reply_json(m->peer, req, 400,
+		                   misp_error("Invalid time filter.", "/attributes/restSearch"));
+		return;
+	}
+	out = json_array();
+	for (i = 0; i < json_array_size(all); i++)
+		if (!limit || (i >= (size_t)((page - 1) * limit) && i < (size_t)(page * limit)))
+			json_array_append(out, json_array_get(all, i));
+	json_decref(all);
+	sl_peer_reply_json(m->peer, req, 200, json_pack("{s:{s:o}}", "response", "Attribute", out));
+}
+
 static int authorised(struct misp *m, struct evhttp_request *req)
 {
 	const char *a = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
@@ -1001,6 +1168,17 @@ static void handle(struct sl_peer *p, struct evhttp_request *req, const char *pa
 			method_not_allowed(m, req, path, "Method Not Allowed");
 		else
 			h_sighting_add(m, req, path[14] == '/' ? path + 15 : NULL);
+	} else if (strcmp(path, "/sightings/restSearch") == 0 ||
+	           strncmp(path, "/sightings/restSearch/", 22) == 0) {
+		if (!method_is(req, POST))
+			method_not_allowed(m, req, path, "Method Not Allowed");
+		else
+			h_sighting_search(m, req, path[21] == '/' ? path + 22 : NULL);
+	} else if (strcmp(path, "/attributes/restSearch") == 0) {
+		if (!method_is(req, POST))
+			method_not_allowed(m, req, path, "Method Not Allowed");
+		else
+			h_attr_search(m, req);
 	} else if (strncmp(path, "/sightings/index/", 17) == 0) {
 		h_sighting_index(m, req, path + 17);
 	} else {
