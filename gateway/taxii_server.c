@@ -49,6 +49,7 @@ struct sl_taxii_server {
 	EVP_MAC_CTX *mac;        /* HMAC-SHA256 keyed once; duplicated per token */
 	struct status *statuses; /* ring */
 	size_t nstatus, status_head;
+	size_t status_bytes, max_status_bytes, max_objects;
 };
 
 /* ---- timestamps ---- */
@@ -1065,25 +1066,39 @@ static void new_uuid(char out[37])
 	         b[13], b[14], b[15]);
 }
 
+static void drop_oldest_status(struct sl_taxii_server *srv)
+{
+	struct status *s = &srv->statuses[srv->status_head];
+
+	if (s->json)
+		srv->status_bytes -= strlen(s->json);
+	free(s->json);
+	s->json = NULL;
+	srv->status_head = (srv->status_head + 1) % srv->max_statuses;
+	srv->nstatus--;
+}
+
+/* Drop the oldest when the count or byte budget is exceeded: bounded memory beats the 24 h
+ * promise under a flood. */
 static void keep_status(struct sl_taxii_server *srv, const char *id, const char *partner,
                         const char *json)
 {
+	size_t len = strlen(json);
 	struct status *s;
-	time_t now = time(NULL);
-	size_t i = (srv->status_head + srv->nstatus) % srv->max_statuses;
 
-	/* Drop the oldest when full: bounded memory beats the 24 h promise under a flood. */
-	if (srv->nstatus == srv->max_statuses) {
-		i = srv->status_head;
-		srv->status_head = (srv->status_head + 1) % srv->max_statuses;
-		srv->nstatus--;
-	}
-	s = &srv->statuses[i];
-	free(s->json);
+	if (len > srv->max_status_bytes)
+		return; /* cannot be kept at all: the POST answer itself carried it */
+	while (srv->nstatus && (srv->nstatus == srv->max_statuses ||
+	                        srv->status_bytes + len > srv->max_status_bytes))
+		drop_oldest_status(srv);
+	s = &srv->statuses[(srv->status_head + srv->nstatus) % srv->max_statuses];
+	s->json = strdup(json);
+	if (!s->json)
+		return;
 	snprintf(s->id, sizeof(s->id), "%s", id);
 	snprintf(s->partner, sizeof(s->partner), "%s", partner);
-	s->done = now;
-	s->json = strdup(json);
+	s->done = time(NULL);
+	srv->status_bytes += len;
 	srv->nstatus++;
 }
 
@@ -1210,6 +1225,13 @@ static void h_objects_post(struct evhttp_request *req, const struct sl_http_para
 		return;
 	}
 	nobj = json_array_size(objs);
+	if (nobj > srv->max_objects) {
+		json_decref(env);
+		send_error(req, 413, "PayloadTooLarge",
+		           "the envelope has %zu objects; this api root takes at most %zu per POST",
+		           nobj, srv->max_objects);
+		return;
+	}
 	succ = json_array();
 	fail = json_array();
 	if (nobj) {
@@ -1363,6 +1385,8 @@ struct sl_taxii_server *sl_taxii_server_new(struct sl_http_server *http,
 	srv->max_content_length = cfg->max_content_length ? cfg->max_content_length : 10485760;
 	srv->max_page = cfg->max_page ? cfg->max_page : 1000;
 	srv->max_statuses = cfg->max_statuses ? cfg->max_statuses : 4096;
+	srv->max_status_bytes = cfg->max_status_bytes ? cfg->max_status_bytes : 64u << 20;
+	srv->max_objects = cfg->max_objects_per_post ? cfg->max_objects_per_post : 10000;
 	srv->status_ttl_s = cfg->status_ttl_s ? cfg->status_ttl_s : 86400;
 	srv->statuses = calloc(srv->max_statuses, sizeof(*srv->statuses));
 	if (!srv->title || !srv->statuses) {

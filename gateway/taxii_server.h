@@ -23,8 +23,10 @@ struct sl_taxii_server_config {
 	size_t max_page;                /* server cap on objects per page; 0 = 1000 */
 	const unsigned char *token_key; /* HMAC key for `next` tokens; NULL = random per process */
 	size_t token_key_len;
-	size_t max_statuses;   /* status resources kept (oldest dropped first); 0 = 4096 */
-	unsigned status_ttl_s; /* and for at least this long; 0 = 86400 (24 h, the spec) */
+	size_t max_statuses;         /* status resources kept (oldest dropped first); 0 = 4096 */
+	unsigned status_ttl_s;       /* each kept at most this long; 0 = 86400 (24 h, the spec) */
+	size_t max_status_bytes;     /* total status JSON kept; 0 = 64 MiB */
+	size_t max_objects_per_post; /* objects in one envelope, more = 413; 0 = 10000 */
 };
 
 /* Register the TAXII routes on http (borrowed, must outlive the server); store ops/ctx are

@@ -1174,6 +1174,114 @@ static void timestamps_and_decoding(void **state)
 	assert_int_equal(sl_http_decode("0123456789abcdef", 16, 0, buf, sizeof(buf)), -1);
 }
 
+/* A server of its own with cfg, alice granted rw on C_WRITE; S points at it until restore. */
+static struct tx_server own_server(const struct sl_taxii_server_config *cfg)
+{
+	struct tx_server c;
+	struct sl_err err = {0};
+
+	tx_server_init(&c, NULL, cfg);
+	sl_taxii_store_mem_add_collection(c.store, C_WRITE, "w", NULL, NULL, &err);
+	sl_taxii_store_mem_add_partner(c.store, "alice", "alice", "pw-alice", NULL, &err);
+	sl_taxii_store_mem_grant(c.store, "alice", C_WRITE, true, true, &err);
+	tx_server_start(&c);
+	return c;
+}
+
+static long status_code_of(const char *id)
+{
+	char path[128];
+	struct tx_resp r;
+	long code;
+
+	snprintf(path, sizeof(path), "/capped/status/%s/", id);
+	r = get(path, ALICE);
+	code = r.status;
+	tx_resp_free(&r);
+	return code;
+}
+
+static void statuses_and_envelopes_are_bounded(void **state)
+{
+	struct sl_taxii_server_config t = {.api_root = "capped",
+	                                   .title = "c",
+	                                   .max_content_length = 65536,
+	                                   .max_statuses = 2,
+	                                   .max_objects_per_post = 3};
+	struct tx_server saved = S;
+	struct tx_resp r;
+	char *a, *b, *c, path[128];
+
+	S = own_server(&t);
+	snprintf(path, sizeof(path), "/capped/collections/%s/objects/", C_WRITE);
+	{
+		struct tx_req rq = {
+		    .method = "POST",
+		    .path = path,
+		    .user = ALICE,
+		    .body = "{\"objects\":[" GOOD(1) "," GOOD(2) "," GOOD(3) "," GOOD(4) "]}"};
+
+		r = tx_do(&S, &rq);
+		assert_taxii_error(&r, 413, "at most 3");
+		tx_resp_free(&r);
+	}
+	/* Count bound: the oldest of three goes. (post() targets /sluice/: use the raw path.) */
+	a = NULL;
+	{
+		char *ids[3];
+
+		for (int i = 0; i < 3; i++) {
+			struct tx_req rq = {.method = "POST",
+			                    .path = path,
+			                    .user = ALICE,
+			                    .body = "{\"objects\":[" GOOD(1) "]}"};
+
+			r = tx_do(&S, &rq);
+			assert_int_equal(r.status, 202);
+			ids[i] = strdup(json_string_value(json_object_get(r.json, "id")));
+			tx_resp_free(&r);
+		}
+		a = ids[0];
+		b = ids[1];
+		c = ids[2];
+	}
+	assert_int_equal(status_code_of(a), 404);
+	assert_int_equal(status_code_of(b), 200);
+	assert_int_equal(status_code_of(c), 200);
+	free(a);
+	free(b);
+	free(c);
+	tx_server_stop(&S);
+
+	/* Byte bound: room for about two statuses of one object each. */
+	t.max_statuses = 100;
+	t.max_status_bytes = 700;
+	S = own_server(&t);
+	{
+		char *ids[3];
+
+		for (int i = 0; i < 3; i++) {
+			struct tx_req rq = {.method = "POST",
+			                    .path = path,
+			                    .user = ALICE,
+			                    .body = "{\"objects\":[" GOOD(1) "]}"};
+
+			r = tx_do(&S, &rq);
+			assert_int_equal(r.status, 202);
+			assert_true(strlen(r.body) > 250 && strlen(r.body) < 350);
+			ids[i] = strdup(json_string_value(json_object_get(r.json, "id")));
+			tx_resp_free(&r);
+		}
+		assert_int_equal(status_code_of(ids[0]), 404);
+		assert_int_equal(status_code_of(ids[1]), 200);
+		assert_int_equal(status_code_of(ids[2]), 200);
+		for (int i = 0; i < 3; i++)
+			free(ids[i]);
+	}
+	tx_server_stop(&S);
+	S = saved;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1198,6 +1306,7 @@ int main(void)
 	    cmocka_unit_test(server_caps_the_page_size),
 	    cmocka_unit_test(hostile_requests_do_not_hurt_the_server),
 	    cmocka_unit_test(timestamps_and_decoding),
+	    cmocka_unit_test(statuses_and_envelopes_are_bounded),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
