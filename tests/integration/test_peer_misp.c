@@ -94,9 +94,22 @@ static void test_auth(void **state)
 	json_decref(j);
 	sl_http_result_free(&r);
 
-	sl_http("GET", url, NULL, NULL, 5000, &r);
-	assert_int_equal(r.status, 403);
-	sl_http_result_free(&r);
+	{
+		const char *nokey[] = {"Accept: application/json", NULL};
+		sl_http("GET", url, nokey, NULL, 5000, &r);
+		assert_int_equal(r.status, 403);
+		sl_http_result_free(&r);
+	}
+
+	/* without Accept: application/json MISP does not treat the request as API: web pages */
+	{
+		const char *noaccept[] = {"Authorization: " KEY, NULL};
+		sl_http("GET", url, noaccept, NULL, 5000, &r);
+		assert_int_equal(r.status, 200);
+		assert_non_null(strstr(r.headers, "text/html"));
+		assert_null(json_loads(r.body, 0, NULL));
+		sl_http_result_free(&r);
+	}
 
 	j = call("GET", "/servers/getVersion", NULL, &r);
 	assert_int_equal(r.status, 200);
@@ -256,6 +269,8 @@ static void test_restsearch_paging_filters(void **state)
 		assert_int_equal(r.status, 200);
 		resp = json_object_get(j, "response");
 		assert_true(json_is_array(resp));
+		/* the number of matches before paging */
+		assert_non_null(strstr(r.headers, "X-Result-Count: 5"));
 		if (json_array_size(resp) > 0)
 			assert_non_null(json_object_get(json_array_get(resp, 0), "Event"));
 		total += (int)json_array_size(resp);
@@ -326,6 +341,18 @@ static void test_index_minimal(void **state)
 	/* newest first */
 	assert_true(atoll(sget(row, "timestamp")) >=
 	            atoll(sget(json_array_get(j, 1), "timestamp")));
+	json_decref(j);
+	sl_http_result_free(&r);
+
+	/* full rows: no attributes; tags as MISP lists them, under EventTag */
+	j = call("GET", "/events/index?searcheventid=1", NULL, &r);
+	assert_int_equal(json_array_size(j), 1);
+	row = json_array_get(j, 0);
+	assert_null(json_object_get(row, "Attribute"));
+	assert_string_equal(
+	    sget(json_object_get(json_array_get(json_object_get(row, "EventTag"), 0), "Tag"),
+	         "name"),
+	    "tlp:green");
 	json_decref(j);
 	sl_http_result_free(&r);
 

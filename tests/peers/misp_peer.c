@@ -28,6 +28,7 @@ struct misp {
 	const char *authkey;
 	const char *org_name, *org_uuid;
 	size_t max_events;
+	int lenient_accept;
 };
 
 static json_t *misp_error(const char *name, const char *url)
@@ -675,6 +676,11 @@ static void h_restsearch(struct misp *m, struct evhttp_request *req)
 		                   misp_error("Invalid time filter.", "/events/restSearch"));
 		return;
 	}
+	{
+		char b[32];
+		snprintf(b, sizeof(b), "%ld", seen);
+		evhttp_add_header(evhttp_request_get_output_headers(req), "X-Result-Count", b);
+	}
 	sl_peer_reply_json(m->peer, req, 200, json_pack("{s:o}", "response", out));
 }
 
@@ -744,6 +750,25 @@ static json_t *index_params(struct misp *m, struct evhttp_request *req)
 	return q;
 }
 
+/* The index lists an event's tags as EventTag rows, each holding its Tag. */
+static void index_tags(json_t *row)
+{
+	json_t *tags = json_object_get(row, "Tag"), *t, *et = json_array();
+	size_t i;
+
+	json_array_foreach(tags, i, t)
+	{
+		json_t *tag = json_deep_copy(t);
+		json_t *local = json_object_get(tag, "local");
+		json_array_append_new(et, json_pack("{s:O,s:b,s:o}", "event_id",
+		                                    json_object_get(row, "id"), "local",
+		                                    json_is_true(local), "Tag", tag));
+		json_object_del(tag, "local");
+	}
+	json_object_del(row, "Tag");
+	json_object_set_new(row, "EventTag", et);
+}
+
 static void h_index(struct misp *m, struct evhttp_request *req)
 {
 	json_t *q = index_params(m, req), *out = json_array(), *ev;
@@ -783,6 +808,7 @@ static void h_index(struct misp *m, struct evhttp_request *req)
 			json_object_del(row, "RelatedEvent");
 			json_object_del(row, "Galaxy");
 			json_object_del(row, "EventReport");
+			index_tags(row);
 		}
 		json_array_append_new(out, row);
 	}
@@ -1081,6 +1107,14 @@ static int authorised(struct misp *m, struct evhttp_request *req)
 	return a && strcmp(a, m->authkey) == 0;
 }
 
+static int wants_json(struct evhttp_request *req, const char *path)
+{
+	const char *a = evhttp_find_header(evhttp_request_get_input_headers(req), "Accept");
+	size_t l = strlen(path);
+	return (a && strstr(a, "application/json")) ||
+	       (l > 5 && strcmp(path + l - 5, ".json") == 0);
+}
+
 static int method_is(struct evhttp_request *req, int mask)
 {
 	return (evhttp_request_get_command(req) & mask) != 0;
@@ -1102,6 +1136,18 @@ static void handle(struct sl_peer *p, struct evhttp_request *req, const char *pa
 
 	if (strncmp(path, "/_test/", 7) == 0) {
 		test_seed_or_reset(m, req, path);
+		return;
+	}
+	if (!m->lenient_accept && !wants_json(req, path)) {
+		/* MISP treats a request as API only with Accept: application/json (or a .json
+		 * path); otherwise it answers with its web pages */
+		sl_peer_reply_text(
+		    p, req, 200, "text/html; charset=UTF-8",
+		    "<!DOCTYPE html><html><head><title>Users - MISP</title></head><body>"
+		    "<form action=\"/users/login\" method=\"post\"></form></body></html>\n",
+		    strlen(
+		        "<!DOCTYPE html><html><head><title>Users - MISP</title></head><body>"
+		        "<form action=\"/users/login\" method=\"post\"></form></body></html>\n"));
 		return;
 	}
 	if (!authorised(m, req)) {
@@ -1303,7 +1349,8 @@ static void usage(void)
 	        "usage: misp-peer [--port N] [--authkey KEY] [--seed DIR] [--seed-rng N]\n"
 	        "                 [--fault KIND[:RATE]] [--max-events N] [--max-body BYTES]\n"
 	        "                 [--slow-ms MS] [--slow-bytes N] [--org-name NAME] [--org-uuid "
-	        "UUID]\n");
+	        "UUID]\n"
+	        "                 [--lenient-accept]\n");
 }
 
 int main(int argc, char **argv)
@@ -1319,6 +1366,7 @@ int main(int argc, char **argv)
 	                                   {"slow-bytes", required_argument, NULL, 'c'},
 	                                   {"org-name", required_argument, NULL, 'o'},
 	                                   {"org-uuid", required_argument, NULL, 'u'},
+	                                   {"lenient-accept", no_argument, NULL, 'L'},
 	                                   {"help", no_argument, NULL, 'h'},
 	                                   {NULL, 0, NULL, 0}};
 	static const struct sl_peer_ops ops = {handle, error_body, dump, NULL};
@@ -1368,6 +1416,9 @@ int main(int argc, char **argv)
 			break;
 		case 'u':
 			m.org_uuid = optarg;
+			break;
+		case 'L':
+			m.lenient_accept = 1;
 			break;
 		default:
 			usage();
