@@ -32,7 +32,7 @@ struct sl_ledger *sl_ledger_open(const char *dsn, struct sl_err *err);
 void sl_ledger_close(struct sl_ledger *l);
 
 /* Apply every migration newer than the database's schema_version, each in its own transaction.
- * Idempotent. *from/*to (may be NULL) get the versions before and after. SL_ECONFLICT when the
+ * Idempotent. from and to (may be NULL) get the versions before and after. SL_ECONFLICT when the
  * database is newer than this build. */
 int sl_ledger_migrate(struct sl_ledger *l, int *from, int *to, struct sl_err *err) SL_MUSTCHECK;
 /* The highest migration this build knows. */
