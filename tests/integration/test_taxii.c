@@ -1357,6 +1357,62 @@ static void random_queries_get_200_or_400(void **state)
 	}
 }
 
+/* Seeded random envelopes from good and broken pieces: 202 with counts that add up, or a 4xx
+ * TAXII error; the server never crashes or answers 500. */
+static void random_envelopes_are_accounted_for(void **state)
+{
+	static const char *const pieces[] = {
+	    GOOD(1),
+	    GOOD(2),
+	    "{}",
+	    "null",
+	    "1",
+	    "\"x\"",
+	    "[]",
+	    "{\"type\":\"indicator\"}",
+	    "{\"type\":\"indicator\",\"id\":\"indicator--cccccccc-0000-4000-8000-000000000001\","
+	    "\"modified\":7}",
+	    "{\"type\":\"x\",\"id\":\"x--cccccccc-0000-4000-8000-000000000001\"}",
+	    "{\"type\":\"malware\",\"id\":\"indicator--cccccccc-0000-4000-8000-000000000001\"}",
+	    "{\"type\":\"note\",\"id\":\"note--cccccccc-0000-4000-8000-000000000001\","
+	    "\"spec_version\":\"3.0\"}",
+	    "{\"type\":\"ipv4-addr\",\"id\":\"ipv4-addr--cccccccc-0000-4000-8000-000000000002\","
+	    "\"value\":\"10.0.0.1\"}",
+	    "{\"type\":\"indicator\",\"id\":\"indicator--cccccccc-0000-4000-8000-000000000001\","
+	    "\"modified\":\"2024-02-30T00:00:00Z\"}"};
+	unsigned seed = 424242;
+	char body[8192];
+
+	for (int n = 0; n < 150; n++) {
+		int k = rand_r(&seed) % 6, shape = rand_r(&seed) % 10;
+		size_t off = 0;
+		struct tx_resp r;
+
+		off += (size_t)snprintf(body + off, sizeof(body) - off, "%s",
+		                        shape == 0 ? "[" : "{\"objects\":[");
+		for (int i = 0; i < k; i++)
+			off += (size_t)snprintf(
+			    body + off, sizeof(body) - off, "%s%s", i ? "," : "",
+			    pieces[rand_r(&seed) % (sizeof(pieces) / sizeof(pieces[0]))]);
+		snprintf(body + off, sizeof(body) - off, "%s",
+		         shape == 0   ? "]"
+		         : shape == 1 ? "]"
+		                      : "]}");
+		r = post(C_WRITE, ALICE, body, NULL);
+		if (r.status == 202) {
+			json_int_t t = json_integer_value(json_object_get(r.json, "total_count"));
+
+			assert_int_equal(t, k);
+			assert_int_equal(
+			    t, json_integer_value(json_object_get(r.json, "success_count")) +
+			           json_integer_value(json_object_get(r.json, "failure_count")));
+		} else if (r.status != 422 && r.status != 400) {
+			fail_msg("%s -> %ld %s", body, r.status, r.body);
+		}
+		tx_resp_free(&r);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1383,6 +1439,7 @@ int main(void)
 	    cmocka_unit_test(timestamps_and_decoding),
 	    cmocka_unit_test(statuses_and_envelopes_are_bounded),
 	    cmocka_unit_test(random_queries_get_200_or_400),
+	    cmocka_unit_test(random_envelopes_are_accounted_for),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
