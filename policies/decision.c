@@ -55,34 +55,19 @@ struct sl_policy_facts {
 
 struct sl_policy_decision {
 	enum sl_policy_verdict v;
-	char *rule;
-	json_t *changes;
+	char *rule; /* points into inline[] until a later step replaces it with a malloc'd one */
+	json_t *changes; /* created when the first change is recorded */
 	json_t *obj;
 	char *id;
 	char *modified;
 	char *dest;
+	char inline_[]; /* rule, id, modified, dest: one allocation per decision */
 };
 
 struct rb {
 	char buf[RULE_MAX];
 	size_t len;
 };
-
-static void app(struct rb *r, const char *fmt, ...) SL_PRINTF(2, 3);
-static void app(struct rb *r, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (r->len >= sizeof(r->buf) - 1)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(r->buf + r->len, sizeof(r->buf) - r->len, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		r->len =
-		    r->len + (size_t)n < sizeof(r->buf) ? r->len + (size_t)n : sizeof(r->buf) - 1;
-}
 
 /* ---- facts ---- */
 
@@ -617,18 +602,29 @@ static const char *level_name(int l)
 	return l >= 0 && l <= 5 ? n[l] : "invalid";
 }
 
-static enum sl_policy_verdict deny(struct rb *r, const char *fmt, ...) SL_PRINTF(2, 3);
-static enum sl_policy_verdict deny(struct rb *r, const char *fmt, ...)
+/* Append strings (NULL-terminated list). The chain is built for every decision, so no format
+ * parsing. */
+static void cat(struct rb *r, ...)
 {
-	char why[512];
+	const char *s;
 	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
+	va_start(ap, r);
+	while ((s = va_arg(ap, const char *)) != NULL) {
+		size_t n = strlen(s);
+		if (n > sizeof(r->buf) - 1 - r->len)
+			n = sizeof(r->buf) - 1 - r->len;
+		memcpy(r->buf + r->len, s, n);
+		r->len += n;
+	}
+	r->buf[r->len] = '\0';
 	va_end(ap);
-	app(r, " -> deny (%s)", why);
-	return SL_POLICY_DENY;
 }
+
+#define CAT(r, ...) cat((r), __VA_ARGS__, (const char *)NULL)
+#define DENY(r, ...) (CAT((r), " -> deny (", __VA_ARGS__, ")"), SL_POLICY_DENY)
+
+static const char *const digits[] = {"0", "1", "2", "3", "4", "5"};
 
 /* The verdict of d on f; fills r with the chain and o with what to change. o->act has f->npii
  * entries. */
@@ -640,108 +636,106 @@ static enum sl_policy_verdict evaluate(const struct sl_policy_dest *d,
 	int i, changes = 0;
 	size_t k;
 
-	app(r, "destination %s: max_tlp %s%s", d->name, sl_tlp_name(d->max_tlp),
+	CAT(r, "destination ", d->name, ": max_tlp ", sl_tlp_name(d->max_tlp),
 	    d->allow_amber_strict ? " (+AMBER+STRICT, own org)" : "");
 	if (f->meta) {
-		app(r, "; %s travels with the objects that use it -> allow", f->type);
+		CAT(r, "; ", f->type, " travels with the objects that use it -> allow");
 		return SL_POLICY_ALLOW;
 	}
 	if (eff == SL_TLP_NONE) {
 		if (d->unmarked == SL_TLP_NONE)
-			return deny(r, "no TLP marking and unmarked = deny");
+			return DENY(r, "no TLP marking and unmarked = deny");
 		eff = d->unmarked;
-		app(r, "; no TLP marking, assumed %s (unmarked)",
-		    eff == SL_TLP_NONE ? "" : sl_tlp_name(eff));
+		CAT(r, "; no TLP marking, assumed ", sl_tlp_name(eff), " (unmarked)");
 	} else {
-		app(r, "; object %s (%s)", sl_tlp_name(eff), f->tlp_src);
+		CAT(r, "; object ", sl_tlp_name(eff), " (", f->tlp_src, ")");
 		if (f->tlp_conflict)
-			app(r, ", conflicting TLP markings: the most restrictive applies");
+			CAT(r, ", conflicting TLP markings: the most restrictive applies");
 		if (f->tlp_malformed)
-			app(r, ", malformed TLP marking read as the most restrictive");
+			CAT(r, ", malformed TLP marking read as the most restrictive");
 	}
 	if (eff == SL_TLP_RED)
-		return deny(r, "RED never leaves sluice");
+		return DENY(r, "RED never leaves sluice");
 	if (eff == SL_TLP_AMBER_STRICT && !(d->own_org && d->allow_amber_strict))
-		return deny(r, "AMBER+STRICT goes only to the own organisation");
+		return DENY(r, "AMBER+STRICT goes only to the own organisation");
 	if (eff != SL_TLP_AMBER_STRICT && eff > d->max_tlp)
-		return deny(r, "%s is above max_tlp", sl_tlp_name(eff));
+		return DENY(r, sl_tlp_name(eff), " is above max_tlp");
 
 	for (i = 0; i < f->ndist; i++) {
 		const struct dist *x = &f->dist[i];
 		if (x->level == 5) {
 			if (f->ndist == 1)
-				return deny(
-				    r, "%s distribution 5 (inherit) with nothing to inherit from",
-				    x->what);
+				return DENY(
+				    r, x->what,
+				    " distribution 5 (inherit) with nothing to inherit from");
 			continue;
 		}
 		if (x->level < 0 || x->level > 5)
-			return deny(r, "%s distribution is not a MISP level 0..5", x->what);
+			return DENY(r, x->what, " distribution is not a MISP level 0..5");
 		if (x->level == 4) {
 			if (!sg_member(d, x))
-				return deny(r,
-				            "%s distribution 4, sharing group %s: destination is "
-				            "not a member",
-				            x->what, x->sg ? x->sg : "(unnamed)");
-			app(r, "; %s distribution 4, member of sharing group %s", x->what,
+				return DENY(r, x->what, " distribution 4, sharing group ",
+				            x->sg ? x->sg : "(unnamed)",
+				            ": destination is not a member");
+			CAT(r, "; ", x->what, " distribution 4, member of sharing group ",
 			    x->sg ? x->sg : "(embedded)");
 			continue;
 		}
 		if (!(d->dist_mask & (1u << x->level)))
-			return deny(r, "%s distribution %d (%s) is not one this destination takes",
-			            x->what, x->level, level_name(x->level));
-		app(r, "; %s distribution %d (%s) accepted", x->what, x->level,
-		    level_name(x->level));
+			return DENY(r, x->what, " distribution ", digits[x->level], " (",
+			            level_name(x->level), ") is not one this destination takes");
+		CAT(r, "; ", x->what, " distribution ", digits[x->level], " (",
+		    level_name(x->level), ") accepted");
 		if (x->level == 2 && d->kind == SL_DEST_MISP)
 			o->downgrade = 1;
 	}
 
 	if (d->retention_days > 0 && f->modified > 0 &&
-	    f->modified < now - (long long)d->retention_days * 86400)
-		return deny(r, "modified %s is older than retention_days %ld",
-		            f->modified_s ? f->modified_s : "(epoch)", d->retention_days);
+	    f->modified < now - (long long)d->retention_days * 86400) {
+		char days[24];
+		snprintf(days, sizeof(days), "%ld", d->retention_days);
+		return DENY(r, "modified ", f->modified_s ? f->modified_s : "(epoch)",
+		            " is older than retention_days ", days);
+	}
 
 	if (in_list(&d->deny_types, f->type, 0))
-		return deny(r, "type %s is in deny_types", f->type);
+		return DENY(r, "type ", f->type, " is in deny_types");
 	if (d->allow_types.n && !in_list(&d->allow_types, f->type, 0))
-		return deny(r, "type %s is not in allow_types", f->type);
+		return DENY(r, "type ", f->type, " is not in allow_types");
 	if (f->org && in_list(&d->deny_orgs, f->org, 1))
-		return deny(r, "creator organisation %s is in deny_orgs", f->org);
+		return DENY(r, "creator organisation ", f->org, " is in deny_orgs");
 	if (d->allow_orgs.n && !in_list(&d->allow_orgs, f->org, 1))
-		return deny(r, "creator organisation %s is not in allow_orgs",
-		            f->org ? f->org : "(unknown)");
+		return DENY(r, "creator organisation ", f->org ? f->org : "(unknown)",
+		            " is not in allow_orgs");
 	for (k = 0; k < f->ntags; k++)
 		if (in_list(&d->deny_tags, f->tags[k], 1))
-			return deny(r, "tag '%s' is in deny_tags", f->tags[k]);
+			return DENY(r, "tag '", f->tags[k], "' is in deny_tags");
 	if (d->allow_tags.n) {
 		for (k = 0; k < f->ntags && !in_list(&d->allow_tags, f->tags[k], 1); k++)
 			;
 		if (k == f->ntags)
-			return deny(r, "no tag in allow_tags");
+			return DENY(r, "no tag in allow_tags");
 	}
 
 	for (k = 0; k < f->npii; k++) {
 		enum sl_gdpr_action a = d->gdpr[f->pii[k].cat];
+		const char *field = f->pii[k].field ? f->pii[k].field : "value";
 		if (a == SL_GDPR_DROP)
-			return deny(r, "personal data (%s in %s) and gdpr %s = drop",
-			            sl_gdpr_cat_name(f->pii[k].cat),
-			            f->pii[k].field ? f->pii[k].field : "value",
-			            sl_gdpr_cat_name(f->pii[k].cat));
+			return DENY(r, "personal data (", sl_gdpr_cat_name(f->pii[k].cat), " in ",
+			            field, ") and gdpr ", sl_gdpr_cat_name(f->pii[k].cat),
+			            " = drop");
 		o->act[k] = (unsigned char)a;
 		if (a != SL_GDPR_KEEP) {
-			if (!changes)
-				app(r, "; personal data:");
-			app(r, " %s %s in %s", sl_gdpr_action_name(a),
-			    sl_gdpr_cat_name(f->pii[k].cat),
-			    f->pii[k].field ? f->pii[k].field : "value");
+			CAT(r, changes ? " " : "; personal data: ", sl_gdpr_action_name(a), " ",
+			    sl_gdpr_cat_name(f->pii[k].cat), " in ", field);
 			changes++;
 		}
 	}
 	if (o->downgrade) {
-		app(r, "; distribution 2 downgraded to 1 on push to MISP");
+		CAT(r, "; distribution 2 downgraded to 1 on push to MISP");
 		changes++;
 	}
-	app(r, changes ? " -> allow with changes" : " -> allow");
+	CAT(r, changes ? " -> allow with changes" : " -> allow");
 	return changes ? SL_POLICY_ALLOW_CHANGED : SL_POLICY_ALLOW;
 }
 
@@ -823,21 +817,48 @@ static struct sl_policy_decision *decision_new(const struct sl_policy_dest *d, c
                                                const char *modified, enum sl_policy_verdict v,
                                                const char *rule)
 {
-	struct sl_policy_decision *dec = calloc(1, sizeof(*dec));
+	const char *parts[4] = {rule, id ? id : "", modified ? modified : "", d->name};
+	size_t len[4], total = 0, i;
+	struct sl_policy_decision *dec;
+	char *p;
 
+	for (i = 0; i < 4; i++)
+		total += (len[i] = strlen(parts[i])) + 1;
+	dec = malloc(sizeof(*dec) + total);
 	if (!dec)
 		return NULL;
 	dec->v = v;
-	dec->rule = strdup(rule);
-	dec->id = strdup(id ? id : "");
-	dec->modified = strdup(modified ? modified : "");
-	dec->dest = strdup(d->name);
-	dec->changes = json_array();
-	if (!dec->rule || !dec->id || !dec->modified || !dec->dest || !dec->changes) {
-		sl_policy_decision_free(dec);
-		return NULL;
+	dec->changes = NULL;
+	dec->obj = NULL;
+	p = dec->inline_;
+	for (i = 0; i < 4; i++) {
+		memcpy(p, parts[i], len[i] + 1);
+		if (i == 0)
+			dec->rule = p;
+		else if (i == 1)
+			dec->id = p;
+		else if (i == 2)
+			dec->modified = p;
+		else
+			dec->dest = p;
+		p += len[i] + 1;
 	}
 	return dec;
+}
+
+/* Replace the rule chain with a malloc'd string (taken). */
+static void set_rule(struct sl_policy_decision *dec, char *rule)
+{
+	if (dec->rule != dec->inline_)
+		free(dec->rule);
+	dec->rule = rule;
+}
+
+static json_t *changes_of(struct sl_policy_decision *dec)
+{
+	if (!dec->changes)
+		dec->changes = json_array();
+	return dec->changes;
 }
 
 static const char *modified_str(struct sl_policy_facts *f)
@@ -876,12 +897,12 @@ struct sl_policy_decision *sl_policy_decide_facts(const struct sl_policy_dest *d
 		dec->obj = json_deep_copy(f->obj);
 		if (!dec->obj)
 			goto oom;
-		rc = apply_pii(d, f, &o, dec->obj, NULL, dec->changes);
+		rc = apply_pii(d, f, &o, dec->obj, NULL, changes_of(dec));
 		if (rc == 0 && o.downgrade &&
 		    parse_level(json_object_get(dec->obj, "x_misp_distribution")) == 2) {
 			rc = set_level(dec->obj, "x_misp_distribution", 1);
 			if (rc == 0)
-				rc = add_change(dec->changes, "x_misp_distribution",
+				rc = add_change(changes_of(dec), "x_misp_distribution",
 				                "downgrade 2 -> 1", NULL);
 		}
 		if (rc != 0)
@@ -933,7 +954,7 @@ const char *sl_policy_decision_rule(const struct sl_policy_decision *dec)
 
 const json_t *sl_policy_decision_changes(const struct sl_policy_decision *dec)
 {
-	return dec->changes;
+	return changes_of((struct sl_policy_decision *)dec);
 }
 
 const char *sl_policy_decision_object_id(const struct sl_policy_decision *dec)
@@ -959,17 +980,14 @@ json_t *sl_policy_decision_to_json(const struct sl_policy_decision *dec)
 	return json_pack("{s:s, s:s?, s:s, s:s, s:s, s:O}", "object_id", dec->id, "modified",
 	                 dec->modified[0] ? dec->modified : NULL, "destination", dec->dest,
 	                 "decision", sl_policy_verdict_name(dec->v), "rule", dec->rule, "changes",
-	                 dec->changes);
+	                 changes_of((struct sl_policy_decision *)dec));
 }
 
 void sl_policy_decision_free(struct sl_policy_decision *dec)
 {
 	if (!dec)
 		return;
-	free(dec->rule);
-	free(dec->id);
-	free(dec->modified);
-	free(dec->dest);
+	set_rule(dec, NULL);
 	json_decref(dec->changes);
 	json_decref(dec->obj);
 	free(dec);
@@ -995,8 +1013,7 @@ static int redeny(struct sl_policy_decision *dec, const char *why, const char *i
 		return SL_ENOMEM;
 	/* the allow verdict at the end of the chain gives way to the reason */
 	snprintf(nr, n, "%s; but %s %s -> deny", dec->rule, why, id);
-	free(dec->rule);
-	dec->rule = nr;
+	set_rule(dec, nr);
 	dec->v = SL_POLICY_DENY;
 	json_decref(dec->obj);
 	dec->obj = NULL;
@@ -1124,7 +1141,7 @@ int sl_policy_decide_bundle(const struct sl_policy_dest *d, const json_t *bundle
 				char path[300];
 				snprintf(path, sizeof(path), "object_refs[%s]",
 				         json_string_value(e));
-				add_change(decs[i]->changes, path, "removed (withheld)", NULL);
+				add_change(changes_of(decs[i]), path, "removed (withheld)", NULL);
 			} else {
 				json_array_append(kept, (json_t *)e);
 			}
@@ -1137,8 +1154,7 @@ int sl_policy_decide_bundle(const struct sl_policy_dest *d, const json_t *bundle
 			if (!nr)
 				goto oom;
 			sprintf(nr, "%s; %zu withheld refs removed", decs[i]->rule, removed);
-			free(decs[i]->rule);
-			decs[i]->rule = nr;
+			set_rule(decs[i], nr);
 		}
 		decs[i]->v = SL_POLICY_ALLOW_CHANGED;
 	}
@@ -1388,13 +1404,13 @@ struct sl_policy_decision *sl_policy_decide_misp_event(const struct sl_policy_de
 	w.now = now;
 	w.ef = ef;
 	w.ev = inner;
-	w.changes = dec->changes;
+	w.changes = changes_of(dec);
 	if (!(w.removed = json_object()))
 		goto oom;
 	if (o.downgrade && parse_level(json_object_get(oev, "distribution")) == 2) {
 		r = set_level(oev, "distribution", 1);
 		if (r == 0)
-			r = add_change(dec->changes, "Event.distribution", "downgrade 2 -> 1",
+			r = add_change(changes_of(dec), "Event.distribution", "downgrade 2 -> 1",
 			               NULL);
 	}
 	if (r == 0)
@@ -1418,8 +1434,8 @@ struct sl_policy_decision *sl_policy_decide_misp_event(const struct sl_policy_de
 			snprintf(path, sizeof(path), "Object[%s]", ouuid ? ouuid : "?");
 			if (ouuid)
 				json_object_set_new(w.removed, ouuid, json_true());
-			r = add_change(dec->changes, path, "removed (all its attributes withheld)",
-			               NULL);
+			r = add_change(changes_of(dec), path,
+			               "removed (all its attributes withheld)", NULL);
 			json_array_remove(objs, i);
 			continue;
 		}
@@ -1430,13 +1446,13 @@ struct sl_policy_decision *sl_policy_decide_misp_event(const struct sl_policy_de
 			         ouuid ? ouuid : "?");
 			r = set_level(ob, "distribution", 1);
 			if (r == 0)
-				r = add_change(dec->changes, path, "downgrade 2 -> 1", NULL);
+				r = add_change(changes_of(dec), path, "downgrade 2 -> 1", NULL);
 		}
 		i++;
 	}
 	/* the event's own personal data (in info) last, so attributes were read as they came */
 	if (r == 0)
-		r = apply_pii(d, ef, &o, oev, "Event", dec->changes);
+		r = apply_pii(d, ef, &o, oev, "Event", changes_of(dec));
 	/* references to what was withheld go too */
 	json_array_foreach(objs, i, ob)
 	{
@@ -1448,8 +1464,8 @@ struct sl_policy_decision *sl_policy_decide_misp_event(const struct sl_policy_de
 				char path[300];
 				snprintf(path, sizeof(path), "Object[%s].ObjectReference[%s]",
 				         json_string_value(json_object_get(ob, "uuid")), ru);
-				r = add_change(dec->changes, path, "removed (refers to withheld)",
-				               NULL);
+				r = add_change(changes_of(dec), path,
+				               "removed (refers to withheld)", NULL);
 				json_array_remove(refs, j);
 			} else {
 				j++;
@@ -1464,11 +1480,12 @@ struct sl_policy_decision *sl_policy_decide_misp_event(const struct sl_policy_de
 		if (arrow)
 			*arrow = '\0';
 	}
-	free(dec->rule);
 	{
 		size_t n = strlen(rb.buf) + 200;
-		if (!(dec->rule = malloc(n)))
+		char *nr = malloc(n);
+		if (!nr)
 			goto oom;
+		set_rule(dec, nr);
 		snprintf(dec->rule, n, "%s; %zu of %zu attributes withheld, %zu changed -> %s",
 		         rb.buf, w.nremoved, w.nseen, w.nchanged,
 		         json_array_size(dec->changes) ? "allow with changes" : "allow");

@@ -1,0 +1,231 @@
+/* bench_policy.c — policy decisions per second: 1,000,000 STIX objects (a pool of mapper-shaped
+ * objects, cycled) against 20 destinations, with facts read once per object as the gateway's
+ * fan-out does, and the naive per-destination path for comparison. When engineer A's mapper
+ * (mappers/misp2stix.c) is built in, the same run maps MISP events and prints the policy/mapping
+ * ratio; otherwise a JSON parse+serialise round trip of the same objects is printed as a lower
+ * bound of any mapper's cost. Lines are name=value. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "decision.h"
+#include "policy.h"
+#ifdef SL_BENCH_HAVE_MAPPER
+#include "misp2stix.h"
+#endif
+
+#define NOW 1795200000LL
+#define POOL 20000
+#define NDEST 20
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static const char *const marks[] = {"marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9",
+                                    "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da",
+                                    "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82",
+                                    "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+                                    "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed"};
+
+static json_t *make_object(unsigned i)
+{
+	char id[80], pat[160], v[64];
+	json_t *o;
+
+	switch (i % 6) {
+	case 0:
+		snprintf(v, sizeof(v), "host%u.bad.example", i);
+		snprintf(pat, sizeof(pat), "[domain-name:value = '%s']", v);
+		break;
+	case 1:
+		snprintf(v, sizeof(v), "198.51.%u.%u", (i / 250) % 250, i % 250);
+		snprintf(pat, sizeof(pat), "[ipv4-addr:value = '%s']", v);
+		break;
+	case 2:
+		snprintf(v, sizeof(v), "phisher%u@mail.example", i);
+		snprintf(pat, sizeof(pat), "[email-addr:value = '%s']", v);
+		break;
+	default:
+		snprintf(v, sizeof(v), "%032x", i * 2654435761u);
+		snprintf(pat, sizeof(pat), "[file:hashes.MD5 = '%s']", v);
+	}
+	snprintf(id, sizeof(id), "indicator--%08x-1111-4222-8333-%012x", i, i * 7u);
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:[s], s:s, s:i}", "type",
+	              "indicator", "spec_version", "2.1", "id", id, "created",
+	              "2026-11-20T10:00:00.000Z", "modified", "2026-11-20T10:00:00.000Z", "pattern",
+	              pat, "pattern_type", "stix", "valid_from", "2026-11-20T10:00:00Z", "labels",
+	              i % 3 ? "misp:category=\"Network activity\"" : "internal:test",
+	              "object_marking_refs", marks[i % 5], "created_by_ref",
+	              "identity--5f3e8c1a-2b4d-4e6f-8a9b-0c1d2e3f4a5b", "x_misp_distribution",
+	              (int)(i % 4));
+	if (i % 6 == 5)
+		json_object_set_new(o, "description",
+		                    json_sprintf("Seen sending from phisher%u@mail.example", i));
+	return o;
+}
+
+static void write_policy(const char *path, const char *keypath)
+{
+	static const char *const tlp[] = {"clear", "green", "amber"};
+	static const char *const act[] = {"keep", "redact", "pseudonymise", "drop"};
+	FILE *f = fopen(path, "w");
+	int i;
+
+	fprintf(f, "hmac_key_file = \"%s\"\n", keypath);
+	for (i = 0; i < NDEST; i++)
+		fprintf(
+		    f,
+		    "destination \"d%02d\" {\n kind = \"%s\"\n max_tlp = \"%s\"\n unmarked = "
+		    "\"green\"\n"
+		    " distribution = {%s}\n retention_days = %d\n deny_tags = {\"internal:*\"}\n"
+		    " gdpr {\n  email = \"%s\"\n  ip_address = \"%s\"\n }\n}\n",
+		    i, i % 2 ? "misp" : "taxii", tlp[i % 3], i % 4 ? "2, 3" : "1, 2, 3",
+		    i % 5 ? 0 : 365, act[i % 4], act[(i / 4) % 4]);
+	fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+	long total = argc > 1 ? atol(argv[1]) : 1000000;
+	char ppath[] = "/tmp/sl_bench_policy_XXXXXX", kpath[] = "/tmp/sl_bench_key_XXXXXX";
+	struct sl_policy *p = NULL;
+	struct sl_err err;
+	json_t **pool = malloc(POOL * sizeof(*pool)), *report;
+	long i, allowed = 0, changed = 0;
+	double t0, t_fan, t_naive, t_json;
+	size_t k;
+	int fd;
+
+	fd = mkstemp(kpath);
+	if (fd < 0 || write(fd, "bench-key-0123456789abcdef0123456789", 36) != 36)
+		return 1;
+	close(fd);
+	fd = mkstemp(ppath);
+	close(fd);
+	write_policy(ppath, kpath);
+	if (sl_policy_load(ppath, &p, &err) != 0) {
+		fprintf(stderr, "%s: %s\n", err.where, err.msg);
+		return 1;
+	}
+	for (i = 0; i < POOL; i++)
+		pool[i] = make_object((unsigned)i);
+	report = json_pack("[{s:s, s:s, s:[s], s:i}]", "type", "report", "id",
+	                   "report--0f3a7b2c-1d4e-4f5a-8b6c-9d0e1f2a3b4c", "object_marking_refs",
+	                   marks[1], "x_misp_distribution", 3);
+
+	/* the gateway's path: facts once per object, then every destination */
+	t0 = now_s();
+	for (i = 0; i < total; i++) {
+		struct sl_policy_ctx ctx = {i % 2 ? report : NULL, NULL, NULL};
+		struct sl_policy_facts *f = sl_policy_facts_stix(pool[i % POOL], &ctx, &err);
+		for (k = 0; k < NDEST; k++) {
+			struct sl_policy_decision *d =
+			    sl_policy_decide_facts(sl_policy_dest_at(p, k), f, NOW, &err);
+			enum sl_policy_verdict v = sl_policy_decision_verdict(d);
+			allowed += v != SL_POLICY_DENY;
+			changed += v == SL_POLICY_ALLOW_CHANGED;
+			sl_policy_decision_free(d);
+		}
+		sl_policy_facts_free(f);
+	}
+	t_fan = now_s() - t0;
+
+	/* naive: facts re-read for every destination (a tenth of the objects) */
+	t0 = now_s();
+	for (i = 0; i < total / 10; i++) {
+		struct sl_policy_ctx ctx = {i % 2 ? report : NULL, NULL, NULL};
+		for (k = 0; k < NDEST; k++)
+			sl_policy_decision_free(sl_policy_decide_stix(
+			    sl_policy_dest_at(p, k), pool[i % POOL], &ctx, NOW, &err));
+	}
+	t_naive = (now_s() - t0) * 10;
+
+	/* lower bound of any mapper: serialise and parse each object once */
+	t0 = now_s();
+	for (i = 0; i < total; i++) {
+		char *s = json_dumps(pool[i % POOL], JSON_COMPACT);
+		json_t *back = json_loads(s, 0, NULL);
+		json_decref(back);
+		free(s);
+	}
+	t_json = now_s() - t0;
+
+	printf("objects=%ld\n", total);
+	printf("destinations=%d\n", NDEST);
+	printf("decisions=%ld\n", total * NDEST);
+	printf("allowed=%ld\n", allowed);
+	printf("allowed_with_changes=%ld\n", changed);
+	printf("policy_seconds=%.3f\n", t_fan);
+	printf("policy_decisions_per_s=%.0f\n", (double)total * NDEST / t_fan);
+	printf("policy_ns_per_decision=%.1f\n", t_fan * 1e9 / ((double)total * NDEST));
+	printf("policy_ns_per_object_all_destinations=%.1f\n", t_fan * 1e9 / (double)total);
+	printf("policy_naive_ns_per_object_all_destinations=%.1f\n", t_naive * 1e9 / (double)total);
+	printf("json_roundtrip_ns_per_object=%.1f\n", t_json * 1e9 / (double)total);
+	printf("ratio_policy_to_json_roundtrip=%.3f\n", t_fan / t_json);
+#ifdef SL_BENCH_HAVE_MAPPER
+	{
+		/* MISP events of 50 attributes, mapped, then decided: the same objects through both
+		 * steps */
+		long nev = total / 50, nobj = 0;
+		double t_map = 0, t_pol = 0;
+		for (i = 0; i < nev; i++) {
+			json_t *ev = json_pack(
+			    "{s:{s:s, s:s, s:s, s:s, s:s, s:s, s:[{s:s}], s:[]}}", "Event", "uuid",
+			    "7a8b9c0d-1e2f-4a3b-8c4d-5e6f7a8b9c0d", "info", "bench", "date",
+			    "2026-11-20", "timestamp", "1795168800", "distribution", "3",
+			    "analysis", "1", "Tag", "name", "tlp:green", "Attribute");
+			json_t *attrs = json_object_get(json_object_get(ev, "Event"), "Attribute"),
+			       *bundle, *o;
+			int a;
+			for (a = 0; a < 50; a++)
+				json_array_append_new(
+				    attrs, json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "uuid",
+				                     "8b9c0d1e-2f3a-4b4c-9d5e-6f7a8b9c0d1e", "type",
+				                     a % 2 ? "domain" : "ip-dst", "category",
+				                     "Network activity", "value",
+				                     a % 2 ? "bad.example" : "198.51.100.7",
+				                     "to_ids", 1, "timestamp", "1795168800"));
+			t0 = now_s();
+			bundle = sl_misp_to_stix(ev, NULL, NULL, &err);
+			t_map += now_s() - t0;
+			t0 = now_s();
+			json_array_foreach(json_object_get(bundle, "objects"), k, o)
+			{
+				struct sl_policy_facts *f = sl_policy_facts_stix(o, NULL, &err);
+				size_t j;
+				for (j = 0; f && j < NDEST; j++)
+					sl_policy_decision_free(sl_policy_decide_facts(
+					    sl_policy_dest_at(p, j), f, NOW, &err));
+				sl_policy_facts_free(f);
+				nobj++;
+			}
+			t_pol += now_s() - t0;
+			json_decref(bundle);
+			json_decref(ev);
+		}
+		printf("mapper=available\n");
+		printf("mapped_objects=%ld\n", nobj);
+		printf("map_ns_per_object=%.1f\n", t_map * 1e9 / (double)(nobj ? nobj : 1));
+		printf("policy_ns_per_mapped_object_all_destinations=%.1f\n",
+		       t_pol * 1e9 / (double)(nobj ? nobj : 1));
+		printf("ratio_policy_to_map=%.3f\n", t_pol / (t_map > 0 ? t_map : 1));
+	}
+#else
+	printf("mapper=unavailable\n");
+#endif
+	for (i = 0; i < POOL; i++)
+		json_decref(pool[i]);
+	free(pool);
+	json_decref(report);
+	sl_policy_free(p);
+	unlink(ppath);
+	unlink(kpath);
+	return 0;
+}
