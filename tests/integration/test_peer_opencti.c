@@ -556,6 +556,156 @@ static void test_listing(void **state)
 	sl_http_result_free(&r);
 }
 
+#define TX_ALL "/taxii2/root/collections/3c3e5b3a-6c55-4b2e-8f0a-2a7f1c0d0001"
+#define TX_IND "/taxii2/root/collections/3c3e5b3a-6c55-4b2e-8f0a-2a7f1c0d0002"
+
+static json_t *taxii_get(const char *path, const char *auth, struct sl_http_result *r)
+{
+	char url[1024];
+	const char *h[] = {auth, "Accept: application/taxii+json;version=2.1", NULL};
+	snprintf(url, sizeof(url), "%s%s", sl_peerproc_url(g_peer), path);
+	sl_http("GET", url, auth ? h : h + 1, NULL, 5000, r);
+	return json_loads(r->body, 0, NULL);
+}
+
+static void test_taxii(void **state)
+{
+	const char *bearer = "Authorization: Bearer opencti-test-token";
+	struct sl_http_result r;
+	json_t *j, *seen = json_object();
+	char path[1024], last_date[64] = "";
+	int pages = 0, total;
+
+	j = taxii_get("/taxii2/", NULL, &r);
+	assert_int_equal(r.status, 401);
+	assert_non_null(strstr(r.headers, "WWW-Authenticate: Basic, Bearer"));
+	json_decref(j);
+	sl_http_result_free(&r);
+
+	j = taxii_get("/taxii2/", bearer, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.headers, "application/taxii+json;version=2.1"));
+	assert_non_null(
+	    strstr(json_string_value(json_array_get(json_object_get(j, "api_roots"), 0)),
+	           "/taxii2/root/"));
+	json_decref(j);
+	sl_http_result_free(&r);
+
+	/* Basic with the token as the password works too ("u:opencti-test-token") */
+	j = taxii_get("/taxii2/root/collections/",
+	              "Authorization: Basic dTpvcGVuY3RpLXRlc3QtdG9rZW4=", &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_array_size(json_object_get(j, "collections")), 2);
+	assert_true(json_is_false(
+	    json_object_get(json_array_get(json_object_get(j, "collections"), 0), "can_write")));
+	json_decref(j);
+	sl_http_result_free(&r);
+
+	/* page through everything, two at a time */
+	snprintf(path, sizeof(path), TX_ALL "/objects/?limit=2");
+	for (;;) {
+		json_t *objs, *o;
+		size_t i;
+		j = taxii_get(path, bearer, &r);
+		assert_int_equal(r.status, 200);
+		objs = json_object_get(j, "objects");
+		assert_true(json_array_size(objs) <= 2);
+		json_array_foreach(objs, i, o)
+		{
+			const char *ua = json_string_value(json_object_get(
+			    json_object_get(
+			        json_object_get(o, "extensions"),
+			        "extension-definition--ea279b3e-5c71-4632-ac08-831c66a786ba"),
+			    "updated_at"));
+			assert_null(
+			    json_object_get(seen, json_string_value(json_object_get(o, "id"))));
+			json_object_set_new(seen, json_string_value(json_object_get(o, "id")),
+			                    json_true());
+			assert_true(strcmp(last_date, ua) <= 0); /* ordered by updated_at */
+			snprintf(last_date, sizeof(last_date), "%s", ua);
+		}
+		if (json_array_size(objs))
+			assert_non_null(strstr(r.headers, "X-TAXII-Date-Added-First"));
+		pages++;
+		if (!json_is_true(json_object_get(j, "more"))) {
+			assert_null(json_object_get(j, "next"));
+			json_decref(j);
+			sl_http_result_free(&r);
+			break;
+		}
+		snprintf(path, sizeof(path), TX_ALL "/objects/?limit=2&next=%s",
+		         json_string_value(json_object_get(j, "next")));
+		json_decref(j);
+		sl_http_result_free(&r);
+		assert_true(pages < 100);
+	}
+	total = (int)json_object_size(seen);
+	assert_true(pages >= total / 2);
+	{
+		json_t *d = post("/_test/dump", NULL, NULL, &r);
+		assert_int_equal(json_integer_value(json_object_get(d, "count")), total);
+		json_decref(d);
+		sl_http_result_free(&r);
+	}
+	json_decref(seen);
+
+	/* added_after is exclusive: after the newest object there is nothing */
+	snprintf(path, sizeof(path), TX_ALL "/objects/?added_after=%s", last_date);
+	j = taxii_get(path, bearer, &r);
+	assert_int_equal(json_array_size(json_object_get(j, "objects")), 0);
+	assert_false(json_is_true(json_object_get(j, "more")));
+	json_decref(j);
+	sl_http_result_free(&r);
+
+	j = taxii_get(TX_IND "/objects/", bearer, &r);
+	assert_true(json_array_size(json_object_get(j, "objects")) >= 1);
+	for (size_t i = 0; i < json_array_size(json_object_get(j, "objects")); i++)
+		assert_string_equal(sget(json_array_get(json_object_get(j, "objects"), i), "type"),
+		                    "indicator");
+	json_decref(j);
+	sl_http_result_free(&r);
+
+	j = taxii_get(TX_ALL "/objects/?match[type]=identity", bearer, &r);
+	assert_true(json_array_size(json_object_get(j, "objects")) >= 1);
+	for (size_t i = 0; i < json_array_size(json_object_get(j, "objects")); i++)
+		assert_string_equal(sget(json_array_get(json_object_get(j, "objects"), i), "type"),
+		                    "identity");
+	json_decref(j);
+	sl_http_result_free(&r);
+
+	j = taxii_get(TX_ALL "/objects/" IND_ID "/", bearer, &r);
+	assert_int_equal(json_array_size(json_object_get(j, "objects")), 1);
+	json_decref(j);
+	sl_http_result_free(&r);
+	j = taxii_get(TX_ALL "/objects/" IND_ID "/versions/", bearer, &r);
+	assert_int_equal(json_array_size(json_object_get(j, "versions")), 1);
+	json_decref(j);
+	sl_http_result_free(&r);
+	j = taxii_get(TX_ALL "/objects/indicator--00000000-0000-4000-8000-000000000000/", bearer,
+	              &r);
+	assert_int_equal(r.status, 404);
+	json_decref(j);
+	sl_http_result_free(&r);
+
+	j = taxii_get(TX_ALL "/manifest/?limit=1", bearer, &r);
+	{
+		json_t *m = json_array_get(json_object_get(j, "objects"), 0);
+		assert_string_equal(sget(m, "date_added"), sget(m, "version"));
+		assert_true(json_is_true(json_object_get(j, "more")));
+	}
+	json_decref(j);
+	sl_http_result_free(&r);
+
+	j = taxii_get(TX_ALL "/objects/?match[version]=all", bearer, &r);
+	assert_int_equal(r.status, 400);
+	json_decref(j);
+	sl_http_result_free(&r);
+	j = taxii_get("/taxii2/root/collections/nope/objects/", bearer, &r);
+	assert_int_equal(r.status, 404);
+	json_decref(j);
+	sl_http_result_free(&r);
+}
+
 static void set_fault(const char *json)
 {
 	struct sl_http_result r;
@@ -662,6 +812,7 @@ int main(void)
 	    cmocka_unit_test(test_stream_resume_update_delete),
 	    cmocka_unit_test(test_recover),
 	    cmocka_unit_test(test_listing),
+	    cmocka_unit_test(test_taxii),
 	    cmocka_unit_test(test_faults),
 	    cmocka_unit_test(test_shared_fixture),
 	};

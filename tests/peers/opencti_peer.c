@@ -13,6 +13,8 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 
+#include <openssl/evp.h>
+
 #include "gql.h"
 #include "json.h"
 #include "octi_id.h"
@@ -1498,6 +1500,274 @@ static void test_endpoints(struct octi *o, struct evhttp_request *req, const cha
 	json_decref(b);
 }
 
+/* ---- TAXII 2.1 (OpenCTI's httpTaxii.js, research note §2.1) ---- */
+
+#define TAXII_CT "application/taxii+json;version=2.1"
+#define TAXII_ALL "3c3e5b3a-6c55-4b2e-8f0a-2a7f1c0d0001"
+#define TAXII_IND "3c3e5b3a-6c55-4b2e-8f0a-2a7f1c0d0002"
+#define TAXII_MAX 500
+
+static void taxii_reply(struct octi *o, struct evhttp_request *req, int status, json_t *body)
+{
+	char *s = json_dumps(body, JSON_COMPACT);
+	sl_peer_reply_text(o->peer, req, status, TAXII_CT, s, strlen(s));
+	free(s);
+	json_decref(body);
+}
+
+static void taxii_error(struct octi *o, struct evhttp_request *req, int status, const char *title,
+                        const char *desc)
+{
+	char st[8];
+	snprintf(st, sizeof(st), "%d", status);
+	taxii_reply(
+	    o, req, status,
+	    json_pack("{s:s,s:s,s:s}", "title", title, "description", desc, "http_status", st));
+}
+
+/* Bearer <token>, or Basic with any user name and a token as the password. */
+static const char *taxii_user(struct octi *o, struct evhttp_request *req)
+{
+	const char *a = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+	unsigned char dec[512];
+	int n;
+	const char *colon;
+
+	if (a && strncmp(a, "Bearer ", 7) == 0)
+		return user_of(o, req);
+	if (!a || strncmp(a, "Basic ", 6) != 0 || strlen(a + 6) >= sizeof(dec) * 3 / 4)
+		return NULL;
+	n = EVP_DecodeBlock(dec, (const unsigned char *)a + 6, (int)strlen(a + 6));
+	if (n <= 0)
+		return NULL;
+	dec[n] = '\0';
+	colon = strchr((char *)dec, ':');
+	if (!colon)
+		return NULL;
+	/* EVP_DecodeBlock pads with NUL bytes, which strcmp stops at */
+	for (int i = 0; i < o->nusers; i++)
+		if (strcmp(colon + 1, o->users[i].token) == 0)
+			return o->users[i].id;
+	return NULL;
+}
+
+static json_t *taxii_collection(const char *id)
+{
+	int all = strcmp(id, TAXII_ALL) == 0;
+	return json_pack("{s:s,s:s,s:s,s:b,s:b,s:[s]}", "id", id, "title",
+	                 all ? "All knowledge" : "Indicators", "description",
+	                 all ? "every object" : "entity_type = Indicator", "can_read", 1,
+	                 "can_write", 0, "media_types", "application/stix+json;version=2.1");
+}
+
+static int cmp_taxii(const void *a, const void *b)
+{
+	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	int c = strcmp(json_string_value(json_object_get(x, "updated_at")),
+	               json_string_value(json_object_get(y, "updated_at")));
+	if (c == 0)
+		c = strcmp(json_string_value(json_object_get(x, "internal_id")),
+		           json_string_value(json_object_get(y, "internal_id")));
+	return c;
+}
+
+static int csv_has(const char *csv, const char *v)
+{
+	size_t l = strlen(v);
+	for (const char *p = csv; p && *p;) {
+		const char *e = strchr(p, ',');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if (n == l && strncmp(p, v, l) == 0)
+			return 1;
+		p = e ? e + 1 : NULL;
+	}
+	return 0;
+}
+
+/* objects/, manifest/, objects/{id}/ and objects/{id}/versions/ of one collection. */
+static void taxii_objects(struct octi *o, struct evhttp_request *req, const char *coll,
+                          const char *object_id, int manifest, int versions)
+{
+	char *limit_s = sl_peer_query(req, "limit"), *next = sl_peer_query(req, "next");
+	char *after = sl_peer_query(req, "added_after"), *mtype = sl_peer_query(req, "match[type]");
+	char *mid = sl_peer_query(req, "match[id]"), *mver = sl_peer_query(req, "match[version]");
+	char *mspec = sl_peer_query(req, "match[spec_version]");
+	long limit = limit_s ? strtol(limit_s, NULL, 10) : TAXII_MAX;
+	long long after_ms = after ? parse_iso(after) : -1;
+	json_t **sel = calloc(json_array_size(o->order) + 1, sizeof(*sel)), *id, *list;
+	size_t n = 0, i, start = 0, end;
+	int only_ind = strcmp(coll, TAXII_IND) == 0;
+	struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
+
+	if (limit <= 0 || limit > TAXII_MAX)
+		limit = TAXII_MAX;
+	if ((after && after_ms < 0) || (mver && strcmp(mver, "last") != 0) ||
+	    (mspec && strcmp(mspec, "2.1") != 0)) {
+		taxii_error(o, req, 400, "Bad request",
+		            "added_after must be a date; match[version] only 'last'; "
+		            "match[spec_version] only '2.1'");
+		goto out;
+	}
+	json_array_foreach(o->order, i, id)
+	{
+		json_t *rec = json_object_get(o->records, json_string_value(id));
+		const char *st =
+		    json_string_value(json_object_get(json_object_get(rec, "props"), "type"));
+		if (only_ind && strcmp(json_string_value(json_object_get(rec, "entity_type")),
+		                       "Indicator") != 0)
+			continue;
+		if (after_ms >= 0 &&
+		    parse_iso(json_string_value(json_object_get(rec, "updated_at"))) <= after_ms)
+			continue;
+		if (mtype && !csv_has(mtype, st))
+			continue;
+		if (object_id &&
+		    strcmp(object_id, json_string_value(json_object_get(rec, "standard_id"))) != 0)
+			continue;
+		if (mid && !csv_has(mid, json_string_value(json_object_get(rec, "standard_id"))))
+			continue;
+		sel[n++] = rec;
+	}
+	qsort(sel, n, sizeof(*sel), cmp_taxii);
+	if (object_id && n == 0) {
+		taxii_error(o, req, 404, "Not found", "no such object in this collection");
+		goto out;
+	}
+	/* the cursor is the sort key of the last object served, so updates between pages are safe
+	 */
+	if (next) {
+		while (start < n) {
+			char key[128];
+			snprintf(key, sizeof(key), "%s_%s",
+			         json_string_value(json_object_get(sel[start], "updated_at")),
+			         json_string_value(json_object_get(sel[start], "internal_id")));
+			if (strcmp(key, next) > 0)
+				break;
+			start++;
+		}
+	}
+	if (versions) {
+		json_t *v = json_array();
+		for (i = 0; i < n; i++)
+			json_array_append(v, json_object_get(sel[i], "updated_at"));
+		taxii_reply(o, req, 200, json_pack("{s:b,s:o}", "more", 0, "versions", v));
+		goto out;
+	}
+	end = start + (size_t)limit < n ? start + (size_t)limit : n;
+	list = json_array();
+	for (i = start; i < end; i++) {
+		if (manifest)
+			json_array_append_new(
+			    list, json_pack("{s:O,s:O,s:O,s:s}", "id",
+			                    json_object_get(sel[i], "standard_id"), "date_added",
+			                    json_object_get(sel[i], "updated_at"), "version",
+			                    json_object_get(sel[i], "updated_at"), "media_type",
+			                    "application/stix+json;version=2.1"));
+		else
+			json_array_append_new(list, build_stix(o, sel[i]));
+	}
+	if (end > start) {
+		evhttp_add_header(oh, "X-TAXII-Date-Added-First",
+		                  json_string_value(json_object_get(sel[start], "updated_at")));
+		evhttp_add_header(oh, "X-TAXII-Date-Added-Last",
+		                  json_string_value(json_object_get(sel[end - 1], "updated_at")));
+	}
+	{
+		json_t *env =
+		    json_pack("{s:b,s:o}", "more", end < n, manifest ? "objects" : "objects", list);
+		if (end < n) {
+			char key[128];
+			snprintf(key, sizeof(key), "%s_%s",
+			         json_string_value(json_object_get(sel[end - 1], "updated_at")),
+			         json_string_value(json_object_get(sel[end - 1], "internal_id")));
+			json_object_set_new(env, "next", json_string(key));
+		}
+		taxii_reply(o, req, 200, env);
+	}
+out:
+	free(sel);
+	free(limit_s);
+	free(next);
+	free(after);
+	free(mtype);
+	free(mid);
+	free(mver);
+	free(mspec);
+}
+
+static void h_taxii(struct octi *o, struct evhttp_request *req, const char *path)
+{
+	const char *host = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
+	const char *user = taxii_user(o, req), *rest;
+	char base[300], coll[64], sub[300];
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+		taxii_error(o, req, 405, "Method not allowed",
+		            "this peer serves read-only collections (no TAXII push, no DELETE)");
+		return;
+	}
+	if (!user) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+		                  "Basic, Bearer");
+		taxii_error(o, req, 401, "Unauthorized", "You must be logged in to do this.");
+		return;
+	}
+	snprintf(base, sizeof(base), "http://%s", host ? host : "127.0.0.1");
+	if (strcmp(path, "/taxii2/") == 0 || strcmp(path, "/taxii2") == 0) {
+		char root[400];
+		snprintf(root, sizeof(root), "%s/taxii2/root/", base);
+		taxii_reply(o, req, 200,
+		            json_pack("{s:s,s:s,s:s,s:[s]}", "title", "OpenCTI TAXII Server",
+		                      "description", "test peer", "default", root, "api_roots",
+		                      root));
+		return;
+	}
+	if (strcmp(path, "/taxii2/root/") == 0 || strcmp(path, "/taxii2/root") == 0) {
+		taxii_reply(o, req, 200,
+		            json_pack("{s:s,s:s,s:[s],s:I}", "title", "OpenCTI TAXII Server",
+		                      "description", "test peer", "versions", TAXII_CT,
+		                      "max_content_length", (json_int_t)(50 * 1024 * 1024)));
+		return;
+	}
+	if (strcmp(path, "/taxii2/root/collections/") == 0 ||
+	    strcmp(path, "/taxii2/root/collections") == 0) {
+		taxii_reply(o, req, 200,
+		            json_pack("{s:[o,o]}", "collections", taxii_collection(TAXII_ALL),
+		                      taxii_collection(TAXII_IND)));
+		return;
+	}
+	rest = path + strlen("/taxii2/root/collections/");
+	if (strncmp(path, "/taxii2/root/collections/", 25) != 0 ||
+	    sscanf(rest, "%63[^/]", coll) != 1 ||
+	    (strcmp(coll, TAXII_ALL) != 0 && strcmp(coll, TAXII_IND) != 0)) {
+		taxii_error(o, req, 404, "Not found", "unknown collection or path");
+		return;
+	}
+	rest += strlen(coll);
+	snprintf(sub, sizeof(sub), "%s", rest);
+	if (strcmp(sub, "/") == 0 || strcmp(sub, "") == 0)
+		taxii_reply(o, req, 200, taxii_collection(coll));
+	else if (strcmp(sub, "/objects/") == 0 || strcmp(sub, "/objects") == 0)
+		taxii_objects(o, req, coll, NULL, 0, 0);
+	else if (strcmp(sub, "/manifest/") == 0 || strcmp(sub, "/manifest") == 0)
+		taxii_objects(o, req, coll, NULL, 1, 0);
+	else if (strncmp(sub, "/objects/", 9) == 0) {
+		char oid[200], tail[64] = "";
+		if (sscanf(sub + 9, "%199[^/]%63s", oid, tail) < 1) {
+			taxii_error(o, req, 404, "Not found", "unknown path");
+			return;
+		}
+		if (strcmp(tail, "/versions/") == 0 || strcmp(tail, "/versions") == 0)
+			taxii_objects(o, req, coll, oid, 0, 1);
+		else if (strcmp(tail, "/") == 0 || tail[0] == '\0')
+			taxii_objects(o, req, coll, oid, 0, 0);
+		else
+			taxii_error(o, req, 404, "Not found", "unknown path");
+	} else {
+		taxii_error(o, req, 404, "Not found", "unknown path");
+	}
+}
+
 static void handle(struct sl_peer *p, struct evhttp_request *req, const char *path, void *ctx)
 {
 	struct octi *o = ctx;
@@ -1508,6 +1778,8 @@ static void handle(struct sl_peer *p, struct evhttp_request *req, const char *pa
 		h_graphql(o, req);
 	else if (is_stream(path))
 		h_stream(o, req, path);
+	else if (strncmp(path, "/taxii2", 7) == 0)
+		h_taxii(o, req, path);
 	else
 		sl_peer_reply_json(p, req, 404, json_pack("{s:s}", "error", "Not Found"));
 }
