@@ -905,8 +905,9 @@ static void serve_page(struct ctx *cx, struct query *q, enum page_kind kind, con
 	struct evbuffer *out = evbuffer_new();
 	struct evkeyvalq *h = evhttp_request_get_output_headers(cx->req);
 	struct sl_err err;
-	bool more = false;
+	struct sl_taxii_page_end end = {0};
 	char token[TOKEN_HEX + 1], ts[40];
+	bool more;
 	int rc;
 
 	ps.items = evbuffer_new();
@@ -920,7 +921,12 @@ static void serve_page(struct ctx *cx, struct query *q, enum page_kind kind, con
 		goto done;
 	}
 	rc = srv->ops->page(srv->store, cx->partner, coll, &q->f, q->limit, kind == K_OBJECTS, emit,
-	                    &ps, &more, &err);
+	                    &ps, &end, &err);
+	more = end.more;
+	if (end.has_resume &&
+	    (!ps.n || end.resume.date_added_us > ps.pos.date_added_us ||
+	     (end.resume.date_added_us == ps.pos.date_added_us && end.resume.seq > ps.pos.seq)))
+		ps.pos = end.resume;
 	if (rc != 0) {
 		send_error(cx->req, 500, "InternalError", "the store could not answer");
 		goto done;
@@ -942,15 +948,20 @@ static void serve_page(struct ctx *cx, struct query *q, enum page_kind kind, con
 	} else {
 		evbuffer_add_printf(out, "{\"more\":%s", more ? "true" : "false");
 		/* Always a `next` with more:true: taxii2client's as_pages only follows next. */
-		if (more && ps.n) {
+		if (more && (ps.n || end.has_resume)) {
 			make_token(cx, q, &ps.pos, token);
 			evbuffer_add_printf(out, ",\"next\":\"%s\"", token);
 		} else if (more && q->raw[P_NEXT]) {
 			evbuffer_add_printf(out, ",\"next\":\"%s\"", q->raw[P_NEXT]);
 		}
-		evbuffer_add_printf(out, ",\"%s\":[", kind == K_VERSIONS ? "versions" : "objects");
-		evbuffer_add_buffer(out, ps.items);
-		evbuffer_add(out, "]}", 2);
+		/* TAXII lists are never empty: a page the store ended early may have no records. */
+		if (ps.n) {
+			evbuffer_add_printf(out, ",\"%s\":[",
+			                    kind == K_VERSIONS ? "versions" : "objects");
+			evbuffer_add_buffer(out, ps.items);
+			evbuffer_add(out, "]", 1);
+		}
+		evbuffer_add(out, "}", 1);
 	}
 	/* The spec wants both headers on every 200 of these endpoints. An empty page has no first
 	 * or last object: both then carry where the query started (the cursor, else added_after,
@@ -1012,7 +1023,7 @@ static void h_page(struct evhttp_request *req, const struct sl_http_params *pp, 
 			struct query probe = q;
 			struct page_state none = {.kind = K_VERSIONS};
 			struct sl_err err;
-			bool more = false;
+			struct sl_taxii_page_end pend = {0};
 
 			probe.f.has_added_after = false;
 			probe.f.version_flags = SL_TAXII_VERSION_ALL;
@@ -1021,7 +1032,7 @@ static void h_page(struct evhttp_request *req, const struct sl_http_params *pp, 
 			none.items = evbuffer_new();
 			if (!none.items ||
 			    cx.srv->ops->page(cx.srv->store, cx.partner, cx.coll.id, &probe.f, 1,
-			                      false, emit, &none, &more, &err) != 0 ||
+			                      false, emit, &none, &pend, &err) != 0 ||
 			    none.n == 0) {
 				if (none.items)
 					evbuffer_free(none.items);
@@ -1319,10 +1330,15 @@ static void h_object_delete(struct evhttp_request *req, const struct sl_http_par
 	if (!begin(&cx, arg, req) || !open_collection(&cx, pp->v[0], true, true))
 		return;
 	if (parse_query(&cx, &q, BIT(P_VERSION) | BIT(P_SPEC)) && build_filter(&cx, &q)) {
-		if (!valid_stix_id(pp->v[1]) ||
-		    cx.srv->ops->delete_object(cx.srv->store, cx.partner, cx.coll.id, pp->v[1],
-		                               &q.f, &n, &err) != 0 ||
-		    n == 0) {
+		int rc = valid_stix_id(pp->v[1])
+		             ? cx.srv->ops->delete_object(cx.srv->store, cx.partner, cx.coll.id,
+		                                          pp->v[1], &q.f, &n, &err)
+		             : SL_ENOTFOUND;
+
+		if (rc == SL_EUNSUPPORTED) {
+			send_error(req, 403, "Forbidden",
+			           "objects in this collection cannot be deleted over TAXII");
+		} else if (rc != 0 || n == 0) {
 			send_error(req, 404, "NotFound", "no object with this id and version here");
 		} else {
 			struct evbuffer *b = evbuffer_new();

@@ -81,6 +81,13 @@ struct sl_taxii_record {
 	size_t json_len;
 };
 
+/* How a page ended (filled by the store's page op; the server zeroes it first). */
+struct sl_taxii_page_end {
+	bool more;                     /* further matching records may exist */
+	bool has_resume;               /* resume is set: continue after it */
+	struct sl_taxii_cursor resume; /* the last position examined (>= the last emitted record) */
+};
+
 /* Called once per record, in (date_added, seq) order. Return 0 to go on, non-zero to stop (error).
  */
 typedef int (*sl_taxii_emit)(void *arg, const struct sl_taxii_record *rec);
@@ -111,17 +118,22 @@ struct sl_taxii_store_ops {
 	int (*get_collection)(void *ctx, const char *partner, const char *id,
 	                      struct sl_taxii_collection *out, struct sl_err *err);
 	/* Emit up to limit records of collection matching f in (date_added, seq) order, json filled
-	 * when want_json; set *more when further matching records exist after the last one emitted.
+	 * when want_json; set end->more when further matching records exist after the last one
+	 * emitted. A store that filters while scanning may stop early (bounded work per request):
+	 * it then sets end->more and end->resume (with has_resume) to the last position it
+	 * examined, and the next page starts after that instead of after the last emitted record.
 	 */
 	int (*page)(void *ctx, const char *partner, const char *collection,
 	            const struct sl_taxii_filter *f, size_t limit, bool want_json,
-	            sl_taxii_emit emit, void *emit_arg, bool *more, struct sl_err *err);
+	            sl_taxii_emit emit, void *emit_arg, struct sl_taxii_page_end *end,
+	            struct sl_err *err);
 	/* Store n objects (each a JSON object that the server checked has a valid id and type)
 	 * stamped with one date_added; fill results[i] for each. Returns non-zero only when nothing
 	 * was stored. */
 	int (*add)(void *ctx, const char *partner, const char *collection, json_t *const *objs,
 	           size_t n, struct sl_taxii_add_result *results, struct sl_err *err);
-	/* Delete the versions of object id matching f's version/spec_version; *n_deleted set. */
+	/* Delete the versions of object id matching f's version/spec_version; *n_deleted set.
+	 * SL_EUNSUPPORTED when this store never deletes (the server answers 403). */
 	int (*delete_object)(void *ctx, const char *partner, const char *collection, const char *id,
 	                     const struct sl_taxii_filter *f, size_t *n_deleted,
 	                     struct sl_err *err);

@@ -547,13 +547,14 @@ static size_t lower_bound(const struct coll *c, const struct sl_taxii_filter *f)
 
 static int op_page(void *ctx, const char *partner, const char *collection,
                    const struct sl_taxii_filter *f, size_t limit, bool want_json,
-                   sl_taxii_emit emit, void *emit_arg, bool *more, struct sl_err *err)
+                   sl_taxii_emit emit, void *emit_arg, struct sl_taxii_page_end *end,
+                   struct sl_err *err)
 {
 	struct sl_taxii_store_mem *st = ctx;
 	struct coll *c = find_coll(st, collection);
 	size_t emitted = 0;
 
-	*more = false;
+	end->more = false;
 	if (!c)
 		return sl_err_set(err, SL_ENOTFOUND, collection, "no such collection");
 	for (size_t i = lower_bound(c, f); i < c->n; i++) {
@@ -569,7 +570,7 @@ static int op_page(void *ctx, const char *partner, const char *collection,
 		if (!visible(st, partner, c, r) || !version_ok(st, partner, c, r, f))
 			continue;
 		if (emitted == limit) {
-			*more = true;
+			end->more = true;
 			break;
 		}
 		out.id = r->id;
