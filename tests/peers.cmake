@@ -1,5 +1,19 @@
 # Test peers: in-memory MISP and OpenCTI that speak the real HTTP APIs, and a seeded TCP fault proxy.
 # They are test tools (never installed); integration tests start them on loopback ports chosen at run time.
+# Like sl_test, but without sl_gateway: the peers and their tests use nothing from the product, so they
+# keep building (and can test a fix) while gateway/ is mid-change.
+function(sl_peer_test label name)
+  cmake_parse_arguments(T "" "TIMEOUT" "LIBS" ${ARGN})
+  add_executable(test_${name} ${T_UNPARSED_ARGUMENTS})
+  target_link_libraries(test_${name} PRIVATE sltest PkgConfig::CMOCKA ${T_LIBS})
+  add_test(NAME ${label}.${name} COMMAND test_${name})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 600)
+  endif()
+  set_tests_properties(${label}.${name} PROPERTIES LABELS ${label} ENVIRONMENT "${SL_TEST_ENV}"
+                       SKIP_RETURN_CODE 77 TIMEOUT ${T_TIMEOUT})
+endfunction()
+
 add_library(sl_peer_http STATIC peers/peer_http.c)
 target_include_directories(sl_peer_http PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/peers)
 target_link_libraries(sl_peer_http PUBLIC sl_mappers PkgConfig::LIBEVENT PkgConfig::JANSSON)
@@ -13,20 +27,20 @@ target_include_directories(sl_peer_proc PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/peers
 target_compile_definitions(sl_peer_proc PRIVATE SL_PEER_BIN_DIR="${CMAKE_CURRENT_BINARY_DIR}")
 target_link_libraries(sl_peer_proc PUBLIC PkgConfig::LIBCURL PkgConfig::JANSSON)
 
-sl_test(integration peer_misp integration/test_peer_misp.c LIBS sl_peer_proc TIMEOUT 120)
+sl_peer_test(integration peer_misp integration/test_peer_misp.c LIBS sl_peer_proc TIMEOUT 120)
 add_dependencies(test_peer_misp misp-peer)
 
 add_library(sl_octi_id STATIC peers/octi_id.c)
 target_include_directories(sl_octi_id PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/peers)
 target_link_libraries(sl_octi_id PUBLIC PkgConfig::JANSSON PkgConfig::OPENSSL)
-sl_test(unit peer_octi_id integration/test_peer_octi_id.c LIBS sl_octi_id)
+sl_peer_test(unit peer_octi_id integration/test_peer_octi_id.c LIBS sl_octi_id)
 
 add_executable(opencti-peer peers/opencti_peer.c peers/gql.c)
 target_link_libraries(opencti-peer PRIVATE sl_peer_http sl_octi_id)
-sl_test(integration peer_opencti integration/test_peer_opencti.c LIBS sl_peer_proc TIMEOUT 120)
+sl_peer_test(integration peer_opencti integration/test_peer_opencti.c LIBS sl_peer_proc TIMEOUT 120)
 add_dependencies(test_peer_opencti opencti-peer)
 
 add_executable(faultproxy peers/faultproxy.c)
 target_link_libraries(faultproxy PRIVATE PkgConfig::LIBEVENT)
-sl_test(integration peer_faultproxy integration/test_peer_faultproxy.c LIBS sl_peer_proc TIMEOUT 120)
+sl_peer_test(integration peer_faultproxy integration/test_peer_faultproxy.c LIBS sl_peer_proc TIMEOUT 120)
 add_dependencies(test_peer_faultproxy faultproxy misp-peer)
