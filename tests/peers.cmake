@@ -44,3 +44,10 @@ add_executable(faultproxy peers/faultproxy.c)
 target_link_libraries(faultproxy PRIVATE PkgConfig::LIBEVENT)
 sl_peer_test(integration peer_faultproxy integration/test_peer_faultproxy.c LIBS sl_peer_proc TIMEOUT 120)
 add_dependencies(test_peer_faultproxy faultproxy misp-peer)
+
+# How fast the peers are (runs only with `ctest -C bench -L bench`).
+add_executable(bench_peers bench/bench_peers.c)
+target_link_libraries(bench_peers PRIVATE sl_peer_proc)
+add_dependencies(bench_peers misp-peer opencti-peer)
+add_test(NAME bench.peers COMMAND bench_peers CONFIGURATIONS bench)
+set_tests_properties(bench.peers PROPERTIES LABELS bench ENVIRONMENT "${SL_TEST_ENV}" TIMEOUT 1200)
