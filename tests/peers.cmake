@@ -46,7 +46,7 @@ sl_peer_test(integration peer_faultproxy integration/test_peer_faultproxy.c LIBS
 add_dependencies(test_peer_faultproxy faultproxy misp-peer)
 
 # How fast the peers are (runs only with `ctest -C bench -L bench`).
-add_executable(bench_peers bench/bench_peers.c)
+add_executable(bench_peers peers/bench_peers.c)
 target_link_libraries(bench_peers PRIVATE sl_peer_proc)
 add_dependencies(bench_peers misp-peer opencti-peer)
 add_test(NAME bench.peers COMMAND bench_peers CONFIGURATIONS bench)
