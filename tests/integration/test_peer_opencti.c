@@ -706,6 +706,58 @@ static void test_taxii(void **state)
 	sl_http_result_free(&r);
 }
 
+/* Redis trims the stream; recover replays what was trimmed from the store (note §2.2). */
+static void test_trimmed_stream_and_recover(void **state)
+{
+	char bin[1024], id[64];
+	char *argv[] = {(char *)sl_peerproc_bin("opencti-peer", bin, sizeof(bin)),
+	                "--stream-max",
+	                "3",
+	                "--apply-delay-ms",
+	                "0",
+	                NULL};
+	struct sl_peerproc *main_peer = g_peer, *pp = sl_peerproc_start(argv);
+	struct sl_http_result r;
+	json_t *j, *objs = json_array(), *c;
+	char *bs, *t;
+	long st;
+
+	assert_non_null(pp);
+	g_peer = pp; /* the helpers talk to g_peer */
+	j = gql("mutation { registerConnector(input: {id: \"" CONNECTOR "\", name: \"s\", type: "
+	        "\"EXTERNAL_IMPORT\"}) { id } }",
+	        NULL, &r);
+	json_decref(j);
+	sl_http_result_free(&r);
+	for (int i = 0; i < 5; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "Malware %d", i);
+		json_array_append_new(objs, json_pack("{s:s,s:s,s:b}", "type", "malware", "name",
+		                                      name, "is_family", 1));
+	}
+	j = json_pack("{s:s,s:o}", "type", "bundle", "objects", objs);
+	bs = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	push_file_or_text(bs);
+	free(bs);
+	flush();
+
+	t = sse_read("/stream", "Last-Event-ID: 0", 4, 3000, &st);
+	assert_int_equal(count_frames(t, "create"), 3);
+	c = frame(t, "connected", 0, id);
+	assert_int_equal(json_integer_value(json_object_get(c, "streamSize")), 3);
+	json_decref(c);
+	free(t);
+
+	t = sse_read("/stream?from=2000-01-01T00:00:00.000Z&recover=2099-01-01T00:00:00.000Z", NULL,
+	             6, 3000, &st);
+	assert_int_equal(count_frames(t, "create"), 5);
+	free(t);
+
+	g_peer = main_peer;
+	assert_int_equal(sl_peerproc_stop(pp), 0);
+}
+
 static void set_fault(const char *json)
 {
 	struct sl_http_result r;
@@ -813,6 +865,7 @@ int main(void)
 	    cmocka_unit_test(test_recover),
 	    cmocka_unit_test(test_listing),
 	    cmocka_unit_test(test_taxii),
+	    cmocka_unit_test(test_trimmed_stream_and_recover),
 	    cmocka_unit_test(test_faults),
 	    cmocka_unit_test(test_shared_fixture),
 	};
