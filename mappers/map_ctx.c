@@ -1,0 +1,352 @@
+/* map_ctx.c — shared state and helpers of one MISP -> STIX 2.1 conversion. */
+#include "map_ctx.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void fmt_time(time_t t, int sdo, const char *frac, char out[SL_TS_MAX])
+{
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm)) {
+		snprintf(out, SL_TS_MAX, "1970-01-01T00:00:00%s", sdo ? ".000Z" : "Z");
+		return;
+	}
+	if (sdo)
+		snprintf(out, SL_TS_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.000Z", tm.tm_year + 1900,
+		         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	else
+		snprintf(out, SL_TS_MAX, "%04d-%02d-%02dT%02d:%02d:%02d%sZ", tm.tm_year + 1900,
+		         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		         frac ? frac : "");
+}
+
+int sl_map_ts(struct sl_map_ctx *c, const json_t *v, int sdo, char out[SL_TS_MAX])
+{
+	long long n = -1;
+
+	if (json_is_integer(v)) {
+		n = json_integer_value(v);
+	} else if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		char *end;
+		n = strtoll(s, &end, 10);
+		if (end == s || *end != '\0')
+			n = -1;
+	}
+	if (n < 0 || n > 253402300799LL) {
+		/* misp-stix stamps the conversion time where MISP gives none */
+		snprintf(out, SL_TS_MAX, "%s", c->now_ts);
+		if (!sdo) {
+			size_t l = strlen(out);
+			if (l > 5 && !strcmp(out + l - 5, ".000Z"))
+				memcpy(out + l - 5, "Z", 2);
+		}
+		return -1;
+	}
+	fmt_time((time_t)n, sdo, NULL, out);
+	return 0;
+}
+
+static int digits(const char *s, int n, int *out)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+int sl_map_iso_ts(const char *s, char out[SL_TS_MAX])
+{
+	struct tm tm;
+	int Y, M, D, h = 0, m = 0, sec = 0, off = 0;
+	char frac[12] = "";
+	const char *p;
+
+	if (!s || strlen(s) < 10 || digits(s, 4, &Y) || s[4] != '-' || digits(s + 5, 2, &M) ||
+	    s[7] != '-' || digits(s + 8, 2, &D))
+		return -1;
+	p = s + 10;
+	if (*p == 'T' || *p == ' ') {
+		if (digits(p + 1, 2, &h) || p[3] != ':' || digits(p + 4, 2, &m))
+			return -1;
+		p += 6;
+		if (*p == ':') {
+			if (digits(p + 1, 2, &sec))
+				return -1;
+			p += 3;
+		}
+		if (*p == '.') {
+			size_t k = 0;
+			const char *f = p + 1;
+			while (*f >= '0' && *f <= '9') {
+				if (k < 6)
+					frac[1 + k++] = *f;
+				f++;
+			}
+			/* keep significant fractional digits only, as Python's isoformat does for 0
+			 */
+			while (k > 0 && frac[k] == '0')
+				k--;
+			if (k > 0) {
+				frac[0] = '.';
+				frac[k + 1] = '\0';
+			} else {
+				frac[0] = '\0';
+			}
+			p = f;
+		}
+		if (*p == '+' || *p == '-') {
+			int oh, om;
+			if (digits(p + 1, 2, &oh))
+				return -1;
+			const char *q = p + 3;
+			if (*q == ':')
+				q++;
+			if (digits(q, 2, &om))
+				om = 0;
+			off = (oh * 60 + om) * 60 * (*p == '-' ? -1 : 1);
+		} else if (*p != 'Z' && *p != '\0') {
+			return -1;
+		}
+	}
+	if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = Y - 1900;
+	tm.tm_mon = M - 1;
+	tm.tm_mday = D;
+	tm.tm_hour = h;
+	tm.tm_min = m;
+	tm.tm_sec = sec;
+	fmt_time(timegm(&tm) - off, 0, frac, out);
+	return 0;
+}
+
+const char *sl_map_str(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+int sl_map_bool(const json_t *o, const char *key, int dflt)
+{
+	const json_t *v = json_object_get(o, key);
+
+	if (json_is_boolean(v))
+		return json_is_true(v);
+	if (json_is_integer(v))
+		return json_integer_value(v) != 0;
+	if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		return !strcmp(s, "1") || !strcasecmp(s, "true");
+	}
+	return dflt;
+}
+
+void sl_map_warn(struct sl_map_ctx *c, int code, const char *where, const char *fmt, ...)
+{
+	char msg[SL_ERR_MSG_MAX], w[SL_ERR_WHERE_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(w, sizeof(w), "event %s%s%s", c->event_uuid, where && *where ? "/" : "",
+	         where ? where : "");
+	for (char *p = msg; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	for (char *p = w; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	if (c->warnings)
+		json_array_append_new(c->warnings,
+		                      json_pack("{s:s, s:s}", "where", w, "message", msg));
+	if (c->opts && c->opts->strict && !c->strict_error) {
+		c->strict_error = 1;
+		sl_err_set(&c->strict_err, code ? code : SL_EUNSUPPORTED, w, "%s", msg);
+	}
+}
+
+json_t *sl_map_sdo(struct sl_map_ctx *c, const char *type, const char *uuid, const char *ts)
+{
+	char id[SL_STIX_ID_MAX];
+
+	snprintf(id, sizeof(id), "%s--%s", type, uuid);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "type", type, "spec_version", "2.1",
+	                 "id", id, "created_by_ref", c->identity_id, "created", ts, "modified", ts);
+}
+
+json_t *sl_map_sco(const char *type, const char *uuid)
+{
+	char id[SL_STIX_ID_MAX];
+
+	snprintf(id, sizeof(id), "%s--%s", type, uuid);
+	return json_pack("{s:s, s:s, s:s}", "type", type, "spec_version", "2.1", "id", id);
+}
+
+int sl_map_add(struct sl_map_ctx *c, json_t *obj)
+{
+	const char *id = sl_map_str(obj, "id");
+
+	if (!obj || !id) {
+		json_decref(obj);
+		return SL_ENOMEM;
+	}
+	if (json_object_get(c->seen, id)) {
+		json_decref(obj);
+		return 0;
+	}
+	json_object_set_new(c->seen, id, json_true());
+	json_array_append_new(c->refs, json_string(id));
+	json_array_append_new(c->objects, obj);
+	return 1;
+}
+
+int sl_map_rel(struct sl_map_ctx *c, const char *src, const char *type, const char *tgt,
+               const char *ts)
+{
+	char id[SL_STIX_ID_MAX];
+	json_t *r;
+
+	sl_stix_id_relationship(src, type, tgt, id);
+	if (json_object_get(c->seen, id))
+		return 0;
+	r = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type", "relationship",
+	              "spec_version", "2.1", "id", id, "created", ts, "modified", ts,
+	              "relationship_type", type, "source_ref", src, "target_ref", tgt);
+	if (!r)
+		return SL_ENOMEM;
+	json_object_set_new(c->seen, id, json_true());
+	json_array_append_new(c->rel_refs, json_string(id));
+	json_array_append_new(c->rels, r);
+	return 1;
+}
+
+void sl_map_push_str(json_t *obj, const char *key, const char *s)
+{
+	json_t *a = json_object_get(obj, key);
+
+	if (!json_is_array(a)) {
+		a = json_array();
+		json_object_set_new(obj, key, a);
+	}
+	json_array_append_new(a, json_string(s));
+}
+
+struct tlp_def {
+	const char *tag, *id, *name, *level;
+	int v2;
+};
+
+static const struct tlp_def tlps[] = {
+    {"tlp:white", "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9", "TLP:WHITE", "white",
+     0},
+    {"tlp:green", "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da", "TLP:GREEN", "green",
+     0},
+    {"tlp:amber", "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82", "TLP:AMBER", "amber",
+     0},
+    {"tlp:red", "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed", "TLP:RED", "red", 0},
+    {"tlp:clear", "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487", "TLP:CLEAR", "clear",
+     1},
+    {"tlp:amber+strict", "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+     "TLP:AMBER+STRICT", "amber+strict", 1},
+};
+
+const char *sl_map_tlp(struct sl_map_ctx *c, const char *tag)
+{
+	for (size_t i = 0; i < sizeof(tlps) / sizeof(tlps[0]); i++) {
+		const struct tlp_def *t = &tlps[i];
+		json_t *m;
+		if (strcmp(tag, t->tag) != 0)
+			continue;
+		if (json_object_get(c->seen, t->id))
+			return t->id;
+		if (t->v2)
+			m = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:{s:s, s:s}}}", "type",
+			              "marking-definition", "spec_version", "2.1", "id", t->id,
+			              "created", "2022-10-01T00:00:00.000Z", "name", t->name,
+			              "extensions",
+			              "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d",
+			              "extension_type", "property-extension", "tlp_2_0", t->level);
+		else
+			m = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s}}", "type",
+			              "marking-definition", "spec_version", "2.1", "id", t->id,
+			              "created", "2017-01-20T00:00:00.000Z", "definition_type",
+			              "tlp", "name", t->name, "definition", "tlp", t->level);
+		if (!m)
+			return NULL;
+		json_object_set_new(c->seen, t->id, json_true());
+		json_array_append_new(c->markings, m);
+		return t->id;
+	}
+	return NULL;
+}
+
+static int confidence_of(const char *tag)
+{
+	static const struct {
+		const char *tag;
+		int v;
+	} lv[] = {
+	    {"misp:confidence-level=\"completely-confident\"", 100},
+	    {"misp:confidence-level=\"usually-confident\"", 75},
+	    {"misp:confidence-level=\"fairly-confident\"", 50},
+	    {"misp:confidence-level=\"rarely-confident\"", 25},
+	    {"misp:confidence-level=\"unconfident\"", 0},
+	};
+	for (size_t i = 0; i < sizeof(lv) / sizeof(lv[0]); i++)
+		if (!strcmp(tag, lv[i].tag))
+			return lv[i].v;
+	return -1;
+}
+
+void sl_map_tags(struct sl_map_ctx *c, json_t *obj, const json_t *tags)
+{
+	size_t i;
+	const json_t *t;
+	int conf = -1;
+
+	if (!json_is_array(tags))
+		return;
+	json_array_foreach(tags, i, t)
+	{
+		const char *name = sl_map_str(t, "name");
+		const char *mid;
+		if (!name) {
+			if (json_is_string(t))
+				name = json_string_value(t);
+			else
+				continue;
+		}
+		if ((mid = sl_map_tlp(c, name)) != NULL) {
+			json_t *mr = json_object_get(obj, "object_marking_refs");
+			int dup = 0;
+			size_t k;
+			json_t *x;
+			json_array_foreach(mr, k, x) if (!strcmp(json_string_value(x), mid)) dup =
+			    1;
+			if (!dup)
+				sl_map_push_str(obj, "object_marking_refs", mid);
+			continue;
+		}
+		if (c->galaxy_tags && json_object_get(c->galaxy_tags, name))
+			continue;
+		sl_map_push_str(obj, "labels", name);
+		int v = confidence_of(name);
+		if (v >= 0 && (conf < 0 || v < conf))
+			conf = v;
+	}
+	if (conf >= 0)
+		json_object_set_new(obj, "confidence", json_integer(conf));
+}

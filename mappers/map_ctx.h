@@ -1,0 +1,81 @@
+/* map_ctx.h — the state of one MISP event -> STIX 2.1 conversion, shared by the attribute, object
+ * and galaxy mappers: the bundle being built, id dedup, markings, labels, timestamps and warnings.
+ */
+#ifndef SL_MAP_CTX_H
+#define SL_MAP_CTX_H
+
+#include <jansson.h>
+
+#include "err.h"
+#include "misp2stix.h"
+#include "stix_id.h"
+#include "stix_pattern.h"
+
+#define SL_TS_MAX 40
+
+/* Internal to the mappers: misp2stix.c creates it, the attribute/object/galaxy mappers fill it. The
+ * struct is visible because those three files are one conversion split by MISP concept. */
+struct sl_map_ctx {
+	const struct sl_map_opts *opts;
+	const json_t *event;    /* the inner Event object (borrowed) */
+	json_t *objects;        /* SDOs and SCOs in MISP order (owned) */
+	json_t *rels;           /* relationships and sightings, appended after objects (owned) */
+	json_t *refs;           /* container object_refs for objects (owned) */
+	json_t *rel_refs;       /* container object_refs for relationships (owned) */
+	json_t *seen;           /* id -> true: what is in the bundle (owned; a hash table) */
+	json_t *markings;       /* marking-definitions used (owned) */
+	json_t *galaxy_tags;    /* tag names of clusters at the current level (borrowed use) */
+	json_t *warnings;       /* caller's array (borrowed, may be NULL) */
+	struct sl_pattern *pat; /* reused pattern builder */
+	char event_uuid[SL_UUID_STRLEN + 1];
+	char identity_id[SL_STIX_ID_MAX];
+	char container_id[SL_STIX_ID_MAX];
+	char event_ts[SL_TS_MAX]; /* event timestamp, SDO form */
+	char now_ts[SL_TS_MAX];
+	int strict_error; /* a warning happened under opts->strict */
+	struct sl_err strict_err;
+};
+
+/* Epoch seconds (a JSON string or integer) -> "YYYY-MM-DDTHH:MM:SS.000Z" (sdo=1) or "...Z" (sdo=0).
+ * Returns 0, or -1 when v is not a timestamp (out is then the conversion time). */
+int sl_map_ts(struct sl_map_ctx *c, const json_t *v, int sdo, char out[SL_TS_MAX]);
+/* ISO-8601 datetime with offset (MISP first_seen) -> "...Z" in UTC. Returns 0 or -1. */
+int sl_map_iso_ts(const char *s, char out[SL_TS_MAX]);
+
+/* A string member of o, or NULL when absent / not a string. */
+const char *sl_map_str(const json_t *o, const char *key);
+/* A boolean-ish member ("1", 1, true): 1, 0, or dflt when absent. */
+int sl_map_bool(const json_t *o, const char *key, int dflt);
+
+/* Record a warning ({"where","message"}) naming the event and `where`. Under opts->strict it also
+ * marks the conversion failed with SL_EUNSUPPORTED (or code). */
+void sl_map_warn(struct sl_map_ctx *c, int code, const char *where, const char *fmt, ...)
+    SL_PRINTF(4, 5);
+
+/* A new SDO {type, spec_version, id "<type>--<uuid>", created_by_ref, created, modified}. */
+json_t *sl_map_sdo(struct sl_map_ctx *c, const char *type, const char *uuid, const char *ts);
+/* A new SCO {type, spec_version, id}. */
+json_t *sl_map_sco(const char *type, const char *uuid);
+/* Append obj (reference stolen) to the bundle and the container refs, unless its id is already
+ * there (then obj is dropped). Returns 1 if added, 0 if it was a duplicate, <0 on error. */
+int sl_map_add(struct sl_map_ctx *c, json_t *obj);
+/* Add a relationship source -> target; ts is its created/modified (SDO form). */
+int sl_map_rel(struct sl_map_ctx *c, const char *src, const char *type, const char *tgt,
+               const char *ts);
+
+/* Apply a MISP Tag list to obj: labels (except TLP markings and galaxy cluster tags), markings
+ * (object_marking_refs) and misp:confidence-level -> confidence. */
+void sl_map_tags(struct sl_map_ctx *c, json_t *obj, const json_t *tags);
+/* The marking-definition id for a MISP tlp tag, adding the definition to the bundle; NULL if the
+ * tag is not a TLP marking (matched case-sensitively, as misp-stix does). */
+const char *sl_map_tlp(struct sl_map_ctx *c, const char *tag);
+
+/* 4 or 6 for a valid IPv4 / IPv6 address, else 0. (misp2stix.c) */
+int sl_misp_ip_kind(const char *s);
+/* key[0..n) with an abbreviated registry hive expanded (HKLM -> HKEY_LOCAL_MACHINE); malloc'd. */
+char *sl_misp_regkey_full(const char *key, size_t n);
+
+/* Append s to the array member key of obj, creating it. */
+void sl_map_push_str(json_t *obj, const char *key, const char *s);
+
+#endif
