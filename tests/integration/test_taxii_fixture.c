@@ -18,6 +18,13 @@ static void die(const char *what, const struct sl_err *e)
 void tx_server_init(struct tx_server *s, const struct sl_http_server_config *hcfg,
                     const struct sl_taxii_server_config *tcfg)
 {
+	tx_server_init_store(s, hcfg, tcfg, NULL, NULL);
+}
+
+void tx_server_init_store(struct tx_server *s, const struct sl_http_server_config *hcfg,
+                          const struct sl_taxii_server_config *tcfg,
+                          const struct sl_taxii_store_ops *ops, void *ctx)
+{
 	struct sl_http_server_config hdef = {.host = "127.0.0.1", .max_body_size = 2 * 65536};
 	struct sl_taxii_server_config tdef = {
 	    .api_root = "sluice",
@@ -46,8 +53,9 @@ void tx_server_init(struct tx_server *s, const struct sl_http_server_config *hcf
 	if (!s->http)
 		die("http", &err);
 	s->port = sl_http_server_port(s->http);
-	s->taxii = sl_taxii_server_new(s->http, tcfg ? tcfg : &tdef, sl_taxii_store_mem_ops(),
-	                               s->store, &err);
+	s->taxii =
+	    sl_taxii_server_new(s->http, tcfg ? tcfg : &tdef, ops ? ops : sl_taxii_store_mem_ops(),
+	                        ops ? ctx : s->store, &err);
 	if (!s->taxii)
 		die("taxii", &err);
 	snprintf(s->base_url, sizeof(s->base_url), "%s://127.0.0.1:%u",

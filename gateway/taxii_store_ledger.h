@@ -1,0 +1,45 @@
+/* taxii_store_ledger.h — TAXII collections as views over the PostgreSQL ledger: pages come from
+ * sl_ledger_page/sl_ledger_versions in (date_added, seq) order, POSTs are ledger ingests, every
+ * object served is an audit row. Partners, credentials and grants come from a directory (another
+ * store's authenticate/list_collections/get_collection, e.g. the in-memory store filled from the
+ * config). */
+#ifndef SL_TAXII_STORE_LEDGER_H
+#define SL_TAXII_STORE_LEDGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "err.h"
+#include "ledger.h"
+#include "taxii_store.h"
+
+struct sl_taxii_store_ledger;
+
+/* Return false to hide obj (one stored version) of collection from partner: where policy plugs in.
+ */
+typedef bool (*sl_taxii_ledger_filter)(void *arg, const char *partner, const char *collection,
+                                       const json_t *obj);
+
+/* ledger, dir_ops and dir_ctx are borrowed and must outlive the store. */
+struct sl_taxii_store_ledger *sl_taxii_store_ledger_new(struct sl_ledger *ledger,
+                                                        const struct sl_taxii_store_ops *dir_ops,
+                                                        void *dir_ctx, struct sl_err *err);
+/* NULL is a no-op. */
+void sl_taxii_store_ledger_free(struct sl_taxii_store_ledger *st);
+/* The ops table to hand to sl_taxii_server_new with st as ctx (static, borrowed). */
+const struct sl_taxii_store_ops *sl_taxii_store_ledger_ops(void);
+
+/* Limit collection's view to these STIX types (copied; n = 0: every type, the default). POSTed
+ * objects of other types are refused for that collection. */
+int sl_taxii_store_ledger_set_types(struct sl_taxii_store_ledger *st, const char *collection,
+                                    const char *const *types, size_t n, struct sl_err *err);
+/* Install the visibility filter (NULL = every partner sees every version in the view). */
+void sl_taxii_store_ledger_set_filter(struct sl_taxii_store_ledger *st, sl_taxii_ledger_filter f,
+                                      void *arg);
+/* At most this many stored versions are examined per page request (default 10000); a page that
+ * hits it ends early with more:true and a next token that resumes where it stopped. */
+void sl_taxii_store_ledger_set_scan_limit(struct sl_taxii_store_ledger *st, size_t max_scanned);
+
+#endif
