@@ -51,8 +51,8 @@ struct tx_req {
 /* Create the server (not yet running); http/taxii configs may be NULL for test defaults. */
 void tx_server_init(struct tx_server *s, const struct sl_http_server_config *hcfg,
                     const struct sl_taxii_server_config *tcfg);
-/* The same over another store: s->store still holds an (empty) in-memory store, usable as the
- * directory of partners and collections; ops/ctx are borrowed. */
+/* The same over another store (ops/ctx borrowed); s->store is then an unused, empty in-memory
+ * store. */
 void tx_server_init_store(struct tx_server *s, const struct sl_http_server_config *hcfg,
                           const struct sl_taxii_server_config *tcfg,
                           const struct sl_taxii_store_ops *ops, void *ctx);
