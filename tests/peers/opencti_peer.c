@@ -1288,7 +1288,11 @@ static void client_remove(struct octi *o, struct client *c)
 static void client_closed(struct evhttp_connection *evcon, void *arg)
 {
 	struct client *c = arg;
+	struct evhttp_request *req = c->req;
 	client_remove(c->o, c);
+	/* a client that left mid-stream leaves its request to us (evhttp detached it) */
+	if (evhttp_request_get_connection(req) == NULL)
+		evhttp_request_free(req);
 }
 
 static void heartbeat(evutil_socket_t fd, short what, void *arg)

@@ -220,10 +220,31 @@ static void trickle_free(struct trickle *t)
 	free(t);
 }
 
+/* When a client goes away in the middle of an answer, evhttp detaches the request from the
+ * connection and leaves it to us; at shutdown it is still attached and evhttp frees it. */
+static void free_if_detached(struct evhttp_request *req)
+{
+	if (evhttp_request_get_connection(req) == NULL)
+		evhttp_request_free(req);
+}
+
 static void trickle_closed(struct evhttp_connection *evcon, void *arg)
 {
 	struct trickle *t = arg;
+	struct evhttp_request *req = t->req;
 	trickle_free(t);
+	free_if_detached(req);
+}
+
+static void unanswered_closed(struct evhttp_connection *evcon, void *arg)
+{
+	free_if_detached(arg);
+}
+
+/* A request this peer will never answer (hang, reset): freed when its client leaves. */
+static void leave_unanswered(struct evhttp_request *req)
+{
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req), unanswered_closed, req);
 }
 
 static void trickle_tick(evutil_socket_t fd, short what, void *arg)
@@ -280,6 +301,7 @@ static void reset_midbody(struct evhttp_request *req, int status, const char *ct
 	if (send(fd, head, (size_t)hl, MSG_NOSIGNAL) < 0 || send(fd, b, n / 2, MSG_NOSIGNAL) < 0) {
 		/* the client left already; nothing more to damage */
 	}
+	leave_unanswered(req);
 	shutdown(fd, SHUT_RDWR);
 }
 
@@ -383,6 +405,7 @@ static int apply_pre(struct sl_peer *p, struct evhttp_request *req, enum sl_peer
 		            "\"data\":42}");
 		return 1;
 	case SL_PEER_FAULT_HANG:
+		leave_unanswered(req);
 		return 1;
 	default:
 		return 0;
