@@ -1,2 +1,4 @@
 # gateway runtime foundation: backoff, config, SSE, event loop, HTTP client.
 sl_test(unit backoff unit/test_backoff.c)
+sl_test(unit config unit/test_config.c)
+sl_script_test(unit config_cli ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_config_cli.sh)
