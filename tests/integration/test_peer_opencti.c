@@ -519,7 +519,8 @@ static void test_listing(void **state)
 	const char *q =
 	    "query L($a: ID) { indicators(first: 1, after: $a, orderBy: updated_at, orderMode: "
 	    "asc) "
-	    "{ edges { cursor node { id standard_id pattern objectMarking { standard_id } } } "
+	    "{ edges { cursor node { __typename id standard_id pattern objectMarking { standard_id "
+	    "} } } "
 	    "pageInfo { endCursor hasNextPage globalCount } } }";
 
 	j = gql(q, json_object(), &r);
@@ -528,6 +529,8 @@ static void test_listing(void **state)
 	assert_int_equal(json_array_size(edges), 1);
 	assert_string_equal(sget(json_object_get(json_array_get(edges, 0), "node"), "standard_id"),
 	                    IND_ID);
+	assert_string_equal(sget(json_object_get(json_array_get(edges, 0), "node"), "__typename"),
+	                    "Indicator");
 	assert_string_equal(
 	    sget(json_array_get(json_object_get(json_object_get(json_array_get(edges, 0), "node"),
 	                                        "objectMarking"),

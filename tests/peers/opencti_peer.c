@@ -824,6 +824,21 @@ static json_t *node_of(struct octi *o, const json_t *rec, int depth)
 	json_object_set(n, "id", json_object_get(rec, "internal_id"));
 	json_object_set(n, "standard_id", json_object_get(rec, "standard_id"));
 	json_object_set(n, "entity_type", json_object_get(rec, "entity_type"));
+	{
+		/* GraphQL type names drop the dashes: Intrusion-Set -> IntrusionSet */
+		const char *et = json_string_value(json_object_get(rec, "entity_type"));
+		char tn[64];
+		size_t tl = 0;
+		for (; *et && tl + 1 < sizeof(tn); et++)
+			if (*et != '-')
+				tn[tl++] = *et;
+		tn[tl] = '\0';
+		if (strcmp(tn, "stixcorerelationship") == 0)
+			snprintf(tn, sizeof(tn), "StixCoreRelationship");
+		else if (strcmp(tn, "stixsightingrelationship") == 0)
+			snprintf(tn, sizeof(tn), "StixSightingRelationship");
+		json_object_set_new(n, "__typename", json_string(tn));
+	}
 	json_object_set(n, "x_opencti_stix_ids", json_object_get(rec, "stix_ids"));
 	json_object_set(n, "created_at", json_object_get(rec, "created_at"));
 	json_object_set(n, "updated_at", json_object_get(rec, "updated_at"));
