@@ -2,7 +2,8 @@
 find_package(Threads REQUIRED)
 sl_test(integration taxii integration/test_taxii.c integration/test_taxii_fixture.c
         LIBS Threads::Threads TIMEOUT 120)
-sl_bench(taxii bench/bench_taxii.c integration/test_taxii_fixture.c LIBS Threads::Threads)
+sl_bench(taxii bench/bench_taxii.c bench/bench_taxii_wrk.c integration/test_taxii_fixture.c
+         LIBS Threads::Threads)
 # The OASIS taxii2-client against the server; skips unless SLUICE_TAXII2CLIENT names a source tree.
 sl_test(interop taxii_client integration/test_taxii_interop.c integration/test_taxii_fixture.c
         LIBS Threads::Threads TIMEOUT 120)
@@ -19,4 +20,6 @@ endforeach()
 if(SL_HAVE_LEDGER_IMPL)
   sl_test(integration taxii_ledger integration/test_taxii_ledger.c integration/test_taxii_fixture.c
           PG LIBS Threads::Threads TIMEOUT 300)
+  sl_bench(taxii_ledger bench/bench_taxii_ledger.c bench/bench_taxii_wrk.c
+           integration/test_taxii_fixture.c PG LIBS Threads::Threads)
 endif()

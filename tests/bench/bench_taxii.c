@@ -17,89 +17,10 @@
 #include <openssl/evp.h>
 
 #include "../integration/test_taxii_fixture.h"
+#include "bench_taxii_wrk.h"
 
 #define COLL "11111111-1111-4111-8111-111111111111"
 #define SKIP 77
-#define MAX_ROUNDS 9
-
-struct wrk_result {
-	double rps;
-	double p50_ms, p75_ms, p90_ms, p99_ms;
-	long non2xx;
-};
-
-static double to_ms(double v, const char *unit)
-{
-	if (strcmp(unit, "us") == 0)
-		return v / 1000.0;
-	if (strcmp(unit, "s") == 0)
-		return v * 1000.0;
-	if (strcmp(unit, "m") == 0)
-		return v * 60000.0;
-	return v; /* ms */
-}
-
-static int run_wrk(const char *url, const char *auth, int seconds, struct wrk_result *res)
-{
-	char cmd[2048], line[512];
-	FILE *p;
-
-	memset(res, 0, sizeof(*res));
-	snprintf(cmd, sizeof(cmd),
-	         "wrk -t2 -c4 -d%ds --latency -H 'Accept: application/taxii+json;version=2.1' "
-	         "%s%s%s '%s' 2>&1",
-	         seconds, auth ? "-H 'Authorization: Basic " : "", auth ? auth : "",
-	         auth ? "'" : "", url);
-	p = popen(cmd, "r");
-	if (!p)
-		return -1;
-	while (fgets(line, sizeof(line), p)) {
-		double v;
-		char unit[8];
-		int pct;
-
-		fputs(line, stderr);
-		if (sscanf(line, " Requests/sec: %lf", &v) == 1)
-			res->rps = v;
-		else if (sscanf(line, " %d%% %lf%7[a-z]", &pct, &v, unit) == 3) {
-			if (pct == 50)
-				res->p50_ms = to_ms(v, unit);
-			else if (pct == 75)
-				res->p75_ms = to_ms(v, unit);
-			else if (pct == 90)
-				res->p90_ms = to_ms(v, unit);
-			else if (pct == 99)
-				res->p99_ms = to_ms(v, unit);
-		} else if (sscanf(line, " Non-2xx or 3xx responses: %ld", &res->non2xx) == 1) {
-		}
-	}
-	return pclose(p) == 0 ? 0 : -1;
-}
-
-/* The run with the median req/s (its latencies come along). */
-static struct wrk_result median(const struct wrk_result *runs, int n)
-{
-	int idx[MAX_ROUNDS];
-
-	for (int i = 0; i < n; i++)
-		idx[i] = i;
-	for (int i = 1; i < n; i++)
-		for (int j = i; j > 0 && runs[idx[j]].rps < runs[idx[j - 1]].rps; j--) {
-			int t = idx[j];
-
-			idx[j] = idx[j - 1];
-			idx[j - 1] = t;
-		}
-	return runs[idx[n / 2]];
-}
-
-static void print(const char *name, const struct wrk_result *r)
-{
-	printf("%s_req_per_s=%.0f\n%s_p50_ms=%.3f\n%s_p75_ms=%.3f\n%s_p90_ms=%.3f\n%s_p99_ms=%.3f\n"
-	       "%s_non2xx=%ld\n",
-	       name, r->rps, name, r->p50_ms, name, r->p75_ms, name, r->p90_ms, name, r->p99_ms,
-	       name, r->non2xx);
-}
 
 static uint16_t free_port(void)
 {
@@ -282,28 +203,28 @@ int main(void)
 	 * burst of outside load does not land on one side only. */
 	for (int k = 0; k < rounds; k++) {
 		snprintf(url, sizeof(url), "%s%s", s.base_url, rq.path);
-		if (run_wrk(url, auth, seconds, &sl_runs[k]) != 0)
+		if (bench_run_wrk(url, auth, seconds, &sl_runs[k]) != 0)
 			return 1;
 		snprintf(url, sizeof(url), "http://127.0.0.1:%u/page.json", (unsigned)nport);
-		if (run_wrk(url, NULL, seconds, &ng_runs[k]) != 0)
+		if (bench_run_wrk(url, NULL, seconds, &ng_runs[k]) != 0)
 			return 1;
 	}
 	kill(nginx, SIGQUIT);
 	waitpid(nginx, NULL, 0);
-	sl = median(sl_runs, rounds);
-	ng = median(ng_runs, rounds);
+	sl = bench_median(sl_runs, rounds);
+	ng = bench_median(ng_runs, rounds);
 	printf("rounds=%d\nseconds_per_run=%d\n", rounds, seconds);
-	print("sluice", &sl);
-	print("nginx_static", &ng);
+	bench_print("sluice", &sl);
+	bench_print("nginx_static", &ng);
 	snprintf(url, sizeof(url), "%s%s&next=%s", s.base_url, rq.path, next);
-	if (run_wrk(url, auth, seconds, &deep) != 0)
+	if (bench_run_wrk(url, auth, seconds, &deep) != 0)
 		return 1;
-	print("sluice_mid_collection", &deep);
+	bench_print("sluice_mid_collection", &deep);
 	/* A tiny answer: the fixed cost per request (HTTP, auth, negotiation). */
 	snprintf(url, sizeof(url), "%s/taxii2/", s.base_url);
-	if (run_wrk(url, auth, seconds, &disc) != 0)
+	if (bench_run_wrk(url, auth, seconds, &disc) != 0)
 		return 1;
-	print("sluice_discovery", &disc);
+	bench_print("sluice_discovery", &disc);
 	printf("sluice_vs_nginx_ratio=%.3f\n", ng.rps > 0 ? sl.rps / ng.rps : 0.0);
 	printf("goal_req_per_s_5000=%s\ngoal_p99_under_10ms=%s\ngoal_within_2x_nginx=%s\n",
 	       sl.rps >= 5000 ? "met" : "missed", sl.p99_ms < 10.0 ? "met" : "missed",

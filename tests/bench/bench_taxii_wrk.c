@@ -1,0 +1,79 @@
+/* bench_taxii_wrk.c — see bench_taxii_wrk.h. */
+#include "bench_taxii_wrk.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static double to_ms(double v, const char *unit)
+{
+	if (strcmp(unit, "us") == 0)
+		return v / 1000.0;
+	if (strcmp(unit, "s") == 0)
+		return v * 1000.0;
+	if (strcmp(unit, "m") == 0)
+		return v * 60000.0;
+	return v; /* ms */
+}
+
+int bench_run_wrk(const char *url, const char *auth, int seconds, struct wrk_result *res)
+{
+	char cmd[2048], line[512];
+	FILE *p;
+
+	memset(res, 0, sizeof(*res));
+	snprintf(cmd, sizeof(cmd),
+	         "wrk -t2 -c4 -d%ds --latency -H 'Accept: application/taxii+json;version=2.1' "
+	         "%s%s%s '%s' 2>&1",
+	         seconds, auth ? "-H 'Authorization: Basic " : "", auth ? auth : "",
+	         auth ? "'" : "", url);
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	while (fgets(line, sizeof(line), p)) {
+		double v;
+		char unit[8];
+		int pct;
+
+		fputs(line, stderr);
+		if (sscanf(line, " Requests/sec: %lf", &v) == 1)
+			res->rps = v;
+		else if (sscanf(line, " %d%% %lf%7[a-z]", &pct, &v, unit) == 3) {
+			if (pct == 50)
+				res->p50_ms = to_ms(v, unit);
+			else if (pct == 75)
+				res->p75_ms = to_ms(v, unit);
+			else if (pct == 90)
+				res->p90_ms = to_ms(v, unit);
+			else if (pct == 99)
+				res->p99_ms = to_ms(v, unit);
+		} else if (sscanf(line, " Non-2xx or 3xx responses: %ld", &res->non2xx) == 1) {
+		}
+	}
+	return pclose(p) == 0 ? 0 : -1;
+}
+
+/* The run with the median req/s (its latencies come along). */
+struct wrk_result bench_median(const struct wrk_result *runs, int n)
+{
+	int idx[MAX_ROUNDS];
+
+	for (int i = 0; i < n; i++)
+		idx[i] = i;
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && runs[idx[j]].rps < runs[idx[j - 1]].rps; j--) {
+			int t = idx[j];
+
+			idx[j] = idx[j - 1];
+			idx[j - 1] = t;
+		}
+	return runs[idx[n / 2]];
+}
+
+void bench_print(const char *name, const struct wrk_result *r)
+{
+	printf("%s_req_per_s=%.0f\n%s_p50_ms=%.3f\n%s_p75_ms=%.3f\n%s_p90_ms=%.3f\n%s_p99_ms=%.3f\n"
+	       "%s_non2xx=%ld\n",
+	       name, r->rps, name, r->p50_ms, name, r->p75_ms, name, r->p90_ms, name, r->p99_ms,
+	       name, r->non2xx);
+}
