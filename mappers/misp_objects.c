@@ -1,13 +1,871 @@
-/* misp_objects.c — MISP objects -> STIX 2.1. */
+/* misp_objects.c — MISP objects -> STIX 2.1: a table per object template says which STIX object the
+ * object becomes and where each object_relation goes; the rest follows one rule, as in misp-stix:
+ * observed-data + SCOs always, an indicator (ANDing the to_ids attributes) when any attribute has
+ * to_ids, relations without a STIX property become x_misp_<relation>. */
 #include "misp_objects.h"
 
+#include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "map_ctx.h"
+#include "misp_galaxy.h"
+#include "misp_types.h"
+
+enum rule_kind {
+	R_STR,   /* main SCO property, string */
+	R_INT,   /* main SCO property, integer */
+	R_HASH,  /* main SCO hashes.<key from the attribute type> */
+	R_LIST,  /* main SCO property, list of strings */
+	R_PROTO, /* network-traffic protocols (lower-cased) */
+	R_VALUE, /* registry-key values[0].<prop> */
+};
+
+struct rule {
+	const char *relation;
+	enum rule_kind kind;
+	const char *prop;
+	int in_pattern; /* 0: this relation never goes into the pattern */
+};
+
+enum tmpl_kind { T_SIMPLE, T_DOMAIN_IP, T_EMAIL, T_NETCONN, T_IPPORT, T_VULN };
+
+struct tmpl {
+	const char *name;
+	enum tmpl_kind kind;
+	const char *sco;
+	const struct rule *rules;
+};
+
+static const struct rule file_rules[] = {{"md5", R_HASH, NULL, 1},
+                                         {"sha1", R_HASH, NULL, 1},
+                                         {"sha224", R_HASH, NULL, 1},
+                                         {"sha256", R_HASH, NULL, 1},
+                                         {"sha384", R_HASH, NULL, 1},
+                                         {"sha512", R_HASH, NULL, 1},
+                                         {"sha3-224", R_HASH, NULL, 1},
+                                         {"sha3-256", R_HASH, NULL, 1},
+                                         {"sha3-384", R_HASH, NULL, 1},
+                                         {"sha3-512", R_HASH, NULL, 1},
+                                         {"ssdeep", R_HASH, NULL, 1},
+                                         {"tlsh", R_HASH, NULL, 1},
+                                         {"imphash", R_HASH, NULL, 1},
+                                         {"authentihash", R_HASH, NULL, 1},
+                                         {"vhash", R_HASH, NULL, 1},
+                                         {"telfhash", R_HASH, NULL, 1},
+                                         {"pehash", R_HASH, NULL, 1},
+                                         {"filename", R_STR, "name", 1},
+                                         {"size-in-bytes", R_INT, "size", 1},
+                                         {"mimetype", R_STR, "mime_type", 1},
+                                         {"file-encoding", R_STR, "name_enc", 1},
+                                         {NULL, 0, NULL, 0}};
+static const struct rule x509_rules[] = {
+    {"x509-fingerprint-md5", R_HASH, NULL, 1},
+    {"x509-fingerprint-sha1", R_HASH, NULL, 1},
+    {"x509-fingerprint-sha256", R_HASH, NULL, 1},
+    {"serial-number", R_STR, "serial_number", 1},
+    {"issuer", R_STR, "issuer", 1},
+    {"subject", R_STR, "subject", 1},
+    {"version", R_STR, "version", 1},
+    {"validity-not-before", R_STR, "validity_not_before", 1},
+    {"validity-not-after", R_STR, "validity_not_after", 1},
+    {"pubkey-info-algorithm", R_STR, "subject_public_key_algorithm", 1},
+    {"pubkey-info-exponent", R_INT, "subject_public_key_exponent", 1},
+    {"pubkey-info-modulus", R_STR, "subject_public_key_modulus", 1},
+    {"signature_algorithm", R_STR, "signature_algorithm", 1},
+    {"is_self_signed", R_STR, "is_self_signed", 1},
+    {NULL, 0, NULL, 0}};
+static const struct rule asn_rules[] = {
+    {"asn", R_INT, "number", 1}, {"description", R_STR, "name", 1}, {NULL, 0, NULL, 0}};
+static const struct rule mutex_rules[] = {{"name", R_STR, "name", 1}, {NULL, 0, NULL, 0}};
+static const struct rule regkey_rules[] = {{"key", R_STR, "key", 1},
+                                           {"last-modified", R_STR, "modified_time", 1},
+                                           {"name", R_VALUE, "name", 1},
+                                           {"data", R_VALUE, "data", 1},
+                                           {"data-type", R_VALUE, "data_type", 1},
+                                           {NULL, 0, NULL, 0}};
+static const struct rule url_rules[] = {{"url", R_STR, "value", 1}, {NULL, 0, NULL, 0}};
+static const struct rule user_rules[] = {
+    {"username", R_STR, "account_login", 1},
+    {"user-id", R_STR, "user_id", 1},
+    {"account-type", R_STR, "account_type", 1},
+    {"display-name", R_STR, "display_name", 1},
+    {"password", R_STR, "credential", 1},
+    {"created", R_STR, "account_created", 1},
+    {"expires", R_STR, "account_expires", 1},
+    {"password_last_changed", R_STR, "credential_last_changed", 1},
+    {"first_login", R_STR, "account_first_login", 1},
+    {"last_login", R_STR, "account_last_login", 1},
+    {"can_escalate_privs", R_STR, "can_escalate_privs", 1},
+    {"disabled", R_STR, "is_disabled", 1},
+    {"privileged", R_STR, "is_privileged", 1},
+    {NULL, 0, NULL, 0}};
+static const struct rule process_rules[] = {{"pid", R_INT, "pid", 1},
+                                            {"command-line", R_STR, "command_line", 1},
+                                            {"creation-time", R_STR, "created_time", 1},
+                                            {"current-directory", R_STR, "cwd", 1},
+                                            {"hidden", R_STR, "is_hidden", 1},
+                                            {NULL, 0, NULL, 0}};
+static const struct rule none_rules[] = {{NULL, 0, NULL, 0}};
+
+static const struct tmpl tmpls[] = {
+    {"asn", T_SIMPLE, "autonomous-system", asn_rules},
+    {"domain-ip", T_DOMAIN_IP, "domain-name", none_rules},
+    {"email", T_EMAIL, "email-message", none_rules},
+    {"file", T_SIMPLE, "file", file_rules},
+    {"ip-port", T_IPPORT, "network-traffic", none_rules},
+    {"mutex", T_SIMPLE, "mutex", mutex_rules},
+    {"network-connection", T_NETCONN, "network-traffic", none_rules},
+    {"process", T_SIMPLE, "process", process_rules},
+    {"registry-key", T_SIMPLE, "windows-registry-key", regkey_rules},
+    {"url", T_SIMPLE, "url", url_rules},
+    {"user-account", T_SIMPLE, "user-account", user_rules},
+    {"vulnerability", T_VULN, "vulnerability", none_rules},
+    {"x509", T_SIMPLE, "x509-certificate", x509_rules},
+};
+
+static const struct tmpl *find_tmpl(const char *name)
+{
+	for (size_t i = 0; name && i < sizeof(tmpls) / sizeof(tmpls[0]); i++)
+		if (!strcmp(tmpls[i].name, name))
+			return &tmpls[i];
+	return NULL;
+}
+
+struct oattr {
+	const json_t *a;
+	const char *rel, *type, *value, *uuid;
+	int to_ids;
+	int used;
+};
+
+struct obj {
+	const json_t *o;
+	const char *uuid, *name, *meta;
+	char ts[SL_TS_MAX];
+	char where[96];
+	struct oattr *at;
+	size_t n;
+	int any_ids;
+};
+
+static void custom_prop(char *out, size_t n, const char *rel)
+{
+	size_t i, o = 0;
+
+	o = (size_t)snprintf(out, n, "x_misp_");
+	for (i = 0; rel[i] && o + 1 < n; i++)
+		out[o++] = (rel[i] == '-' || rel[i] == ' ' || rel[i] == '.') ? '_' : rel[i];
+	out[o] = '\0';
+}
+
+static void set_str(json_t *o, const char *k, const char *v)
+{
+	json_object_set_new(o, k, json_string(v));
+}
+
+/* A pattern path "<type>:<prop>" with a property name that needs quoting quoted. */
+static void path_of(char *out, size_t n, const char *type, const char *prop)
+{
+	snprintf(out, n, "%s:%s", type, prop);
+}
+
+static int add_pat(struct sl_map_ctx *c, const struct oattr *a, const char *path, const char *v)
+{
+	if (!a->to_ids)
+		return 0;
+	return sl_pattern_add(c->pat, path, v, strlen(v));
+}
+
+static int simple(struct sl_map_ctx *c, struct obj *ob, const struct tmpl *t, json_t *scos)
+{
+	json_t *s = sl_map_sco(t->sco, ob->uuid);
+	char path[160], prop[128];
+	json_t *values = NULL;
+	int pass;
+
+	/* pass 0: hashes, pass 1: named properties, pass 2: custom properties — misp-stix's pattern
+	 * order */
+	for (pass = 0; pass < 3; pass++) {
+		for (size_t i = 0; i < ob->n; i++) {
+			struct oattr *a = &ob->at[i];
+			const struct rule *r = NULL;
+			if (a->used)
+				continue;
+			for (const struct rule *x = t->rules; x->relation; x++)
+				if (!strcmp(x->relation, a->rel)) {
+					r = x;
+					break;
+				}
+			if (pass == 0 && (!r || r->kind != R_HASH))
+				continue;
+			if (pass == 1 && (!r || r->kind == R_HASH))
+				continue;
+			if (pass == 2 && r)
+				continue;
+			a->used = 1;
+			if (!r) {
+				custom_prop(prop, sizeof(prop), a->rel);
+				if (json_object_get(s, prop))
+					continue;
+				set_str(s, prop, a->value);
+				path_of(path, sizeof(path), t->sco, prop);
+				if (add_pat(c, a, path, a->value))
+					return SL_ENOMEM;
+				continue;
+			}
+			switch (r->kind) {
+			case R_HASH: {
+				const struct sl_mtype *mt = sl_mtype_hash(a->type);
+				if (!mt)
+					mt = sl_mtype_hash(a->rel);
+				if (!mt) {
+					a->used = 0;
+					continue;
+				}
+				json_t *h = json_object_get(s, "hashes");
+				if (!h) {
+					h = json_object();
+					json_object_set_new(s, "hashes", h);
+				}
+				set_str(h, mt->hash_sco, a->value);
+				snprintf(path, sizeof(path), "%s:hashes.%s", t->sco, mt->hash_pat);
+				if (add_pat(c, a, path, a->value))
+					return SL_ENOMEM;
+				break;
+			}
+			case R_INT: {
+				const char *d = a->value;
+				char *end;
+				if (!strncasecmp(d, "AS", 2) && !strcmp(r->prop, "number"))
+					d += 2;
+				long long v = strtoll(d, &end, 10);
+				if (end == d || *end) {
+					sl_map_warn(c, SL_EINVAL, ob->where,
+					            "%s \"%s\" is not a whole number; kept as text",
+					            a->rel, a->value);
+					custom_prop(prop, sizeof(prop), a->rel);
+					set_str(s, prop, a->value);
+					break;
+				}
+				json_object_set_new(s, r->prop, json_integer(v));
+				char num[32];
+				snprintf(num, sizeof(num), "%lld", v);
+				path_of(path, sizeof(path), t->sco, r->prop);
+				if (add_pat(c, a, path, num))
+					return SL_ENOMEM;
+				break;
+			}
+			case R_VALUE: {
+				if (!values) {
+					values = json_object();
+				}
+				set_str(values, r->prop, a->value);
+				snprintf(path, sizeof(path), "%s:values.%s", t->sco, r->prop);
+				if (add_pat(c, a, path, a->value))
+					return SL_ENOMEM;
+				break;
+			}
+			default: {
+				if (!strcmp(t->sco, "windows-registry-key") &&
+				    !strcmp(r->prop, "key")) {
+					char *k = sl_misp_regkey_full(a->value, strlen(a->value));
+					if (!k)
+						return SL_ENOMEM;
+					set_str(s, "key", k);
+					path_of(path, sizeof(path), t->sco, "key");
+					int rr = add_pat(c, a, path, k);
+					free(k);
+					if (rr)
+						return SL_ENOMEM;
+					break;
+				}
+				if (json_object_get(s, r->prop))
+					break;
+				set_str(s, r->prop, a->value);
+				path_of(path, sizeof(path), t->sco, r->prop);
+				if (add_pat(c, a, path, a->value))
+					return SL_ENOMEM;
+			}
+			}
+		}
+	}
+	if (values)
+		json_object_set_new(s, "values", json_pack("[o]", values));
+	json_array_append_new(scos, s);
+	return 0;
+}
+
+static struct oattr *first_rel(struct obj *ob, const char *rel)
+{
+	for (size_t i = 0; i < ob->n; i++)
+		if (!strcmp(ob->at[i].rel, rel) && !ob->at[i].used)
+			return &ob->at[i];
+	return NULL;
+}
+
+static void custom_rest(struct sl_map_ctx *c, struct obj *ob, json_t *s, const char *type)
+{
+	char prop[128], path[160];
+
+	for (size_t i = 0; i < ob->n; i++) {
+		struct oattr *a = &ob->at[i];
+		if (a->used)
+			continue;
+		a->used = 1;
+		custom_prop(prop, sizeof(prop), a->rel);
+		if (json_object_get(s, prop))
+			continue;
+		set_str(s, prop, a->value);
+		path_of(path, sizeof(path), type, prop);
+		add_pat(c, a, path, a->value);
+	}
+}
+
+static int domain_ip(struct sl_map_ctx *c, struct obj *ob, json_t *scos)
+{
+	struct oattr *dom = first_rel(ob, "domain");
+	json_t *resolves = json_array();
+	json_t *d;
+	char id[SL_STIX_ID_MAX];
+
+	if (!dom) {
+		json_decref(resolves);
+		sl_map_warn(c, SL_EINVAL, ob->where,
+		            "Missing minimum requirement to build a DomainName object from a "
+		            "domain-ip MISP Object.");
+		return SL_EINVAL;
+	}
+	dom->used = 1;
+	for (size_t i = 0; i < ob->n; i++) {
+		struct oattr *a = &ob->at[i];
+		if (strcmp(a->rel, "ip") != 0 || a->used)
+			continue;
+		int k = sl_misp_ip_kind(a->value);
+		if (!k)
+			continue;
+		a->used = 1;
+		json_t *ip = sl_map_sco(k == 6 ? "ipv6-addr" : "ipv4-addr", a->uuid);
+		set_str(ip, "value", a->value);
+		json_array_append(resolves, json_object_get(ip, "id"));
+		json_array_append_new(scos, ip);
+	}
+	d = sl_map_sco("domain-name", dom->uuid);
+	set_str(d, "value", dom->value);
+	if (json_array_size(resolves))
+		json_object_set(d, "resolves_to_refs", resolves);
+	if (add_pat(c, dom, "domain-name:value", dom->value))
+		return SL_ENOMEM;
+	size_t i;
+	json_t *r;
+	json_array_foreach(resolves, i, r)
+	{
+		(void)r;
+	}
+	for (i = 0; i < ob->n; i++)
+		if (!strcmp(ob->at[i].rel, "ip") && ob->at[i].used &&
+		    add_pat(c, &ob->at[i], "domain-name:resolves_to_refs[*].value",
+		            ob->at[i].value))
+			return SL_ENOMEM;
+	json_decref(resolves);
+	custom_rest(c, ob, d, "domain-name");
+	(void)id;
+	json_array_append_new(scos, d);
+	return 0;
+}
+
+static int email(struct sl_map_ctx *c, struct obj *ob, json_t *scos)
+{
+	static const struct {
+		const char *rel, *prop, *path;
+	} fields[] = {
+	    {"message-id", "message_id", "email-message:message_id"},
+	    {"reply-to", NULL, "email-message:additional_header_fields.reply_to"},
+	    {"subject", "subject", "email-message:subject"},
+	    {"x-mailer", NULL, "email-message:additional_header_fields.x_mailer"},
+	    {"email-body", "body", "email-message:body"},
+	    {"send-date", "date", "email-message:date"},
+	};
+	json_t *m = sl_map_sco("email-message", ob->uuid), *addrs = json_array();
+	char path[96];
+	size_t to_i = 0, cc_i = 0;
+
+	json_object_set_new(m, "is_multipart", json_false());
+	/* to / cc first, then from, then the header fields: misp-stix's pattern order */
+	for (int pass = 0; pass < 3; pass++) {
+		const char *rel = pass == 0 ? "to" : pass == 1 ? "cc" : "from";
+		for (size_t i = 0; i < ob->n; i++) {
+			struct oattr *a = &ob->at[i];
+			if (strcmp(a->rel, rel) != 0 || a->used)
+				continue;
+			if (pass == 2 && json_object_get(m, "from_ref"))
+				continue;
+			a->used = 1;
+			json_t *ad = sl_map_sco("email-addr", a->uuid);
+			set_str(ad, "value", a->value);
+			const char *id = json_string_value(json_object_get(ad, "id"));
+			if (pass == 2) {
+				set_str(m, "from_ref", id);
+				snprintf(path, sizeof(path), "email-message:from_ref.value");
+			} else {
+				sl_map_push_str(m, pass == 0 ? "to_refs" : "cc_refs", id);
+				snprintf(path, sizeof(path), "email-message:%s_refs[%zu].value",
+				         pass == 0 ? "to" : "cc", pass == 0 ? to_i++ : cc_i++);
+			}
+			json_array_append_new(addrs, ad);
+			if (add_pat(c, a, path, a->value))
+				return SL_ENOMEM;
+		}
+	}
+	for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
+		struct oattr *a = first_rel(ob, fields[f].rel);
+		if (!a)
+			continue;
+		a->used = 1;
+		if (fields[f].prop) {
+			set_str(m, fields[f].prop, a->value);
+		} else {
+			json_t *h = json_object_get(m, "additional_header_fields");
+			if (!h) {
+				h = json_object();
+				json_object_set_new(m, "additional_header_fields", h);
+			}
+			set_str(h, !strcmp(fields[f].rel, "reply-to") ? "Reply-To" : "X-Mailer",
+			        a->value);
+		}
+		if (add_pat(c, a, fields[f].path, a->value))
+			return SL_ENOMEM;
+	}
+	custom_rest(c, ob, m, "email-message");
+	json_array_append_new(scos, m);
+	json_array_extend(scos, addrs);
+	json_decref(addrs);
+	return 0;
+}
+
+static int ip_ref(struct sl_map_ctx *c, struct oattr *a, const char *side, json_t *nt, json_t *scos)
+{
+	int k = sl_misp_ip_kind(a->value);
+	char path[64];
+	const char *it = k == 6 ? "ipv6-addr" : "ipv4-addr";
+
+	if (!k)
+		return 0;
+	a->used = 1;
+	json_t *ip = sl_map_sco(it, a->uuid);
+	set_str(ip, "value", a->value);
+	snprintf(path, sizeof(path), "%s_ref", side);
+	json_object_set(nt, path, json_object_get(ip, "id"));
+	json_array_append_new(scos, ip);
+	if (a->to_ids) {
+		if (sl_pattern_group_begin(c->pat))
+			return SL_ENOMEM;
+		snprintf(path, sizeof(path), "network-traffic:%s_ref.type", side);
+		sl_pattern_add(c->pat, path, it, strlen(it));
+		snprintf(path, sizeof(path), "network-traffic:%s_ref.value", side);
+		sl_pattern_add(c->pat, path, a->value, strlen(a->value));
+		if (sl_pattern_group_end(c->pat))
+			return SL_ENOMEM;
+	}
+	return 0;
+}
+
+static int host_ref(struct sl_map_ctx *c, struct oattr *a, const char *side)
+{
+	char path[64];
+
+	if (!a->to_ids)
+		return 0;
+	if (sl_pattern_group_begin(c->pat))
+		return SL_ENOMEM;
+	snprintf(path, sizeof(path), "network-traffic:%s_ref.type", side);
+	sl_pattern_add(c->pat, path, "domain-name", 11);
+	snprintf(path, sizeof(path), "network-traffic:%s_ref.value", side);
+	sl_pattern_add(c->pat, path, a->value, strlen(a->value));
+	return sl_pattern_group_end(c->pat);
+}
+
+static int port_prop(struct sl_map_ctx *c, json_t *nt, struct oattr *a, const char *prop)
+{
+	char *end;
+	long v = strtol(a->value, &end, 10);
+	char path[64];
+
+	a->used = 1;
+	if (end == a->value || *end || v < 0 || v > 65535) {
+		sl_map_warn(c, SL_EINVAL, a->uuid, "port \"%.20s\" is not 0-65535; dropped",
+		            a->value);
+		return 0;
+	}
+	json_object_set_new(nt, prop, json_integer(v));
+	snprintf(path, sizeof(path), "network-traffic:%s", prop);
+	return add_pat(c, a, path, a->value);
+}
+
+static int netconn(struct sl_map_ctx *c, struct obj *ob, json_t *scos, int ipport)
+{
+	json_t *nt = sl_map_sco("network-traffic", ob->uuid), *ips = json_array();
+	struct oattr *a;
+	int r = 0;
+
+	if ((a = first_rel(ob, "ip-src")))
+		r |= ip_ref(c, a, "src", nt, ips);
+	if ((a = first_rel(ob, ipport ? "ip" : "ip-dst")))
+		r |= ip_ref(c, a, "dst", nt, ips);
+	if (ipport && !json_object_get(nt, "dst_ref") && (a = first_rel(ob, "ip-dst")))
+		r |= ip_ref(c, a, "dst", nt, ips);
+	if (!ipport) {
+		if ((a = first_rel(ob, "hostname-src")))
+			r |= host_ref(c, a, "src");
+		if ((a = first_rel(ob, "hostname-dst")))
+			r |= host_ref(c, a, "dst");
+	} else if ((a = first_rel(ob, "domain"))) {
+		r |= host_ref(c, a, "dst");
+	} else if ((a = first_rel(ob, "hostname"))) {
+		r |= host_ref(c, a, "dst");
+	}
+	if (!json_object_get(nt, "src_ref") && !json_object_get(nt, "dst_ref")) {
+		json_decref(nt);
+		json_decref(ips);
+		sl_map_warn(c, SL_EINVAL, ob->where,
+		            "%s object has no valid source or destination IP address; "
+		            "at least one of (dst_ref, src_ref) is required",
+		            ob->name);
+		return SL_EINVAL;
+	}
+	if ((a = first_rel(ob, "src-port")))
+		r |= port_prop(c, nt, a, "src_port");
+	if ((a = first_rel(ob, "dst-port")))
+		r |= port_prop(c, nt, a, "dst_port");
+	json_t *protos = json_array();
+	if (ipport) {
+		const char *ref = json_string_value(json_object_get(nt, "dst_ref"));
+		if (!ref)
+			ref = json_string_value(json_object_get(nt, "src_ref"));
+		json_array_append_new(protos,
+		                      json_string(!strncmp(ref, "ipv6", 4) ? "ipv6" : "ipv4"));
+	}
+	for (size_t i = 0; i < ob->n; i++) {
+		struct oattr *p = &ob->at[i];
+		if (p->used || strncmp(p->rel, "layer", 5) != 0 || !strstr(p->rel, "-protocol"))
+			continue;
+		p->used = 1;
+		char low[64];
+		size_t k;
+		for (k = 0; p->value[k] && k + 1 < sizeof(low); k++)
+			low[k] = (char)tolower((unsigned char)p->value[k]);
+		low[k] = '\0';
+		json_array_append_new(protos, json_string(low));
+	}
+	if (json_array_size(protos) == 0)
+		json_array_append_new(protos, json_string("tcp"));
+	json_object_set_new(nt, "protocols", protos);
+	/* ip-port's domain and network-connection's hostnames are kept as custom properties */
+	for (size_t i = 0; i < ob->n; i++) {
+		struct oattr *p = &ob->at[i];
+		if (p->used)
+			continue;
+		char prop[128];
+		p->used = 1;
+		custom_prop(prop, sizeof(prop), p->rel);
+		if (!json_object_get(nt, prop))
+			set_str(nt, prop, p->value);
+	}
+	json_array_append_new(scos, nt);
+	json_array_extend(scos, ips);
+	json_decref(ips);
+	return r ? SL_ENOMEM : 0;
+}
+
+static json_t *vuln(struct sl_map_ctx *c, struct obj *ob)
+{
+	json_t *v = sl_map_sdo(c, "vulnerability", ob->uuid, ob->ts);
+	json_t *ext = json_array();
+	char prop[128];
+
+	for (size_t i = 0; i < ob->n; i++) {
+		struct oattr *a = &ob->at[i];
+		if (!strcmp(a->rel, "id")) {
+			if (!json_object_get(v, "name"))
+				set_str(v, "name", a->value);
+			json_array_append_new(ext, json_pack("{s:s, s:s}", "source_name", "cve",
+			                                     "external_id", a->value));
+		} else if (!strcmp(a->rel, "summary") || !strcmp(a->rel, "description")) {
+			set_str(v, "description", a->value);
+		} else if (!strcmp(a->rel, "references")) {
+			json_array_append_new(
+			    ext, json_pack("{s:s, s:s}", "source_name", "url", "url", a->value));
+		} else {
+			custom_prop(prop, sizeof(prop), a->rel);
+			if (!json_object_get(v, prop))
+				set_str(v, prop, a->value);
+		}
+	}
+	if (!json_object_get(v, "name"))
+		set_str(v, "name", ob->name);
+	if (json_array_size(ext))
+		json_object_set_new(v, "external_references", ext);
+	else
+		json_decref(ext);
+	return v;
+}
+
+static void obj_labels(json_t *o, const struct obj *ob)
+{
+	char buf[256];
+
+	snprintf(buf, sizeof(buf), "misp:name=\"%s\"", ob->name);
+	sl_map_push_str(o, "labels", buf);
+	snprintf(buf, sizeof(buf), "misp:meta-category=\"%s\"", ob->meta ? ob->meta : "");
+	sl_map_push_str(o, "labels", buf);
+}
+
+static json_t *custom_object(struct sl_map_ctx *c, struct obj *ob)
+{
+	json_t *o = sl_map_sdo(c, "x-misp-object", ob->uuid, ob->ts);
+	json_t *attrs = json_array();
+
+	obj_labels(o, ob);
+	for (size_t i = 0; i < ob->n; i++) {
+		const struct oattr *a = &ob->at[i];
+		json_t *x = json_pack("{s:s, s:s, s:s}", "type", a->type, "object_relation", a->rel,
+		                      "value", a->value);
+		const char *cat = sl_map_str(a->a, "category");
+		const char *cm = sl_map_str(a->a, "comment");
+		const char *data = sl_map_str(a->a, "data");
+		if (cat)
+			set_str(x, "category", cat);
+		if (cm && *cm)
+			set_str(x, "comment", cm);
+		if (a->to_ids)
+			json_object_set_new(x, "to_ids", json_true());
+		set_str(x, "uuid", a->uuid);
+		if (data)
+			set_str(x, "data", data);
+		json_array_append_new(attrs, x);
+	}
+	json_object_set_new(o, "x_misp_attributes", attrs);
+	const char *cm = sl_map_str(ob->o, "comment");
+	if (cm && *cm)
+		set_str(o, "x_misp_comment", cm);
+	set_str(o, "x_misp_meta_category", ob->meta ? ob->meta : "");
+	set_str(o, "x_misp_name", ob->name);
+	return o;
+}
+
+static int map_object(struct sl_map_ctx *c, const json_t *o, size_t idx)
+{
+	struct obj ob;
+	const json_t *attrs = json_object_get(o, "Attribute");
+	int r = 0;
+
+	memset(&ob, 0, sizeof(ob));
+	ob.o = o;
+	ob.uuid = sl_map_str(o, "uuid");
+	ob.name = sl_map_str(o, "name");
+	ob.meta = sl_map_str(o, "meta-category");
+	if (!ob.uuid || !sl_stix_id_uuid_valid(ob.uuid) || !ob.name) {
+		char w[48];
+		snprintf(w, sizeof(w), "Object[%zu]", idx);
+		sl_map_warn(c, SL_EINVAL, w, "object has no valid uuid or name; skipped");
+		return 0;
+	}
+	snprintf(ob.where, sizeof(ob.where), "object %s", ob.uuid);
+	sl_map_ts(c, json_object_get(o, "timestamp"), 1, ob.ts);
+	if (attrs && !json_is_array(attrs)) {
+		sl_map_warn(c, SL_EINVAL, ob.where, "object Attribute is not a list; skipped");
+		return 0;
+	}
+	ob.at = calloc(json_array_size(attrs) + 1, sizeof(*ob.at));
+	if (!ob.at)
+		return SL_ENOMEM;
+	size_t i;
+	const json_t *a;
+	json_array_foreach(attrs, i, a)
+	{
+		struct oattr *x = &ob.at[ob.n];
+		x->a = a;
+		x->rel = sl_map_str(a, "object_relation");
+		x->type = sl_map_str(a, "type");
+		x->value = sl_map_str(a, "value");
+		x->uuid = sl_map_str(a, "uuid");
+		if (!x->rel || !x->type || !x->value || !x->uuid ||
+		    !sl_stix_id_uuid_valid(x->uuid)) {
+			char w[160];
+			snprintf(w, sizeof(w), "object %s/Attribute[%zu]", ob.uuid, i);
+			sl_map_warn(
+			    c, SL_EINVAL, w,
+			    "object attribute lacks a uuid, object_relation, type or value; "
+			    "skipped");
+			continue;
+		}
+		const struct sl_mtype *mt = sl_mtype_get(x->type);
+		x->to_ids = sl_map_bool(a, "to_ids", mt ? mt->to_ids_default : 0);
+		if (x->to_ids)
+			ob.any_ids = 1;
+		ob.n++;
+	}
+
+	const struct tmpl *t = find_tmpl(ob.name);
+	char src[SL_STIX_ID_MAX];
+	sl_map_galaxy_tags(c, NULL);
+	if (!t) {
+		sl_map_warn(c, SL_EUNSUPPORTED, ob.where, "MISP Object name %s not mapped.",
+		            ob.name);
+		json_t *x = custom_object(c, &ob);
+		snprintf(src, sizeof(src), "x-misp-object--%s", ob.uuid);
+		r = sl_map_add(c, x) < 0 ? SL_ENOMEM : 0;
+		free(ob.at);
+		return r;
+	}
+	if (t->kind == T_VULN) {
+		snprintf(src, sizeof(src), "vulnerability--%s", ob.uuid);
+		json_t *v = vuln(c, &ob);
+		obj_labels(v, &ob);
+		/* labels first, as misp-stix orders them: irrelevant to JSON equality */
+		r = sl_map_add(c, v) < 0 ? SL_ENOMEM : 0;
+		free(ob.at);
+		return r;
+	}
+	json_t *scos = json_array();
+	sl_pattern_reset(c->pat);
+	switch (t->kind) {
+	case T_DOMAIN_IP:
+		r = domain_ip(c, &ob, scos);
+		break;
+	case T_EMAIL:
+		r = email(c, &ob, scos);
+		break;
+	case T_NETCONN:
+		r = netconn(c, &ob, scos, 0);
+		break;
+	case T_IPPORT:
+		r = netconn(c, &ob, scos, 1);
+		break;
+	default:
+		r = simple(c, &ob, t, scos);
+	}
+	if (r != 0) {
+		json_decref(scos);
+		free(ob.at);
+		return r == SL_ENOMEM ? r : 0;
+	}
+	json_t *od = sl_map_sdo(c, "observed-data", ob.uuid, ob.ts);
+	char fo[SL_TS_MAX], lo[SL_TS_MAX], vf[SL_TS_MAX];
+	sl_map_ts(c, json_object_get(o, "timestamp"), 0, vf);
+	if (sl_map_iso_ts(sl_map_str(o, "first_seen"), fo) != 0)
+		snprintf(fo, sizeof(fo), "%s", vf);
+	if (sl_map_iso_ts(sl_map_str(o, "last_seen"), lo) != 0)
+		snprintf(lo, sizeof(lo), "%s", vf);
+	set_str(od, "first_observed", fo);
+	set_str(od, "last_observed", lo);
+	json_object_set_new(od, "number_observed", json_integer(1));
+	json_t *refs = json_array();
+	json_t *s;
+	json_array_foreach(scos, i, s) json_array_append(refs, json_object_get(s, "id"));
+	json_object_set_new(od, "object_refs", refs);
+	obj_labels(od, &ob);
+	snprintf(src, sizeof(src), "observed-data--%s", ob.uuid);
+	sl_map_add(c, od);
+	json_array_foreach(scos, i, s) sl_map_add(c, json_incref(s));
+	json_decref(scos);
+	const char *pat = ob.any_ids ? sl_pattern_str(c->pat) : NULL;
+	struct sl_err e;
+	if (pat && sl_pattern_validate(pat, &e) != 0) {
+		sl_map_warn(c, SL_EINVAL, ob.where, "built pattern is invalid (%s); no indicator",
+		            e.msg);
+		pat = NULL;
+	}
+	if (pat) {
+		char ind_id[SL_STIX_ID_MAX];
+		json_t *ind = sl_map_sdo(c, "indicator", ob.uuid, ob.ts);
+		const char *cm = sl_map_str(o, "comment");
+		if (cm && *cm)
+			set_str(ind, "description", cm);
+		set_str(ind, "pattern", pat);
+		set_str(ind, "pattern_type", "stix");
+		set_str(ind, "pattern_version", "2.1");
+		set_str(ind, "valid_from", vf);
+		json_object_set_new(ind, "kill_chain_phases",
+		                    json_pack("[{s:s, s:s}]", "kill_chain_name", "misp-category",
+		                              "phase_name", ob.meta ? ob.meta : ""));
+		obj_labels(ind, &ob);
+		sl_map_add(c, ind);
+		snprintf(ind_id, sizeof(ind_id), "indicator--%s", ob.uuid);
+		sl_map_rel(c, ind_id, "based-on", src, ob.ts);
+	}
+	free(ob.at);
+	return 0;
+}
+
+/* The STIX id an object uuid was mapped to (borrowed from a static list of candidates). */
+static int stix_id_of(struct sl_map_ctx *c, const char *uuid, char out[SL_STIX_ID_MAX])
+{
+	static const char *types[] = {
+	    "observed-data",  "vulnerability",    "x-misp-object", "indicator",
+	    "attack-pattern", "course-of-action", "identity",      "intrusion-set",
+	    "location",       "malware",          "tool",          "threat-actor",
+	    "campaign",       "x-misp-attribute", "note",          "software"};
+	for (size_t k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
+		snprintf(out, SL_STIX_ID_MAX, "%s--%s", types[k], uuid);
+		if (json_object_get(c->seen, out))
+			return 0;
+	}
+	return -1;
+}
+
+static void map_references(struct sl_map_ctx *c, const json_t *o)
+{
+	const char *ou = sl_map_str(o, "uuid");
+	const json_t *refs = json_object_get(o, "ObjectReference");
+	char src[SL_STIX_ID_MAX], tgt[SL_STIX_ID_MAX], ts[SL_TS_MAX];
+	size_t i;
+	const json_t *r;
+
+	if (!ou || !json_is_array(refs) || stix_id_of(c, ou, src) != 0)
+		return;
+	json_array_foreach(refs, i, r)
+	{
+		const char *ru = sl_map_str(r, "uuid"), *tu = sl_map_str(r, "referenced_uuid");
+		const char *rt = sl_map_str(r, "relationship_type");
+		if (!tu || !rt || stix_id_of(c, tu, tgt) != 0)
+			continue;
+		sl_map_ts(c, json_object_get(o, "timestamp"), 1, ts);
+		char id[SL_STIX_ID_MAX];
+		if (ru && sl_stix_id_uuid_valid(ru))
+			snprintf(id, sizeof(id), "relationship--%s", ru);
+		else
+			sl_stix_id_relationship(src, rt, tgt, id);
+		if (json_object_get(c->seen, id))
+			continue;
+		json_t *rel =
+		    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type", "relationship",
+		              "spec_version", "2.1", "id", id, "created", ts, "modified", ts,
+		              "relationship_type", rt, "source_ref", src, "target_ref", tgt);
+		if (!rel)
+			continue;
+		json_object_set_new(c->seen, id, json_true());
+		json_array_append_new(c->rel_refs, json_string(id));
+		json_array_append_new(c->rels, rel);
+	}
+}
 
 void sl_map_objects(struct sl_map_ctx *c, const json_t *objects)
 {
-	(void)c;
-	(void)objects;
+	size_t i;
+	const json_t *o;
+
+	json_array_foreach(objects, i, o)
+	{
+		if (!json_is_object(o)) {
+			char w[48];
+			snprintf(w, sizeof(w), "Object[%zu]", i);
+			sl_map_warn(c, SL_EINVAL, w, "object is not a JSON object; skipped");
+			continue;
+		}
+		if (map_object(c, o, i) == SL_ENOMEM)
+			return;
+	}
+	json_array_foreach(objects, i, o) if (json_is_object(o)) map_references(c, o);
 }
