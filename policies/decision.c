@@ -23,6 +23,7 @@ struct pii {
 	enum sl_gdpr_cat cat;
 	char *value;
 	const char *field;
+	char *pseudonym; /* cached under the facts' pkey: destinations mostly share one key */
 };
 
 struct dist {
@@ -50,6 +51,8 @@ struct sl_policy_facts {
 	const char *org;
 	struct pii *pii;
 	size_t npii, cappii;
+	unsigned char *pkey; /* the key the cached pseudonyms were made with (a copy) */
+	size_t pkeylen;
 	int oom;
 };
 
@@ -122,6 +125,7 @@ static void add_pii_n(struct sl_policy_facts *f, enum sl_gdpr_cat c, const char 
 	}
 	f->pii[f->npii].cat = c;
 	f->pii[f->npii].field = field;
+	f->pii[f->npii].pseudonym = NULL;
 	f->npii++;
 }
 
@@ -526,8 +530,11 @@ void sl_policy_facts_free(struct sl_policy_facts *f)
 
 	if (!f)
 		return;
-	for (i = 0; i < f->npii; i++)
+	for (i = 0; i < f->npii; i++) {
 		free(f->pii[i].value);
+		free(f->pii[i].pseudonym);
+	}
+	free(f->pkey);
 	free(f->pii);
 	free(f->tags);
 	json_decref(f->obj);
@@ -636,8 +643,7 @@ static enum sl_policy_verdict evaluate(const struct sl_policy_dest *d,
 	int i, changes = 0;
 	size_t k;
 
-	CAT(r, "destination ", d->name, ": max_tlp ", sl_tlp_name(d->max_tlp),
-	    d->allow_amber_strict ? " (+AMBER+STRICT, own org)" : "");
+	CAT(r, d->rule_prefix);
 	if (f->meta) {
 		CAT(r, "; ", f->type, " travels with the objects that use it -> allow");
 		return SL_POLICY_ALLOW;
@@ -785,15 +791,36 @@ static int apply_pii(const struct sl_policy_dest *d, const struct sl_policy_fact
 		char path[256], *ps = NULL;
 		const char *with = sl_gdpr_redaction(p->cat);
 		if (a == SL_GDPR_PSEUDONYMISE) {
-			if (!d->key ||
-			    !(ps = sl_gdpr_pseudonym(d->key, d->keylen, p->cat, p->value))) {
+			/* the pseudonym cache is the only part of the facts that changes */
+			struct sl_policy_facts *mf = (struct sl_policy_facts *)f;
+			struct pii *mp = (struct pii *)p;
+			ps = NULL;
+			if (d->key && (mf->pkeylen != d->keylen ||
+			               memcmp(mf->pkey, d->key, d->keylen) != 0)) {
+				size_t j;
+				for (j = 0; j < mf->npii; j++) {
+					free(mf->pii[j].pseudonym);
+					mf->pii[j].pseudonym = NULL;
+				}
+				free(mf->pkey);
+				mf->pkeylen = 0;
+				if ((mf->pkey = malloc(d->keylen)) != NULL) {
+					memcpy(mf->pkey, d->key, d->keylen);
+					mf->pkeylen = d->keylen;
+				}
+			}
+			if (d->key && mp->pseudonym)
+				ps = mp->pseudonym;
+			else if (d->key && (ps = sl_gdpr_pseudonym(d->key, d->keylen, p->cat,
+			                                           p->value)) != NULL)
+				mp->pseudonym = ps;
+			if (!ps) {
 				r = SL_ENOMEM;
 				break;
 			}
 			with = ps;
 		}
 		r = sl_gdpr_replace(target, p->value, with);
-		free(ps);
 		if (r < 0)
 			break;
 		snprintf(path, sizeof(path), "%s%s%s", prefix ? prefix : "",

@@ -338,6 +338,14 @@ static int load_dest(struct loadctx *c, cfg_t *sec, struct sl_policy_dest *d, co
 	if (d->allow_amber_strict && d->max_tlp < SL_TLP_AMBER)
 		return fail(c, title, NULL, "allow_amber_strict", "needs max_tlp = amber");
 
+	{
+		size_t plen = strlen(title) + 80;
+		if (!(d->rule_prefix = malloc(plen)))
+			return sl_err_set(c->err, SL_ENOMEM, c->path, "out of memory");
+		snprintf(d->rule_prefix, plen, "destination %s: max_tlp %s%s", title,
+		         sl_tlp_name(d->max_tlp),
+		         d->allow_amber_strict ? " (+AMBER+STRICT, own org)" : "");
+	}
 	s = cfg_getstr(sec, "unmarked");
 	if (strcmp(s, "deny") == 0) {
 		d->unmarked = SL_TLP_NONE;
@@ -419,6 +427,7 @@ static void dest_clear(struct sl_policy_dest *d)
 	size_t i, j;
 
 	free(d->name);
+	free(d->rule_prefix);
 	free(d->org_uuid);
 	free(d->server);
 	for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {

@@ -31,6 +31,7 @@ struct sl_policy_dest {
 	unsigned char *key; /* HMAC key for pseudonyms (NULL when no action pseudonymises) */
 	size_t keylen;
 	long retention_days; /* 0 = no limit */
+	char *rule_prefix;   /* "destination NAME: max_tlp ...", the start of every rule chain */
 };
 
 struct sl_policy {

@@ -184,27 +184,45 @@ int main(int argc, char **argv)
 			json_t *attrs = json_object_get(json_object_get(ev, "Event"), "Attribute"),
 			       *bundle, *o;
 			int a;
-			for (a = 0; a < 50; a++)
+			for (a = 0; a < 50; a++) {
+				char au[40];
+				snprintf(au, sizeof(au), "%08lx-2f3a-4b4c-9d5e-%012x", i,
+				         (unsigned)a);
 				json_array_append_new(
-				    attrs, json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "uuid",
-				                     "8b9c0d1e-2f3a-4b4c-9d5e-6f7a8b9c0d1e", "type",
-				                     a % 2 ? "domain" : "ip-dst", "category",
-				                     "Network activity", "value",
+				    attrs, json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "uuid", au,
+				                     "type", a % 2 ? "domain" : "ip-dst",
+				                     "category", "Network activity", "value",
 				                     a % 2 ? "bad.example" : "198.51.100.7",
 				                     "to_ids", 1, "timestamp", "1795168800"));
+			}
 			t0 = now_s();
 			bundle = sl_misp_to_stix(ev, NULL, NULL, &err);
 			t_map += now_s() - t0;
 			t0 = now_s();
-			json_array_foreach(json_object_get(bundle, "objects"), k, o)
 			{
-				struct sl_policy_facts *f = sl_policy_facts_stix(o, NULL, &err);
-				size_t j;
-				for (j = 0; f && j < NDEST; j++)
-					sl_policy_decision_free(sl_policy_decide_facts(
-					    sl_policy_dest_at(p, j), f, NOW, &err));
-				sl_policy_facts_free(f);
-				nobj++;
+				/* the report carries the event's TLP: its objects inherit it */
+				json_t *conts = json_array();
+				json_array_foreach(json_object_get(bundle, "objects"), k, o)
+				{
+					const char *ty =
+					    json_string_value(json_object_get(o, "type"));
+					if (ty && (strcmp(ty, "report") == 0 ||
+					           strcmp(ty, "grouping") == 0))
+						json_array_append(conts, o);
+				}
+				json_array_foreach(json_object_get(bundle, "objects"), k, o)
+				{
+					struct sl_policy_ctx ctx = {conts, NULL, NULL};
+					struct sl_policy_facts *f =
+					    sl_policy_facts_stix(o, &ctx, &err);
+					size_t j;
+					for (j = 0; f && j < NDEST; j++)
+						sl_policy_decision_free(sl_policy_decide_facts(
+						    sl_policy_dest_at(p, j), f, NOW, &err));
+					sl_policy_facts_free(f);
+					nobj++;
+				}
+				json_decref(conts);
 			}
 			t_pol += now_s() - t0;
 			json_decref(bundle);
