@@ -253,8 +253,12 @@ static bool authenticate(struct ctx *cx)
 			send_unauthorized(cx->req, "malformed Basic credentials");
 			return false;
 		}
-		for (size_t i = len; i > 0 && b64[i - 1] == '='; i--)
-			n--;
+		/* EVP_DecodeBlock counts padding as zero bytes; at most two are padding. */
+		n -= (b64[len - 1] == '=') + (len > 1 && b64[len - 2] == '=');
+		if (n < 0) {
+			send_unauthorized(cx->req, "malformed Basic credentials");
+			return false;
+		}
 		decoded[n] = '\0';
 		colon = memchr(decoded, ':', (size_t)n);
 		if (!colon || strlen((char *)decoded) != (size_t)n) {

@@ -1120,6 +1120,9 @@ static void hostile_requests_do_not_hurt_the_server(void **state)
 	    "GARBAGE\r\n\r\n",
 	    "GET /taxii2/ HTTP/1.1\r\nHost: x\r\nAuthorization: Basic !!!!\r\n\r\n",
 	    "GET /taxii2/ HTTP/1.1\r\nHost: x\r\nAuthorization: Basic YWxpY2U=\r\n\r\n",
+	    "GET /taxii2/ HTTP/1.1\r\nHost: x\r\nAuthorization: Basic ====\r\n\r\n",
+	    "GET /taxii2/ HTTP/1.1\r\nHost: x\r\nAuthorization: Basic ============\r\n\r\n",
+	    "GET /taxii2/ HTTP/1.1\r\nHost: x\r\nAuthorization: Basic YQ==\r\n\r\n",
 	    "GET /sluice/collections/%00/ HTTP/1.1\r\nHost: x\r\n\r\n",
 	    "GET /sluice/collections/" C_SHARED "/objects/?match[id]=%ZZ HTTP/1.1\r\nHost: x\r\n"
 	    "Authorization: Basic YWxpY2U6cHctYWxpY2U=\r\n\r\n",
