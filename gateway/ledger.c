@@ -1,0 +1,1579 @@
+/* ledger.c — the PostgreSQL ledger behind ledger.h. Synchronous libpq, one connection per handle;
+ * every statement comes from gateway/sql/ (embedded) and binds its values as parameters. Bulk
+ * ingest COPYs a batch into temporary staging tables and applies it with a few set-based
+ * statements in one transaction, together with the cursor it covers. */
+#include "ledger.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+
+#include "json.h"
+#include "ledger_sql.h"
+#include "observable.h"
+
+struct sl_ledger {
+	PGconn *conn;
+	bool staged; /* this session has its temporary staging tables */
+};
+
+struct buf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+#define COPY_CHUNK (1u << 20)
+#define TS_FMT "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ"
+#define EPOCH_TS "1970-01-01T00:00:00.000000Z"
+
+/* ---- small helpers -------------------------------------------------------------------------- */
+
+static void buf_grow(struct buf *b, size_t more)
+{
+	size_t cap;
+	char *p;
+
+	if (b->oom || b->len + more + 1 <= b->cap)
+		return;
+	cap = b->cap ? b->cap : 4096;
+	while (cap < b->len + more + 1)
+		cap *= 2;
+	p = realloc(b->p, cap);
+	if (!p) {
+		b->oom = true;
+		return;
+	}
+	b->p = p;
+	b->cap = cap;
+}
+
+static void buf_put(struct buf *b, const char *s, size_t n)
+{
+	buf_grow(b, n);
+	if (b->oom)
+		return;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void buf_str(struct buf *b, const char *s)
+{
+	buf_put(b, s, strlen(s));
+}
+
+static void buf_ch(struct buf *b, char c)
+{
+	buf_put(b, &c, 1);
+}
+
+/* A field of COPY's text format: backslash, tab, newline and carriage return escaped. */
+static void buf_copy_field(struct buf *b, const char *s, size_t n)
+{
+	size_t i, start = 0;
+
+	buf_grow(b, n + n / 8 + 8);
+	for (i = 0; i < n; i++) {
+		const char *esc = NULL;
+
+		switch (s[i]) {
+		case '\\':
+			esc = "\\\\";
+			break;
+		case '\t':
+			esc = "\\t";
+			break;
+		case '\n':
+			esc = "\\n";
+			break;
+		case '\r':
+			esc = "\\r";
+			break;
+		default:
+			continue;
+		}
+		buf_put(b, s + start, i - start);
+		buf_str(b, esc);
+		start = i + 1;
+	}
+	buf_put(b, s + start, n - start);
+}
+
+static void buf_copy_str(struct buf *b, const char *s)
+{
+	if (!s)
+		buf_str(b, "\\N");
+	else
+		buf_copy_field(b, s, strlen(s));
+}
+
+/* An element of a PostgreSQL array literal: quoted, or NULL. */
+static void buf_arr_elem(struct buf *b, const char *s)
+{
+	if (b->len > 1)
+		buf_ch(b, ',');
+	if (!s) {
+		buf_str(b, "NULL");
+		return;
+	}
+	buf_ch(b, '"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			buf_ch(b, '\\');
+		buf_ch(b, *s);
+	}
+	buf_ch(b, '"');
+}
+
+static void buf_free(struct buf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+static const char *sql(const char *name)
+{
+	unsigned i;
+
+	for (i = 0; i < sl_ledger_sql_nfiles; i++)
+		if (strcmp(sl_ledger_sql_files[i].name, name) == 0)
+			return sl_ledger_sql_files[i].text;
+	return NULL;
+}
+
+/* The first line of libpq's message, without the "ERROR:  " prefix. */
+static int db_fail(struct sl_ledger *l, PGresult *r, const char *what, struct sl_err *err)
+{
+	const char *m = r ? PQresultErrorMessage(r) : "";
+	char line[SL_ERR_MSG_MAX];
+	size_t n;
+
+	if (!m || !*m)
+		m = PQerrorMessage(l->conn);
+	if (strncmp(m, "ERROR:  ", 8) == 0)
+		m += 8;
+	n = strcspn(m, "\n");
+	if (n >= sizeof(line))
+		n = sizeof(line) - 1;
+	memcpy(line, m, n);
+	line[n] = '\0';
+	if (PQstatus(l->conn) == CONNECTION_BAD)
+		return sl_err_set(err, SL_EDB, what,
+		                  "database connection lost (%s); nothing was committed",
+		                  *line ? line : "no message");
+	return sl_err_set(err, SL_EDB, what, "%s", *line ? line : "database error");
+}
+
+/* Run named statement with text parameters; returns the result (caller PQclear) or NULL with err.
+ */
+static PGresult *run(struct sl_ledger *l, const char *name, int np, const char *const *params,
+                     struct sl_err *err)
+{
+	const char *text = sql(name);
+	PGresult *r;
+	ExecStatusType st;
+
+	if (!text) {
+		sl_err_set(err, SL_EDB, name, "no embedded SQL named %s", name);
+		return NULL;
+	}
+	r = np ? PQexecParams(l->conn, text, np, NULL, params, NULL, NULL, 0)
+	       : PQexec(l->conn, text);
+	st = PQresultStatus(r);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		db_fail(l, r, name, err);
+		PQclear(r);
+		return NULL;
+	}
+	return r;
+}
+
+static int run_ok(struct sl_ledger *l, const char *name, int np, const char *const *params,
+                  struct sl_err *err)
+{
+	PGresult *r = run(l, name, np, params, err);
+
+	if (!r)
+		return err ? err->code : SL_EDB;
+	PQclear(r);
+	return 0;
+}
+
+static int exec_plain(struct sl_ledger *l, const char *text, const char *what, struct sl_err *err)
+{
+	PGresult *r = PQexec(l->conn, text);
+	int rc = 0;
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+		rc = db_fail(l, r, what, err);
+	PQclear(r);
+	return rc;
+}
+
+static void rollback(struct sl_ledger *l)
+{
+	if (PQstatus(l->conn) == CONNECTION_OK && PQtransactionStatus(l->conn) != PQTRANS_IDLE) {
+		PGresult *r = PQexec(l->conn, "ROLLBACK");
+		PQclear(r);
+	}
+}
+
+/* A lost connection is re-established on the next call (temporary tables go with it). */
+static int ready(struct sl_ledger *l, struct sl_err *err)
+{
+	if (!l)
+		return sl_err_set(err, SL_EINVAL, "ledger", "no ledger handle");
+	if (PQstatus(l->conn) != CONNECTION_OK) {
+		PQreset(l->conn);
+		l->staged = false;
+		if (PQstatus(l->conn) != CONNECTION_OK)
+			return db_fail(l, NULL, "ledger", err);
+	}
+	return 0;
+}
+
+static int commit(struct sl_ledger *l, const char *what, struct sl_err *err)
+{
+	return exec_plain(l, "COMMIT", what, err);
+}
+
+static int copy_in(struct sl_ledger *l, const char *stmt, const struct buf *b, struct sl_err *err)
+{
+	PGresult *r = PQexec(l->conn, stmt);
+	size_t off;
+	int rc = 0;
+
+	if (PQresultStatus(r) != PGRES_COPY_IN) {
+		rc = db_fail(l, r, stmt, err);
+		PQclear(r);
+		return rc;
+	}
+	PQclear(r);
+	for (off = 0; off < b->len; off += COPY_CHUNK) {
+		size_t n = b->len - off < COPY_CHUNK ? b->len - off : COPY_CHUNK;
+
+		if (PQputCopyData(l->conn, b->p + off, (int)n) != 1)
+			return db_fail(l, NULL, stmt, err);
+	}
+	if (PQputCopyEnd(l->conn, NULL) != 1)
+		return db_fail(l, NULL, stmt, err);
+	while ((r = PQgetResult(l->conn)) != NULL) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0)
+			rc = db_fail(l, r, stmt, err);
+		PQclear(r);
+	}
+	return rc;
+}
+
+static int schema_version(struct sl_ledger *l, int *v, struct sl_err *err)
+{
+	PGresult *r = run(l, "schema_version_exists", 0, NULL, err);
+	bool exists;
+
+	if (!r)
+		return SL_EDB;
+	exists = PQgetvalue(r, 0, 0)[0] == 't';
+	PQclear(r);
+	*v = 0;
+	if (!exists)
+		return 0;
+	if (!(r = run(l, "schema_version_get", 0, NULL, err)))
+		return SL_EDB;
+	*v = atoi(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return 0;
+}
+
+static int migration_number(const char *name)
+{
+	const char *base = name + strlen("migrations/");
+
+	if (strncmp(name, "migrations/", 11) != 0 || !isdigit((unsigned char)*base))
+		return -1;
+	return atoi(base);
+}
+
+int sl_ledger_schema_known(void)
+{
+	unsigned i;
+	int max = 0;
+
+	for (i = 0; i < sl_ledger_sql_nfiles; i++)
+		if (migration_number(sl_ledger_sql_files[i].name) > max)
+			max = migration_number(sl_ledger_sql_files[i].name);
+	return max;
+}
+
+/* ---- open, close, migrate ------------------------------------------------------------------- */
+
+struct sl_ledger *sl_ledger_open(const char *dsn, struct sl_err *err)
+{
+	const char *keys[] = {"dbname", "fallback_application_name", NULL};
+	const char *vals[] = {dsn, "sluice-ledger", NULL};
+	struct sl_ledger *l;
+	int v;
+
+	if (!dsn || !*dsn) {
+		sl_err_set(err, SL_EINVAL, "ledger", "no database given (--db DSN or SLUICE_DB)");
+		return NULL;
+	}
+	l = calloc(1, sizeof(*l));
+	if (!l) {
+		sl_err_set(err, SL_ENOMEM, "ledger", "out of memory");
+		return NULL;
+	}
+	l->conn = PQconnectdbParams(keys, vals, 1);
+	if (!l->conn || PQstatus(l->conn) != CONNECTION_OK) {
+		if (l->conn)
+			db_fail(l, NULL, "ledger", err);
+		else
+			sl_err_set(err, SL_ENOMEM, "ledger", "out of memory");
+		sl_ledger_close(l);
+		return NULL;
+	}
+	if (schema_version(l, &v, err) != 0) {
+		sl_ledger_close(l);
+		return NULL;
+	}
+	if (v > sl_ledger_schema_known()) {
+		sl_err_set(
+		    err, SL_ECONFLICT, "ledger",
+		    "database schema version %d is newer than this sluice knows (%d): upgrade "
+		    "sluice",
+		    v, sl_ledger_schema_known());
+		sl_ledger_close(l);
+		return NULL;
+	}
+	return l;
+}
+
+void sl_ledger_close(struct sl_ledger *l)
+{
+	if (!l)
+		return;
+	PQfinish(l->conn);
+	free(l);
+}
+
+int sl_ledger_migrate(struct sl_ledger *l, int *from, int *to, struct sl_err *err)
+{
+	unsigned i;
+	int v, rc, start;
+
+	if ((rc = ready(l, err)) != 0 || (rc = schema_version(l, &v, err)) != 0)
+		return rc;
+	start = v;
+	if (v > sl_ledger_schema_known())
+		return sl_err_set(err, SL_ECONFLICT, "ledger migrate",
+		                  "database schema version %d is newer than this sluice knows (%d)",
+		                  v, sl_ledger_schema_known());
+	for (i = 0; i < sl_ledger_sql_nfiles; i++) {
+		int num = migration_number(sl_ledger_sql_files[i].name);
+		char nbuf[16];
+		const char *p[1] = {nbuf};
+
+		if (num <= v)
+			continue;
+		snprintf(nbuf, sizeof(nbuf), "%d", num);
+		/* Two migrators at once: the second waits, then sees the work done. */
+		if ((rc = exec_plain(l, "BEGIN", "ledger migrate", err)) != 0 ||
+		    (rc = exec_plain(
+		         l, "SELECT pg_advisory_xact_lock(hashtext('sluice.ledger.migrate'))",
+		         "ledger migrate", err)) != 0 ||
+		    (rc = schema_version(l, &v, err)) != 0)
+			goto fail;
+		if (num <= v) {
+			rollback(l);
+			continue;
+		}
+		if ((rc = run_ok(l, "schema_version_create", 0, NULL, err)) != 0 ||
+		    (rc = exec_plain(l, sl_ledger_sql_files[i].text, sl_ledger_sql_files[i].name,
+		                     err)) != 0 ||
+		    (rc = run_ok(l, "schema_version_add", 1, p, err)) != 0 ||
+		    (rc = commit(l, sl_ledger_sql_files[i].name, err)) != 0)
+			goto fail;
+		v = num;
+	}
+	if (from)
+		*from = start;
+	if (to)
+		*to = v;
+	return 0;
+fail:
+	rollback(l);
+	return rc;
+}
+
+/* ---- STIX checks ---------------------------------------------------------------------------- */
+
+/* Parse a STIX timestamp (RFC 3339, UTC, "Z") into canonical microsecond form (out >=
+ * SL_LEDGER_TS_MAX). Digits past microseconds are dropped. */
+static bool stix_ts(const char *s, char *out)
+{
+	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int y, mo, d, h, mi, se, us = 0, dim, i;
+	const char *p;
+
+	if (!s || strlen(s) < 20)
+		return false;
+	for (i = 0; i < 19; i++) {
+		if (i == 4 || i == 7) {
+			if (s[i] != '-')
+				return false;
+		} else if (i == 10) {
+			if (s[i] != 'T' && s[i] != 't')
+				return false;
+		} else if (i == 13 || i == 16) {
+			if (s[i] != ':')
+				return false;
+		} else if (!isdigit((unsigned char)s[i])) {
+			return false;
+		}
+	}
+	y = atoi(s);
+	mo = atoi(s + 5);
+	d = atoi(s + 8);
+	h = atoi(s + 11);
+	mi = atoi(s + 14);
+	se = atoi(s + 17);
+	p = s + 19;
+	if (*p == '.') {
+		int digits = 0;
+
+		p++;
+		if (!isdigit((unsigned char)*p))
+			return false;
+		for (; isdigit((unsigned char)*p); p++, digits++)
+			if (digits < 6)
+				us = us * 10 + (*p - '0');
+		for (; digits < 6; digits++)
+			us *= 10;
+	}
+	if ((*p != 'Z' && *p != 'z') || p[1] != '\0')
+		return false;
+	if (y < 1 || mo < 1 || mo > 12 || h > 23 || mi > 59 || se > 59)
+		return false;
+	dim = mdays[mo - 1] + (mo == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
+	if (d < 1 || d > dim)
+		return false;
+	snprintf(out, SL_LEDGER_TS_MAX, TS_FMT, y, mo, d, h, mi, se, us);
+	return true;
+}
+
+static bool is_sco(const char *type)
+{
+	static const char *const scos[] = {"artifact",
+	                                   "autonomous-system",
+	                                   "directory",
+	                                   "domain-name",
+	                                   "email-addr",
+	                                   "email-message",
+	                                   "file",
+	                                   "ipv4-addr",
+	                                   "ipv6-addr",
+	                                   "mac-addr",
+	                                   "mutex",
+	                                   "network-traffic",
+	                                   "process",
+	                                   "software",
+	                                   "url",
+	                                   "user-account",
+	                                   "windows-registry-key",
+	                                   "x509-certificate"};
+	size_t i;
+
+	for (i = 0; i < sizeof(scos) / sizeof(scos[0]); i++)
+		if (strcmp(type, scos[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool is_container(const char *type)
+{
+	return strcmp(type, "report") == 0 || strcmp(type, "grouping") == 0 ||
+	       strcmp(type, "observed-data") == 0 || strcmp(type, "note") == 0 ||
+	       strcmp(type, "opinion") == 0 || strcmp(type, "sighting") == 0;
+}
+
+static bool is_uuid(const char *s)
+{
+	int i;
+
+	for (i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return false;
+		} else if (!isxdigit((unsigned char)s[i])) {
+			return false;
+		}
+	}
+	return s[36] == '\0';
+}
+
+/* A STIX id: "<type>--<uuid>". */
+static bool is_stix_id(const char *s)
+{
+	const char *sep = s ? strstr(s, "--") : NULL;
+
+	return sep && sep > s && strlen(sep + 2) == 36 && is_uuid(sep + 2);
+}
+
+struct prepared {
+	const char *id, *type;
+	char modified[SL_LEDGER_TS_MAX];
+	char created[SL_LEDGER_TS_MAX];
+	bool has_created;
+	const char *spec_version;
+	bool revoked;
+};
+
+/* Validate one object; msg gets the reason (naming the field) on failure. */
+static bool check_object(const json_t *o, struct prepared *p, char *msg, size_t n)
+{
+	const json_t *jid, *jtype, *jmod, *jcre, *jspec, *jrev;
+	char q[80];
+	size_t tl, i;
+	const char *mod_src;
+
+	memset(p, 0, sizeof(*p));
+	if (!json_is_object(o)) {
+		snprintf(msg, n, "not a JSON object");
+		return false;
+	}
+	jtype = json_object_get(o, "type");
+	jid = json_object_get(o, "id");
+	if (!json_is_string(jtype) || json_string_length(jtype) == 0) {
+		snprintf(msg, n, "missing 'type'");
+		return false;
+	}
+	p->type = json_string_value(jtype);
+	tl = strlen(p->type);
+	for (i = 0; i < tl; i++)
+		if (!(islower((unsigned char)p->type[i]) || isdigit((unsigned char)p->type[i]) ||
+		      p->type[i] == '-'))
+			break;
+	if (i < tl || tl < 3 || tl > 250) {
+		snprintf(msg, n, "'type' '%s' is not a STIX type",
+		         sl_err_quote(q, sizeof(q), p->type, 60));
+		return false;
+	}
+	if (strcmp(p->type, "bundle") == 0) {
+		snprintf(msg, n, "a bundle inside a batch: ingest its objects");
+		return false;
+	}
+	if (!json_is_string(jid)) {
+		snprintf(msg, n, "missing 'id'");
+		return false;
+	}
+	p->id = json_string_value(jid);
+	if (strncmp(p->id, p->type, tl) != 0 || strncmp(p->id + tl, "--", 2) != 0) {
+		snprintf(msg, n, "'id' '%s' does not start with its type '%s--'",
+		         sl_err_quote(q, sizeof(q), p->id, 60), p->type);
+		return false;
+	}
+	if (strlen(p->id + tl + 2) != 36 || !is_uuid(p->id + tl + 2)) {
+		snprintf(msg, n, "'id' '%s' does not end in a UUID",
+		         sl_err_quote(q, sizeof(q), p->id, 60));
+		return false;
+	}
+	jspec = json_object_get(o, "spec_version");
+	if (jspec && !json_is_string(jspec)) {
+		snprintf(msg, n, "'spec_version' is not a string");
+		return false;
+	}
+	p->spec_version = jspec ? json_string_value(jspec) : "2.1";
+	jrev = json_object_get(o, "revoked");
+	if (jrev && !json_is_boolean(jrev)) {
+		snprintf(msg, n, "'revoked' is not a boolean");
+		return false;
+	}
+	p->revoked = json_is_true(jrev);
+	jcre = json_object_get(o, "created");
+	if (jcre) {
+		if (!stix_ts(json_string_value(jcre), p->created)) {
+			snprintf(msg, n, "'created' is not a STIX timestamp");
+			return false;
+		}
+		p->has_created = true;
+	}
+	jmod = json_object_get(o, "modified");
+	mod_src = "modified";
+	if (!jmod && strcmp(p->type, "marking-definition") == 0) {
+		jmod = jcre;
+		mod_src = "created";
+	}
+	if (!jmod) {
+		if (!is_sco(p->type)) {
+			snprintf(msg, n, "missing 'modified'");
+			return false;
+		}
+		memcpy(p->modified, EPOCH_TS, sizeof(EPOCH_TS)); /* SCOs have no versions */
+		return true;
+	}
+	if (!stix_ts(json_string_value(jmod), p->modified)) {
+		snprintf(msg, n, "'%s' is not a STIX timestamp", mod_src);
+		return false;
+	}
+	if (p->has_created && strcmp(p->modified, p->created) < 0) {
+		snprintf(msg, n, "'modified' %s is earlier than 'created' %s", p->modified,
+		         p->created);
+		return false;
+	}
+	return true;
+}
+
+/* ---- ingest --------------------------------------------------------------------------------- */
+
+struct obs_ctx {
+	struct buf *b;
+	int ord;
+	const char *id;
+};
+
+static int obs_row(void *arg, const char *type, const char *value)
+{
+	struct obs_ctx *c = arg;
+	char num[16];
+
+	snprintf(num, sizeof(num), "%d\t", c->ord);
+	buf_str(c->b, num);
+	buf_copy_str(c->b, c->id);
+	buf_ch(c->b, '\t');
+	buf_copy_str(c->b, type);
+	buf_ch(c->b, '\t');
+	buf_copy_str(c->b, value);
+	buf_ch(c->b, '\n');
+	return 0;
+}
+
+static void ref_row(struct buf *b, int ord, const json_t *ref)
+{
+	char num[16];
+
+	if (!json_is_string(ref) || !is_stix_id(json_string_value(ref)))
+		return;
+	snprintf(num, sizeof(num), "%d\t", ord);
+	buf_str(b, num);
+	buf_copy_str(b, json_string_value(ref));
+	buf_ch(b, '\n');
+}
+
+static void container_rows(struct buf *cont, struct buf *refs, int ord, const struct prepared *p,
+                           const json_t *o)
+{
+	static const char *const arrays[] = {"object_refs", "observed_data_refs"};
+	char num[16];
+	size_t i, k;
+	const json_t *v;
+
+	snprintf(num, sizeof(num), "%d\t", ord);
+	buf_str(cont, num);
+	buf_copy_str(cont, p->id);
+	buf_ch(cont, '\t');
+	buf_copy_str(cont, p->type);
+	buf_ch(cont, '\n');
+	for (k = 0; k < sizeof(arrays) / sizeof(arrays[0]); k++)
+		json_array_foreach(json_object_get(o, arrays[k]), i, v) ref_row(refs, ord, v);
+	ref_row(refs, ord, json_object_get(o, "sighting_of_ref"));
+}
+
+static void quarantine_row(struct buf *q, const char *peer, const char *reason, const char *raw,
+                           size_t raw_len)
+{
+	size_t keep =
+	    raw_len > SL_LEDGER_QUARANTINE_RAW_MAX ? SL_LEDGER_QUARANTINE_RAW_MAX : raw_len;
+	char num[24];
+
+	/* never cut a UTF-8 sequence in half: PostgreSQL would refuse the text */
+	while (keep > 0 && keep < raw_len && ((unsigned char)raw[keep] & 0xC0) == 0x80)
+		keep--;
+	buf_copy_str(q, peer);
+	buf_ch(q, '\t');
+	buf_copy_str(q, reason);
+	buf_ch(q, '\t');
+	buf_copy_field(q, raw, keep);
+	snprintf(num, sizeof(num), "\t%zu\n", raw_len);
+	buf_str(q, num);
+}
+
+static void hex(const unsigned char *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* jansson writes a NUL inside a string as \u0000, which jsonb refuses (and would fail the batch).
+ */
+static bool has_nul_escape(const char *s, size_t n)
+{
+	const char *p = s, *end = s + n;
+
+	while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
+		if (end - p >= 6 && memcmp(p, "\\u0000", 6) == 0)
+			return true;
+		p += p + 1 < end && p[1] == '\\' ? 2 : 1;
+	}
+	return false;
+}
+
+struct ingest_bufs {
+	struct buf stage, obs, cont, refs, quar, scratch;
+};
+
+static void ingest_bufs_free(struct ingest_bufs *b)
+{
+	buf_free(&b->stage);
+	buf_free(&b->obs);
+	buf_free(&b->cont);
+	buf_free(&b->refs);
+	buf_free(&b->quar);
+	buf_free(&b->scratch);
+}
+
+/* Validate and serialise one object into the staging buffers, or reject it. */
+static void prepare_one(const char *peer, const struct sl_ledger_in *in, int ord,
+                        struct ingest_bufs *b, struct sl_ledger_result *res)
+{
+	struct prepared p;
+	size_t len;
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	char hexmd[2 * SHA256_DIGEST_LENGTH + 1], num[16];
+	struct obs_ctx oc;
+	bool ok;
+
+	res->msg[0] = '\0';
+	ok = check_object(in->obj, &p, res->msg, sizeof(res->msg));
+	len = 0;
+	if (in->obj) {
+		/* canonical form: compact, keys sorted; jsonb keeps the content, the hash this text
+		 */
+		for (;;) {
+			len = json_dumpb(in->obj, b->scratch.p, b->scratch.cap,
+			                 JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+			if (len == 0 || len < b->scratch.cap || b->scratch.oom)
+				break;
+			buf_grow(&b->scratch, len + 1);
+			if (b->scratch.oom)
+				len = 0;
+		}
+	}
+	if (ok && len == 0) {
+		snprintf(res->msg, sizeof(res->msg), "cannot serialise the object");
+		ok = false;
+	}
+	if (ok && len > SL_LEDGER_MAX_OBJECT_BYTES) {
+		snprintf(res->msg, sizeof(res->msg),
+		         "object of %zu bytes is over the limit of %u bytes", len,
+		         SL_LEDGER_MAX_OBJECT_BYTES);
+		ok = false;
+	}
+	if (ok && has_nul_escape(b->scratch.p, len)) {
+		snprintf(res->msg, sizeof(res->msg),
+		         "a string holds a NUL character (\\u0000), which the ledger cannot store");
+		ok = false;
+	}
+	if (!ok) {
+		res->outcome = SL_LEDGER_REJECTED;
+		quarantine_row(&b->quar, peer, res->msg, len ? b->scratch.p : "", len);
+		return;
+	}
+	res->outcome = 0;
+	SHA256((const unsigned char *)b->scratch.p, len, md);
+	hex(md, sizeof(md), hexmd);
+	snprintf(num, sizeof(num), "%d\t", ord);
+	buf_str(&b->stage, num);
+	buf_copy_str(&b->stage, p.id);
+	buf_ch(&b->stage, '\t');
+	buf_str(&b->stage, p.modified);
+	buf_ch(&b->stage, '\t');
+	buf_copy_str(&b->stage, p.type);
+	buf_ch(&b->stage, '\t');
+	buf_copy_str(&b->stage, p.spec_version);
+	buf_ch(&b->stage, '\t');
+	buf_str(&b->stage, p.has_created ? p.created : "\\N");
+	buf_str(&b->stage, p.revoked ? "\tt\t\\\\x" : "\tf\t\\\\x");
+	buf_str(&b->stage, hexmd);
+	buf_ch(&b->stage, '\t');
+	buf_copy_field(&b->stage, b->scratch.p, len);
+	buf_ch(&b->stage, '\t');
+	buf_copy_str(&b->stage, in->origin_id ? in->origin_id : "");
+	buf_ch(&b->stage, '\n');
+	oc.b = &b->obs;
+	oc.ord = ord;
+	oc.id = p.id;
+	sl_observable_each(in->obj, obs_row, &oc);
+	if (is_container(p.type))
+		container_rows(&b->cont, &b->refs, ord, &p, in->obj);
+}
+
+static enum sl_ledger_outcome outcome_of(char c)
+{
+	switch (c) {
+	case 'n':
+		return SL_LEDGER_NEW;
+	case 'w':
+		return SL_LEDGER_NEWER;
+	case 'o':
+		return SL_LEDGER_OLDER;
+	default:
+		return SL_LEDGER_SAME;
+	}
+}
+
+/* COPY the stage rows as they are produced, so a big batch is not held twice in memory. */
+static int stream_stage(struct sl_ledger *l, const char *peer, const struct sl_ledger_in *in,
+                        size_t n, struct ingest_bufs *b, struct sl_ledger_result *results,
+                        size_t *staged, struct sl_err *err)
+{
+	PGresult *r = PQexec(l->conn, "COPY stage FROM STDIN");
+	size_t i;
+	int rc = 0;
+
+	if (PQresultStatus(r) != PGRES_COPY_IN) {
+		rc = db_fail(l, r, "ingest", err);
+		PQclear(r);
+		return rc;
+	}
+	PQclear(r);
+	*staged = 0;
+	for (i = 0; i < n; i++) {
+		prepare_one(peer, &in[i], (int)i, b, &results[i]);
+		if (results[i].outcome != SL_LEDGER_REJECTED)
+			(*staged)++;
+		if (b->stage.len >= COPY_CHUNK || i + 1 == n) {
+			if (b->stage.oom || b->obs.oom || b->cont.oom || b->refs.oom ||
+			    b->quar.oom) {
+				PQputCopyEnd(l->conn, "out of memory");
+				rc = sl_err_set(err, SL_ENOMEM, "ingest", "out of memory");
+				break;
+			}
+			if (b->stage.len &&
+			    PQputCopyData(l->conn, b->stage.p, (int)b->stage.len) != 1) {
+				rc = db_fail(l, NULL, "ingest", err);
+				break;
+			}
+			b->stage.len = 0;
+		}
+	}
+	if (rc == 0 && PQputCopyEnd(l->conn, NULL) != 1)
+		rc = db_fail(l, NULL, "ingest", err);
+	while ((r = PQgetResult(l->conn)) != NULL) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0)
+			rc = db_fail(l, r, "ingest", err);
+		PQclear(r);
+	}
+	return rc;
+}
+
+int sl_ledger_ingest(struct sl_ledger *l, const char *peer, const struct sl_ledger_in *in, size_t n,
+                     const struct sl_ledger_cursor *cursor, struct sl_ledger_result *results,
+                     struct sl_err *err)
+{
+	struct ingest_bufs b;
+	PGresult *r;
+	size_t staged = 0;
+	char date_added[64];
+	int rc, i, rows;
+
+	if (!peer || !*peer || (n && (!in || !results)))
+		return sl_err_set(err, SL_EINVAL, "ingest", "no peer, objects or results");
+	if (n > SL_LEDGER_MAX_BATCH)
+		return sl_err_set(err, SL_ELIMIT, peer,
+		                  "a batch of %zu objects is over the limit of %u", n,
+		                  SL_LEDGER_MAX_BATCH);
+	if (cursor && (!cursor->peer || !cursor->stream || !cursor->position))
+		return sl_err_set(err, SL_EINVAL, peer, "cursor without peer, stream or position");
+	if ((rc = ready(l, err)) != 0)
+		return rc;
+	if (!l->staged) {
+		if ((rc = run_ok(l, "stage_create", 0, NULL, err)) != 0)
+			return rc;
+		l->staged = true;
+	}
+	memset(&b, 0, sizeof(b));
+	buf_grow(&b.scratch, 64 * 1024);
+	if ((rc = exec_plain(l, "BEGIN; SET LOCAL work_mem = '256MB'", "ingest", err)) != 0)
+		goto out;
+	if ((rc = stream_stage(l, peer, in, n, &b, results, &staged, err)) != 0)
+		goto out;
+	if (b.obs.len && (rc = copy_in(l, "COPY stage_obs FROM STDIN", &b.obs, err)) != 0)
+		goto out;
+	if (b.cont.len && (rc = copy_in(l, "COPY stage_containers FROM STDIN", &b.cont, err)) != 0)
+		goto out;
+	if (b.refs.len && (rc = copy_in(l, "COPY stage_refs FROM STDIN", &b.refs, err)) != 0)
+		goto out;
+	if (staged) {
+		const char *p1[1] = {date_added};
+		const char *pp[1] = {peer};
+
+		if ((rc = run_ok(l, "ingest_lock", 0, NULL, err)) != 0)
+			goto out;
+		if (!(r = run(l, "ingest_date_added", 0, NULL, err))) {
+			rc = SL_EDB;
+			goto out;
+		}
+		snprintf(date_added, sizeof(date_added), "%s", PQgetvalue(r, 0, 0));
+		PQclear(r);
+		if ((rc = exec_plain(l, "ANALYZE stage", "ingest", err)) != 0 ||
+		    (rc = run_ok(l, "ingest_outcomes", 0, NULL, err)) != 0 ||
+		    (rc = run_ok(l, "ingest_objects", 1, p1, err)) != 0 ||
+		    (rc = run_ok(l, "ingest_provenance", 1, pp, err)) != 0)
+			goto out;
+		if (b.obs.len && (rc = run_ok(l, "ingest_observables", 0, NULL, err)) != 0)
+			goto out;
+		if (b.cont.len && ((rc = run_ok(l, "ingest_refs_delete", 0, NULL, err)) != 0 ||
+		                   (rc = run_ok(l, "ingest_refs_insert", 0, NULL, err)) != 0))
+			goto out;
+	}
+	if (cursor) {
+		const char *pc[3] = {cursor->peer, cursor->stream, cursor->position};
+
+		if ((rc = run_ok(l, "cursor_set", 3, pc, err)) != 0)
+			goto out;
+	}
+	if (b.quar.len &&
+	    (rc = copy_in(l, "COPY quarantine (peer, reason, raw, raw_bytes) FROM STDIN", &b.quar,
+	                  err)) != 0)
+		goto out;
+	if (staged) {
+		if (!(r = run(l, "ingest_results", 0, NULL, err))) {
+			rc = SL_EDB;
+			goto out;
+		}
+		rows = PQntuples(r);
+		for (i = 0; i < rows; i++) {
+			long ord = strtol(PQgetvalue(r, i, 0), NULL, 10);
+
+			if (ord >= 0 && (size_t)ord < n)
+				results[ord].outcome = outcome_of(PQgetvalue(r, i, 1)[0]);
+		}
+		PQclear(r);
+	}
+	rc = commit(l, "ingest", err);
+out:
+	if (rc != 0) {
+		rollback(l);
+		sl_err_prefix_where(err, peer);
+	}
+	ingest_bufs_free(&b);
+	return rc;
+}
+
+int sl_ledger_quarantine(struct sl_ledger *l, const char *peer, const char *raw, size_t raw_len,
+                         const char *reason, struct sl_err *err)
+{
+	struct buf q = {0};
+	int rc;
+
+	if (!peer || !reason || (!raw && raw_len))
+		return sl_err_set(err, SL_EINVAL, "quarantine", "no peer or reason");
+	if ((rc = ready(l, err)) != 0)
+		return rc;
+	quarantine_row(&q, peer, reason, raw ? raw : "", raw_len);
+	if (q.oom)
+		rc = sl_err_set(err, SL_ENOMEM, "quarantine", "out of memory");
+	else
+		rc = copy_in(l, "COPY quarantine (peer, reason, raw, raw_bytes) FROM STDIN", &q,
+		             err);
+	buf_free(&q);
+	return rc;
+}
+
+/* ---- cursors, id map ------------------------------------------------------------------------ */
+
+static int get_one(struct sl_ledger *l, const char *name, int np, const char *const *params,
+                   char *out, size_t n, const char *what, struct sl_err *err)
+{
+	PGresult *r;
+	int rc;
+
+	if ((rc = ready(l, err)) != 0)
+		return rc;
+	if (!(r = run(l, name, np, params, err)))
+		return SL_EDB;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return sl_err_set(err, SL_ENOTFOUND, what, "not found");
+	}
+	if (strlen(PQgetvalue(r, 0, 0)) >= n) {
+		PQclear(r);
+		return sl_err_set(err, SL_ELIMIT, what, "value longer than the caller's buffer");
+	}
+	strcpy(out, PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return 0;
+}
+
+int sl_ledger_cursor_get(struct sl_ledger *l, const char *peer, const char *stream, char *out,
+                         size_t n, struct sl_err *err)
+{
+	const char *p[2] = {peer, stream};
+
+	if (!peer || !stream || !out)
+		return sl_err_set(err, SL_EINVAL, "cursor", "no peer or stream");
+	return get_one(l, "cursor_get", 2, p, out, n, "cursor", err);
+}
+
+int sl_ledger_cursor_set(struct sl_ledger *l, const struct sl_ledger_cursor *c, struct sl_err *err)
+{
+	const char *p[3];
+	int rc;
+
+	if (!c || !c->peer || !c->stream || !c->position)
+		return sl_err_set(err, SL_EINVAL, "cursor",
+		                  "cursor without peer, stream or position");
+	if ((rc = ready(l, err)) != 0)
+		return rc;
+	p[0] = c->peer;
+	p[1] = c->stream;
+	p[2] = c->position;
+	return run_ok(l, "cursor_set", 3, p, err);
+}
+
+int sl_ledger_idmap_put(struct sl_ledger *l, const char *peer, const char *foreign_id,
+                        const char *stix_id, struct sl_err *err)
+{
+	const char *p[3] = {peer, foreign_id, stix_id};
+	int rc;
+
+	if (!peer || !foreign_id || !*foreign_id || !is_stix_id(stix_id))
+		return sl_err_set(err, SL_EINVAL, "idmap",
+		                  "need a peer, a foreign id and a STIX id");
+	if ((rc = ready(l, err)) != 0)
+		return rc;
+	return run_ok(l, "idmap_put", 3, p, err);
+}
+
+int sl_ledger_idmap_to_stix(struct sl_ledger *l, const char *peer, const char *foreign_id,
+                            char *out, size_t n, struct sl_err *err)
+{
+	const char *p[2] = {peer, foreign_id};
+
+	if (!peer || !foreign_id || !out)
+		return sl_err_set(err, SL_EINVAL, "idmap", "no peer or id");
+	return get_one(l, "idmap_to_stix", 2, p, out, n, "idmap", err);
+}
+
+int sl_ledger_idmap_to_foreign(struct sl_ledger *l, const char *peer, const char *stix_id,
+                               char *out, size_t n, struct sl_err *err)
+{
+	const char *p[2] = {peer, stix_id};
+
+	if (!peer || !stix_id || !out)
+		return sl_err_set(err, SL_EINVAL, "idmap", "no peer or id");
+	return get_one(l, "idmap_to_foreign", 2, p, out, n, "idmap", err);
+}
+
+/* ---- reading -------------------------------------------------------------------------------- */
+
+/* A modified timestamp given by a caller, checked and made canonical (NULL stays NULL). */
+static int caller_ts(const char *in, char *out, const char **param, const char *what,
+                     struct sl_err *err)
+{
+	char q[80];
+
+	if (!in) {
+		*param = NULL;
+		return 0;
+	}
+	if (!stix_ts(in, out))
+		return sl_err_set(err, SL_EINVAL, what, "'%s' is not a STIX timestamp",
+		                  sl_err_quote(q, sizeof(q), in, 60));
+	*param = out;
+	return 0;
+}
+
+static json_t *json_result(struct sl_ledger *l, const char *name, int np, const char *const *params,
+                           const char *what, struct sl_err *err)
+{
+	PGresult *r;
+	json_t *j;
+	struct sl_json_limits lim = sl_json_limits_default();
+
+	if (ready(l, err) != 0)
+		return NULL;
+	if (!(r = run(l, name, np, params, err)))
+		return NULL;
+	if (PQntuples(r) == 0 || PQgetisnull(r, 0, 0)) {
+		PQclear(r);
+		sl_err_set(err, SL_ENOTFOUND, what, "not in the ledger");
+		return NULL;
+	}
+	lim.max_bytes = (size_t)PQgetlength(r, 0, 0) + 1;
+	j = sl_json_parse(PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0), &lim, what, err);
+	PQclear(r);
+	return j;
+}
+
+json_t *sl_ledger_get(struct sl_ledger *l, const char *id, const char *modified, struct sl_err *err)
+{
+	char ts[SL_LEDGER_TS_MAX];
+	const char *p[2] = {id, NULL};
+
+	if (!id) {
+		sl_err_set(err, SL_EINVAL, "get", "no id");
+		return NULL;
+	}
+	if (caller_ts(modified, ts, &p[1], id, err) != 0)
+		return NULL;
+	return json_result(l, "object_get", 2, p, id, err);
+}
+
+static int emit_rows(PGresult *r, int rows, sl_ledger_emit emit, void *arg)
+{
+	int i, rc;
+
+	for (i = 0; i < rows; i++) {
+		struct sl_ledger_version v;
+
+		v.id = PQgetvalue(r, i, 0);
+		v.type = PQgetvalue(r, i, 1);
+		v.modified = PQgetvalue(r, i, 2);
+		v.spec_version = PQgetvalue(r, i, 3);
+		v.revoked = PQgetvalue(r, i, 4)[0] == 't';
+		v.erased = PQgetvalue(r, i, 5)[0] == 't';
+		v.date_added_us = strtoll(PQgetvalue(r, i, 6), NULL, 10);
+		v.seq = strtoll(PQgetvalue(r, i, 7), NULL, 10);
+		v.json = PQgetvalue(r, i, 8);
+		v.json_len = (size_t)PQgetlength(r, i, 8);
+		if ((rc = emit(arg, &v)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int sl_ledger_versions(struct sl_ledger *l, const char *id, sl_ledger_emit emit, void *arg,
+                       struct sl_err *err)
+{
+	const char *p[1] = {id};
+	PGresult *r;
+	int rc;
+
+	if (!id || !emit)
+		return sl_err_set(err, SL_EINVAL, "versions", "no id or emit");
+	if ((rc = ready(l, err)) != 0)
+		return rc;
+	if (!(r = run(l, "object_versions", 1, p, err)))
+		return SL_EDB;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return sl_err_set(err, SL_ENOTFOUND, id, "not in the ledger");
+	}
+	rc = emit_rows(r, PQntuples(r), emit, arg);
+	PQclear(r);
+	return rc;
+}
+
+int sl_ledger_page(struct sl_ledger *l, const struct sl_ledger_page_query *q, size_t limit,
+                   sl_ledger_emit emit, void *arg, bool *more, struct sl_err *err)
+{
+	char after_us[24], after_seq[24], lim[24];
+	struct buf types = {0};
+	const char *p[5];
+	PGresult *r;
+	size_t i;
+	int rc, rows;
+
+	if (!q || !emit || limit == 0 || limit > 100000)
+		return sl_err_set(err, SL_EINVAL, "page",
+		                  "no query or emit, or limit not in 1..100000");
+	if ((rc = ready(l, err)) != 0)
+		return rc;
+	snprintf(after_us, sizeof(after_us), "%" PRId64, q->after_date_added_us);
+	snprintf(after_seq, sizeof(after_seq), "%" PRId64, q->after_seq);
+	snprintf(lim, sizeof(lim), "%zu", limit + 1);
+	if (q->n_types) {
+		buf_ch(&types, '{');
+		for (i = 0; i < q->n_types; i++)
+			buf_arr_elem(&types, q->types[i]);
+		buf_ch(&types, '}');
+		if (types.oom) {
+			buf_free(&types);
+			return sl_err_set(err, SL_ENOMEM, "page", "out of memory");
+		}
+	}
+	p[0] = after_us;
+	p[1] = after_seq;
+	p[2] = q->n_types ? types.p : NULL;
+	p[3] = q->latest_only ? "true" : "false";
+	p[4] = lim;
+	r = run(l, "object_page", 5, p, err);
+	buf_free(&types);
+	if (!r)
+		return SL_EDB;
+	rows = PQntuples(r);
+	if (more)
+		*more = (size_t)rows > limit;
+	rc = emit_rows(r, (size_t)rows > limit ? (int)limit : rows, emit, arg);
+	PQclear(r);
+	return rc;
+}
+
+/* ---- correlation ---------------------------------------------------------------------------- */
+
+json_t *sl_ledger_related(struct sl_ledger *l, const char *id, size_t limit, struct sl_err *err)
+{
+	char lim[24];
+	const char *p[2] = {id, lim};
+
+	if (!id || limit == 0) {
+		sl_err_set(err, SL_EINVAL, "related", "no id or limit");
+		return NULL;
+	}
+	snprintf(lim, sizeof(lim), "%zu", limit);
+	return json_result(l, "related", 2, p, id, err);
+}
+
+json_t *sl_ledger_sources(struct sl_ledger *l, const char *type, const char *value,
+                          struct sl_err *err)
+{
+	char canon[SL_OBSERVABLE_VALUE_MAX];
+	const char *p[2];
+
+	if (!value) {
+		sl_err_set(err, SL_EINVAL, "sources", "no value");
+		return NULL;
+	}
+	if (sl_observable_canon(type ? type : sl_observable_guess(value), value, canon,
+	                        sizeof(canon), err) != 0)
+		return NULL;
+	p[0] = type;
+	p[1] = canon;
+	return json_result(l, "sources", 2, p, "sources", err);
+}
+
+/* ---- outbox --------------------------------------------------------------------------------- */
+
+static const char *action_name(enum sl_ledger_action a)
+{
+	return a == SL_LEDGER_REVOKE ? "revoke" : a == SL_LEDGER_DELIVER ? "deliver" : NULL;
+}
+
+int sl_ledger_outbox_enqueue(struct sl_ledger *l, const char *destination,
+                             const struct sl_ledger_ref *refs, size_t n,
+                             enum sl_ledger_action action, struct sl_err *err)
+{
+	struct buf ids = {0}, mods = {0};
+	char ts[SL_LEDGER_TS_MAX];
+	const char *p[4];
+	PGresult *r;
+	size_t i;
+	int rc = 0;
+
+	if (!destination || !*destination || !action_name(action) || (n && !refs))
+		return sl_err_set(err, SL_EINVAL, "outbox", "no destination, refs or action");
+	if (n == 0)
+		return 0;
+	if ((rc = ready(l, err)) != 0)
+		return rc;
+	buf_ch(&ids, '{');
+	buf_ch(&mods, '{');
+	for (i = 0; i < n; i++) {
+		const char *m;
+
+		if (!refs[i].id)
+			rc = sl_err_set(err, SL_EINVAL, destination, "ref %zu has no id", i);
+		else if (caller_ts(refs[i].modified, ts, &m, refs[i].id, err) != 0)
+			rc = SL_EINVAL;
+		if (rc)
+			goto out;
+		buf_arr_elem(&ids, refs[i].id);
+		buf_arr_elem(&mods, m);
+	}
+	buf_ch(&ids, '}');
+	buf_ch(&mods, '}');
+	if (ids.oom || mods.oom) {
+		rc = sl_err_set(err, SL_ENOMEM, "outbox", "out of memory");
+		goto out;
+	}
+	p[0] = ids.p;
+	if (!(r = run(l, "outbox_unknown", 1, p, err))) {
+		rc = SL_EDB;
+		goto out;
+	}
+	if (PQntuples(r) > 0) {
+		rc = sl_err_set(err, SL_ENOTFOUND, destination, "%s is not in the ledger",
+		                PQgetvalue(r, 0, 0));
+		PQclear(r);
+		goto out;
+	}
+	PQclear(r);
+	p[0] = destination;
+	p[1] = ids.p;
+	p[2] = mods.p;
+	p[3] = action_name(action);
+	rc = run_ok(l, "outbox_enqueue", 4, p, err);
+out:
+	buf_free(&ids);
+	buf_free(&mods);
+	return rc;
+}
+
+int sl_ledger_outbox_claim(struct sl_ledger *l, const char *destination, size_t max, int lease_s,
+                           struct sl_ledger_work *out, size_t *n, struct sl_err *err)
+{
+	char lim[24], lease[24];
+	const char *p[3] = {destination, lim, lease};
+	PGresult *r;
+	int rc, i, rows;
+
+	if (!out || !n || max == 0 || lease_s <= 0)
+		return sl_err_set(err, SL_EINVAL, "outbox",
+		                  "claim needs room, a count and a lease");
+	*n = 0;
+	if ((rc = ready(l, err)) != 0)
+		return rc;
+	snprintf(lim, sizeof(lim), "%zu", max);
+	snprintf(lease, sizeof(lease), "%d", lease_s);
+	if (!(r = run(l, "outbox_claim", 3, p, err)))
+		return SL_EDB;
+	rows = PQntuples(r);
+	for (i = 0; i < rows && (size_t)i < max; i++) {
+		struct sl_ledger_work *w = &out[i];
+
+		w->outbox_id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+		snprintf(w->destination, sizeof(w->destination), "%s", PQgetvalue(r, i, 1));
+		snprintf(w->id, sizeof(w->id), "%s", PQgetvalue(r, i, 2));
+		snprintf(w->modified, sizeof(w->modified), "%s", PQgetvalue(r, i, 3));
+		w->action = strcmp(PQgetvalue(r, i, 4), "revoke") == 0 ? SL_LEDGER_REVOKE
+		                                                       : SL_LEDGER_DELIVER;
+		w->attempts = atoi(PQgetvalue(r, i, 5));
+	}
+	*n = (size_t)i;
+	PQclear(r);
+	return 0;
+}
+
+static int settle(struct sl_ledger *l, int64_t id, const char *state, const char *msg, int retry_s,
+                  struct sl_err *err)
+{
+	char ids[24], retry[24];
+	const char *p[4] = {ids, state, msg, retry};
+	PGresult *r;
+	int rc;
+
+	if ((rc = ready(l, err)) != 0)
+		return rc;
+	snprintf(ids, sizeof(ids), "%" PRId64, id);
+	snprintf(retry, sizeof(retry), "%d", retry_s < 0 ? 0 : retry_s);
+	if (!(r = run(l, "outbox_settle", 4, p, err)))
+		return SL_EDB;
+	rc = strcmp(PQcmdTuples(r), "1") == 0
+	         ? 0
+	         : sl_err_set(err, SL_ENOTFOUND, "outbox", "no outbox row %" PRId64, id);
+	PQclear(r);
+	return rc;
+}
+
+int sl_ledger_outbox_sent(struct sl_ledger *l, int64_t outbox_id, struct sl_err *err)
+{
+	return settle(l, outbox_id, "sent", NULL, 0, err);
+}
+
+int sl_ledger_outbox_failed(struct sl_ledger *l, int64_t outbox_id, const char *msg,
+                            int retry_after_s, struct sl_err *err)
+{
+	return settle(l, outbox_id, "failed", msg, retry_after_s, err);
+}
+
+int sl_ledger_outbox_parked(struct sl_ledger *l, int64_t outbox_id, const char *msg,
+                            struct sl_err *err)
+{
+	return settle(l, outbox_id, "parked", msg, 0, err);
+}
+
+int sl_ledger_outbox_blocked(struct sl_ledger *l, int64_t outbox_id, const char *rule,
+                             struct sl_err *err)
+{
+	return settle(l, outbox_id, "blocked", rule, 0, err);
+}
+
+/* ---- audit ---------------------------------------------------------------------------------- */
+
+static const char *decision_name(enum sl_ledger_decision d)
+{
+	switch (d) {
+	case SL_LEDGER_ALLOW:
+		return "allow";
+	case SL_LEDGER_ALLOW_WITH_CHANGES:
+		return "allow-with-changes";
+	case SL_LEDGER_DENY:
+		return "deny";
+	case SL_LEDGER_ERASE:
+		return "erase";
+	}
+	return NULL;
+}
+
+int sl_ledger_audit_append(struct sl_ledger *l, const struct sl_ledger_audit *rows, size_t n,
+                           struct sl_err *err)
+{
+	struct buf a[7];
+	const char *p[7];
+	char ts[SL_LEDGER_TS_MAX];
+	size_t i, k;
+	int rc = 0;
+
+	if (n && !rows)
+		return sl_err_set(err, SL_EINVAL, "audit", "no rows");
+	if (n == 0)
+		return 0;
+	if ((rc = ready(l, err)) != 0)
+		return rc;
+	memset(a, 0, sizeof(a));
+	for (k = 0; k < 7; k++)
+		buf_ch(&a[k], '{');
+	for (i = 0; i < n && rc == 0; i++) {
+		const struct sl_ledger_audit *r = &rows[i];
+		const char *m = NULL;
+		char *changes = NULL;
+
+		if (!r->id || !decision_name(r->decision)) {
+			rc =
+			    sl_err_set(err, SL_EINVAL, "audit", "row %zu has no id or decision", i);
+			break;
+		}
+		if (caller_ts(r->modified, ts, &m, r->id, err) != 0) {
+			rc = SL_EINVAL;
+			break;
+		}
+		if (r->changes && !(changes = json_dumps(r->changes, JSON_COMPACT | JSON_SORT_KEYS |
+		                                                         JSON_ENCODE_ANY))) {
+			rc = sl_err_set(err, SL_ENOMEM, "audit", "out of memory");
+			break;
+		}
+		buf_arr_elem(&a[0], r->id);
+		buf_arr_elem(&a[1], m);
+		buf_arr_elem(&a[2], r->destination);
+		buf_arr_elem(&a[3], decision_name(r->decision));
+		buf_arr_elem(&a[4], r->rule);
+		buf_arr_elem(&a[5], changes);
+		buf_arr_elem(&a[6], r->result);
+		free(changes);
+	}
+	for (k = 0; k < 7; k++) {
+		buf_ch(&a[k], '}');
+		if (a[k].oom && rc == 0)
+			rc = sl_err_set(err, SL_ENOMEM, "audit", "out of memory");
+		p[k] = a[k].p;
+	}
+	if (rc == 0)
+		rc = run_ok(l, "audit_append", 7, p, err);
+	for (k = 0; k < 7; k++)
+		buf_free(&a[k]);
+	return rc;
+}
+
+json_t *sl_ledger_audit_list(struct sl_ledger *l, const char *destination, const char *since,
+                             size_t limit, struct sl_err *err)
+{
+	char lim[24];
+	const char *p[3] = {destination, since, lim};
+
+	snprintf(lim, sizeof(lim), "%zu", limit ? limit : 1000);
+	return json_result(l, "audit_list", 3, p, "audit", err);
+}
+
+/* ---- erasure -------------------------------------------------------------------------------- */
+
+int sl_ledger_erase(struct sl_ledger *l, const char *subject, const unsigned char *key,
+                    size_t keylen, struct sl_ledger_erase_result *res, struct sl_err *err)
+{
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned maclen = 0;
+	char machex[2 * EVP_MAX_MD_SIZE + 1], canon[SL_OBSERVABLE_VALUE_MAX];
+	const char *p[2];
+	PGresult *r;
+	bool by_id;
+	int rc, i, rows;
+
+	if (res)
+		memset(res, 0, sizeof(*res));
+	if (!subject || !*subject || !key || keylen == 0)
+		return sl_err_set(err, SL_EINVAL, "erase", "need a subject and a key");
+	if (!HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)subject, strlen(subject),
+	          mac, &maclen))
+		return sl_err_set(err, SL_EINVAL, "erase", "cannot compute the keyed hash");
+	hex(mac, maclen, machex);
+	by_id = is_stix_id(subject);
+	if (by_id || sl_observable_canon(sl_observable_guess(subject), subject, canon,
+	                                 sizeof(canon), NULL) != 0)
+		snprintf(canon, sizeof(canon), "%s", subject);
+	if ((rc = ready(l, err)) != 0)
+		return rc;
+	p[0] = subject;
+	p[1] = canon;
+	if ((rc = exec_plain(l, "BEGIN", "erase", err)) != 0 ||
+	    (rc = run_ok(l, "erase_set_create", 0, NULL, err)) != 0 ||
+	    (rc = by_id ? run_ok(l, "erase_select_id", 1, p, err)
+	                : run_ok(l, "erase_select_value", 2, p, err)) != 0 ||
+	    (rc = run_ok(l, "erase_tombstone", 0, NULL, err)) != 0 ||
+	    (rc = run_ok(l, "erase_observables", 1, &p[1], err)) != 0 ||
+	    (rc = run_ok(l, "erase_quarantine", 2, p, err)) != 0 ||
+	    (rc = run_ok(l, "erase_cancel", 0, NULL, err)) != 0)
+		goto fail;
+	p[0] = machex;
+	if (!(r = run(l, "erase_revoke_audit", 1, p, err))) {
+		rc = SL_EDB;
+		goto fail;
+	}
+	rows = PQntuples(r);
+	for (i = 0; i < rows && res; i++) {
+		if (PQgetisnull(r, i, 0))
+			res->versions++;
+		else
+			res->revokes++;
+	}
+	PQclear(r);
+	if ((rc = commit(l, "erase", err)) != 0)
+		goto fail;
+	return 0;
+fail:
+	rollback(l);
+	if (res)
+		memset(res, 0, sizeof(*res));
+	return rc;
+}
+
+/* ---- stats ---------------------------------------------------------------------------------- */
+
+int sl_ledger_stats(struct sl_ledger *l, struct sl_ledger_stats *out, struct sl_err *err)
+{
+	PGresult *r;
+	int rc;
+
+	if (!out)
+		return sl_err_set(err, SL_EINVAL, "stats", "no output");
+	memset(out, 0, sizeof(*out));
+	if ((rc = ready(l, err)) != 0 || (rc = schema_version(l, &out->schema_version, err)) != 0)
+		return rc;
+	if (out->schema_version == 0)
+		return sl_err_set(err, SL_ENOTFOUND, "stats",
+		                  "the database has no ledger schema: run 'sluice ledger migrate'");
+	if (!(r = run(l, "stats", 0, NULL, err)))
+		return SL_EDB;
+	out->objects = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	out->versions = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+	out->provenance = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+	out->observables = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+	out->quarantined = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
+	out->outbox_pending = strtoll(PQgetvalue(r, 0, 5), NULL, 10);
+	out->audit = strtoll(PQgetvalue(r, 0, 6), NULL, 10);
+	out->cursors = strtoll(PQgetvalue(r, 0, 7), NULL, 10);
+	PQclear(r);
+	return 0;
+}

@@ -1,0 +1,2 @@
+-- ingest_results: the outcome of every staged row.
+SELECT ord, outcome FROM stage_out
