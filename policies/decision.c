@@ -704,10 +704,14 @@ static enum sl_policy_verdict evaluate(const struct sl_policy_dest *d,
 		            " is older than retention_days ", days);
 	}
 
-	if (in_list(&d->deny_types, f->type, 0))
-		return DENY(r, "type ", f->type, " is in deny_types");
-	if (d->allow_types.n && !in_list(&d->allow_types, f->type, 0))
-		return DENY(r, "type ", f->type, " is not in allow_types");
+	/* a MISP event has no type of its own: type lists apply to its attributes */
+	if (!f->type || strcmp(f->type, "misp-event") != 0) {
+		if (in_list(&d->deny_types, f->type, 0))
+			return DENY(r, "type ", f->type, " is in deny_types");
+		if (d->allow_types.n && !in_list(&d->allow_types, f->type, 0))
+			return DENY(r, "type ", f->type ? f->type : "(none)",
+			            " is not in allow_types");
+	}
 	if (f->org && in_list(&d->deny_orgs, f->org, 1))
 		return DENY(r, "creator organisation ", f->org, " is in deny_orgs");
 	if (d->allow_orgs.n && !in_list(&d->allow_orgs, f->org, 1))

@@ -311,6 +311,26 @@ static void bundle_drops_ids_from_refs(void **state)
 	sl_policy_free(p);
 }
 
+static void type_lists_apply_to_attributes_not_the_event(void **state)
+{
+	struct sl_policy *p =
+	    pt_policy("destination \"d\" { max_tlp = \"amber\" unmarked = \"green\"\n"
+	              "  allow_types = {\"domain\"} }\n");
+	json_t *ev = event_at(3), *out = NULL, *attrs;
+
+	(void)state;
+	attrs = json_object_get(json_object_get(ev, "Event"), "Attribute");
+	json_array_append_new(attrs,
+	                      json_pack("{s:s, s:s, s:s, s:s}", "uuid", "ip-attr", "type", "ip-dst",
+	                                "value", "192.0.2.1", "distribution", "5"));
+	assert_int_equal(event_verdict(p, "d", ev, &out), SL_POLICY_ALLOW_CHANGED);
+	assert_true(pt_contains(out, "evil.example"));
+	assert_false(pt_contains(out, "ip-attr"));
+	json_decref(out);
+	json_decref(ev);
+	sl_policy_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -320,6 +340,7 @@ int main(void)
 	    cmocka_unit_test(attribute_sharing_group_is_the_events),
 	    cmocka_unit_test(stix_objects_carry_misp_distribution),
 	    cmocka_unit_test(bundle_drops_ids_from_refs),
+	    cmocka_unit_test(type_lists_apply_to_attributes_not_the_event),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
