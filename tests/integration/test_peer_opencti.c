@@ -761,6 +761,109 @@ static void test_trimmed_stream_and_recover(void **state)
 	assert_int_equal(sl_peerproc_stop(pp), 0);
 }
 
+/* pycti's import path: one mutation per object, field patches and deletes. Expected ids computed
+ * independently in Python. */
+static void test_object_mutations(void **state)
+{
+	struct sl_http_result r;
+	json_t *j, *d, *s;
+	char label_id[64], ind_id[64];
+
+	j = gql("mutation L($input: LabelAddInput!) { labelAdd(input: $input) { id standard_id "
+	        "value } }",
+	        json_pack("{s:{s:s}}", "input", "value", "Phishing"), &r);
+	d = json_object_get(json_object_get(j, "data"), "labelAdd");
+	assert_string_equal(sget(d, "standard_id"), "label--64027af7-ee46-5b0c-93a3-96f98e17f1b7");
+	snprintf(label_id, sizeof(label_id), "%s", sget(d, "id"));
+	json_decref(j);
+	sl_http_result_free(&r);
+
+	j = gql(
+	    "mutation I($input: IndicatorAddInput!) { indicatorAdd(input: $input) { id standard_id "
+	    "entity_type } }",
+	    json_pack("{s:{s:s,s:s,s:s,s:s,s:s,s:[s],s:[s],s:i}}", "input", "stix_id",
+	              "indicator--77770000-0000-4000-8000-000000000001", "name", "bad url",
+	              "pattern", "[url:value = 'http://bad.example/x']", "pattern_type", "stix",
+	              "createdBy", IDN_ID, "objectMarking", GREEN, "objectLabel", label_id,
+	              "x_opencti_score", 40),
+	    &r);
+	assert_null(json_object_get(j, "errors"));
+	d = json_object_get(json_object_get(j, "data"), "indicatorAdd");
+	assert_string_equal(sget(d, "standard_id"),
+	                    "indicator--ce351b13-e92a-5cdd-8d56-2ac26a73e9cd");
+	assert_string_equal(sget(d, "entity_type"), "Indicator");
+	snprintf(ind_id, sizeof(ind_id), "%s", sget(d, "id"));
+	json_decref(j);
+	sl_http_result_free(&r);
+
+	/* synchronous: visible at once, labels by value, refs by standard id */
+	s = stix_of("indicator--77770000-0000-4000-8000-000000000001");
+	assert_non_null(s);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(s, "labels"), 0)),
+	                    "Phishing");
+	assert_string_equal(sget(s, "created_by_ref"), IDN_ID);
+	json_decref(s);
+
+	j = gql("mutation P($id: ID!, $input: [EditInput]!) { indicatorFieldPatch(id: $id, input: "
+	        "$input) "
+	        "{ revoked x_opencti_score } }",
+	        json_pack("{s:s,s:[{s:s,s:[s]},{s:s,s:[s]}]}", "id", ind_id, "input", "key",
+	                  "revoked", "value", "true", "key", "x_opencti_score", "value", "90"),
+	        &r);
+	d = json_object_get(json_object_get(j, "data"), "indicatorFieldPatch");
+	assert_true(json_is_true(json_object_get(d, "revoked")));
+	assert_int_equal(json_integer_value(json_object_get(d, "x_opencti_score")), 90);
+	json_decref(j);
+	sl_http_result_free(&r);
+
+	j = gql("mutation P($id: ID!) { indicatorFieldPatch(id: $id, input: [{key: \"name\", "
+	        "value: [\"x\"]}]) "
+	        "{ id } }",
+	        json_pack("{s:s}", "id", "indicator--00000000-0000-4000-8000-00000000dead"), &r);
+	assert_string_equal(sget(json_array_get(json_object_get(j, "errors"), 0), "message"),
+	                    "Cant find element to update");
+	json_decref(j);
+	sl_http_result_free(&r);
+
+	j = gql("mutation D($id: ID!) { stixDomainObjectEdit(id: $id) { delete } }",
+	        json_pack("{s:s}", "id", ind_id), &r);
+	assert_string_equal(
+	    sget(json_object_get(json_object_get(j, "data"), "stixDomainObjectEdit"), "delete"),
+	    ind_id);
+	json_decref(j);
+	sl_http_result_free(&r);
+	assert_null(stix_of("indicator--77770000-0000-4000-8000-000000000001"));
+
+	j = gql("mutation O { stixCyberObservableAdd(type: \"IPv4-Addr\", IPv4Addr: {value: "
+	        "\"203.0.113.9\"}, "
+	        "x_opencti_score: 10) { standard_id entity_type } }",
+	        NULL, &r);
+	d = json_object_get(json_object_get(j, "data"), "stixCyberObservableAdd");
+	assert_string_equal(sget(d, "standard_id"),
+	                    "ipv4-addr--39090fdc-366e-571f-ab5b-d05e2918f88f");
+	assert_string_equal(sget(d, "entity_type"), "IPv4-Addr");
+	json_decref(j);
+	sl_http_result_free(&r);
+
+	j = gql(
+	    "mutation O { stixCyberObservableAdd(type: \"StixFile\", StixFile: {name: \"a.exe\", "
+	    "hashes: "
+	    "[{algorithm: \"SHA-256\", hash: "
+	    "\"2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae\"}, "
+	    "{algorithm: \"MD5\", hash: \"acbd18db4cc2f85cedef654fccc4a4d8\"}]}) { standard_id } }",
+	    NULL, &r);
+	d = json_object_get(json_object_get(j, "data"), "stixCyberObservableAdd");
+	assert_string_equal(sget(d, "standard_id"), "file--9704eca1-8efd-542c-a626-77d7cbcfe49f");
+	json_decref(j);
+	sl_http_result_free(&r);
+
+	/* a mutation field in a query is not allowed */
+	j = gql("query { labelAdd(input: {value: \"x\"}) { id } }", NULL, &r);
+	assert_int_equal(r.status, 400);
+	json_decref(j);
+	sl_http_result_free(&r);
+}
+
 static void set_fault(const char *json)
 {
 	struct sl_http_result r;
@@ -868,6 +971,7 @@ int main(void)
 	    cmocka_unit_test(test_recover),
 	    cmocka_unit_test(test_listing),
 	    cmocka_unit_test(test_taxii),
+	    cmocka_unit_test(test_object_mutations),
 	    cmocka_unit_test(test_trimmed_stream_and_recover),
 	    cmocka_unit_test(test_faults),
 	    cmocka_unit_test(test_shared_fixture),

@@ -578,7 +578,39 @@ static int wants_delete(const json_t *in)
 }
 
 /* Create or upsert one STIX object; errors are recorded, never fatal. */
-static void import_object(struct octi *o, const json_t *in, const char *where)
+/* After an upsert or an edit: if the STIX form changed, bump updated_at and modified and emit an
+ * update with the patch; before (stolen) is the STIX form from before the change. */
+static void commit_update(struct octi *o, json_t *rec, json_t *before, json_t *d)
+{
+	json_t *after = build_stix(o, rec), *ops, *rev, *env;
+	json_t *oprops = json_object_get(rec, "props");
+	char ts[32], msg[512];
+
+	if (json_equal(before, after)) {
+		bump(d, "unchanged");
+	} else {
+		iso_ms(now_ms(), ts);
+		json_object_set_new(rec, "updated_at", json_string(ts));
+		json_object_set_new(oprops, "modified", json_string(ts));
+		json_decref(after);
+		after = build_stix(o, rec);
+		ops = json_array();
+		rev = json_array();
+		diff(ops, rev, before, after, "", 0);
+		bump(d, "updated");
+		snprintf(msg, sizeof(msg), "updates a %s `%s`",
+		         json_string_value(json_object_get(rec, "entity_type")), label_of(oprops));
+		env = envelope(o, "update", msg, json_incref(after));
+		json_object_set_new(env, "context",
+		                    json_pack("{s:o,s:o}", "patch", ops, "reverse_patch", rev));
+		emit(o, "update", env);
+		json_decref(env);
+	}
+	json_decref(before);
+	json_decref(after);
+}
+
+static json_t *import_object(struct octi *o, const json_t *in, const char *where)
 {
 	char err[256], iid[37], ts[32], msg[512];
 	char *sid;
@@ -596,13 +628,13 @@ static void import_object(struct octi *o, const json_t *in, const char *where)
 		}
 		if (rec)
 			delete_record(o, rec);
-		return;
+		return NULL;
 	}
 	sid = sl_octi_standard_id(in, resolve_ref, o, err, sizeof(err));
 	if (!sid) {
 		json_array_append_new(o->import_errors, json_pack("{s:s,s:s?,s:s}", "where", where,
 		                                                  "id", in_id, "error", err));
-		return;
+		return NULL;
 	}
 	d = delivery(o, sid);
 	bump(d, "received");
@@ -632,7 +664,7 @@ static void import_object(struct octi *o, const json_t *in, const char *where)
 			json_decref(props);
 			json_decref(ext);
 			free(sid);
-			return;
+			return NULL;
 		}
 		if (in_id && strcmp(in_id, sid) != 0)
 			json_array_append_new(stix_ids, json_string(in_id));
@@ -654,7 +686,7 @@ static void import_object(struct octi *o, const json_t *in, const char *where)
 		emit(o, "create", env);
 		json_decref(env);
 	} else {
-		json_t *before = build_stix(o, rec), *after, *ops, *rev;
+		json_t *before = build_stix(o, rec);
 		json_t *oprops = json_object_get(rec, "props"), *oext = json_object_get(rec, "ext");
 		long long oc = json_integer_value(json_object_get(oprops, "confidence"));
 		int allowed = !json_object_get(oprops, "confidence") || o->user_confidence >= oc;
@@ -677,32 +709,10 @@ static void import_object(struct octi *o, const json_t *in, const char *where)
 		json_decref(props);
 		json_decref(ext);
 		index_record(o, rec);
-		after = build_stix(o, rec);
-		if (json_equal(before, after)) {
-			bump(d, "unchanged");
-		} else {
-			json_object_set_new(rec, "updated_at", json_string(ts));
-			json_object_set_new(oprops, "modified", json_string(ts));
-			json_decref(after);
-			after = build_stix(o, rec);
-			ops = json_array();
-			rev = json_array();
-			diff(ops, rev, before, after, "", 0);
-			bump(d, "updated");
-			snprintf(msg, sizeof(msg), "updates a %s `%s`",
-			         json_string_value(json_object_get(rec, "entity_type")),
-			         label_of(oprops));
-			json_t *env = envelope(o, "update", msg, json_incref(after));
-			json_object_set_new(
-			    env, "context",
-			    json_pack("{s:o,s:o}", "patch", ops, "reverse_patch", rev));
-			emit(o, "update", env);
-			json_decref(env);
-		}
-		json_decref(before);
-		json_decref(after);
+		commit_update(o, rec, before, d);
 	}
 	free(sid);
+	return rec;
 }
 
 /* OpenCTI's splitter orders a bundle by dependencies; this peer uses a coarse order that gives the
@@ -1030,6 +1040,372 @@ static json_t *connector_view(const json_t *c)
 	return v;
 }
 
+/* ---- per-object mutations (pycti's import path: indicatorAdd, ..., *FieldPatch, *Delete) ---- */
+
+static const struct {
+	const char *mutation, *stix_type, *identity_class;
+} add_mutations[] = {
+    {"indicatorAdd", "indicator", NULL},
+    {"reportAdd", "report", NULL},
+    {"malwareAdd", "malware", NULL},
+    {"toolAdd", "tool", NULL},
+    {"campaignAdd", "campaign", NULL},
+    {"intrusionSetAdd", "intrusion-set", NULL},
+    {"vulnerabilityAdd", "vulnerability", NULL},
+    {"infrastructureAdd", "infrastructure", NULL},
+    {"attackPatternAdd", "attack-pattern", NULL},
+    {"courseOfActionAdd", "course-of-action", NULL},
+    {"noteAdd", "note", NULL},
+    {"opinionAdd", "opinion", NULL},
+    {"incidentAdd", "incident", NULL},
+    {"groupingAdd", "grouping", NULL},
+    {"threatActorGroupAdd", "threat-actor", NULL},
+    {"identityAdd", "identity", NULL},
+    {"organizationAdd", "identity", "organization"},
+    {"individualAdd", "identity", "individual"},
+    {"sectorAdd", "identity", "class"},
+    {"systemAdd", "identity", "system"},
+    {"locationAdd", "location", NULL},
+    {"labelAdd", "label", NULL},
+    {"markingDefinitionAdd", "marking-definition", NULL},
+    {"externalReferenceAdd", "external-reference", NULL},
+    {"killChainPhaseAdd", "kill-chain-phase", NULL},
+    {"stixCoreRelationshipAdd", "relationship", NULL},
+    {"stixSightingRelationshipAdd", "sighting", NULL},
+};
+
+/* GraphQL input names -> STIX properties. */
+static const char *stix_key(const char *k)
+{
+	static const char *const map[][2] = {
+	    {"stix_id", "id"},
+	    {"createdBy", "created_by_ref"},
+	    {"objectMarking", "object_marking_refs"},
+	    {"objectLabel", "labels"},
+	    {"objects", "object_refs"},
+	    {"externalReferences", "external_references"},
+	    {"killChainPhases", "kill_chain_phases"},
+	    {"objectOrganization", "x_opencti_granted_refs"},
+	};
+	for (size_t i = 0; i < sizeof(map) / sizeof(*map); i++)
+		if (strcmp(map[i][0], k) == 0)
+			return map[i][1];
+	return k;
+}
+
+/* An id given for a label, external reference or kill chain phase -> the object's STIX value. */
+static json_t *meta_value(struct octi *o, const char *key, const json_t *v)
+{
+	json_t *rec = json_is_string(v) ? lookup(o, json_string_value(v)) : NULL;
+	const json_t *props = rec ? json_object_get(rec, "props") : NULL;
+
+	if (!rec)
+		return json_deep_copy(v);
+	if (strcmp(key, "labels") == 0)
+		return json_deep_copy(json_object_get(props, "value"));
+	if (strcmp(key, "external_references") == 0 || strcmp(key, "kill_chain_phases") == 0) {
+		json_t *c = json_deep_copy(props);
+		json_object_del(c, "type");
+		json_object_del(c, "id");
+		return c;
+	}
+	return json_deep_copy(v);
+}
+
+static json_t *input_to_stix(struct octi *o, const char *type, const char *identity_class,
+                             const json_t *input)
+{
+	static const char *const skip[] = {
+	    "update", "createObservables",    "clientMutationId", "fromId", "toId", "file", "files",
+	    "type",   "x_opencti_workflow_id"};
+	json_t *obj = json_pack("{s:s}", "type", type), *v;
+	const char *k;
+
+	json_object_foreach((json_t *)input, k, v)
+	{
+		int skipped = 0;
+		const char *sk = stix_key(k);
+		for (size_t i = 0; i < sizeof(skip) / sizeof(*skip); i++)
+			if (strcmp(k, skip[i]) == 0)
+				skipped = 1;
+		if (skipped || json_is_null(v))
+			continue;
+		if (json_is_array(v) &&
+		    (strcmp(sk, "labels") == 0 || strcmp(sk, "external_references") == 0 ||
+		     strcmp(sk, "kill_chain_phases") == 0)) {
+			json_t *list = json_array(), *x;
+			size_t i;
+			json_array_foreach(v, i, x)
+			    json_array_append_new(list, meta_value(o, sk, x));
+			json_object_set_new(obj, sk, list);
+		} else {
+			json_object_set(obj, sk, v);
+		}
+	}
+	if (strcmp(type, "identity") == 0) {
+		const char *t = json_string_value(json_object_get(input, "type"));
+		const char *cls = identity_class;
+		if (!cls)
+			cls = t && strcmp(t, "Individual") == 0 ? "individual"
+			      : t && strcmp(t, "Sector") == 0   ? "class"
+			      : t && strcmp(t, "System") == 0   ? "system"
+			                                        : "organization";
+		json_object_set_new(obj, "identity_class", json_string(cls));
+	}
+	if (strcmp(type, "location") == 0 && json_is_string(json_object_get(input, "type")))
+		json_object_set(obj, "x_opencti_location_type", json_object_get(input, "type"));
+	if (strcmp(type, "relationship") == 0) {
+		json_object_set(obj, "source_ref", json_object_get(input, "fromId"));
+		json_object_set(obj, "target_ref", json_object_get(input, "toId"));
+	}
+	if (strcmp(type, "sighting") == 0) {
+		json_object_set(obj, "sighting_of_ref", json_object_get(input, "fromId"));
+		if (json_object_get(input, "toId"))
+			json_object_set_new(obj, "where_sighted_refs",
+			                    json_pack("[O]", json_object_get(input, "toId")));
+	}
+	return obj;
+}
+
+/* stixCyberObservableAdd(type, stix_id, x_opencti_score, ..., IPv4Addr: {value}, StixFile: {...})
+ */
+static json_t *observable_to_stix(const json_t *args)
+{
+	static const char *const flat[] = {"type",
+	                                   "stix_id",
+	                                   "x_opencti_score",
+	                                   "x_opencti_description",
+	                                   "createIndicator",
+	                                   "createdBy",
+	                                   "objectMarking",
+	                                   "objectLabel",
+	                                   "externalReferences",
+	                                   "update",
+	                                   "clientMutationId"};
+	const char *otype = json_string_value(json_object_get(args, "type"));
+	char stype[64];
+	size_t j = 0;
+	json_t *obj, *v, *typed = NULL;
+	const char *k;
+
+	if (!otype)
+		return NULL;
+	if (strcmp(otype, "StixFile") == 0)
+		snprintf(stype, sizeof(stype), "file");
+	else {
+		for (const char *c = otype; *c && j + 1 < sizeof(stype); c++)
+			stype[j++] = (char)((*c >= 'A' && *c <= 'Z') ? *c - 'A' + 'a' : *c);
+		stype[j] = '\0';
+	}
+	obj = json_pack("{s:s}", "type", stype);
+	json_object_foreach((json_t *)args, k, v)
+	{
+		int is_flat = 0;
+		for (size_t i = 0; i < sizeof(flat) / sizeof(*flat); i++)
+			if (strcmp(k, flat[i]) == 0)
+				is_flat = 1;
+		if (!is_flat && json_is_object(v))
+			typed = v;
+	}
+	json_object_foreach(typed, k, v)
+	{
+		if (strcmp(k, "hashes") == 0 && json_is_array(v)) {
+			/* [{algorithm, hash}] -> {ALGO: hash} */
+			json_t *h = json_object(), *x;
+			size_t i;
+			json_array_foreach(v, i,
+			                   x) if (json_is_string(json_object_get(x, "algorithm")))
+			    json_object_set(h, json_string_value(json_object_get(x, "algorithm")),
+			                    json_object_get(x, "hash"));
+			json_object_set_new(obj, "hashes", h);
+		} else {
+			json_object_set(obj, k, v);
+		}
+	}
+	json_object_foreach((json_t *)args, k, v)
+	{
+		if (strcmp(k, "stix_id") == 0)
+			json_object_set(obj, "id", v);
+		else if (strcmp(k, "x_opencti_score") == 0 ||
+		         strcmp(k, "x_opencti_description") == 0)
+			json_object_set(obj, k, v);
+		else if (strcmp(k, "createdBy") == 0 || strcmp(k, "objectMarking") == 0)
+			json_object_set(obj, stix_key(k), v);
+	}
+	return obj;
+}
+
+/* fieldPatch input [{key, value: [...], operation}] applied to a stored object. */
+static void field_patch(struct octi *o, json_t *rec, const json_t *input)
+{
+	json_t *before = build_stix(o, rec), *x;
+	json_t *props = json_object_get(rec, "props"), *ext = json_object_get(rec, "ext");
+	size_t i;
+
+	json_array_foreach(input, i, x)
+	{
+		const char *key = json_string_value(json_object_get(x, "key"));
+		const char *op = json_string_value(json_object_get(x, "operation"));
+		const json_t *vals = json_object_get(x, "value");
+		json_t *target = props, *cur, *nv;
+		const char *sk;
+
+		if (!key)
+			continue;
+		if (!op)
+			op = "replace";
+		sk = stix_key(key);
+		if (strncmp(sk, "x_opencti_", 10) == 0) {
+			target = ext;
+			sk += 10;
+		}
+		cur = json_object_get(target, sk);
+		if (!json_is_array(vals))
+			vals = NULL;
+		if (strcmp(op, "add") == 0 || strcmp(op, "remove") == 0) {
+			json_t *list = json_is_array(cur) ? json_deep_copy(cur) : json_array(), *y;
+			size_t j;
+			json_array_foreach(vals, j, y)
+			{
+				size_t k;
+				int at = -1;
+				json_t *z;
+				json_array_foreach(list, k, z) if (json_equal(z, y)) at = (int)k;
+				if (strcmp(op, "add") == 0 && at < 0)
+					json_array_append(list, y);
+				else if (strcmp(op, "remove") == 0 && at >= 0)
+					json_array_remove(list, (size_t)at);
+			}
+			json_object_set_new(target, sk, list);
+			continue;
+		}
+		/* replace: one value for a scalar, the list for a list; strings converted to the
+		 * type the property already has, as OpenCTI's schema would */
+		nv = json_is_array(cur) ? json_deep_copy(vals ? vals : json_null())
+		                        : json_deep_copy(json_array_get(vals, 0));
+		if (json_is_string(nv) && (json_is_boolean(cur) || strcmp(sk, "revoked") == 0 ||
+		                           strcmp(sk, "detection") == 0)) {
+			int t = strcmp(json_string_value(nv), "true") == 0;
+			json_decref(nv);
+			nv = json_boolean(t);
+		} else if (json_is_string(nv) &&
+		           (json_is_integer(cur) || strcmp(sk, "score") == 0 ||
+		            strcmp(sk, "confidence") == 0)) {
+			long long t = strtoll(json_string_value(nv), NULL, 10);
+			json_decref(nv);
+			nv = json_integer(t);
+		}
+		if (!nv || json_is_null(nv)) {
+			json_decref(nv);
+			json_object_del(target, sk);
+		} else {
+			json_object_set_new(target, sk, nv);
+		}
+	}
+	commit_update(o, rec, before,
+	              delivery(o, json_string_value(json_object_get(rec, "standard_id"))));
+}
+
+/* Mutations on one object; returns NULL with code/msg when the name is not one of them. */
+static json_t *object_mutation(struct octi *o, const char *user, const json_t *field,
+                               const char **code, char *msg, size_t msgsz, int *handled)
+{
+	const char *name = json_string_value(json_object_get(field, "name"));
+	const json_t *args = json_object_get(field, "args");
+	size_t n = strlen(name), i;
+	json_t *rec, *obj;
+	char where[64];
+
+	*handled = 1;
+	o->cur_user = user;
+	o->cur_applicant = NULL;
+	for (i = 0; i < sizeof(add_mutations) / sizeof(*add_mutations); i++) {
+		if (strcmp(name, add_mutations[i].mutation) != 0)
+			continue;
+		obj = input_to_stix(o, add_mutations[i].stix_type, add_mutations[i].identity_class,
+		                    json_object_get(args, "input"));
+		goto import;
+	}
+	if (strcmp(name, "stixCyberObservableAdd") == 0) {
+		obj = observable_to_stix(args);
+		if (!obj) {
+			*code = "BAD_USER_INPUT";
+			snprintf(msg, msgsz, "stixCyberObservableAdd needs a type");
+			o->cur_user = NULL;
+			return NULL;
+		}
+		goto import;
+	}
+	if (n > 10 && strcmp(name + n - 10, "FieldPatch") == 0) {
+		rec = json_is_string(json_object_get(args, "id"))
+		          ? lookup(o, json_string_value(json_object_get(args, "id")))
+		          : NULL;
+		if (!rec)
+			goto notfound;
+		field_patch(o, rec, json_object_get(args, "input"));
+		o->cur_user = NULL;
+		return node_of(o, rec, 0);
+	}
+	if (n > 6 && strcmp(name + n - 6, "Delete") == 0 && json_object_get(args, "id")) {
+		rec = lookup(o, json_string_value(json_object_get(args, "id")));
+		if (!rec)
+			goto notfound;
+		delete_record(o, rec);
+		o->cur_user = NULL;
+		return json_incref(json_object_get(args, "id"));
+	}
+	if (n > 4 && strcmp(name + n - 4, "Edit") == 0 && json_object_get(args, "id")) {
+		/* stixDomainObjectEdit(id) { fieldPatch(input) { ... } delete } */
+		const json_t *sub;
+		json_t *out = json_object();
+		rec = lookup(o, json_string_value(json_object_get(args, "id")));
+		if (!rec) {
+			json_decref(out);
+			goto notfound;
+		}
+		json_array_foreach(json_object_get(field, "sel"), i, sub)
+		{
+			const char *sn = json_string_value(json_object_get(sub, "name"));
+			if (strcmp(sn, "fieldPatch") == 0 && rec) {
+				field_patch(o, rec,
+				            json_object_get(json_object_get(sub, "args"), "input"));
+				json_object_set_new(out, "fieldPatch", node_of(o, rec, 0));
+			} else if (strcmp(sn, "delete") == 0 && rec) {
+				json_object_set(out, "delete", json_object_get(args, "id"));
+				delete_record(o, rec);
+				rec = NULL;
+			}
+		}
+		o->cur_user = NULL;
+		return out;
+	}
+	*handled = 0;
+	o->cur_user = NULL;
+	return NULL;
+	import :snprintf(where, sizeof(where), "%s", name);
+	{
+		size_t before = json_array_size(o->import_errors);
+		rec = import_object(o, obj, where);
+		json_decref(obj);
+		o->cur_user = NULL;
+		if (!rec) {
+			*code = "FUNCTIONAL_ERROR";
+			snprintf(msg, msgsz, "%s",
+			         json_array_size(o->import_errors) > before
+			             ? json_string_value(json_object_get(
+			                   json_array_get(o->import_errors, before), "error"))
+			             : "not created");
+			return NULL;
+		}
+		return node_of(o, rec, 0);
+	}
+notfound:
+	o->cur_user = NULL;
+	*code = "FUNCTIONAL_ERROR";
+	snprintf(msg, msgsz, "Cant find element to update");
+	return NULL;
+}
+
 /* Resolve one top-level field: a new value, or NULL with code/message filled. */
 static json_t *resolve(struct octi *o, struct evhttp_request *req, const char *user,
                        const char *name, const json_t *args, const char **code, char *msg,
@@ -1254,8 +1630,15 @@ static void h_graphql(struct octi *o, struct evhttp_request *req)
 			json_object_set_new(data, alias, json_null());
 			continue;
 		}
-		v = resolve(o, req, user, name, json_object_get(f, "args"), &code, msg,
-		            sizeof(msg));
+		{
+			int handled = 0;
+			v = NULL;
+			if (strcmp(json_string_value(json_object_get(op, "type")), "mutation") == 0)
+				v = object_mutation(o, user, f, &code, msg, sizeof(msg), &handled);
+			if (!handled)
+				v = resolve(o, req, user, name, json_object_get(f, "args"), &code,
+				            msg, sizeof(msg));
+		}
 		if (!v && code && strcmp(code, "GRAPHQL_VALIDATION_FAILED") == 0) {
 			json_decref(data);
 			json_decref(errors);
