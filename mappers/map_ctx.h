@@ -72,6 +72,12 @@ const char *sl_map_tlp(struct sl_map_ctx *c, const char *tag);
 
 /* 4 or 6 for a valid IPv4 / IPv6 address, else 0. (misp2stix.c) */
 int sl_misp_ip_kind(const char *s);
+/* Why a MISP value of that type is invalid (as MISP/PyMISP validation judges it), or NULL if valid.
+ */
+const char *sl_misp_value_problem(const char *type, const char *value);
+/* The value as PyMISP normalises it (lower-cased hashes, hostnames, MAC addresses): a malloc'd
+ * copy, or NULL when the type is not normalised. */
+char *sl_misp_normalise(const char *type, const char *value);
 /* key[0..n) with an abbreviated registry hive expanded (HKLM -> HKEY_LOCAL_MACHINE); malloc'd. */
 char *sl_misp_regkey_full(const char *key, size_t n);
 

@@ -116,6 +116,152 @@ static int port_ok(const char *s, long *out)
 	return 1;
 }
 
+static const char *const http_methods[] = {
+    "OPTIONS",         "GET",        "HEAD",     "POST",     "PUT",
+    "DELETE",          "TRACE",      "CONNECT",  "PROPFIND", "PROPPATCH",
+    "MKCOL",           "COPY",       "MOVE",     "LOCK",     "UNLOCK",
+    "VERSION-CONTROL", "REPORT",     "CHECKOUT", "CHECKIN",  "UNCHECKOUT",
+    "MKWORKSPACE",     "UPDATE",     "LABEL",    "MERGE",    "BASELINE-CONTROL",
+    "MKACTIVITY",      "ORDERPATCH", "ACL",      "PATCH",    "SEARCH"};
+
+static const char *port_problem(const char *p)
+{
+	long v;
+
+	if (!port_ok(p, &v) || v < 1)
+		return "is not a port number between 1 and 65535";
+	return NULL;
+}
+
+const char *sl_misp_value_problem(const char *type, const char *v)
+{
+	const char *bar = strchr(v, '|');
+	char head[256];
+
+	if (!strcmp(type, "ip-src") || !strcmp(type, "ip-dst"))
+		return sl_misp_ip_kind(v) ? NULL : "is not a valid IPv4 or IPv6 address";
+	if (!strcmp(type, "ip-src|port") || !strcmp(type, "ip-dst|port") ||
+	    !strcmp(type, "hostname|port") || !strcmp(type, "domain|ip")) {
+		if (!bar || (size_t)(bar - v) >= sizeof(head))
+			return "is not a composite value \"x|y\"";
+		memcpy(head, v, (size_t)(bar - v));
+		head[bar - v] = '\0';
+		if (type[0] == 'i')
+			return sl_misp_ip_kind(head) ? port_problem(bar + 1)
+			                             : "is not a valid IPv4 or IPv6 address";
+		if (type[0] == 'h')
+			return domain_ok(head) ? port_problem(bar + 1) : "has an invalid hostname";
+		return !domain_ok(head)            ? "has an invalid domain name"
+		       : !sl_misp_ip_kind(bar + 1) ? "has an invalid IP address"
+		                                   : NULL;
+	}
+	if (!strcmp(type, "domain") || !strcmp(type, "hostname"))
+		return domain_ok(v) ? NULL : "is not a valid domain or hostname";
+	if (!strcmp(type, "mac-address")) {
+		/* six hex pairs separated by ':' or '-' (the STIX mac-addr schema needs ':' pairs)
+		 */
+		if (strlen(v) != 17)
+			return "is not a MAC address";
+		for (int i = 0; i < 17; i++)
+			if (i % 3 == 2 ? (v[i] != ':' && v[i] != '-')
+			               : !isxdigit((unsigned char)v[i]))
+				return "is not a MAC address";
+		return NULL;
+	}
+	if (!strcmp(type, "port"))
+		return port_problem(v);
+	if (!strcmp(type, "size-in-bytes")) {
+		if (!*v)
+			return "is empty";
+		for (const char *p = v; *p; p++)
+			if (!isdigit((unsigned char)*p))
+				return "is not a whole number greater or equal 0";
+		return NULL;
+	}
+	if (!strcmp(type, "http-method")) {
+		for (size_t i = 0; i < sizeof(http_methods) / sizeof(http_methods[0]); i++)
+			if (!strcmp(v, http_methods[i]))
+				return NULL;
+		return "is not a known HTTP method";
+	}
+	if (!strcmp(type, "AS")) {
+		const char *d = !strncasecmp(v, "AS", 2) ? v + 2 : v;
+		char *end;
+		long long n = strtoll(d, &end, 10);
+		if (!isdigit((unsigned char)*d) || *end || n < 1 || n > 4294967295LL)
+			return "is not an AS number between 1 and 4294967295";
+		return NULL;
+	}
+	if (!strncmp(type, "filename|", 9)) {
+		if (!bar)
+			return "has no '|' separating the filename and the hash";
+		return hash_problem(type + 9, bar + 1);
+	}
+	{
+		const struct sl_mtype *mt = sl_mtype_get(type);
+		if (mt && mt->hash_sco)
+			return hash_problem(type, v);
+	}
+	return NULL;
+}
+
+/* PyMISP normalises these before misp-stix sees them: lower-case hashes, hostnames, MAC addresses.
+ */
+static int lowercased(const char *type)
+{
+	const struct sl_mtype *mt = sl_mtype_get(type);
+
+	return (mt && mt->hash_sco) || !strcmp(type, "mac-address") || !strcmp(type, "domain") ||
+	       !strcmp(type, "hostname") || !strcmp(type, "domain|ip") ||
+	       !strcmp(type, "hostname|port");
+}
+
+char *sl_misp_normalise(const char *type, const char *v)
+{
+	char *o;
+
+	if (!lowercased(type))
+		return NULL;
+	o = strdup(v);
+	if (!o)
+		return NULL;
+	if (!strncmp(type, "filename|", 9)) {
+		char *bar = strchr(o, '|');
+		for (char *p = bar ? bar : o + strlen(o); *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		return o;
+	}
+	if (!strcmp(type, "ssdeep") || !strcmp(type, "tlsh") || !strcmp(type, "vhash") ||
+	    !strcmp(type, "telfhash"))
+		return o;
+	for (char *p = o; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	if (!strcmp(type, "mac-address"))
+		for (char *p = o; *p; p++)
+			if (*p == '-')
+				*p = ':';
+	return o;
+}
+
+static int base64_ok(const char *s)
+{
+	size_t n = strlen(s), pad = 0;
+
+	if (n % 4)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch == '=') {
+			pad++;
+			if (i + 2 < n - 1 || pad > 2)
+				return 0;
+		} else if (pad || !(isalnum(ch) || ch == '+' || ch == '/')) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
 /* ---- building blocks ------------------------------------------------------------------------ */
 
 struct attr {
@@ -479,6 +625,8 @@ static int observable(struct sl_map_ctx *c, struct attr *at, json_t *scos)
 	}
 	if (!strcmp(t, "attachment") || !strcmp(t, "malware-sample")) {
 		const char *data = sl_map_str(at->a, "data");
+		if (data && !base64_ok(data))
+			return bad(c, at, "has attachment data that is not base64", NULL);
 		int ms = t[0] == 'm';
 		const char *name = v, *md5 = NULL;
 		size_t nlen = strlen(v);
@@ -627,11 +775,11 @@ static const char *checked_pattern(struct sl_map_ctx *c, struct attr *at)
 	return pat;
 }
 
+static int map_attribute_checked(struct sl_map_ctx *c, struct attr *atp, const json_t *a);
+
 static int map_attribute(struct sl_map_ctx *c, const json_t *a, size_t idx)
 {
 	struct attr at;
-	json_t *scos = NULL;
-	int r = 0;
 
 	memset(&at, 0, sizeof(at));
 	at.a = a;
@@ -660,6 +808,31 @@ static int map_attribute(struct sl_map_ctx *c, const json_t *a, size_t idx)
 		            "attribute has no string \"type\" and \"value\"; skipped");
 		return 0;
 	}
+	{
+		const char *why = sl_misp_value_problem(at.type, at.value);
+		if (why) {
+			char q[80];
+			sl_err_quote(q, sizeof(q), at.value, 60);
+			sl_map_warn(c, SL_EINVAL, at.where,
+			            "%s attribute value \"%s\" %s; attribute skipped", at.type, q,
+			            why);
+			return 0;
+		}
+	}
+	char *norm = sl_misp_normalise(at.type, at.value);
+	if (norm)
+		at.value = norm;
+	int rr = map_attribute_checked(c, &at, a);
+	free(norm);
+	return rr;
+}
+
+static int map_attribute_checked(struct sl_map_ctx *c, struct attr *atp, const json_t *a)
+{
+	struct attr at = *atp;
+	json_t *scos = NULL;
+	int r = 0;
+
 	at.mt = sl_mtype_get(at.type);
 	at.to_ids = sl_map_bool(a, "to_ids", at.mt ? at.mt->to_ids_default : 0);
 	sl_map_ts(c, json_object_get(a, "timestamp"), 1, at.ts);
@@ -709,8 +882,6 @@ static int map_attribute(struct sl_map_ctx *c, const json_t *a, size_t idx)
 	case SL_MT_VULN: {
 		json_t *o = sl_map_sdo(c, "vulnerability", at.uuid, at.ts);
 		set_str(o, "name", at.value);
-		if (at.comment && *at.comment)
-			set_str(o, "description", at.comment);
 		common_labels(o, &at);
 		sl_map_tags(c, o, json_object_get(a, "Tag"));
 		json_object_set_new(
@@ -723,8 +894,6 @@ static int map_attribute(struct sl_map_ctx *c, const json_t *a, size_t idx)
 	case SL_MT_CAMPAIGN: {
 		json_t *o = sl_map_sdo(c, "campaign", at.uuid, at.ts);
 		set_str(o, "name", at.value);
-		if (at.comment && *at.comment)
-			set_str(o, "description", at.comment);
 		common_labels(o, &at);
 		sl_map_tags(c, o, json_object_get(a, "Tag"));
 		r = sl_map_add(c, o);
@@ -902,6 +1071,7 @@ static void map_event_reports(struct sl_map_ctx *c, const json_t *reports)
 		}
 		sl_map_ts(c, json_object_get(r, "timestamp"), 1, ts);
 		json_t *n = sl_map_sdo(c, "note", u, ts);
+		sl_map_push_str(n, "labels", "misp:data-layer=\"Event Report\"");
 		const char *name = sl_map_str(r, "name");
 		if (name)
 			set_str(n, "abstract", name);
@@ -928,10 +1098,8 @@ static void map_event_reports(struct sl_map_ctx *c, const json_t *reports)
 			for (size_t k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
 				char id[SL_STIX_ID_MAX];
 				ref_id(id, types[k], uu);
-				if (json_object_get(c->seen, id)) {
+				if (json_object_get(c->seen, id))
 					json_array_append_new(refs, json_string(id));
-					break;
-				}
 			}
 		}
 		if (json_array_size(refs) == 0) {

@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 
 #include "map_ctx.h"
@@ -20,6 +21,7 @@ enum rule_kind {
 	R_LIST,  /* main SCO property, list of strings */
 	R_PROTO, /* network-traffic protocols (lower-cased) */
 	R_VALUE, /* registry-key values[0].<prop> */
+	R_BOOL,  /* main SCO property, boolean ("1"/"true") */
 };
 
 struct rule {
@@ -74,7 +76,7 @@ static const struct rule x509_rules[] = {
     {"pubkey-info-exponent", R_INT, "subject_public_key_exponent", 1},
     {"pubkey-info-modulus", R_STR, "subject_public_key_modulus", 1},
     {"signature_algorithm", R_STR, "signature_algorithm", 1},
-    {"is_self_signed", R_STR, "is_self_signed", 1},
+    {"is_self_signed", R_BOOL, "is_self_signed", 1},
     {NULL, 0, NULL, 0}};
 static const struct rule asn_rules[] = {
     {"asn", R_INT, "number", 1}, {"description", R_STR, "name", 1}, {NULL, 0, NULL, 0}};
@@ -97,15 +99,15 @@ static const struct rule user_rules[] = {
     {"password_last_changed", R_STR, "credential_last_changed", 1},
     {"first_login", R_STR, "account_first_login", 1},
     {"last_login", R_STR, "account_last_login", 1},
-    {"can_escalate_privs", R_STR, "can_escalate_privs", 1},
-    {"disabled", R_STR, "is_disabled", 1},
-    {"privileged", R_STR, "is_privileged", 1},
+    {"can_escalate_privs", R_BOOL, "can_escalate_privs", 1},
+    {"disabled", R_BOOL, "is_disabled", 1},
+    {"privileged", R_BOOL, "is_privileged", 1},
     {NULL, 0, NULL, 0}};
 static const struct rule process_rules[] = {{"pid", R_INT, "pid", 1},
                                             {"command-line", R_STR, "command_line", 1},
                                             {"creation-time", R_STR, "created_time", 1},
                                             {"current-directory", R_STR, "cwd", 1},
-                                            {"hidden", R_STR, "is_hidden", 1},
+                                            {"hidden", R_BOOL, "is_hidden", 1},
                                             {NULL, 0, NULL, 0}};
 static const struct rule none_rules[] = {{NULL, 0, NULL, 0}};
 
@@ -257,6 +259,15 @@ static int simple(struct sl_map_ctx *c, struct obj *ob, const struct tmpl *t, js
 					return SL_ENOMEM;
 				break;
 			}
+			case R_BOOL: {
+				int b = !strcasecmp(a->value, "true") || !strcmp(a->value, "1");
+				json_object_set_new(s, r->prop, json_boolean(b));
+				path_of(path, sizeof(path), t->sco, r->prop);
+				if (a->to_ids &&
+				    sl_pattern_add(c->pat, path, b ? "true" : "false", b ? 4 : 5))
+					return SL_ENOMEM;
+				break;
+			}
 			case R_VALUE: {
 				if (!values) {
 					values = json_object();
@@ -293,6 +304,17 @@ static int simple(struct sl_map_ctx *c, struct obj *ob, const struct tmpl *t, js
 	}
 	if (values)
 		json_object_set_new(s, "values", json_pack("[o]", values));
+	const char *need = !strcmp(t->sco, "autonomous-system") ? "number"
+	                   : !strcmp(t->sco, "mutex")           ? "name"
+	                   : !strcmp(t->sco, "url")             ? "value"
+	                                                        : NULL;
+	if ((need && !json_object_get(s, need)) || json_object_size(s) <= 3) {
+		json_decref(s);
+		sl_map_warn(c, SL_EINVAL, ob->where,
+		            "%s object has no attribute for the required STIX %s property; skipped",
+		            ob->name, need ? need : "observable");
+		return SL_EINVAL;
+	}
 	json_array_append_new(scos, s);
 	return 0;
 }
@@ -343,7 +365,7 @@ static int domain_ip(struct sl_map_ctx *c, struct obj *ob, json_t *scos)
 		if (strcmp(a->rel, "ip") != 0 || a->used)
 			continue;
 		int k = sl_misp_ip_kind(a->value);
-		if (!k)
+		if (!k || !a->uuid)
 			continue;
 		a->used = 1;
 		json_t *ip = sl_map_sco(k == 6 ? "ipv6-addr" : "ipv4-addr", a->uuid);
@@ -351,7 +373,7 @@ static int domain_ip(struct sl_map_ctx *c, struct obj *ob, json_t *scos)
 		json_array_append(resolves, json_object_get(ip, "id"));
 		json_array_append_new(scos, ip);
 	}
-	d = sl_map_sco("domain-name", dom->uuid);
+	d = sl_map_sco("domain-name", dom->uuid ? dom->uuid : ob->uuid);
 	set_str(d, "value", dom->value);
 	if (json_array_size(resolves))
 		json_object_set(d, "resolves_to_refs", resolves);
@@ -399,7 +421,7 @@ static int email(struct sl_map_ctx *c, struct obj *ob, json_t *scos)
 			struct oattr *a = &ob->at[i];
 			if (strcmp(a->rel, rel) != 0 || a->used)
 				continue;
-			if (pass == 2 && json_object_get(m, "from_ref"))
+			if ((pass == 2 && json_object_get(m, "from_ref")) || !a->uuid)
 				continue;
 			a->used = 1;
 			json_t *ad = sl_map_sco("email-addr", a->uuid);
@@ -450,7 +472,7 @@ static int ip_ref(struct sl_map_ctx *c, struct oattr *a, const char *side, json_
 	char path[64];
 	const char *it = k == 6 ? "ipv6-addr" : "ipv4-addr";
 
-	if (!k)
+	if (!k || !a->uuid)
 		return 0;
 	a->used = 1;
 	json_t *ip = sl_map_sco(it, a->uuid);
@@ -494,8 +516,8 @@ static int port_prop(struct sl_map_ctx *c, json_t *nt, struct oattr *a, const ch
 
 	a->used = 1;
 	if (end == a->value || *end || v < 0 || v > 65535) {
-		sl_map_warn(c, SL_EINVAL, a->uuid, "port \"%.20s\" is not 0-65535; dropped",
-		            a->value);
+		sl_map_warn(c, SL_EINVAL, a->uuid ? a->uuid : "",
+		            "port \"%.20s\" is not 0-65535; dropped", a->value);
 		return 0;
 	}
 	json_object_set_new(nt, prop, json_integer(v));
@@ -640,12 +662,16 @@ static json_t *custom_object(struct sl_map_ctx *c, struct obj *ob)
 			set_str(x, "comment", cm);
 		if (a->to_ids)
 			json_object_set_new(x, "to_ids", json_true());
-		set_str(x, "uuid", a->uuid);
+		if (a->uuid)
+			set_str(x, "uuid", a->uuid);
 		if (data)
 			set_str(x, "data", data);
 		json_array_append_new(attrs, x);
 	}
-	json_object_set_new(o, "x_misp_attributes", attrs);
+	if (json_array_size(attrs))
+		json_object_set_new(o, "x_misp_attributes", attrs);
+	else
+		json_decref(attrs);
 	const char *cm = sl_map_str(ob->o, "comment");
 	if (cm && *cm)
 		set_str(o, "x_misp_comment", cm);
@@ -678,8 +704,12 @@ static int map_object(struct sl_map_ctx *c, const json_t *o, size_t idx)
 		return 0;
 	}
 	ob.at = calloc(json_array_size(attrs) + 1, sizeof(*ob.at));
-	if (!ob.at)
+	json_t *owned = json_array(); /* normalised copies of values, freed with the object */
+	if (!ob.at || !owned) {
+		free(ob.at);
+		json_decref(owned);
 		return SL_ENOMEM;
+	}
 	size_t i;
 	const json_t *a;
 	json_array_foreach(attrs, i, a)
@@ -690,15 +720,39 @@ static int map_object(struct sl_map_ctx *c, const json_t *o, size_t idx)
 		x->type = sl_map_str(a, "type");
 		x->value = sl_map_str(a, "value");
 		x->uuid = sl_map_str(a, "uuid");
-		if (!x->rel || !x->type || !x->value || !x->uuid ||
-		    !sl_stix_id_uuid_valid(x->uuid)) {
-			char w[160];
-			snprintf(w, sizeof(w), "object %s/Attribute[%zu]", ob.uuid, i);
-			sl_map_warn(
-			    c, SL_EINVAL, w,
-			    "object attribute lacks a uuid, object_relation, type or value; "
-			    "skipped");
+		char w[160];
+		snprintf(w, sizeof(w), "object %s/attribute %s", ob.uuid, x->uuid ? x->uuid : "?");
+		if (x->uuid && !sl_stix_id_uuid_valid(x->uuid))
+			x->uuid = NULL;
+		if (!x->rel || !x->type || !x->value) {
+			sl_map_warn(c, SL_EINVAL, w,
+			            "object attribute lacks an object_relation, type or value; "
+			            "skipped");
 			continue;
+		}
+		/* misp-stix sees object values with one layer of enclosing quotes removed */
+		size_t vl = strlen(x->value);
+		if (vl >= 2 && (x->value[0] == '\'' || x->value[0] == '"') &&
+		    x->value[vl - 1] == x->value[0]) {
+			json_array_append_new(owned, json_stringn(x->value + 1, vl - 2));
+			x->value =
+			    json_string_value(json_array_get(owned, json_array_size(owned) - 1));
+		}
+		const char *why = sl_misp_value_problem(x->type, x->value);
+		if (why) {
+			char q[80];
+			sl_err_quote(q, sizeof(q), x->value, 60);
+			sl_map_warn(c, SL_EINVAL, w,
+			            "%s attribute value \"%s\" %s; attribute skipped", x->type, q,
+			            why);
+			continue;
+		}
+		char *norm = sl_misp_normalise(x->type, x->value);
+		if (norm) {
+			json_array_append_new(owned, json_string(norm));
+			free(norm);
+			x->value =
+			    json_string_value(json_array_get(owned, json_array_size(owned) - 1));
 		}
 		const struct sl_mtype *mt = sl_mtype_get(x->type);
 		x->to_ids = sl_map_bool(a, "to_ids", mt ? mt->to_ids_default : 0);
@@ -717,6 +771,7 @@ static int map_object(struct sl_map_ctx *c, const json_t *o, size_t idx)
 		snprintf(src, sizeof(src), "x-misp-object--%s", ob.uuid);
 		r = sl_map_add(c, x) < 0 ? SL_ENOMEM : 0;
 		free(ob.at);
+		json_decref(owned);
 		return r;
 	}
 	if (t->kind == T_VULN) {
@@ -726,6 +781,7 @@ static int map_object(struct sl_map_ctx *c, const json_t *o, size_t idx)
 		/* labels first, as misp-stix orders them: irrelevant to JSON equality */
 		r = sl_map_add(c, v) < 0 ? SL_ENOMEM : 0;
 		free(ob.at);
+		json_decref(owned);
 		return r;
 	}
 	json_t *scos = json_array();
@@ -749,6 +805,7 @@ static int map_object(struct sl_map_ctx *c, const json_t *o, size_t idx)
 	if (r != 0) {
 		json_decref(scos);
 		free(ob.at);
+		json_decref(owned);
 		return r == SL_ENOMEM ? r : 0;
 	}
 	json_t *od = sl_map_sdo(c, "observed-data", ob.uuid, ob.ts);
@@ -796,6 +853,7 @@ static int map_object(struct sl_map_ctx *c, const json_t *o, size_t idx)
 		sl_map_rel(c, ind_id, "based-on", src, ob.ts);
 	}
 	free(ob.at);
+	json_decref(owned);
 	return 0;
 }
 
