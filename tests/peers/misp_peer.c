@@ -875,6 +875,15 @@ static void h_sighting_add(struct misp *m, struct evhttp_request *req, const cha
 		if (!akey)
 			akey = json_string_value(json_object_get(b, "id"));
 	}
+	if (json_array_size(m->sightings) >= m->max_events * 10) {
+		json_decref(b);
+		sl_peer_reply_json(
+		    m->peer, req, 403,
+		    json_pack("{s:b,s:s,s:s,s:s,s:s}", "saved", 0, "name", "Could not add Sighting",
+		              "message", "Could not add Sighting", "url", "/sightings/add",
+		              "errors", "the test peer's sighting limit is reached"));
+		return;
+	}
 	attr = akey ? find_attribute(m, akey, &ev) : NULL;
 	if (!attr) {
 		json_decref(b);

@@ -1438,6 +1438,12 @@ static json_t *resolve(struct octi *o, struct evhttp_request *req, const char *u
 			         "type are required.");
 			return NULL;
 		}
+		if (!json_object_get(o->connectors, id) &&
+		    json_object_size(o->connectors) >= 1000) {
+			*code = "FUNCTIONAL_ERROR";
+			snprintf(msg, msgsz, "the test peer's limit of 1000 connectors is reached");
+			return NULL;
+		}
 		iso_ms(now_ms(), ts);
 		c = json_pack("{s:s,s:O,s:O,s:O?,s:O?,s:n,s:b,s:s,s:s}", "id", id, "name",
 		              json_object_get(in, "name"), "connector_type",
@@ -1475,6 +1481,11 @@ static json_t *resolve(struct octi *o, struct evhttp_request *req, const char *u
 		if (!cid || !json_object_get(o->connectors, cid)) {
 			*code = "FUNCTIONAL_ERROR";
 			snprintf(msg, msgsz, "Connector not found");
+			return NULL;
+		}
+		if (json_object_size(o->works) >= 100000) {
+			*code = "FUNCTIONAL_ERROR";
+			snprintf(msg, msgsz, "the test peer's limit of 100000 works is reached");
 			return NULL;
 		}
 		iso_ms(now_ms(), ts);
