@@ -5,3 +5,4 @@ sl_script_test(unit config_cli ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_config_cli.
 sl_test(unit sse unit/test_sse.c)
 # Real servers on loopback inside the test (evhttp, a resetting socket, TLS with a generated cert).
 sl_test(integration http_client integration/test_http_client.c TIMEOUT 120)
+sl_bench(http bench/bench_http.c)
