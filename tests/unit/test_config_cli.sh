@@ -45,4 +45,21 @@ check "no file is a usage error (2)" test $? -eq 2
 check "missing file exits 1" test $? -eq 1
 check "missing file is named" grep -q "nonexistent.conf" "$tmp/err"
 
+# The shipped example must stay valid and mention every key in the reference.
+src=${0%/tests/unit/test_config_cli.sh}
+if [ -f "$src/deploy/sluice.conf.example" ]; then
+	sed "s|/etc/sluice/|$tmp/etc/|g" "$src/deploy/sluice.conf.example" >"$tmp/example.conf"
+	for f in $(grep -o "$tmp/etc/[^\"]*" "$tmp/example.conf"); do
+		mkdir -p "$(dirname "$f")" && echo "placeholder" >"$f"
+	done
+	SLUICE_OPENCTI_TOKEN=x "$bin" check-config "$tmp/example.conf" >"$tmp/out" 2>"$tmp/err"
+	check "deploy/sluice.conf.example is valid" test $? -eq 0
+	cat "$tmp/err"
+	missing=""
+	for k in $(sed -n 's/^| `\([a-z_]*\)` |.*/\1/p' "$src/docs/config.md"); do
+		grep -q "\b$k\b" "$src/deploy/sluice.conf.example" || missing="$missing $k"
+	done
+	check "example mentions every key in docs/config.md:$missing" test -z "$missing"
+fi
+
 test "$fails" -eq 0
