@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "log.h"
+
 #define HEADERS_MAX (64 * 1024)
 #define NHEADERS_MAX 128
 #define ERRBODY_MAX (64 * 1024) /* non-2xx bodies in streaming mode */
@@ -21,6 +23,7 @@ struct sl_http_client {
 	struct event *timer;
 	struct sl_http_xfer *xfers; /* doubly linked list of live transfers */
 	size_t active;
+	bool warned_insecure;
 };
 
 struct sl_http_xfer {
@@ -591,6 +594,13 @@ struct sl_http_xfer *sl_http_client_start(struct sl_http_client *c,
 		SETOPT(CURLOPT_FOLLOWLOCATION, 1L);
 		SETOPT(CURLOPT_MAXREDIRS, 5L);
 		SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	}
+	if (req->tls.insecure_skip_verify && !c->warned_insecure) {
+		/* once per client: loud enough to be seen, not once per poll */
+		c->warned_insecure = true;
+		sl_warn("http client: TLS certificate verification is OFF for %s "
+		        "(insecure_skip_verify); the peer's identity is not checked",
+		        x->where);
 	}
 	SETOPT(CURLOPT_SSL_VERIFYPEER, req->tls.insecure_skip_verify ? 0L : 1L);
 	SETOPT(CURLOPT_SSL_VERIFYHOST, req->tls.insecure_skip_verify ? 0L : 2L);

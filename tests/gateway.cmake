@@ -6,3 +6,4 @@ sl_test(unit sse unit/test_sse.c)
 # Real servers on loopback inside the test (evhttp, a resetting socket, TLS with a generated cert).
 sl_test(integration http_client integration/test_http_client.c TIMEOUT 120)
 sl_bench(http bench/bench_http.c)
+sl_test(unit evloop unit/test_evloop.c)

@@ -26,6 +26,7 @@
 
 #include "backoff.h"
 #include "http_client.h"
+#include "log.h"
 
 #define TOKEN "Bearer s3cr3t-t0ken-value"
 
@@ -708,11 +709,23 @@ static void tls_is_verified_by_default(void **state)
 	struct sl_http_request with_ca = {.url = "https", .tls = {.ca_file = e->certfile}};
 	struct sl_http_request insecure = {.url = "https", .tls = {.insecure_skip_verify = true}};
 
+	char *logbuf = NULL;
+	size_t loglen = 0;
+	FILE *log = open_memstream(&logbuf, &loglen);
+
+	sl_log_setup(log, SL_LOG_DEBUG);
 	e->got = 0;
 	get(e, &r[0], "/hello", &dflt);
 	get(e, &r[1], "/hello", &with_ca);
 	get(e, &r[2], "/hello", &insecure);
 	run_until(e, 3);
+	sl_log_setup(stderr, SL_LOG_INFO);
+	fclose(log);
+	/* switching verification off is logged, naming the request; the token never is */
+	assert_non_null(strstr(logbuf, "verification is OFF"));
+	assert_non_null(strstr(logbuf, "/hello"));
+	assert_null(strstr(logbuf, "s3cr3t"));
+	free(logbuf);
 	/* a self-signed certificate is refused unless its CA is configured... */
 	assert_int_equal(r[0].error, SL_HTTP_ETLS);
 	assert_int_equal(r[0].code, SL_ENET);
