@@ -150,7 +150,7 @@ static void handle(struct evhttp_request *req, void *arg)
 		                    auth ? auth : "-", xt ? xt : "-");
 		evbuffer_add_buffer(b, in);
 		evhttp_send_reply(req, 200, "OK", b);
-	} else if (strncmp(uri, "/big", 4) == 0) {
+	} else if (strcmp(uri, "/big") == 0) {
 		int i;
 
 		for (i = 0; i < 1000; i++)
@@ -600,6 +600,22 @@ static void slow_body_completes_but_total_timeout_cuts_it(void **state)
 	free(r);
 }
 
+static void low_speed_limit_cuts_a_trickle(void **state)
+{
+	struct env *e = *state;
+	struct result *r = calloc(1, sizeof(*r));
+	/* /bigchunked trickles ~3 KB/s for 6 s; demand 1 MB/s over any 1 s window */
+	struct sl_http_request req = {
+	    .timeout_ms = 15000, .low_speed_bytes = 1000000, .low_speed_s = 1};
+
+	e->got = 0;
+	get(e, r, "/bigchunked", &req);
+	run_until(e, 1);
+	assert_int_equal(r->error, SL_HTTP_ETIMEOUT);
+	assert_int_equal(r->code, SL_ENET);
+	free(r);
+}
+
 static void retry_after_is_reported(void **state)
 {
 	struct env *e = *state;
@@ -763,6 +779,7 @@ int main(void)
 	    cmocka_unit_test(body_over_the_cap_is_a_limit_error),
 	    cmocka_unit_test(reset_mid_body_is_partial),
 	    cmocka_unit_test(slow_body_completes_but_total_timeout_cuts_it),
+	    cmocka_unit_test(low_speed_limit_cuts_a_trickle),
 	    cmocka_unit_test(retry_after_is_reported),
 	    cmocka_unit_test(sse_stream_in_odd_chunks),
 	    cmocka_unit_test(sse_line_over_its_bound_is_a_limit_error),
