@@ -1,7 +1,6 @@
 /* decision.c — one destination's verdict on one object: TLP, MISP distribution and sharing groups,
  * retention, type/org/tag lists and GDPR, evaluated in that order; the rule chain records each
  * step. */
-#define _GNU_SOURCE /* timegm */
 #include "decision.h"
 
 #include <ctype.h>
@@ -292,30 +291,59 @@ static void add_typed(struct sl_policy_facts *f, const char *type, const json_t 
 	}
 }
 
+/* Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm): timegm without the time zone
+ * machinery, and sscanf is too slow for a step that runs per object. */
+static long long days_from_civil(long long y, unsigned m, unsigned d)
+{
+	long long era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (long long)doe - 719468;
+}
+
+static int digits_at(const char *s, int n, int *out)
+{
+	int v = 0, i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 1;
+}
+
+/* Epoch seconds of an RFC 3339 timestamp, a number, or a numeric string; 0 when unreadable. */
 static long long parse_time(const json_t *v, const char **s_out)
 {
-	int Y, M, D, h, m, s;
-	struct tm tm;
+	const char *t;
+	int Y, M, D, h, m, sec;
 
 	if (json_is_integer(v))
 		return json_integer_value(v);
 	if (!json_is_string(v))
 		return 0;
+	t = json_string_value(v);
 	if (s_out)
-		*s_out = json_string_value(v);
-	if (sscanf(json_string_value(v), "%4d-%2d-%2dT%2d:%2d:%2d", &Y, &M, &D, &h, &m, &s) == 6) {
-		memset(&tm, 0, sizeof(tm));
-		tm.tm_year = Y - 1900;
-		tm.tm_mon = M - 1;
-		tm.tm_mday = D;
-		tm.tm_hour = h;
-		tm.tm_min = m;
-		tm.tm_sec = s;
-		return (long long)timegm(&tm);
+		*s_out = t;
+	if (json_string_length(v) >= 19 && t[4] == '-' && t[7] == '-' &&
+	    (t[10] == 'T' || t[10] == 't') && t[13] == ':' && t[16] == ':' && digits_at(t, 4, &Y) &&
+	    digits_at(t + 5, 2, &M) && digits_at(t + 8, 2, &D) && digits_at(t + 11, 2, &h) &&
+	    digits_at(t + 14, 2, &m) && digits_at(t + 17, 2, &sec)) {
+		if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
+			return 0;
+		return days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400 + h * 3600 + m * 60 +
+		       sec;
 	} else {
 		char *end;
-		long long n = strtoll(json_string_value(v), &end, 10);
-		return *end == '\0' ? n : 0;
+		long long n = strtoll(t, &end, 10);
+		return *end == '\0' && end != t ? n : 0;
 	}
 }
 
@@ -616,6 +644,8 @@ static void cat(struct rb *r, ...)
 	const char *s;
 	va_list ap;
 
+	if (!r)
+		return; /* verdict only: no chain */
 	va_start(ap, r);
 	while ((s = va_arg(ap, const char *)) != NULL) {
 		size_t n = strlen(s);
@@ -734,7 +764,8 @@ static enum sl_policy_verdict evaluate(const struct sl_policy_dest *d,
 			return DENY(r, "personal data (", sl_gdpr_cat_name(f->pii[k].cat), " in ",
 			            field, ") and gdpr ", sl_gdpr_cat_name(f->pii[k].cat),
 			            " = drop");
-		o->act[k] = (unsigned char)a;
+		if (o->act)
+			o->act[k] = (unsigned char)a;
 		if (a != SL_GDPR_KEEP) {
 			CAT(r, changes ? " " : "; personal data: ", sl_gdpr_action_name(a), " ",
 			    sl_gdpr_cat_name(f->pii[k].cat), " in ", field);
@@ -948,6 +979,14 @@ oom:
 	sl_policy_decision_free(dec);
 	sl_err_set(err, SL_ENOMEM, f->id ? f->id : "object", "out of memory");
 	return NULL;
+}
+
+enum sl_policy_verdict sl_policy_verdict_facts(const struct sl_policy_dest *d,
+                                               const struct sl_policy_facts *f, long long now)
+{
+	struct outcome o = {SL_POLICY_ALLOW, 0, NULL};
+
+	return evaluate(d, f, now, NULL, &o);
 }
 
 struct sl_policy_decision *sl_policy_decide_stix(const struct sl_policy_dest *d, const json_t *obj,

@@ -39,6 +39,11 @@ void sl_policy_facts_free(struct sl_policy_facts *f);
 struct sl_policy_decision *sl_policy_decide_facts(const struct sl_policy_dest *d,
                                                   const struct sl_policy_facts *f, long long now,
                                                   struct sl_err *err);
+/* The verdict alone, with no allocation and no rule chain (the same verdict sl_policy_decide_facts
+ * gives): for fanning one object out to many destinations, then building full decisions only where
+ * needed. */
+enum sl_policy_verdict sl_policy_verdict_facts(const struct sl_policy_dest *d,
+                                               const struct sl_policy_facts *f, long long now);
 /* The same, reading the facts itself. */
 struct sl_policy_decision *sl_policy_decide_stix(const struct sl_policy_dest *d, const json_t *obj,
                                                  const struct sl_policy_ctx *ctx, long long now,

@@ -99,7 +99,8 @@ int main(int argc, char **argv)
 	struct sl_err err;
 	json_t **pool = malloc(POOL * sizeof(*pool)), *report;
 	long i, allowed = 0, changed = 0;
-	double t0, t_fan, t_naive, t_json;
+	double t0, t_fan, t_naive, t_json, t_verdict;
+	long verdicts = 0;
 	size_t k;
 	int fd;
 
@@ -137,6 +138,18 @@ int main(int argc, char **argv)
 	}
 	t_fan = now_s() - t0;
 
+	/* verdicts only (no rule chain, no copies): the fan-out before full decisions are built */
+	t0 = now_s();
+	for (i = 0; i < total; i++) {
+		struct sl_policy_ctx ctx = {i % 2 ? report : NULL, NULL, NULL};
+		struct sl_policy_facts *f = sl_policy_facts_stix(pool[i % POOL], &ctx, &err);
+		for (k = 0; k < NDEST; k++)
+			verdicts += sl_policy_verdict_facts(sl_policy_dest_at(p, k), f, NOW) !=
+			            SL_POLICY_DENY;
+		sl_policy_facts_free(f);
+	}
+	t_verdict = now_s() - t0;
+
 	/* naive: facts re-read for every destination (a tenth of the objects) */
 	t0 = now_s();
 	for (i = 0; i < total / 10; i++) {
@@ -167,6 +180,9 @@ int main(int argc, char **argv)
 	printf("policy_ns_per_decision=%.1f\n", t_fan * 1e9 / ((double)total * NDEST));
 	printf("policy_ns_per_object_all_destinations=%.1f\n", t_fan * 1e9 / (double)total);
 	printf("policy_naive_ns_per_object_all_destinations=%.1f\n", t_naive * 1e9 / (double)total);
+	printf("verdict_only_allowed=%ld\n", verdicts);
+	printf("verdict_only_ns_per_object_all_destinations=%.1f\n",
+	       t_verdict * 1e9 / (double)total);
 	printf("json_roundtrip_ns_per_object=%.1f\n", t_json * 1e9 / (double)total);
 	printf("ratio_policy_to_json_roundtrip=%.3f\n", t_fan / t_json);
 #ifdef SL_BENCH_HAVE_MAPPER
@@ -174,7 +190,7 @@ int main(int argc, char **argv)
 		/* MISP events of 50 attributes, mapped, then decided: the same objects through both
 		 * steps */
 		long nev = total / 50, nobj = 0;
-		double t_map = 0, t_pol = 0;
+		double t_map = 0, t_pol = 0, t_ver = 0;
 		for (i = 0; i < nev; i++) {
 			json_t *ev = json_pack(
 			    "{s:{s:s, s:s, s:s, s:s, s:s, s:s, s:[{s:s}], s:[]}}", "Event", "uuid",
@@ -222,9 +238,22 @@ int main(int argc, char **argv)
 					sl_policy_facts_free(f);
 					nobj++;
 				}
+				t_pol += now_s() - t0;
+				t0 = now_s();
+				json_array_foreach(json_object_get(bundle, "objects"), k, o)
+				{
+					struct sl_policy_ctx ctx = {conts, NULL, NULL};
+					struct sl_policy_facts *f =
+					    sl_policy_facts_stix(o, &ctx, &err);
+					size_t j;
+					for (j = 0; f && j < NDEST; j++)
+						(void)sl_policy_verdict_facts(
+						    sl_policy_dest_at(p, j), f, NOW);
+					sl_policy_facts_free(f);
+				}
+				t_ver += now_s() - t0;
 				json_decref(conts);
 			}
-			t_pol += now_s() - t0;
 			json_decref(bundle);
 			json_decref(ev);
 		}
@@ -234,6 +263,9 @@ int main(int argc, char **argv)
 		printf("policy_ns_per_mapped_object_all_destinations=%.1f\n",
 		       t_pol * 1e9 / (double)(nobj ? nobj : 1));
 		printf("ratio_policy_to_map=%.3f\n", t_pol / (t_map > 0 ? t_map : 1));
+		printf("verdict_only_ns_per_mapped_object_all_destinations=%.1f\n",
+		       t_ver * 1e9 / (double)(nobj ? nobj : 1));
+		printf("ratio_verdict_only_to_map=%.3f\n", t_ver / (t_map > 0 ? t_map : 1));
 	}
 #else
 	printf("mapper=unavailable\n");

@@ -447,6 +447,15 @@ static void run_stix(const struct sl_policy *p, const struct dest *ds, int nd)
 			violation("no decision", &ds[i], err.msg);
 			continue;
 		}
+		{
+			/* the allocation-free verdict must agree with the full decision */
+			struct sl_policy_facts *fa = sl_policy_facts_stix(o, &ctx, &err);
+			if (!fa || (sl_policy_verdict_facts(sl_policy_dest_at(p, (size_t)i), fa,
+			                                    NOW) != SL_POLICY_DENY) != got)
+				violation("verdict-only differs from the decision", &ds[i],
+				          sl_policy_decision_rule(dec));
+			sl_policy_facts_free(fa);
+		}
 		if (got && !want)
 			violation("forbidden object sent", &ds[i], sl_policy_decision_rule(dec));
 		if (!got && want)
