@@ -21,9 +21,24 @@
 int sl_misp_ip_kind(const char *s)
 {
 	unsigned char buf[16];
+	char tmp[64];
+	const char *slash;
 
 	if (!s)
 		return 0;
+	/* MISP accepts CIDR blocks in ip-src/ip-dst; STIX ipv4-addr/ipv6-addr values may be CIDR
+	 * too */
+	slash = strchr(s, '/');
+	if (slash) {
+		char *end;
+		long pfx = strtol(slash + 1, &end, 10);
+		if ((size_t)(slash - s) >= sizeof(tmp) || slash[1] == '\0' || *end || pfx < 0)
+			return 0;
+		memcpy(tmp, s, (size_t)(slash - s));
+		tmp[slash - s] = '\0';
+		int k = sl_misp_ip_kind(tmp);
+		return (k == 4 && pfx <= 32) || (k == 6 && pfx <= 128) ? k : 0;
+	}
 	if (inet_pton(AF_INET, s, buf) == 1)
 		return 4;
 	if (inet_pton(AF_INET6, s, buf) == 1)
@@ -458,7 +473,7 @@ static int observable(struct sl_map_ctx *c, struct attr *at, json_t *scos)
 		if (!sl_misp_ip_kind(ip))
 			return bad(c, at, "is not a valid IPv4 or IPv6 address", NULL);
 		const char *it = ip_type(ip);
-		char path[64], pnum[16];
+		char path[64], pnum[24];
 		ref_id(id, it, u);
 		o = sco("network-traffic", u);
 		set_str(o, src ? "src_ref" : "dst_ref", id);

@@ -38,6 +38,7 @@ struct tmpl {
 	enum tmpl_kind kind;
 	const char *sco;
 	const struct rule *rules;
+	const char *account_type; /* *-account objects: user-account account_type */
 };
 
 static const struct rule file_rules[] = {{"md5", R_HASH, NULL, 1},
@@ -110,21 +111,40 @@ static const struct rule process_rules[] = {{"pid", R_INT, "pid", 1},
                                             {"hidden", R_BOOL, "is_hidden", 1},
                                             {NULL, 0, NULL, 0}};
 static const struct rule none_rules[] = {{NULL, 0, NULL, 0}};
+static const struct rule acct_id_user_rules[] = {{"id", R_STR, "user_id", 1},
+                                                 {"username", R_STR, "account_login", 1},
+                                                 {"name", R_STR, "display_name", 1},
+                                                 {"user-fullname", R_STR, "display_name", 1},
+                                                 {NULL, 0, NULL, 0}};
+static const struct rule acct_account_rules[] = {{"account-id", R_STR, "user_id", 1},
+                                                 {"account-name", R_STR, "account_login", 1},
+                                                 {NULL, 0, NULL, 0}};
+static const struct rule twitter_rules[] = {{"id", R_STR, "user_id", 1},
+                                            {"name", R_STR, "account_login", 1},
+                                            {"displayed-name", R_STR, "display_name", 1},
+                                            {NULL, 0, NULL, 0}};
 
 static const struct tmpl tmpls[] = {
-    {"asn", T_SIMPLE, "autonomous-system", asn_rules},
-    {"domain-ip", T_DOMAIN_IP, "domain-name", none_rules},
-    {"email", T_EMAIL, "email-message", none_rules},
-    {"file", T_SIMPLE, "file", file_rules},
-    {"ip-port", T_IPPORT, "network-traffic", none_rules},
-    {"mutex", T_SIMPLE, "mutex", mutex_rules},
-    {"network-connection", T_NETCONN, "network-traffic", none_rules},
-    {"process", T_SIMPLE, "process", process_rules},
-    {"registry-key", T_SIMPLE, "windows-registry-key", regkey_rules},
-    {"url", T_SIMPLE, "url", url_rules},
-    {"user-account", T_SIMPLE, "user-account", user_rules},
-    {"vulnerability", T_VULN, "vulnerability", none_rules},
-    {"x509", T_SIMPLE, "x509-certificate", x509_rules},
+    {"asn", T_SIMPLE, "autonomous-system", asn_rules, NULL},
+    {"domain-ip", T_DOMAIN_IP, "domain-name", none_rules, NULL},
+    {"email", T_EMAIL, "email-message", none_rules, NULL},
+    {"facebook-account", T_SIMPLE, "user-account", acct_account_rules, "facebook"},
+    {"file", T_SIMPLE, "file", file_rules, NULL},
+    {"github-user", T_SIMPLE, "user-account", acct_id_user_rules, "github"},
+    {"gitlab-user", T_SIMPLE, "user-account", acct_id_user_rules, "gitlab"},
+    {"ip-port", T_IPPORT, "network-traffic", none_rules, NULL},
+    {"mutex", T_SIMPLE, "mutex", mutex_rules, NULL},
+    {"network-connection", T_NETCONN, "network-traffic", none_rules, NULL},
+    {"parler-account", T_SIMPLE, "user-account", acct_account_rules, "parler"},
+    {"process", T_SIMPLE, "process", process_rules, NULL},
+    {"reddit-account", T_SIMPLE, "user-account", acct_account_rules, "reddit"},
+    {"registry-key", T_SIMPLE, "windows-registry-key", regkey_rules, NULL},
+    {"telegram-account", T_SIMPLE, "user-account", acct_id_user_rules, "telegram"},
+    {"twitter-account", T_SIMPLE, "user-account", twitter_rules, "twitter"},
+    {"url", T_SIMPLE, "url", url_rules, NULL},
+    {"user-account", T_SIMPLE, "user-account", user_rules, NULL},
+    {"vulnerability", T_VULN, "vulnerability", none_rules, NULL},
+    {"x509", T_SIMPLE, "x509-certificate", x509_rules, NULL},
 };
 
 static const struct tmpl *find_tmpl(const char *name)
@@ -165,6 +185,30 @@ static void custom_prop(char *out, size_t n, const char *rel)
 static void set_str(json_t *o, const char *k, const char *v)
 {
 	json_object_set_new(o, k, json_string(v));
+}
+
+/* A relation with no STIX home as x_misp_<relation>: attachments keep their data, booleans are JSON
+ * booleans, and a relation given several times becomes a list (as misp-stix writes them). */
+static void set_custom(json_t *o, const char *prop, const struct oattr *a)
+{
+	json_t *v, *old;
+	const char *data = sl_map_str(a->a, "data");
+
+	if ((!strcmp(a->type, "attachment") || !strcmp(a->type, "malware-sample")) && data)
+		v = json_pack("{s:s, s:s}", "value", a->value, "data", data);
+	else if (!strcmp(a->type, "boolean"))
+		v = json_boolean(!strcasecmp(a->value, "true") || !strcmp(a->value, "1"));
+	else
+		v = json_string(a->value);
+	old = json_object_get(o, prop);
+	if (!old) {
+		json_object_set_new(o, prop, v);
+	} else if (json_is_array(old)) {
+		json_array_append_new(old, v);
+	} else {
+		json_t *l = json_pack("[O, o]", old, v);
+		json_object_set_new(o, prop, l);
+	}
 }
 
 /* A pattern path "<type>:<prop>" with a property name that needs quoting quoted. */
@@ -209,9 +253,10 @@ static int simple(struct sl_map_ctx *c, struct obj *ob, const struct tmpl *t, js
 			a->used = 1;
 			if (!r) {
 				custom_prop(prop, sizeof(prop), a->rel);
-				if (json_object_get(s, prop))
+				int repeat = json_object_get(s, prop) != NULL;
+				set_custom(s, prop, a);
+				if (repeat)
 					continue;
-				set_str(s, prop, a->value);
 				path_of(path, sizeof(path), t->sco, prop);
 				if (add_pat(c, a, path, a->value))
 					return SL_ENOMEM;
@@ -304,6 +349,8 @@ static int simple(struct sl_map_ctx *c, struct obj *ob, const struct tmpl *t, js
 	}
 	if (values)
 		json_object_set_new(s, "values", json_pack("[o]", values));
+	if (t->account_type && !json_object_get(s, "account_type"))
+		set_str(s, "account_type", t->account_type);
 	const char *need = !strcmp(t->sco, "autonomous-system") ? "number"
 	                   : !strcmp(t->sco, "mutex")           ? "name"
 	                   : !strcmp(t->sco, "url")             ? "value"
