@@ -312,7 +312,7 @@ void sl_map_galaxies(struct sl_map_ctx *c, const json_t *galaxies, const char *s
 			const char *u = sl_map_str(cl, "uuid");
 			char id[SL_STIX_ID_MAX];
 			if (!u || !sl_stix_id_uuid_valid(u)) {
-				char w[64];
+				char w[96];
 				snprintf(w, sizeof(w), "Galaxy[%zu]/GalaxyCluster[%zu]", i, k);
 				sl_map_warn(c, SL_EINVAL, w,
 				            "galaxy cluster has no valid uuid; skipped");
