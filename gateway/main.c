@@ -7,10 +7,11 @@
 #include "cmd.h"
 
 static const struct sl_cmd commands[] = {
-	{"map", "convert MISP events <-> STIX 2.1 bundles", sl_cmd_map},
-	{"ledger", "manage and query the PostgreSQL ledger", sl_cmd_ledger},
-	{"policy", "check sharing policy files and explain decisions", sl_cmd_policy},
-	{"check-config", "validate a sluice.conf and exit", sl_cmd_check_config},
+    {"map", "convert MISP events <-> STIX 2.1 bundles", sl_cmd_map},
+    {"ledger", "manage and query the PostgreSQL ledger", sl_cmd_ledger},
+    {"policy", "check sharing policy files and explain decisions", sl_cmd_policy},
+    {"check-config", "validate a sluice.conf and exit", sl_cmd_check_config},
+    {"feed", "write and check MISP feed directories", sl_cmd_feed},
 };
 
 static void usage(FILE *out)
@@ -18,7 +19,7 @@ static void usage(FILE *out)
 	size_t i;
 
 	fprintf(out, "usage: sluice [--help] [--version] <command> [<args>]\n\n"
-		     "sluice is a threat-intelligence sync and federation gateway.\n\ncommands:\n");
+	             "sluice is a threat-intelligence sync and federation gateway.\n\ncommands:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fprintf(out, "\nRun 'sluice <command> --help' for a command's options.\n");
@@ -44,7 +45,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
 		usage(stdout);
 		return 0;
 	}

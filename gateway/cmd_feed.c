@@ -1,0 +1,229 @@
+/* cmd_feed.c — `sluice feed`: write MISP events into a MISP feed directory (manifest.json,
+ * hashes.csv, <uuid>.json) that any MISP can subscribe to, and check a feed directory the way a
+ * subscriber reads it. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cmd.h"
+#include "json.h"
+#include "misp_feed.h"
+
+#define FEED_FILE_MAX (256u * 1024u * 1024u)
+
+static const char usage_text[] =
+    "usage: sluice feed export -o DIR FILE|DIR...\n"
+    "       sluice feed check DIR\n"
+    "\n"
+    "export  write each MISP event ({\"Event\": ...} or a restSearch {\"response\": [...]}) found "
+    "in\n"
+    "        the files (or *.json in the directories) into the feed DIR, keeping events already "
+    "there\n"
+    "check   read DIR as a subscriber does: manifest.json, hashes.csv, every event file; report\n"
+    "        missing files and value hashes that do not match\n";
+
+/* Call put(event) for every event in a parsed document. */
+static int each_event(json_t *doc, const char *what, struct sl_feed_writer *w, int *bad)
+{
+	json_t *list = json_object_get(doc, "response"), *e;
+	struct sl_err err;
+	size_t i;
+	int n = 0;
+
+	if (!list) {
+		list = json_array();
+		json_array_append(list, doc);
+	} else {
+		json_incref(list);
+	}
+	json_array_foreach(list, i, e)
+	{
+		if (sl_feed_writer_put(w, e, &err) < 0) {
+			fprintf(stderr, "sluice feed: %s: %s: %s\n", what, err.where, err.msg);
+			(*bad)++;
+		} else {
+			n++;
+		}
+	}
+	json_decref(list);
+	return n;
+}
+
+static int export_file(const char *path, struct sl_feed_writer *w, int *bad)
+{
+	struct sl_err err;
+	char *buf;
+	size_t len;
+	json_t *doc;
+	int n;
+
+	if (sl_json_slurp(path, FEED_FILE_MAX, &buf, &len, &err) < 0) {
+		fprintf(stderr, "sluice feed: %s: %s\n", err.where, err.msg);
+		(*bad)++;
+		return 0;
+	}
+	doc = sl_json_parse(buf, len, NULL, path, &err);
+	free(buf);
+	if (!doc) {
+		fprintf(stderr, "sluice feed: %s: %s\n", err.where, err.msg);
+		(*bad)++;
+		return 0;
+	}
+	n = each_event(doc, path, w, bad);
+	json_decref(doc);
+	return n;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int export_path(const char *path, struct sl_feed_writer *w, int *bad)
+{
+	struct stat sb;
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, cap = 0, i;
+	DIR *d;
+	int total = 0;
+
+	if (stat(path, &sb) < 0 || !S_ISDIR(sb.st_mode))
+		return export_file(path, w, bad);
+	if (!(d = opendir(path))) {
+		fprintf(stderr, "sluice feed: %s: cannot open directory\n", path);
+		(*bad)++;
+		return 0;
+	}
+	/* Sorted, so the feed's manifest order does not depend on the file system. */
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if (l < 6 || strcmp(de->d_name + l - 5, ".json") != 0 || de->d_name[0] == '.')
+			continue;
+		if (n == cap) {
+			char **nn = realloc(names, (cap = cap ? 2 * cap : 64) * sizeof(*names));
+			if (!nn)
+				break;
+			names = nn;
+		}
+		names[n++] = strdup(de->d_name);
+	}
+	closedir(d);
+	qsort(names, n, sizeof(*names), cmp_str);
+	for (i = 0; i < n; i++) {
+		char full[4096];
+		snprintf(full, sizeof(full), "%s/%s", path, names[i]);
+		total += export_file(full, w, bad);
+		free(names[i]);
+	}
+	free(names);
+	return total;
+}
+
+static int cmd_export(int argc, char **argv)
+{
+	const char *out = NULL;
+	struct sl_feed_writer *w;
+	struct sl_err err;
+	int i, n = 0, bad = 0, nin = 0;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-o") == 0) {
+			if (++i >= argc)
+				return sl_cmd_usage_error("feed", "-o needs a directory");
+			out = argv[i];
+		} else if (argv[i][0] == '-') {
+			return sl_cmd_usage_error("feed", "unknown option '%s'", argv[i]);
+		} else {
+			nin++;
+		}
+	}
+	if (!out || !nin)
+		return sl_cmd_usage_error("feed", "export needs -o DIR and at least one input");
+	if (!(w = sl_feed_writer_open(out, &err))) {
+		fprintf(stderr, "sluice feed: %s: %s\n", err.where, err.msg);
+		return 1;
+	}
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-o") == 0) {
+			i++;
+			continue;
+		}
+		n += export_path(argv[i], w, &bad);
+	}
+	if (sl_feed_writer_commit(w, &err) < 0) {
+		fprintf(stderr, "sluice feed: %s: %s\n", err.where, err.msg);
+		bad++;
+	}
+	sl_feed_writer_free(w);
+	printf("sluice feed: %d events written to %s%s\n", n, out, bad ? " (with errors)" : "");
+	return bad ? 1 : 0;
+}
+
+static int cmd_check(const char *dir)
+{
+	struct sl_feed_manifest *m = NULL;
+	struct sl_feed_hashes *h = NULL;
+	struct sl_err err;
+	char path[4096], *buf;
+	size_t len, i;
+	int bad = 0;
+
+	snprintf(path, sizeof(path), "%s/manifest.json", dir);
+	if (sl_json_slurp(path, FEED_FILE_MAX, &buf, &len, &err) < 0 ||
+	    (sl_feed_manifest_parse(buf, len, &m, &err) < 0 && (free(buf), 1))) {
+		fprintf(stderr, "sluice feed: %s: %s\n", err.where, err.msg);
+		return 1;
+	}
+	free(buf);
+	snprintf(path, sizeof(path), "%s/hashes.csv", dir);
+	if (sl_json_slurp(path, FEED_FILE_MAX, &buf, &len, &err) < 0 ||
+	    (sl_feed_hashes_parse(buf, len, &h, &err) < 0 && (free(buf), 1))) {
+		fprintf(stderr, "sluice feed: %s: %s\n", err.where, err.msg);
+		sl_feed_manifest_free(m);
+		return 1;
+	}
+	free(buf);
+	for (i = 0; i < sl_feed_manifest_count(m); i++) {
+		const char *uuid = sl_feed_manifest_uuid(m, i);
+		json_t *ev;
+		snprintf(path, sizeof(path), "%s/%s.json", dir, uuid);
+		if (sl_json_slurp(path, FEED_FILE_MAX, &buf, &len, &err) < 0) {
+			fprintf(stderr, "sluice feed: %s: %s\n", err.where, err.msg);
+			bad++;
+			continue;
+		}
+		ev = sl_json_parse(buf, len, NULL, path, &err);
+		free(buf);
+		if (!ev || sl_feed_event_check(h, ev, &err) < 0) {
+			fprintf(stderr, "sluice feed: %s: %s\n", err.where, err.msg);
+			bad++;
+		}
+		json_decref(ev);
+	}
+	printf("sluice feed: %zu events in %s, %d with problems\n", sl_feed_manifest_count(m), dir,
+	       bad);
+	sl_feed_hashes_free(h);
+	sl_feed_manifest_free(m);
+	return bad ? 1 : 0;
+}
+
+int sl_cmd_feed(int argc, char **argv)
+{
+	if (argc < 2)
+		return sl_cmd_usage_error("feed", "which command: export or check?");
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "export") == 0)
+		return cmd_export(argc - 1, argv + 1);
+	if (strcmp(argv[1], "check") == 0) {
+		if (argc != 3 || argv[2][0] == '-')
+			return sl_cmd_usage_error("feed", "check takes one directory");
+		return cmd_check(argv[2]);
+	}
+	return sl_cmd_usage_error("feed", "unknown command '%s'", argv[1]);
+}
