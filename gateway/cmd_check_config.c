@@ -70,7 +70,9 @@ static void print_summary(const struct sl_config *cfg)
 
 	printf("configuration OK: %s\n", sl_config_path(cfg));
 	printf("ledger_dsn: ");
-	if (sl_config_db_dsn(cfg))
+	if (sl_config_db_dsn(cfg) && strstr(sl_config_db_dsn(cfg), "://"))
+		print_url(sl_config_db_dsn(cfg)); /* postgresql://user:secret@host/db */
+	else if (sl_config_db_dsn(cfg))
 		print_dsn(sl_config_db_dsn(cfg));
 	else
 		printf("(not set)");

@@ -39,6 +39,10 @@ check "out of range exits 1" test $? -eq 1
 check "out of range names file:line:key" grep -q "bad.conf:4: peer \"a\": poll_interval = 1 is out of range" "$tmp/err"
 check "nothing on stdout for a bad file" test ! -s "$tmp/out"
 
+printf 'ledger_dsn = "postgresql://sluice:uri-pw-123@db.example/sluice"\npeer "a" {\n kind = "misp-feed"\n url = "https://u:url-pw-456@feed.example/"\n}\n' >"$tmp/uri.conf"
+"$bin" check-config "$tmp/uri.conf" >"$tmp/out" 2>&1
+check "URI dsn and URL credentials are masked" sh -c "! grep -q -e uri-pw-123 -e url-pw-456 '$tmp/out' && grep -q '(credentials)@db.example' '$tmp/out'"
+
 "$bin" check-config >/dev/null 2>&1
 check "no file is a usage error (2)" test $? -eq 2
 "$bin" check-config "$tmp/nonexistent.conf" >/dev/null 2>"$tmp/err"
