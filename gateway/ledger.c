@@ -632,57 +632,96 @@ static bool check_object(const json_t *o, struct prepared *p, char *msg, size_t 
 
 /* ---- ingest --------------------------------------------------------------------------------- */
 
+/* One object of a batch, prepared before anything is sent: its canonical text (COPY-escaped) and
+ * its observable and reference rows live in the batch's buffers at these offsets. */
+struct item {
+	struct prepared p;
+	const char *origin;
+	char hash[2 * SHA256_DIGEST_LENGTH + 1];
+	size_t canon_off, canon_len;
+	size_t obs_off, obs_len;
+	size_t refs_off, refs_len;
+	bool container;
+	char outcome; /* 'n' 'w' 'o' 's', or 'r' rejected */
+};
+
+struct batch {
+	struct item *items;
+	struct buf canon, obs, refs, quar, scratch, out;
+};
+
+static void batch_free(struct batch *b)
+{
+	free(b->items);
+	buf_free(&b->canon);
+	buf_free(&b->obs);
+	buf_free(&b->refs);
+	buf_free(&b->quar);
+	buf_free(&b->scratch);
+	buf_free(&b->out);
+}
+
+static bool batch_oom(const struct batch *b)
+{
+	return b->canon.oom || b->obs.oom || b->refs.oom || b->quar.oom || b->scratch.oom ||
+	       b->out.oom;
+}
+
 struct obs_ctx {
 	struct buf *b;
-	int ord;
+	size_t start;
 	const char *id;
 };
 
+/* observables rows: value, type, stix_id; one object's duplicates dropped here so the direct COPY
+ * of a new object's rows cannot collide with itself. */
 static int obs_row(void *arg, const char *type, const char *value)
 {
 	struct obs_ctx *c = arg;
-	char num[16];
+	size_t mark = c->b->len;
+	const char *row, *end;
 
-	snprintf(num, sizeof(num), "%d\t", c->ord);
-	buf_str(c->b, num);
-	buf_copy_str(c->b, c->id);
+	buf_copy_str(c->b, value);
 	buf_ch(c->b, '\t');
 	buf_copy_str(c->b, type);
 	buf_ch(c->b, '\t');
-	buf_copy_str(c->b, value);
+	buf_copy_str(c->b, c->id);
 	buf_ch(c->b, '\n');
+	if (c->b->oom)
+		return 0;
+	for (row = c->b->p + c->start; row < c->b->p + mark; row = end + 1) {
+		end = memchr(row, '\n', (size_t)(c->b->p + mark - row));
+		if ((size_t)(end + 1 - row) == c->b->len - mark &&
+		    memcmp(row, c->b->p + mark, c->b->len - mark) == 0) {
+			c->b->len = mark;
+			break;
+		}
+	}
 	return 0;
 }
 
-static void ref_row(struct buf *b, int ord, const json_t *ref)
+/* container_refs rows: container_id, container_type, ref_id. */
+static void ref_row(struct buf *b, const struct prepared *p, const json_t *ref)
 {
-	char num[16];
-
 	if (!json_is_string(ref) || !is_stix_id(json_string_value(ref)))
 		return;
-	snprintf(num, sizeof(num), "%d\t", ord);
-	buf_str(b, num);
+	buf_copy_str(b, p->id);
+	buf_ch(b, '\t');
+	buf_copy_str(b, p->type);
+	buf_ch(b, '\t');
 	buf_copy_str(b, json_string_value(ref));
 	buf_ch(b, '\n');
 }
 
-static void container_rows(struct buf *cont, struct buf *refs, int ord, const struct prepared *p,
-                           const json_t *o)
+static void container_rows(struct buf *refs, const struct prepared *p, const json_t *o)
 {
 	static const char *const arrays[] = {"object_refs", "observed_data_refs"};
-	char num[16];
 	size_t i, k;
 	const json_t *v;
 
-	snprintf(num, sizeof(num), "%d\t", ord);
-	buf_str(cont, num);
-	buf_copy_str(cont, p->id);
-	buf_ch(cont, '\t');
-	buf_copy_str(cont, p->type);
-	buf_ch(cont, '\n');
 	for (k = 0; k < sizeof(arrays) / sizeof(arrays[0]); k++)
-		json_array_foreach(json_object_get(o, arrays[k]), i, v) ref_row(refs, ord, v);
-	ref_row(refs, ord, json_object_get(o, "sighting_of_ref"));
+		json_array_foreach(json_object_get(o, arrays[k]), i, v) ref_row(refs, p, v);
+	ref_row(refs, p, json_object_get(o, "sighting_of_ref"));
 }
 
 static void quarantine_row(struct buf *q, const char *peer, const char *reason, const char *raw,
@@ -730,45 +769,31 @@ static bool has_nul_escape(const char *s, size_t n)
 	return false;
 }
 
-struct ingest_bufs {
-	struct buf stage, obs, cont, refs, quar, scratch;
-};
-
-static void ingest_bufs_free(struct ingest_bufs *b)
+/* Validate and serialise one object, or reject it into the quarantine rows. */
+static void prepare_one(const char *peer, const struct sl_ledger_in *in, struct batch *b,
+                        struct item *it, struct sl_ledger_result *res)
 {
-	buf_free(&b->stage);
-	buf_free(&b->obs);
-	buf_free(&b->cont);
-	buf_free(&b->refs);
-	buf_free(&b->quar);
-	buf_free(&b->scratch);
-}
-
-/* Validate and serialise one object into the staging buffers, or reject it. */
-static void prepare_one(const char *peer, const struct sl_ledger_in *in, int ord,
-                        struct ingest_bufs *b, struct sl_ledger_result *res)
-{
-	struct prepared p;
-	size_t len;
+	size_t len = 0;
 	unsigned char md[SHA256_DIGEST_LENGTH];
-	char hexmd[2 * SHA256_DIGEST_LENGTH + 1], num[16];
 	struct obs_ctx oc;
 	bool ok;
 
 	res->msg[0] = '\0';
-	ok = check_object(in->obj, &p, res->msg, sizeof(res->msg));
-	len = 0;
+	res->outcome = 0;
+	ok = check_object(in->obj, &it->p, res->msg, sizeof(res->msg));
 	if (in->obj) {
 		/* canonical form: compact, keys sorted; jsonb keeps the content, the hash this text
 		 */
 		for (;;) {
 			len = json_dumpb(in->obj, b->scratch.p, b->scratch.cap,
 			                 JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-			if (len == 0 || len < b->scratch.cap || b->scratch.oom)
+			if (len == 0 || len < b->scratch.cap)
 				break;
 			buf_grow(&b->scratch, len + 1);
-			if (b->scratch.oom)
+			if (b->scratch.oom) {
 				len = 0;
+				break;
+			}
 		}
 	}
 	if (ok && len == 0) {
@@ -787,37 +812,28 @@ static void prepare_one(const char *peer, const struct sl_ledger_in *in, int ord
 		ok = false;
 	}
 	if (!ok) {
+		it->outcome = 'r';
 		res->outcome = SL_LEDGER_REJECTED;
 		quarantine_row(&b->quar, peer, res->msg, len ? b->scratch.p : "", len);
 		return;
 	}
-	res->outcome = 0;
+	it->origin = in->origin_id ? in->origin_id : "";
 	SHA256((const unsigned char *)b->scratch.p, len, md);
-	hex(md, sizeof(md), hexmd);
-	snprintf(num, sizeof(num), "%d\t", ord);
-	buf_str(&b->stage, num);
-	buf_copy_str(&b->stage, p.id);
-	buf_ch(&b->stage, '\t');
-	buf_str(&b->stage, p.modified);
-	buf_ch(&b->stage, '\t');
-	buf_copy_str(&b->stage, p.type);
-	buf_ch(&b->stage, '\t');
-	buf_copy_str(&b->stage, p.spec_version);
-	buf_ch(&b->stage, '\t');
-	buf_str(&b->stage, p.has_created ? p.created : "\\N");
-	buf_str(&b->stage, p.revoked ? "\tt\t\\\\x" : "\tf\t\\\\x");
-	buf_str(&b->stage, hexmd);
-	buf_ch(&b->stage, '\t');
-	buf_copy_field(&b->stage, b->scratch.p, len);
-	buf_ch(&b->stage, '\t');
-	buf_copy_str(&b->stage, in->origin_id ? in->origin_id : "");
-	buf_ch(&b->stage, '\n');
+	hex(md, sizeof(md), it->hash);
+	it->canon_off = b->canon.len;
+	buf_copy_field(&b->canon, b->scratch.p, len);
+	it->canon_len = b->canon.len - it->canon_off;
+	it->obs_off = b->obs.len;
 	oc.b = &b->obs;
-	oc.ord = ord;
-	oc.id = p.id;
+	oc.start = b->obs.len;
+	oc.id = it->p.id;
 	sl_observable_each(in->obj, obs_row, &oc);
-	if (is_container(p.type))
-		container_rows(&b->cont, &b->refs, ord, &p, in->obj);
+	it->obs_len = b->obs.len - it->obs_off;
+	it->container = is_container(it->p.type);
+	it->refs_off = b->refs.len;
+	if (it->container)
+		container_rows(&b->refs, &it->p, in->obj);
+	it->refs_len = b->refs.len - it->refs_off;
 }
 
 static enum sl_ledger_outcome outcome_of(char c)
@@ -829,65 +845,168 @@ static enum sl_ledger_outcome outcome_of(char c)
 		return SL_LEDGER_NEWER;
 	case 'o':
 		return SL_LEDGER_OLDER;
+	case 'r':
+		return SL_LEDGER_REJECTED;
 	default:
 		return SL_LEDGER_SAME;
 	}
 }
 
-/* COPY the stage rows as they are produced, so a big batch is not held twice in memory. */
-static int stream_stage(struct sl_ledger *l, const char *peer, const struct sl_ledger_in *in,
-                        size_t n, struct ingest_bufs *b, struct sl_ledger_result *results,
-                        size_t *staged, struct sl_err *err)
+/* Send b->out as one COPY (nothing to do when empty), then empty it. */
+static int copy_out(struct sl_ledger *l, const char *stmt, struct batch *b, struct sl_err *err)
 {
-	PGresult *r = PQexec(l->conn, "COPY stage FROM STDIN");
-	size_t i;
-	int rc = 0;
+	int rc;
 
-	if (PQresultStatus(r) != PGRES_COPY_IN) {
-		rc = db_fail(l, r, "ingest", err);
-		PQclear(r);
-		return rc;
-	}
-	PQclear(r);
-	*staged = 0;
-	for (i = 0; i < n; i++) {
-		prepare_one(peer, &in[i], (int)i, b, &results[i]);
-		if (results[i].outcome != SL_LEDGER_REJECTED)
-			(*staged)++;
-		if (b->stage.len >= COPY_CHUNK || i + 1 == n) {
-			if (b->stage.oom || b->obs.oom || b->cont.oom || b->refs.oom ||
-			    b->quar.oom) {
-				PQputCopyEnd(l->conn, "out of memory");
-				rc = sl_err_set(err, SL_ENOMEM, "ingest", "out of memory");
-				break;
-			}
-			if (b->stage.len &&
-			    PQputCopyData(l->conn, b->stage.p, (int)b->stage.len) != 1) {
-				rc = db_fail(l, NULL, "ingest", err);
-				break;
-			}
-			b->stage.len = 0;
-		}
-	}
-	if (rc == 0 && PQputCopyEnd(l->conn, NULL) != 1)
-		rc = db_fail(l, NULL, "ingest", err);
-	while ((r = PQgetResult(l->conn)) != NULL) {
-		if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0)
-			rc = db_fail(l, r, "ingest", err);
-		PQclear(r);
-	}
+	if (batch_oom(b))
+		return sl_err_set(err, SL_ENOMEM, "ingest", "out of memory");
+	if (b->out.len == 0)
+		return 0;
+	rc = copy_in(l, stmt, &b->out, err);
+	b->out.len = 0;
 	return rc;
+}
+
+static void row_key(struct buf *o, const struct item *it)
+{
+	buf_copy_str(o, it->p.id);
+	buf_ch(o, '\t');
+	buf_str(o, it->p.modified);
+	buf_ch(o, '\t');
+}
+
+/* The versions the ledger did not have go straight into objects, provenance and observables by
+ * COPY: nothing can collide with them while this transaction holds the ingest lock. Repeats go
+ * through staging tables and set-based upserts. */
+static int store(struct sl_ledger *l, const char *peer, struct batch *b, size_t n,
+                 const char *date_added, struct sl_err *err)
+{
+	size_t i;
+	bool any_same = false, any_obs_upsert = false, any_container = false;
+	int rc;
+
+	for (i = 0; i < n; i++) { /* objects */
+		const struct item *it = &b->items[i];
+
+		if (it->outcome == 'r' || it->outcome == 's')
+			continue;
+		row_key(&b->out, it);
+		buf_copy_str(&b->out, it->p.type);
+		buf_ch(&b->out, '\t');
+		buf_copy_str(&b->out, it->p.spec_version);
+		buf_ch(&b->out, '\t');
+		buf_str(&b->out, it->p.has_created ? it->p.created : "\\N");
+		buf_str(&b->out, it->p.revoked ? "\tt\t\\\\x" : "\tf\t\\\\x");
+		buf_str(&b->out, it->hash);
+		buf_ch(&b->out, '\t');
+		buf_put(&b->out, b->canon.p + it->canon_off, it->canon_len);
+		buf_ch(&b->out, '\t');
+		buf_str(&b->out, date_added);
+		buf_ch(&b->out, '\n');
+		if (b->out.len >= 8 * COPY_CHUNK &&
+		    (rc = copy_out(
+		         l,
+		         "COPY objects (id, modified, type, spec_version, created, revoked, "
+		         "content_hash, content, date_added) FROM STDIN",
+		         b, err)) != 0)
+			return rc;
+	}
+	if ((rc = copy_out(l,
+	                   "COPY objects (id, modified, type, spec_version, created, revoked, "
+	                   "content_hash, content, date_added) FROM STDIN",
+	                   b, err)) != 0)
+		return rc;
+	for (i = 0; i < n; i++) { /* provenance of new versions */
+		const struct item *it = &b->items[i];
+
+		if (it->outcome == 's')
+			any_same = true;
+		if (it->outcome == 'r' || it->outcome == 's')
+			continue;
+		row_key(&b->out, it);
+		buf_copy_str(&b->out, peer);
+		buf_ch(&b->out, '\t');
+		buf_copy_str(&b->out, it->origin);
+		buf_str(&b->out, "\t\\\\x");
+		buf_str(&b->out, it->hash);
+		buf_ch(&b->out, '\n');
+	}
+	if ((rc = copy_out(
+	         l, "COPY provenance (id, modified, peer, origin_id, content_hash) FROM STDIN", b,
+	         err)) != 0)
+		return rc;
+	if (any_same) {
+		const char *pp[1] = {peer};
+
+		for (i = 0; i < n; i++) {
+			const struct item *it = &b->items[i];
+
+			if (it->outcome != 's')
+				continue;
+			row_key(&b->out, it);
+			buf_copy_str(&b->out, it->origin);
+			buf_str(&b->out, "\t\\\\x");
+			buf_str(&b->out, it->hash);
+			buf_ch(&b->out, '\n');
+		}
+		if ((rc = copy_out(l, "COPY stage_prov FROM STDIN", b, err)) != 0 ||
+		    (rc = run_ok(l, "ingest_provenance", 1, pp, err)) != 0)
+			return rc;
+	}
+	for (i = 0; i < n; i++) { /* observables of brand-new ids */
+		const struct item *it = &b->items[i];
+
+		if (it->outcome == 'w' || it->outcome == 'o')
+			any_obs_upsert |= it->obs_len > 0;
+		if ((it->outcome == 'n' || it->outcome == 'w') && it->container)
+			any_container = true;
+		if (it->outcome == 'n')
+			buf_put(&b->out, b->obs.p + it->obs_off, it->obs_len);
+	}
+	if ((rc = copy_out(l, "COPY observables (value, type, stix_id) FROM STDIN", b, err)) != 0)
+		return rc;
+	if (any_obs_upsert) {
+		for (i = 0; i < n; i++)
+			if (b->items[i].outcome == 'w' || b->items[i].outcome == 'o')
+				buf_put(&b->out, b->obs.p + b->items[i].obs_off,
+				        b->items[i].obs_len);
+		if ((rc = copy_out(l, "COPY stage_obs FROM STDIN", b, err)) != 0 ||
+		    (rc = run_ok(l, "ingest_observables", 0, NULL, err)) != 0)
+			return rc;
+	}
+	if (any_container) { /* a container's newest version replaces its references */
+		for (i = 0; i < n; i++) {
+			const struct item *it = &b->items[i];
+
+			if ((it->outcome == 'n' || it->outcome == 'w') && it->container) {
+				buf_copy_str(&b->out, it->p.id);
+				buf_ch(&b->out, '\n');
+			}
+		}
+		if ((rc = copy_out(l, "COPY stage_containers FROM STDIN", b, err)) != 0)
+			return rc;
+		for (i = 0; i < n; i++) {
+			const struct item *it = &b->items[i];
+
+			if ((it->outcome == 'n' || it->outcome == 'w') && it->container)
+				buf_put(&b->out, b->refs.p + it->refs_off, it->refs_len);
+		}
+		if ((rc = copy_out(l, "COPY stage_refs FROM STDIN", b, err)) != 0 ||
+		    (rc = run_ok(l, "ingest_refs_delete", 0, NULL, err)) != 0 ||
+		    (rc = run_ok(l, "ingest_refs_insert", 0, NULL, err)) != 0)
+			return rc;
+	}
+	return 0;
 }
 
 int sl_ledger_ingest(struct sl_ledger *l, const char *peer, const struct sl_ledger_in *in, size_t n,
                      const struct sl_ledger_cursor *cursor, struct sl_ledger_result *results,
                      struct sl_err *err)
 {
-	struct ingest_bufs b;
+	struct batch b;
 	PGresult *r;
-	size_t staged = 0;
+	size_t staged = 0, i;
 	char date_added[64];
-	int rc, i, rows;
+	int rc, k, rows;
 
 	if (!peer || !*peer || (n && (!in || !results)))
 		return sl_err_set(err, SL_EINVAL, "ingest", "no peer, objects or results");
@@ -897,30 +1016,41 @@ int sl_ledger_ingest(struct sl_ledger *l, const char *peer, const struct sl_ledg
 		                  SL_LEDGER_MAX_BATCH);
 	if (cursor && (!cursor->peer || !cursor->stream || !cursor->position))
 		return sl_err_set(err, SL_EINVAL, peer, "cursor without peer, stream or position");
+	memset(&b, 0, sizeof(b));
+	if (n && !(b.items = calloc(n, sizeof(*b.items))))
+		return sl_err_set(err, SL_ENOMEM, peer, "out of memory");
+	buf_grow(&b.scratch, 64 * 1024);
+	/* all the CPU work first, outside the transaction: no lock is held while we serialise */
+	for (i = 0; i < n; i++) {
+		prepare_one(peer, &in[i], &b, &b.items[i], &results[i]);
+		if (b.items[i].outcome != 'r') {
+			char num[16];
+
+			snprintf(num, sizeof(num), "%zu\t", i);
+			buf_str(&b.out, num);
+			row_key(&b.out, &b.items[i]);
+			b.out.p[b.out.len - 1] = '\n'; /* the row ends after modified */
+			staged++;
+		}
+	}
+	if (batch_oom(&b)) {
+		rc = sl_err_set(err, SL_ENOMEM, peer, "out of memory");
+		goto out;
+	}
 	if ((rc = ready(l, err)) != 0)
-		return rc;
+		goto out;
 	if (!l->staged) {
 		if ((rc = run_ok(l, "stage_create", 0, NULL, err)) != 0)
-			return rc;
+			goto out;
 		l->staged = true;
 	}
-	memset(&b, 0, sizeof(b));
-	buf_grow(&b.scratch, 64 * 1024);
-	if ((rc = exec_plain(l, "BEGIN; SET LOCAL work_mem = '256MB'", "ingest", err)) != 0)
-		goto out;
-	if ((rc = stream_stage(l, peer, in, n, &b, results, &staged, err)) != 0)
-		goto out;
-	if (b.obs.len && (rc = copy_in(l, "COPY stage_obs FROM STDIN", &b.obs, err)) != 0)
-		goto out;
-	if (b.cont.len && (rc = copy_in(l, "COPY stage_containers FROM STDIN", &b.cont, err)) != 0)
-		goto out;
-	if (b.refs.len && (rc = copy_in(l, "COPY stage_refs FROM STDIN", &b.refs, err)) != 0)
+	if ((rc = exec_plain(l, "BEGIN; SET LOCAL work_mem = '64MB'", "ingest", err)) != 0)
 		goto out;
 	if (staged) {
 		const char *p1[1] = {date_added};
-		const char *pp[1] = {peer};
 
-		if ((rc = run_ok(l, "ingest_lock", 0, NULL, err)) != 0)
+		if ((rc = copy_out(l, "COPY stage FROM STDIN", &b, err)) != 0 ||
+		    (rc = run_ok(l, "ingest_lock", 0, NULL, err)) != 0)
 			goto out;
 		if (!(r = run(l, "ingest_date_added", 0, NULL, err))) {
 			rc = SL_EDB;
@@ -928,15 +1058,27 @@ int sl_ledger_ingest(struct sl_ledger *l, const char *peer, const struct sl_ledg
 		}
 		snprintf(date_added, sizeof(date_added), "%s", PQgetvalue(r, 0, 0));
 		PQclear(r);
-		if ((rc = exec_plain(l, "ANALYZE stage", "ingest", err)) != 0 ||
-		    (rc = run_ok(l, "ingest_outcomes", 0, NULL, err)) != 0 ||
-		    (rc = run_ok(l, "ingest_objects", 1, p1, err)) != 0 ||
-		    (rc = run_ok(l, "ingest_provenance", 1, pp, err)) != 0)
+		(void)p1;
+		if (!(r = run(l, "ingest_outcomes", 0, NULL, err))) {
+			rc = SL_EDB;
 			goto out;
-		if (b.obs.len && (rc = run_ok(l, "ingest_observables", 0, NULL, err)) != 0)
-			goto out;
-		if (b.cont.len && ((rc = run_ok(l, "ingest_refs_delete", 0, NULL, err)) != 0 ||
-		                   (rc = run_ok(l, "ingest_refs_insert", 0, NULL, err)) != 0))
+		}
+		rows = PQntuples(r);
+		for (k = 0; k < rows; k++) {
+			long ord = strtol(PQgetvalue(r, k, 0), NULL, 10);
+
+			if (ord >= 0 && (size_t)ord < n && b.items[ord].outcome != 'r')
+				b.items[ord].outcome = PQgetvalue(r, k, 1)[0];
+		}
+		PQclear(r);
+		for (i = 0; i < n; i++) {
+			if (b.items[i].outcome == 0) {
+				rc = sl_err_set(err, SL_EDB, "ingest", "no outcome for object %zu",
+				                i);
+				goto out;
+			}
+		}
+		if ((rc = store(l, peer, &b, n, date_added, err)) != 0)
 			goto out;
 	}
 	if (cursor) {
@@ -949,27 +1091,16 @@ int sl_ledger_ingest(struct sl_ledger *l, const char *peer, const struct sl_ledg
 	    (rc = copy_in(l, "COPY quarantine (peer, reason, raw, raw_bytes) FROM STDIN", &b.quar,
 	                  err)) != 0)
 		goto out;
-	if (staged) {
-		if (!(r = run(l, "ingest_results", 0, NULL, err))) {
-			rc = SL_EDB;
-			goto out;
-		}
-		rows = PQntuples(r);
-		for (i = 0; i < rows; i++) {
-			long ord = strtol(PQgetvalue(r, i, 0), NULL, 10);
-
-			if (ord >= 0 && (size_t)ord < n)
-				results[ord].outcome = outcome_of(PQgetvalue(r, i, 1)[0]);
-		}
-		PQclear(r);
-	}
-	rc = commit(l, "ingest", err);
+	if ((rc = commit(l, "ingest", err)) != 0)
+		goto out;
+	for (i = 0; i < n; i++)
+		results[i].outcome = outcome_of(b.items[i].outcome);
 out:
 	if (rc != 0) {
 		rollback(l);
 		sl_err_prefix_where(err, peer);
 	}
-	ingest_bufs_free(&b);
+	batch_free(&b);
 	return rc;
 }
 
@@ -1576,4 +1707,152 @@ int sl_ledger_stats(struct sl_ledger *l, struct sl_ledger_stats *out, struct sl_
 	out->cursors = strtoll(PQgetvalue(r, 0, 7), NULL, 10);
 	PQclear(r);
 	return 0;
+}
+
+/* ---- policy decisions ----------------------------------------------------------------------- */
+
+int sl_ledger_share_record(struct sl_ledger *l, struct sl_ledger_share *rows, size_t n,
+                           size_t *n_new, struct sl_err *err)
+{
+	struct buf d = {0}, ids = {0}, mods = {0}, a[7], o[6];
+	const char *p[7];
+	char(*ts)[SL_LEDGER_TS_MAX] = NULL;
+	PGresult *r;
+	size_t i, k, fresh = 0, queued = 0;
+	int rc = 0;
+
+	if (n_new)
+		*n_new = 0;
+	if (n && !rows)
+		return sl_err_set(err, SL_EINVAL, "share", "no rows");
+	if (n == 0)
+		return 0;
+	memset(a, 0, sizeof(a));
+	memset(o, 0, sizeof(o));
+	if (!(ts = calloc(n, sizeof(*ts))))
+		return sl_err_set(err, SL_ENOMEM, "share", "out of memory");
+	buf_ch(&d, '{');
+	buf_ch(&ids, '{');
+	buf_ch(&mods, '{');
+	for (i = 0; i < n; i++) {
+		const char *m;
+
+		rows[i].recorded = false;
+		if (!rows[i].destination || !rows[i].id || !rows[i].modified ||
+		    !decision_name(rows[i].decision) || rows[i].decision == SL_LEDGER_ERASE) {
+			rc = sl_err_set(err, SL_EINVAL, "share",
+			                "row %zu lacks destination, id, modified or a decision", i);
+			goto out;
+		}
+		if ((rc = caller_ts(rows[i].modified, ts[i], &m, rows[i].id, err)) != 0)
+			goto out;
+		buf_arr_elem(&d, rows[i].destination);
+		buf_arr_elem(&ids, rows[i].id);
+		buf_arr_elem(&mods, m);
+	}
+	buf_ch(&d, '}');
+	buf_ch(&ids, '}');
+	buf_ch(&mods, '}');
+	if ((rc = ready(l, err)) != 0 || (rc = exec_plain(l, "BEGIN", "share", err)) != 0)
+		goto out;
+	p[0] = d.p;
+	p[1] = ids.p;
+	p[2] = mods.p;
+	if (d.oom || ids.oom || mods.oom) {
+		rc = sl_err_set(err, SL_ENOMEM, "share", "out of memory");
+		goto out;
+	}
+	if (!(r = run(l, "share_recorded", 3, p, err))) {
+		rc = SL_EDB;
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		rows[i].recorded = true;
+	for (k = 0; k < (size_t)PQntuples(r); k++) {
+		long ord = strtol(PQgetvalue(r, (int)k, 0), NULL, 10);
+
+		if (ord >= 1 && (size_t)ord <= n)
+			rows[ord - 1].recorded = false;
+	}
+	PQclear(r);
+	for (k = 0; k < 7; k++)
+		buf_ch(&a[k], '{');
+	for (k = 0; k < 6; k++)
+		buf_ch(&o[k], '{');
+	for (i = 0; i < n; i++) {
+		struct sl_ledger_share *s = &rows[i];
+		char *changes = NULL, *payload = NULL;
+		bool deny = s->decision == SL_LEDGER_DENY;
+
+		if (!s->recorded)
+			continue;
+		fresh++;
+		if (s->changes)
+			changes =
+			    json_dumps(s->changes, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+		buf_arr_elem(&a[0], s->id);
+		buf_arr_elem(&a[1], ts[i]);
+		buf_arr_elem(&a[2], s->destination);
+		buf_arr_elem(&a[3], decision_name(s->decision));
+		buf_arr_elem(&a[4], s->rule);
+		buf_arr_elem(&a[5], changes);
+		buf_arr_elem(&a[6], s->deliver ? (deny ? "blocked" : "queued") : "pull");
+		free(changes);
+		if (!s->deliver)
+			continue;
+		if (!deny && s->obj)
+			payload = json_dumps(s->obj, JSON_COMPACT | JSON_SORT_KEYS);
+		buf_arr_elem(&o[0], s->destination);
+		buf_arr_elem(&o[1], s->id);
+		buf_arr_elem(&o[2], ts[i]);
+		buf_arr_elem(&o[3], deny ? "blocked" : "pending");
+		buf_arr_elem(&o[4], payload);
+		buf_arr_elem(&o[5], deny ? (s->rule ? s->rule : "denied by policy") : NULL);
+		free(payload);
+		queued++;
+	}
+	for (k = 0; k < 7; k++) {
+		buf_ch(&a[k], '}');
+		p[k] = a[k].p;
+		if (a[k].oom)
+			rc = sl_err_set(err, SL_ENOMEM, "share", "out of memory");
+	}
+	if (rc == 0 && fresh && (rc = run_ok(l, "audit_append", 7, p, err)) != 0)
+		goto out;
+	for (k = 0; k < 6; k++) {
+		buf_ch(&o[k], '}');
+		p[k] = o[k].p;
+		if (o[k].oom && rc == 0)
+			rc = sl_err_set(err, SL_ENOMEM, "share", "out of memory");
+	}
+	if (rc == 0 && queued && (rc = run_ok(l, "outbox_share", 6, p, err)) != 0)
+		goto out;
+	if (rc == 0)
+		rc = commit(l, "share", err);
+	if (rc == 0 && n_new)
+		*n_new = fresh;
+out:
+	if (rc != 0) {
+		rollback(l);
+		for (i = 0; i < n; i++)
+			rows[i].recorded = false;
+	}
+	buf_free(&d);
+	buf_free(&ids);
+	buf_free(&mods);
+	for (k = 0; k < 7; k++)
+		buf_free(&a[k]);
+	for (k = 0; k < 6; k++)
+		buf_free(&o[k]);
+	free(ts);
+	return rc;
+}
+
+json_t *sl_ledger_outbox_payload(struct sl_ledger *l, int64_t outbox_id, struct sl_err *err)
+{
+	char ids[24];
+	const char *p[1] = {ids};
+
+	snprintf(ids, sizeof(ids), "%" PRId64, outbox_id);
+	return json_result(l, "outbox_payload", 1, p, "outbox", err);
 }

@@ -237,6 +237,31 @@ int sl_ledger_audit_append(struct sl_ledger *l, const struct sl_ledger_audit *ro
 json_t *sl_ledger_audit_list(struct sl_ledger *l, const char *destination, const char *since,
                              size_t limit, struct sl_err *err);
 
+/* One policy decision for one destination about one stored object version (the pipeline's output).
+ * All pointers borrowed for the call. */
+struct sl_ledger_share {
+	const char *destination;
+	const char *id;
+	const char *modified;             /* the version (STIX timestamp) */
+	enum sl_ledger_decision decision; /* allow, allow-with-changes or deny */
+	const char *rule;                 /* the rule that decided */
+	const json_t *changes;            /* redactions/changes applied, or NULL */
+	const json_t *obj; /* the object as this destination may receive it; NULL when denied */
+	int deliver;       /* non-zero: a push destination, enqueue a deliver (or blocked) row */
+	bool recorded;     /* out: true when this decision was recorded by this call */
+};
+
+/* Record decisions, each once per (destination, id, modified): an audit row, and for deliver rows
+ * an outbox row (pending with obj as its payload when allowed, blocked with the rule when denied),
+ * all in one transaction. Decisions recorded before are skipped (recorded = false). *n_new (may be
+ * NULL) = the number recorded now. */
+int sl_ledger_share_record(struct sl_ledger *l, struct sl_ledger_share *rows, size_t n,
+                           size_t *n_new, struct sl_err *err) SL_MUSTCHECK;
+
+/* What to send for a claimed outbox row: its payload (the object after policy changes) or, when it
+ * has none, the stored version. A new reference; NULL with SL_ENOTFOUND when the row is gone. */
+json_t *sl_ledger_outbox_payload(struct sl_ledger *l, int64_t outbox_id, struct sl_err *err);
+
 /* ---- GDPR erasure ---------------------------------------------------------------------------- */
 
 struct sl_ledger_erase_result {

@@ -21,7 +21,6 @@ CREATE TABLE objects (
 	PRIMARY KEY (id, modified)
 );
 CREATE UNIQUE INDEX objects_date_added ON objects (date_added, seq);
-CREATE INDEX objects_type ON objects (type);
 
 -- Who delivered which version, under which id there. One row per (version, peer, origin id);
 -- repeated deliveries bump last_seen and deliveries.
@@ -31,12 +30,11 @@ CREATE TABLE provenance (
 	peer text NOT NULL,
 	origin_id text NOT NULL DEFAULT '',
 	content_hash bytea NOT NULL,
-	first_seen timestamptz NOT NULL,
-	last_seen timestamptz NOT NULL,
+	first_seen timestamptz NOT NULL DEFAULT now(),
+	last_seen timestamptz NOT NULL DEFAULT now(),
 	deliveries integer NOT NULL DEFAULT 1,
 	PRIMARY KEY (id, modified, peer, origin_id)
 );
-CREATE INDEX provenance_peer ON provenance (peer, last_seen);
 
 -- Canonical observable values (one per SCO value, and the values of simple indicator patterns),
 -- and which STIX objects carry them: the same IoC from two sources is one (type, value).
@@ -44,10 +42,9 @@ CREATE TABLE observables (
 	type text NOT NULL,
 	value text NOT NULL,
 	stix_id text NOT NULL,
-	PRIMARY KEY (type, value, stix_id)
+	PRIMARY KEY (value, type, stix_id)
 );
 CREATE INDEX observables_stix_id ON observables (stix_id);
-CREATE INDEX observables_value ON observables (value);
 
 -- What the newest version of each container (report, grouping, observed-data, note, opinion,
 -- sighting) points at. Correlation joins these to observables.
@@ -90,6 +87,7 @@ CREATE TABLE outbox (
 	attempts integer NOT NULL DEFAULT 0,
 	next_attempt timestamptz NOT NULL DEFAULT now(),
 	last_error text,
+	payload jsonb, -- the object after policy changes; NULL = the stored version as is
 	created_at timestamptz NOT NULL DEFAULT now(),
 	updated_at timestamptz NOT NULL DEFAULT now()
 );

@@ -1,2 +1,0 @@
--- ingest_results: the outcome of every staged row.
-SELECT ord, outcome FROM stage_out
