@@ -22,6 +22,8 @@ enum rule_kind {
 	R_PROTO, /* network-traffic protocols (lower-cased) */
 	R_VALUE, /* registry-key values[0].<prop> */
 	R_BOOL,  /* main SCO property, boolean ("1"/"true") */
+	R_DATA,  /* main SCO property from the attachment's base64 data */
+	R_LANG,  /* software languages: a list of language tags */
 };
 
 struct rule {
@@ -31,7 +33,7 @@ struct rule {
 	int in_pattern; /* 0: this relation never goes into the pattern */
 };
 
-enum tmpl_kind { T_SIMPLE, T_DOMAIN_IP, T_EMAIL, T_NETCONN, T_IPPORT, T_VULN };
+enum tmpl_kind { T_SIMPLE, T_DOMAIN_IP, T_EMAIL, T_NETCONN, T_IPPORT, T_VULN, T_SDO };
 
 struct tmpl {
 	const char *name;
@@ -111,6 +113,31 @@ static const struct rule process_rules[] = {{"pid", R_INT, "pid", 1},
                                             {"hidden", R_BOOL, "is_hidden", 1},
                                             {NULL, 0, NULL, 0}};
 static const struct rule none_rules[] = {{NULL, 0, NULL, 0}};
+static const struct rule android_rules[] = {{"name", R_STR, "name", 1}, {NULL, 0, NULL, 0}};
+static const struct rule cpe_rules[] = {{"cpe", R_STR, "cpe", 1},
+                                        {"product", R_STR, "name", 1},
+                                        {"vendor", R_STR, "vendor", 1},
+                                        {"version", R_STR, "version", 1},
+                                        {"language", R_LANG, "languages", 1},
+                                        {"swid", R_STR, "swid", 1},
+                                        {NULL, 0, NULL, 0}};
+static const struct rule artifact_rules[] = {
+    {"md5", R_HASH, NULL, 1},
+    {"sha1", R_HASH, NULL, 1},
+    {"sha256", R_HASH, NULL, 1},
+    {"sha512", R_HASH, NULL, 1},
+    {"payload_bin", R_DATA, "payload_bin", 1},
+    {"mime_type", R_STR, "mime_type", 1},
+    {"url", R_STR, "url", 1},
+    {"encryption_algorithm", R_STR, "encryption_algorithm", 1},
+    {"decryption_key", R_STR, "decryption_key", 1},
+    {NULL, 0, NULL, 0}};
+static const struct rule directory_rules[] = {
+    {"path", R_STR, "path", 1},           {"path-encoding", R_STR, "path_enc", 1},
+    {"creation-time", R_STR, "ctime", 1}, {"modification-time", R_STR, "mtime", 1},
+    {"access-time", R_STR, "atime", 1},   {NULL, 0, NULL, 0}};
+static const struct rule coa_rules[] = {
+    {"name", R_STR, "name", 1}, {"description", R_STR, "description", 1}, {NULL, 0, NULL, 0}};
 static const struct rule acct_id_user_rules[] = {{"id", R_STR, "user_id", 1},
                                                  {"username", R_STR, "account_login", 1},
                                                  {"name", R_STR, "display_name", 1},
@@ -125,7 +152,12 @@ static const struct rule twitter_rules[] = {{"id", R_STR, "user_id", 1},
                                             {NULL, 0, NULL, 0}};
 
 static const struct tmpl tmpls[] = {
+    {"android-app", T_SIMPLE, "software", android_rules, NULL},
+    {"artifact", T_SIMPLE, "artifact", artifact_rules, NULL},
     {"asn", T_SIMPLE, "autonomous-system", asn_rules, NULL},
+    {"course-of-action", T_SDO, "course-of-action", coa_rules, NULL},
+    {"cpe-asset", T_SIMPLE, "software", cpe_rules, NULL},
+    {"directory", T_SIMPLE, "directory", directory_rules, NULL},
     {"domain-ip", T_DOMAIN_IP, "domain-name", none_rules, NULL},
     {"email", T_EMAIL, "email-message", none_rules, NULL},
     {"facebook-account", T_SIMPLE, "user-account", acct_account_rules, "facebook"},
@@ -311,6 +343,28 @@ static int simple(struct sl_map_ctx *c, struct obj *ob, const struct tmpl *t, js
 				if (a->to_ids &&
 				    sl_pattern_add(c->pat, path, b ? "true" : "false", b ? 4 : 5))
 					return SL_ENOMEM;
+				break;
+			}
+			case R_DATA: {
+				const char *data = sl_map_str(a->a, "data");
+				if (!data)
+					break;
+				set_str(s, r->prop, data);
+				break;
+			}
+			case R_LANG: {
+				/* RFC 5646 tags are lower-case language subtags; others stay custom
+				 */
+				int ok = a->value[0] != '\0';
+				for (const char *q = a->value; *q && *q != '-'; q++)
+					if (*q < 'a' || *q > 'z')
+						ok = 0;
+				if (ok) {
+					sl_map_push_str(s, r->prop, a->value);
+				} else {
+					custom_prop(prop, sizeof(prop), a->rel);
+					set_custom(s, prop, a);
+				}
 				break;
 			}
 			case R_VALUE: {
@@ -830,6 +884,29 @@ static int map_object(struct sl_map_ctx *c, const json_t *o, size_t idx)
 		free(ob.at);
 		json_decref(owned);
 		return r;
+	}
+	if (t->kind == T_SDO) {
+		json_t *tmp = json_array();
+		sl_pattern_reset(c->pat);
+		r = simple(c, &ob, t, tmp);
+		json_t *body = json_array_get(tmp, 0);
+		if (r == 0 && body) {
+			json_t *sdo = sl_map_sdo(c, t->sco, ob.uuid, ob.ts);
+			const char *k;
+			json_t *v;
+			json_object_foreach(body, k, v)
+			{
+				if (strcmp(k, "type") && strcmp(k, "id") &&
+				    strcmp(k, "spec_version"))
+					json_object_set(sdo, k, v);
+			}
+			obj_labels(sdo, &ob);
+			r = sl_map_add(c, sdo) < 0 ? SL_ENOMEM : 0;
+		}
+		json_decref(tmp);
+		free(ob.at);
+		json_decref(owned);
+		return r == SL_ENOMEM ? r : 0;
 	}
 	json_t *scos = json_array();
 	sl_pattern_reset(c->pat);

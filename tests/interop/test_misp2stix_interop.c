@@ -20,8 +20,8 @@
 
 /* Floors set from what the mapper achieves today (see the printed ratio); raise them as it
  * improves. */
-#define FLOOR_OBJECTS 0.85
-#define FLOOR_BUNDLES 0.70
+#define FLOOR_OBJECTS 0.88
+#define FLOOR_BUNDLES 0.75
 
 static json_t *load(const char *path)
 {
@@ -140,7 +140,7 @@ static void apply_deliberate(json_t *o)
 struct tally {
 	json_t *kinds;   /* kind -> count */
 	json_t *example; /* kind -> first "bundle: id" */
-	long objects, matched, bundles, bundles_ok;
+	long objects, matched, bundles, bundles_ok, dup_ids;
 };
 
 static void note(struct tally *t, const char *kind, const char *stem, const char *id)
@@ -158,7 +158,7 @@ static void note(struct tally *t, const char *kind, const char *stem, const char
 static int compare_bundle(struct tally *t, const char *stem, json_t *ours, json_t *ref,
                           int volatile_ts)
 {
-	json_t *byid = json_object();
+	json_t *byid = json_object(), *refseen = json_object();
 	size_t i;
 	json_t *o;
 	int all = 1;
@@ -171,6 +171,15 @@ static int compare_bundle(struct tally *t, const char *stem, json_t *ours, json_
 		const char *type = json_string_value(json_object_get(o, "type"));
 		json_t *mine = json_object_get(byid, id ? id : "");
 		char kind[256];
+		/* misp-stix's test events reuse one uuid for several attributes, so its bundle
+		 * holds two objects with one id; sluice keeps the first (ids are unique in its
+		 * bundles). The repeats are counted apart, not as matches. */
+		if (id && json_object_get(refseen, id)) {
+			t->dup_ids++;
+			continue;
+		}
+		if (id)
+			json_object_set_new(refseen, id, json_true());
 		t->objects++;
 		if (!mine) {
 			snprintf(kind, sizeof(kind), "missing %s", type ? type : "?");
@@ -214,7 +223,6 @@ static int compare_bundle(struct tally *t, const char *stem, json_t *ours, json_
 				note(t, "other", stem, id);
 			all = 0;
 		}
-		json_object_del(byid, id);
 		json_decref(a);
 		json_decref(b);
 	}
@@ -223,12 +231,15 @@ static int compare_bundle(struct tally *t, const char *stem, json_t *ours, json_
 	json_object_foreach(byid, k, v)
 	{
 		char kind[256];
+		if (json_object_get(refseen, k))
+			continue;
 		snprintf(kind, sizeof(kind), "extra %s",
 		         json_string_value(json_object_get(v, "type")));
 		note(t, kind, stem, k);
 		all = 0;
 	}
 	json_decref(byid);
+	json_decref(refseen);
 	return all;
 }
 
@@ -256,7 +267,7 @@ int main(void)
 {
 	const char *interop = sltest_interop_dir();
 	char path[4096], tmpl[] = "/tmp/sl_misp2stix_XXXXXX";
-	struct tally t = {json_object(), json_object(), 0, 0, 0, 0};
+	struct tally t = {json_object(), json_object(), 0, 0, 0, 0, 0};
 	int failures = 0;
 
 	if (!interop) {
@@ -324,6 +335,7 @@ int main(void)
 	       ro);
 	printf("bundles_matched=%ld bundles_total=%ld bundle_ratio=%.4f\n", t.bundles_ok, t.bundles,
 	       rb);
+	printf("oracle_duplicate_ids_skipped=%ld\n", t.dup_ids);
 	printf("mismatch summary (kind: count, first example):\n");
 	const char *k;
 	json_t *v;
