@@ -717,6 +717,33 @@ static void cancel_means_no_callback(void **state)
 	free(r);
 }
 
+static void freeing_the_client_cancels_everything(void **state)
+{
+	struct env *e = *state;
+	struct result *r = calloc(4, sizeof(*r));
+	struct sl_http_client *own = sl_http_client_new(e->base, 10, NULL), *shared = e->client;
+	struct timeval tv = {0, 100000};
+	int i;
+
+	assert_non_null(own);
+	e->client = own;
+	e->got = 0;
+	for (i = 0; i < 4; i++)
+		get(e, &r[i], i ? "/never" : "/slow", NULL);
+	/* let the transfers get going, then drop the client mid-flight */
+	event_base_loopexit(e->base, &tv);
+	event_base_dispatch(e->base);
+	assert_int_equal(sl_http_client_active(own), 4);
+	sl_http_client_free(own);
+	e->client = shared;
+	/* no callback ran, and the loop has nothing of the client left to run */
+	tv.tv_usec = 200000;
+	event_base_loopexit(e->base, &tv);
+	event_base_dispatch(e->base);
+	assert_int_equal(e->got, 0);
+	free(r);
+}
+
 static void tls_is_verified_by_default(void **state)
 {
 	struct env *e = *state;
@@ -784,6 +811,7 @@ int main(void)
 	    cmocka_unit_test(sse_stream_in_odd_chunks),
 	    cmocka_unit_test(sse_line_over_its_bound_is_a_limit_error),
 	    cmocka_unit_test(cancel_means_no_callback),
+	    cmocka_unit_test(freeing_the_client_cancels_everything),
 	    cmocka_unit_test(tls_is_verified_by_default),
 	    cmocka_unit_test(bad_requests_are_refused_up_front),
 	};
