@@ -33,7 +33,7 @@ struct rule {
 	int in_pattern; /* 0: this relation never goes into the pattern */
 };
 
-enum tmpl_kind { T_SIMPLE, T_DOMAIN_IP, T_EMAIL, T_NETCONN, T_IPPORT, T_VULN, T_SDO };
+enum tmpl_kind { T_SIMPLE, T_DOMAIN_IP, T_EMAIL, T_NETCONN, T_IPPORT, T_VULN, T_SDO, T_IDENTITY };
 
 struct tmpl {
 	const char *name;
@@ -136,6 +136,8 @@ static const struct rule directory_rules[] = {
     {"path", R_STR, "path", 1},           {"path-encoding", R_STR, "path_enc", 1},
     {"creation-time", R_STR, "ctime", 1}, {"modification-time", R_STR, "mtime", 1},
     {"access-time", R_STR, "atime", 1},   {NULL, 0, NULL, 0}};
+static const struct rule credential_rules[] = {
+    {"username", R_STR, "user_id", 1}, {"password", R_STR, "credential", 1}, {NULL, 0, NULL, 0}};
 static const struct rule coa_rules[] = {
     {"name", R_STR, "name", 1}, {"description", R_STR, "description", 1}, {NULL, 0, NULL, 0}};
 static const struct rule acct_id_user_rules[] = {{"id", R_STR, "user_id", 1},
@@ -151,23 +153,30 @@ static const struct rule twitter_rules[] = {{"id", R_STR, "user_id", 1},
                                             {"displayed-name", R_STR, "display_name", 1},
                                             {NULL, 0, NULL, 0}};
 
+/* Sorted by name. For T_IDENTITY, `sco` holds the identity_class. */
 static const struct tmpl tmpls[] = {
     {"android-app", T_SIMPLE, "software", android_rules, NULL},
     {"artifact", T_SIMPLE, "artifact", artifact_rules, NULL},
     {"asn", T_SIMPLE, "autonomous-system", asn_rules, NULL},
     {"course-of-action", T_SDO, "course-of-action", coa_rules, NULL},
     {"cpe-asset", T_SIMPLE, "software", cpe_rules, NULL},
+    {"credential", T_SIMPLE, "user-account", credential_rules, NULL},
     {"directory", T_SIMPLE, "directory", directory_rules, NULL},
     {"domain-ip", T_DOMAIN_IP, "domain-name", none_rules, NULL},
     {"email", T_EMAIL, "email-message", none_rules, NULL},
+    {"employee", T_IDENTITY, "individual", none_rules, NULL},
     {"facebook-account", T_SIMPLE, "user-account", acct_account_rules, "facebook"},
     {"file", T_SIMPLE, "file", file_rules, NULL},
     {"github-user", T_SIMPLE, "user-account", acct_id_user_rules, "github"},
     {"gitlab-user", T_SIMPLE, "user-account", acct_id_user_rules, "gitlab"},
     {"ip-port", T_IPPORT, "network-traffic", none_rules, NULL},
+    {"legal-entity", T_IDENTITY, "organization", none_rules, NULL},
     {"mutex", T_SIMPLE, "mutex", mutex_rules, NULL},
     {"network-connection", T_NETCONN, "network-traffic", none_rules, NULL},
+    {"news-agency", T_IDENTITY, "organization", none_rules, NULL},
+    {"organization", T_IDENTITY, "organization", none_rules, NULL},
     {"parler-account", T_SIMPLE, "user-account", acct_account_rules, "parler"},
+    {"person", T_IDENTITY, "individual", none_rules, NULL},
     {"process", T_SIMPLE, "process", process_rules, NULL},
     {"reddit-account", T_SIMPLE, "user-account", acct_account_rules, "reddit"},
     {"registry-key", T_SIMPLE, "windows-registry-key", regkey_rules, NULL},
@@ -734,6 +743,73 @@ static json_t *vuln(struct sl_map_ctx *c, struct obj *ob)
 	return v;
 }
 
+static void obj_labels(json_t *o, const struct obj *ob);
+
+/* person, employee, organization, legal-entity, news-agency -> identity, as misp-stix builds it:
+ * contact relations joined into contact_information "rel: value / rel: value". */
+static json_t *identity(struct sl_map_ctx *c, struct obj *ob, const char *cls)
+{
+	static const char *contact[] = {"address", "e-mail",     "email-address", "phone-number",
+	                                "website", "fax-number", "link"};
+	json_t *o = sl_map_sdo(c, "identity", ob->uuid, ob->ts);
+	char name[512] = "", prop[128];
+	const char *first = NULL, *last = NULL;
+	json_t *ci = json_array();
+
+	for (size_t i = 0; i < ob->n; i++) {
+		struct oattr *a = &ob->at[i];
+		int is_contact = 0;
+		for (size_t k = 0; k < sizeof(contact) / sizeof(contact[0]); k++)
+			if (!strcmp(a->rel, contact[k]))
+				is_contact = 1;
+		if (!strcmp(a->rel, "name") && !name[0])
+			snprintf(name, sizeof(name), "%s", a->value);
+		else if (!strcmp(a->rel, "first-name"))
+			first = a->value;
+		else if (!strcmp(a->rel, "last-name"))
+			last = a->value;
+		else if (!strcmp(a->rel, "text") || !strcmp(a->rel, "description"))
+			set_str(o, "description", a->value);
+		else if (!strcmp(a->rel, "role") || !strcmp(a->rel, "employee-type"))
+			sl_map_push_str(o, "roles", a->value);
+		else if (!strcmp(a->rel, "business"))
+			sl_map_push_str(o, "sectors", a->value);
+		else if (is_contact) {
+			char line[1024];
+			snprintf(line, sizeof(line), "%s: %s", a->rel, a->value);
+			json_array_append_new(ci, json_string(line));
+		} else {
+			custom_prop(prop, sizeof(prop), a->rel);
+			set_custom(o, prop, a);
+		}
+	}
+	if (!name[0] && (first || last))
+		snprintf(name, sizeof(name), "%s%s%s", first ? first : "", first && last ? " " : "",
+		         last ? last : "");
+	set_str(o, "name", name[0] ? name : ob->name);
+	set_str(o, "identity_class", cls);
+	if (json_array_size(ci)) {
+		size_t total = 0, i;
+		json_t *x;
+		json_array_foreach(ci, i, x) total += strlen(json_string_value(x)) + 3;
+		char *buf = malloc(total + 1);
+		if (buf) {
+			buf[0] = '\0';
+			size_t off = 0;
+			json_array_foreach(ci, i, x)
+			{
+				off += (size_t)snprintf(buf + off, total + 1 - off, "%s%s",
+				                        i ? " / " : "", json_string_value(x));
+			}
+			set_str(o, "contact_information", buf);
+			free(buf);
+		}
+	}
+	json_decref(ci);
+	obj_labels(o, ob);
+	return o;
+}
+
 static void obj_labels(json_t *o, const struct obj *ob)
 {
 	char buf[256];
@@ -881,6 +957,12 @@ static int map_object(struct sl_map_ctx *c, const json_t *o, size_t idx)
 		obj_labels(v, &ob);
 		/* labels first, as misp-stix orders them: irrelevant to JSON equality */
 		r = sl_map_add(c, v) < 0 ? SL_ENOMEM : 0;
+		free(ob.at);
+		json_decref(owned);
+		return r;
+	}
+	if (t->kind == T_IDENTITY) {
+		r = sl_map_add(c, identity(c, &ob, t->sco)) < 0 ? SL_ENOMEM : 0;
 		free(ob.at);
 		json_decref(owned);
 		return r;
