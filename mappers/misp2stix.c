@@ -370,13 +370,30 @@ char *sl_misp_regkey_full(const char *k, size_t n)
 	return reg_full_key(k, n);
 }
 
+static int attachment(struct sl_map_ctx *c, struct attr *at, json_t *scos, const char *data);
+
+/* base64 text with every byte outside the alphabet dropped (malloc'd). */
+static char *base64_clean(const char *s)
+{
+	size_t n = strlen(s), o = 0;
+	char *r = malloc(n + 1);
+
+	if (!r)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (isalnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '/' || s[i] == '=')
+			r[o++] = s[i];
+	r[o] = '\0';
+	return r;
+}
+
 /* Fill scos (array) and c->pat for an observable attribute. Returns 0, or SL_EINVAL (warned). */
 static int observable(struct sl_map_ctx *c, struct attr *at, json_t *scos)
 {
 	const char *t = at->type, *v = at->value, *u = at->uuid, *b;
 	struct sl_pattern *p = c->pat;
 	const struct sl_mtype *mt = at->mt;
-	char id[SL_STIX_ID_MAX], id2[SL_STIX_ID_MAX];
+	char id[SL_STIX_ID_MAX];
 	size_t alen;
 	json_t *o, *o2;
 	long port;
@@ -640,8 +657,31 @@ static int observable(struct sl_map_ctx *c, struct attr *at, json_t *scos)
 	}
 	if (!strcmp(t, "attachment") || !strcmp(t, "malware-sample")) {
 		const char *data = sl_map_str(at->a, "data");
-		if (data && !base64_ok(data))
-			return bad(c, at, "has attachment data that is not base64", NULL);
+		char *clean = NULL;
+		if (data && !base64_ok(data)) {
+			/* misp-stix decodes leniently (Python drops non-alphabet bytes) and
+			 * re-encodes */
+			clean = base64_clean(data);
+			if (!clean || !base64_ok(clean)) {
+				free(clean);
+				return bad(c, at, "has attachment data that is not base64", NULL);
+			}
+			data = clean;
+		}
+		int rr = attachment(c, at, scos, data);
+		free(clean);
+		return rr;
+	}
+	return bad(c, at, "has a type this mapper lists as observable but cannot build", NULL);
+}
+
+static int attachment(struct sl_map_ctx *c, struct attr *at, json_t *scos, const char *data)
+{
+	struct sl_pattern *p = c->pat;
+	const char *t = at->type, *v = at->value, *u = at->uuid;
+	char id[SL_STIX_ID_MAX];
+	json_t *o, *o2;
+	{
 		int ms = t[0] == 'm';
 		const char *name = v, *md5 = NULL;
 		size_t nlen = strlen(v);
@@ -671,7 +711,7 @@ static int observable(struct sl_map_ctx *c, struct attr *at, json_t *scos)
 			}
 			json_array_append_new(scos, o2);
 		}
-		(void)id2;
+
 		if (ms) {
 			if (data &&
 			    sl_pattern_add(p, "file:content_ref.payload_bin", data, strlen(data)))
@@ -695,7 +735,6 @@ static int observable(struct sl_map_ctx *c, struct attr *at, json_t *scos)
 			return SL_ENOMEM;
 		return 0;
 	}
-	return bad(c, at, "has a type this mapper lists as observable but cannot build", NULL);
 }
 
 /* Indicator-only types: the pattern alone. */
@@ -822,6 +861,15 @@ static int map_attribute(struct sl_map_ctx *c, const json_t *a, size_t idx)
 		sl_map_warn(c, SL_EINVAL, at.where,
 		            "attribute has no string \"type\" and \"value\"; skipped");
 		return 0;
+	}
+	char unq[32];
+	size_t vl = strlen(at.value);
+	if (!strcmp(at.type, "mac-address") && vl >= 2 && vl < sizeof(unq) &&
+	    (at.value[0] == '\'' || at.value[0] == '"') && at.value[vl - 1] == at.value[0]) {
+		/* MISP's MAC address normalisation drops enclosing quotes */
+		memcpy(unq, at.value + 1, vl - 2);
+		unq[vl - 2] = '\0';
+		at.value = unq;
 	}
 	{
 		const char *why = sl_misp_value_problem(at.type, at.value);
