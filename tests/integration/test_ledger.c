@@ -1,1 +1,813 @@
-int main(void){return 77;}
+/* test_ledger.c — the ledger on the real test PostgreSQL: versions (newer wins, same is a no-op
+ * that still records provenance), provenance from several peers, observable dedup across sources
+ * and spellings, correlation, outbox claims from two connections at once, cursor + data atomicity
+ * when the connection dies mid-transaction, append-only audit, quarantine, erasure, paging, id map.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <pthread.h>
+
+#include <libpq-fe.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "ledger.h"
+#include "sltest.h"
+
+struct ctx {
+	char *dsn;
+	struct sl_ledger *l;
+	PGconn *pg; /* a second, plain connection to look behind the API */
+};
+
+static int setup(void **state)
+{
+	static int n;
+	char name[64];
+	struct ctx *c = calloc(1, sizeof(*c));
+	struct sl_err err = {0};
+
+	snprintf(name, sizeof(name), "sl_ledger_%d", n++);
+	c->dsn = sltest_fresh_db(name);
+	c->l = sl_ledger_open(c->dsn, &err);
+	assert_non_null(c->l);
+	assert_int_equal(sl_ledger_migrate(c->l, NULL, NULL, &err), 0);
+	c->pg = PQconnectdb(c->dsn);
+	assert_int_equal(PQstatus(c->pg), CONNECTION_OK);
+	*state = c;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct ctx *c = *state;
+
+	sl_ledger_close(c->l);
+	PQfinish(c->pg);
+	free(c->dsn);
+	free(c);
+	return 0;
+}
+
+static long long q_int(PGconn *pg, const char *sql)
+{
+	PGresult *r = PQexec(pg, sql);
+	long long v;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(pg));
+	v = atoll(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return v;
+}
+
+static json_t *indicator(const char *uuid, const char *modified, const char *pattern)
+{
+	char id[80];
+
+	snprintf(id, sizeof(id), "indicator--%s", uuid);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type", "indicator",
+	                 "spec_version", "2.1", "id", id, "created", "2024-01-01T00:00:00Z",
+	                 "modified", modified, "pattern_type", "stix", "pattern", pattern,
+	                 "valid_from", "2024-01-01T00:00:00Z");
+}
+
+static json_t *sco(const char *type, const char *uuid, const char *value)
+{
+	char id[80];
+
+	snprintf(id, sizeof(id), "%s--%s", type, uuid);
+	return json_pack("{s:s, s:s, s:s, s:s}", "type", type, "spec_version", "2.1", "id", id,
+	                 "value", value);
+}
+
+static json_t *report(const char *uuid, const char *modified, json_t *refs)
+{
+	char id[80];
+
+	snprintf(id, sizeof(id), "report--%s", uuid);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "type", "report",
+	                 "spec_version", "2.1", "id", id, "created", "2024-01-01T00:00:00Z",
+	                 "modified", modified, "name", "event", "published", "2024-01-01T00:00:00Z",
+	                 "object_refs", refs);
+}
+
+/* Ingest objs (stolen) from peer; outcomes into out (may be NULL). */
+static int ingest(struct sl_ledger *l, const char *peer, json_t **objs, size_t n,
+                  const struct sl_ledger_cursor *cur, enum sl_ledger_outcome *out,
+                  struct sl_ledger_result *res_out, struct sl_err *err)
+{
+	struct sl_ledger_in in[32];
+	struct sl_ledger_result res[32];
+	size_t i;
+	int rc;
+
+	assert_true(n <= 32);
+	for (i = 0; i < n; i++) {
+		in[i].obj = objs[i];
+		in[i].origin_id = "origin-1";
+	}
+	rc = sl_ledger_ingest(l, peer, in, n, cur, res, err);
+	for (i = 0; i < n; i++) {
+		if (out)
+			out[i] = res[i].outcome;
+		if (res_out)
+			res_out[i] = res[i];
+		json_decref(objs[i]);
+	}
+	return rc;
+}
+
+#define U1 "11111111-1111-4111-8111-111111111111"
+#define U2 "22222222-2222-4222-8222-222222222222"
+#define U3 "33333333-3333-4333-8333-333333333333"
+#define U4 "44444444-4444-4444-8444-444444444444"
+#define U5 "55555555-5555-4555-8555-555555555555"
+#define U6 "66666666-6666-4666-8666-666666666666"
+
+static void migrate_is_idempotent_and_refuses_newer(void **state)
+{
+	struct ctx *c = *state;
+	struct sl_err err = {0};
+	struct sl_ledger *l2;
+	int from = -1, to = -1;
+	PGresult *r;
+
+	assert_int_equal(sl_ledger_migrate(c->l, &from, &to, &err), 0);
+	assert_int_equal(from, to);
+	assert_int_equal(to, sl_ledger_schema_known());
+	r = PQexec(c->pg, "INSERT INTO schema_version (version) VALUES (999)");
+	assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	l2 = sl_ledger_open(c->dsn, &err);
+	assert_null(l2);
+	assert_int_equal(err.code, SL_ECONFLICT);
+	assert_non_null(strstr(err.msg, "999"));
+	assert_int_equal(sl_ledger_migrate(c->l, NULL, NULL, &err), SL_ECONFLICT);
+}
+
+static void newer_version_wins(void **state)
+{
+	struct ctx *c = *state;
+	struct sl_err err = {0};
+	enum sl_ledger_outcome o[2];
+	json_t *objs[2], *got;
+
+	objs[0] = indicator(U1, "2024-02-01T00:00:00Z", "[ipv4-addr:value = '10.0.0.1']");
+	assert_int_equal(ingest(c->l, "misp-a", objs, 1, NULL, o, NULL, &err), 0);
+	assert_int_equal(o[0], SL_LEDGER_NEW);
+	objs[0] = indicator(U1, "2024-03-01T00:00:00.5Z", "[ipv4-addr:value = '10.0.0.2']");
+	assert_int_equal(ingest(c->l, "misp-a", objs, 1, NULL, o, NULL, &err), 0);
+	assert_int_equal(o[0], SL_LEDGER_NEWER);
+	/* an older version arriving late is kept as history, the newest stays newest */
+	objs[0] = indicator(U1, "2024-01-15T00:00:00Z", "[ipv4-addr:value = '10.0.0.0']");
+	assert_int_equal(ingest(c->l, "misp-b", objs, 1, NULL, o, NULL, &err), 0);
+	assert_int_equal(o[0], SL_LEDGER_OLDER);
+	/* two versions in one batch: the later one is the newest */
+	objs[0] = indicator(U2, "2024-05-01T00:00:00Z", "[ipv4-addr:value = '10.0.0.5']");
+	objs[1] = indicator(U2, "2024-04-01T00:00:00Z", "[ipv4-addr:value = '10.0.0.4']");
+	assert_int_equal(ingest(c->l, "misp-a", objs, 2, NULL, o, NULL, &err), 0);
+	assert_int_equal(o[0], SL_LEDGER_NEW);
+	assert_int_equal(o[1], SL_LEDGER_OLDER);
+
+	got = sl_ledger_get(c->l, "indicator--" U1, NULL, &err);
+	assert_non_null(got);
+	assert_string_equal(json_string_value(json_object_get(got, "pattern")),
+	                    "[ipv4-addr:value = '10.0.0.2']");
+	json_decref(got);
+	got = sl_ledger_get(c->l, "indicator--" U1, "2024-02-01T00:00:00.000Z", &err);
+	assert_non_null(got);
+	assert_string_equal(json_string_value(json_object_get(got, "pattern")),
+	                    "[ipv4-addr:value = '10.0.0.1']");
+	json_decref(got);
+	assert_null(sl_ledger_get(c->l, "indicator--" U3, NULL, &err));
+	assert_int_equal(err.code, SL_ENOTFOUND);
+	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM objects"), 5);
+}
+
+static void same_version_is_noop_but_provenance_counts(void **state)
+{
+	struct ctx *c = *state;
+	struct sl_err err = {0};
+	enum sl_ledger_outcome o[1];
+	json_t *objs[1], *src;
+	const char *peers[] = {"misp-a", "opencti", "taxii-partner", "misp-a"};
+	size_t i;
+
+	for (i = 0; i < 4; i++) {
+		objs[0] = sco("domain-name", U1, "evil.example.com");
+		assert_int_equal(ingest(c->l, peers[i], objs, 1, NULL, o, NULL, &err), 0);
+		assert_int_equal(o[0], i == 0 ? SL_LEDGER_NEW : SL_LEDGER_SAME);
+	}
+	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM objects"), 1);
+	/* three sources: three provenance rows; misp-a twice is one row delivered twice */
+	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM provenance"), 3);
+	assert_int_equal(q_int(c->pg, "SELECT deliveries FROM provenance WHERE peer = 'misp-a'"),
+	                 2);
+	src = sl_ledger_sources(c->l, NULL, "evil.example.com", &err);
+	assert_non_null(src);
+	assert_int_equal(json_array_size(json_object_get(src, "sources")), 3);
+	json_decref(src);
+}
+
+static void observables_dedup_across_sources_and_spellings(void **state)
+{
+	struct ctx *c = *state;
+	struct sl_err err = {0};
+	json_t *objs[3], *src;
+
+	objs[0] = sco("domain-name", U1, "Evil.EXAMPLE.com.");
+	objs[1] = sco("ipv4-addr", U2, "010.000.000.001");
+	assert_int_equal(ingest(c->l, "misp-a", objs, 2, NULL, NULL, NULL, &err), 0);
+	objs[0] = sco("domain-name", U3, "evil.example.com");
+	objs[1] =
+	    indicator(U4, "2024-01-01T00:00:00Z",
+	              "[domain-name:value = 'EVIL.example.com'] OR [ipv4-addr:value = '10.0.0.1']");
+	objs[2] = sco("ipv4-addr", U5, "10.0.0.1/32");
+	assert_int_equal(ingest(c->l, "opencti", objs, 3, NULL, NULL, NULL, &err), 0);
+
+	/* one observable per IoC, whatever the spelling or the source */
+	assert_int_equal(q_int(c->pg, "SELECT count(DISTINCT (type, value)) FROM observables"), 2);
+	src = sl_ledger_sources(c->l, NULL, "EVIL.Example.Com", &err);
+	assert_non_null(src);
+	assert_string_equal(json_string_value(json_object_get(src, "value")), "evil.example.com");
+	assert_int_equal(json_array_size(json_object_get(src, "objects")), 3);
+	json_decref(src);
+	src = sl_ledger_sources(c->l, "ipv4-addr", "10.0.0.001", &err);
+	assert_non_null(src);
+	assert_int_equal(json_array_size(json_object_get(src, "objects")), 3);
+	json_decref(src);
+	assert_null(sl_ledger_sources(c->l, NULL, "unknown.example.org", &err));
+	assert_int_equal(err.code, SL_ENOTFOUND);
+}
+
+static void correlation(void **state)
+{
+	struct ctx *c = *state;
+	struct sl_err err = {0};
+	json_t *objs[8], *rel, *src;
+	char sid[80];
+
+	objs[0] = sco("ipv4-addr", U1, "10.9.9.9");
+	objs[1] =
+	    sco("ipv4-addr", U2, "010.9.9.9"); /* same IoC, other id, other source's spelling */
+	objs[2] = indicator(U3, "2024-01-01T00:00:00Z", "[domain-name:value = 'c2.example.net']");
+	objs[3] = sco("domain-name", U4, "C2.example.net");
+	objs[4] = report(U1, "2024-01-01T00:00:00Z",
+	                 json_pack("[s,s]", "ipv4-addr--" U1, "indicator--" U3));
+	objs[5] = report(U2, "2024-01-01T00:00:00Z",
+	                 json_pack("[s,s]", "ipv4-addr--" U2, "domain-name--" U4));
+	objs[6] = report(U3, "2024-01-01T00:00:00Z", json_pack("[s]", "domain-name--" U4));
+	snprintf(sid, sizeof(sid), "sighting--%s", U5);
+	objs[7] = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "type", "sighting", "spec_version",
+	                    "2.1", "id", sid, "created", "2024-01-01T00:00:00Z", "modified",
+	                    "2024-01-01T00:00:00Z", "sighting_of_ref", "indicator--" U3);
+	assert_int_equal(ingest(c->l, "misp-a", objs, 8, NULL, NULL, NULL, &err), 0);
+
+	rel = sl_ledger_related(c->l, "report--" U1, 10, &err);
+	assert_non_null(rel);
+	assert_int_equal(json_array_size(rel), 3); /* report 2 (2 shared), report 3, the sighting */
+	assert_string_equal(json_string_value(json_object_get(json_array_get(rel, 0), "id")),
+	                    "report--" U2);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(rel, 0), "shared")), 2);
+	json_decref(rel);
+
+	/* a newer version of report 1 no longer cites the IP: report 3 shares nothing more */
+	objs[0] = report(U1, "2024-02-01T00:00:00Z", json_pack("[s]", "ipv4-addr--" U1));
+	assert_int_equal(ingest(c->l, "misp-a", objs, 1, NULL, NULL, NULL, &err), 0);
+	rel = sl_ledger_related(c->l, "report--" U1, 10, &err);
+	assert_non_null(rel);
+	assert_int_equal(json_array_size(rel), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(rel, 0), "id")),
+	                    "report--" U2);
+	json_decref(rel);
+
+	src = sl_ledger_sources(c->l, NULL, "c2.EXAMPLE.net", &err);
+	assert_non_null(src);
+	assert_int_equal(json_array_size(json_object_get(src, "containers")),
+	                 3); /* r2, r3, sighting */
+	json_decref(src);
+}
+
+struct claimer {
+	const char *dsn;
+	int64_t got[4000];
+	size_t n;
+	int rc;
+};
+
+static void *claim_loop(void *arg)
+{
+	struct claimer *cl = arg;
+	struct sl_err err = {0};
+	struct sl_ledger *l = sl_ledger_open(cl->dsn, &err);
+	struct sl_ledger_work w[7];
+	size_t n, i;
+
+	if (!l) {
+		cl->rc = -1;
+		return NULL;
+	}
+	for (;;) {
+		if ((cl->rc = sl_ledger_outbox_claim(l, "partner", 7, 300, w, &n, &err)) != 0 ||
+		    n == 0)
+			break;
+		for (i = 0; i < n && cl->n < 4000; i++)
+			cl->got[cl->n++] = w[i].outbox_id;
+	}
+	sl_ledger_close(l);
+	return NULL;
+}
+
+static int cmp64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void outbox_claims_are_disjoint_and_complete(void **state)
+{
+	struct ctx *c = *state;
+	struct sl_err err = {0};
+	struct sl_ledger_ref refs[1000];
+	static char ids[1000][80];
+	struct sl_ledger_in in[1000];
+	struct sl_ledger_result res[1000];
+	static struct claimer a, b;
+	static int64_t all[4000];
+	pthread_t ta, tb;
+	size_t i, n;
+
+	for (i = 0; i < 1000; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "ipv4-addr--%08zx-0000-4000-8000-000000000000", i);
+		in[i].obj = json_pack("{s:s, s:s, s:s}", "type", "ipv4-addr", "id", ids[i], "value",
+		                      "10.1.2.3");
+		in[i].origin_id = NULL;
+		refs[i].id = ids[i];
+		refs[i].modified = NULL;
+	}
+	assert_int_equal(sl_ledger_ingest(c->l, "misp-a", in, 1000, NULL, res, &err), 0);
+	for (i = 0; i < 1000; i++)
+		json_decref((json_t *)in[i].obj);
+	assert_int_equal(
+	    sl_ledger_outbox_enqueue(c->l, "partner", refs, 1000, SL_LEDGER_DELIVER, &err), 0);
+	assert_int_equal(
+	    sl_ledger_outbox_enqueue(c->l, "partner", refs, 1000, SL_LEDGER_REVOKE, &err), 0);
+	/* enqueueing again does not duplicate open rows */
+	assert_int_equal(
+	    sl_ledger_outbox_enqueue(c->l, "partner", refs, 1000, SL_LEDGER_DELIVER, &err), 0);
+	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM outbox"), 2000);
+	refs[0].id = "ipv4-addr--99999999-0000-4000-8000-000000000000";
+	assert_int_equal(
+	    sl_ledger_outbox_enqueue(c->l, "partner", refs, 1, SL_LEDGER_DELIVER, &err),
+	    SL_ENOTFOUND);
+
+	a.dsn = b.dsn = c->dsn;
+	assert_int_equal(pthread_create(&ta, NULL, claim_loop, &a), 0);
+	assert_int_equal(pthread_create(&tb, NULL, claim_loop, &b), 0);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	assert_int_equal(a.rc, 0);
+	assert_int_equal(b.rc, 0);
+	assert_int_equal(a.n + b.n, 2000);
+	memcpy(all, a.got, a.n * sizeof(int64_t));
+	memcpy(all + a.n, b.got, b.n * sizeof(int64_t));
+	qsort(all, 2000, sizeof(int64_t), cmp64);
+	for (i = 1; i < 2000; i++)
+		assert_true(all[i] != all[i - 1]); /* never the same row twice */
+	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM outbox WHERE attempts = 1"), 2000);
+
+	/* leased rows are not handed out again; settled rows leave the queue */
+	{
+		struct sl_ledger_work w[4];
+
+		assert_int_equal(sl_ledger_outbox_claim(c->l, NULL, 4, 300, w, &n, &err), 0);
+		assert_int_equal(n, 0);
+		assert_int_equal(sl_ledger_outbox_sent(c->l, all[0], &err), 0);
+		assert_int_equal(sl_ledger_outbox_parked(c->l, all[1], "HTTP 400 invalid", &err),
+		                 0);
+		assert_int_equal(sl_ledger_outbox_failed(c->l, all[2], "timeout", 0, &err), 0);
+		assert_int_equal(sl_ledger_outbox_claim(c->l, "partner", 4, 300, w, &n, &err), 0);
+		assert_int_equal(n, 1); /* only the failed one, due again at once */
+		assert_true(w[0].outbox_id == all[2]);
+		assert_int_equal(w[0].attempts, 2);
+		assert_int_equal(sl_ledger_outbox_sent(c->l, 0, &err), SL_ENOTFOUND);
+	}
+}
+
+struct ingester {
+	const char *dsn;
+	int rc;
+	struct sl_err err;
+};
+
+static void *ingest_with_cursor(void *arg)
+{
+	struct ingester *g = arg;
+	struct sl_ledger *l = sl_ledger_open(g->dsn, &g->err);
+	struct sl_ledger_cursor cur = {"misp-a", "events", "2024-06-01T00:00:00Z"};
+	json_t *objs[2];
+
+	if (!l) {
+		g->rc = -100;
+		return NULL;
+	}
+	objs[0] = sco("ipv4-addr", U1, "10.7.7.7");
+	objs[1] = indicator(U2, "2024-01-01T00:00:00Z", "[ipv4-addr:value = '10.7.7.7']");
+	g->rc = ingest(l, "misp-a", objs, 2, &cur, NULL, NULL, &g->err);
+	sl_ledger_close(l);
+	return NULL;
+}
+
+static void cursor_and_data_commit_together(void **state)
+{
+	struct ctx *c = *state;
+	struct sl_err err = {0};
+	struct sl_ledger_cursor start = {"misp-a", "events", "2024-01-01T00:00:00Z"};
+	static struct ingester g;
+	PGconn *locker = PQconnectdb(c->dsn);
+	PGresult *r;
+	pthread_t t;
+	char pos[64], pid[32] = "";
+	int tries;
+
+	assert_int_equal(sl_ledger_cursor_set(c->l, &start, &err), 0);
+	/* hold the cursor table so the ingest stops inside its transaction, after its data */
+	r = PQexec(locker, "BEGIN; LOCK TABLE cursors IN ACCESS EXCLUSIVE MODE");
+	assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	g.dsn = c->dsn;
+	assert_int_equal(pthread_create(&t, NULL, ingest_with_cursor, &g), 0);
+	for (tries = 0; tries < 200 && !*pid; tries++) {
+		r = PQexec(
+		    c->pg,
+		    "SELECT pid FROM pg_stat_activity WHERE application_name = "
+		    "'sluice-ledger' AND wait_event_type = 'Lock' AND query LIKE '%cursor%'");
+		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+			snprintf(pid, sizeof(pid), "%s", PQgetvalue(r, 0, 0));
+		PQclear(r);
+		if (!*pid)
+			usleep(50000);
+	}
+	assert_true(*pid);
+	/* the ingest has written its objects but not committed: kill its connection */
+	{
+		const char *p[1] = {pid};
+
+		r = PQexecParams(c->pg, "SELECT pg_terminate_backend($1::int)", 1, NULL, p, NULL,
+		                 NULL, 0);
+		assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+		PQclear(r);
+	}
+	pthread_join(t, NULL);
+	r = PQexec(locker, "ROLLBACK");
+	PQclear(r);
+	PQfinish(locker);
+	assert_int_equal(g.rc, SL_EDB);
+	assert_non_null(strstr(g.err.msg, "nothing was committed"));
+	/* neither the data nor the cursor moved */
+	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM objects"), 0);
+	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM provenance"), 0);
+	assert_int_equal(sl_ledger_cursor_get(c->l, "misp-a", "events", pos, sizeof(pos), &err), 0);
+	assert_string_equal(pos, "2024-01-01T00:00:00Z");
+	/* the same call again succeeds, and then both moved */
+	ingest_with_cursor(&g);
+	assert_int_equal(g.rc, 0);
+	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM objects"), 2);
+	assert_int_equal(sl_ledger_cursor_get(c->l, "misp-a", "events", pos, sizeof(pos), &err), 0);
+	assert_string_equal(pos, "2024-06-01T00:00:00Z");
+	assert_int_equal(sl_ledger_cursor_get(c->l, "misp-a", "nope", pos, sizeof(pos), &err),
+	                 SL_ENOTFOUND);
+}
+
+static void audit_is_append_only(void **state)
+{
+	struct ctx *c = *state;
+	struct sl_err err = {0};
+	json_t *changes = json_pack("[{s:s, s:s}]", "path", "description", "action", "redact");
+	struct sl_ledger_audit rows[2] = {
+	    {"indicator--" U1, "2024-01-01T00:00:00Z", "partner", SL_LEDGER_ALLOW_WITH_CHANGES,
+	     "policy.conf:12 gdpr", changes, "sent"},
+	    {"indicator--" U2, "2024-01-01T00:00:00Z", "other", SL_LEDGER_DENY, "policy.conf:3 tlp",
+	     NULL, NULL},
+	};
+	const char *bad[] = {"UPDATE audit SET decision = 'allow'", "DELETE FROM audit",
+	                     "TRUNCATE audit"};
+	json_t *list;
+	size_t i;
+
+	assert_int_equal(sl_ledger_audit_append(c->l, rows, 2, &err), 0);
+	json_decref(changes);
+	for (i = 0; i < 3; i++) {
+		PGresult *r = PQexec(c->pg, bad[i]);
+
+		assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR);
+		assert_non_null(strstr(PQresultErrorMessage(r), "append-only"));
+		PQclear(r);
+	}
+	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM audit"), 2);
+	list = sl_ledger_audit_list(c->l, "partner", NULL, 100, &err);
+	assert_non_null(list);
+	assert_int_equal(json_array_size(list), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "decision")),
+	                    "allow-with-changes");
+	assert_string_equal(
+	    json_string_value(json_object_get(
+	        json_array_get(json_object_get(json_array_get(list, 0), "changes"), 0), "action")),
+	    "redact");
+	json_decref(list);
+	list = sl_ledger_audit_list(c->l, NULL, "2999-01-01T00:00:00Z", 100, &err);
+	assert_non_null(list);
+	assert_int_equal(json_array_size(list), 0);
+	json_decref(list);
+}
+
+static void bad_input_is_quarantined_and_the_rest_stored(void **state)
+{
+	struct ctx *c = *state;
+	struct sl_err err = {0};
+	struct sl_ledger_result res[9];
+	json_t *objs[9];
+	char *big = malloc(SL_LEDGER_MAX_OBJECT_BYTES + 10);
+	size_t i;
+
+	memset(big, 'a', SL_LEDGER_MAX_OBJECT_BYTES + 9);
+	big[SL_LEDGER_MAX_OBJECT_BYTES + 9] = '\0';
+	objs[0] = sco("ipv4-addr", U1, "10.0.0.1");
+	objs[1] = json_pack("{s:s, s:s}", "type", "indicator", "modified", "2024-01-01T00:00:00Z");
+	objs[2] = json_pack("{s:s, s:s, s:s}", "type", "indicator", "id", "malware--" U2,
+	                    "modified", "2024-01-01T00:00:00Z");
+	objs[3] = json_pack("{s:s, s:s, s:s}", "type", "indicator", "id", "indicator--not-a-uuid",
+	                    "modified", "2024-01-01T00:00:00Z");
+	objs[4] = json_pack("{s:s, s:s, s:s, s:s}", "type", "indicator", "id", "indicator--" U3,
+	                    "created", "2024-02-01T00:00:00Z", "modified", "2024-01-01T00:00:00Z");
+	objs[5] = json_pack("{s:s, s:s, s:s}", "type", "indicator", "id", "indicator--" U4,
+	                    "description", "no modified");
+	objs[6] = json_pack("{s:s, s:s, s:s, s:s}", "type", "note", "id", "note--" U5, "modified",
+	                    "2024-01-01T00:00:00Z", "content", big);
+	objs[7] = json_pack("{s:s, s:s, s:s, s:s%}", "type", "note", "id", "note--" U6, "modified",
+	                    "2024-01-01T00:00:00Z", "content", "nul\0inside", (size_t)10);
+	objs[8] = sco("domain-name", U2, "fine.example.com");
+	free(big);
+	assert_int_equal(ingest(c->l, "feed-x", objs, 9, NULL, NULL, res, &err), 0);
+	assert_int_equal(res[0].outcome, SL_LEDGER_NEW);
+	assert_int_equal(res[8].outcome, SL_LEDGER_NEW);
+	for (i = 1; i < 8; i++)
+		assert_int_equal(res[i].outcome, SL_LEDGER_REJECTED);
+	assert_non_null(strstr(res[1].msg, "missing 'id'"));
+	assert_non_null(strstr(res[2].msg, "does not start with its type 'indicator--'"));
+	assert_non_null(strstr(res[3].msg, "does not end in a UUID"));
+	assert_non_null(strstr(res[4].msg, "earlier than 'created'"));
+	assert_non_null(strstr(res[5].msg, "missing 'modified'"));
+	assert_non_null(strstr(res[6].msg, "over the limit"));
+	assert_non_null(strstr(res[7].msg, "NUL"));
+	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM objects"), 2);
+	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM quarantine WHERE peer = 'feed-x'"), 7);
+	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM quarantine WHERE raw LIKE "
+	                              "'%indicator--not-a-uuid%' AND reason LIKE '%UUID%'"),
+	                 1);
+	/* the raw text kept is bounded; the original size is recorded */
+	assert_int_equal(q_int(c->pg, "SELECT max(length(raw)) FROM quarantine"),
+	                 SL_LEDGER_QUARANTINE_RAW_MAX);
+	assert_true(q_int(c->pg, "SELECT max(raw_bytes) FROM quarantine") >
+	            (long long)SL_LEDGER_MAX_OBJECT_BYTES);
+	assert_int_equal(
+	    sl_ledger_quarantine(c->l, "feed-x", "{not json", 9, "not JSON: line 1", &err), 0);
+	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM quarantine"), 8);
+}
+
+static void erasure_tombstones_revokes_and_audits_a_hash(void **state)
+{
+	struct ctx *c = *state;
+	struct sl_err err = {0};
+	struct sl_ledger_erase_result er;
+	struct sl_ledger_ref ref = {"email-addr--" U1, NULL};
+	struct sl_ledger_work w[4];
+	const unsigned char key[] = "test-erasure-key";
+	unsigned char mac[32];
+	unsigned maclen = 0;
+	char machex[65], q[256];
+	json_t *objs[4], *got;
+	size_t n, i;
+
+	objs[0] = sco("email-addr", U1, "Alice@Example.org");
+	objs[1] = indicator(U2, "2024-01-01T00:00:00Z", "[email-addr:value = 'alice@example.org']");
+	objs[2] = report(U3, "2024-01-01T00:00:00Z", json_pack("[s]", "email-addr--" U1));
+	json_object_set_new(objs[2], "description", json_string("phish sent by ALICE@example.org"));
+	objs[3] = sco("domain-name", U4, "unrelated.example.com");
+	assert_int_equal(ingest(c->l, "misp-a", objs, 4, NULL, NULL, NULL, &err), 0);
+	assert_int_equal(sl_ledger_quarantine(c->l, "misp-a", "{\"v\":\"alice@example.org\"", 24,
+	                                      "truncated", &err),
+	                 0);
+	/* the SCO was delivered to one partner */
+	assert_int_equal(
+	    sl_ledger_outbox_enqueue(c->l, "partner", &ref, 1, SL_LEDGER_DELIVER, &err), 0);
+	assert_int_equal(sl_ledger_outbox_claim(c->l, "partner", 4, 60, w, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(sl_ledger_outbox_sent(c->l, w[0].outbox_id, &err), 0);
+
+	assert_int_equal(
+	    sl_ledger_erase(c->l, "alice@EXAMPLE.org", key, sizeof(key) - 1, &er, &err), 0);
+	assert_int_equal(er.versions, 3);
+	assert_int_equal(er.revokes, 1);
+	/* no stored content, index row or quarantined input holds the value any more */
+	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM objects WHERE "
+	                              "lower(content::text) LIKE '%alice@example.org%'"),
+	                 0);
+	assert_int_equal(
+	    q_int(c->pg, "SELECT count(*) FROM observables WHERE value LIKE '%alice%'"), 0);
+	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM quarantine WHERE raw LIKE '%alice%'"),
+	                 0);
+	got = sl_ledger_get(c->l, "email-addr--" U1, NULL, &err);
+	assert_non_null(got);
+	assert_true(json_is_true(json_object_get(got, "x_sluice_erased")));
+	assert_null(json_object_get(got, "value"));
+	assert_string_equal(json_string_value(json_object_get(got, "id")), "email-addr--" U1);
+	json_decref(got);
+	got = sl_ledger_get(c->l, "report--" U3, NULL, &err);
+	assert_string_equal(json_string_value(json_object_get(got, "modified")),
+	                    "2024-01-01T00:00:00Z");
+	json_decref(got);
+	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM objects WHERE NOT erased"), 1);
+	/* a revoke is owed to the partner that received it */
+	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM outbox WHERE action = 'revoke' AND "
+	                              "destination = 'partner' AND state = 'pending' AND "
+	                              "id = 'email-addr--" U1 "'"),
+	                 1);
+	/* audit rows carry the keyed hash of what the caller gave, never the value */
+	HMAC(EVP_sha256(), key, (int)sizeof(key) - 1, (const unsigned char *)"alice@EXAMPLE.org",
+	     17, mac, &maclen);
+	for (i = 0; i < maclen; i++)
+		sprintf(machex + 2 * i, "%02x", mac[i]);
+	snprintf(q, sizeof(q),
+	         "SELECT count(*) FROM audit WHERE decision = 'erase' AND subject_hash = '%s'",
+	         machex);
+	assert_int_equal(q_int(c->pg, q), 4);
+	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM audit WHERE lower(audit::text) LIKE "
+	                              "'%alice%'"),
+	                 0);
+	assert_null(sl_ledger_sources(c->l, NULL, "alice@example.org", &err));
+	assert_int_equal(sl_ledger_erase(c->l, "alice@example.org", NULL, 0, &er, &err), SL_EINVAL);
+}
+
+struct page_acc {
+	char ids[64][80];
+	int64_t last_added, last_seq;
+	size_t n;
+	bool ordered;
+};
+
+static int page_emit(void *arg, const struct sl_ledger_version *v)
+{
+	struct page_acc *a = arg;
+
+	if (v->date_added_us < a->last_added ||
+	    (v->date_added_us == a->last_added && v->seq <= a->last_seq))
+		a->ordered = false;
+	a->last_added = v->date_added_us;
+	a->last_seq = v->seq;
+	if (a->n < 64)
+		snprintf(a->ids[a->n++], sizeof(a->ids[0]), "%s@%s", v->id, v->modified);
+	return 0;
+}
+
+static void pages_by_date_added(void **state)
+{
+	struct ctx *c = *state;
+	struct sl_err err = {0};
+	struct page_acc acc = {.ordered = true};
+	struct sl_ledger_page_query q = {0};
+	const char *types[] = {"indicator"};
+	json_t *objs[3];
+	bool more = true;
+	size_t i, j, pages = 0;
+
+	objs[0] = sco("ipv4-addr", U1, "10.0.0.1");
+	objs[1] = indicator(U2, "2024-01-01T00:00:00Z", "[ipv4-addr:value = '10.0.0.1']");
+	assert_int_equal(ingest(c->l, "a", objs, 2, NULL, NULL, NULL, &err), 0);
+	objs[0] = indicator(U2, "2024-02-01T00:00:00Z", "[ipv4-addr:value = '10.0.0.2']");
+	objs[1] = sco("domain-name", U3, "x.example.com");
+	objs[2] = indicator(U4, "2024-01-01T00:00:00Z", "[ipv4-addr:value = '10.0.0.4']");
+	assert_int_equal(ingest(c->l, "a", objs, 3, NULL, NULL, NULL, &err), 0);
+	while (more) {
+		assert_int_equal(sl_ledger_page(c->l, &q, 2, page_emit, &acc, &more, &err), 0);
+		q.after_date_added_us = acc.last_added;
+		q.after_seq = acc.last_seq;
+		pages++;
+	}
+	assert_int_equal(acc.n, 5);
+	assert_int_equal(pages, 3);
+	assert_true(acc.ordered);
+	for (i = 0; i < acc.n; i++)
+		for (j = i + 1; j < acc.n; j++)
+			assert_string_not_equal(acc.ids[i], acc.ids[j]);
+	/* newest indicators only */
+	memset(&acc, 0, sizeof(acc));
+	acc.ordered = true;
+	memset(&q, 0, sizeof(q));
+	q.types = types;
+	q.n_types = 1;
+	q.latest_only = true;
+	assert_int_equal(sl_ledger_page(c->l, &q, 100, page_emit, &acc, &more, &err), 0);
+	assert_int_equal(acc.n, 2);
+	assert_false(more);
+	assert_string_equal(acc.ids[0], "indicator--" U2 "@2024-02-01T00:00:00.000000Z");
+}
+
+static void idmap_and_shared_decisions(void **state)
+{
+	struct ctx *c = *state;
+	struct sl_err err = {0};
+	char out[SL_LEDGER_ID_MAX];
+	json_t *objs[1], *redacted, *payload;
+	struct sl_ledger_share rows[2];
+	struct sl_ledger_work w[4];
+	size_t n_new = 0, n;
+
+	assert_int_equal(
+	    sl_ledger_idmap_put(c->l, "opencti", "octi-internal-1", "indicator--" U1, &err), 0);
+	assert_int_equal(
+	    sl_ledger_idmap_to_stix(c->l, "opencti", "octi-internal-1", out, sizeof(out), &err), 0);
+	assert_string_equal(out, "indicator--" U1);
+	assert_int_equal(
+	    sl_ledger_idmap_to_foreign(c->l, "opencti", "indicator--" U1, out, sizeof(out), &err),
+	    0);
+	assert_string_equal(out, "octi-internal-1");
+	assert_int_equal(
+	    sl_ledger_idmap_to_stix(c->l, "misp", "octi-internal-1", out, sizeof(out), &err),
+	    SL_ENOTFOUND);
+
+	objs[0] = indicator(U1, "2024-01-01T00:00:00Z", "[ipv4-addr:value = '10.0.0.1']");
+	assert_int_equal(ingest(c->l, "misp-a", objs, 1, NULL, NULL, NULL, &err), 0);
+	redacted = json_pack("{s:s, s:s}", "id", "indicator--" U1, "description", "[redacted]");
+	memset(rows, 0, sizeof(rows));
+	rows[0] = (struct sl_ledger_share){"partner",
+	                                   "indicator--" U1,
+	                                   "2024-01-01T00:00:00Z",
+	                                   SL_LEDGER_ALLOW_WITH_CHANGES,
+	                                   "rule 1",
+	                                   NULL,
+	                                   redacted,
+	                                   1,
+	                                   false};
+	rows[1] = (struct sl_ledger_share){"closed",
+	                                   "indicator--" U1,
+	                                   "2024-01-01T00:00:00Z",
+	                                   SL_LEDGER_DENY,
+	                                   "tlp:red",
+	                                   NULL,
+	                                   NULL,
+	                                   1,
+	                                   false};
+	assert_int_equal(sl_ledger_share_record(c->l, rows, 2, &n_new, &err), 0);
+	assert_int_equal(n_new, 2);
+	assert_true(rows[0].recorded && rows[1].recorded);
+	assert_int_equal(sl_ledger_share_record(c->l, rows, 2, &n_new, &err), 0);
+	assert_int_equal(n_new, 0); /* decided once */
+	assert_false(rows[0].recorded);
+	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM audit"), 2);
+	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM outbox WHERE state = 'blocked' AND "
+	                              "destination = 'closed'"),
+	                 1);
+	assert_int_equal(sl_ledger_outbox_claim(c->l, NULL, 4, 60, w, &n, &err), 0);
+	assert_int_equal(n, 1);
+	payload = sl_ledger_outbox_payload(c->l, w[0].outbox_id, &err);
+	assert_non_null(payload);
+	assert_string_equal(json_string_value(json_object_get(payload, "description")),
+	                    "[redacted]");
+	json_decref(payload);
+	json_decref(redacted);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(migrate_is_idempotent_and_refuses_newer, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(newer_version_wins, setup, teardown),
+	    cmocka_unit_test_setup_teardown(same_version_is_noop_but_provenance_counts, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(observables_dedup_across_sources_and_spellings, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(correlation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(outbox_claims_are_disjoint_and_complete, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(cursor_and_data_commit_together, setup, teardown),
+	    cmocka_unit_test_setup_teardown(audit_is_append_only, setup, teardown),
+	    cmocka_unit_test_setup_teardown(bad_input_is_quarantined_and_the_rest_stored, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(erasure_tombstones_revokes_and_audits_a_hash, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(pages_by_date_added, setup, teardown),
+	    cmocka_unit_test_setup_teardown(idmap_and_shared_decisions, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
