@@ -293,9 +293,10 @@ static json_t *sco(const char *type, const char *uuid)
 	return sl_map_sco(type, uuid);
 }
 
+/* Keys here are literals (no UTF-8 check needed); values may come from the event, checked. */
 static void set_str(json_t *o, const char *k, const char *v)
 {
-	json_object_set_new(o, k, json_string(v));
+	json_object_set_new_nocheck(o, k, json_string(v));
 }
 
 static void set_strn(json_t *o, const char *k, const char *v, size_t n)
