@@ -14,8 +14,8 @@ struct sl_sse {
 	size_t max_line, max_data;
 	char *line;
 	size_t line_len;
-	char *data;
-	size_t data_len;
+	char *data; /* grows on demand up to max_data: most events are small */
+	size_t data_len, data_cap;
 	bool has_data;
 	char type[TYPE_MAX];
 	char id[ID_MAX];
@@ -34,7 +34,8 @@ struct sl_sse *sl_sse_new(size_t max_line, size_t max_data, sl_sse_cb cb, void *
 	p->max_line = max_line ? max_line : 64 * 1024;
 	p->max_data = max_data ? max_data : 16 * 1024 * 1024;
 	p->line = malloc(p->max_line + 1);
-	p->data = malloc(p->max_data + 1);
+	p->data_cap = p->max_data < 4096 ? p->max_data + 1 : 4096;
+	p->data = malloc(p->data_cap);
 	if (!p->line || !p->data) {
 		sl_sse_free(p);
 		return NULL;
@@ -112,6 +113,20 @@ static int process_line(struct sl_sse *p, struct sl_err *err)
 		if (p->data_len + vlen + 1 > p->max_data)
 			return sl_err_set(err, SL_ELIMIT, "event-stream",
 			                  "event data longer than %zu bytes", p->max_data);
+		if (p->data_len + vlen + 2 > p->data_cap) {
+			size_t ncap = p->data_cap;
+			char *nd;
+
+			while (ncap < p->data_len + vlen + 2)
+				ncap *= 2;
+			if (ncap > p->max_data + 1)
+				ncap = p->max_data + 1;
+			nd = realloc(p->data, ncap);
+			if (!nd)
+				return sl_err_set(err, SL_ENOMEM, "event-stream", "out of memory");
+			p->data = nd;
+			p->data_cap = ncap;
+		}
 		memcpy(p->data + p->data_len, value, vlen);
 		p->data_len += vlen;
 		p->data[p->data_len++] = '\n';

@@ -117,6 +117,30 @@ static void callback_can_stop(void **state)
 	sl_sse_free(p);
 }
 
+static int keep_len(const struct sl_sse_event *ev, void *arg)
+{
+	*(size_t *)arg = ev->data_len;
+	return strlen(ev->data) == ev->data_len ? 0 : -1;
+}
+
+static void big_events_are_whole(void **state)
+{
+	static char line[3000];
+	size_t got = 0;
+	struct sl_sse *p = sl_sse_new(0, 0, keep_len, &got);
+	struct sl_err err;
+	int i;
+
+	memset(line, 'y', sizeof(line));
+	memcpy(line, "data: ", 6);
+	line[sizeof(line) - 1] = '\n';
+	for (i = 0; i < 40; i++) /* 40 lines of 2993 bytes: far past the first buffer */
+		assert_int_equal(sl_sse_feed(p, line, sizeof(line), &err), 0);
+	assert_int_equal(sl_sse_feed(p, "\n", 1, &err), 0);
+	assert_int_equal(got, 40 * 2993 + 39);
+	sl_sse_free(p);
+}
+
 static void long_lines_and_events_are_refused(void **state)
 {
 	struct seen s = {0};
@@ -147,6 +171,7 @@ int main(void)
 	    cmocka_unit_test(whole_stream),
 	    cmocka_unit_test(split_at_every_byte_boundary),
 	    cmocka_unit_test(callback_can_stop),
+	    cmocka_unit_test(big_events_are_whole),
 	    cmocka_unit_test(long_lines_and_events_are_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
