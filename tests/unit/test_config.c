@@ -320,6 +320,52 @@ static void key_table_is_complete(void **state)
 	assert_int_equal(secrets, 4);
 }
 
+/* docs/config.md is generated from the table; this catches a key added without regenerating it. */
+static void reference_documents_every_key(void **state)
+{
+	char path[600], *doc;
+	size_t n, i, len;
+	const struct sl_config_key *k = sl_config_keys(&n);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/../docs/config.md", sltest_fixtures_dir());
+	f = fopen(path, "r");
+	if (!f)
+		skip();
+	doc = calloc(1, 256 * 1024);
+	assert_non_null(doc);
+	len = fread(doc, 1, 256 * 1024 - 1, f);
+	fclose(f);
+	assert_true(len > 0);
+	for (i = 0; i < n; i++) {
+		char row[160], heading[80];
+		char *sec, *at;
+
+		snprintf(heading, sizeof(heading), "### %s\n",
+		         k[i].section[0] ? k[i].section : "top level");
+		sec = strstr(doc, heading);
+		if (!sec)
+			fail_msg("docs/config.md lacks the section '%s'", heading);
+		snprintf(row, sizeof(row), "| `%s` | ", k[i].name);
+		at = strstr(sec, row);
+		/* the row must sit in its own section, before the next heading */
+		if (!at || (strstr(sec + 4, "### ") && at > strstr(sec + 4, "### ")))
+			fail_msg("docs/config.md lacks a row for %s.%s", k[i].section, k[i].name);
+		if (k[i].def && strcmp(k[i].def, "{}") != 0) {
+			char *eol = strchr(at, '\n');
+			char def[64];
+
+			snprintf(def, sizeof(def), "| %s |", k[i].def);
+			*eol = '\0';
+			if (!strstr(at, def))
+				fail_msg("docs/config.md: %s default is not %s", k[i].name,
+				         k[i].def);
+			*eol = '\n';
+		}
+	}
+	free(doc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -333,6 +379,7 @@ int main(void)
 	    cmocka_unit_test(missing_file_is_named),
 	    cmocka_unit_test(old_snapshot_survives_a_reload),
 	    cmocka_unit_test(key_table_is_complete),
+	    cmocka_unit_test(reference_documents_every_key),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
