@@ -796,7 +796,11 @@ static json_t *make_indicator(struct sl_map_ctx *c, const struct attr *at, const
 	                    json_pack("[{s:s, s:s}]", "kill_chain_name", "misp-category",
 	                              "phase_name", at->category ? at->category : ""));
 	common_labels(ind, at);
+	/* misp-stix keeps the attribute's galaxy cluster tags as indicator labels */
+	json_t *gt = c->galaxy_tags;
+	c->galaxy_tags = NULL;
 	sl_map_tags(c, ind, json_object_get(at->a, "Tag"));
+	c->galaxy_tags = gt;
 	return ind;
 }
 

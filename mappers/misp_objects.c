@@ -745,6 +745,74 @@ static json_t *vuln(struct sl_map_ctx *c, struct obj *ob)
 
 static void obj_labels(json_t *o, const struct obj *ob);
 
+/* Detection-rule objects -> an indicator whose pattern is the rule itself (not a STIX pattern). */
+static const struct {
+	const char *name, *rule_rel, *ptype, *name_rel;
+} rule_objects[] = {
+    {"nova-rule", "raw-rule", "nova", "rule-name"},
+    {"owasp-crs-rule", "raw-rule", "crs", "rule-id"},
+    {"sigma", "sigma", "sigma", "sigma-rule-name"},
+    {"snort", "snort", "snort", "snort-rule-name"},
+    {"suricata", "suricata", "suricata", "suricata-rule-name"},
+    {"wazuh-rule", "wazuh-rule", "wazuh", "rule-id"},
+    {"yara", "yara", "yara", "yara-rule-name"},
+};
+
+static int rule_object(struct sl_map_ctx *c, struct obj *ob)
+{
+	size_t k;
+	char prop[128];
+
+	for (k = 0; k < sizeof(rule_objects) / sizeof(rule_objects[0]); k++)
+		if (!strcmp(ob->name, rule_objects[k].name))
+			break;
+	if (k == sizeof(rule_objects) / sizeof(rule_objects[0]))
+		return 1;
+	struct oattr *rule = first_rel(ob, rule_objects[k].rule_rel);
+	if (!rule) {
+		sl_map_warn(c, SL_EINVAL, ob->where, "%s object has no %s rule; skipped", ob->name,
+		            rule_objects[k].rule_rel);
+		return 0;
+	}
+	rule->used = 1;
+	json_t *ind = sl_map_sdo(c, "indicator", ob->uuid, ob->ts), *ext = json_array();
+	char vf[SL_TS_MAX];
+	sl_map_ts(c, json_object_get(ob->o, "timestamp"), 0, vf);
+	const char *version = "2.1";
+	for (size_t i = 0; i < ob->n; i++) {
+		struct oattr *a = &ob->at[i];
+		if (a->used)
+			continue;
+		a->used = 1;
+		if (!strcmp(a->rel, rule_objects[k].name_rel))
+			set_str(ind, "name", a->value);
+		else if (!strcmp(a->rel, "comment"))
+			set_str(ind, "description", a->value);
+		else if (!strcmp(a->rel, "version"))
+			version = a->value;
+		else if (!strcmp(a->rel, "reference") || !strcmp(a->rel, "ref"))
+			json_array_append_new(
+			    ext, json_pack("{s:s, s:s}", "source_name", "url", "url", a->value));
+		else {
+			custom_prop(prop, sizeof(prop), a->rel);
+			set_custom(ind, prop, a);
+		}
+	}
+	set_str(ind, "pattern", rule->value);
+	set_str(ind, "pattern_type", rule_objects[k].ptype);
+	set_str(ind, "pattern_version", version);
+	set_str(ind, "valid_from", vf);
+	json_object_set_new(ind, "kill_chain_phases",
+	                    json_pack("[{s:s, s:s}]", "kill_chain_name", "misp-category",
+	                              "phase_name", ob->meta ? ob->meta : ""));
+	obj_labels(ind, ob);
+	if (json_array_size(ext))
+		json_object_set_new(ind, "external_references", ext);
+	else
+		json_decref(ext);
+	return sl_map_add(c, ind) < 0 ? SL_ENOMEM : 0;
+}
+
 /* person, employee, organization, legal-entity, news-agency -> identity, as misp-stix builds it:
  * contact relations joined into contact_information "rel: value / rel: value". */
 static json_t *identity(struct sl_map_ctx *c, struct obj *ob, const char *cls)
@@ -938,6 +1006,12 @@ static int map_object(struct sl_map_ctx *c, const json_t *o, size_t idx)
 		ob.n++;
 	}
 
+	r = rule_object(c, &ob);
+	if (r != 1) {
+		free(ob.at);
+		json_decref(owned);
+		return r;
+	}
 	const struct tmpl *t = find_tmpl(ob.name);
 	char src[SL_STIX_ID_MAX];
 	sl_map_galaxy_tags(c, NULL);

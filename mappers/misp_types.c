@@ -24,7 +24,7 @@ static const struct sl_mtype types[] = {
     {"email-message-id", OBS, 0, NULL, NULL},
     {"email-reply-to", OBS, 0, NULL, NULL},
     {"email-src", OBS, 1, NULL, NULL},
-    {"email-subject", OBS, 1, NULL, NULL},
+    {"email-subject", OBS, 0, NULL, NULL},
     {"email-x-mailer", OBS, 0, NULL, NULL},
     {"filename", OBS, 1, NULL, NULL},
     {"filename|authentihash", OBS, 1, "AUTHENTIHASH", "AUTHENTIHASH"},
