@@ -1145,6 +1145,18 @@ int sl_policy_decide_bundle(const struct sl_policy_dest *d, const json_t *bundle
 		const char *id = json_string_value(json_object_get(o, "id"));
 		struct sl_policy_ctx ctx = {id ? json_object_get(parents, id) : NULL, markings,
 		                            NULL};
+		if (!json_is_object(o)) {
+			/* one malformed entry is withheld; the rest of the bundle is still decided
+			 */
+			char rule[300];
+			snprintf(rule, sizeof(rule),
+			         "%s -> deny (objects[%zu] is not a JSON object)", d->rule_prefix,
+			         i);
+			decs[i] = decision_new(d, NULL, NULL, SL_POLICY_DENY, rule);
+			if (!decs[i])
+				goto oom;
+			continue;
+		}
 		decs[i] = sl_policy_decide_stix(d, o, &ctx, now, err);
 		if (!decs[i]) {
 			r = err ? err->code : SL_EINVAL;
