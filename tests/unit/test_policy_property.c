@@ -428,6 +428,47 @@ static void random_stix(json_t **obj, json_t **containers, struct facts *f)
 	*obj = o;
 }
 
+/* The object and its report in one bundle: the object is in the output iff allowed, and the report
+ * (if it goes) never refers to it when it was withheld. */
+static void check_bundle(const struct sl_policy_dest *pd, const struct dest *d, json_t *o,
+                         json_t *conts, int want)
+{
+	json_t *rep = json_deep_copy(json_array_get(conts, 0)), *b, *out = NULL, *e;
+	const char *id = json_string_value(json_object_get(o, "id"));
+	struct sl_policy_decision **decs = NULL;
+	size_t n = 0, k;
+	struct sl_err err;
+	int in_out = 0, in_refs = 0;
+
+	json_object_set_new(
+	    rep, "object_refs",
+	    json_pack("[s, s]", id, "malware--00000000-0000-4000-8000-0000000000ff"));
+	b = json_pack("{s:s, s:s, s:[O, o]}", "type", "bundle", "id", "bundle--1", "objects", o,
+	              rep);
+	cases++;
+	if (sl_policy_decide_bundle(pd, b, NOW, &out, &decs, &n, &err) != 0) {
+		violation("bundle not decided", d, err.msg);
+		json_decref(b);
+		return;
+	}
+	json_array_foreach(json_object_get(out, "objects"), k, e)
+	{
+		if (json_equal(json_object_get(e, "id"), json_object_get(o, "id")))
+			in_out = 1;
+		else if (pt_contains(json_object_get(e, "object_refs"), id))
+			in_refs = 1;
+	}
+	if (in_out != want)
+		violation(in_out ? "forbidden object sent in a bundle"
+		                 : "allowed object withheld from a bundle",
+		          d, id);
+	if (!in_out && in_refs)
+		violation("report still refers to a withheld object", d, id);
+	sl_policy_decisions_free(decs, n);
+	json_decref(out);
+	json_decref(b);
+}
+
 static void run_stix(const struct sl_policy *p, const struct dest *ds, int nd)
 {
 	json_t *o, *c;
@@ -466,6 +507,8 @@ static void run_stix(const struct sl_policy *p, const struct dest *ds, int nd)
 			          sl_policy_decision_rule(dec));
 		}
 		sl_policy_decision_free(dec);
+		if (c)
+			check_bundle(sl_policy_dest_at(p, (size_t)i), &ds[i], o, c, want);
 	}
 	json_decref(o);
 	json_decref(c);
