@@ -24,6 +24,8 @@ enum rule_kind {
 	R_BOOL,  /* main SCO property, boolean ("1"/"true") */
 	R_DATA,  /* main SCO property from the attachment's base64 data */
 	R_LANG,  /* software languages: a list of language tags */
+	R_CAPEC, /* external_references capec CAPEC-<value> */
+	R_TIME,  /* ISO-8601 timestamp, written as STIX (UTC, Z) */
 };
 
 struct rule {
@@ -138,6 +140,20 @@ static const struct rule directory_rules[] = {
     {"access-time", R_STR, "atime", 1},   {NULL, 0, NULL, 0}};
 static const struct rule credential_rules[] = {
     {"username", R_STR, "user_id", 1}, {"password", R_STR, "credential", 1}, {NULL, 0, NULL, 0}};
+static const struct rule ap_rules[] = {{"name", R_STR, "name", 1},
+                                       {"summary", R_STR, "description", 1},
+                                       {"id", R_CAPEC, NULL, 1},
+                                       {NULL, 0, NULL, 0}};
+static const struct rule is_rules[] = {{"name", R_STR, "name", 1},
+                                       {"description", R_STR, "description", 1},
+                                       {"aliases", R_LIST, "aliases", 1},
+                                       {"goals", R_LIST, "goals", 1},
+                                       {"resource_level", R_STR, "resource_level", 1},
+                                       {"primary-motivation", R_STR, "primary_motivation", 1},
+                                       {"secondary-motivation", R_LIST, "secondary_motivations", 1},
+                                       {"first_seen", R_TIME, "first_seen", 1},
+                                       {"last_seen", R_TIME, "last_seen", 1},
+                                       {NULL, 0, NULL, 0}};
 static const struct rule coa_rules[] = {
     {"name", R_STR, "name", 1}, {"description", R_STR, "description", 1}, {NULL, 0, NULL, 0}};
 static const struct rule acct_id_user_rules[] = {{"id", R_STR, "user_id", 1},
@@ -158,6 +174,7 @@ static const struct tmpl tmpls[] = {
     {"android-app", T_SIMPLE, "software", android_rules, NULL},
     {"artifact", T_SIMPLE, "artifact", artifact_rules, NULL},
     {"asn", T_SIMPLE, "autonomous-system", asn_rules, NULL},
+    {"attack-pattern", T_SDO, "attack-pattern", ap_rules, NULL},
     {"course-of-action", T_SDO, "course-of-action", coa_rules, NULL},
     {"cpe-asset", T_SIMPLE, "software", cpe_rules, NULL},
     {"credential", T_SIMPLE, "user-account", credential_rules, NULL},
@@ -169,6 +186,7 @@ static const struct tmpl tmpls[] = {
     {"file", T_SIMPLE, "file", file_rules, NULL},
     {"github-user", T_SIMPLE, "user-account", acct_id_user_rules, "github"},
     {"gitlab-user", T_SIMPLE, "user-account", acct_id_user_rules, "gitlab"},
+    {"intrusion-set", T_SDO, "intrusion-set", is_rules, NULL},
     {"ip-port", T_IPPORT, "network-traffic", none_rules, NULL},
     {"legal-entity", T_IDENTITY, "organization", none_rules, NULL},
     {"mutex", T_SIMPLE, "mutex", mutex_rules, NULL},
@@ -352,6 +370,29 @@ static int simple(struct sl_map_ctx *c, struct obj *ob, const struct tmpl *t, js
 				if (a->to_ids &&
 				    sl_pattern_add(c->pat, path, b ? "true" : "false", b ? 4 : 5))
 					return SL_ENOMEM;
+				break;
+			}
+			case R_LIST:
+				sl_map_push_str(s, r->prop, a->value);
+				break;
+			case R_CAPEC: {
+				char ext[96];
+				snprintf(ext, sizeof(ext), "CAPEC-%.80s", a->value);
+				json_t *er = json_object_get(s, "external_references");
+				if (!er) {
+					er = json_array();
+					json_object_set_new(s, "external_references", er);
+				}
+				json_array_append_new(er, json_pack("{s:s, s:s}", "source_name",
+				                                    "capec", "external_id", ext));
+				break;
+			}
+			case R_TIME: {
+				char ts[SL_TS_MAX];
+				if (sl_map_iso_ts(a->value, ts) == 0)
+					set_str(s, r->prop, ts);
+				else
+					set_custom(s, r->prop, a);
 				break;
 			}
 			case R_DATA: {
