@@ -80,7 +80,10 @@ void tx_server_start(struct tx_server *s)
 void tx_server_stop(struct tx_server *s)
 {
 	if (s->running) {
-		event_base_loopbreak(s->base);
+		/* Let connections that are failing right now finish closing (see http_server.h). */
+		struct timeval drain = {0, 50000};
+
+		event_base_loopexit(s->base, &drain);
 		pthread_join(s->thread, NULL);
 	}
 	sl_taxii_server_free(s->taxii);
