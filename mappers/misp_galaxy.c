@@ -124,7 +124,34 @@ static json_t *ext_refs(json_t *o)
 
 /* Cluster meta -> STIX: external_id, refs, kill_chain, synonyms have STIX homes; the rest become
  * x_misp_<key> as misp-stix does. */
-static void meta_fields(json_t *o, const char *stype, const json_t *meta, const char *value)
+static int is_stix_property(const char *k)
+{
+	static const char *props[] = {"goals",
+	                              "resource_level",
+	                              "primary_motivation",
+	                              "secondary_motivations",
+	                              "personal_motivations",
+	                              "malware_types",
+	                              "is_family",
+	                              "first_seen",
+	                              "last_seen",
+	                              "architecture_execution_envs",
+	                              "implementation_languages",
+	                              "capabilities",
+	                              "tool_types",
+	                              "tool_version",
+	                              "sophistication",
+	                              "threat_actor_types",
+	                              "roles",
+	                              "objective"};
+	for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++)
+		if (!strcmp(k, props[i]))
+			return 1;
+	return 0;
+}
+
+static void meta_fields(json_t *o, const char *stype, const json_t *meta, const char *value,
+                        int stix_galaxy)
 {
 	const char *k;
 	const json_t *v, *x;
@@ -177,6 +204,9 @@ static void meta_fields(json_t *o, const char *stype, const json_t *meta, const 
 		            !strcmp(stype, "malware") || !strcmp(stype, "tool") ||
 		            !strcmp(stype, "attack-pattern"))) {
 			add_meta_list(o, "aliases", v, value);
+		} else if (stix_galaxy && is_stix_property(k)) {
+			/* MISP's stix-2.x-* galaxies carry STIX properties verbatim */
+			json_object_set(o, k, (json_t *)v);
 		} else if (json_is_string(v) || (json_is_array(v) && json_array_size(v) > 0)) {
 			snprintf(prop, sizeof(prop), "x_misp_%s", k);
 			json_object_set(o, prop, (json_t *)v);
@@ -290,7 +320,9 @@ static json_t *cluster_sdo(struct sl_map_ctx *c, const json_t *g, const json_t *
 	sl_map_push_str(o, "labels", buf);
 	if (tag)
 		sl_map_push_str(o, "labels", tag);
-	meta_fields(o, stype, meta, value);
+	json_t *nm = json_object_get(o, "name");
+	meta_fields(o, stype, meta, json_is_string(nm) ? json_string_value(nm) : value,
+	            gtype && !strncmp(gtype, "stix-2.", 7));
 	return o;
 }
 
