@@ -55,7 +55,7 @@ static int seed(struct sl_ledger *l, long nobj)
 			    "indicator_types", "malicious-activity", "pattern", pattern,
 			    "pattern_type", "stix", "valid_from", "2024-01-01T00:00:00Z", "labels",
 			    "bench", "tlp-green");
-			in[i].origin_id = NULL;
+			in[i].origin_id = "bench-feed";
 		}
 		rc = sl_ledger_ingest(l, "bench", in, n, NULL, res, &err);
 		for (size_t i = 0; i < n; i++)

@@ -70,7 +70,7 @@ static void ingest(json_t **objs, size_t n)
 
 	for (size_t i = 0; i < n; i++) {
 		in[i].obj = objs[i];
-		in[i].origin_id = NULL;
+		in[i].origin_id = "seed-feed";
 	}
 	if (sl_ledger_ingest(L2, "seed", in, n, NULL, res, &err) != 0)
 		fail_msg("ingest: %s: %s", err.where, err.msg);
@@ -248,6 +248,25 @@ static void versions_and_version_filters(void **state)
 	r = get("/sluice/collections/" C_ALL "/objects/" MALWARE "/versions/", ALICE);
 	assert_int_equal(json_array_size(json_object_get(r.json, "versions")), 3);
 	tx_resp_free(&r);
+	/* One version per page through the object's own endpoint. */
+	{
+		char path[512], next[128] = "";
+
+		for (int k = 1; k <= 3; k++) {
+			snprintf(path, sizeof(path),
+			         "/sluice/collections/" C_ALL "/objects/" MALWARE
+			         "/?match[version]=all&limit=1%s%s",
+			         next[0] ? "&next=" : "", next);
+			r = get(path, ALICE);
+			assert_int_equal(r.status, 200);
+			assert_int_equal(json_array_size(json_object_get(r.json, "objects")), 1);
+			assert_int_equal(json_is_true(json_object_get(r.json, "more")), k < 3);
+			if (k < 3)
+				snprintf(next, sizeof(next), "%s",
+				         json_string_value(json_object_get(r.json, "next")));
+			tx_resp_free(&r);
+		}
+	}
 	r = get("/sluice/collections/" C_ALL "/objects/?match[type]=malware&match[version]=all",
 	        ALICE);
 	assert_int_equal(json_array_size(json_object_get(r.json, "objects")), 3);
