@@ -69,6 +69,13 @@ static void print_decision(const struct sl_policy_decision *dec, int as_json)
 	printf("%s  %s\n    %s\n", sl_policy_decision_object_id(dec),
 	       sl_policy_verdict_name(sl_policy_decision_verdict(dec)),
 	       sl_policy_decision_rule(dec));
+	json_array_foreach(sl_policy_decision_items(dec), i, c)
+	{
+		printf("  attribute %s  %s\n      %s\n",
+		       json_string_value(json_object_get(c, "id")),
+		       json_string_value(json_object_get(c, "decision")),
+		       json_string_value(json_object_get(c, "rule")));
+	}
 	json_array_foreach(ch, i, c)
 	{
 		const char *cat = json_string_value(json_object_get(c, "category"));

@@ -59,6 +59,7 @@ struct sl_policy_decision {
 	enum sl_policy_verdict v;
 	char *rule; /* points into inline[] until a later step replaces it with a malloc'd one */
 	json_t *changes; /* created when the first change is recorded */
+	json_t *items;   /* MISP events: one {id, decision, rule} per attribute */
 	json_t *obj;
 	char *id;
 	char *modified;
@@ -891,6 +892,7 @@ static struct sl_policy_decision *decision_new(const struct sl_policy_dest *d, c
 		return NULL;
 	dec->v = v;
 	dec->changes = NULL;
+	dec->items = NULL;
 	dec->obj = NULL;
 	p = dec->inline_;
 	for (i = 0; i < 4; i++) {
@@ -1037,6 +1039,11 @@ const json_t *sl_policy_decision_object(const struct sl_policy_decision *dec)
 	return dec->obj;
 }
 
+const json_t *sl_policy_decision_items(const struct sl_policy_decision *dec)
+{
+	return dec->items;
+}
+
 json_t *sl_policy_decision_take_object(struct sl_policy_decision *dec)
 {
 	json_t *o = dec->obj;
@@ -1059,6 +1066,7 @@ void sl_policy_decision_free(struct sl_policy_decision *dec)
 		return;
 	set_rule(dec, NULL);
 	json_decref(dec->changes);
+	json_decref(dec->items);
 	json_decref(dec->obj);
 	free(dec);
 }
@@ -1377,7 +1385,7 @@ struct misp_walk {
 	long long now;
 	const struct sl_policy_facts *ef;
 	const json_t *ev;
-	json_t *changes, *removed;
+	json_t *changes, *removed, *items;
 	int downgrade;
 	size_t nremoved, nchanged, nseen;
 };
@@ -1409,6 +1417,10 @@ static int misp_attrs(struct misp_walk *w, const json_t *obj, json_t *arr, const
 		w->nseen++;
 		snprintf(path, sizeof(path), "%sAttribute[%s]", where, uuid);
 		o.v = evaluate(w->d, f, w->now, &rb, &o);
+		if (w->items)
+			json_array_append_new(
+			    w->items, json_pack("{s:s, s:s, s:s}", "id", uuid, "decision",
+			                        sl_policy_verdict_name(o.v), "rule", rb.buf));
 		if (o.v == SL_POLICY_DENY) {
 			json_t *c = json_pack("{s:s, s:s, s:s}", "path", path, "action", "removed",
 			                      "rule", rb.buf);
@@ -1487,6 +1499,7 @@ struct sl_policy_decision *sl_policy_decide_misp_event(const struct sl_policy_de
 	w.ef = ef;
 	w.ev = inner;
 	w.changes = changes_of(dec);
+	w.items = dec->items = json_array();
 	if (!(w.removed = json_object()))
 		goto oom;
 	if (o.downgrade && parse_level(json_object_get(oev, "distribution")) == 2) {

@@ -76,6 +76,9 @@ sl_policy_decision_changes(const struct sl_policy_decision *dec); /* [{path, act
 const char *sl_policy_decision_object_id(const struct sl_policy_decision *dec);
 const json_t *
 sl_policy_decision_object(const struct sl_policy_decision *dec); /* NULL when denied */
+/* MISP events: [{"id": attribute uuid, "decision", "rule"}] for every attribute looked at
+ * (borrowed); NULL for STIX decisions. */
+const json_t *sl_policy_decision_items(const struct sl_policy_decision *dec);
 /* The object to send, owned by the caller (NULL when denied). An allowed, unchanged object is a new
  * reference to the input: treat it as read-only. */
 json_t *sl_policy_decision_take_object(struct sl_policy_decision *dec);

@@ -190,6 +190,14 @@ static void attributes_and_objects_removed_refs_updated(void **state)
 	assert_non_null(strstr(s, "ObjectReference[drop-red]"));
 	free(s);
 	assert_non_null(strstr(sl_policy_decision_rule(d), "6 of 9 attributes withheld"));
+	/* explain shows every attribute's own decision */
+	assert_int_equal(json_array_size(sl_policy_decision_items(d)), 9);
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_array_get(sl_policy_decision_items(d), 1), "id")),
+	                    "drop-org");
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_array_get(sl_policy_decision_items(d), 1), "decision")),
+	                    "deny");
 	sl_policy_decision_free(d);
 	json_decref(ev);
 	sl_policy_free(p);
