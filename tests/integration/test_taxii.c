@@ -567,6 +567,27 @@ static void version_and_spec_version_filters(void **state)
 	    "2020-03-01T00:00:00.000Z");
 	tx_resp_free(&r);
 
+	/* Paging one object's versions with limit=1 hands out each exactly once, in order. */
+	{
+		char next[128] = "";
+		const char *want[] = {"2020-01-01T00:00:00.000Z", "2020-02-01T00:00:00.000Z",
+		                      "2020-03-01T00:00:00.000Z"};
+
+		for (int k = 0; k < 3; k++) {
+			snprintf(path, sizeof(path), "%sversions/?limit=1%s%s", base,
+			         next[0] ? "&next=" : "", next);
+			r = get_ok(path, ALICE);
+			assert_int_equal(json_array_size(json_object_get(r.json, "versions")), 1);
+			assert_string_equal(json_string_value(json_array_get(
+			                        json_object_get(r.json, "versions"), 0)),
+			                    want[k]);
+			assert_int_equal(json_is_true(json_object_get(r.json, "more")), k < 2);
+			if (k < 2)
+				snprintf(next, sizeof(next), "%s",
+				         json_string_value(json_object_get(r.json, "next")));
+			tx_resp_free(&r);
+		}
+	}
 	/* spec_version: default = latest spec version; explicit 2.0; both with all versions. */
 	r = get_ok("/sluice/collections/" C_SHARED "/objects/" IDENTITY "/", ALICE);
 	assert_int_equal(count_objects(r.json), 1);
