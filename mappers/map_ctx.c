@@ -216,6 +216,18 @@ json_t *sl_map_sco(const char *type, const char *uuid)
 	return o;
 }
 
+void sl_map_emit(struct sl_map_ctx *c, json_t *arr, json_t *obj)
+{
+	if (!c->out) {
+		json_array_append_new(arr, obj);
+		return;
+	}
+	if (c->nout++ > 0)
+		fputc(',', c->out);
+	json_dumpf(obj, c->out, JSON_COMPACT);
+	json_decref(obj);
+}
+
 int sl_map_add(struct sl_map_ctx *c, json_t *obj)
 {
 	const char *id = sl_map_str(obj, "id");
@@ -230,7 +242,7 @@ int sl_map_add(struct sl_map_ctx *c, json_t *obj)
 	}
 	json_object_set_new(c->seen, id, json_true());
 	json_array_append_new(c->refs, json_string(id));
-	json_array_append_new(c->objects, obj);
+	sl_map_emit(c, c->objects, obj);
 	return 1;
 }
 
@@ -257,7 +269,7 @@ int sl_map_rel(struct sl_map_ctx *c, const char *src, const char *type, const ch
 	put(r, "target_ref", tgt);
 	json_object_set_new(c->seen, id, json_true());
 	json_array_append_new(c->rel_refs, json_string(id));
-	json_array_append_new(c->rels, r);
+	sl_map_emit(c, c->rels, r);
 	return 1;
 }
 

@@ -5,6 +5,7 @@
 #define SL_MAP_CTX_H
 
 #include <jansson.h>
+#include <stdio.h>
 
 #include "err.h"
 #include "misp2stix.h"
@@ -32,6 +33,8 @@ struct sl_map_ctx {
 	char container_id[SL_STIX_ID_MAX];
 	char event_ts[SL_TS_MAX]; /* event timestamp, SDO form */
 	char now_ts[SL_TS_MAX];
+	FILE *out;        /* streaming: objects are written here as they are built */
+	size_t nout;      /* objects written so far */
 	int strict_error; /* a warning happened under opts->strict */
 	struct sl_err strict_err;
 };
@@ -59,6 +62,9 @@ json_t *sl_map_sco(const char *type, const char *uuid);
 /* Append obj (reference stolen) to the bundle and the container refs, unless its id is already
  * there (then obj is dropped). Returns 1 if added, 0 if it was a duplicate, <0 on error. */
 int sl_map_add(struct sl_map_ctx *c, json_t *obj);
+/* Put a finished object (reference stolen) into the bundle: appended to arr, or, when streaming,
+ * written to c->out and freed at once. */
+void sl_map_emit(struct sl_map_ctx *c, json_t *arr, json_t *obj);
 /* Add a relationship source -> target; ts is its created/modified (SDO form). */
 int sl_map_rel(struct sl_map_ctx *c, const char *src, const char *type, const char *tgt,
                const char *ts);

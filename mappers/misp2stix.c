@@ -1115,7 +1115,7 @@ static void map_sightings(struct sl_map_ctx *c, const json_t *a)
 		}
 		json_object_set_new(c->seen, id, json_true());
 		json_array_append_new(c->rel_refs, json_string(id));
-		json_array_append_new(c->rels, o);
+		sl_map_emit(c, c->rels, o);
 	}
 }
 
@@ -1203,8 +1203,33 @@ static int check_list(struct sl_map_ctx *c, const json_t *ev, const char *key)
 	return json_is_array(v);
 }
 
+static json_t *convert(const json_t *event, const struct sl_map_opts *opts, json_t *warnings,
+                       FILE *out, struct sl_err *err);
+
 json_t *sl_misp_to_stix(const json_t *event, const struct sl_map_opts *opts, json_t *warnings,
                         struct sl_err *err)
+{
+	return convert(event, opts, warnings, NULL, err);
+}
+
+int sl_misp_to_stix_write(const json_t *event, const struct sl_map_opts *opts, json_t *warnings,
+                          FILE *out, struct sl_err *err)
+{
+	json_t *r;
+
+	if (!out)
+		return sl_err_set(err, SL_EINVAL, "output", "no output stream");
+	r = convert(event, opts, warnings, out, err);
+	if (!r)
+		return err && err->code ? err->code : SL_EINVAL;
+	json_decref(r);
+	if (ferror(out))
+		return sl_err_set(err, SL_EIO, "output", "writing the bundle failed");
+	return 0;
+}
+
+static json_t *convert(const json_t *event, const struct sl_map_opts *opts, json_t *warnings,
+                       FILE *out, struct sl_err *err)
 {
 	static const struct sl_map_opts defaults = {0};
 	struct sl_map_ctx c;
@@ -1253,6 +1278,10 @@ json_t *sl_misp_to_stix(const json_t *event, const struct sl_map_opts *opts, jso
 	if (!c.objects || !c.rels || !c.refs || !c.rel_refs || !c.seen || !c.markings || !c.pat) {
 		sl_err_set(err, SL_ENOMEM, eu, "out of memory");
 		goto out;
+	}
+	if (out) {
+		c.out = out;
+		fprintf(out, "{\"type\":\"bundle\",\"id\":\"bundle--%s\",\"objects\":[", eu);
 	}
 
 	/* creator identity */
@@ -1355,6 +1384,18 @@ json_t *sl_misp_to_stix(const json_t *event, const struct sl_map_opts *opts, jso
 	if (c.strict_error) {
 		*err = c.strict_err;
 		json_decref(ident);
+		goto out;
+	}
+	if (out) {
+		/* streaming: everything else is written; the identity, the container (whose refs
+		 * are only complete now) and the markings close the bundle */
+		size_t k;
+		json_t *m;
+		sl_map_emit(&c, NULL, ident);
+		sl_map_emit(&c, NULL, json_incref(container));
+		json_array_foreach(c.markings, k, m) sl_map_emit(&c, NULL, json_incref(m));
+		fputs("]}", out);
+		bundle = json_true();
 		goto out;
 	}
 	all = json_array();

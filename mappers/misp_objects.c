@@ -1226,7 +1226,7 @@ static void map_references(struct sl_map_ctx *c, const json_t *o)
 			continue;
 		json_object_set_new(c->seen, id, json_true());
 		json_array_append_new(c->rel_refs, json_string(id));
-		json_array_append_new(c->rels, rel);
+		sl_map_emit(c, c->rels, rel);
 	}
 }
 

@@ -586,6 +586,44 @@ static void huge_values_and_deep_nesting(void **state)
 	json_decref(e);
 }
 
+/* The streamed bundle holds exactly the objects of the tree bundle. */
+static void streaming_equals_tree(void **state)
+{
+	(void)state;
+	json_t *a = attr(U1, "url", "http://x.example/a", 1);
+	json_error_t je;
+	json_object_set_new(a, "Galaxy", json_loads(attack_galaxy, 0, &je));
+	json_t *e = event_with(json_pack("[o, o, o]", a, attr(U2, "ip-src", "1.2.3.4", 1),
+	                                 attr(U3, "btc", "1XVhLsJe4PZ5LWV34QvK5ixw6gfZRWecsp", 0)));
+	json_object_set_new(json_object_get(e, "Event"), "Tag",
+	                    json_pack("[{s:s}]", "name", "tlp:amber"));
+	json_t *tree = convert(e, NULL, NULL);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct sl_err err;
+	assert_int_equal(sl_misp_to_stix_write(e, NULL, NULL, f, &err), 0);
+	fclose(f);
+	json_t *streamed = json_loadb(buf, len, 0, &je);
+	if (!streamed)
+		fail_msg("streamed bundle is not JSON: %s", je.text);
+	assert_string_equal(sget(streamed, "id"), "bundle--" EV);
+	json_t *so = json_object_get(streamed, "objects");
+	assert_int_equal(json_array_size(so), json_array_size(json_object_get(tree, "objects")));
+	size_t i;
+	json_t *o;
+	json_array_foreach(so, i, o)
+	{
+		json_t *t = find(tree, sget(o, "id"));
+		if (!t || !json_equal(t, o))
+			fail_msg("streamed object %s differs", sget(o, "id"));
+	}
+	json_decref(streamed);
+	json_decref(tree);
+	json_decref(e);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -606,6 +644,7 @@ int main(void)
 	    cmocka_unit_test(bad_attributes_skipped_rest_mapped),
 	    cmocka_unit_test(wrong_types_and_missing_event_uuid),
 	    cmocka_unit_test(huge_values_and_deep_nesting),
+	    cmocka_unit_test(streaming_equals_tree),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
