@@ -191,6 +191,7 @@ static const struct tmpl tmpls[] = {
     {"legal-entity", T_IDENTITY, "organization", none_rules, NULL},
     {"mutex", T_SIMPLE, "mutex", mutex_rules, NULL},
     {"network-connection", T_NETCONN, "network-traffic", none_rules, NULL},
+    {"network-socket", T_NETCONN, "network-traffic", none_rules, NULL},
     {"news-agency", T_IDENTITY, "organization", none_rules, NULL},
     {"organization", T_IDENTITY, "organization", none_rules, NULL},
     {"parler-account", T_SIMPLE, "user-account", acct_account_rules, "parler"},
@@ -721,7 +722,9 @@ static int netconn(struct sl_map_ctx *c, struct obj *ob, json_t *scos, int ippor
 	}
 	for (size_t i = 0; i < ob->n; i++) {
 		struct oattr *p = &ob->at[i];
-		if (p->used || strncmp(p->rel, "layer", 5) != 0 || !strstr(p->rel, "-protocol"))
+		if (p->used ||
+		    ((strncmp(p->rel, "layer", 5) != 0 || !strstr(p->rel, "-protocol")) &&
+		     strcmp(p->rel, "protocol") != 0))
 			continue;
 		p->used = 1;
 		char low[64];
@@ -734,6 +737,31 @@ static int netconn(struct sl_map_ctx *c, struct obj *ob, json_t *scos, int ippor
 	if (json_array_size(protos) == 0)
 		json_array_append_new(protos, json_string("tcp"));
 	json_object_set_new(nt, "protocols", protos);
+	/* network-socket: the socket extension */
+	if (!strcmp(ob->name, "network-socket")) {
+		json_t *ext = json_object();
+		struct oattr *x;
+		if ((x = first_rel(ob, "address-family"))) {
+			x->used = 1;
+			set_str(ext, "address_family", x->value);
+		}
+		if ((x = first_rel(ob, "socket-type"))) {
+			x->used = 1;
+			set_str(ext, "socket_type", x->value);
+		}
+		if ((x = first_rel(ob, "state"))) {
+			char prop[64];
+			x->used = 1;
+			snprintf(prop, sizeof(prop), "is_%s", x->value);
+			if (!strcmp(x->value, "listening") || !strcmp(x->value, "blocking"))
+				json_object_set_new(ext, prop, json_true());
+		}
+		if (json_object_size(ext))
+			json_object_set_new(nt, "extensions",
+			                    json_pack("{s:o}", "socket-ext", ext));
+		else
+			json_decref(ext);
+	}
 	/* ip-port's domain and network-connection's hostnames are kept as custom properties */
 	for (size_t i = 0; i < ob->n; i++) {
 		struct oattr *p = &ob->at[i];
