@@ -803,8 +803,11 @@ static int add_change(json_t *changes, const char *path, const char *action, con
 
 /* Apply the personal-data actions of o to target (a mutable copy). prefix names target in change
  * paths. */
+/* Apply the personal-data actions of o. With cow, *target is replaced by copy-on-write results (it
+ * is shared with the input); without, it is a private copy changed in place. */
 static int apply_pii(const struct sl_policy_dest *d, const struct sl_policy_facts *f,
-                     const struct outcome *o, json_t *target, const char *prefix, json_t *changes)
+                     const struct outcome *o, json_t **target, int cow, const char *prefix,
+                     json_t *changes)
 {
 	const struct pii **order;
 	size_t k, n = 0;
@@ -856,9 +859,19 @@ static int apply_pii(const struct sl_policy_dest *d, const struct sl_policy_fact
 			}
 			with = ps;
 		}
-		r = sl_gdpr_replace(target, p->value, with);
-		if (r < 0)
-			break;
+		if (cow) {
+			json_t *nt = sl_gdpr_replaced(*target, p->value, with, NULL);
+			if (!nt) {
+				r = SL_ENOMEM;
+				break;
+			}
+			json_decref(*target);
+			*target = nt;
+		} else {
+			r = sl_gdpr_replace(*target, p->value, with);
+			if (r < 0)
+				break;
+		}
 		snprintf(path, sizeof(path), "%s%s%s", prefix ? prefix : "",
 		         prefix && p->field ? "." : "", p->field ? p->field : "");
 		r = add_change(changes, path, sl_gdpr_action_name(a), sl_gdpr_cat_name(p->cat));
@@ -958,12 +971,18 @@ struct sl_policy_decision *sl_policy_decide_facts(const struct sl_policy_dest *d
 	if (o.v == SL_POLICY_ALLOW) {
 		dec->obj = json_incref(f->obj);
 	} else if (o.v == SL_POLICY_ALLOW_CHANGED) {
-		dec->obj = json_deep_copy(f->obj);
-		if (!dec->obj)
-			goto oom;
-		rc = apply_pii(d, f, &o, dec->obj, NULL, changes_of(dec));
+		/* copy on write: unchanged parts stay shared with the input */
+		dec->obj = json_incref(f->obj);
+		rc = apply_pii(d, f, &o, &dec->obj, 1, NULL, changes_of(dec));
 		if (rc == 0 && o.downgrade &&
 		    parse_level(json_object_get(dec->obj, "x_misp_distribution")) == 2) {
+			if (dec->obj == f->obj) {
+				json_t *c = json_copy(f->obj);
+				json_decref(dec->obj);
+				dec->obj = c;
+				if (!c)
+					goto oom;
+			}
 			rc = set_level(dec->obj, "x_misp_distribution", 1);
 			if (rc == 0)
 				rc = add_change(changes_of(dec), "x_misp_distribution",
@@ -1217,8 +1236,8 @@ int sl_policy_decide_bundle(const struct sl_policy_dest *d, const json_t *bundle
 				goto oom;
 			continue;
 		}
-		copy = decs[i]->v == SL_POLICY_ALLOW ? json_deep_copy(decs[i]->obj)
-		                                     : json_incref(decs[i]->obj);
+		/* the input object itself (allowed as is) is never modified: copy its top level */
+		copy = decs[i]->obj == o ? json_copy(decs[i]->obj) : json_incref(decs[i]->obj);
 		kept = json_array();
 		if (!copy || !kept) {
 			json_decref(copy);
@@ -1437,7 +1456,7 @@ static int misp_attrs(struct misp_walk *w, const json_t *obj, json_t *arr, const
 		}
 		if (o.v == SL_POLICY_ALLOW_CHANGED) {
 			size_t before = json_array_size(w->changes);
-			r = apply_pii(w->d, f, &o, attr, path, w->changes);
+			r = apply_pii(w->d, f, &o, &attr, 0, path, w->changes);
 			if (r == 0 && w->d->kind == SL_DEST_MISP &&
 			    parse_level(json_object_get(attr, "distribution")) == 2) {
 				char p2[330];
@@ -1547,7 +1566,7 @@ struct sl_policy_decision *sl_policy_decide_misp_event(const struct sl_policy_de
 	}
 	/* the event's own personal data (in info) last, so attributes were read as they came */
 	if (r == 0)
-		r = apply_pii(d, ef, &o, oev, "Event", changes_of(dec));
+		r = apply_pii(d, ef, &o, &oev, 0, "Event", changes_of(dec));
 	/* references to what was withheld go too */
 	json_array_foreach(objs, i, ob)
 	{

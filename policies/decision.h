@@ -80,7 +80,8 @@ sl_policy_decision_object(const struct sl_policy_decision *dec); /* NULL when de
  * (borrowed); NULL for STIX decisions. */
 const json_t *sl_policy_decision_items(const struct sl_policy_decision *dec);
 /* The object to send, owned by the caller (NULL when denied). An allowed, unchanged object is a new
- * reference to the input: treat it as read-only. */
+ * reference to the input, and a changed STIX object shares its unchanged parts with the input: treat it
+ * as read-only. */
 json_t *sl_policy_decision_take_object(struct sl_policy_decision *dec);
 /* {"object_id","modified","destination","decision","rule","changes"} for the ledger's audit table.
  * Changes never hold personal data in clear. New reference. */

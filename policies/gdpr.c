@@ -252,6 +252,85 @@ int sl_gdpr_replace(json_t *v, const char *value, const char *with)
 	return replace_rec(v, value, strlen(value), with, 0);
 }
 
+static json_t *replaced_rec(json_t *v, const char *value, size_t vlen, const char *with, int depth,
+                            int *count)
+{
+	json_t *copy = NULL, *e, *n;
+	const char *k;
+	size_t i;
+	int oom = 0;
+
+	if (depth > 128)
+		return NULL;
+	if (json_is_string(v)) {
+		char *s = replace_all(json_string_value(v), value, vlen, with, &oom);
+		if (oom)
+			return NULL;
+		if (!s)
+			return json_incref(v);
+		n = json_string(s);
+		free(s);
+		(*count)++;
+		return n;
+	}
+	if (json_is_object(v)) {
+		json_object_foreach(v, k, e)
+		{
+			if (key_is_identity(k) && (json_is_string(e) || json_is_array(e)))
+				continue;
+			if (!json_is_string(e) && !json_is_object(e) && !json_is_array(e))
+				continue;
+			if (!(n = replaced_rec(e, value, vlen, with, depth + 1, count)))
+				goto fail;
+			if (n == e) {
+				json_decref(n);
+				continue;
+			}
+			if (!copy && !(copy = json_copy(v))) {
+				json_decref(n);
+				return NULL;
+			}
+			if (json_object_set_new(copy, k, n) != 0)
+				goto fail;
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, e)
+		{
+			if (!json_is_string(e) && !json_is_object(e) && !json_is_array(e))
+				continue;
+			if (!(n = replaced_rec(e, value, vlen, with, depth + 1, count)))
+				goto fail;
+			if (n == e) {
+				json_decref(n);
+				continue;
+			}
+			if (!copy && !(copy = json_copy(v))) {
+				json_decref(n);
+				return NULL;
+			}
+			if (json_array_set_new(copy, i, n) != 0)
+				goto fail;
+		}
+	}
+	return copy ? copy : json_incref(v);
+fail:
+	json_decref(copy);
+	return NULL;
+}
+
+json_t *sl_gdpr_replaced(json_t *v, const char *value, const char *with, int *count)
+{
+	int c = 0;
+	json_t *r;
+
+	if (!v || !value || !*value || !with)
+		return NULL;
+	r = replaced_rec(v, value, strlen(value), with, 0, &c);
+	if (count)
+		*count = c;
+	return r;
+}
+
 json_t *sl_gdpr_erase(const json_t *obj, const char *value, int *count, struct sl_err *err)
 {
 	json_t *copy;

@@ -57,6 +57,12 @@ const char *sl_gdpr_redaction(enum sl_gdpr_cat c);
  * `with`. Modifies v in place. Returns the number of strings changed, or a negative sl_err_code. */
 int sl_gdpr_replace(json_t *v, const char *value, const char *with);
 
+/* Copy-on-write form of sl_gdpr_replace: v is not modified. Returns a new reference: v itself when
+ * nothing changed, else a new value that shares every unchanged part with v (treat both as
+ * read-only). *count (may be NULL) gets the number of strings changed. NULL on allocation failure
+ * or nesting deeper than 128. */
+json_t *sl_gdpr_replaced(json_t *v, const char *value, const char *with, int *count);
+
 /* Erasure for the ledger: a new object (owned by the caller) equal to obj with every occurrence of
  * value replaced by "[erased]", and *count (may be NULL) the number of strings changed. NULL with
  * err on failure. */

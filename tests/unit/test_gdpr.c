@@ -410,6 +410,32 @@ static void tag_type_and_org_lists(void **state)
 	sl_policy_free(p);
 }
 
+static void changes_never_touch_the_input(void **state)
+{
+	struct sl_policy *p = policy_with("redact", "kind = \"misp\" distribution = {2, 3}");
+	json_t *o = pt_json(
+	    "{\"type\":\"email-addr\",\"id\":\"email-addr--1\",\"value\":\"kim@example.org\","
+	    "\"x_misp_distribution\":2,\"extensions\":{\"x\":{\"note\":\"no personal data\"}},"
+	    "\"x_notes\":[\"kim@example.org\",\"other\"]}");
+	json_t *before = json_deep_copy(o);
+	struct sl_err err;
+	struct sl_policy_decision *d =
+	    sl_policy_decide_stix(sl_policy_dest_at(p, 0), o, NULL, NOW, &err);
+	const json_t *out = sl_policy_decision_object(d);
+
+	(void)state;
+	assert_int_equal(sl_policy_decision_verdict(d), SL_POLICY_ALLOW_CHANGED);
+	assert_true(json_equal(o, before));
+	assert_false(pt_contains(out, "kim@example.org"));
+	assert_true(pt_contains(json_object_get(out, "x_notes"), "other"));
+	assert_int_equal(json_integer_value(json_object_get(out, "x_misp_distribution")), 1);
+	assert_int_equal(json_integer_value(json_object_get(o, "x_misp_distribution")), 2);
+	sl_policy_decision_free(d);
+	json_decref(before);
+	json_decref(o);
+	sl_policy_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -425,6 +451,7 @@ int main(void)
 	    cmocka_unit_test(erasure_removes_every_occurrence),
 	    cmocka_unit_test(keyed_hash_for_audit_rows),
 	    cmocka_unit_test(tag_type_and_org_lists),
+	    cmocka_unit_test(changes_never_touch_the_input),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
