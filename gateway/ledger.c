@@ -642,7 +642,9 @@ struct item {
 	size_t obs_off, obs_len;
 	size_t refs_off, refs_len;
 	bool container;
-	char outcome; /* 'n' 'w' 'o' 's', or 'r' rejected */
+	char outcome;     /* 'n' 'w' 'o' 's', or 'r' rejected */
+	bool repeat;      /* the same (id, modified) came earlier in the batch */
+	const char *bmax; /* the newest modified of this id within the batch */
 };
 
 struct batch {
@@ -998,6 +1000,94 @@ static int store(struct sl_ledger *l, const char *peer, struct batch *b, size_t 
 	return 0;
 }
 
+/* Within-batch bookkeeping, so the database is asked only about distinct versions: which items
+ * repeat an earlier (id, modified), and the newest modified of each id in the batch. */
+static uint64_t fnv(const char *s, const char *t)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	if (t) {
+		h = (h ^ 0xff) * 1099511628211ull;
+		for (; *t; t++)
+			h = (h ^ (unsigned char)*t) * 1099511628211ull;
+	}
+	return h;
+}
+
+static int batch_index(struct batch *b, size_t n)
+{
+	size_t cap = 16, i;
+	size_t *by_version, *by_id;
+
+	while (cap < 2 * n)
+		cap *= 2;
+	by_version = malloc(cap * sizeof(size_t));
+	by_id = malloc(cap * sizeof(size_t));
+	if (!by_version || !by_id) {
+		free(by_version);
+		free(by_id);
+		return SL_ENOMEM;
+	}
+	memset(by_version, 0xff, cap * sizeof(size_t));
+	memset(by_id, 0xff, cap * sizeof(size_t));
+	for (i = 0; i < n; i++) {
+		struct item *it = &b->items[i];
+		size_t h;
+
+		if (it->outcome == 'r')
+			continue;
+		for (h = fnv(it->p.id, it->p.modified) & (cap - 1); by_version[h] != SIZE_MAX;
+		     h = (h + 1) & (cap - 1)) {
+			const struct item *o = &b->items[by_version[h]];
+
+			if (strcmp(o->p.id, it->p.id) == 0 &&
+			    strcmp(o->p.modified, it->p.modified) == 0)
+				break;
+		}
+		if (by_version[h] != SIZE_MAX)
+			it->repeat = true;
+		else
+			by_version[h] = i;
+		for (h = fnv(it->p.id, NULL) & (cap - 1); by_id[h] != SIZE_MAX;
+		     h = (h + 1) & (cap - 1))
+			if (strcmp(b->items[by_id[h]].p.id, it->p.id) == 0)
+				break;
+		if (by_id[h] == SIZE_MAX ||
+		    strcmp(b->items[by_id[h]].p.modified, it->p.modified) < 0)
+			by_id[h] = i;
+	}
+	for (i = 0; i < n; i++) {
+		struct item *it = &b->items[i];
+		size_t h;
+
+		if (it->outcome == 'r')
+			continue;
+		for (h = fnv(it->p.id, NULL) & (cap - 1);
+		     strcmp(b->items[by_id[h]].p.id, it->p.id) != 0; h = (h + 1) & (cap - 1))
+			;
+		it->bmax = b->items[by_id[h]].p.modified;
+	}
+	free(by_version);
+	free(by_id);
+	return 0;
+}
+
+/* The outcome of a distinct version, given the ledger's newest modified of its id (NULL = none)
+ * and whether that exact version is stored. */
+static char judge(const struct item *it, const char *pm, bool exact)
+{
+	const char *newest;
+
+	if (exact || (pm && strcmp(it->p.modified, pm) == 0))
+		return 's';
+	newest = pm && strcmp(pm, it->bmax) > 0 ? pm : it->bmax;
+	if (strcmp(it->p.modified, newest) < 0)
+		return 'o';
+	return pm ? 'w' : 'n';
+}
+
 int sl_ledger_ingest(struct sl_ledger *l, const char *peer, const struct sl_ledger_in *in, size_t n,
                      const struct sl_ledger_cursor *cursor, struct sl_ledger_result *results,
                      struct sl_err *err)
@@ -1005,7 +1095,7 @@ int sl_ledger_ingest(struct sl_ledger *l, const char *peer, const struct sl_ledg
 	struct batch b;
 	PGresult *r;
 	size_t staged = 0, i;
-	char date_added[64];
+	char date_added[64], num[24];
 	int rc, k, rows;
 
 	if (!peer || !*peer || (n && (!in || !results)))
@@ -1021,17 +1111,24 @@ int sl_ledger_ingest(struct sl_ledger *l, const char *peer, const struct sl_ledg
 		return sl_err_set(err, SL_ENOMEM, peer, "out of memory");
 	buf_grow(&b.scratch, 64 * 1024);
 	/* all the CPU work first, outside the transaction: no lock is held while we serialise */
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++)
 		prepare_one(peer, &in[i], &b, &b.items[i], &results[i]);
-		if (b.items[i].outcome != 'r') {
-			char num[16];
-
-			snprintf(num, sizeof(num), "%zu\t", i);
-			buf_str(&b.out, num);
-			row_key(&b.out, &b.items[i]);
-			b.out.p[b.out.len - 1] = '\n'; /* the row ends after modified */
-			staged++;
+	if (batch_index(&b, n) != 0) {
+		rc = sl_err_set(err, SL_ENOMEM, peer, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (b.items[i].outcome == 'r')
+			continue;
+		if (b.items[i].repeat) {
+			b.items[i].outcome = 's';
+			continue;
 		}
+		snprintf(num, sizeof(num), "%zu\t", i);
+		buf_str(&b.out, num);
+		row_key(&b.out, &b.items[i]);
+		b.out.p[b.out.len - 1] = '\n'; /* the row ends after modified */
+		staged++;
 	}
 	if (batch_oom(&b)) {
 		rc = sl_err_set(err, SL_ENOMEM, peer, "out of memory");
@@ -1067,8 +1164,11 @@ int sl_ledger_ingest(struct sl_ledger *l, const char *peer, const struct sl_ledg
 		for (k = 0; k < rows; k++) {
 			long ord = strtol(PQgetvalue(r, k, 0), NULL, 10);
 
-			if (ord >= 0 && (size_t)ord < n && b.items[ord].outcome != 'r')
-				b.items[ord].outcome = PQgetvalue(r, k, 1)[0];
+			if (ord >= 0 && (size_t)ord < n && b.items[ord].outcome == 0)
+				b.items[ord].outcome =
+				    judge(&b.items[ord],
+				          PQgetisnull(r, k, 1) ? NULL : PQgetvalue(r, k, 1),
+				          PQgetvalue(r, k, 2)[0] == 't');
 		}
 		PQclear(r);
 		for (i = 0; i < n; i++) {
