@@ -562,35 +562,80 @@ static int email(struct sl_map_ctx *c, struct obj *ob, json_t *scos)
 	    {"send-date", "date", "email-message:date"},
 	};
 	json_t *m = sl_map_sco("email-message", ob->uuid), *addrs = json_array();
-	char path[96];
-	size_t to_i = 0, cc_i = 0;
+	char path[96], dn[48];
+	static const char *rels[] = {"to", "cc", "bcc", "from"};
 
 	json_object_set_new(m, "is_multipart", json_false());
-	/* to / cc first, then from, then the header fields: misp-stix's pattern order */
-	for (int pass = 0; pass < 3; pass++) {
-		const char *rel = pass == 0 ? "to" : pass == 1 ? "cc" : "from";
+	/* to, cc, bcc, then from, attachments, then the header fields: misp-stix's pattern order */
+	for (int pass = 0; pass < 4; pass++) {
+		const char *rel = rels[pass];
+		size_t idx = 0, nd = 0;
+		snprintf(dn, sizeof(dn), "%s-display-name", rel);
 		for (size_t i = 0; i < ob->n; i++) {
 			struct oattr *a = &ob->at[i];
 			if (strcmp(a->rel, rel) != 0 || a->used)
 				continue;
-			if ((pass == 2 && json_object_get(m, "from_ref")) || !a->uuid)
+			if ((pass == 3 && json_object_get(m, "from_ref")) || !a->uuid)
 				continue;
 			a->used = 1;
 			json_t *ad = sl_map_sco("email-addr", a->uuid);
 			set_str(ad, "value", a->value);
+			/* the n-th display name belongs to the n-th address */
+			for (size_t j = 0, seen = 0; j < ob->n; j++) {
+				if (strcmp(ob->at[j].rel, dn) != 0)
+					continue;
+				if (seen++ == nd) {
+					ob->at[j].used = 1;
+					set_str(ad, "display_name", ob->at[j].value);
+					break;
+				}
+			}
+			nd++;
 			const char *id = json_string_value(json_object_get(ad, "id"));
-			if (pass == 2) {
+			if (pass == 3) {
 				set_str(m, "from_ref", id);
 				snprintf(path, sizeof(path), "email-message:from_ref.value");
 			} else {
-				sl_map_push_str(m, pass == 0 ? "to_refs" : "cc_refs", id);
+				char key[16];
+				snprintf(key, sizeof(key), "%s_refs", rel);
+				sl_map_push_str(m, key, id);
 				snprintf(path, sizeof(path), "email-message:%s_refs[%zu].value",
-				         pass == 0 ? "to" : "cc", pass == 0 ? to_i++ : cc_i++);
+				         rel, idx++);
 			}
 			json_array_append_new(addrs, ad);
 			if (add_pat(c, a, path, a->value))
 				return SL_ENOMEM;
 		}
+	}
+	size_t natt = 0;
+	for (size_t i = 0; i < ob->n; i++) {
+		struct oattr *a = &ob->at[i];
+		if (strcmp(a->rel, "attachment") != 0 || a->used || !a->uuid)
+			continue;
+		a->used = 1;
+		json_t *f = sl_map_sco("file", a->uuid);
+		set_str(f, "name", a->value);
+		char disp[600];
+		snprintf(disp, sizeof(disp), "attachment; filename='%.500s'", a->value);
+		json_t *part = json_object();
+		json_object_set(part, "body_raw_ref", json_object_get(f, "id"));
+		set_str(part, "content_disposition", disp);
+		json_t *bm = json_object_get(m, "body_multipart");
+		if (!bm) {
+			bm = json_array();
+			json_object_set_new(m, "body_multipart", bm);
+		}
+		json_array_append_new(bm, part);
+		json_object_set_new(m, "is_multipart", json_true());
+		json_array_append_new(addrs, f);
+		snprintf(path, sizeof(path), "email-message:body_multipart[%zu].body_raw_ref.name",
+		         natt);
+		if (add_pat(c, a, path, a->value))
+			return SL_ENOMEM;
+		snprintf(path, sizeof(path),
+		         "email-message:body_multipart[%zu].content_disposition", natt++);
+		if (add_pat(c, a, path, "attachment"))
+			return SL_ENOMEM;
 	}
 	for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
 		struct oattr *a = first_rel(ob, fields[f].rel);
