@@ -71,9 +71,9 @@ struct sl_ledger_cursor {
 
 /* Ingest n objects delivered by peer, in ONE transaction together with the cursor move (cursor may
  * be NULL): either all of it commits or none of it does; on SL_EDB nothing moved, and a retry of
- * the same call is safe (ingest is idempotent; provenance counts deliveries once per
- * (object version, peer, origin)). Versions are keyed by (id, modified); objects without modified
- * use created (marking-definition) or, for SCOs, which have no versions, the epoch
+ * the same call is safe (ingest is idempotent; provenance keeps one row per (object version,
+ * peer, origin) and counts its deliveries). Versions are keyed by (id, modified); objects without
+ * modified use created (marking-definition) or, for SCOs, which have no versions, the epoch
  * 1970-01-01T00:00:00Z. Invalid objects are quarantined and reported in results[i]; they do not
  * fail the call. results has n entries (required). Returns 0 or a negative sl_err_code. */
 int sl_ledger_ingest(struct sl_ledger *l, const char *peer, const struct sl_ledger_in *in, size_t n,
