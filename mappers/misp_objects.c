@@ -26,6 +26,7 @@ enum rule_kind {
 	R_LANG,  /* software languages: a list of language tags */
 	R_CAPEC, /* external_references capec CAPEC-<value> */
 	R_TIME,  /* ISO-8601 timestamp, written as STIX (UTC, Z) */
+	R_DIR,   /* a directory SCO (attribute uuid) referenced as parent_directory_ref */
 };
 
 struct rule {
@@ -65,6 +66,10 @@ static const struct rule file_rules[] = {{"md5", R_HASH, NULL, 1},
                                          {"filename", R_STR, "name", 1},
                                          {"size-in-bytes", R_INT, "size", 1},
                                          {"mimetype", R_STR, "mime_type", 1},
+                                         {"creation-time", R_STR, "ctime", 1},
+                                         {"modification-time", R_STR, "mtime", 1},
+                                         {"access-time", R_STR, "atime", 1},
+                                         {"path", R_DIR, "parent_directory_ref", 1},
                                          {"file-encoding", R_STR, "name_enc", 1},
                                          {NULL, 0, NULL, 0}};
 static const struct rule x509_rules[] = {
@@ -289,6 +294,7 @@ static int simple(struct sl_map_ctx *c, struct obj *ob, const struct tmpl *t, js
 	json_t *s = sl_map_sco(t->sco, ob->uuid);
 	char path[160], prop[128];
 	json_t *values = NULL;
+	json_t *extra = json_array(); /* SCOs the main one references (directories) */
 	int pass;
 
 	/* pass 0: hashes, pass 1: named properties, pass 2: custom properties — misp-stix's pattern
@@ -370,6 +376,21 @@ static int simple(struct sl_map_ctx *c, struct obj *ob, const struct tmpl *t, js
 				path_of(path, sizeof(path), t->sco, r->prop);
 				if (a->to_ids &&
 				    sl_pattern_add(c->pat, path, b ? "true" : "false", b ? 4 : 5))
+					return SL_ENOMEM;
+				break;
+			}
+			case R_DIR: {
+				if (!a->uuid || json_object_get(s, r->prop)) {
+					custom_prop(prop, sizeof(prop), a->rel);
+					set_custom(s, prop, a);
+					break;
+				}
+				json_t *d = sl_map_sco("directory", a->uuid);
+				set_str(d, "path", a->value);
+				json_object_set(s, r->prop, json_object_get(d, "id"));
+				json_array_append_new(extra, d);
+				snprintf(path, sizeof(path), "%s:%s.path", t->sco, r->prop);
+				if (add_pat(c, a, path, a->value))
 					return SL_ENOMEM;
 				break;
 			}
@@ -462,12 +483,15 @@ static int simple(struct sl_map_ctx *c, struct obj *ob, const struct tmpl *t, js
 	                                                        : NULL;
 	if ((need && !json_object_get(s, need)) || json_object_size(s) <= 3) {
 		json_decref(s);
+		json_decref(extra);
 		sl_map_warn(c, SL_EINVAL, ob->where,
 		            "%s object has no attribute for the required STIX %s property; skipped",
 		            ob->name, need ? need : "observable");
 		return SL_EINVAL;
 	}
 	json_array_append_new(scos, s);
+	json_array_extend(scos, extra);
+	json_decref(extra);
 	return 0;
 }
 
