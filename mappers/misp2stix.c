@@ -242,6 +242,10 @@ char *sl_misp_normalise(const char *type, const char *v)
 		return NULL;
 	if (!strncmp(type, "filename|", 9)) {
 		char *bar = strchr(o, '|');
+		/* fuzzy hashes are case-sensitive */
+		if (!strcmp(type + 9, "ssdeep") || !strcmp(type + 9, "tlsh") ||
+		    !strcmp(type + 9, "vhash") || !strcmp(type + 9, "telfhash"))
+			return o;
 		for (char *p = bar ? bar : o + strlen(o); *p; p++)
 			*p = (char)tolower((unsigned char)*p);
 		return o;
