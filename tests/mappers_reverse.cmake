@@ -1,0 +1,3 @@
+# STIX 2.1 -> MISP mapper and `sluice map`: unit tests, the round trip over fixtures/events and the corpus,
+# and the CLI script test.
+sl_test(interop roundtrip_corpus integration/test_roundtrip_corpus.c TIMEOUT 900)
