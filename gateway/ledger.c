@@ -57,6 +57,8 @@ static void buf_grow(struct buf *b, size_t more)
 
 static void buf_put(struct buf *b, const char *s, size_t n)
 {
+	if (n == 0)
+		return; /* s may be the NULL of a buffer never written */
 	buf_grow(b, n);
 	if (b->oom)
 		return;
