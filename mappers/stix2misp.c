@@ -828,6 +828,10 @@ static void map_x_attribute(struct rctx *c, struct rev *r, const json_t *x)
 	                     jstr(x, "x_misp_value"), 0, jstr(x, "modified"));
 	if (jstr(x, "x_misp_comment"))
 		json_object_set_new(a, "comment", json_string(jstr(x, "x_misp_comment")));
+	/* not in misp-stix's shape: read when a producer adds it, so to_ids survives a round trip
+	 */
+	if (json_is_true(json_object_get(x, "x_misp_to_ids")))
+		json_object_set_new(a, "to_ids", json_true());
 	if (jstr(x, "x_misp_data"))
 		json_object_set_new(a, "data", json_string(jstr(x, "x_misp_data")));
 	common_fields(c, a, x, 0);

@@ -1,3 +1,4 @@
 # STIX 2.1 -> MISP mapper and `sluice map`: unit tests, the round trip over fixtures/events and the corpus,
 # and the CLI script test.
 sl_test(interop roundtrip_corpus integration/test_roundtrip_corpus.c TIMEOUT 900)
+sl_test(integration roundtrip integration/test_roundtrip.c)
