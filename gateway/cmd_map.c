@@ -203,8 +203,8 @@ static void map_stream(struct map_run *r, const char *name, FILE *f)
 {
 	struct sl_map_stream *s = sl_map_stream_new(f, MAP_ELEMENT_MAX, SL_JSON_DEFAULT_MAX_DEPTH);
 	struct sl_err err;
-	const char *buf;
-	size_t len, idx;
+	const char *buf = NULL;
+	size_t len = 0, idx;
 	int rc;
 	if (!s) {
 		fprintf(stderr, "sluice map: %s: out of memory\n", name);
@@ -215,11 +215,12 @@ static void map_stream(struct map_run *r, const char *name, FILE *f)
 		char what[4200];
 		snprintf(what, sizeof(what), "%s: element %zu", name, idx);
 		if (rc < 0) {
+			char u[40];
+			guess_uuid(buf ? buf : "", rc == SL_ELIMIT ? len : 0, u);
 			if (rc == SL_ELIMIT)
-				snprintf(what, sizeof(what), "%s: element %zu", name, idx);
+				fprintf(stderr, "sluice map: %s: event %s: %s\n", what, u, err.msg);
 			else
-				snprintf(what, sizeof(what), "%s", name);
-			fprintf(stderr, "sluice map: %s: %s\n", what, err.msg);
+				fprintf(stderr, "sluice map: %s: %s\n", name, err.msg);
 			r->failed = 1;
 			if (rc != SL_ELIMIT)
 				break;
@@ -229,8 +230,8 @@ static void map_stream(struct map_run *r, const char *name, FILE *f)
 		if (!doc) {
 			char u[40];
 			guess_uuid(buf, len, u);
-			fprintf(stderr, "sluice map: %s: event %s: %s: %s\n", what, u, err.where,
-			        err.msg);
+			/* err.where is "<file>: element N:line:column" */
+			fprintf(stderr, "sluice map: %s: event %s: %s\n", err.where, u, err.msg);
 			r->failed = 1;
 			continue;
 		}

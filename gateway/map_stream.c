@@ -16,7 +16,9 @@ struct sl_map_stream {
 	int in_object; /* the array is the value of "response" inside a top-level object */
 	char *buf;
 	size_t len, cap;
-	int over;               /* the current element passed max_bytes: count it, do not keep it */
+	int over;        /* the current element passed max_bytes: count it, do not keep it */
+	int long_string; /* the current element holds a string longer than SL_MAP_STREAM_MAX_STRING
+	                  */
 	unsigned long long off; /* bytes read */
 	size_t index;
 };
@@ -91,7 +93,12 @@ static int skip_ws(struct sl_map_stream *s)
 static int copy_string(struct sl_map_stream *s, struct sl_err *err)
 {
 	int c;
+	size_t n = 0;
 	while ((c = rd(s)) != EOF) {
+		if (++n > SL_MAP_STREAM_MAX_STRING && !s->long_string) {
+			s->long_string = 1;
+			s->over = 1;
+		}
 		if (put(s, c))
 			return sl_err_set(err, SL_ENOMEM, "input", "out of memory");
 		if (c == '\\') {
@@ -153,6 +160,15 @@ static int finish(struct sl_map_stream *s, int too_deep, const char **buf, size_
                   size_t *index, struct sl_err *err)
 {
 	*index = s->index++;
+	*buf = s->buf ? s->buf : "";
+	*len = s->len;
+	if (s->buf)
+		s->buf[s->len] = 0;
+	if (s->long_string)
+		return sl_err_set(
+		    err, SL_ELIMIT, "input",
+		    "element holds a string longer than %u bytes, skipped (ends at byte %llu)",
+		    (unsigned)SL_MAP_STREAM_MAX_STRING, s->off);
 	if (s->over)
 		return sl_err_set(err, SL_ELIMIT, "input",
 		                  "element larger than %zu bytes, skipped (ends at byte %llu)",
@@ -179,6 +195,7 @@ int sl_map_stream_next(struct sl_map_stream *s, const char **buf, size_t *len, s
 	int rc = 0, too_deep = 0;
 	s->len = 0;
 	s->over = 0;
+	s->long_string = 0;
 	for (;;) {
 		if (s->mode == M_END)
 			return 0;

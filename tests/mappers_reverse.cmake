@@ -2,3 +2,4 @@
 # and the CLI script test.
 sl_test(interop roundtrip_corpus integration/test_roundtrip_corpus.c TIMEOUT 900)
 sl_test(integration roundtrip integration/test_roundtrip.c)
+sl_script_test(integration map_cli ${CMAKE_CURRENT_SOURCE_DIR}/integration/map_cli.sh)
