@@ -787,6 +787,67 @@ static void idmap_and_shared_decisions(void **state)
 	json_decref(redacted);
 }
 
+struct racer {
+	const char *dsn, *peer;
+	int rc;
+	size_t new_or_newer;
+};
+
+static void *ingest_same_objects(void *arg)
+{
+	struct racer *rc = arg;
+	struct sl_err err = {0};
+	struct sl_ledger *l = sl_ledger_open(rc->dsn, &err);
+	static __thread struct sl_ledger_in in[500];
+	static __thread struct sl_ledger_result res[500];
+	char id[80];
+	size_t i, round;
+
+	if (!l) {
+		rc->rc = -100;
+		return NULL;
+	}
+	for (round = 0; round < 4 && rc->rc == 0; round++) {
+		for (i = 0; i < 500; i++) {
+			snprintf(id, sizeof(id), "domain-name--%08zx-1111-4111-8111-%012zx", i,
+			         round);
+			in[i].obj = json_pack("{s:s, s:s, s:s}", "type", "domain-name", "id", id,
+			                      "value", "race.example.com");
+			in[i].origin_id = NULL;
+		}
+		rc->rc = sl_ledger_ingest(l, rc->peer, in, 500, NULL, res, &err);
+		for (i = 0; i < 500; i++) {
+			if (res[i].outcome == SL_LEDGER_NEW || res[i].outcome == SL_LEDGER_NEWER)
+				rc->new_or_newer++;
+			json_decref((json_t *)in[i].obj);
+		}
+	}
+	sl_ledger_close(l);
+	return NULL;
+}
+
+static void concurrent_ingests_of_the_same_objects(void **state)
+{
+	struct ctx *c = *state;
+	static struct racer a, b;
+	pthread_t ta, tb;
+
+	a.dsn = b.dsn = c->dsn;
+	a.peer = "gateway-1";
+	b.peer = "gateway-2";
+	assert_int_equal(pthread_create(&ta, NULL, ingest_same_objects, &a), 0);
+	assert_int_equal(pthread_create(&tb, NULL, ingest_same_objects, &b), 0);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	assert_int_equal(a.rc, 0);
+	assert_int_equal(b.rc, 0);
+	/* each version stored once and called new once; both deliveries recorded */
+	assert_int_equal(a.new_or_newer + b.new_or_newer, 2000);
+	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM objects"), 2000);
+	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM provenance"), 4000);
+	assert_int_equal(q_int(c->pg, "SELECT count(DISTINCT seq) FROM objects"), 2000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -808,6 +869,8 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(pages_by_date_added, setup, teardown),
 	    cmocka_unit_test_setup_teardown(idmap_and_shared_decisions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(concurrent_ingests_of_the_same_objects, setup,
+	                                    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
