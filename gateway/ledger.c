@@ -1146,7 +1146,6 @@ int sl_ledger_ingest(struct sl_ledger *l, const char *peer, const struct sl_ledg
 	if ((rc = exec_plain(l, "BEGIN; SET LOCAL work_mem = '64MB'", "ingest", err)) != 0)
 		goto out;
 	if (staged) {
-		const char *p1[1] = {date_added};
 
 		if ((rc = copy_out(l, "COPY stage FROM STDIN", &b, err)) != 0 ||
 		    (rc = run_ok(l, "ingest_lock", 0, NULL, err)) != 0)
@@ -1157,7 +1156,6 @@ int sl_ledger_ingest(struct sl_ledger *l, const char *peer, const struct sl_ledg
 		}
 		snprintf(date_added, sizeof(date_added), "%s", PQgetvalue(r, 0, 0));
 		PQclear(r);
-		(void)p1;
 		if (!(r = run(l, "ingest_outcomes", 0, NULL, err))) {
 			rc = SL_EDB;
 			goto out;
