@@ -1146,7 +1146,6 @@ int sl_ledger_ingest(struct sl_ledger *l, const char *peer, const struct sl_ledg
 	if ((rc = exec_plain(l, "BEGIN; SET LOCAL work_mem = '64MB'", "ingest", err)) != 0)
 		goto out;
 	if (staged) {
-
 		if ((rc = copy_out(l, "COPY stage FROM STDIN", &b, err)) != 0 ||
 		    (rc = run_ok(l, "ingest_lock", 0, NULL, err)) != 0)
 			goto out;
