@@ -268,6 +268,8 @@ static void flatten(struct rctx *c, struct sl_stixpat *p, const char *prefix, co
 	}
 }
 
+static int is_sco(const char *t);
+
 static void sco_cmps(struct rctx *c, const json_t *od, struct sl_stixpat *p)
 {
 	size_t i;
@@ -277,8 +279,9 @@ static void sco_cmps(struct rctx *c, const json_t *od, struct sl_stixpat *p)
 	{
 		json_t *sco = json_object_get(c->index, json_string_value(r));
 		char prefix[128];
-		if (!jstr(sco, "type"))
-			continue;
+		if (!jstr(sco, "type") || !is_sco(jstr(sco, "type")))
+			continue; /* SDOs listed in observed-data (STIX 2.1 allows it) are mapped on
+			             their own */
 		snprintf(prefix, sizeof(prefix), "%s:", jstr(sco, "type"));
 		flatten(c, p, prefix, sco, 0);
 	}
@@ -701,13 +704,17 @@ static int from_cmps(struct rctx *c, struct rev *r, const json_t *sdo, const str
 	}
 	/* third party: one attribute per comparison the heuristics know */
 	int made = 0;
+	char unmapped[400] = "";
 	for (size_t i = 0; i < p->n; i++) {
 		const struct sl_stixpat_cmp *m = &p->cmp[i];
 		if (skip_cmp(m))
 			continue;
 		const char *t = type_for_path(m->path, m->value);
 		if (!t) {
-			rwarn(c, id, "no MISP type for %s %s; not mapped", m->path, m->op);
+			size_t ul = strlen(unmapped);
+			if (ul < sizeof(unmapped) - 4)
+				snprintf(unmapped + ul, sizeof(unmapped) - ul, "%s%s",
+				         ul ? ", " : "", m->path);
 			continue;
 		}
 		char u[37];
@@ -731,6 +738,8 @@ static int from_cmps(struct rctx *c, struct rev *r, const json_t *sdo, const str
 			json_object_set(c->attr_by_id, id, a);
 		made++;
 	}
+	if (unmapped[0])
+		rwarn(c, id, "no MISP type for %s; not mapped", unmapped);
 	if (!made)
 		rwarn(c, id, "nothing in this %s maps to a MISP attribute", jstr(sdo, "type"));
 	return 0;
