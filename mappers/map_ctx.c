@@ -216,15 +216,24 @@ json_t *sl_map_sco(const char *type, const char *uuid)
 	return o;
 }
 
+/* streamed text is written in blocks of about this size */
+#define SL_MAP_EMIT_BLOCK (64u * 1024u)
+
 void sl_map_emit(struct sl_map_ctx *c, json_t *arr, json_t *obj)
 {
 	if (!c->out) {
 		json_array_append_new(arr, obj);
 		return;
 	}
-	if (c->nout++ > 0)
-		fputc(',', c->out);
-	json_dumpf(obj, c->out, JSON_COMPACT);
+	if (!c->emit_error) {
+		size_t len;
+		if ((c->nout++ > 0 && sl_stix_emit_raw(c->emit, ",", 1, &c->emit_err) != 0) ||
+		    sl_stix_emit_value(c->emit, obj, &c->emit_err) != 0)
+			c->emit_error = 1;
+		else if (sl_stix_emit_data(c->emit, &len) && len >= SL_MAP_EMIT_BLOCK &&
+		         sl_stix_emit_flush(c->emit, c->out, &c->emit_err) != 0)
+			c->emit_error = 1;
+	}
 	json_decref(obj);
 }
 

@@ -10,6 +10,7 @@
 #include "err.h"
 #include "misp2stix.h"
 #include "stix_id.h"
+#include "stix_emit.h"
 #include "stix_pattern.h"
 
 #define SL_TS_MAX 40
@@ -33,8 +34,12 @@ struct sl_map_ctx {
 	char container_id[SL_STIX_ID_MAX];
 	char event_ts[SL_TS_MAX]; /* event timestamp, SDO form */
 	char now_ts[SL_TS_MAX];
-	FILE *out;        /* streaming: objects are written here as they are built */
-	size_t nout;      /* objects written so far */
+	FILE *out; /* streaming: objects are written here as they are built */
+	/* streaming: serialised objects not yet written to out (owned) */
+	struct sl_stix_emit *emit;
+	size_t nout;    /* objects written so far */
+	int emit_error; /* serialising or writing failed: emit_err says why */
+	struct sl_err emit_err;
 	int strict_error; /* a warning happened under opts->strict */
 	struct sl_err strict_err;
 };
@@ -63,7 +68,8 @@ json_t *sl_map_sco(const char *type, const char *uuid);
  * there (then obj is dropped). Returns 1 if added, 0 if it was a duplicate, <0 on error. */
 int sl_map_add(struct sl_map_ctx *c, json_t *obj);
 /* Put a finished object (reference stolen) into the bundle: appended to arr, or, when streaming,
- * written to c->out and freed at once. */
+ * serialised (stix_emit) and freed at once, the text reaching c->out in blocks. A failure sets
+ * c->emit_error / c->emit_err. */
 void sl_map_emit(struct sl_map_ctx *c, json_t *arr, json_t *obj);
 /* Add a relationship source -> target; ts is its created/modified (SDO form). */
 int sl_map_rel(struct sl_map_ctx *c, const char *src, const char *type, const char *tgt,

@@ -1284,8 +1284,15 @@ static json_t *convert(const json_t *event, const struct sl_map_opts *opts, json
 		goto out;
 	}
 	if (out) {
+		char head[128];
+		int hl = snprintf(head, sizeof(head),
+		                  "{\"type\":\"bundle\",\"id\":\"bundle--%s\",\"objects\":[", eu);
 		c.out = out;
-		fprintf(out, "{\"type\":\"bundle\",\"id\":\"bundle--%s\",\"objects\":[", eu);
+		c.emit = sl_stix_emit_new(0);
+		if (!c.emit || sl_stix_emit_raw(c.emit, head, (size_t)hl, err) != 0) {
+			sl_err_set(err, SL_ENOMEM, eu, "out of memory");
+			goto out;
+		}
 	}
 
 	/* creator identity */
@@ -1398,7 +1405,16 @@ static json_t *convert(const json_t *event, const struct sl_map_opts *opts, json
 		sl_map_emit(&c, NULL, ident);
 		sl_map_emit(&c, NULL, json_incref(container));
 		json_array_foreach(c.markings, k, m) sl_map_emit(&c, NULL, json_incref(m));
-		fputs("]}", out);
+		if (!c.emit_error && (sl_stix_emit_raw(c.emit, "]}", 2, &c.emit_err) != 0 ||
+		                      sl_stix_emit_flush(c.emit, out, &c.emit_err) != 0))
+			c.emit_error = 1;
+		if (c.emit_error) {
+			if (err) {
+				*err = c.emit_err;
+				sl_err_prefix_where(err, eu);
+			}
+			goto out;
+		}
 		bundle = json_true();
 		goto out;
 	}
@@ -1423,5 +1439,6 @@ out:
 	json_decref(c.markings);
 	json_decref(c.galaxy_tags);
 	sl_pattern_free(c.pat);
+	sl_stix_emit_free(c.emit);
 	return bundle;
 }

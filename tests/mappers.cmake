@@ -2,5 +2,6 @@
 sl_test(unit stix_id unit/test_stix_id.c)
 sl_test(unit stix_pattern unit/test_stix_pattern.c)
 sl_test(unit misp2stix unit/test_misp2stix.c)
+sl_test(unit stix_emit unit/test_stix_emit.c)
 sl_test(interop misp2stix_corpus interop/test_misp2stix_interop.c TIMEOUT 900)
 sl_bench(map bench/bench_map.c)

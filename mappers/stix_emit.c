@@ -1,0 +1,375 @@
+/* stix_emit.c — compact JSON serialisation into a growing buffer, byte-identical to
+ * json_dumps(v, JSON_COMPACT) of jansson 2.x: insertion key order, "\uXXXX" (upper-case hex) for
+ * control characters, short escapes for \b \f \n \r \t \" \\, UTF-8 passed through, invalid UTF-8
+ * refused. json_dumps pays for a callback per chunk and a loop-detection hash per container;
+ * here a string is one scan and one memcpy in the common case. */
+#include "stix_emit.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* jansson refuses deeper output too; it also keeps a circular structure from recursing forever */
+#define EMIT_MAX_DEPTH 2048
+
+struct sl_stix_emit {
+	char *buf;
+	size_t len, cap, max;
+};
+
+struct sl_stix_emit *sl_stix_emit_new(size_t max_bytes)
+{
+	struct sl_stix_emit *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return NULL;
+	e->max = max_bytes ? max_bytes : SL_STIX_EMIT_DEFAULT_MAX;
+	/* cap never exceeds max + 1, so a capacity check is also the bound check */
+	e->cap = e->max < 4096 ? e->max + 1 : 4096;
+	e->buf = malloc(e->cap);
+	if (!e->buf) {
+		free(e);
+		return NULL;
+	}
+	e->buf[0] = '\0';
+	return e;
+}
+
+void sl_stix_emit_free(struct sl_stix_emit *e)
+{
+	if (!e)
+		return;
+	free(e->buf);
+	free(e);
+}
+
+/* Room for n more bytes plus the terminating NUL. 0, SL_ELIMIT or SL_ENOMEM. */
+static int reserve(struct sl_stix_emit *e, size_t n)
+{
+	size_t need = e->len + n + 1, cap;
+	char *nb;
+
+	if (need <= e->cap)
+		return 0;
+	if (n > e->max || e->len + n > e->max)
+		return SL_ELIMIT;
+	cap = e->cap;
+	while (cap < need)
+		cap *= 2;
+	if (cap > e->max + 1)
+		cap = e->max + 1;
+	nb = realloc(e->buf, cap);
+	if (!nb)
+		return SL_ENOMEM;
+	e->buf = nb;
+	e->cap = cap;
+	return 0;
+}
+
+static int put(struct sl_stix_emit *e, const char *s, size_t n)
+{
+	int r = reserve(e, n);
+
+	if (r)
+		return r;
+	memcpy(e->buf + e->len, s, n);
+	e->len += n;
+	return 0;
+}
+
+static int putc1(struct sl_stix_emit *e, char ch)
+{
+	if (e->len + 2 > e->cap) {
+		int r = reserve(e, 1);
+		if (r)
+			return r;
+	}
+	e->buf[e->len++] = ch;
+	return 0;
+}
+
+/* Length of the valid UTF-8 sequence at s[0..n) (first byte >= 0x80), or 0 when invalid — the
+ * same rules as jansson's utf8_check_first/utf8_check_full: no overlong forms, no surrogates,
+ * nothing above U+10FFFF. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0], v;
+	size_t len;
+
+	if (c < 0xC2 || c > 0xF4)
+		return 0;
+	if (c <= 0xDF) {
+		len = 2;
+		v = c & 0x1F;
+	} else if (c <= 0xEF) {
+		len = 3;
+		v = c & 0x0F;
+	} else {
+		len = 4;
+		v = c & 0x07;
+	}
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		v = (v << 6) | (s[i] & 0x3F);
+	}
+	if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (len == 3 && v < 0x800) ||
+	    (len == 4 && v < 0x10000))
+		return 0;
+	return len;
+}
+
+/* 1: the byte needs an escape; 2: it starts a multi-byte sequence; 0: copy as is */
+static const unsigned char cls[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+};
+
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* Whether any of 8 bytes is below 0x20, '"', '\\' or non-ASCII (exact, no false negatives). */
+static int special8(const unsigned char *p)
+{
+	uint64_t w, q, b;
+
+	memcpy(&w, p, 8);
+	q = w ^ (ONES * '"');
+	b = w ^ (ONES * '\\');
+	return (((w - ONES * 0x20) | (q - ONES) | (b - ONES)) & ~w & HIGHS) != 0 ||
+	       (w & HIGHS) != 0;
+}
+
+static int put_string(struct sl_stix_emit *e, const char *str, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0, run = 0;
+	int r;
+
+	/* room for the worst case (every byte a \u00XX) when the bound allows it, so the common
+	 * case never reallocates; else at least the bytes themselves, growing as escapes come */
+	size_t worst = n <= (e->max - e->len) / 6 ? 6 * n + 2 : n + 2;
+	if ((r = reserve(e, worst)) != 0)
+		return r;
+	e->buf[e->len++] = '"';
+	while (i < n) {
+		/* eight plain bytes at a time: most of a STIX object is ids, timestamps and ASCII
+		 */
+		while (i + 8 <= n && !special8(s + i))
+			i += 8;
+		if (i >= n)
+			break;
+		unsigned k = cls[s[i]];
+		if (k == 0) {
+			i++;
+			continue;
+		}
+		if (k == 2) {
+			size_t l = utf8_seq(s + i, n - i);
+			if (!l)
+				return SL_EINVAL;
+			i += l;
+			continue;
+		}
+		/* flush the plain run, then the escape */
+		if ((r = put(e, str + run, i - run)) != 0)
+			return r;
+		char esc[8];
+		size_t el = 2;
+		esc[0] = '\\';
+		switch (s[i]) {
+		case '"':
+			esc[1] = '"';
+			break;
+		case '\\':
+			esc[1] = '\\';
+			break;
+		case '\b':
+			esc[1] = 'b';
+			break;
+		case '\f':
+			esc[1] = 'f';
+			break;
+		case '\n':
+			esc[1] = 'n';
+			break;
+		case '\r':
+			esc[1] = 'r';
+			break;
+		case '\t':
+			esc[1] = 't';
+			break;
+		default:
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = "0123456789ABCDEF"[s[i] >> 4];
+			esc[5] = "0123456789ABCDEF"[s[i] & 15];
+			el = 6;
+		}
+		if ((r = put(e, esc, el)) != 0)
+			return r;
+		run = ++i;
+	}
+	if ((r = put(e, str + run, n - run)) != 0)
+		return r;
+	return putc1(e, '"');
+}
+
+static int put_integer(struct sl_stix_emit *e, json_int_t v)
+{
+	char tmp[24], *p = tmp + sizeof(tmp);
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	return put(e, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+/* Reals are rare in STIX output; jansson's own formatting (precision, ".0", exponent) is kept
+ * by asking it. */
+static int put_real(struct sl_stix_emit *e, const json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	int r;
+
+	if (!s)
+		return SL_EINVAL;
+	r = put(e, s, strlen(s));
+	free(s);
+	return r;
+}
+
+static int put_value(struct sl_stix_emit *e, const json_t *v, int depth)
+{
+	int r = 0;
+
+	if (depth > EMIT_MAX_DEPTH)
+		return SL_ELIMIT;
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: {
+		void *it = json_object_iter((json_t *)v);
+		int first = 1;
+		if ((r = putc1(e, '{')) != 0)
+			return r;
+		for (; it; it = json_object_iter_next((json_t *)v, it)) {
+			if (!first && (r = putc1(e, ',')) != 0)
+				return r;
+			first = 0;
+			if ((r = put_string(e, json_object_iter_key(it),
+			                    json_object_iter_key_len(it))) != 0 ||
+			    (r = putc1(e, ':')) != 0 ||
+			    (r = put_value(e, json_object_iter_value(it), depth + 1)) != 0)
+				return r;
+		}
+		return putc1(e, '}');
+	}
+	case JSON_ARRAY: {
+		size_t n = json_array_size(v);
+		if ((r = putc1(e, '[')) != 0)
+			return r;
+		for (size_t i = 0; i < n; i++) {
+			if (i && (r = putc1(e, ',')) != 0)
+				return r;
+			if ((r = put_value(e, json_array_get(v, i), depth + 1)) != 0)
+				return r;
+		}
+		return putc1(e, ']');
+	}
+	case JSON_STRING:
+		return put_string(e, json_string_value(v), json_string_length(v));
+	case JSON_INTEGER:
+		return put_integer(e, json_integer_value(v));
+	case JSON_REAL:
+		return put_real(e, v);
+	case JSON_TRUE:
+		return put(e, "true", 4);
+	case JSON_FALSE:
+		return put(e, "false", 5);
+	case JSON_NULL:
+		return put(e, "null", 4);
+	}
+	return SL_EINVAL;
+}
+
+int sl_stix_emit_value(struct sl_stix_emit *e, const json_t *v, struct sl_err *err)
+{
+	size_t at = e->len;
+	int r = v ? put_value(e, v, 0) : SL_EINVAL;
+
+	if (r == 0) {
+		e->buf[e->len] = '\0';
+		return 0;
+	}
+	e->len = at;
+	e->buf[at] = '\0';
+	if (r == SL_ELIMIT)
+		return sl_err_set(err, r, "output", "JSON output over the limit of %zu bytes",
+		                  e->max);
+	if (r == SL_ENOMEM)
+		return sl_err_set(err, r, "output", "out of memory serialising JSON");
+	return sl_err_set(err, r, "output", "value cannot be serialised (invalid UTF-8 string)");
+}
+
+int sl_stix_emit_raw(struct sl_stix_emit *e, const char *s, size_t n, struct sl_err *err)
+{
+	int r = put(e, s, n);
+
+	e->buf[e->len] = '\0';
+	if (r)
+		return sl_err_set(err, r, "output", "JSON output over the limit of %zu bytes",
+		                  e->max);
+	return 0;
+}
+
+const char *sl_stix_emit_data(const struct sl_stix_emit *e, size_t *len)
+{
+	if (len)
+		*len = e->len;
+	return e->buf;
+}
+
+void sl_stix_emit_reset(struct sl_stix_emit *e)
+{
+	e->len = 0;
+	e->buf[0] = '\0';
+}
+
+int sl_stix_emit_flush(struct sl_stix_emit *e, FILE *out, struct sl_err *err)
+{
+	size_t n = e->len;
+	int ok = n == 0 || fwrite(e->buf, 1, n, out) == n;
+
+	sl_stix_emit_reset(e);
+	if (!ok)
+		return sl_err_set(err, SL_EIO, "output", "writing JSON failed");
+	return 0;
+}
+
+char *sl_stix_emit_dumps(const json_t *v, size_t *len)
+{
+	struct sl_stix_emit *e = sl_stix_emit_new(0);
+	char *s;
+
+	if (!e)
+		return NULL;
+	if (sl_stix_emit_value(e, v, NULL) != 0) {
+		sl_stix_emit_free(e);
+		return NULL;
+	}
+	s = e->buf;
+	if (len)
+		*len = e->len;
+	free(e);
+	return s;
+}
