@@ -1,6 +1,7 @@
 /* map_stream.c — a small byte-level scanner: it tracks strings, escapes and bracket depth to find
  * where each element ends, and copies only that element; the JSON parser then reads the element
  * alone. */
+#define _POSIX_C_SOURCE 200809L /* getc_unlocked */
 #include "map_stream.h"
 
 #include <stdlib.h>
@@ -44,7 +45,7 @@ void sl_map_stream_free(struct sl_map_stream *s)
 
 static int rd(struct sl_map_stream *s)
 {
-	int c = getc(s->f);
+	int c = getc_unlocked(s->f); /* one reader per stream: no locking per byte */
 	if (c != EOF)
 		s->off++;
 	return c;
