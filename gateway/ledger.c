@@ -316,6 +316,12 @@ int sl_ledger_schema_known(void)
 
 /* ---- open, close, migrate ------------------------------------------------------------------- */
 
+static void quiet_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
 struct sl_ledger *sl_ledger_open(const char *dsn, struct sl_err *err)
 {
 	const char *keys[] = {"dbname", "fallback_application_name", NULL};
@@ -341,6 +347,8 @@ struct sl_ledger *sl_ledger_open(const char *dsn, struct sl_err *err)
 		sl_ledger_close(l);
 		return NULL;
 	}
+	/* Library code never prints: server NOTICEs (e.g. "already exists, skipping") are dropped. */
+	PQsetNoticeProcessor(l->conn, quiet_notice, NULL);
 	if (schema_version(l, &v, err) != 0) {
 		sl_ledger_close(l);
 		return NULL;
@@ -1408,12 +1416,34 @@ int sl_ledger_versions(struct sl_ledger *l, const char *id, sl_ledger_emit emit,
 	return rc;
 }
 
+int sl_ledger_view_versions(struct sl_ledger *l, const char *destination, const char *id,
+                            sl_ledger_emit emit, void *arg, struct sl_err *err)
+{
+	const char *p[2] = {destination, id};
+	PGresult *r;
+	int rc;
+
+	if (!destination || !id || !emit)
+		return sl_err_set(err, SL_EINVAL, "versions", "no destination, id or emit");
+	if ((rc = ready(l, err)) != 0)
+		return rc;
+	if (!(r = run(l, "share_versions", 2, p, err)))
+		return SL_EDB;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return sl_err_set(err, SL_ENOTFOUND, id, "not in this destination's view");
+	}
+	rc = emit_rows(r, PQntuples(r), emit, arg);
+	PQclear(r);
+	return rc;
+}
+
 int sl_ledger_page(struct sl_ledger *l, const struct sl_ledger_page_query *q, size_t limit,
                    sl_ledger_emit emit, void *arg, bool *more, struct sl_err *err)
 {
 	char after_us[24], after_seq[24], lim[24];
 	struct buf types = {0};
-	const char *p[5];
+	const char *p[6];
 	PGresult *r;
 	size_t i;
 	int rc, rows;
@@ -1441,7 +1471,8 @@ int sl_ledger_page(struct sl_ledger *l, const struct sl_ledger_page_query *q, si
 	p[2] = q->n_types ? types.p : NULL;
 	p[3] = q->latest_only ? "true" : "false";
 	p[4] = lim;
-	r = run(l, "object_page", 5, p, err);
+	p[5] = q->destination;
+	r = q->destination ? run(l, "share_page", 6, p, err) : run(l, "object_page", 5, p, err);
 	buf_free(&types);
 	if (!r)
 		return SL_EDB;
@@ -1769,6 +1800,13 @@ int sl_ledger_erase(struct sl_ledger *l, const char *subject, const unsigned cha
 			res->revokes++;
 	}
 	PQclear(r);
+	if (!(r = run(l, "erase_shares", 1, p, err))) {
+		rc = SL_EDB;
+		goto fail;
+	}
+	if (res)
+		res->withdrawn = (size_t)PQntuples(r);
+	PQclear(r);
 	if ((rc = commit(l, "erase", err)) != 0)
 		goto fail;
 	return 0;
@@ -1813,11 +1851,11 @@ int sl_ledger_stats(struct sl_ledger *l, struct sl_ledger_stats *out, struct sl_
 int sl_ledger_share_record(struct sl_ledger *l, struct sl_ledger_share *rows, size_t n,
                            size_t *n_new, struct sl_err *err)
 {
-	struct buf d = {0}, ids = {0}, mods = {0}, a[7], o[6];
+	struct buf d = {0}, ids = {0}, mods = {0}, a[7], o[6], v[5];
 	const char *p[7];
 	char(*ts)[SL_LEDGER_TS_MAX] = NULL;
 	PGresult *r;
-	size_t i, k, fresh = 0, queued = 0;
+	size_t i, k, fresh = 0, queued = 0, viewed = 0;
 	int rc = 0;
 
 	if (n_new)
@@ -1828,6 +1866,7 @@ int sl_ledger_share_record(struct sl_ledger *l, struct sl_ledger_share *rows, si
 		return 0;
 	memset(a, 0, sizeof(a));
 	memset(o, 0, sizeof(o));
+	memset(v, 0, sizeof(v));
 	if (!(ts = calloc(n, sizeof(*ts))))
 		return sl_err_set(err, SL_ENOMEM, "share", "out of memory");
 	buf_ch(&d, '{');
@@ -1878,6 +1917,8 @@ int sl_ledger_share_record(struct sl_ledger *l, struct sl_ledger_share *rows, si
 		buf_ch(&a[k], '{');
 	for (k = 0; k < 6; k++)
 		buf_ch(&o[k], '{');
+	for (k = 0; k < 5; k++)
+		buf_ch(&v[k], '{');
 	for (i = 0; i < n; i++) {
 		struct sl_ledger_share *s = &rows[i];
 		char *changes = NULL, *payload = NULL;
@@ -1897,8 +1938,24 @@ int sl_ledger_share_record(struct sl_ledger *l, struct sl_ledger_share *rows, si
 		buf_arr_elem(&a[5], changes);
 		buf_arr_elem(&a[6], s->deliver ? (deny ? "blocked" : "queued") : "pull");
 		free(changes);
-		if (!s->deliver)
+		if (!s->deliver) {
+			/* A pull destination: what it may see joins its view. */
+			const char *type = json_string_value(json_object_get(s->obj, "type"));
+			if (deny || !s->obj || !type)
+				continue;
+			if (!(payload = json_dumps(s->obj, JSON_COMPACT | JSON_SORT_KEYS))) {
+				rc = sl_err_set(err, SL_ENOMEM, "share", "out of memory");
+				goto out;
+			}
+			buf_arr_elem(&v[0], s->destination);
+			buf_arr_elem(&v[1], s->id);
+			buf_arr_elem(&v[2], ts[i]);
+			buf_arr_elem(&v[3], type);
+			buf_arr_elem(&v[4], payload);
+			free(payload);
+			viewed++;
 			continue;
+		}
 		if (!deny && s->obj)
 			payload = json_dumps(s->obj, JSON_COMPACT | JSON_SORT_KEYS);
 		buf_arr_elem(&o[0], s->destination);
@@ -1926,6 +1983,16 @@ int sl_ledger_share_record(struct sl_ledger *l, struct sl_ledger_share *rows, si
 	}
 	if (rc == 0 && queued && (rc = run_ok(l, "outbox_share", 6, p, err)) != 0)
 		goto out;
+	for (k = 0; k < 5; k++) {
+		buf_ch(&v[k], '}');
+		p[k] = v[k].p;
+		if (v[k].oom && rc == 0)
+			rc = sl_err_set(err, SL_ENOMEM, "share", "out of memory");
+	}
+	if (rc == 0 && viewed &&
+	    ((rc = run_ok(l, "share_lock", 0, NULL, err)) != 0 ||
+	     (rc = run_ok(l, "share_view_insert", 5, p, err)) != 0))
+		goto out;
 	if (rc == 0)
 		rc = commit(l, "share", err);
 	if (rc == 0 && n_new)
@@ -1943,6 +2010,8 @@ out:
 		buf_free(&a[k]);
 	for (k = 0; k < 6; k++)
 		buf_free(&o[k]);
+	for (k = 0; k < 5; k++)
+		buf_free(&v[k]);
 	free(ts);
 	return rc;
 }

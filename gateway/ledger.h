@@ -131,6 +131,9 @@ json_t *sl_ledger_get(struct sl_ledger *l, const char *id, const char *modified,
 /* Every stored version of id, oldest first. */
 int sl_ledger_versions(struct sl_ledger *l, const char *id, sl_ledger_emit emit, void *arg,
                        struct sl_err *err) SL_MUSTCHECK;
+/* Every version of id in destination's view, oldest first (SL_ENOTFOUND when none). */
+int sl_ledger_view_versions(struct sl_ledger *l, const char *destination, const char *id,
+                            sl_ledger_emit emit, void *arg, struct sl_err *err) SL_MUSTCHECK;
 
 /* A page of versions in (date_added, seq) order, for a TAXII collection view: strictly after
  * (after_date_added_us, after_seq) (both 0 = from the start), at most limit, optionally only
@@ -142,6 +145,8 @@ struct sl_ledger_page_query {
 	const char *const *types;
 	size_t n_types;
 	bool latest_only;
+	const char *destination; /* NULL: every stored version; else only that destination's view:
+	                          * the versions its policy allowed, as it may see them (shares) */
 };
 int sl_ledger_page(struct sl_ledger *l, const struct sl_ledger_page_query *q, size_t limit,
                    sl_ledger_emit emit, void *arg, bool *more, struct sl_err *err) SL_MUSTCHECK;
@@ -251,9 +256,10 @@ struct sl_ledger_share {
 	bool recorded;     /* out: true when this decision was recorded by this call */
 };
 
-/* Record decisions, each once per (destination, id, modified): an audit row, and for deliver rows
- * an outbox row (pending with obj as its payload when allowed, blocked with the rule when denied),
- * all in one transaction. Decisions recorded before are skipped (recorded = false). *n_new (may be
+/* Record decisions, each once per (destination, id, modified): an audit row; for deliver rows an
+ * outbox row (pending with obj as its payload when allowed, blocked with the rule when denied); for
+ * the other (pull) rows that are allowed, obj joins the destination's view (sl_ledger_page with
+ * destination set); all in one transaction. Decisions recorded before are skipped (recorded = false). *n_new (may be
  * NULL) = the number recorded now. */
 int sl_ledger_share_record(struct sl_ledger *l, struct sl_ledger_share *rows, size_t n,
                            size_t *n_new, struct sl_err *err) SL_MUSTCHECK;
@@ -267,12 +273,14 @@ json_t *sl_ledger_outbox_payload(struct sl_ledger *l, int64_t outbox_id, struct 
 struct sl_ledger_erase_result {
 	size_t versions; /* stored versions replaced by tombstones */
 	size_t revokes;  /* revoke rows enqueued (one per destination and version it received) */
+	size_t withdrawn; /* versions taken out of pull destinations' views */
 };
 
 /* Erase subject: a STIX id (every version of it) or an observable value (every version of every
  * object whose content holds it, and its observable index rows and quarantined inputs). Stored
  * content becomes a tombstone keeping type, id, spec_version, created and modified; a revoke is
- * enqueued for every destination that was sent an affected version; audit rows record the erasure
+ * enqueued for every destination that was sent an affected version and the version leaves every
+ * destination's view; audit rows record the erasure
  * with only HMAC-SHA256(key, subject) in hex, never the subject itself. One transaction. */
 int sl_ledger_erase(struct sl_ledger *l, const char *subject, const unsigned char *key,
                     size_t keylen, struct sl_ledger_erase_result *res,
