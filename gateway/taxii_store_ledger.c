@@ -30,7 +30,17 @@ struct sl_taxii_store_ledger {
 	sl_taxii_ledger_filter filter;
 	void *filter_arg;
 	size_t scan_limit;
+	bool partner_views; /* each partner reads its own view (the shares decided for it) */
 };
+
+/* The versions of id the partner may see: all stored ones, or its view. */
+static int id_versions(struct sl_taxii_store_ledger *st, const char *partner, const char *id,
+                       sl_ledger_emit emit, void *arg, struct sl_err *err)
+{
+	if (st->partner_views)
+		return sl_ledger_view_versions(st->l, partner, id, emit, arg, err);
+	return sl_ledger_versions(st->l, id, emit, arg, err);
+}
 
 /* A copied ledger version. */
 struct vrec {
@@ -187,7 +197,7 @@ static int version_ok(struct sl_taxii_store_ledger *st, const char *partner, con
 	if (!(flags & (SL_TAXII_VERSION_FIRST | SL_TAXII_VERSION_LAST)))
 		return 0;
 	if (!all) {
-		int rc = sl_ledger_versions(st->l, r->id, collect, &own, err);
+		int rc = id_versions(st, partner, r->id, collect, &own, err);
 
 		if (rc != 0 || own.oom) {
 			vlist_free(&own);
@@ -258,7 +268,7 @@ static int page_by_ids(struct sl_taxii_store_ledger *st, const char *partner, co
 		vlist_clear(&one);
 		bool *keep;
 
-		rc = sl_ledger_versions(st->l, f->ids[k], collect, &one, err);
+		rc = id_versions(st, partner, f->ids[k], collect, &one, err);
 		if (rc == 0 && one.oom)
 			rc = sl_err_set(err, SL_ENOMEM, f->ids[k], "out of memory");
 		if (rc)
@@ -362,6 +372,7 @@ static int op_page(void *ctx, const char *partner, const char *collection,
 	 * default (last), a version the policy hides leaves its object out for that partner: the
 	 * view does not fall back to an older version (one query per page, not one per object). */
 	q.latest_only = version_flags(f) == SL_TAXII_VERSION_LAST && !f->n_versions;
+	q.destination = st->partner_views ? partner : NULL;
 	q.after_date_added_us = ad;
 	q.after_seq = as;
 	for (;;) {
@@ -631,4 +642,9 @@ void sl_taxii_store_ledger_set_filter(struct sl_taxii_store_ledger *st, sl_taxii
 void sl_taxii_store_ledger_set_scan_limit(struct sl_taxii_store_ledger *st, size_t max_scanned)
 {
 	st->scan_limit = max_scanned ? max_scanned : 1;
+}
+
+void sl_taxii_store_ledger_set_partner_views(struct sl_taxii_store_ledger *st, bool on)
+{
+	st->partner_views = on;
 }

@@ -42,4 +42,9 @@ void sl_taxii_store_ledger_set_filter(struct sl_taxii_store_ledger *st, sl_taxii
  * hits it ends early with more:true and a next token that resumes where it stopped. */
 void sl_taxii_store_ledger_set_scan_limit(struct sl_taxii_store_ledger *st, size_t max_scanned);
 
+/* Serve each partner its own view: the object versions the policy allowed for the destination of the
+ * partner's name, as that destination may see them (redacted, pseudonymised), recorded by
+ * sl_ledger_share_record. Off by default (every partner sees every stored version, minus the filter). */
+void sl_taxii_store_ledger_set_partner_views(struct sl_taxii_store_ledger *st, bool on);
+
 #endif
