@@ -12,6 +12,7 @@ static const struct sl_cmd commands[] = {
     {"policy", "check sharing policy files and explain decisions", sl_cmd_policy},
     {"check-config", "validate a sluice.conf and exit", sl_cmd_check_config},
     {"feed", "write and check MISP feed directories", sl_cmd_feed},
+    {"demo", "run the pipeline on the demo feed and serve it to demo TAXII partners", sl_cmd_demo},
 };
 
 static void usage(FILE *out)

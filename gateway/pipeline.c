@@ -1,0 +1,228 @@
+/* pipeline.c — peer input -> mapper -> ledger -> policy per destination -> shares, audit and
+ * outbox. */
+#include "pipeline.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "decision.h"
+#include "misp2stix.h"
+
+struct sl_pipeline {
+	struct sl_ledger *ledger;
+	const struct sl_policy *policy;
+	json_t *pull; /* set of pull-only destination names */
+};
+
+struct sl_pipeline *sl_pipeline_new(struct sl_ledger *ledger, const struct sl_policy *policy,
+                                    struct sl_err *err)
+{
+	struct sl_pipeline *p = calloc(1, sizeof(*p));
+
+	if (!p || !(p->pull = json_object())) {
+		free(p);
+		sl_err_set(err, SL_ENOMEM, "pipeline", "out of memory");
+		return NULL;
+	}
+	p->ledger = ledger;
+	p->policy = policy;
+	return p;
+}
+
+void sl_pipeline_free(struct sl_pipeline *p)
+{
+	if (!p)
+		return;
+	json_decref(p->pull);
+	free(p);
+}
+
+int sl_pipeline_set_pull(struct sl_pipeline *p, const char *destination, struct sl_err *err)
+{
+	if (!sl_policy_dest_find(p->policy, destination))
+		return sl_err_set(err, SL_ENOTFOUND, destination,
+		                  "no such destination in the policy");
+	return json_object_set_new(p->pull, destination, json_true()) ? SL_ENOMEM : SL_OK;
+}
+
+/* The version key the ledger uses: modified, else created, else (SCOs) the epoch. */
+static const char *version_of(const json_t *obj)
+{
+	const char *m = json_string_value(json_object_get(obj, "modified"));
+	if (!m)
+		m = json_string_value(json_object_get(obj, "created"));
+	return m ? m : "1970-01-01T00:00:00Z";
+}
+
+static enum sl_ledger_decision ledger_decision(enum sl_policy_verdict v)
+{
+	switch (v) {
+	case SL_POLICY_ALLOW:
+		return SL_LEDGER_ALLOW;
+	case SL_POLICY_ALLOW_CHANGED:
+		return SL_LEDGER_ALLOW_WITH_CHANGES;
+	default:
+		return SL_LEDGER_DENY;
+	}
+}
+
+/* Decide the bundle for one destination and record every decision not recorded before. */
+static int decide_for(struct sl_pipeline *p, const struct sl_policy_dest *d, const json_t *bundle,
+                      const struct sl_ledger_result *res, long long now,
+                      struct sl_pipeline_stats *st, struct sl_err *err)
+{
+	const char *dname = sl_policy_dest_name(d);
+	struct sl_policy_decision **decs = NULL;
+	struct sl_ledger_share *rows = NULL;
+	json_t *out_bundle = NULL, *objs = json_object_get(bundle, "objects");
+	size_t ndec = 0, i, n = 0, n_new = 0;
+	int deliver = !json_object_get(p->pull, dname);
+	int rc;
+
+	rc = sl_policy_decide_bundle(d, bundle, now, &out_bundle, &decs, &ndec, err);
+	if (rc < 0)
+		return rc;
+	rows = calloc(ndec ? ndec : 1, sizeof(*rows));
+	if (!rows) {
+		rc = sl_err_set(err, SL_ENOMEM, dname, "out of memory");
+		goto done;
+	}
+	for (i = 0; i < ndec && i < json_array_size(objs); i++) {
+		const json_t *obj = json_array_get(objs, i);
+		if (res[i].outcome == SL_LEDGER_REJECTED)
+			continue; /* quarantined: nothing of it goes anywhere */
+		rows[n].destination = dname;
+		rows[n].id = json_string_value(json_object_get(obj, "id"));
+		rows[n].modified = version_of(obj);
+		rows[n].decision = ledger_decision(sl_policy_decision_verdict(decs[i]));
+		rows[n].rule = sl_policy_decision_rule(decs[i]);
+		rows[n].changes = sl_policy_decision_changes(decs[i]);
+		rows[n].obj = sl_policy_decision_object(decs[i]);
+		rows[n].deliver = deliver;
+		n++;
+	}
+	rc = sl_ledger_share_record(p->ledger, rows, n, &n_new, err);
+	if (rc < 0)
+		goto done;
+	/* Count only what this call decided for the first time. */
+	if (st && n_new) {
+		size_t k;
+		for (k = 0; k < n; k++) {
+			if (!rows[k].recorded)
+				continue;
+			if (rows[k].decision == SL_LEDGER_ALLOW)
+				st->allowed++;
+			else if (rows[k].decision == SL_LEDGER_ALLOW_WITH_CHANGES)
+				st->changed++;
+			else
+				st->denied++;
+		}
+	}
+done:
+	free(rows);
+	sl_policy_decisions_free(decs, ndec);
+	json_decref(out_bundle);
+	return rc;
+}
+
+int sl_pipeline_bundle(struct sl_pipeline *p, const char *peer, const char *origin_id,
+                       const json_t *bundle, const struct sl_ledger_cursor *cursor, long long now,
+                       struct sl_pipeline_stats *st, struct sl_err *err)
+{
+	const json_t *objs = json_object_get(bundle, "objects");
+	struct sl_ledger_in *in = NULL;
+	struct sl_ledger_result *res = NULL;
+	size_t n = json_array_size(objs), i;
+	int rc;
+
+	if (st)
+		st->events++;
+	if (!json_is_object(bundle) || !json_is_array(objs)) {
+		char *raw = json_dumps(bundle, JSON_COMPACT);
+		rc = sl_err_set(err, SL_EINVAL, origin_id ? origin_id : "bundle",
+		                "not a STIX bundle: no objects array");
+		if (sl_ledger_quarantine(p->ledger, peer, raw ? raw : "", raw ? strlen(raw) : 0,
+		                         err->msg, NULL) < 0) {
+			/* the refusal stands; quarantine is best effort here */
+		}
+		free(raw);
+		if (st)
+			st->failed++;
+		return rc;
+	}
+	in = calloc(n ? n : 1, sizeof(*in));
+	res = calloc(n ? n : 1, sizeof(*res));
+	if (!in || !res) {
+		rc = sl_err_set(err, SL_ENOMEM, "pipeline", "out of memory");
+		goto done;
+	}
+	for (i = 0; i < n; i++) {
+		in[i].obj = json_array_get(objs, i);
+		in[i].origin_id = origin_id;
+	}
+	/* No cursor here: it moves only once the decisions are recorded too. */
+	rc = sl_ledger_ingest(p->ledger, peer, in, n, NULL, res, err);
+	if (rc < 0)
+		goto done;
+	if (st) {
+		st->objects += n;
+		for (i = 0; i < n; i++) {
+			if (res[i].outcome == SL_LEDGER_REJECTED)
+				st->rejected++;
+			else if (res[i].outcome != SL_LEDGER_SAME)
+				st->stored++;
+		}
+	}
+	for (i = 0; i < sl_policy_dest_count(p->policy); i++) {
+		const struct sl_policy_dest *d = sl_policy_dest_at(p->policy, i);
+		/* Never back to the peer it came from. */
+		if (peer && strcmp(sl_policy_dest_name(d), peer) == 0)
+			continue;
+		rc = decide_for(p, d, bundle, res, now, st, err);
+		if (rc < 0)
+			goto done;
+	}
+	if (cursor)
+		rc = sl_ledger_cursor_set(p->ledger, cursor, err);
+done:
+	free(in);
+	free(res);
+	return rc;
+}
+
+int sl_pipeline_misp_event(struct sl_pipeline *p, const char *peer, const json_t *event,
+                           const struct sl_ledger_cursor *cursor, long long now,
+                           struct sl_pipeline_stats *st, json_t *warnings, struct sl_err *err)
+{
+	struct sl_map_opts opts = {0};
+	json_t *w = json_array(), *bundle;
+	const json_t *ev = json_object_get(event, "Event");
+	const char *uuid;
+	int rc;
+
+	if (!ev)
+		ev = event;
+	uuid = json_string_value(json_object_get(ev, "uuid"));
+	bundle = sl_misp_to_stix(event, &opts, w, err);
+	if (st)
+		st->warnings += json_array_size(w);
+	if (warnings)
+		json_array_extend(warnings, w);
+	json_decref(w);
+	if (!bundle) {
+		char *raw = json_dumps(event, JSON_COMPACT);
+		if (sl_ledger_quarantine(p->ledger, peer, raw ? raw : "", raw ? strlen(raw) : 0,
+		                         err->msg, NULL) < 0) {
+			/* the refusal stands; quarantine is best effort here */
+		}
+		free(raw);
+		if (st) {
+			st->events++;
+			st->failed++;
+		}
+		return err->code ? err->code : SL_EINVAL;
+	}
+	rc = sl_pipeline_bundle(p, peer, uuid, bundle, cursor, now, st, err);
+	json_decref(bundle);
+	return rc;
+}
