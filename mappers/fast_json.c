@@ -1,0 +1,495 @@
+/* fast_json.c — well-formed JSON -> jansson tree, in one pass over a buffer. Rules followed are
+ * jansson 2.14's: RFC 8259 grammar, no raw control characters in strings, valid UTF-8 only, no
+ * lone surrogates in \u escapes, \u0000 allowed in values (JSON_ALLOW_NUL) but not keys,
+ * duplicate keys refused, integers that fit a long long, reals that do not overflow. */
+#include "fast_json.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fp {
+	const unsigned char *s, *end;
+	int depth, max_depth;
+	char *scratch; /* decoded strings with escapes */
+	size_t scap;
+};
+
+static json_t *value(struct fp *p);
+
+static void ws(struct fp *p)
+{
+	while (p->s < p->end && (*p->s == ' ' || *p->s == '\n' || *p->s == '\r' || *p->s == '\t'))
+		p->s++;
+}
+
+/* as jansson's utf8_check_first/utf8_check_full */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0], v;
+	size_t len;
+
+	if (c < 0xC2 || c > 0xF4)
+		return 0;
+	if (c <= 0xDF) {
+		len = 2;
+		v = c & 0x1F;
+	} else if (c <= 0xEF) {
+		len = 3;
+		v = c & 0x0F;
+	} else {
+		len = 4;
+		v = c & 0x07;
+	}
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		v = (v << 6) | (s[i] & 0x3F);
+	}
+	if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (len == 3 && v < 0x800) ||
+	    (len == 4 && v < 0x10000))
+		return 0;
+	return len;
+}
+
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* any of 8 bytes below 0x20, '"', '\\' or non-ASCII */
+static int special8(const unsigned char *q)
+{
+	uint64_t w, a, b;
+
+	memcpy(&w, q, 8);
+	a = w ^ (ONES * '"');
+	b = w ^ (ONES * '\\');
+	return (((w - ONES * 0x20) | (a - ONES) | (b - ONES)) & ~w & HIGHS) != 0 ||
+	       (w & HIGHS) != 0;
+}
+
+static int hex4(const unsigned char *s, unsigned *out)
+{
+	unsigned v = 0;
+
+	for (int i = 0; i < 4; i++) {
+		unsigned c = s[i], d;
+		if (c >= '0' && c <= '9')
+			d = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			d = c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			d = c - 'A' + 10;
+		else
+			return -1;
+		v = v << 4 | d;
+	}
+	*out = v;
+	return 0;
+}
+
+static int scratch_put(struct fp *p, size_t *n, const void *src, size_t len)
+{
+	if (*n + len > p->scap) {
+		size_t cap = p->scap ? p->scap : 256;
+		while (cap < *n + len)
+			cap *= 2;
+		char *nb = realloc(p->scratch, cap);
+		if (!nb)
+			return -1;
+		p->scratch = nb;
+		p->scap = cap;
+	}
+	memcpy(p->scratch + *n, src, len);
+	*n += len;
+	return 0;
+}
+
+/* A string at p->s ('"'). On success out and len point either into the input (no escapes) or into
+ * p->scratch (valid until the next string). */
+static int string(struct fp *p, const char **out, size_t *len)
+{
+	const unsigned char *s = ++p->s, *start = s, *end = p->end;
+	size_t n = 0;
+	int esc = 0;
+
+	for (;;) {
+		while (s + 8 <= end && !special8(s))
+			s += 8;
+		if (s >= end)
+			return -1;
+		unsigned c = *s;
+		if (c == '"')
+			break;
+		if (c < 0x20)
+			return -1;
+		if (c >= 0x80) {
+			size_t l = utf8_seq(s, (size_t)(end - s));
+			if (!l)
+				return -1;
+			s += l;
+			continue;
+		}
+		if (c != '\\') {
+			s++;
+			continue;
+		}
+		/* an escape: copy what came before into scratch, then decode */
+		if (!esc) {
+			esc = 1;
+			n = 0;
+		}
+		if (scratch_put(p, &n, start, (size_t)(s - start)))
+			return -1;
+		if (s + 1 >= end)
+			return -1;
+		char one;
+		switch (s[1]) {
+		case '"':
+		case '\\':
+		case '/':
+			one = (char)s[1];
+			break;
+		case 'b':
+			one = '\b';
+			break;
+		case 'f':
+			one = '\f';
+			break;
+		case 'n':
+			one = '\n';
+			break;
+		case 'r':
+			one = '\r';
+			break;
+		case 't':
+			one = '\t';
+			break;
+		case 'u': {
+			unsigned cp, lo;
+			unsigned char u8[4];
+			size_t ul;
+			if (end - s < 6 || hex4(s + 2, &cp))
+				return -1;
+			s += 6;
+			if (cp >= 0xDC00 && cp <= 0xDFFF)
+				return -1;
+			if (cp >= 0xD800 && cp <= 0xDBFF) {
+				if (end - s < 6 || s[0] != '\\' || s[1] != 'u' ||
+				    hex4(s + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF)
+					return -1;
+				s += 6;
+				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+			}
+			if (cp < 0x80) {
+				u8[0] = (unsigned char)cp;
+				ul = 1;
+			} else if (cp < 0x800) {
+				u8[0] = (unsigned char)(0xC0 | cp >> 6);
+				u8[1] = (unsigned char)(0x80 | (cp & 0x3F));
+				ul = 2;
+			} else if (cp < 0x10000) {
+				u8[0] = (unsigned char)(0xE0 | cp >> 12);
+				u8[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+				u8[2] = (unsigned char)(0x80 | (cp & 0x3F));
+				ul = 3;
+			} else {
+				u8[0] = (unsigned char)(0xF0 | cp >> 18);
+				u8[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+				u8[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+				u8[3] = (unsigned char)(0x80 | (cp & 0x3F));
+				ul = 4;
+			}
+			if (scratch_put(p, &n, u8, ul))
+				return -1;
+			start = s;
+			continue;
+		}
+		default:
+			return -1;
+		}
+		if (scratch_put(p, &n, &one, 1))
+			return -1;
+		s += 2;
+		start = s;
+	}
+	if (esc) {
+		if (scratch_put(p, &n, start, (size_t)(s - start)))
+			return -1;
+		*out = p->scratch;
+		*len = n;
+	} else {
+		*out = (const char *)start;
+		*len = (size_t)(s - start);
+	}
+	p->s = s + 1;
+	return 0;
+}
+
+static json_t *number(struct fp *p)
+{
+	const unsigned char *s = p->s, *b = s, *end = p->end;
+	int neg = 0, real = 0;
+
+	if (s < end && *s == '-') {
+		neg = 1;
+		s++;
+	}
+	if (s >= end)
+		return NULL;
+	if (*s == '0') {
+		s++;
+		if (s < end && *s >= '0' && *s <= '9')
+			return NULL;
+	} else if (*s >= '1' && *s <= '9') {
+		while (s < end && *s >= '0' && *s <= '9')
+			s++;
+	} else {
+		return NULL;
+	}
+	if (s < end && *s == '.') {
+		real = 1;
+		s++;
+		if (s >= end || *s < '0' || *s > '9')
+			return NULL;
+		while (s < end && *s >= '0' && *s <= '9')
+			s++;
+	}
+	if (s < end && (*s == 'e' || *s == 'E')) {
+		real = 1;
+		s++;
+		if (s < end && (*s == '+' || *s == '-'))
+			s++;
+		if (s >= end || *s < '0' || *s > '9')
+			return NULL;
+		while (s < end && *s >= '0' && *s <= '9')
+			s++;
+	}
+	size_t len = (size_t)(s - b);
+	p->s = s;
+	if (!real) {
+		size_t digits = len - (size_t)neg;
+		long long v = 0;
+		if (digits > 18) /* may not fit: jansson decides */
+			return NULL;
+		for (const unsigned char *d = b + neg; d < s; d++)
+			v = v * 10 + (*d - '0');
+		return json_integer(neg ? -v : v);
+	}
+	char tmp[64];
+	if (len >= sizeof(tmp))
+		return NULL;
+	memcpy(tmp, b, len);
+	tmp[len] = '\0';
+	double d = strtod(tmp, NULL);
+	if (isinf(d) || isnan(d))
+		return NULL;
+	return json_real(d);
+}
+
+static json_t *object(struct fp *p)
+{
+	json_t *o;
+
+	if (++p->depth > p->max_depth)
+		return NULL;
+	o = json_object();
+	if (!o)
+		return NULL;
+	p->s++;
+	ws(p);
+	if (p->s < p->end && *p->s == '}') {
+		p->s++;
+		p->depth--;
+		return o;
+	}
+	for (;;) {
+		const char *k;
+		size_t kl;
+		char kbuf[64], *kheap = NULL;
+		if (p->s >= p->end || *p->s != '"' || string(p, &k, &kl) != 0 || memchr(k, 0, kl))
+			goto fail;
+		/* the key may live in scratch, which the value's strings reuse */
+		if (k == p->scratch) {
+			if (kl < sizeof(kbuf)) {
+				memcpy(kbuf, k, kl);
+				k = kbuf;
+			} else {
+				kheap = malloc(kl);
+				if (!kheap)
+					goto fail;
+				memcpy(kheap, k, kl);
+				k = kheap;
+			}
+		}
+		ws(p);
+		if (p->s >= p->end || *p->s != ':') {
+			free(kheap);
+			goto fail;
+		}
+		p->s++;
+		ws(p);
+		json_t *v = value(p);
+		if (!v) {
+			free(kheap);
+			goto fail;
+		}
+		size_t before = json_object_size(o);
+		int r = json_object_setn_new_nocheck(o, k, kl, v);
+		free(kheap);
+		if (r != 0 || json_object_size(o) == before) /* a duplicate key */
+			goto fail;
+		ws(p);
+		if (p->s >= p->end)
+			goto fail;
+		if (*p->s == ',') {
+			p->s++;
+			ws(p);
+			continue;
+		}
+		if (*p->s != '}')
+			goto fail;
+		p->s++;
+		p->depth--;
+		return o;
+	}
+fail:
+	json_decref(o);
+	return NULL;
+}
+
+static json_t *array(struct fp *p)
+{
+	json_t *a;
+
+	if (++p->depth > p->max_depth)
+		return NULL;
+	a = json_array();
+	if (!a)
+		return NULL;
+	p->s++;
+	ws(p);
+	if (p->s < p->end && *p->s == ']') {
+		p->s++;
+		p->depth--;
+		return a;
+	}
+	for (;;) {
+		json_t *v = value(p);
+		if (!v || json_array_append_new(a, v) != 0)
+			goto fail;
+		ws(p);
+		if (p->s >= p->end)
+			goto fail;
+		if (*p->s == ',') {
+			p->s++;
+			ws(p);
+			continue;
+		}
+		if (*p->s != ']')
+			goto fail;
+		p->s++;
+		p->depth--;
+		return a;
+	}
+fail:
+	json_decref(a);
+	return NULL;
+}
+
+static int word(struct fp *p, const char *w, size_t n)
+{
+	if ((size_t)(p->end - p->s) < n || memcmp(p->s, w, n) != 0)
+		return -1;
+	p->s += n;
+	return 0;
+}
+
+static json_t *value(struct fp *p)
+{
+	const char *s;
+	size_t n;
+
+	if (p->s >= p->end)
+		return NULL;
+	switch (*p->s) {
+	case '{':
+		return object(p);
+	case '[':
+		return array(p);
+	case '"':
+		if (string(p, &s, &n) != 0)
+			return NULL;
+		return json_stringn_nocheck(s, n); /* validated above */
+	case 't':
+		return word(p, "true", 4) ? NULL : json_true();
+	case 'f':
+		return word(p, "false", 5) ? NULL : json_false();
+	case 'n':
+		return word(p, "null", 4) ? NULL : json_null();
+	default:
+		return number(p);
+	}
+}
+
+json_t *sl_fast_json_parse(const char *buf, size_t len, int base_depth, int max_depth)
+{
+	struct fp p = {(const unsigned char *)buf,
+	               (const unsigned char *)buf + len,
+	               base_depth,
+	               max_depth,
+	               NULL,
+	               0};
+	json_t *v = NULL;
+
+	ws(&p);
+	if (p.s < p.end && (*p.s == '{' || *p.s == '[')) {
+		v = value(&p);
+		ws(&p);
+		if (v && p.s != p.end) {
+			json_decref(v);
+			v = NULL;
+		}
+	}
+	free(p.scratch);
+	return v;
+}
+
+size_t sl_fast_json_skip(const char *buf, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)buf, *end = s + len;
+	int depth = 0;
+
+	if (s >= end)
+		return 0;
+	if (*s != '{' && *s != '[' && *s != '"') {
+		/* a scalar: up to the next delimiter */
+		while (s < end && *s != ',' && *s != '}' && *s != ']' && *s != ' ' && *s != '\n' &&
+		       *s != '\r' && *s != '\t')
+			s++;
+		return (size_t)(s - (const unsigned char *)buf);
+	}
+	while (s < end) {
+		unsigned c = *s++;
+		if (c == '"') {
+			while (s < end && *s != '"') {
+				if (*s == '\\')
+					s++;
+				s++;
+			}
+			if (s >= end)
+				return 0;
+			s++;
+			if (depth == 0)
+				return (size_t)(s - (const unsigned char *)buf);
+		} else if (c == '{' || c == '[') {
+			depth++;
+		} else if (c == '}' || c == ']') {
+			if (--depth == 0)
+				return (size_t)(s - (const unsigned char *)buf);
+		}
+	}
+	return 0;
+}
