@@ -12,6 +12,7 @@ static const struct sl_cmd commands[] = {
     {"policy", "check sharing policy files and explain decisions", sl_cmd_policy},
     {"check-config", "validate a sluice.conf and exit", sl_cmd_check_config},
     {"feed", "write and check MISP feed directories", sl_cmd_feed},
+    {"gdpr", "right-to-erasure: remove personal data and revoke it everywhere", sl_cmd_gdpr},
     {"demo", "run the pipeline on the demo feed and serve it to demo TAXII partners", sl_cmd_demo},
 };
 
@@ -22,7 +23,7 @@ static void usage(FILE *out)
 	fprintf(out, "usage: sluice [--help] [--version] <command> [<args>]\n\n"
 	             "sluice is a threat-intelligence sync and federation gateway.\n\ncommands:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+		fprintf(out, "  %-13s %s\n", commands[i].name, commands[i].summary);
 	fprintf(out, "\nRun 'sluice <command> --help' for a command's options.\n");
 }
 
