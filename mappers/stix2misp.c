@@ -1151,8 +1151,8 @@ static void mark_refs(json_t *set, const json_t *o)
 	json_object_foreach((json_t *)o, k, v)
 	{
 		size_t kl = strlen(k);
-		if (strcmp(k, "object_refs") == 0 &&
-		    strcmp(json_string_value(json_object_get(o, "type")), "observed-data"))
+		const char *ot = json_string_value(json_object_get(o, "type"));
+		if (strcmp(k, "object_refs") == 0 && (!ot || strcmp(ot, "observed-data")))
 			continue;
 		if (json_is_string(v) && kl > 4 && strcmp(k + kl - 4, "_ref") == 0 &&
 		    strcmp(k, "created_by_ref"))
@@ -1270,7 +1270,7 @@ static json_t *map_event(struct rctx *c, const json_t *container, json_t *member
 	json_array_foreach(objs, i, o)
 	{
 		const char *t = jstr(o, "type"), *id = jstr(o, "id");
-		if (!t || !id || (members && !json_object_get(members, id)))
+		if (!t || !id || !uuid_of(id) || (members && !json_object_get(members, id)))
 			continue;
 		if (strcmp(t, "indicator") == 0)
 			map_indicator(c, &r, o);
@@ -1298,7 +1298,7 @@ static json_t *map_event(struct rctx *c, const json_t *container, json_t *member
 	json_array_foreach(objs, i, o)
 	{
 		const char *t = jstr(o, "type"), *id = jstr(o, "id");
-		if (!t || !id || (members && !json_object_get(members, id)))
+		if (!t || !id || !uuid_of(id) || (members && !json_object_get(members, id)))
 			continue;
 		if (json_object_get(c->seen, uuid_of(id) ? uuid_of(id) : ""))
 			continue;
