@@ -502,6 +502,48 @@ static void test_opencti_samples(void **state)
 	}
 }
 
+/* Two reports in one bundle: one event each with the objects it lists; what no report lists goes
+ * into an extra event named after the bundle. */
+static void test_all_containers(void **state)
+{
+	(void)state;
+	json_error_t je;
+	json_t *b = json_loads(
+	    "{\"type\":\"bundle\",\"id\":\"bundle--" EV "\",\"objects\":["
+	    "{\"type\":\"report\",\"id\":\"report--" U1
+	    "\",\"name\":\"r1\",\"published\":\"2023-11-15T01:13:20Z\","
+	    "\"modified\":\"2023-11-15T01:13:20.000Z\",\"object_refs\":[\"indicator--" U2 "\"]},"
+	    "{\"type\":\"report\",\"id\":\"report--" U3
+	    "\",\"name\":\"r2\",\"published\":\"2023-11-15T01:13:20Z\","
+	    "\"modified\":\"2023-11-15T01:13:20.000Z\",\"object_refs\":[\"ipv4-addr--" ORG "\"]},"
+	    "{\"type\":\"indicator\",\"id\":\"indicator--" U2
+	    "\",\"pattern\":\"[domain-name:value = 'a.example']\","
+	    "\"pattern_type\":\"stix\"},"
+	    "{\"type\":\"ipv4-addr\",\"id\":\"ipv4-addr--" ORG "\",\"value\":\"192.0.2.9\"},"
+	    "{\"type\":\"indicator\",\"id\":\"indicator--" EV
+	    "\",\"pattern\":\"[url:value = 'http://left.example/']\","
+	    "\"pattern_type\":\"stix\"}]}",
+	    0, &je);
+	assert_non_null(b);
+	struct sl_err err;
+	json_t *evs = sl_stix_to_misp_all(b, NULL, NULL, &err);
+	assert_non_null(evs);
+	assert_int_equal(json_array_size(evs), 3);
+	const char *want[][3] = {{U1, "domain", "a.example"},
+	                         {U3, "ip-dst", "192.0.2.9"},
+	                         {EV, "url", "http://left.example/"}};
+	for (size_t i = 0; i < 3; i++) {
+		json_t *e = json_object_get(json_array_get(evs, i), "Event");
+		assert_string_equal(str(e, "uuid"), want[i][0]);
+		json_t *attrs = json_object_get(e, "Attribute");
+		assert_int_equal(json_array_size(attrs), 1);
+		assert_string_equal(str(json_array_get(attrs, 0), "type"), want[i][1]);
+		assert_string_equal(str(json_array_get(attrs, 0), "value"), want[i][2]);
+	}
+	json_decref(evs);
+	json_decref(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -515,6 +557,7 @@ int main(void)
 	    cmocka_unit_test(test_third_party),
 	    cmocka_unit_test(test_bad_input),
 	    cmocka_unit_test(test_opencti_samples),
+	    cmocka_unit_test(test_all_containers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
