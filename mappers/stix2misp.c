@@ -469,6 +469,15 @@ static const struct {
     {"email-message:from_ref.value", "from", "email-src"},
     {"email-message:subject", "subject", "email-subject"},
     {"email-message:message_id", "message-id", "email-message-id"},
+    {"email-message:additional_header_fields.Reply-To", "reply-to", "email-reply-to"},
+    {"email-message:additional_header_fields.reply_to", "reply-to", "email-reply-to"},
+    {"email-message:additional_header_fields.X-Mailer", "x-mailer", "email-x-mailer"},
+    {"email-message:additional_header_fields.x_mailer", "x-mailer", "email-x-mailer"},
+    {"windows-registry-key:values[*].name", "name", "text"},
+    {"windows-registry-key:values[*].data", "data", "text"},
+    {"windows-registry-key:values[*].data_type", "data-type", "text"},
+    {"windows-registry-key:modified_time", "last-modified", "datetime"},
+    {"user-account:account_type", "account-type", "text"},
     {"windows-registry-key:key", "key", "regkey"},
     {"mutex:name", "name", "text"},
     {"x509-certificate:hashes.SHA-1", "x509-fingerprint-sha1", "x509-fingerprint-sha1"},
@@ -545,17 +554,34 @@ static json_t *new_attr(const char *uuid, const char *type, const char *category
 
 /* Object attributes from comparisons, with the relation table; unknown paths become text with a
  * warning. */
-static json_t *object_attrs(struct rctx *c, const char *where, const struct sl_stixpat *p,
-                            int to_ids, const char *iso_ts)
+/* Relations that differ by template for the same STIX path. */
+static const struct {
+	const char *name, *path, *rel, *type;
+} tpl_rel[] = {
+    {"ip-port", "network-traffic:dst_ref.value", "ip", "ip-dst"},
+    {"ip-port", "network-traffic:dst_port", "dst-port", "port"},
+    {"domain-ip", "domain-name:resolves_to_refs[*].value", "ip", "ip-dst"},
+};
+
+static json_t *object_attrs(struct rctx *c, const char *name, const char *where,
+                            const struct sl_stixpat *p, int to_ids, const char *iso_ts)
 {
 	json_t *arr = json_array();
 	for (size_t i = 0; i < p->n; i++) {
 		const struct sl_stixpat_cmp *m = &p->cmp[i];
-		if (skip_cmp(m))
+		size_t pl = strlen(m->path);
+		if ((pl > 9 && strcmp(m->path + pl - 9, "_ref.type") == 0) ||
+		    strcmp(m->path, "email-message:is_multipart") == 0 || strcmp(m->op, "=") != 0)
 			continue;
 		const char *rel = NULL, *type = NULL;
 		char custom[128];
-		for (size_t k = 0; k < sizeof(obj_rel) / sizeof(obj_rel[0]); k++)
+		for (size_t k = 0; name && k < sizeof(tpl_rel) / sizeof(tpl_rel[0]); k++)
+			if (strcmp(tpl_rel[k].name, name) == 0 &&
+			    strcmp(tpl_rel[k].path, m->path) == 0) {
+				rel = tpl_rel[k].rel;
+				type = tpl_rel[k].type;
+			}
+		for (size_t k = 0; !rel && k < sizeof(obj_rel) / sizeof(obj_rel[0]); k++)
 			if (strcmp(obj_rel[k].path, m->path) == 0) {
 				rel = obj_rel[k].rel;
 				type = obj_rel[k].type;
@@ -680,7 +706,7 @@ static int from_cmps(struct rctx *c, struct rev *r, const json_t *sdo, const str
 		if (jstr(sdo, "description"))
 			json_object_set_new(o, "comment", json_string(jstr(sdo, "description")));
 		json_object_set_new(o, "Attribute",
-		                    object_attrs(c, id, p, to_ids, jstr(sdo, "modified")));
+		                    object_attrs(c, name, id, p, to_ids, jstr(sdo, "modified")));
 		json_t *tags = tags_of(c, sdo, 0);
 		if (json_array_size(
 		        tags)) /* MISP objects have no tags: put them on every attribute */
@@ -791,11 +817,23 @@ static void map_indicator(struct rctx *c, struct rev *r, const json_t *ind)
 	}
 	if (p.has_followed)
 		rwarn(c, id, "pattern qualifiers/FOLLOWEDBY are lost in MISP");
-	from_cmps(c, r, ind, &p, 1);
-	sl_stixpat_free(&p);
-	char odid[160];
+	char odid[160], nm[96];
 	snprintf(odid, sizeof(odid), "observed-data--%s", uuid);
 	const json_t *od = json_object_get(c->index, odid);
+	if (od && label_get(ind, "misp:name", nm, sizeof(nm))) {
+		/* misp-stix patterns an object's indicator from some attributes only; its SCOs hold
+		 * all */
+		struct sl_stixpat sp;
+		sco_cmps(c, od, &sp);
+		if (sp.n) {
+			sl_stixpat_free(&p);
+			p = sp;
+		} else {
+			sl_stixpat_free(&sp);
+		}
+	}
+	from_cmps(c, r, ind, &p, 1);
+	sl_stixpat_free(&p);
 	json_t *a = json_object_get(c->attr_by_id, id);
 	if (od && a && json_object_get(a, "type"))
 		seen_times(a, od);
