@@ -668,6 +668,59 @@ static void category_of(const json_t *sdo, char *out, size_t outsz)
 		snprintf(out, outsz, "%s", jstr(k, "phase_name"));
 }
 
+/* Not in misp-stix's shape: when a producer adds `x_misp_attributes` (the x-misp-object form:
+ * type, object_relation, value, uuid, to_ids, category, comment, timestamp) to an object's
+ * indicator or observed-data, each attribute takes back its uuid, to_ids, type, category, comment
+ * and timestamp, and attributes the STIX form could not carry are added, so a round trip keeps
+ * objects whole. */
+static void apply_attribute_meta(struct rctx *c, json_t *o, const json_t *sdo, const char *uuid)
+{
+	char other[160];
+	const json_t *meta = json_object_get(sdo, "x_misp_attributes");
+	if (!json_is_array(meta)) {
+		snprintf(other, sizeof(other), "%s--%s",
+		         strcmp(jstr(sdo, "type"), "indicator") == 0 ? "observed-data"
+		                                                     : "indicator",
+		         uuid);
+		meta = json_object_get(json_object_get(c->index, other), "x_misp_attributes");
+	}
+	if (!json_is_array(meta))
+		return;
+	json_t *attrs = json_object_get(o, "Attribute");
+	size_t i, j;
+	json_t *m, *a;
+	json_array_foreach(meta, i, m)
+	{
+		const char *rel = jstr(m, "object_relation"), *val = jstr(m, "value");
+		if (!rel || !val || !jstr(m, "type"))
+			continue;
+		json_t *hit = NULL;
+		json_array_foreach(attrs, j, a)
+		{
+			if (!json_object_get(a, "x_meta") && jstr(a, "object_relation") &&
+			    jstr(a, "value") && !strcmp(jstr(a, "object_relation"), rel) &&
+			    !strcmp(jstr(a, "value"), val)) {
+				hit = a;
+				break;
+			}
+		}
+		if (!hit) {
+			hit = new_attr(NULL, jstr(m, "type"), NULL, val, 0, jstr(sdo, "modified"));
+			json_object_set_new(hit, "object_relation", json_string(rel));
+			json_array_append_new(attrs, hit);
+		}
+		json_object_set_new(hit, "x_meta", json_true());
+		static const char *const keys[] = {"uuid",    "type",      "category",
+		                                   "comment", "timestamp", "data"};
+		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+			if (jstr(m, keys[k]))
+				json_object_set_new(hit, keys[k], json_string(jstr(m, keys[k])));
+		json_object_set_new(hit, "to_ids",
+		                    json_boolean(json_is_true(json_object_get(m, "to_ids"))));
+	}
+	json_array_foreach(attrs, j, a) json_object_del(a, "x_meta");
+}
+
 /* A MISP attribute or object from comparisons (pattern or SCOs), by the misp:type / misp:name
  * labels. */
 static int from_cmps(struct rctx *c, struct rev *r, const json_t *sdo, const struct sl_stixpat *p,
@@ -707,6 +760,7 @@ static int from_cmps(struct rctx *c, struct rev *r, const json_t *sdo, const str
 			json_object_set_new(o, "comment", json_string(jstr(sdo, "description")));
 		json_object_set_new(o, "Attribute",
 		                    object_attrs(c, name, id, p, to_ids, jstr(sdo, "modified")));
+		apply_attribute_meta(c, o, sdo, uuid);
 		json_t *tags = tags_of(c, sdo, 0);
 		if (json_array_size(
 		        tags)) /* MISP objects have no tags: put them on every attribute */

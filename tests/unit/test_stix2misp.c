@@ -544,6 +544,39 @@ static void test_all_containers(void **state)
 	json_decref(b);
 }
 
+/* When the producer adds x_misp_attributes to an object's observed-data, each object attribute gets
+ * back its own uuid, to_ids and timestamp, and attributes STIX could not carry come back too. */
+static void test_object_attribute_meta(void **state)
+{
+	(void)state;
+	json_t *b = bundle("", "{\"type\":\"observed-data\",\"id\":\"observed-data--" U1
+	                       "\",\"modified\":\"2023-11-15T01:13:20.000Z\","
+	                       "\"object_refs\":[\"file--" U1
+	                       "\"],\"labels\":[\"misp:name=\\\"file\\\"\"],\"x_misp_attributes\":["
+	                       "{\"type\":\"md5\",\"object_relation\":\"md5\",\"value\":"
+	                       "\"db0b956af67442931a4c4555e1db7e9e\","
+	                       "\"uuid\":\"" U2 "\",\"to_ids\":true,\"timestamp\":\"1700000000\"},"
+	                       "{\"type\":\"text\",\"object_relation\":\"state\",\"value\":"
+	                       "\"Malicious\",\"uuid\":\"" U3 "\"}]},"
+	                       "{\"type\":\"file\",\"id\":\"file--" U1
+	                       "\",\"hashes\":{\"MD5\":\"db0b956af67442931a4c4555e1db7e9e\"}}");
+	json_t *ev = to_event(b, NULL);
+	json_t *o = json_array_get(json_object_get(json_object_get(ev, "Event"), "Object"), 0);
+	json_t *attrs = json_object_get(o, "Attribute");
+	assert_int_equal(json_array_size(attrs), 2);
+	json_t *a = json_array_get(attrs, 0);
+	assert_string_equal(str(a, "uuid"), U2);
+	assert_true(json_is_true(json_object_get(a, "to_ids")));
+	assert_string_equal(str(a, "timestamp"), "1700000000");
+	a = json_array_get(attrs, 1);
+	assert_string_equal(str(a, "uuid"), U3);
+	assert_string_equal(str(a, "object_relation"), "state");
+	assert_string_equal(str(a, "type"), "text");
+	assert_true(json_is_false(json_object_get(a, "to_ids")));
+	json_decref(ev);
+	json_decref(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -558,6 +591,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_input),
 	    cmocka_unit_test(test_opencti_samples),
 	    cmocka_unit_test(test_all_containers),
+	    cmocka_unit_test(test_object_attribute_meta),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
