@@ -92,6 +92,8 @@ static int hex4(const unsigned char *s, unsigned *out)
 
 static int scratch_put(struct fp *p, size_t *n, const void *src, size_t len)
 {
+	if (len == 0)
+		return 0;
 	if (*n + len > p->scap) {
 		size_t cap = p->scap ? p->scap : 256;
 		while (cap < *n + len)

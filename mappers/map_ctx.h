@@ -93,6 +93,20 @@ char *sl_misp_normalise(const char *type, const char *value);
 /* key[0..n) with an abbreviated registry hive expanded (HKLM -> HKEY_LOCAL_MACHINE); malloc'd. */
 char *sl_misp_regkey_full(const char *key, size_t n);
 
+/* Where the event's Attribute list comes from when it is not in the event tree (fast_misp2stix
+ * parses the elements one at a time): next() returns the next attribute (a new reference), or
+ * NULL at the end, or NULL with err->code set when it could not be read. */
+struct sl_map_attr_src {
+	json_t *(*next)(void *arg, struct sl_err *err);
+	void *arg;
+};
+
+/* sl_misp_to_stix_write with the event's attributes taken from src instead of its "Attribute"
+ * member (which is not read). (misp2stix.c) */
+int sl_misp_to_stix_write_src(const json_t *event, const struct sl_map_attr_src *src,
+                              const struct sl_map_opts *opts, json_t *warnings, FILE *out,
+                              struct sl_err *err) SL_MUSTCHECK;
+
 /* Append s to the array member key of obj, creating it. */
 void sl_map_push_str(json_t *obj, const char *key, const char *s);
 

@@ -1207,13 +1207,31 @@ static int check_list(struct sl_map_ctx *c, const json_t *ev, const char *key)
 	return json_is_array(v);
 }
 
-static json_t *convert(const json_t *event, const struct sl_map_opts *opts, json_t *warnings,
-                       FILE *out, struct sl_err *err);
+static json_t *convert(const json_t *event, const struct sl_map_attr_src *src,
+                       const struct sl_map_opts *opts, json_t *warnings, FILE *out,
+                       struct sl_err *err);
 
 json_t *sl_misp_to_stix(const json_t *event, const struct sl_map_opts *opts, json_t *warnings,
                         struct sl_err *err)
 {
-	return convert(event, opts, warnings, NULL, err);
+	return convert(event, NULL, opts, warnings, NULL, err);
+}
+
+int sl_misp_to_stix_write_src(const json_t *event, const struct sl_map_attr_src *src,
+                              const struct sl_map_opts *opts, json_t *warnings, FILE *out,
+                              struct sl_err *err)
+{
+	json_t *r;
+
+	if (!out)
+		return sl_err_set(err, SL_EINVAL, "output", "no output stream");
+	r = convert(event, src, opts, warnings, out, err);
+	if (!r)
+		return err && err->code ? err->code : SL_EINVAL;
+	json_decref(r);
+	if (ferror(out))
+		return sl_err_set(err, SL_EIO, "output", "writing the bundle failed");
+	return 0;
 }
 
 int sl_misp_to_stix_write(const json_t *event, const struct sl_map_opts *opts, json_t *warnings,
@@ -1223,7 +1241,7 @@ int sl_misp_to_stix_write(const json_t *event, const struct sl_map_opts *opts, j
 
 	if (!out)
 		return sl_err_set(err, SL_EINVAL, "output", "no output stream");
-	r = convert(event, opts, warnings, out, err);
+	r = convert(event, NULL, opts, warnings, out, err);
 	if (!r)
 		return err && err->code ? err->code : SL_EINVAL;
 	json_decref(r);
@@ -1232,13 +1250,14 @@ int sl_misp_to_stix_write(const json_t *event, const struct sl_map_opts *opts, j
 	return 0;
 }
 
-static json_t *convert(const json_t *event, const struct sl_map_opts *opts, json_t *warnings,
-                       FILE *out, struct sl_err *err)
+static json_t *convert(const json_t *event, const struct sl_map_attr_src *src,
+                       const struct sl_map_opts *opts, json_t *warnings, FILE *out,
+                       struct sl_err *err)
 {
 	static const struct sl_map_opts defaults = {0};
 	struct sl_map_ctx c;
 	const json_t *ev;
-	json_t *bundle = NULL, *container = NULL, *all = NULL;
+	json_t *bundle = NULL, *container = NULL, *all = NULL, *pending = NULL;
 	char cont_id[SL_STIX_ID_MAX], ts[SL_TS_MAX];
 	size_t i;
 	const json_t *a;
@@ -1334,7 +1353,41 @@ static json_t *convert(const json_t *event, const struct sl_map_opts *opts, json
 	json_t *ev_gtags = c.galaxy_tags;
 	c.galaxy_tags = NULL;
 
-	if (check_list(&c, ev, "Attribute")) {
+	if (src) {
+		/* attributes one at a time from the caller; those with sightings are kept (uuid and
+		 * Sighting only) for the sightings pass, which needs the whole bundle's ids */
+		json_t *at;
+		struct sl_err se;
+		pending = json_array();
+		sl_err_clear(&se);
+		for (i = 0; pending && (at = src->next(src->arg, &se)) != NULL; i++) {
+			int r = map_attribute(&c, at, i);
+			const json_t *sg = json_object_get(at, "Sighting");
+			if (r != SL_ENOMEM && json_is_array(sg)) {
+				json_t *keep = json_object();
+				const json_t *u = json_object_get(at, "uuid");
+				if (!keep ||
+				    (u && json_object_set(keep, "uuid", (json_t *)u) != 0) ||
+				    json_object_set(keep, "Sighting", (json_t *)sg) != 0 ||
+				    json_array_append_new(pending, keep) != 0)
+					r = SL_ENOMEM;
+			}
+			json_decref(at);
+			if (r == SL_ENOMEM)
+				se.code = SL_ENOMEM;
+			if (se.code)
+				break;
+		}
+		if (!pending || se.code) {
+			if (!pending || se.code == SL_ENOMEM)
+				sl_err_set(err, SL_ENOMEM, eu, "out of memory");
+			else if (err)
+				*err = se;
+			json_decref(ident);
+			json_decref(ev_gtags);
+			goto out;
+		}
+	} else if (check_list(&c, ev, "Attribute")) {
 		json_array_foreach(json_object_get(ev, "Attribute"), i, a)
 		{
 			int r = map_attribute(&c, a, i);
@@ -1349,7 +1402,9 @@ static json_t *convert(const json_t *event, const struct sl_map_opts *opts, json
 	if (check_list(&c, ev, "Object"))
 		sl_map_objects(&c, json_object_get(ev, "Object"));
 	sl_map_galaxies(&c, json_object_get(ev, "Galaxy"), NULL, c.event_ts, 1);
-	if (check_list(&c, ev, "Attribute"))
+	if (src)
+		json_array_foreach(pending, i, a) map_sightings(&c, a);
+	else if (check_list(&c, ev, "Attribute"))
 		json_array_foreach(json_object_get(ev, "Attribute"), i, a) map_sightings(&c, a);
 	if (check_list(&c, ev, "Object")) {
 		const json_t *o;
@@ -1440,5 +1495,6 @@ out:
 	json_decref(c.galaxy_tags);
 	sl_pattern_free(c.pat);
 	sl_stix_emit_free(c.emit);
+	json_decref(pending);
 	return bundle;
 }
