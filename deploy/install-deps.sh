@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config
 	libevent-dev libcurl4-openssl-dev libjansson-dev libpq-dev libssl-dev libxml2-dev
-	libcmocka-dev libconfuse-dev postgresql python3 python3-jsonschema curl ca-certificates)
+	libcmocka-dev libconfuse-dev postgresql openssl python3 python3-jsonschema curl ca-certificates)
 if [ "${1:-}" = "--bench" ]; then pkgs+=(wrk nginx-light); fi
 
 missing=()

@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "cmd.h"
+#include "config.h"
 #include "json.h"
 #include "ledger.h"
 
@@ -29,7 +32,8 @@ static const char usage_text[] =
     "                                outbound decisions, oldest first\n"
     "\n"
     "options:\n"
-    "  --db DSN    libpq connection string or URI (default: $SLUICE_DB)\n"
+    "  --db DSN    libpq connection string or URI (default: $SLUICE_DB, then ledger_dsn in\n"
+    "              $SLUICE_CONFIG or /etc/sluice/sluice.conf)\n"
     "  --json      machine-readable output\n"
     "  --help      this text\n";
 
@@ -41,11 +45,25 @@ struct opts {
 	int nargs;
 };
 
-/* Where the DSN comes from: --db, then $SLUICE_DB, then the config file. */
+/* Where the DSN comes from: --db, then $SLUICE_DB, then ledger_dsn in the config file
+ * ($SLUICE_CONFIG, else /etc/sluice/sluice.conf when it exists). The snapshot is kept for the
+ * process's short life. */
 static const char *dsn_from_config(void)
 {
-	/* Seam for the config module: return [ledger] dsn from sluice.conf once it exists. */
-	return NULL;
+	static struct sl_config *cfg;
+	const char *path = getenv("SLUICE_CONFIG");
+	struct sl_err err;
+
+	if (!path || !*path) {
+		path = "/etc/sluice/sluice.conf";
+		if (access(path, R_OK) != 0)
+			return NULL;
+	}
+	if (!cfg && !(cfg = sl_config_load(path, SL_CONFIG_ALLOW_MISSING_SECRETS, &err))) {
+		fprintf(stderr, "sluice ledger: %s: %s\n", err.where, err.msg);
+		return NULL;
+	}
+	return sl_config_db_dsn(cfg);
 }
 
 static const char *resolve_dsn(const struct opts *o)

@@ -92,6 +92,11 @@ done
 SLUICE_DB= "$bin" ledger stats >/dev/null 2>"$tmp/err"
 [ $? = 1 ] && grep -q "no database" "$tmp/err" || no "no DSN is a clear error"
 
+# Without --db and SLUICE_DB, ledger_dsn from the config file named by SLUICE_CONFIG.
+printf 'ledger_dsn = "%s"\n' "$SLUICE_DB" >"$tmp/sluice.conf"
+SLUICE_DB= SLUICE_CONFIG="$tmp/sluice.conf" "$bin" ledger stats | grep -qE "^versions +5$" ||
+	no "DSN from the config file"
+
 psql "$base" -qX -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
 [ $fail = 0 ] && echo "ledger cli: all passed"
 exit $fail
