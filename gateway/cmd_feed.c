@@ -6,21 +6,30 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "json.h"
+#include "ledger.h"
 #include "misp_feed.h"
+#include "stix2misp.h"
 
 #define FEED_FILE_MAX (256u * 1024u * 1024u)
 
 static const char usage_text[] =
     "usage: sluice feed export -o DIR FILE|DIR...\n"
+    "       sluice feed publish --destination D -o DIR [--db DSN]\n"
     "       sluice feed check DIR\n"
     "\n"
     "export  write each MISP event ({\"Event\": ...} or a restSearch {\"response\": [...]}) found "
     "in\n"
     "        the files (or *.json in the directories) into the feed DIR, keeping events already "
     "there\n"
+    "publish write destination D's view of the ledger (what its policy allows, as it may see it) "
+    "as a\n"
+    "        MISP feed in DIR, so any MISP can subscribe to sluice; events no longer in the view "
+    "leave\n"
+    "        the feed; every object published gets an audit row (destination feed:D)\n"
     "check   read DIR as a subscriber does: manifest.json, hashes.csv, every event file; report\n"
     "        missing files and value hashes that do not match\n";
 
@@ -210,6 +219,135 @@ static int cmd_check(const char *dir)
 	return bad ? 1 : 0;
 }
 
+struct collect {
+	json_t *objs;
+	struct sl_ledger_page_query q;
+};
+
+static int collect_one(void *arg, const struct sl_ledger_version *v)
+{
+	struct collect *c = arg;
+	struct sl_err err;
+	json_t *o = sl_json_parse(v->json, v->json_len, NULL, v->id, &err);
+
+	c->q.after_date_added_us = v->date_added_us;
+	c->q.after_seq = v->seq;
+	if (!o)
+		return -1;
+	return json_array_append_new(c->objs, o);
+}
+
+static int cmd_publish(int argc, char **argv)
+{
+	const char *db = getenv("SLUICE_DB"), *dest = NULL, *out = NULL;
+	struct collect c = {0};
+	struct sl_feed_writer *w = NULL;
+	struct sl_feed_manifest *old = NULL;
+	struct sl_ledger *l = NULL;
+	struct sl_map_opts opts = {0};
+	json_t *bundle = NULL, *events = NULL, *warnings = json_array(), *keep = json_object(), *e;
+	struct sl_ledger_audit *rows = NULL;
+	char feedname[512], path[4096], *buf;
+	struct sl_err err;
+	size_t i, len;
+	bool more = true;
+	int rc = 1;
+
+	for (i = 1; i < (size_t)argc; i++) {
+		const char **slot;
+		if (strcmp(argv[i], "--destination") == 0)
+			slot = &dest;
+		else if (strcmp(argv[i], "-o") == 0)
+			slot = &out;
+		else if (strcmp(argv[i], "--db") == 0)
+			slot = &db;
+		else
+			return sl_cmd_usage_error("feed", "unknown option '%s'", argv[i]);
+		if (++i >= (size_t)argc)
+			return sl_cmd_usage_error("feed", "%s needs a value", argv[i - 1]);
+		*slot = argv[i];
+	}
+	if (!dest || !out)
+		return sl_cmd_usage_error("feed", "publish needs --destination D and -o DIR");
+	if (!db || !*db)
+		return sl_cmd_usage_error("feed", "no database: give --db DSN or set SLUICE_DB");
+	sl_err_clear(&err);
+	if (!(l = sl_ledger_open(db, &err)))
+		goto fail;
+	c.objs = json_array();
+	c.q.latest_only = true;
+	c.q.destination = dest;
+	while (more)
+		if (sl_ledger_page(l, &c.q, 1000, collect_one, &c, &more, &err) != 0)
+			goto fail;
+	bundle = json_pack("{s:s,s:s,s:O}", "type", "bundle", "id",
+	                   "bundle--00000000-0000-4000-8000-000000000000", "objects", c.objs);
+	if (!(events = sl_stix_to_misp_all(bundle, &opts, warnings, &err)))
+		goto fail;
+	if (!(w = sl_feed_writer_open(out, &err)))
+		goto fail;
+	json_array_foreach(events, i, e)
+	{
+		const char *uuid =
+		    json_string_value(json_object_get(json_object_get(e, "Event"), "uuid"));
+		if (sl_feed_writer_put(w, e, &err) < 0)
+			goto fail;
+		if (uuid)
+			json_object_set_new(keep, uuid, json_true());
+	}
+	/* Events published before that left the view (erased, or a changed policy) leave the feed.
+	 */
+	snprintf(path, sizeof(path), "%s/manifest.json", out);
+	if (access(path, F_OK) == 0 && sl_json_slurp(path, FEED_FILE_MAX, &buf, &len, &err) == 0) {
+		if (sl_feed_manifest_parse(buf, len, &old, &err) == 0)
+			for (i = 0; i < sl_feed_manifest_count(old); i++)
+				if (!json_object_get(keep, sl_feed_manifest_uuid(old, i)) &&
+				    sl_feed_writer_remove(w, sl_feed_manifest_uuid(old, i), &err) <
+				        0) {
+					free(buf);
+					goto fail;
+				}
+		free(buf);
+	}
+	if (sl_feed_writer_commit(w, &err) < 0)
+		goto fail;
+	snprintf(feedname, sizeof(feedname), "feed:%s", dest);
+	rows = calloc(json_array_size(c.objs) + 1, sizeof(*rows));
+	if (!rows)
+		goto fail;
+	json_array_foreach(c.objs, i, e)
+	{
+		const char *m = json_string_value(json_object_get(e, "modified"));
+		rows[i].id = json_string_value(json_object_get(e, "id"));
+		rows[i].modified = m ? m : json_string_value(json_object_get(e, "created"));
+		rows[i].destination = feedname;
+		rows[i].decision = SL_LEDGER_ALLOW;
+		rows[i].rule = "published in the destination's MISP feed";
+		rows[i].result = "published";
+	}
+	if (sl_ledger_audit_append(l, rows, json_array_size(c.objs), &err) < 0)
+		goto fail;
+	printf("sluice feed: %zu events (%zu objects) of %s's view published to %s, %zu mapping "
+	       "warnings\n",
+	       json_array_size(events), json_array_size(c.objs), dest, out,
+	       json_array_size(warnings));
+	rc = 0;
+	goto done;
+fail:
+	fprintf(stderr, "sluice feed: %s%s%s\n", err.where, err.where[0] ? ": " : "", err.msg);
+done:
+	free(rows);
+	sl_feed_manifest_free(old);
+	sl_feed_writer_free(w);
+	json_decref(keep);
+	json_decref(warnings);
+	json_decref(events);
+	json_decref(bundle);
+	json_decref(c.objs);
+	sl_ledger_close(l);
+	return rc;
+}
+
 int sl_cmd_feed(int argc, char **argv)
 {
 	if (argc < 2)
@@ -220,6 +358,8 @@ int sl_cmd_feed(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "export") == 0)
 		return cmd_export(argc - 1, argv + 1);
+	if (strcmp(argv[1], "publish") == 0)
+		return cmd_publish(argc - 1, argv + 1);
 	if (strcmp(argv[1], "check") == 0) {
 		if (argc != 3 || argv[2][0] == '-')
 			return sl_cmd_usage_error("feed", "check takes one directory");
