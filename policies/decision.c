@@ -4,11 +4,13 @@
 #include "decision.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "gdpr.h"
@@ -20,7 +22,8 @@
 
 struct pii {
 	enum sl_gdpr_cat cat;
-	char *value;
+	const char *value; /* borrowed from the object's JSON strings: len bytes, not terminated */
+	size_t len;
 	const char *field;
 	char *pseudonym; /* cached under the facts' pkey: destinations mostly share one key */
 };
@@ -31,6 +34,9 @@ struct dist {
 	const json_t *sg_obj; /* MISP SharingGroup with SharingGroupOrg / SharingGroupServer */
 	const char *what;     /* "event", "object", "attribute", "report" */
 };
+
+#define INLINE_TAGS 16
+#define INLINE_PII 8
 
 struct sl_policy_facts {
 	json_t *obj;
@@ -50,9 +56,16 @@ struct sl_policy_facts {
 	const char *org;
 	struct pii *pii;
 	size_t npii, cappii;
+	unsigned cats;       /* bit c set: some personal data of category c */
 	unsigned char *pkey; /* the key the cached pseudonyms were made with (a copy) */
 	size_t pkeylen;
 	int oom;
+	/* which of a policy's interned tag/type/org patterns this object matches, computed on the
+	 * first fast verdict against that policy (like the pseudonyms, a cache in const facts) */
+	const struct sl_policy_intern *mask_for;
+	uint64_t tag_m, type_m, org_m;
+	const char *tags_inline[INLINE_TAGS];
+	struct pii pii_inline[INLINE_PII];
 };
 
 struct sl_policy_decision {
@@ -77,12 +90,15 @@ struct rb {
 static void add_tag(struct sl_policy_facts *f, const char *t)
 {
 	if (f->ntags == f->captags) {
-		size_t nc = f->captags ? 2 * f->captags : 8;
-		const char **n = realloc(f->tags, nc * sizeof(*n));
+		size_t nc = f->captags ? 2 * f->captags : INLINE_TAGS;
+		const char **n = f->tags == f->tags_inline ? malloc(nc * sizeof(*n))
+		                                           : realloc(f->tags, nc * sizeof(*n));
 		if (!n) {
 			f->oom = 1;
 			return;
 		}
+		if (f->tags == f->tags_inline)
+			memcpy(n, f->tags_inline, f->ntags * sizeof(*n));
 		f->tags = n;
 		f->captags = nc;
 	}
@@ -94,6 +110,8 @@ static void add_pii_n(struct sl_policy_facts *f, enum sl_gdpr_cat c, const char 
 {
 	size_t i;
 
+	/* a value is read up to its first NUL, as a C string would be */
+	len = strnlen(v, len);
 	/* a single character is not a personal value, and replacing it would wreck the object */
 	if (len < 2)
 		return;
@@ -105,27 +123,28 @@ static void add_pii_n(struct sl_policy_facts *f, enum sl_gdpr_cat c, const char 
 	    (len == 8 && memcmp(v, "[erased]", 8) == 0))
 		return;
 	for (i = 0; i < f->npii; i++)
-		if (f->pii[i].cat == c && strlen(f->pii[i].value) == len &&
+		if (f->pii[i].cat == c && f->pii[i].len == len &&
 		    memcmp(f->pii[i].value, v, len) == 0)
 			return;
 	if (f->npii == f->cappii) {
-		size_t nc = f->cappii ? 2 * f->cappii : 4;
-		struct pii *n = realloc(f->pii, nc * sizeof(*n));
+		size_t nc = f->cappii ? 2 * f->cappii : INLINE_PII;
+		struct pii *n = f->pii == f->pii_inline ? malloc(nc * sizeof(*n))
+		                                        : realloc(f->pii, nc * sizeof(*n));
 		if (!n) {
 			f->oom = 1;
 			return;
 		}
+		if (f->pii == f->pii_inline)
+			memcpy(n, f->pii_inline, f->npii * sizeof(*n));
 		f->pii = n;
 		f->cappii = nc;
 	}
-	f->pii[f->npii].value = strndup(v, len);
-	if (!f->pii[f->npii].value) {
-		f->oom = 1;
-		return;
-	}
+	f->pii[f->npii].value = v;
+	f->pii[f->npii].len = len;
 	f->pii[f->npii].cat = c;
 	f->pii[f->npii].field = field;
 	f->pii[f->npii].pseudonym = NULL;
+	f->cats |= 1u << c;
 	f->npii++;
 }
 
@@ -190,13 +209,42 @@ static const struct {
     {"x-misp-object:phone-number", SL_GDPR_PHONE},
 };
 
+/* The object types of pattern_paths: a path can only occur where one of them ends right before
+ * a ':', so one pass over the colons says which paths are worth a strstr. */
+static const char *const pattern_types[] = {"email-addr", "user-account",    "ipv4-addr",
+                                            "ipv6-addr",  "network-traffic", "x-misp-object"};
+
+static unsigned pattern_type_bit(const char *path)
+{
+	size_t t, n;
+
+	for (t = 0; t < sizeof(pattern_types) / sizeof(pattern_types[0]); t++) {
+		n = strlen(pattern_types[t]);
+		if (strncmp(path, pattern_types[t], n) == 0 && path[n] == ':')
+			return 1u << t;
+	}
+	return 0;
+}
+
 static void scan_pattern(struct sl_policy_facts *f, const char *pat)
 {
-	size_t i;
+	unsigned seen = 0;
+	const char *c;
+	size_t i, t;
 
+	for (c = strchr(pat, ':'); c; c = strchr(c + 1, ':'))
+		for (t = 0; t < sizeof(pattern_types) / sizeof(pattern_types[0]); t++) {
+			size_t n = strlen(pattern_types[t]);
+			if ((size_t)(c - pat) >= n && memcmp(c - n, pattern_types[t], n) == 0)
+				seen |= 1u << t;
+		}
+	if (!seen)
+		return;
 	for (i = 0; i < sizeof(pattern_paths) / sizeof(pattern_paths[0]); i++) {
 		const char *p = pat, *q;
 		size_t pl = strlen(pattern_paths[i].path);
+		if (!(seen & pattern_type_bit(pattern_paths[i].path)))
+			continue;
 		while ((p = strstr(p, pattern_paths[i].path)) != NULL) {
 			int budget = 16;
 			p += pl;
@@ -373,15 +421,17 @@ static void note_tlp(struct sl_policy_facts *f, enum sl_tlp t, int malformed, co
 			f->own_tlp = t;
 	}
 	if (t > f->tlp || f->tlp == SL_TLP_NONE) {
+		size_t n = strnlen(src, sizeof(f->tlp_src) - 1);
 		f->tlp = t;
-		snprintf(f->tlp_src, sizeof(f->tlp_src), "%s", src);
+		memcpy(f->tlp_src, src, n);
+		f->tlp_src[n] = '\0';
 	}
 }
 
-static void read_marking_refs(struct sl_policy_facts *f, const json_t *o, const json_t *markings)
+static void read_marking_refs(struct sl_policy_facts *f, const json_t *refs, const json_t *g,
+                              const json_t *markings)
 {
-	const json_t *refs = json_object_get(o, "object_marking_refs"),
-	             *g = json_object_get(o, "granular_markings"), *e;
+	const json_t *e;
 	size_t i;
 
 	if (refs && !json_is_array(refs)) {
@@ -416,9 +466,9 @@ static void read_marking_refs(struct sl_policy_facts *f, const json_t *o, const 
 	}
 }
 
-static void read_labels(struct sl_policy_facts *f, const json_t *o)
+static void read_labels(struct sl_policy_facts *f, const json_t *labels)
 {
-	const json_t *labels = json_object_get(o, "labels"), *e;
+	const json_t *e;
 	size_t i;
 
 	json_array_foreach(labels, i, e)
@@ -433,36 +483,183 @@ static void read_labels(struct sl_policy_facts *f, const json_t *o)
 	}
 }
 
-static void read_misp_dist(struct sl_policy_facts *f, const json_t *o, const char *what)
+static void read_misp_dist(struct sl_policy_facts *f, const json_t *lv, const json_t *sg,
+                           const char *what)
 {
-	const json_t *lv = json_object_get(o, "x_misp_distribution");
 	int level = parse_level(lv);
 
 	if (level < 0 || f->ndist >= MAX_DIST)
 		return;
 	f->dist[f->ndist].level = level;
-	f->dist[f->ndist].sg = json_string_value(json_object_get(o, "x_misp_sharing_group_uuid"));
+	f->dist[f->ndist].sg = json_string_value(sg);
 	f->dist[f->ndist].sg_obj = NULL;
 	f->dist[f->ndist].what = what;
 	f->ndist++;
 }
 
-static const char *org_of(const json_t *o)
+static const char *org_of(const json_t *cbr)
 {
-	const char *c = json_string_value(json_object_get(o, "created_by_ref"));
+	const char *c = json_string_value(cbr);
 
 	return c && strncmp(c, "identity--", 10) == 0 ? c + 10 : c;
 }
 
 static struct sl_policy_facts *facts_new(json_t *obj)
 {
-	struct sl_policy_facts *f = calloc(1, sizeof(*f));
+	struct sl_policy_facts *f = malloc(sizeof(*f));
 
 	if (!f)
 		return NULL;
+	/* the inline arrays need no clearing: a third of the struct, and this runs per object */
+	memset(f, 0, offsetof(struct sl_policy_facts, tags_inline));
 	f->obj = json_incref(obj);
 	f->tlp = f->own_tlp = SL_TLP_NONE;
+	f->tags = f->tags_inline;
+	f->captags = INLINE_TAGS;
+	f->pii = f->pii_inline;
+	f->cappii = INLINE_PII;
 	return f;
+}
+
+/* The members of a STIX object the policy reads, found in one pass over its keys (a
+ * json_object_get per key hashes the key each time), and the members worth an email scan. */
+enum {
+	K_ID,
+	K_TYPE,
+	K_MODIFIED,
+	K_CREATED,
+	K_MARKING_REFS,
+	K_GRANULAR,
+	K_LABELS,
+	K_DIST,
+	K_SG,
+	K_CREATED_BY,
+	K_XTYPE,
+	K_XVALUE,
+	K_PATTERN,
+	K_VALUE,
+	K_DISPLAY_NAME,
+	K_USER_ID,
+	K_ACCOUNT_LOGIN,
+	K_IDENTITY_CLASS,
+	K_NAME,
+	K_N
+};
+
+static const char *const key_names[K_N] = {"id",
+                                           "type",
+                                           "modified",
+                                           "created",
+                                           "object_marking_refs",
+                                           "granular_markings",
+                                           "labels",
+                                           "x_misp_distribution",
+                                           "x_misp_sharing_group_uuid",
+                                           "created_by_ref",
+                                           "x_misp_type",
+                                           "x_misp_value",
+                                           "pattern",
+                                           "value",
+                                           "display_name",
+                                           "user_id",
+                                           "account_login",
+                                           "identity_class",
+                                           "name"};
+
+#define SCAN_MAX 32
+
+struct members {
+	const json_t *v[K_N];
+	const char *scan_key[SCAN_MAX];
+	const json_t *scan_v[SCAN_MAX];
+	size_t nscan;
+	int scan_all; /* more members to scan than SCAN_MAX: scan the whole object */
+};
+
+static int key_index(const char *k)
+{
+	int i;
+
+	/* the keys are few and distinct in their first two bytes or their length */
+	switch (k[0]) {
+	case 'i':
+		i = k[1] == 'd' && !k[2] ? K_ID : K_IDENTITY_CLASS;
+		break;
+	case 't':
+		i = K_TYPE;
+		break;
+	case 'm':
+		i = K_MODIFIED;
+		break;
+	case 'c':
+		i = strcmp(k, "created") == 0 ? K_CREATED : K_CREATED_BY;
+		break;
+	case 'o':
+		i = K_MARKING_REFS;
+		break;
+	case 'g':
+		i = K_GRANULAR;
+		break;
+	case 'l':
+		i = K_LABELS;
+		break;
+	case 'x':
+		if (strncmp(k, "x_misp_", 7) != 0)
+			return -1;
+		i = k[7] == 'd' ? K_DIST : k[7] == 's' ? K_SG : k[7] == 't' ? K_XTYPE : K_XVALUE;
+		break;
+	case 'p':
+		i = K_PATTERN;
+		break;
+	case 'v':
+		i = K_VALUE;
+		break;
+	case 'd':
+		i = K_DISPLAY_NAME;
+		break;
+	case 'u':
+		i = K_USER_ID;
+		break;
+	case 'a':
+		i = K_ACCOUNT_LOGIN;
+		break;
+	case 'n':
+		i = K_NAME;
+		break;
+	default:
+		return -1;
+	}
+	return strcmp(k, key_names[i]) == 0 ? i : -1;
+}
+
+static void read_members(const json_t *o, struct members *m, int scan)
+{
+	const char *k;
+	json_t *e;
+	int i;
+
+	memset(m->v, 0, sizeof(m->v));
+	m->nscan = 0;
+	m->scan_all = 0;
+	json_object_foreach((json_t *)o, k, e)
+	{
+		if ((i = key_index(k)) >= 0 && !m->v[i])
+			m->v[i] = e;
+		if (!scan || m->scan_all)
+			continue;
+		/* what scan_emails_rec would look at: strings holding an '@', and every nested
+		 * value */
+		if (json_is_string(e)
+		        ? memchr(json_string_value(e), '@', json_string_length(e)) != NULL
+		        : json_is_object(e) || json_is_array(e)) {
+			if (m->nscan == SCAN_MAX) {
+				m->scan_all = 1;
+				continue;
+			}
+			m->scan_key[m->nscan] = k;
+			m->scan_v[m->nscan++] = e;
+		}
+	}
 }
 
 struct sl_policy_facts *sl_policy_facts_stix(const json_t *obj, const struct sl_policy_ctx *ctx,
@@ -471,6 +668,7 @@ struct sl_policy_facts *sl_policy_facts_stix(const json_t *obj, const struct sl_
 	const json_t *markings = ctx ? ctx->markings : NULL,
 	             *containers = ctx ? ctx->containers : NULL, *c;
 	struct sl_policy_facts *f;
+	struct members m;
 	const char *type;
 	size_t i;
 
@@ -482,19 +680,20 @@ struct sl_policy_facts *sl_policy_facts_stix(const json_t *obj, const struct sl_
 		sl_err_set(err, SL_ENOMEM, "object", "out of memory");
 		return NULL;
 	}
-	f->id = json_string_value(json_object_get(obj, "id"));
-	f->type = type = json_string_value(json_object_get(obj, "type"));
+	read_members(obj, &m, 1);
+	f->id = json_string_value(m.v[K_ID]);
+	f->type = type = json_string_value(m.v[K_TYPE]);
 	if (!type)
 		type = f->type = "";
-	f->modified = parse_time(json_object_get(obj, "modified"), &f->modified_s);
+	f->modified = parse_time(m.v[K_MODIFIED], &f->modified_s);
 	if (!f->modified)
-		f->modified = parse_time(json_object_get(obj, "created"), &f->modified_s);
+		f->modified = parse_time(m.v[K_CREATED], &f->modified_s);
 	f->meta =
 	    strcmp(type, "marking-definition") == 0 || strcmp(type, "extension-definition") == 0;
-	f->org = org_of(obj);
+	f->org = org_of(m.v[K_CREATED_BY]);
 
-	read_marking_refs(f, obj, markings);
-	read_labels(f, obj);
+	read_marking_refs(f, m.v[K_MARKING_REFS], m.v[K_GRANULAR], markings);
+	read_labels(f, m.v[K_LABELS]);
 	if (ctx && ctx->misp) {
 		int level = parse_level(json_object_get(ctx->misp, "distribution"));
 		if (level >= 0) {
@@ -506,45 +705,48 @@ struct sl_policy_facts *sl_policy_facts_stix(const json_t *obj, const struct sl_
 			f->ndist = 1;
 		}
 	} else {
-		read_misp_dist(f, obj, "object");
+		read_misp_dist(f, m.v[K_DIST], m.v[K_SG], "object");
 	}
 	f->inherited = 1;
 	json_array_foreach(containers, i, c)
 	{
-		read_marking_refs(f, c, markings);
-		read_labels(f, c);
+		struct members cm;
+		read_members(c, &cm, 0);
+		read_marking_refs(f, cm.v[K_MARKING_REFS], cm.v[K_GRANULAR], markings);
+		read_labels(f, cm.v[K_LABELS]);
 		if (!f->org)
-			f->org = org_of(c);
+			f->org = org_of(cm.v[K_CREATED_BY]);
 		if (i == 0)
-			read_misp_dist(f, c, "container");
+			read_misp_dist(f, cm.v[K_DIST], cm.v[K_SG], "container");
 	}
 
 	/* personal data by type, then email addresses anywhere */
 	if (strcmp(type, "email-addr") == 0) {
-		add_pii(f, SL_GDPR_EMAIL, json_object_get(obj, "value"), "value");
-		add_pii(f, SL_GDPR_PERSON_NAME, json_object_get(obj, "display_name"),
-		        "display_name");
+		add_pii(f, SL_GDPR_EMAIL, m.v[K_VALUE], "value");
+		add_pii(f, SL_GDPR_PERSON_NAME, m.v[K_DISPLAY_NAME], "display_name");
 	} else if (strcmp(type, "user-account") == 0) {
-		add_pii(f, SL_GDPR_USER_ACCOUNT, json_object_get(obj, "user_id"), "user_id");
-		add_pii(f, SL_GDPR_USER_ACCOUNT, json_object_get(obj, "account_login"),
-		        "account_login");
-		add_pii(f, SL_GDPR_PERSON_NAME, json_object_get(obj, "display_name"),
-		        "display_name");
+		add_pii(f, SL_GDPR_USER_ACCOUNT, m.v[K_USER_ID], "user_id");
+		add_pii(f, SL_GDPR_USER_ACCOUNT, m.v[K_ACCOUNT_LOGIN], "account_login");
+		add_pii(f, SL_GDPR_PERSON_NAME, m.v[K_DISPLAY_NAME], "display_name");
 	} else if (strcmp(type, "identity") == 0) {
-		const char *cls = json_string_value(json_object_get(obj, "identity_class"));
+		const char *cls = json_string_value(m.v[K_IDENTITY_CLASS]);
 		if (cls && strcmp(cls, "individual") == 0)
-			add_pii(f, SL_GDPR_PERSON_NAME, json_object_get(obj, "name"), "name");
+			add_pii(f, SL_GDPR_PERSON_NAME, m.v[K_NAME], "name");
 	} else if (strcmp(type, "ipv4-addr") == 0 || strcmp(type, "ipv6-addr") == 0) {
-		add_pii(f, SL_GDPR_IP_ADDRESS, json_object_get(obj, "value"), "value");
-	} else if (strcmp(type, "indicator") == 0 &&
-	           json_is_string(json_object_get(obj, "pattern"))) {
-		scan_pattern(f, json_string_value(json_object_get(obj, "pattern")));
+		add_pii(f, SL_GDPR_IP_ADDRESS, m.v[K_VALUE], "value");
+	} else if (strcmp(type, "indicator") == 0 && json_is_string(m.v[K_PATTERN])) {
+		scan_pattern(f, json_string_value(m.v[K_PATTERN]));
 	}
 	/* misp-stix's custom attribute objects carry the MISP type and value */
-	add_typed(f, json_string_value(json_object_get(obj, "x_misp_type")),
-	          json_object_get(obj, "x_misp_value"), "x_misp_value");
-	if (!f->meta)
-		scan_emails_rec(f, obj, NULL, 0);
+	add_typed(f, json_string_value(m.v[K_XTYPE]), m.v[K_XVALUE], "x_misp_value");
+	if (!f->meta) {
+		if (m.scan_all) {
+			scan_emails_rec(f, obj, NULL, 0);
+		} else {
+			for (i = 0; i < m.nscan; i++)
+				scan_emails_rec(f, m.scan_v[i], m.scan_key[i], 1);
+		}
+	}
 	if (f->oom) {
 		sl_err_set(err, SL_ENOMEM, f->id ? f->id : "object", "out of memory");
 		sl_policy_facts_free(f);
@@ -559,13 +761,13 @@ void sl_policy_facts_free(struct sl_policy_facts *f)
 
 	if (!f)
 		return;
-	for (i = 0; i < f->npii; i++) {
-		free(f->pii[i].value);
+	for (i = 0; i < f->npii; i++)
 		free(f->pii[i].pseudonym);
-	}
 	free(f->pkey);
-	free(f->pii);
-	free(f->tags);
+	if (f->pii != f->pii_inline)
+		free(f->pii);
+	if (f->tags != f->tags_inline)
+		free(f->tags);
 	json_decref(f->obj);
 	free(f);
 }
@@ -663,6 +865,144 @@ static void cat(struct rb *r, ...)
 #define DENY(r, ...) (CAT((r), " -> deny (", __VA_ARGS__, ")"), SL_POLICY_DENY)
 
 static const char *const digits[] = {"0", "1", "2", "3", "4", "5"};
+
+/* One entry of a tag/type/org list against s, as in_list reads it: "prefix*" or the whole string.
+ */
+static int pattern_match(const char *pat, const char *s, int nocase)
+{
+	size_t n = strlen(pat);
+
+	if (n > 0 && pat[n - 1] == '*')
+		return (nocase ? strncasecmp(pat, s, n - 1) : strncmp(pat, s, n - 1)) == 0;
+	return (nocase ? strcasecmp(pat, s) : strcmp(pat, s)) == 0;
+}
+
+static int intern_list(const char **tab, size_t *n, const struct sl_strlist *l, uint64_t *mask)
+{
+	size_t i, j;
+
+	*mask = 0;
+	for (i = 0; i < l->n; i++) {
+		for (j = 0; j < *n; j++)
+			if (strcmp(tab[j], l->v[i]) == 0)
+				break;
+		if (j == *n) {
+			if (*n == SL_INTERN_MAX)
+				return -1;
+			tab[(*n)++] = l->v[i];
+		}
+		*mask |= (uint64_t)1 << j;
+	}
+	return 0;
+}
+
+void sl_policy_intern_build(struct sl_policy *p)
+{
+	struct sl_policy_intern *in = &p->in;
+	size_t i;
+	int ok = 1, c;
+
+	memset(in, 0, sizeof(*in));
+	for (i = 0; i < p->ndests && ok; i++) {
+		struct sl_policy_dest *d = &p->dests[i];
+		ok = intern_list(in->tag, &in->ntag, &d->deny_tags, &d->deny_tag_m) == 0 &&
+		     intern_list(in->tag, &in->ntag, &d->allow_tags, &d->allow_tag_m) == 0 &&
+		     intern_list(in->type, &in->ntype, &d->deny_types, &d->deny_type_m) == 0 &&
+		     intern_list(in->type, &in->ntype, &d->allow_types, &d->allow_type_m) == 0 &&
+		     intern_list(in->org, &in->norg, &d->deny_orgs, &d->deny_org_m) == 0 &&
+		     intern_list(in->org, &in->norg, &d->allow_orgs, &d->allow_org_m) == 0;
+		d->drop_cats = d->change_cats = 0;
+		for (c = 0; c < SL_GDPR_NCAT; c++) {
+			if (d->gdpr[c] == SL_GDPR_DROP)
+				d->drop_cats |= 1u << c;
+			else if (d->gdpr[c] != SL_GDPR_KEEP)
+				d->change_cats |= 1u << c;
+		}
+	}
+	for (i = 0; i < p->ndests; i++)
+		p->dests[i].in = ok ? in : NULL;
+}
+
+/* Which interned patterns f matches: once per object and policy. */
+static void facts_masks(const struct sl_policy_intern *in, const struct sl_policy_facts *cf)
+{
+	struct sl_policy_facts *f = (struct sl_policy_facts *)cf;
+	size_t j, k;
+
+	if (f->mask_for == in)
+		return;
+	f->tag_m = f->type_m = f->org_m = 0;
+	for (j = 0; j < in->ntag; j++)
+		for (k = 0; k < f->ntags; k++)
+			if (pattern_match(in->tag[j], f->tags[k], 1)) {
+				f->tag_m |= (uint64_t)1 << j;
+				break;
+			}
+	for (j = 0; f->type && j < in->ntype; j++)
+		if (pattern_match(in->type[j], f->type, 0))
+			f->type_m |= (uint64_t)1 << j;
+	for (j = 0; f->org && j < in->norg; j++)
+		if (pattern_match(in->org[j], f->org, 1))
+			f->org_m |= (uint64_t)1 << j;
+	f->mask_for = in;
+}
+
+/* The verdict evaluate() gives, without the chain: every deny test is independent of the others,
+ * so their order does not matter here, and the lists are bit tests against facts_masks. */
+static enum sl_policy_verdict fast_verdict(const struct sl_policy_dest *d,
+                                           const struct sl_policy_facts *f, long long now)
+{
+	enum sl_tlp eff = f->tlp;
+	int i, changed = 0;
+
+	if (f->meta)
+		return SL_POLICY_ALLOW;
+	if (eff == SL_TLP_NONE) {
+		if (d->unmarked == SL_TLP_NONE)
+			return SL_POLICY_DENY;
+		eff = d->unmarked;
+	}
+	if (eff == SL_TLP_RED ||
+	    (eff == SL_TLP_AMBER_STRICT && !(d->own_org && d->allow_amber_strict)) ||
+	    (eff != SL_TLP_AMBER_STRICT && eff > d->max_tlp))
+		return SL_POLICY_DENY;
+	for (i = 0; i < f->ndist; i++) {
+		const struct dist *x = &f->dist[i];
+		if (x->level == 5) {
+			if (f->ndist == 1)
+				return SL_POLICY_DENY;
+			continue;
+		}
+		if (x->level < 0 || x->level > 5)
+			return SL_POLICY_DENY;
+		if (x->level == 4) {
+			if (!sg_member(d, x))
+				return SL_POLICY_DENY;
+			continue;
+		}
+		if (!(d->dist_mask & (1u << x->level)))
+			return SL_POLICY_DENY;
+		if (x->level == 2 && d->kind == SL_DEST_MISP)
+			changed = 1;
+	}
+	if (d->retention_days > 0 && f->modified > 0 &&
+	    f->modified < now - (long long)d->retention_days * 86400)
+		return SL_POLICY_DENY;
+	facts_masks(d->in, f);
+	if (!f->type || strcmp(f->type, "misp-event") != 0) {
+		if ((d->deny_type_m & f->type_m) ||
+		    (d->allow_types.n && !(d->allow_type_m & f->type_m)))
+			return SL_POLICY_DENY;
+	}
+	if ((f->org && (d->deny_org_m & f->org_m)) ||
+	    (d->allow_orgs.n && !(d->allow_org_m & f->org_m)))
+		return SL_POLICY_DENY;
+	if ((d->deny_tag_m & f->tag_m) || (d->allow_tags.n && !(d->allow_tag_m & f->tag_m)))
+		return SL_POLICY_DENY;
+	if (f->cats & d->drop_cats)
+		return SL_POLICY_DENY;
+	return changed || (f->cats & d->change_cats) ? SL_POLICY_ALLOW_CHANGED : SL_POLICY_ALLOW;
+}
 
 /* The verdict of d on f; fills r with the chain and o with what to change. o->act has f->npii
  * entries. */
@@ -783,8 +1123,7 @@ static enum sl_policy_verdict evaluate(const struct sl_policy_dest *d,
 
 static int by_length_desc(const void *a, const void *b)
 {
-	size_t la = strlen((*(const struct pii *const *)a)->value),
-	       lb = strlen((*(const struct pii *const *)b)->value);
+	size_t la = (*(const struct pii *const *)a)->len, lb = (*(const struct pii *const *)b)->len;
 	return la < lb ? 1 : la > lb ? -1 : 0;
 }
 
@@ -810,14 +1149,27 @@ static int apply_pii(const struct sl_policy_dest *d, const struct sl_policy_fact
                      json_t *changes)
 {
 	const struct pii **order;
-	size_t k, n = 0;
+	char **values, *vbuf;
+	size_t k, n = 0, total = 0;
 	int r = 0;
 
 	if (f->npii == 0)
 		return 0;
-	order = malloc(f->npii * sizeof(*order));
+	for (k = 0; k < f->npii; k++)
+		total += f->pii[k].len + 1;
+	/* the values point into the object's strings, which an in-place replace frees: copy them
+	 * first (one block) */
+	order = malloc(f->npii * (sizeof(*order) + sizeof(*values)) + total);
 	if (!order)
 		return SL_ENOMEM;
+	values = (char **)(order + f->npii);
+	vbuf = (char *)(values + f->npii);
+	for (k = 0; k < f->npii; k++) {
+		values[k] = vbuf;
+		memcpy(vbuf, f->pii[k].value, f->pii[k].len);
+		vbuf[f->pii[k].len] = '\0';
+		vbuf += f->pii[k].len + 1;
+	}
 	for (k = 0; k < f->npii; k++)
 		if (o->act[k] == SL_GDPR_REDACT || o->act[k] == SL_GDPR_PSEUDONYMISE)
 			order[n++] = &f->pii[k];
@@ -826,6 +1178,7 @@ static int apply_pii(const struct sl_policy_dest *d, const struct sl_policy_fact
 	qsort(order, n, sizeof(*order), by_length_desc);
 	for (k = 0; k < n && r == 0; k++) {
 		const struct pii *p = order[k];
+		const char *value = values[p - f->pii];
 		enum sl_gdpr_action a = (enum sl_gdpr_action)o->act[p - f->pii];
 		char path[256], *ps = NULL;
 		const char *with = sl_gdpr_redaction(p->cat);
@@ -850,8 +1203,8 @@ static int apply_pii(const struct sl_policy_dest *d, const struct sl_policy_fact
 			}
 			if (d->key && mp->pseudonym)
 				ps = mp->pseudonym;
-			else if (d->key && (ps = sl_gdpr_pseudonym(d->key, d->keylen, p->cat,
-			                                           p->value)) != NULL)
+			else if (d->key &&
+			         (ps = sl_gdpr_pseudonym(d->key, d->keylen, p->cat, value)) != NULL)
 				mp->pseudonym = ps;
 			if (!ps) {
 				r = SL_ENOMEM;
@@ -860,7 +1213,7 @@ static int apply_pii(const struct sl_policy_dest *d, const struct sl_policy_fact
 			with = ps;
 		}
 		if (cow) {
-			json_t *nt = sl_gdpr_replaced(*target, p->value, with, NULL);
+			json_t *nt = sl_gdpr_replaced(*target, value, with, NULL);
 			if (!nt) {
 				r = SL_ENOMEM;
 				break;
@@ -868,7 +1221,7 @@ static int apply_pii(const struct sl_policy_dest *d, const struct sl_policy_fact
 			json_decref(*target);
 			*target = nt;
 		} else {
-			r = sl_gdpr_replace(*target, p->value, with);
+			r = sl_gdpr_replace(*target, value, with);
 			if (r < 0)
 				break;
 		}
@@ -1007,7 +1360,18 @@ enum sl_policy_verdict sl_policy_verdict_facts(const struct sl_policy_dest *d,
 {
 	struct outcome o = {SL_POLICY_ALLOW, 0, NULL};
 
+	if (d->in)
+		return fast_verdict(d, f, now);
 	return evaluate(d, f, now, NULL, &o);
+}
+
+void sl_policy_verdicts_facts(const struct sl_policy *p, const struct sl_policy_facts *f,
+                              long long now, enum sl_policy_verdict *out)
+{
+	size_t i;
+
+	for (i = 0; i < p->ndests; i++)
+		out[i] = sl_policy_verdict_facts(&p->dests[i], f, now);
 }
 
 struct sl_policy_decision *sl_policy_decide_stix(const struct sl_policy_dest *d, const json_t *obj,

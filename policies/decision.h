@@ -44,6 +44,11 @@ struct sl_policy_decision *sl_policy_decide_facts(const struct sl_policy_dest *d
  * needed. */
 enum sl_policy_verdict sl_policy_verdict_facts(const struct sl_policy_dest *d,
                                                const struct sl_policy_facts *f, long long now);
+/* The verdicts of every destination of p (out[i] for sl_policy_dest_at(p, i); out has
+ * sl_policy_dest_count(p) entries): the object's tag/type/org matches are computed once for all of
+ * them, so each verdict is a handful of integer tests. No allocation. */
+void sl_policy_verdicts_facts(const struct sl_policy *p, const struct sl_policy_facts *f,
+                              long long now, enum sl_policy_verdict *out);
 /* The same, reading the facts itself. */
 struct sl_policy_decision *sl_policy_decide_stix(const struct sl_policy_dest *d, const json_t *obj,
                                                  const struct sl_policy_ctx *ctx, long long now,
@@ -80,8 +85,8 @@ sl_policy_decision_object(const struct sl_policy_decision *dec); /* NULL when de
  * (borrowed); NULL for STIX decisions. */
 const json_t *sl_policy_decision_items(const struct sl_policy_decision *dec);
 /* The object to send, owned by the caller (NULL when denied). An allowed, unchanged object is a new
- * reference to the input, and a changed STIX object shares its unchanged parts with the input: treat it
- * as read-only. */
+ * reference to the input, and a changed STIX object shares its unchanged parts with the input:
+ * treat it as read-only. */
 json_t *sl_policy_decision_take_object(struct sl_policy_decision *dec);
 /* {"object_id","modified","destination","decision","rule","changes"} for the ledger's audit table.
  * Changes never hold personal data in clear. New reference. */

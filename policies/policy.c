@@ -554,6 +554,7 @@ int sl_policy_load(const char *path, struct sl_policy **out, struct sl_err *err)
 		                   cfg_getstr(cfg, "hmac_key_file"))) != 0)
 			goto out;
 	}
+	sl_policy_intern_build(p);
 	r = 0;
 out:
 	cfg_free(cfg);

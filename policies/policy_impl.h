@@ -4,6 +4,7 @@
 #define SL_POLICY_IMPL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "gdpr.h"
 #include "tlp.h"
@@ -32,6 +33,20 @@ struct sl_policy_dest {
 	size_t keylen;
 	long retention_days; /* 0 = no limit */
 	char *rule_prefix;   /* "destination NAME: max_tlp ...", the start of every rule chain */
+	/* fast verdicts: the tag/type/org lists as bits of the policy's interned patterns, and the
+	 * personal-data categories it drops / changes (bit per enum sl_gdpr_cat) */
+	const struct sl_policy_intern *in; /* NULL: too many patterns, verdicts use the lists */
+	uint64_t deny_tag_m, allow_tag_m, deny_type_m, allow_type_m, deny_org_m, allow_org_m;
+	unsigned drop_cats, change_cats;
+};
+
+#define SL_INTERN_MAX 64
+
+/* Every distinct tag, type and org pattern of all destinations, so an object's matches are
+ * computed once per object (a bit each) instead of once per destination. */
+struct sl_policy_intern {
+	const char *tag[SL_INTERN_MAX], *type[SL_INTERN_MAX], *org[SL_INTERN_MAX];
+	size_t ntag, ntype, norg;
 };
 
 struct sl_policy {
@@ -39,7 +54,12 @@ struct sl_policy {
 	size_t ndests;
 	unsigned char *key; /* top-level hmac_key_file, for audit hashes */
 	size_t keylen;
+	struct sl_policy_intern in;
 };
+
+/* Fill p->in and each destination's masks (decision.c); destinations keep in = NULL when the
+ * patterns do not fit, and are then decided from their lists. */
+void sl_policy_intern_build(struct sl_policy *p);
 
 const char *sl_policy_kind_name(enum sl_dest_kind k);
 

@@ -67,7 +67,7 @@ enum sl_tlp sl_tlp_from_marking_id(const char *id)
 	if (!id || strncmp(id, "marking-definition--", 20) != 0)
 		return SL_TLP_NONE;
 	for (i = 0; i < sizeof(fixed_ids) / sizeof(fixed_ids[0]); i++)
-		if (strcmp(id, fixed_ids[i].id) == 0)
+		if (id[20] == fixed_ids[i].id[20] && strcmp(id + 21, fixed_ids[i].id + 21) == 0)
 			return fixed_ids[i].tlp;
 	return SL_TLP_NONE;
 }

@@ -489,10 +489,17 @@ static void run_stix(const struct sl_policy *p, const struct dest *ds, int nd)
 			continue;
 		}
 		{
-			/* the allocation-free verdict must agree with the full decision */
+			/* the allocation-free verdicts (one destination, and all of them at once)
+			 * must agree exactly with the full decision */
 			struct sl_policy_facts *fa = sl_policy_facts_stix(o, &ctx, &err);
-			if (!fa || (sl_policy_verdict_facts(sl_policy_dest_at(p, (size_t)i), fa,
-			                                    NOW) != SL_POLICY_DENY) != got)
+			enum sl_policy_verdict all[16];
+			if (fa && sl_policy_dest_count(p) <= 16)
+				sl_policy_verdicts_facts(p, fa, NOW, all);
+			if (!fa ||
+			    sl_policy_verdict_facts(sl_policy_dest_at(p, (size_t)i), fa, NOW) !=
+			        sl_policy_decision_verdict(dec) ||
+			    (sl_policy_dest_count(p) <= 16 &&
+			     all[i] != sl_policy_decision_verdict(dec)))
 				violation("verdict-only differs from the decision", &ds[i],
 				          sl_policy_decision_rule(dec));
 			sl_policy_facts_free(fa);

@@ -1,0 +1,325 @@
+/* test_policy_fast.c — the fast verdict path (sl_policy_verdict_facts, sl_policy_verdicts_facts:
+ * interned tag/type/org patterns, bit tests) gives exactly the verdict of the full decision
+ * (sl_policy_decide_facts, which walks the lists and writes the rule chain), on random objects
+ * against policies with wildcards and mixed case, on a policy with more patterns than the fast path
+ * interns, and on every object of the misp-stix corpus when ../shared is there. Also: objects with
+ * more members, labels and personal values than the facts keep inline are read completely. */
+#include <dirent.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "sltest.h"
+#include "test_policy_util.h"
+
+#define NOW 1795200000LL /* 2026-11-21 */
+#define MAXD 16
+
+static uint64_t rng;
+static unsigned rnd(unsigned n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (unsigned)(rng % n);
+}
+
+static long cases, failures;
+
+/* Every destination's fast verdicts against its full decision, for one object. */
+static void agree(const struct sl_policy *p, const json_t *o, const struct sl_policy_ctx *ctx,
+                  const char *what)
+{
+	enum sl_policy_verdict all[MAXD];
+	struct sl_err err;
+	struct sl_policy_facts *f = sl_policy_facts_stix(o, ctx, &err);
+	size_t i, nd = sl_policy_dest_count(p);
+
+	if (!f) {
+		fprintf(stderr, "%s: no facts: %s\n", what, err.msg);
+		failures++;
+		return;
+	}
+	if (nd > MAXD)
+		abort();
+	sl_policy_verdicts_facts(p, f, NOW, all);
+	for (i = 0; i < nd; i++) {
+		const struct sl_policy_dest *d = sl_policy_dest_at(p, i);
+		struct sl_policy_decision *dec = sl_policy_decide_facts(d, f, NOW, &err);
+		enum sl_policy_verdict one = sl_policy_verdict_facts(d, f, NOW);
+		cases++;
+		if (!dec || sl_policy_decision_verdict(dec) != all[i] ||
+		    sl_policy_decision_verdict(dec) != one) {
+			char *s = json_dumps(o, JSON_COMPACT);
+			fprintf(stderr, "%s: destination %s: fast %s/%s, decision %s (%s)\n  %s\n",
+			        what, sl_policy_dest_name(d), sl_policy_verdict_name(all[i]),
+			        sl_policy_verdict_name(one),
+			        dec ? sl_policy_verdict_name(sl_policy_decision_verdict(dec)) : "-",
+			        dec ? sl_policy_decision_rule(dec) : err.msg, s);
+			free(s);
+			failures++;
+		}
+		sl_policy_decision_free(dec);
+	}
+	sl_policy_facts_free(f);
+}
+
+static const char *const marks[] = {PT_GREEN,  PT_RED,     PT_AMBER,  PT_WHITE,
+                                    PT_CLEAR2, PT_AS_MISP, PT_AMBER2, "marking-definition--0000"};
+static const char *const labels[] = {"tlp:green",    "TLP:AMBER",       "internal:secret",
+                                     "Internal:x",   "misp:tool=\"x\"", "osint:source",
+                                     "share:yes",    "SHARE:partner",   "tlp:bogus",
+                                     "kill-chain:a", "team:red"};
+static const char *const types[] = {
+    "indicator",    "malware",          "email-addr",         "identity",  "ipv4-addr",
+    "user-account", "x-misp-attribute", "marking-definition", "Indicator", "tool"};
+static const char *const orgs[] = {"identity--aaaa0000-0000-4000-8000-000000000001",
+                                   "identity--BBBB0000-0000-4000-8000-000000000002",
+                                   "identity--cccc0000-0000-4000-8000-000000000003", "not-an-id"};
+
+static json_t *random_object(unsigned n)
+{
+	const char *type = types[rnd(sizeof(types) / sizeof(types[0]))];
+	json_t *o = json_pack("{s:s, s:s, s:s}", "type", type, "id", "x--1", "modified",
+	                      rnd(4) ? "2026-11-20T10:00:00.000Z" : "2020-01-01T00:00:00Z");
+	unsigned k, m;
+	char buf[96];
+
+	if (rnd(4)) {
+		json_t *a = json_array();
+		for (k = 0, m = rnd(3) + 1; k < m; k++)
+			json_array_append_new(a, json_string(marks[rnd(8)]));
+		json_object_set_new(o, "object_marking_refs", a);
+	}
+	if (rnd(3)) {
+		json_t *a = json_array();
+		for (k = 0, m = rnd(4) + 1; k < m; k++)
+			json_array_append_new(a, json_string(labels[rnd(11)]));
+		json_object_set_new(o, "labels", a);
+	}
+	if (rnd(2))
+		json_object_set_new(o, "created_by_ref", json_string(orgs[rnd(4)]));
+	if (rnd(2))
+		json_object_set_new(o, "x_misp_distribution", json_integer((json_int_t)rnd(6)));
+	if (rnd(3) == 0) {
+		snprintf(buf, sizeof(buf), "user%u@example.org", n);
+		json_object_set_new(o, strcmp(type, "email-addr") == 0 ? "value" : "description",
+		                    json_string(buf));
+	}
+	if (strcmp(type, "indicator") == 0) {
+		snprintf(buf, sizeof(buf), "[ipv4-addr:value = '10.0.%u.%u']", n % 200, n % 100);
+		json_object_set_new(o, "pattern", json_string(buf));
+	}
+	if (strcmp(type, "ipv4-addr") == 0)
+		json_object_set_new(o, "value", json_string("192.0.2.1"));
+	if (strcmp(type, "identity") == 0) {
+		json_object_set_new(o, "identity_class", json_string("individual"));
+		json_object_set_new(o, "name", json_string("Jane Roe"));
+	}
+	return o;
+}
+
+static const char policy_text[] =
+    "destination \"wild\" { kind = \"taxii\" own_org = true max_tlp = \"amber\" unmarked = "
+    "\"green\"\n"
+    " distribution = {0, 1, 2, 3}\n deny_tags = {\"internal:*\", \"TLP:BOGUS\"}\n"
+    " deny_types = {\"tool\", \"x-misp-*\"} }\n"
+    "destination \"allowlists\" { kind = \"misp\" max_tlp = \"amber\" unmarked = \"clear\"\n"
+    " distribution = {1, 2, 3}\n allow_tags = {\"share:*\"}\n"
+    " allow_orgs = {\"bbbb0000-0000-4000-8000-000000000002\", "
+    "\"CCCC0000-0000-4000-8000-000000000003\"}\n"
+    " gdpr { email = \"redact\" ip_address = \"drop\" } }\n"
+    "destination \"types\" { kind = \"opencti\" max_tlp = \"green\" unmarked = \"deny\"\n"
+    " distribution = {2, 3}\n allow_types = {\"indicator\", \"email-*\", \"identity\"}\n"
+    " deny_orgs = {\"AAAA0000-0000-4000-8000-000000000001\"}\n retention_days = 30\n"
+    " gdpr { email = \"drop\" person_name = \"redact\" } }\n"
+    "destination \"open\" { kind = \"taxii\" own_org = true allow_amber_strict = true\n"
+    " max_tlp = \"amber\" unmarked = \"amber\" distribution = {0, 1, 2, 3}\n"
+    " gdpr { ip_address = \"redact\" person_name = \"drop\" } }\n";
+
+static void test_random(void)
+{
+	struct sl_policy *p = pt_policy(policy_text);
+	json_t *report =
+	    json_pack("[{s:s, s:s, s:[s], s:[s], s:i, s:s}]", "type", "report", "id", "report--1",
+	              "object_marking_refs", PT_AMBER, "labels", "share:partner",
+	              "x_misp_distribution", 2, "created_by_ref", orgs[2]);
+	unsigned i;
+
+	for (i = 0; i < 20000; i++) {
+		json_t *o = random_object(i);
+		struct sl_policy_ctx ctx = {i % 3 == 0 ? report : NULL, NULL, NULL};
+		agree(p, o, &ctx, "random object");
+		json_decref(o);
+	}
+	json_decref(report);
+	sl_policy_free(p);
+}
+
+/* More distinct patterns than the fast path interns: the destinations fall back to their lists,
+ * and still agree. */
+static void test_many_patterns(void)
+{
+	static char text[16384];
+	size_t len = 0;
+	struct sl_policy *p;
+	unsigned i;
+
+	len += (size_t)snprintf(
+	    text + len, sizeof(text) - len,
+	    "destination \"many\" { kind = \"taxii\" own_org = true max_tlp = \"amber\" "
+	    "unmarked = \"green\" distribution = {0, 1, 2, 3}\n deny_tags = {");
+	for (i = 0; i < 80; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "%s\"t%u:*\"",
+		                        i ? ", " : "", i);
+	snprintf(text + len, sizeof(text) - len,
+	         ", \"internal:*\"} }\ndestination \"few\" { kind = \"misp\" own_org = true "
+	         "max_tlp = \"green\" "
+	         "unmarked = \"green\" distribution = {0, 1, 2, 3} allow_tags = {\"share:*\"} }\n");
+	p = pt_policy(text);
+	for (i = 0; i < 3000; i++) {
+		json_t *o = random_object(i);
+		if (i % 2) {
+			char t[32];
+			snprintf(t, sizeof(t), "T%u:anything", i % 90);
+			json_object_set_new(o, "labels", json_pack("[s]", t));
+		}
+		agree(p, o, NULL, "80 deny_tags");
+		json_decref(o);
+	}
+	sl_policy_free(p);
+}
+
+/* 40 fields with an email each, 24 labels: more than the facts keep inline or scan member by
+ * member. Every email is redacted, and the deny tag in the 24th label is seen. */
+static void test_large_object(void)
+{
+	struct sl_policy *p = pt_policy(
+	    "destination \"r\" { kind = \"taxii\" own_org = true max_tlp = \"amber\" unmarked = "
+	    "\"green\"\n"
+	    " distribution = {0, 1, 2, 3} deny_tags = {\"stop:*\"} gdpr { email = \"redact\" } "
+	    "}\n");
+	json_t *o = json_pack("{s:s, s:s, s:s}", "type", "note", "id", "note--1", "content", "x"),
+	       *lab = json_array();
+	struct sl_policy_decision *dec;
+	struct sl_err err;
+	char k[32], v[64];
+	unsigned i, left = 0;
+
+	for (i = 0; i < 40; i++) {
+		snprintf(k, sizeof(k), "x_field_%u", i);
+		snprintf(v, sizeof(v), "write to person%u@example.org today", i);
+		json_object_set_new(o, k, json_string(v));
+	}
+	for (i = 0; i < 23; i++) {
+		snprintf(v, sizeof(v), "label:%u", i);
+		json_array_append_new(lab, json_string(v));
+	}
+	json_object_set_new(o, "labels", lab);
+	dec = sl_policy_decide_stix(sl_policy_dest_at(p, 0), o, NULL, NOW, &err);
+	if (!dec || sl_policy_decision_verdict(dec) != SL_POLICY_ALLOW_CHANGED ||
+	    json_array_size(sl_policy_decision_changes(dec)) != 40) {
+		fprintf(stderr, "large object: %s, %zu changes\n",
+		        dec ? sl_policy_decision_rule(dec) : err.msg,
+		        dec ? json_array_size(sl_policy_decision_changes(dec)) : 0);
+		failures++;
+	}
+	for (i = 0; dec && i < 40; i++) {
+		snprintf(v, sizeof(v), "person%u@example.org", i);
+		left += pt_contains(sl_policy_decision_object(dec), v);
+	}
+	if (left) {
+		fprintf(stderr, "large object: %u emails left in clear\n", left);
+		failures++;
+	}
+	sl_policy_decision_free(dec);
+	agree(p, o, NULL, "large object");
+	json_array_append_new(lab, json_string("STOP:now"));
+	dec = sl_policy_decide_stix(sl_policy_dest_at(p, 0), o, NULL, NOW, &err);
+	if (!dec || sl_policy_decision_verdict(dec) != SL_POLICY_DENY ||
+	    !strstr(sl_policy_decision_rule(dec), "'STOP:now' is in deny_tags")) {
+		fprintf(stderr, "large object, 24th label: %s\n",
+		        dec ? sl_policy_decision_rule(dec) : err.msg);
+		failures++;
+	}
+	sl_policy_decision_free(dec);
+	agree(p, o, NULL, "large object with deny tag");
+	json_decref(o);
+	sl_policy_free(p);
+}
+
+/* Every object of every corpus bundle, with its containers and the bundle's markings as
+ * sl_policy_decide_bundle passes them. */
+static void test_corpus(void)
+{
+	const char *dir = sltest_interop_dir();
+	char path[4096];
+	struct sl_policy *p;
+	struct dirent *de;
+	DIR *dd;
+	long objects = 0;
+
+	if (!dir)
+		return;
+	snprintf(path, sizeof(path), "%s/misp-stix-corpus/stix21", dir);
+	if (!(dd = opendir(path)))
+		return;
+	p = pt_policy(policy_text);
+	while ((de = readdir(dd)) != NULL) {
+		json_t *bundle, *markings, *parents, *o, *e;
+		size_t i, j;
+		if (!strstr(de->d_name, ".json"))
+			continue;
+		markings = json_object();
+		parents = json_object();
+		snprintf(path, sizeof(path), "%s/misp-stix-corpus/stix21/%s", dir, de->d_name);
+		bundle = json_load_file(path, 0, NULL);
+		json_array_foreach(json_object_get(bundle, "objects"), i, o)
+		{
+			const char *type = json_string_value(json_object_get(o, "type"));
+			if (type && strcmp(type, "marking-definition") == 0)
+				json_object_set(markings,
+				                json_string_value(json_object_get(o, "id")), o);
+			if (type && (strcmp(type, "report") == 0 || strcmp(type, "grouping") == 0))
+				json_array_foreach(json_object_get(o, "object_refs"), j, e)
+				{
+					const char *ref = json_string_value(e);
+					if (!ref)
+						continue;
+					if (!json_object_get(parents, ref))
+						json_object_set_new(parents, ref, json_array());
+					json_array_append(json_object_get(parents, ref), o);
+				}
+		}
+		json_array_foreach(json_object_get(bundle, "objects"), i, o)
+		{
+			const char *id = json_string_value(json_object_get(o, "id"));
+			struct sl_policy_ctx ctx = {id ? json_object_get(parents, id) : NULL,
+			                            markings, NULL};
+			if (!json_is_object(o))
+				continue;
+			agree(p, o, &ctx, de->d_name);
+			objects++;
+		}
+		json_decref(markings);
+		json_decref(parents);
+		json_decref(bundle);
+	}
+	closedir(dd);
+	sl_policy_free(p);
+	printf("corpus_objects=%ld\n", objects);
+}
+
+int main(void)
+{
+	const char *s = getenv("SLUICE_SEED");
+	uint64_t seed = s ? strtoull(s, NULL, 10) : (uint64_t)time(NULL);
+
+	printf("seed=%llu\n", (unsigned long long)seed);
+	rng = seed * 2654435761u + 88172645463325252ull;
+	test_random();
+	test_many_patterns();
+	test_large_object();
+	test_corpus();
+	printf("%ld cases, %ld failures\n", cases, failures);
+	return failures ? 1 : 0;
+}
