@@ -6,12 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmd.h"
 #include "json.h"
 #include "ledger.h"
+#include "feed_source.h"
 #include "misp_feed.h"
+#include "pipeline.h"
+#include "policy.h"
 #include "stix2misp.h"
 
 #define FEED_FILE_MAX (256u * 1024u * 1024u)
@@ -19,6 +23,7 @@
 static const char usage_text[] =
     "usage: sluice feed export -o DIR FILE|DIR...\n"
     "       sluice feed publish --destination D -o DIR [--db DSN]\n"
+    "       sluice feed pull DIR|URL --peer NAME --policy FILE [--db DSN] [--ca-file F]\n"
     "       sluice feed check DIR\n"
     "\n"
     "export  write each MISP event ({\"Event\": ...} or a restSearch {\"response\": [...]}) found "
@@ -30,6 +35,11 @@ static const char usage_text[] =
     "        MISP feed in DIR, so any MISP can subscribe to sluice; events no longer in the view "
     "leave\n"
     "        the feed; every object published gets an audit row (destination feed:D)\n"
+    "pull    take in a MISP feed (a directory, or an https:// URL with TLS verified) as peer "
+    "NAME:\n"
+    "        only events whose manifest timestamp changed since the last pull, checked against\n"
+    "        hashes.csv, mapped, stored and decided for every destination of the policy (as "
+    "views)\n"
     "check   read DIR as a subscriber does: manifest.json, hashes.csv, every event file; report\n"
     "        missing files and value hashes that do not match\n";
 
@@ -348,6 +358,88 @@ done:
 	return rc;
 }
 
+static void pull_error(void *arg, const char *uuid, const struct sl_err *err)
+{
+	fprintf(stderr, "sluice feed: event %s refused: %s: %s\n", uuid, err->where, err->msg);
+	(*(int *)arg)++;
+}
+
+static int cmd_pull(int argc, char **argv)
+{
+	const char *db = getenv("SLUICE_DB"), *src = NULL, *peer = NULL, *pfile = NULL, *ca = NULL;
+	struct sl_pipeline_stats st = {0};
+	struct sl_policy *pol = NULL;
+	struct sl_ledger *l = NULL;
+	struct sl_pipeline *pipe = NULL;
+	struct sl_feed_url *url = NULL;
+	struct sl_err err;
+	size_t d;
+	int i, rc = 1, refused = 0;
+
+	for (i = 1; i < argc; i++) {
+		const char **slot;
+		if (strcmp(argv[i], "--peer") == 0)
+			slot = &peer;
+		else if (strcmp(argv[i], "--policy") == 0)
+			slot = &pfile;
+		else if (strcmp(argv[i], "--db") == 0)
+			slot = &db;
+		else if (strcmp(argv[i], "--ca-file") == 0)
+			slot = &ca;
+		else if (argv[i][0] == '-')
+			return sl_cmd_usage_error("feed", "unknown option '%s'", argv[i]);
+		else if (src)
+			return sl_cmd_usage_error("feed", "pull takes one feed");
+		else {
+			src = argv[i];
+			continue;
+		}
+		if (++i >= argc)
+			return sl_cmd_usage_error("feed", "%s needs a value", argv[i - 1]);
+		*slot = argv[i];
+	}
+	if (!src || !peer || !pfile)
+		return sl_cmd_usage_error("feed",
+		                          "pull needs a feed, --peer NAME and --policy FILE");
+	if (!db || !*db)
+		return sl_cmd_usage_error("feed", "no database: give --db DSN or set SLUICE_DB");
+	sl_err_clear(&err);
+	if (sl_policy_load(pfile, &pol, &err) < 0 || !(l = sl_ledger_open(db, &err)) ||
+	    sl_ledger_migrate(l, NULL, NULL, &err) < 0 || !(pipe = sl_pipeline_new(l, pol, &err)))
+		goto fail;
+	for (d = 0; d < sl_policy_dest_count(pol); d++)
+		if (sl_pipeline_set_pull(pipe, sl_policy_dest_name(sl_policy_dest_at(pol, d)),
+		                         &err) < 0)
+			goto fail;
+	if (strncmp(src, "https://", 8) == 0 || strncmp(src, "http://", 7) == 0) {
+		struct sl_http_tls tls = {0};
+		struct sl_feed_fetcher f;
+		tls.ca_file = ca;
+		if (!(url = sl_feed_url_new(src, &tls, 60, &err)))
+			goto fail;
+		f = sl_feed_url_fetcher(url);
+		if (sl_feed_source_sync(pipe, l, peer, &f, (long long)time(NULL), &st, pull_error,
+		                        &refused, &err) < 0)
+			goto fail;
+	} else if (sl_feed_source_sync_dir(pipe, l, peer, src, (long long)time(NULL), &st,
+	                                   pull_error, &refused, &err) < 0) {
+		goto fail;
+	}
+	printf("sluice feed: %zu events read (%zu refused), %zu STIX objects, %zu new versions, "
+	       "decisions: %zu allow, %zu allow-with-changes, %zu deny\n",
+	       st.events, st.failed, st.objects, st.stored, st.allowed, st.changed, st.denied);
+	rc = refused ? 1 : 0;
+	goto done;
+fail:
+	fprintf(stderr, "sluice feed: %s%s%s\n", err.where, err.where[0] ? ": " : "", err.msg);
+done:
+	sl_feed_url_free(url);
+	sl_pipeline_free(pipe);
+	sl_ledger_close(l);
+	sl_policy_free(pol);
+	return rc;
+}
+
 int sl_cmd_feed(int argc, char **argv)
 {
 	if (argc < 2)
@@ -358,6 +450,8 @@ int sl_cmd_feed(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "export") == 0)
 		return cmd_export(argc - 1, argv + 1);
+	if (strcmp(argv[1], "pull") == 0)
+		return cmd_pull(argc - 1, argv + 1);
 	if (strcmp(argv[1], "publish") == 0)
 		return cmd_publish(argc - 1, argv + 1);
 	if (strcmp(argv[1], "check") == 0) {

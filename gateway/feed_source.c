@@ -37,16 +37,15 @@ static json_t *load_position(struct sl_ledger *ledger, const char *peer, struct 
 	return seen;
 }
 
-static int read_json(const char *dir, const char *name, size_t max, json_t **out,
+static int read_json(const struct sl_feed_fetcher *f, const char *name, size_t max, json_t **out,
                      struct sl_err *err)
 {
-	char path[4096];
 	char *buf;
 	size_t len;
 	int rc;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	rc = sl_json_slurp(path, max, &buf, &len, err);
+	*out = NULL;
+	rc = f->fetch(f->ctx, name, max, &buf, &len, err);
 	if (rc < 0)
 		return rc;
 	*out = sl_json_parse(buf, len, NULL, name, err);
@@ -54,19 +53,19 @@ static int read_json(const char *dir, const char *name, size_t max, json_t **out
 	return *out ? SL_OK : (err ? err->code : SL_EINVAL);
 }
 
-int sl_feed_source_sync_dir(struct sl_pipeline *p, struct sl_ledger *ledger, const char *peer,
-                            const char *dir, long long now, struct sl_pipeline_stats *st,
-                            sl_feed_event_error on_error, void *arg, struct sl_err *err)
+int sl_feed_source_sync(struct sl_pipeline *p, struct sl_ledger *ledger, const char *peer,
+                        const struct sl_feed_fetcher *f, long long now,
+                        struct sl_pipeline_stats *st, sl_feed_event_error on_error, void *arg,
+                        struct sl_err *err)
 {
 	struct sl_feed_manifest *m = NULL;
 	struct sl_feed_hashes *hashes = NULL;
 	json_t *seen = NULL, *todo = NULL, *u;
-	char path[4096], *buf = NULL;
+	char *buf = NULL;
 	size_t len, i;
 	int rc;
 
-	snprintf(path, sizeof(path), "%s/manifest.json", dir);
-	rc = sl_json_slurp(path, FEED_EVENT_MAX, &buf, &len, err);
+	rc = f->fetch(f->ctx, "manifest.json", FEED_EVENT_MAX, &buf, &len, err);
 	if (rc < 0)
 		return rc;
 	rc = sl_feed_manifest_parse(buf, len, &m, err);
@@ -74,15 +73,15 @@ int sl_feed_source_sync_dir(struct sl_pipeline *p, struct sl_ledger *ledger, con
 	buf = NULL;
 	if (rc < 0)
 		return rc;
-	snprintf(path, sizeof(path), "%s/hashes.csv", dir);
-	if (access(path, F_OK) == 0) {
-		rc = sl_json_slurp(path, FEED_EVENT_MAX, &buf, &len, err);
-		if (rc == SL_OK)
-			rc = sl_feed_hashes_parse(buf, len, &hashes, err);
+	rc = f->fetch(f->ctx, "hashes.csv", FEED_EVENT_MAX, &buf, &len, err);
+	if (rc == SL_OK) {
+		rc = sl_feed_hashes_parse(buf, len, &hashes, err);
 		free(buf);
-		if (rc < 0)
-			goto done;
+	} else if (rc == SL_ENOTFOUND) {
+		rc = SL_OK; /* a feed without hashes.csv: nothing to check against */
 	}
+	if (rc < 0)
+		goto done;
 	seen = load_position(ledger, peer, err);
 	if (!seen) {
 		rc = err ? err->code : SL_EDB;
@@ -104,7 +103,7 @@ int sl_feed_source_sync_dir(struct sl_pipeline *p, struct sl_ledger *ledger, con
 				ts = sl_feed_manifest_timestamp(m, k);
 		snprintf(name, sizeof(name), "%s.json", uuid);
 		sl_err_clear(&e);
-		rc = read_json(dir, name, FEED_EVENT_MAX, &ev, &e);
+		rc = read_json(f, name, FEED_EVENT_MAX, &ev, &e);
 		if (rc == SL_OK && hashes)
 			rc = sl_feed_event_check(hashes, ev, &e);
 		if (rc < 0) {
@@ -152,4 +151,152 @@ done:
 	sl_feed_hashes_free(hashes);
 	sl_feed_manifest_free(m);
 	return rc;
+}
+
+/* ---- a feed in a directory ---- */
+
+static int dir_fetch(void *ctx, const char *name, size_t max, char **buf, size_t *len,
+                     struct sl_err *err)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s", (const char *)ctx, name);
+	if (access(path, F_OK) != 0)
+		return sl_err_set(err, SL_ENOTFOUND, path, "no such file in the feed");
+	return sl_json_slurp(path, max, buf, len, err);
+}
+
+int sl_feed_source_sync_dir(struct sl_pipeline *p, struct sl_ledger *ledger, const char *peer,
+                            const char *dir, long long now, struct sl_pipeline_stats *st,
+                            sl_feed_event_error on_error, void *arg, struct sl_err *err)
+{
+	struct sl_feed_fetcher f = {dir_fetch, (void *)dir};
+
+	return sl_feed_source_sync(p, ledger, peer, &f, now, st, on_error, arg, err);
+}
+
+/* ---- a feed at a URL ---- */
+
+struct sl_feed_url {
+	char *base;
+	struct sl_http_tls tls;
+	unsigned timeout_s;
+	struct event_base *evb;
+	struct sl_http_client *http;
+};
+
+struct url_result {
+	int done, rc;
+	char *buf;
+	size_t len;
+	struct sl_err err;
+};
+
+static void url_done(const struct sl_http_response *r, void *arg)
+{
+	struct url_result *res = arg;
+
+	res->done = 1;
+	if (r->error == SL_HTTP_OK) {
+		res->buf = malloc(r->body_len + 1);
+		if (!res->buf) {
+			res->rc = sl_err_set(&res->err, SL_ENOMEM, r->err.where, "out of memory");
+			return;
+		}
+		memcpy(res->buf, r->body, r->body_len);
+		res->buf[r->body_len] = '\0';
+		res->len = r->body_len;
+		res->rc = SL_OK;
+	} else if (r->error == SL_HTTP_ESTATUS && r->status == 404) {
+		res->rc = sl_err_set(&res->err, SL_ENOTFOUND, r->err.where,
+		                     "404: no such file in the feed");
+	} else if (r->error == SL_HTTP_ESTATUS) {
+		res->rc = sl_err_set(&res->err, SL_ENET, r->err.where, "HTTP status %d", r->status);
+	} else {
+		res->err = r->err;
+		res->rc = r->err.code ? r->err.code : SL_ENET;
+	}
+}
+
+static int url_fetch(void *ctx, const char *name, size_t max, char **buf, size_t *len,
+                     struct sl_err *err)
+{
+	struct sl_feed_url *u = ctx;
+	struct url_result res = {0};
+	struct sl_http_request req = {0};
+	const char *hdr[1] = {"Accept: application/json"};
+	char *url;
+	size_t n = strlen(u->base) + strlen(name) + 2;
+
+	*buf = NULL;
+	*len = 0;
+	if (!(url = malloc(n)))
+		return sl_err_set(err, SL_ENOMEM, name, "out of memory");
+	snprintf(url, n, "%s%s%s", u->base, u->base[strlen(u->base) - 1] == '/' ? "" : "/", name);
+	req.url = url;
+	req.headers = hdr;
+	req.nheaders = 1;
+	req.timeout_ms = u->timeout_s * 1000u;
+	req.max_body = max;
+	req.tls = u->tls;
+	req.on_done = url_done;
+	req.arg = &res;
+	if (!sl_http_client_start(u->http, &req, err)) {
+		free(url);
+		return err ? err->code : SL_ENET;
+	}
+	free(url);
+	while (!res.done)
+		if (event_base_loop(u->evb, EVLOOP_ONCE) < 0)
+			return sl_err_set(err, SL_ENET, name, "event loop failed");
+	if (res.rc < 0) {
+		if (err)
+			*err = res.err;
+		return res.rc;
+	}
+	*buf = res.buf;
+	*len = res.len;
+	return SL_OK;
+}
+
+struct sl_feed_url *sl_feed_url_new(const char *base_url, const struct sl_http_tls *tls,
+                                    unsigned timeout_s, struct sl_err *err)
+{
+	struct sl_feed_url *u = calloc(1, sizeof(*u));
+
+	if (!u || !(u->base = strdup(base_url)) || !(u->evb = event_base_new())) {
+		sl_feed_url_free(u);
+		sl_err_set(err, SL_ENOMEM, "feed", "out of memory");
+		return NULL;
+	}
+	if (strncmp(base_url, "https://", 8) != 0 && strncmp(base_url, "http://", 7) != 0) {
+		sl_feed_url_free(u);
+		sl_err_set(err, SL_EINVAL, "feed", "a feed URL starts with https:// or http://");
+		return NULL;
+	}
+	if (tls)
+		u->tls = *tls;
+	u->timeout_s = timeout_s ? timeout_s : 60;
+	if (!(u->http = sl_http_client_new(u->evb, 8, err))) {
+		sl_feed_url_free(u);
+		return NULL;
+	}
+	return u;
+}
+
+void sl_feed_url_free(struct sl_feed_url *u)
+{
+	if (!u)
+		return;
+	sl_http_client_free(u->http);
+	if (u->evb)
+		event_base_free(u->evb);
+	free(u->base);
+	free(u);
+}
+
+struct sl_feed_fetcher sl_feed_url_fetcher(struct sl_feed_url *u)
+{
+	struct sl_feed_fetcher f = {url_fetch, u};
+	return f;
 }
