@@ -291,6 +291,205 @@ static json_t *number(struct fp *p)
 	return json_real(d);
 }
 
+static int word(struct fp *p, const char *w, size_t n)
+{
+	if ((size_t)(p->end - p->s) < n || memcmp(p->s, w, n) != 0)
+		return -1;
+	p->s += n;
+	return 0;
+}
+
+/* ---- validate without building (members a caller does not keep) ----------------------------- */
+
+#define KEYS_MAX 64
+
+struct span {
+	const char *k;
+	size_t n;
+};
+
+static int skip_value(struct fp *p);
+
+/* A key for duplicate checks: keys with escapes are declined (they would need decoding). */
+static int plain_key(struct fp *p, struct span *keys, size_t *nkeys, const char **k, size_t *kl)
+{
+	const unsigned char *start = p->s + 1;
+
+	if (string(p, k, kl) != 0 || *k != (const char *)start)
+		return -1;
+	for (size_t i = 0; i < *nkeys; i++)
+		if (keys[i].n == *kl && memcmp(keys[i].k, *k, *kl) == 0)
+			return -1; /* duplicate: jansson refuses it */
+	if (*nkeys == KEYS_MAX)
+		return -1;
+	keys[*nkeys].k = *k;
+	keys[(*nkeys)++].n = *kl;
+	return 0;
+}
+
+static int skip_object(struct fp *p)
+{
+	struct span keys[KEYS_MAX];
+	size_t nkeys = 0;
+
+	if (++p->depth > p->max_depth)
+		return -1;
+	p->s++;
+	ws(p);
+	if (p->s < p->end && *p->s == '}') {
+		p->s++;
+		p->depth--;
+		return 0;
+	}
+	for (;;) {
+		const char *k;
+		size_t kl;
+		if (p->s >= p->end || *p->s != '"' || plain_key(p, keys, &nkeys, &k, &kl) != 0)
+			return -1;
+		ws(p);
+		if (p->s >= p->end || *p->s != ':')
+			return -1;
+		p->s++;
+		ws(p);
+		if (skip_value(p) != 0)
+			return -1;
+		ws(p);
+		if (p->s >= p->end)
+			return -1;
+		if (*p->s == ',') {
+			p->s++;
+			ws(p);
+			continue;
+		}
+		if (*p->s != '}')
+			return -1;
+		p->s++;
+		p->depth--;
+		return 0;
+	}
+}
+
+static int skip_array(struct fp *p)
+{
+	if (++p->depth > p->max_depth)
+		return -1;
+	p->s++;
+	ws(p);
+	if (p->s < p->end && *p->s == ']') {
+		p->s++;
+		p->depth--;
+		return 0;
+	}
+	for (;;) {
+		if (skip_value(p) != 0)
+			return -1;
+		ws(p);
+		if (p->s >= p->end)
+			return -1;
+		if (*p->s == ',') {
+			p->s++;
+			ws(p);
+			continue;
+		}
+		if (*p->s != ']')
+			return -1;
+		p->s++;
+		p->depth--;
+		return 0;
+	}
+}
+
+static int skip_value(struct fp *p)
+{
+	const char *s;
+	size_t n;
+	json_t *v;
+
+	if (p->s >= p->end)
+		return -1;
+	switch (*p->s) {
+	case '{':
+		return skip_object(p);
+	case '[':
+		return skip_array(p);
+	case '"':
+		return string(p, &s, &n);
+	case 't':
+		return word(p, "true", 4);
+	case 'f':
+		return word(p, "false", 5);
+	case 'n':
+		return word(p, "null", 4);
+	default:
+		v = number(p); /* numbers are rare in what is skipped */
+		json_decref(v);
+		return v ? 0 : -1;
+	}
+}
+
+static int kept(const char *const *keep, const char *k, size_t kl)
+{
+	for (; *keep; keep++)
+		if (strlen(*keep) == kl && memcmp(*keep, k, kl) == 0)
+			return 1;
+	return 0;
+}
+
+/* An object of which only the members named in keep are built; the others are validated. */
+static json_t *object_kept(struct fp *p, const char *const *keep)
+{
+	struct span keys[KEYS_MAX];
+	size_t nkeys = 0;
+	json_t *o;
+
+	if (++p->depth > p->max_depth)
+		return NULL;
+	o = json_object();
+	if (!o)
+		return NULL;
+	p->s++;
+	ws(p);
+	if (p->s < p->end && *p->s == '}') {
+		p->s++;
+		p->depth--;
+		return o;
+	}
+	for (;;) {
+		const char *k;
+		size_t kl;
+		if (p->s >= p->end || *p->s != '"' || plain_key(p, keys, &nkeys, &k, &kl) != 0)
+			goto fail;
+		ws(p);
+		if (p->s >= p->end || *p->s != ':')
+			goto fail;
+		p->s++;
+		ws(p);
+		if (kept(keep, k, kl)) {
+			json_t *v = value(p);
+			if (!v || json_object_setn_new_nocheck(o, k, kl, v) != 0)
+				goto fail;
+		} else if (skip_value(p) != 0) {
+			goto fail;
+		}
+		ws(p);
+		if (p->s >= p->end)
+			goto fail;
+		if (*p->s == ',') {
+			p->s++;
+			ws(p);
+			continue;
+		}
+		if (*p->s != '}')
+			goto fail;
+		p->s++;
+		p->depth--;
+		return o;
+	}
+fail:
+	json_decref(o);
+	return NULL;
+}
+
 static json_t *object(struct fp *p)
 {
 	json_t *o;
@@ -401,14 +600,6 @@ fail:
 	return NULL;
 }
 
-static int word(struct fp *p, const char *w, size_t n)
-{
-	if ((size_t)(p->end - p->s) < n || memcmp(p->s, w, n) != 0)
-		return -1;
-	p->s += n;
-	return 0;
-}
-
 static json_t *value(struct fp *p)
 {
 	const char *s;
@@ -456,6 +647,25 @@ json_t *sl_fast_json_parse(const char *buf, size_t len, int base_depth, int max_
 		}
 	}
 	free(p.scratch);
+	return v;
+}
+
+json_t *sl_fast_json_parse_value(const char *buf, size_t len, int base_depth, int max_depth,
+                                 const char *const *keep, size_t *used)
+{
+	struct fp p = {(const unsigned char *)buf,
+	               (const unsigned char *)buf + len,
+	               base_depth,
+	               max_depth,
+	               NULL,
+	               0};
+	json_t *v = NULL;
+
+	if (len && (*buf == '{' || *buf == '['))
+		v = keep && *buf == '{' ? object_kept(&p, keep) : value(&p);
+	free(p.scratch);
+	if (v && used)
+		*used = (size_t)(p.s - (const unsigned char *)buf);
 	return v;
 }
 

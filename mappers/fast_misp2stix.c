@@ -74,6 +74,14 @@ static json_t *doc_error(struct elems *st, struct sl_err *err)
 	return NULL;
 }
 
+/* The members of an attribute the mapper reads (misp2stix.c: map_attribute, observable,
+ * make_indicator, map_sightings; galaxies and tags below Galaxy/Tag). The rest of each attribute
+ * (ids, distribution, sharing group, ...) is checked but not built. The corpus test
+ * (test_fast_misp2stix) fails when the mapper starts reading a member missing here. */
+static const char *const attr_keys[] = {"uuid",   "type",      "value",      "category",  "comment",
+                                        "to_ids", "timestamp", "first_seen", "last_seen", "data",
+                                        "Galaxy", "Tag",       "Sighting",   NULL};
+
 static json_t *next_elem(void *arg, struct sl_err *err)
 {
 	struct elems *st = arg;
@@ -89,15 +97,17 @@ static json_t *next_elem(void *arg, struct sl_err *err)
 		i = skip_ws(b, st->stop, i + 1);
 	}
 	st->first = 0;
+	v = sl_fast_json_parse_value(b + i, st->stop - i, st->base, SL_JSON_DEFAULT_MAX_DEPTH,
+	                             attr_keys, &n);
+	if (v) {
+		st->pos = i + n;
+		return v;
+	}
 	n = i < st->stop ? sl_fast_json_skip(b + i, st->stop - i) : 0;
 	if (!n)
 		return doc_error(st, err);
 	st->pos = i + n;
-	if (b[i] == '{' || b[i] == '[')
-		v = sl_fast_json_parse(b + i, n, st->base, SL_JSON_DEFAULT_MAX_DEPTH);
-	else
-		v = NULL;
-	if (!v) {
+	{
 		/* declined (or a scalar): jansson on the element alone builds the same value */
 		json_error_t je;
 		v = json_loadb(b + i, n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY,

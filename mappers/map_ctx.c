@@ -7,9 +7,67 @@
 #include <string.h>
 #include <time.h>
 
+static char *put_digits(char *p, int v, int n)
+{
+	for (int i = n - 1; i >= 0; i--) {
+		p[i] = (char)('0' + v % 10);
+		v /= 10;
+	}
+	return p + n;
+}
+
+/* Years 0000-9999 without gmtime_r + snprintf, which were a sixth of the mapping's instructions
+ * (several timestamps per attribute): days -> civil date as in H. Hinnant's days_from_civil
+ * inverse. Returns -1 outside that range (the caller then takes the general path). */
+static int fmt_time_fast(time_t t, int sdo, const char *frac, char out[SL_TS_MAX])
+{
+	long long secs = (long long)t, days, sod;
+	char *p = out;
+
+	if (secs < -62167219200LL || secs > 253402300799LL)
+		return -1;
+	days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+	sod = secs - days * 86400;
+	long long z = days + 719468;
+	long long era = (z >= 0 ? z : z - 146096) / 146097;
+	long long doe = z - era * 146097;
+	long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	long long mp = (5 * doy + 2) / 153;
+	int d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	int m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	int y = (int)(yoe + era * 400 + (m <= 2));
+	if (y < 0 || y > 9999)
+		return -1;
+	size_t fl = sdo ? 4 : frac ? strlen(frac) : 0;
+	if (fl > 12)
+		return -1;
+	p = put_digits(p, y, 4);
+	*p++ = '-';
+	p = put_digits(p, m, 2);
+	*p++ = '-';
+	p = put_digits(p, d, 2);
+	*p++ = 'T';
+	p = put_digits(p, (int)(sod / 3600), 2);
+	*p++ = ':';
+	p = put_digits(p, (int)(sod / 60 % 60), 2);
+	*p++ = ':';
+	p = put_digits(p, (int)(sod % 60), 2);
+	if (fl) {
+		memcpy(p, sdo ? ".000" : frac, fl);
+		p += fl;
+	}
+	*p++ = 'Z';
+	*p = '\0';
+	return 0;
+}
+
 static void fmt_time(time_t t, int sdo, const char *frac, char out[SL_TS_MAX])
 {
 	struct tm tm;
+
+	if (fmt_time_fast(t, sdo, frac, out) == 0)
+		return;
 
 	if (!gmtime_r(&t, &tm)) {
 		snprintf(out, SL_TS_MAX, "1970-01-01T00:00:00%s", sdo ? ".000Z" : "Z");

@@ -10,11 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
 #include "fast_misp2stix.h"
 #include "json.h"
+#include "map_ctx.h"
 #include "misp2stix.h"
 #include "sltest.h"
 
@@ -275,6 +277,49 @@ static void malformed_gets_parser_error(void **state)
 	clear(&f);
 }
 
+/* map_ctx formats timestamps by hand (the hot path); libc's gmtime_r is the oracle */
+static void timestamps_match_gmtime(void **state)
+{
+	static const long long fixed[] = {
+	    0, 1, 59, 86399, 86400, 951782400, 951868800, 1700000060, 4102444800LL, 253402300799LL};
+	struct sl_map_ctx c;
+	unsigned seed = 42;
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	snprintf(c.now_ts, sizeof(c.now_ts), "2026-01-01T00:00:00.000Z");
+	for (int i = 0; i < 200000; i++) {
+		long long n =
+		    i < 10 ? fixed[i] : ((long long)rand_r(&seed) * rand_r(&seed)) % 253402300800LL;
+		for (int sdo = 0; sdo < 2; sdo++) {
+			char got[SL_TS_MAX], want[SL_TS_MAX];
+			json_t *v = json_integer(n);
+			time_t t = (time_t)n;
+			struct tm tm;
+			assert_int_equal(sl_map_ts(&c, v, sdo, got), 0);
+			json_decref(v);
+			gmtime_r(&t, &tm);
+			snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d%s",
+			         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+			         tm.tm_min, tm.tm_sec, sdo ? ".000Z" : "Z");
+			assert_string_equal(got, want);
+		}
+	}
+	/* with offsets and fractions, across 1970 and at the ends of the range */
+	static const char *iso[][2] = {
+	    {"2020-01-01T00:30:00+01:00", "2019-12-31T23:30:00Z"},
+	    {"1969-12-31T23:59:59.5Z", "1969-12-31T23:59:59.5Z"},
+	    {"0001-03-01T12:00:00.120000+00:00", "0001-03-01T12:00:00.12Z"},
+	    {"9999-12-31T23:59:59.999999Z", "9999-12-31T23:59:59.999999Z"},
+	    {"1900-02-28T10:00:00-05:00", "1900-02-28T15:00:00Z"},
+	    {"2000-02-29T23:00:00-01:00", "2000-03-01T00:00:00Z"},
+	};
+	for (size_t i = 0; i < sizeof(iso) / sizeof(iso[0]); i++) {
+		char got[SL_TS_MAX];
+		assert_int_equal(sl_map_iso_ts(iso[i][0], got), 0);
+		assert_string_equal(got, iso[i][1]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -282,6 +327,7 @@ int main(void)
 	    cmocka_unit_test(malformed_gets_parser_error),
 	    cmocka_unit_test(fixtures_agree),
 	    cmocka_unit_test(corpus_agrees),
+	    cmocka_unit_test(timestamps_match_gmtime),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
