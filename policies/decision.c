@@ -37,6 +37,17 @@ struct dist {
 
 #define INLINE_TAGS 16
 #define INLINE_PII 8
+#define RESULTS 4
+
+/* A changed object and its changes, shared by every destination that applies the same actions
+ * (and the same pseudonym key) to this object: most destinations redact or pseudonymise alike. */
+struct result {
+	unsigned char act[INLINE_PII];
+	int downgrade;
+	const unsigned char *key; /* compared by content; only when some action pseudonymises */
+	size_t keylen;
+	json_t *obj, *changes;
+};
 
 struct sl_policy_facts {
 	json_t *obj;
@@ -64,8 +75,12 @@ struct sl_policy_facts {
 	 * first fast verdict against that policy (like the pseudonyms, a cache in const facts) */
 	const struct sl_policy_intern *mask_for;
 	uint64_t tag_m, type_m, org_m;
+	size_t refs; /* the caller's, and one per decision whose rule chain is not written yet */
+	json_t *held[2]; /* the context's containers and MISP context, which the facts point into */
+	int nresults;
 	const char *tags_inline[INLINE_TAGS];
 	struct pii pii_inline[INLINE_PII];
+	struct result results[RESULTS];
 };
 
 struct sl_policy_decision {
@@ -77,6 +92,11 @@ struct sl_policy_decision {
 	char *id;
 	char *modified;
 	char *dest;
+	/* the rule chain is written when first read (most decisions are never explained): until
+	 * then the decision holds its facts and its destination's policy */
+	struct sl_policy_facts *lazy_f;
+	const struct sl_policy_dest *lazy_d;
+	long long now;
 	char inline_[]; /* rule, id, modified, dest: one allocation per decision */
 };
 
@@ -514,6 +534,7 @@ static struct sl_policy_facts *facts_new(json_t *obj)
 	memset(f, 0, offsetof(struct sl_policy_facts, tags_inline));
 	f->obj = json_incref(obj);
 	f->tlp = f->own_tlp = SL_TLP_NONE;
+	f->refs = 1;
 	f->tags = f->tags_inline;
 	f->captags = INLINE_TAGS;
 	f->pii = f->pii_inline;
@@ -680,6 +701,10 @@ struct sl_policy_facts *sl_policy_facts_stix(const json_t *obj, const struct sl_
 		sl_err_set(err, SL_ENOMEM, "object", "out of memory");
 		return NULL;
 	}
+	if (ctx) {
+		f->held[0] = json_incref((json_t *)ctx->containers);
+		f->held[1] = json_incref((json_t *)ctx->misp);
+	}
 	read_members(obj, &m, 1);
 	f->id = json_string_value(m.v[K_ID]);
 	f->type = type = json_string_value(m.v[K_TYPE]);
@@ -759,8 +784,14 @@ void sl_policy_facts_free(struct sl_policy_facts *f)
 {
 	size_t i;
 
-	if (!f)
+	if (!f || __atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
+	for (i = 0; i < (size_t)f->nresults; i++) {
+		json_decref(f->results[i].obj);
+		json_decref(f->results[i].changes);
+	}
+	json_decref(f->held[0]);
+	json_decref(f->held[1]);
 	for (i = 0; i < f->npii; i++)
 		free(f->pii[i].pseudonym);
 	free(f->pkey);
@@ -1246,7 +1277,7 @@ static struct sl_policy_decision *decision_new(const struct sl_policy_dest *d, c
                                                const char *modified, enum sl_policy_verdict v,
                                                const char *rule)
 {
-	const char *parts[4] = {rule, id ? id : "", modified ? modified : "", d->name};
+	const char *parts[4] = {rule ? rule : "", id ? id : "", modified ? modified : "", d->name};
 	size_t len[4], total = 0, i;
 	struct sl_policy_decision *dec;
 	char *p;
@@ -1260,6 +1291,9 @@ static struct sl_policy_decision *decision_new(const struct sl_policy_dest *d, c
 	dec->changes = NULL;
 	dec->items = NULL;
 	dec->obj = NULL;
+	dec->lazy_f = NULL;
+	dec->lazy_d = NULL;
+	dec->now = 0;
 	p = dec->inline_;
 	for (i = 0; i < 4; i++) {
 		memcpy(p, parts[i], len[i] + 1);
@@ -1274,6 +1308,29 @@ static struct sl_policy_decision *decision_new(const struct sl_policy_dest *d, c
 		p += len[i] + 1;
 	}
 	return dec;
+}
+
+/* The rule chain, written now if it was left for later. */
+static const char *rule_of(const struct sl_policy_decision *cdec)
+{
+	struct sl_policy_decision *dec = (struct sl_policy_decision *)cdec;
+	struct outcome o = {SL_POLICY_ALLOW, 0, NULL};
+	struct rb r;
+
+	if (!dec->lazy_f)
+		return dec->rule;
+	r.len = 0;
+	r.buf[0] = '\0';
+	(void)evaluate(dec->lazy_d, dec->lazy_f, dec->now, &r, &o);
+	/* on allocation failure the chain stays empty rather than failing a getter */
+	dec->rule = strdup(r.buf);
+	if (!dec->rule)
+		dec->rule = dec->inline_;
+	sl_policy_facts_free(dec->lazy_f);
+	sl_policy_free(dec->lazy_d->owner);
+	dec->lazy_f = NULL;
+	dec->lazy_d = NULL;
+	return dec->rule;
 }
 
 /* Replace the rule chain with a malloc'd string (taken). */
@@ -1291,6 +1348,19 @@ static json_t *changes_of(struct sl_policy_decision *dec)
 	return dec->changes;
 }
 
+/* The changes, private to dec (they may be shared with other destinations' decisions). */
+static json_t *changes_mut(struct sl_policy_decision *dec)
+{
+	if (dec->changes && dec->changes->refcount > 1) {
+		json_t *c = json_copy(dec->changes);
+		if (!c)
+			return NULL;
+		json_decref(dec->changes);
+		dec->changes = c;
+	}
+	return changes_of(dec);
+}
+
 static const char *modified_str(struct sl_policy_facts *f)
 {
 	if (f->modified_s)
@@ -1302,16 +1372,112 @@ static const char *modified_str(struct sl_policy_facts *f)
 	return NULL;
 }
 
+/* The changed object and changes of an allow-with-changes verdict, into dec. */
+static int build_changed(const struct sl_policy_dest *d, const struct sl_policy_facts *f,
+                         const struct outcome *o, struct sl_policy_decision *dec)
+{
+	int rc;
+
+	/* copy on write: unchanged parts stay shared with the input */
+	dec->obj = json_incref(f->obj);
+	rc = apply_pii(d, f, o, &dec->obj, 1, NULL, changes_of(dec));
+	if (rc == 0 && o->downgrade &&
+	    parse_level(json_object_get(dec->obj, "x_misp_distribution")) == 2) {
+		if (dec->obj == f->obj) {
+			json_t *c = json_copy(f->obj);
+			json_decref(dec->obj);
+			dec->obj = c;
+			if (!c)
+				return SL_ENOMEM;
+		}
+		rc = set_level(dec->obj, "x_misp_distribution", 1);
+		if (rc == 0)
+			rc = add_change(changes_of(dec), "x_misp_distribution", "downgrade 2 -> 1",
+			                NULL);
+	}
+	return rc != 0 || !dec->changes ? SL_ENOMEM : 0;
+}
+
+/* An allow-with-changes decision from the fast verdict: the actions are the destination's per
+ * category, and the result is shared with destinations that act alike. */
+static int fast_changed(const struct sl_policy_dest *d, const struct sl_policy_facts *cf,
+                        struct sl_policy_decision *dec)
+{
+	struct sl_policy_facts *f = (struct sl_policy_facts *)cf;
+	unsigned char act[INLINE_PII];
+	struct outcome o = {SL_POLICY_ALLOW_CHANGED, 0, act};
+	struct result *res;
+	int i, pseudo = 0, rc;
+	size_t k;
+
+	if (f->npii > INLINE_PII)
+		return -1; /* the caller takes the slow path */
+	for (k = 0; k < f->npii; k++) {
+		act[k] = (unsigned char)d->gdpr[f->pii[k].cat];
+		pseudo |= act[k] == SL_GDPR_PSEUDONYMISE;
+	}
+	for (i = 0; i < f->ndist; i++)
+		if (f->dist[i].level == 2 && d->kind == SL_DEST_MISP)
+			o.downgrade = 1;
+	for (i = 0; i < f->nresults; i++) {
+		res = &f->results[i];
+		if (res->downgrade == o.downgrade && memcmp(res->act, act, f->npii) == 0 &&
+		    (!pseudo || (d->key && res->key && res->keylen == d->keylen &&
+		                 memcmp(res->key, d->key, d->keylen) == 0))) {
+			dec->obj = json_incref(res->obj);
+			dec->changes = json_incref(res->changes);
+			return 0;
+		}
+	}
+	if ((rc = build_changed(d, f, &o, dec)) != 0)
+		return rc;
+	if (f->nresults < RESULTS) {
+		res = &f->results[f->nresults++];
+		memcpy(res->act, act, f->npii);
+		res->downgrade = o.downgrade;
+		res->key = pseudo ? d->key : NULL;
+		res->keylen = pseudo ? d->keylen : 0;
+		res->obj = json_incref(dec->obj);
+		res->changes = json_incref(dec->changes);
+	}
+	return 0;
+}
+
 struct sl_policy_decision *sl_policy_decide_facts(const struct sl_policy_dest *d,
                                                   const struct sl_policy_facts *f, long long now,
                                                   struct sl_err *err)
 {
-	unsigned char stack_act[16], *act = f->npii <= 16 ? stack_act : calloc(f->npii, 1);
-	struct outcome o = {SL_POLICY_ALLOW, 0, act};
+	unsigned char stack_act[16], *act;
+	struct outcome o = {SL_POLICY_ALLOW, 0, NULL};
 	struct sl_policy_decision *dec = NULL;
 	struct rb r;
 	int rc = 0;
 
+	if (d->in && d->owner) {
+		/* the fast path: verdict from bit tests, rule chain written when read */
+		enum sl_policy_verdict v = fast_verdict(d, f, now);
+		dec = decision_new(d, f->id, modified_str((struct sl_policy_facts *)f), v, NULL);
+		if (!dec)
+			goto oom;
+		dec->rule = NULL;
+		dec->lazy_f = (struct sl_policy_facts *)f;
+		__atomic_add_fetch(&dec->lazy_f->refs, 1, __ATOMIC_RELAXED);
+		dec->lazy_d = d;
+		sl_policy_hold(d);
+		dec->now = now;
+		if (v == SL_POLICY_ALLOW)
+			dec->obj = json_incref(f->obj);
+		else if (v == SL_POLICY_ALLOW_CHANGED && (rc = fast_changed(d, f, dec)) != 0) {
+			if (rc != -1)
+				goto oom;
+			sl_policy_decision_free(dec);
+			dec = NULL;
+		}
+		if (dec)
+			return dec;
+	}
+	act = f->npii <= 16 ? stack_act : calloc(f->npii, 1);
+	o.act = act;
 	if (!act)
 		goto oom;
 	memset(act, 0, f->npii <= 16 ? sizeof(stack_act) : f->npii);
@@ -1321,35 +1487,16 @@ struct sl_policy_decision *sl_policy_decide_facts(const struct sl_policy_dest *d
 	dec = decision_new(d, f->id, modified_str((struct sl_policy_facts *)f), o.v, r.buf);
 	if (!dec)
 		goto oom;
-	if (o.v == SL_POLICY_ALLOW) {
+	if (o.v == SL_POLICY_ALLOW)
 		dec->obj = json_incref(f->obj);
-	} else if (o.v == SL_POLICY_ALLOW_CHANGED) {
-		/* copy on write: unchanged parts stay shared with the input */
-		dec->obj = json_incref(f->obj);
-		rc = apply_pii(d, f, &o, &dec->obj, 1, NULL, changes_of(dec));
-		if (rc == 0 && o.downgrade &&
-		    parse_level(json_object_get(dec->obj, "x_misp_distribution")) == 2) {
-			if (dec->obj == f->obj) {
-				json_t *c = json_copy(f->obj);
-				json_decref(dec->obj);
-				dec->obj = c;
-				if (!c)
-					goto oom;
-			}
-			rc = set_level(dec->obj, "x_misp_distribution", 1);
-			if (rc == 0)
-				rc = add_change(changes_of(dec), "x_misp_distribution",
-				                "downgrade 2 -> 1", NULL);
-		}
-		if (rc != 0)
-			goto oom;
-	}
+	else if (o.v == SL_POLICY_ALLOW_CHANGED && build_changed(d, f, &o, dec) != 0)
+		goto oom;
 	if (act != stack_act)
 		free(act);
 	return dec;
 oom:
-	if (act != stack_act)
-		free(act);
+	if (o.act && o.act != stack_act)
+		free(o.act);
 	sl_policy_decision_free(dec);
 	sl_err_set(err, SL_ENOMEM, f->id ? f->id : "object", "out of memory");
 	return NULL;
@@ -1404,7 +1551,7 @@ const char *sl_policy_verdict_name(enum sl_policy_verdict v)
 
 const char *sl_policy_decision_rule(const struct sl_policy_decision *dec)
 {
-	return dec->rule;
+	return rule_of(dec);
 }
 
 const json_t *sl_policy_decision_changes(const struct sl_policy_decision *dec)
@@ -1439,14 +1586,18 @@ json_t *sl_policy_decision_to_json(const struct sl_policy_decision *dec)
 {
 	return json_pack("{s:s, s:s?, s:s, s:s, s:s, s:O}", "object_id", dec->id, "modified",
 	                 dec->modified[0] ? dec->modified : NULL, "destination", dec->dest,
-	                 "decision", sl_policy_verdict_name(dec->v), "rule", dec->rule, "changes",
-	                 changes_of((struct sl_policy_decision *)dec));
+	                 "decision", sl_policy_verdict_name(dec->v), "rule", rule_of(dec),
+	                 "changes", changes_of((struct sl_policy_decision *)dec));
 }
 
 void sl_policy_decision_free(struct sl_policy_decision *dec)
 {
 	if (!dec)
 		return;
+	if (dec->lazy_f) {
+		sl_policy_facts_free(dec->lazy_f);
+		sl_policy_free(dec->lazy_d->owner);
+	}
 	set_rule(dec, NULL);
 	json_decref(dec->changes);
 	json_decref(dec->items);
@@ -1467,18 +1618,21 @@ void sl_policy_decisions_free(struct sl_policy_decision **v, size_t n)
  * refs were withheld). */
 static int redeny(struct sl_policy_decision *dec, const char *why, const char *id)
 {
+	const char *rule = rule_of(dec);
 	char *nr;
-	size_t n = strlen(dec->rule) + strlen(why) + strlen(id) + 32;
+	size_t n = strlen(rule) + strlen(why) + strlen(id) + 32;
 
 	if (!(nr = malloc(n)))
 		return SL_ENOMEM;
 	/* the allow verdict at the end of the chain gives way to the reason */
-	snprintf(nr, n, "%s; but %s %s -> deny", dec->rule, why, id);
+	snprintf(nr, n, "%s; but %s %s -> deny", rule, why, id);
 	set_rule(dec, nr);
 	dec->v = SL_POLICY_DENY;
 	json_decref(dec->obj);
 	dec->obj = NULL;
-	json_array_clear(dec->changes);
+	/* the changes may be shared with other decisions: drop this one's reference */
+	json_decref(dec->changes);
+	dec->changes = NULL;
 	return 0;
 }
 
@@ -1614,7 +1768,9 @@ int sl_policy_decide_bundle(const struct sl_policy_dest *d, const json_t *bundle
 				char path[300];
 				snprintf(path, sizeof(path), "object_refs[%s]",
 				         json_string_value(e));
-				add_change(changes_of(decs[i]), path, "removed (withheld)", NULL);
+				if (!changes_mut(decs[i]))
+					goto oom;
+				add_change(decs[i]->changes, path, "removed (withheld)", NULL);
 			} else {
 				json_array_append(kept, (json_t *)e);
 			}
@@ -1623,10 +1779,11 @@ int sl_policy_decide_bundle(const struct sl_policy_dest *d, const json_t *bundle
 		json_decref(decs[i]->obj);
 		decs[i]->obj = copy;
 		if (decs[i]->v == SL_POLICY_ALLOW) {
-			char *nr = malloc(strlen(decs[i]->rule) + 64);
+			const char *rule = rule_of(decs[i]);
+			char *nr = malloc(strlen(rule) + 64);
 			if (!nr)
 				goto oom;
-			sprintf(nr, "%s; %zu withheld refs removed", decs[i]->rule, removed);
+			sprintf(nr, "%s; %zu withheld refs removed", rule, removed);
 			set_rule(decs[i], nr);
 		}
 		decs[i]->v = SL_POLICY_ALLOW_CHANGED;

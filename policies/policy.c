@@ -445,7 +445,8 @@ void sl_policy_free(struct sl_policy *p)
 {
 	size_t i;
 
-	if (!p)
+	/* decisions whose rule chain is not written yet hold the policy too (sl_policy_hold) */
+	if (!p || __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	for (i = 0; i < p->ndests; i++)
 		dest_clear(&p->dests[i]);
@@ -532,6 +533,8 @@ int sl_policy_load(const char *path, struct sl_policy **out, struct sl_err *err)
 		return SL_EINVAL;
 	}
 	p = calloc(1, sizeof(*p));
+	if (p)
+		p->refs = 1;
 	n = cfg_size(cfg, "destination");
 	if (!p || n > POLICY_MAX_DESTS) {
 		r = p ? sl_err_set(err, SL_ELIMIT, path, "more than %d destinations",
@@ -550,6 +553,7 @@ int sl_policy_load(const char *path, struct sl_policy **out, struct sl_err *err)
 	}
 	for (i = 0; i < n; i++) {
 		p->ndests = i + 1;
+		p->dests[i].owner = p;
 		if ((r = load_dest(&c, cfg_getnsec(cfg, "destination", i), &p->dests[i],
 		                   cfg_getstr(cfg, "hmac_key_file"))) != 0)
 			goto out;
@@ -565,6 +569,11 @@ out:
 	}
 	*out = p;
 	return 0;
+}
+
+void sl_policy_hold(const struct sl_policy_dest *d)
+{
+	__atomic_add_fetch(&d->owner->refs, 1, __ATOMIC_RELAXED);
 }
 
 size_t sl_policy_dest_count(const struct sl_policy *p)

@@ -17,6 +17,7 @@ struct sl_strlist {
 };
 
 struct sl_policy_dest {
+	struct sl_policy *owner;
 	char *name;
 	enum sl_dest_kind kind;
 	int own_org;
@@ -55,7 +56,12 @@ struct sl_policy {
 	unsigned char *key; /* top-level hmac_key_file, for audit hashes */
 	size_t keylen;
 	struct sl_policy_intern in;
+	size_t refs; /* 1 for the caller of sl_policy_load, 1 per sl_policy_hold */
 };
+
+/* Keep d's policy alive until a matching sl_policy_free (a decision that builds its rule chain
+ * later holds it this way). */
+void sl_policy_hold(const struct sl_policy_dest *d);
 
 /* Fill p->in and each destination's masks (decision.c); destinations keep in = NULL when the
  * patterns do not fit, and are then decided from their lists. */

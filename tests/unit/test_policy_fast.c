@@ -247,6 +247,60 @@ static void test_large_object(void)
 	sl_policy_free(p);
 }
 
+/* A decision's rule chain is written when first read: reading it after the facts, the containers
+ * and the policy were freed still gives the whole chain (ASan would see a use after free), and
+ * destinations that redact alike share one changed object without seeing each other's changes. */
+static void test_rule_later(void)
+{
+	struct sl_policy *p = pt_policy(policy_text);
+	json_t *o = pt_json("{\"type\": \"indicator\", \"id\": \"indicator--1\", \"modified\": "
+	                    "\"2026-11-20T10:00:00Z\", \"pattern\": \"[ipv4-addr:value = "
+	                    "'10.1.2.3']\", \"description\": \"ask bob@example.org\"}");
+	json_t *conts = pt_json("[{\"type\": \"report\", \"id\": \"report--1\", "
+	                        "\"object_marking_refs\": [\"" PT_GREEN "\"], \"labels\": "
+	                        "[\"share:partner\"], \"x_misp_distribution\": 3}]");
+	struct sl_policy_ctx ctx = {conts, NULL, NULL};
+	struct sl_policy_decision *dec[4];
+	struct sl_err err;
+	struct sl_policy_facts *f = sl_policy_facts_stix(o, &ctx, &err);
+	json_t *audit;
+	size_t i;
+
+	for (i = 0; i < 4; i++)
+		dec[i] = sl_policy_decide_facts(sl_policy_dest_at(p, i), f, NOW, &err);
+	sl_policy_facts_free(f);
+	json_decref(conts);
+	sl_policy_free(p);
+	/* "open": allowed, the address and the email redacted (gdpr defaults) */
+	audit = dec[3] ? sl_policy_decision_to_json(dec[3]) : NULL;
+	if (!audit || sl_policy_decision_verdict(dec[3]) != SL_POLICY_ALLOW_CHANGED ||
+	    !strstr(sl_policy_decision_rule(dec[3]), "destination open") ||
+	    !strstr(sl_policy_decision_rule(dec[3]), "object TLP:GREEN (" PT_GREEN ")") ||
+	    !strstr(sl_policy_decision_rule(dec[3]), "container distribution 3") ||
+	    !strstr(sl_policy_decision_rule(dec[3]), "redact ip-address in pattern") ||
+	    strcmp(json_string_value(json_object_get(audit, "rule")),
+	           sl_policy_decision_rule(dec[3])) != 0 ||
+	    json_array_size(json_object_get(audit, "changes")) != 2 ||
+	    pt_contains(sl_policy_decision_object(dec[3]), "10.1.2.3") ||
+	    pt_contains(sl_policy_decision_object(dec[3]), "bob@example.org")) {
+		fprintf(stderr, "rule read later: %s\n",
+		        dec[3] ? sl_policy_decision_rule(dec[3]) : err.msg);
+		failures++;
+	}
+	/* "allowlists": a deny whose reason names the container-less creator */
+	if (!dec[1] || sl_policy_decision_verdict(dec[1]) != SL_POLICY_DENY ||
+	    !strstr(sl_policy_decision_rule(dec[1]),
+	            "creator organisation (unknown) is not in allow_orgs")) {
+		fprintf(stderr, "deny read later: %s\n",
+		        dec[1] ? sl_policy_decision_rule(dec[1]) : err.msg);
+		failures++;
+	}
+	json_decref(audit);
+	for (i = 0; i < 4; i++)
+		sl_policy_decision_free(dec[i]);
+	json_decref(o);
+}
+
 /* Every object of every corpus bundle, with its containers and the bundle's markings as
  * sl_policy_decide_bundle passes them. */
 static void test_corpus(void)
@@ -319,6 +373,7 @@ int main(void)
 	test_random();
 	test_many_patterns();
 	test_large_object();
+	test_rule_later();
 	test_corpus();
 	printf("%ld cases, %ld failures\n", cases, failures);
 	return failures ? 1 : 0;
