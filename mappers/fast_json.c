@@ -311,15 +311,22 @@ struct span {
 static int skip_value(struct fp *p);
 
 /* A key for duplicate checks: keys with escapes are declined (they would need decoding). */
-static int plain_key(struct fp *p, struct span *keys, size_t *nkeys, const char **k, size_t *kl)
+static int plain_key(struct fp *p, struct span *keys, size_t *nkeys, uint64_t *seen, const char **k,
+                     size_t *kl)
 {
 	const unsigned char *start = p->s + 1;
 
 	if (string(p, k, kl) != 0 || *k != (const char *)start)
 		return -1;
-	for (size_t i = 0; i < *nkeys; i++)
-		if (keys[i].n == *kl && memcmp(keys[i].k, *k, *kl) == 0)
-			return -1; /* duplicate: jansson refuses it */
+	/* a 64-bit filter on (length, first and last byte): most keys need no comparison at all */
+	unsigned h = (unsigned)*kl * 7u +
+	             (*kl ? (unsigned char)(*k)[0] * 3u + (unsigned char)(*k)[*kl - 1] : 0u);
+	uint64_t bit = 1ULL << (h & 63);
+	if (*seen & bit)
+		for (size_t i = 0; i < *nkeys; i++)
+			if (keys[i].n == *kl && memcmp(keys[i].k, *k, *kl) == 0)
+				return -1; /* duplicate: jansson refuses it */
+	*seen |= bit;
 	if (*nkeys == KEYS_MAX)
 		return -1;
 	keys[*nkeys].k = *k;
@@ -331,6 +338,7 @@ static int skip_object(struct fp *p)
 {
 	struct span keys[KEYS_MAX];
 	size_t nkeys = 0;
+	uint64_t seen = 0;
 
 	if (++p->depth > p->max_depth)
 		return -1;
@@ -344,7 +352,8 @@ static int skip_object(struct fp *p)
 	for (;;) {
 		const char *k;
 		size_t kl;
-		if (p->s >= p->end || *p->s != '"' || plain_key(p, keys, &nkeys, &k, &kl) != 0)
+		if (p->s >= p->end || *p->s != '"' ||
+		    plain_key(p, keys, &nkeys, &seen, &k, &kl) != 0)
 			return -1;
 		ws(p);
 		if (p->s >= p->end || *p->s != ':')
@@ -440,6 +449,7 @@ static json_t *object_kept(struct fp *p, const char *const *keep)
 {
 	struct span keys[KEYS_MAX];
 	size_t nkeys = 0;
+	uint64_t seen = 0;
 	json_t *o;
 
 	if (++p->depth > p->max_depth)
@@ -457,7 +467,8 @@ static json_t *object_kept(struct fp *p, const char *const *keep)
 	for (;;) {
 		const char *k;
 		size_t kl;
-		if (p->s >= p->end || *p->s != '"' || plain_key(p, keys, &nkeys, &k, &kl) != 0)
+		if (p->s >= p->end || *p->s != '"' ||
+		    plain_key(p, keys, &nkeys, &seen, &k, &kl) != 0)
 			goto fail;
 		ws(p);
 		if (p->s >= p->end || *p->s != ':')

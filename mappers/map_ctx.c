@@ -236,6 +236,24 @@ void sl_map_warn(struct sl_map_ctx *c, int code, const char *where, const char *
 	}
 }
 
+size_t sl_map_cat(char *out, size_t cap, const char *a, const char *b, const char *c)
+{
+	const char *parts[3] = {a, b, c};
+	size_t n = 0;
+
+	if (!cap)
+		return 0;
+	for (int i = 0; i < 3; i++) {
+		size_t l = strlen(parts[i]);
+		if (l > cap - 1 - n)
+			l = cap - 1 - n;
+		memcpy(out + n, parts[i], l);
+		n += l;
+	}
+	out[n] = '\0';
+	return n;
+}
+
 /* Ids, types and timestamps built here are ASCII: the _nocheck setters skip UTF-8 validation, which
  * is most of the cost of building tens of thousands of small objects. */
 static void put(json_t *o, const char *k, const char *v)
@@ -250,7 +268,7 @@ json_t *sl_map_sdo(struct sl_map_ctx *c, const char *type, const char *uuid, con
 
 	if (!o)
 		return NULL;
-	snprintf(id, sizeof(id), "%s--%s", type, uuid);
+	sl_map_cat(id, sizeof(id), type, "--", uuid);
 	put(o, "type", type);
 	put(o, "spec_version", "2.1");
 	put(o, "id", id);
@@ -267,7 +285,7 @@ json_t *sl_map_sco(const char *type, const char *uuid)
 
 	if (!o)
 		return NULL;
-	snprintf(id, sizeof(id), "%s--%s", type, uuid);
+	sl_map_cat(id, sizeof(id), type, "--", uuid);
 	put(o, "type", type);
 	put(o, "spec_version", "2.1");
 	put(o, "id", id);

@@ -107,6 +107,11 @@ int sl_misp_to_stix_write_src(const json_t *event, const struct sl_map_attr_src 
                               const struct sl_map_opts *opts, json_t *warnings, FILE *out,
                               struct sl_err *err) SL_MUSTCHECK;
 
+/* a, b and c concatenated into out (cap bytes, truncated and NUL-terminated as snprintf would):
+ * ids and labels are built often enough that snprintf's parsing showed in profiles. Returns the
+ * length written. */
+size_t sl_map_cat(char *out, size_t cap, const char *a, const char *b, const char *c);
+
 /* Append s to the array member key of obj, creating it. */
 void sl_map_push_str(json_t *obj, const char *key, const char *s);
 

@@ -327,7 +327,7 @@ static int split2(const char *v, size_t *alen, const char **b)
 
 static void ref_id(char out[SL_STIX_ID_MAX], const char *type, const char *uuid)
 {
-	snprintf(out, SL_STIX_ID_MAX, "%s--%s", type, uuid);
+	sl_map_cat(out, SL_STIX_ID_MAX, type, "--", uuid);
 }
 
 static int bad(struct sl_map_ctx *c, struct attr *at, const char *fmt, const char *detail)
@@ -777,9 +777,9 @@ static void common_labels(json_t *o, const struct attr *at)
 {
 	char buf[256];
 
-	snprintf(buf, sizeof(buf), "misp:type=\"%s\"", at->type);
+	sl_map_cat(buf, sizeof(buf), "misp:type=\"", at->type, "\"");
 	sl_map_push_str(o, "labels", buf);
-	snprintf(buf, sizeof(buf), "misp:category=\"%s\"", at->category ? at->category : "");
+	sl_map_cat(buf, sizeof(buf), "misp:category=\"", at->category ? at->category : "", "\"");
 	sl_map_push_str(o, "labels", buf);
 }
 
