@@ -13,6 +13,7 @@ static const struct sl_cmd commands[] = {
     {"check-config", "validate a sluice.conf and exit", sl_cmd_check_config},
     {"feed", "write and check MISP feed directories", sl_cmd_feed},
     {"gdpr", "right-to-erasure: remove personal data and revoke it everywhere", sl_cmd_gdpr},
+    {"run", "the sync daemon: pull MISP peers, apply the policy, push", sl_cmd_run},
     {"demo", "run the pipeline on the demo feed and serve it to demo TAXII partners", sl_cmd_demo},
 };
 

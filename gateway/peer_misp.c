@@ -1,0 +1,463 @@
+/* peer_misp.c — MISP REST connector: index-then-view pull with a timestamp cursor, add-or-edit
+ * push. One request in flight per connector; every answer is checked for status, JSON and shape. */
+#include "peer_misp.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backoff.h"
+#include "json.h"
+
+struct sl_peer {
+	const struct sl_config_peer *cfg;
+	struct sl_http_client *http;
+	struct sl_http_xfer *xfer; /* the request in flight, or NULL */
+	char *auth;                /* "Authorization: <key>", wiped on destroy */
+	/* pull */
+	bool pulling;
+	struct sl_peer_pull_cb pcb;
+	char *cursor; /* the lower bound of this pull (inclusive: MISP's timestamp filter is >=) */
+	int page;
+	json_t *index;   /* the current index page */
+	size_t next;     /* next entry of index to view */
+	long long maxts; /* highest timestamp taken in during this pull */
+	/* push */
+	bool pushing;
+	json_t *event; /* {"Event": ...} being pushed */
+	char uuid[64];
+	bool editing;
+	sl_peer_push_done pdone;
+	void *parg;
+};
+
+static const char *const json_headers[] = {"Accept: application/json",
+                                           "Content-Type: application/json"};
+
+static int start(struct sl_peer *p, const char *method, const char *path, const char *body,
+                 sl_http_done_cb cb, struct sl_err *err)
+{
+	struct sl_http_request req = {0};
+	char url[2048];
+	const char *base = p->cfg->url;
+	size_t bl = strlen(base);
+
+	while (bl && base[bl - 1] == '/')
+		bl--;
+	if (snprintf(url, sizeof(url), "%.*s%s", (int)bl, base, path) >= (int)sizeof(url))
+		return sl_err_set(err, SL_ELIMIT, p->cfg->name, "%s %s: URL too long", method,
+		                  path);
+	req.method = method;
+	req.url = url;
+	req.headers = json_headers;
+	req.nheaders = 2;
+	req.auth_header = p->auth;
+	req.body = body;
+	req.body_len = body ? strlen(body) : 0;
+	req.timeout_ms = p->cfg->timeout_s * 1000u;
+	req.connect_timeout_ms = p->cfg->connect_timeout_s * 1000u;
+	req.max_body = p->cfg->max_body_bytes;
+	req.tls.ca_file = p->cfg->ca_file;
+	req.tls.ca_dir = p->cfg->ca_dir;
+	req.tls.client_cert = p->cfg->client_cert;
+	req.tls.client_key = p->cfg->client_key;
+	req.tls.insecure_skip_verify = p->cfg->insecure_skip_verify;
+	req.on_done = cb;
+	req.arg = p;
+	p->xfer = sl_http_client_start(p->http, &req, err);
+	if (!p->xfer) {
+		char m[SL_ERR_MSG_MAX];
+		snprintf(m, sizeof(m), "%s %s: %s", method, path, err->msg);
+		return sl_err_set(err, err->code ? err->code : SL_ENET, p->cfg->name, "%s", m);
+	}
+	return 0;
+}
+
+static int64_t retry_after(const struct sl_http_response *r)
+{
+	int64_t ms;
+	if (r->retry_after && sl_backoff_parse_retry_after(r->retry_after, time(NULL), &ms) == 0)
+		return ms;
+	return -1;
+}
+
+/* A 2xx JSON answer parsed, or NULL with err naming peer, request and what was wrong. */
+static json_t *answer_json(struct sl_peer *p, const char *req, const struct sl_http_response *r,
+                           struct sl_err *err)
+{
+	struct sl_json_limits lim = sl_json_limits_default();
+	struct sl_err jerr = {0};
+	json_t *v;
+
+	if (r->error == SL_HTTP_ESTATUS) {
+		sl_err_set(err, SL_ENET, p->cfg->name, "%s: http %d: %.120s", req, r->status,
+		           r->body ? r->body : "");
+		return NULL;
+	}
+	if (r->error != SL_HTTP_OK) {
+		sl_err_set(err, r->error == SL_HTTP_ETOO_LARGE ? SL_ELIMIT : SL_ENET, p->cfg->name,
+		           "%s: %s: %s", req, sl_http_error_name(r->error), r->err.msg);
+		return NULL;
+	}
+	lim.max_bytes = p->cfg->max_body_bytes;
+	v = sl_json_parse(r->body ? r->body : "", r->body_len, &lim, req, &jerr);
+	if (!v)
+		sl_err_set(err, SL_EINVAL, p->cfg->name,
+		           "%s: answer is not JSON (content-type %s): %s", req,
+		           r->content_type ? r->content_type : "none", jerr.msg);
+	return v;
+}
+
+/* ---- pull ------------------------------------------------------------------------------------ */
+
+static void pull_finish(struct sl_peer *p, const struct sl_err *err, int64_t ra)
+{
+	struct sl_peer_pull_cb cb = p->pcb;
+	struct sl_err ok = {0};
+
+	p->pulling = false;
+	json_decref(p->index);
+	p->index = NULL;
+	free(p->cursor);
+	p->cursor = NULL;
+	cb.done(cb.arg, err ? err : &ok, ra);
+}
+
+static int pull_index(struct sl_peer *p, struct sl_err *err);
+static int pull_next(struct sl_peer *p, struct sl_err *err);
+
+static long long ts_of(const json_t *v)
+{
+	if (json_is_integer(v))
+		return json_integer_value(v);
+	if (json_is_string(v))
+		return strtoll(json_string_value(v), NULL, 10);
+	return -1;
+}
+
+static void on_view(const struct sl_http_response *r, void *arg)
+{
+	struct sl_peer *p = arg;
+	struct sl_err err = {0};
+	const json_t *entry = json_array_get(p->index, p->next);
+	const char *uuid = json_string_value(json_object_get(entry, "uuid"));
+	char req[160], pos[32];
+	json_t *ev, *inner;
+	long long ts;
+
+	p->xfer = NULL;
+	snprintf(req, sizeof(req), "GET /events/view/%s", uuid ? uuid : "?");
+	ev = answer_json(p, req, r, &err);
+	if (!ev) {
+		pull_finish(p, &err, retry_after(r));
+		return;
+	}
+	inner = json_object_get(ev, "Event");
+	if (!json_is_object(inner) || !json_is_string(json_object_get(inner, "uuid"))) {
+		sl_err_set(&err, SL_EINVAL, p->cfg->name, "%s: answer is not {\"Event\": {...}}",
+		           req);
+		json_decref(ev);
+		pull_finish(p, &err, -1);
+		return;
+	}
+	/* The index said when it changed; the cursor only moves to what the index listed, so an
+	 * event edited since is read again next time. */
+	ts = ts_of(json_object_get(entry, "timestamp"));
+	if (ts > p->maxts)
+		p->maxts = ts;
+	snprintf(pos, sizeof(pos), "%lld", p->maxts);
+	if (p->pcb.item(p->pcb.arg, ev, pos, &err) < 0) {
+		json_decref(ev);
+		pull_finish(p, &err, -1);
+		return;
+	}
+	json_decref(ev);
+	p->next++;
+	if (pull_next(p, &err) < 0)
+		pull_finish(p, &err, -1);
+}
+
+/* View the next published event of the page, or the next page, or finish. */
+static int pull_next(struct sl_peer *p, struct sl_err *err)
+{
+	char path[160];
+
+	while (p->next < json_array_size(p->index)) {
+		const json_t *e = json_array_get(p->index, p->next);
+		const char *uuid = json_string_value(json_object_get(e, "uuid"));
+		const json_t *pub = json_object_get(e, "published");
+		bool published =
+		    json_is_true(pub) ||
+		    (json_is_string(pub) && strcmp(json_string_value(pub), "1") == 0) ||
+		    (json_is_integer(pub) && json_integer_value(pub) == 1);
+		/* uuids go into a path: only the characters a uuid has */
+		if (!uuid || !published || strlen(uuid) != 36 ||
+		    strspn(uuid, "0123456789abcdefABCDEF-") != 36) {
+			p->next++;
+			continue;
+		}
+		snprintf(path, sizeof(path), "/events/view/%s", uuid);
+		return start(p, "GET", path, NULL, on_view, err);
+	}
+	if (json_array_size(p->index) < SL_PEER_MISP_PAGE) {
+		pull_finish(p, NULL, -1);
+		return 0;
+	}
+	p->page++;
+	return pull_index(p, err);
+}
+
+static void on_index(const struct sl_http_response *r, void *arg)
+{
+	struct sl_peer *p = arg;
+	struct sl_err err = {0};
+	char req[64];
+	json_t *v;
+
+	p->xfer = NULL;
+	snprintf(req, sizeof(req), "POST /events/index page %d", p->page);
+	v = answer_json(p, req, r, &err);
+	if (!v) {
+		pull_finish(p, &err, retry_after(r));
+		return;
+	}
+	if (!json_is_array(v)) {
+		sl_err_set(&err, SL_EINVAL, p->cfg->name, "%s: answer is not a list of events",
+		           req);
+		json_decref(v);
+		pull_finish(p, &err, -1);
+		return;
+	}
+	json_decref(p->index);
+	p->index = v;
+	p->next = 0;
+	if (pull_next(p, &err) < 0)
+		pull_finish(p, &err, -1);
+}
+
+static int pull_index(struct sl_peer *p, struct sl_err *err)
+{
+	json_t *q =
+	    json_pack("{s:i,s:i,s:s,s:s,s:i,s:i}", "minimal", 1, "published", 1, "sort",
+	              "timestamp", "direction", "asc", "limit", SL_PEER_MISP_PAGE, "page", p->page);
+	char *body;
+	int rc;
+
+	if (p->cursor)
+		json_object_set_new(q, "timestamp", json_string(p->cursor));
+	body = json_dumps(q, JSON_COMPACT);
+	json_decref(q);
+	if (!body)
+		return sl_err_set(err, SL_ENOMEM, p->cfg->name, "out of memory");
+	rc = start(p, "POST", "/events/index", body, on_index, err);
+	free(body);
+	return rc;
+}
+
+static int misp_pull(struct sl_peer *p, const char *cursor, const struct sl_peer_pull_cb *cb,
+                     struct sl_err *err)
+{
+	int rc;
+
+	if (p->pulling || p->pushing)
+		return sl_err_set(err, SL_ECONFLICT, p->cfg->name,
+		                  "a request is already in flight");
+	if (cursor && (!*cursor || strspn(cursor, "0123456789") != strlen(cursor)))
+		return sl_err_set(err, SL_EINVAL, p->cfg->name,
+		                  "cursor \"%.40s\" is not a timestamp", cursor);
+	p->pcb = *cb;
+	p->cursor = cursor ? strdup(cursor) : NULL;
+	p->maxts = cursor ? strtoll(cursor, NULL, 10) : 0;
+	p->page = 1;
+	p->pulling = true;
+	rc = pull_index(p, err);
+	if (rc < 0) {
+		p->pulling = false;
+		free(p->cursor);
+		p->cursor = NULL;
+	}
+	return rc;
+}
+
+/* ---- push ------------------------------------------------------------------------------------ */
+
+static void push_finish(struct sl_peer *p, enum sl_peer_push_result res, const struct sl_err *err,
+                        int64_t ra)
+{
+	sl_peer_push_done done = p->pdone;
+	void *arg = p->parg;
+	struct sl_err ok = {0};
+
+	p->pushing = false;
+	json_decref(p->event);
+	p->event = NULL;
+	done(arg, res, err ? err : &ok, ra);
+}
+
+static int push_send(struct sl_peer *p, struct sl_err *err);
+
+static bool body_says(const struct sl_http_response *r, const char *what)
+{
+	return r->body && strstr(r->body, what) != NULL;
+}
+
+static void on_push(const struct sl_http_response *r, void *arg)
+{
+	struct sl_peer *p = arg;
+	struct sl_err err = {0};
+	char req[128];
+	json_t *v;
+
+	p->xfer = NULL;
+	snprintf(req, sizeof(req), "POST /events/%s%s", p->editing ? "edit/" : "add",
+	         p->editing ? p->uuid : "");
+	if (r->error == SL_HTTP_ESTATUS) {
+		/* MISP's "already exists" (404 with a Location) on add: edit it instead. */
+		if (!p->editing && r->status == 404 && body_says(r, "already exists")) {
+			p->editing = true;
+			if (push_send(p, &err) < 0)
+				push_finish(p, SL_PEER_PUSH_RETRY, &err, -1);
+			return;
+		}
+		/* The peer holds this version or a newer one: nothing to do. */
+		if (p->editing && r->status == 403 && body_says(r, "not newer")) {
+			push_finish(p, SL_PEER_PUSH_SENT, NULL, -1);
+			return;
+		}
+		sl_err_set(&err, SL_ENET, p->cfg->name, "%s: http %d: %.120s", req, r->status,
+		           r->body ? r->body : "");
+		push_finish(p,
+		            r->status >= 500 || sl_backoff_status_retryable(r->status)
+		                ? SL_PEER_PUSH_RETRY
+		                : SL_PEER_PUSH_PERMANENT,
+		            &err, retry_after(r));
+		return;
+	}
+	v = answer_json(p, req, r, &err);
+	if (!v) {
+		push_finish(p, SL_PEER_PUSH_RETRY, &err, retry_after(r));
+		return;
+	}
+	/* An HTML login page with 200 parses as nothing above; a JSON answer without the event is
+	 * not a save either. */
+	if (!json_is_object(json_object_get(v, "Event"))) {
+		sl_err_set(&err, SL_EINVAL, p->cfg->name, "%s: answer holds no Event", req);
+		json_decref(v);
+		push_finish(p, SL_PEER_PUSH_RETRY, &err, -1);
+		return;
+	}
+	json_decref(v);
+	push_finish(p, SL_PEER_PUSH_SENT, NULL, -1);
+}
+
+static int push_send(struct sl_peer *p, struct sl_err *err)
+{
+	char path[128];
+	char *body = json_dumps(p->event, JSON_COMPACT);
+	int rc;
+
+	if (!body)
+		return sl_err_set(err, SL_ENOMEM, p->cfg->name, "out of memory");
+	if (p->editing)
+		snprintf(path, sizeof(path), "/events/edit/%s", p->uuid);
+	else
+		snprintf(path, sizeof(path), "/events/add");
+	rc = start(p, "POST", path, body, on_push, err);
+	free(body);
+	return rc;
+}
+
+static int misp_push(struct sl_peer *p, const json_t *item, sl_peer_push_done done, void *arg,
+                     struct sl_err *err)
+{
+	const json_t *ev = json_object_get(item, "Event");
+	const char *uuid = json_string_value(json_object_get(ev, "uuid"));
+	int rc;
+
+	if (p->pulling || p->pushing)
+		return sl_err_set(err, SL_ECONFLICT, p->cfg->name,
+		                  "a request is already in flight");
+	if (!uuid || strlen(uuid) != 36 || strspn(uuid, "0123456789abcdefABCDEF-") != 36)
+		return sl_err_set(err, SL_EINVAL, p->cfg->name, "event to push has no valid uuid");
+	snprintf(p->uuid, sizeof(p->uuid), "%s", uuid);
+	p->event = json_deep_copy(item);
+	if (!p->event)
+		return sl_err_set(err, SL_ENOMEM, p->cfg->name, "out of memory");
+	p->editing = false;
+	p->pdone = done;
+	p->parg = arg;
+	p->pushing = true;
+	rc = push_send(p, err);
+	if (rc < 0) {
+		p->pushing = false;
+		json_decref(p->event);
+		p->event = NULL;
+	}
+	return rc;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------- */
+
+static struct sl_peer *misp_create(const struct sl_config_peer *cfg, struct sl_http_client *http,
+                                   struct sl_err *err)
+{
+	struct sl_peer *p;
+	size_t n;
+
+	if (!cfg->api_key) {
+		sl_err_set(err, SL_EINVAL, cfg->where, "peer %s: no API key", cfg->name);
+		return NULL;
+	}
+	p = calloc(1, sizeof(*p));
+	n = strlen("Authorization: ") + strlen(cfg->api_key) + 1;
+	if (p)
+		p->auth = malloc(n);
+	if (!p || !p->auth) {
+		free(p);
+		sl_err_set(err, SL_ENOMEM, cfg->name, "out of memory");
+		return NULL;
+	}
+	snprintf(p->auth, n, "Authorization: %s", cfg->api_key);
+	p->cfg = cfg;
+	p->http = http;
+	return p;
+}
+
+static void misp_destroy(struct sl_peer *p)
+{
+	if (!p)
+		return;
+	if (p->xfer)
+		sl_http_xfer_cancel(p->xfer);
+	json_decref(p->index);
+	json_decref(p->event);
+	free(p->cursor);
+	if (p->auth) {
+		volatile char *s = p->auth;
+		while (*s)
+			*s++ = 0;
+		free(p->auth);
+	}
+	free(p);
+}
+
+static bool misp_busy(const struct sl_peer *p)
+{
+	return p->pulling || p->pushing;
+}
+
+static const struct sl_peer_ops misp_ops = {
+    .kind = "misp",
+    .create = misp_create,
+    .destroy = misp_destroy,
+    .pull = misp_pull,
+    .push = misp_push,
+    .busy = misp_busy,
+};
+
+const struct sl_peer_ops *sl_peer_misp_ops(void)
+{
+	return &misp_ops;
+}

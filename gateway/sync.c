@@ -1,0 +1,559 @@
+/* sync.c — timers, pulls into the pipeline, and outbox workers for push destinations. Everything
+ * runs on the one loop; ledger calls are synchronous, HTTP is not. */
+#include "sync.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backoff.h"
+#include "http_client.h"
+#include "log.h"
+#include "peer.h"
+#include "peer_misp.h"
+#include "pipeline.h"
+#include "stix2misp.h"
+
+#define PUSH_IDLE_MS 5000u
+#define LEASE_S 60u
+#define BUSY_RETRY_MS 200u
+
+struct push_event {
+	json_t *event; /* {"Event": ...} */
+	size_t *rows;  /* indexes into work[] settled by this push */
+	size_t nrows;
+};
+
+struct speer {
+	struct sl_sync *s;
+	const struct sl_config_peer *cfg;
+	const struct sl_peer_ops *ops;
+	struct sl_peer *conn;
+	bool pull, push;
+	struct sl_timer *poll_timer, *push_timer;
+	unsigned pull_failures;
+	struct sl_breaker *breaker;
+	struct sl_backoff_policy bp;
+	struct sl_rng rng;
+	bool took_in; /* the running pull stored something new */
+	/* the outbox batch being pushed */
+	struct sl_ledger_work *work;
+	size_t nwork;
+	bool *settled;
+	struct push_event *evs;
+	size_t nevs, ev_next;
+};
+
+struct sl_sync {
+	struct sl_evloop *loop;
+	struct sl_config *cfg;
+	struct sl_ledger *ledger;
+	const struct sl_policy *policy;
+	struct sl_pipeline *pipe;
+	struct sl_http_client *http;
+	struct sl_sync_opts opts;
+	struct speer *peers;
+	size_t npeers;
+	struct sl_sync_stats st;
+};
+
+static uint64_t mono(const struct sl_sync *s)
+{
+	return sl_clock_mono_ms(sl_evloop_clock(s->loop));
+}
+
+static long long wall_s(const struct sl_sync *s)
+{
+	return (long long)(sl_clock_wall_ms(sl_evloop_clock(s->loop)) / 1000u);
+}
+
+static uint64_t poll_ms(const struct speer *p)
+{
+	return p->s->opts.poll_ms ? p->s->opts.poll_ms : (uint64_t)p->cfg->poll_interval_s * 1000u;
+}
+
+/* ---- pull ------------------------------------------------------------------------------------ */
+
+/* We pushed this version of the event to this peer ourselves: reading it back is an echo. */
+static bool is_echo(struct speer *p, const json_t *item)
+{
+	const json_t *ev = json_object_get(item, "Event");
+	const char *uuid = json_string_value(json_object_get(ev, "uuid"));
+	const char *ts = json_string_value(json_object_get(ev, "timestamp"));
+	char stream[96], pos[32];
+	struct sl_err err = {0};
+
+	if (!p->push || !uuid || !ts)
+		return false;
+	snprintf(stream, sizeof(stream), "pushed:%s", uuid);
+	if (sl_ledger_cursor_get(p->s->ledger, p->cfg->name, stream, pos, sizeof(pos), &err) < 0)
+		return false;
+	return strtoll(ts, NULL, 10) <= strtoll(pos, NULL, 10);
+}
+
+static int on_pull_item(void *arg, const json_t *item, const char *position, struct sl_err *err)
+{
+	struct speer *p = arg;
+	struct sl_ledger_cursor cur = {p->cfg->name, SL_SYNC_STREAM, position};
+	struct sl_pipeline_stats st = {0};
+	int rc;
+
+	if (is_echo(p, item)) {
+		p->s->st.events_echo++;
+		return sl_ledger_cursor_set(p->s->ledger, &cur, err);
+	}
+	rc = sl_pipeline_misp_event(p->s->pipe, p->cfg->name, item, &cur, wall_s(p->s), &st, NULL,
+	                            err);
+	if (rc == SL_EDB || rc == SL_ENOMEM)
+		return rc; /* nothing committed: stop, the cursor stays, the next pull retries */
+	if (rc < 0) {
+		/* quarantined by the pipeline; the rest of the peer's events go on */
+		p->s->st.events_failed++;
+		sl_log_err(SL_LOG_WARN, p->cfg->name, err);
+		memset(err, 0, sizeof(*err));
+		return sl_ledger_cursor_set(p->s->ledger, &cur, err);
+	}
+	p->s->st.events_in++;
+	if (st.allowed || st.changed || st.denied)
+		p->took_in = true;
+	return 0;
+}
+
+static void wake_pushers(struct sl_sync *s)
+{
+	size_t i;
+	for (i = 0; i < s->npeers; i++)
+		if (s->peers[i].push && s->peers[i].push_timer &&
+		    !s->peers[i].work) /* not mid-batch */
+			sl_timer_arm(s->peers[i].push_timer, 0);
+}
+
+static void on_pull_done(void *arg, const struct sl_err *err, int64_t retry_after_ms)
+{
+	struct speer *p = arg;
+	uint64_t delay;
+
+	if (err->code == 0) {
+		p->s->st.pulls_ok++;
+		p->pull_failures = 0;
+		delay = poll_ms(p);
+		sl_debug("peer %s: pull done", p->cfg->name);
+	} else {
+		p->s->st.pulls_failed++;
+		delay = sl_backoff_delay_ms(&p->bp, p->pull_failures, retry_after_ms, &p->rng);
+		p->pull_failures++;
+		sl_error("peer %s: pull failed (%s: %s); retry in %" PRIu64 " ms, cursor not moved",
+		         p->cfg->name, err->where, err->msg, delay);
+	}
+	if (p->took_in)
+		wake_pushers(p->s);
+	p->took_in = false;
+	sl_timer_arm(p->poll_timer, delay);
+}
+
+static void on_poll(struct sl_timer *t, void *arg)
+{
+	struct speer *p = arg;
+	struct sl_peer_pull_cb cb = {on_pull_item, on_pull_done, p};
+	struct sl_err err = {0};
+	char cursor[64];
+	int rc;
+
+	if (p->ops->busy(p->conn)) {
+		sl_timer_arm(t, BUSY_RETRY_MS);
+		return;
+	}
+	rc = sl_ledger_cursor_get(p->s->ledger, p->cfg->name, SL_SYNC_STREAM, cursor,
+	                          sizeof(cursor), &err);
+	if (rc < 0 && rc != SL_ENOTFOUND) {
+		on_pull_done(p, &err, -1);
+		return;
+	}
+	memset(&err, 0, sizeof(err));
+	p->took_in = false;
+	if (p->ops->pull(p->conn, rc == 0 ? cursor : NULL, &cb, &err) < 0)
+		on_pull_done(p, &err, -1);
+}
+
+/* ---- push ------------------------------------------------------------------------------------ */
+
+static void batch_free(struct speer *p)
+{
+	size_t i;
+	for (i = 0; i < p->nevs; i++) {
+		json_decref(p->evs[i].event);
+		free(p->evs[i].rows);
+	}
+	free(p->evs);
+	free(p->work);
+	free(p->settled);
+	p->evs = NULL;
+	p->work = NULL;
+	p->settled = NULL;
+	p->nevs = p->nwork = p->ev_next = 0;
+}
+
+static void settle(struct speer *p, size_t row, enum sl_peer_push_result res, const char *msg,
+                   int retry_s)
+{
+	struct sl_err err = {0};
+	int64_t id = p->work[row].outbox_id;
+	int rc;
+
+	if (p->settled[row])
+		return;
+	p->settled[row] = true;
+	if (res == SL_PEER_PUSH_SENT) {
+		rc = sl_ledger_outbox_sent(p->s->ledger, id, &err);
+		p->s->st.rows_sent++;
+	} else if (res == SL_PEER_PUSH_RETRY) {
+		rc = sl_ledger_outbox_failed(p->s->ledger, id, msg, retry_s, &err);
+	} else {
+		rc = sl_ledger_outbox_parked(p->s->ledger, id, msg, &err);
+	}
+	/* A lost settle is not lost work: the lease runs out and the row is claimed again. */
+	if (rc < 0)
+		sl_log_err(SL_LOG_ERROR, p->cfg->name, &err);
+}
+
+static bool is_container(const char *id)
+{
+	return strncmp(id, "report--", 8) == 0 || strncmp(id, "grouping--", 10) == 0;
+}
+
+static bool refs_hold(const json_t *refs, const char *id)
+{
+	size_t i;
+	json_t *r;
+	json_array_foreach(refs, i, r) if (json_is_string(r) &&
+	                                   strcmp(json_string_value(r), id) == 0) return true;
+	return false;
+}
+
+/* Group the claimed rows into MISP events: one per report/grouping version, holding the objects
+ * of the batch it refers to. Objects of the batch that no container of the batch refers to
+ * (identities, marking definitions, ...) have nothing to be sent alone: they are settled sent. */
+static void batch_build(struct speer *p)
+{
+	json_t **pay = calloc(p->nwork ? p->nwork : 1, sizeof(*pay));
+	bool *covered = calloc(p->nwork ? p->nwork : 1, sizeof(*covered));
+	struct sl_err err = {0};
+	size_t i, j;
+
+	p->evs = calloc(p->nwork ? p->nwork : 1, sizeof(*p->evs));
+	if (!pay || !covered || !p->evs) {
+		free(pay);
+		free(covered);
+		return; /* rows stay leased and come back */
+	}
+	for (i = 0; i < p->nwork; i++) {
+		if (p->work[i].action != SL_LEDGER_DELIVER) {
+			settle(p, i, SL_PEER_PUSH_PERMANENT, "revoke is not supported for MISP yet",
+			       0);
+			continue;
+		}
+		pay[i] = sl_ledger_outbox_payload(p->s->ledger, p->work[i].outbox_id, &err);
+		if (!pay[i]) {
+			sl_log_err(SL_LOG_ERROR, p->cfg->name, &err);
+			settle(p, i, SL_PEER_PUSH_RETRY, err.msg, 5);
+		}
+	}
+	for (i = 0; i < p->nwork; i++) {
+		const json_t *refs;
+		json_t *bundle, *objs, *ev;
+		struct push_event *pe;
+
+		if (!pay[i] || !is_container(p->work[i].id))
+			continue;
+		refs = json_object_get(pay[i], "object_refs");
+		pe = &p->evs[p->nevs];
+		pe->rows = calloc(p->nwork, sizeof(*pe->rows));
+		objs = json_array();
+		if (!pe->rows || !objs) {
+			free(pe->rows);
+			pe->rows = NULL;
+			json_decref(objs);
+			continue;
+		}
+		json_array_append(objs, pay[i]);
+		pe->rows[pe->nrows++] = i;
+		for (j = 0; j < p->nwork; j++) {
+			if (j == i || !pay[j] || is_container(p->work[j].id))
+				continue;
+			json_array_append(objs, pay[j]);
+			if (refs_hold(refs, p->work[j].id)) {
+				pe->rows[pe->nrows++] = j;
+				covered[j] = true;
+			}
+		}
+		covered[i] = true;
+		bundle = json_pack("{s:s,s:s,s:o}", "type", "bundle", "id",
+		                   "bundle--00000000-0000-4000-8000-000000000000", "objects", objs);
+		memset(&err, 0, sizeof(err));
+		ev = bundle ? sl_stix_to_misp(bundle, NULL, NULL, &err) : NULL;
+		json_decref(bundle);
+		if (!ev) {
+			for (j = 0; j < pe->nrows; j++)
+				settle(p, pe->rows[j], SL_PEER_PUSH_PERMANENT, err.msg, 0);
+			sl_error("peer %s: %s cannot be rebuilt as a MISP event (%s: %s): parked",
+			         p->cfg->name, p->work[i].id, err.where, err.msg);
+			free(pe->rows);
+			pe->rows = NULL;
+			pe->nrows = 0;
+			continue;
+		}
+		pe->event = ev;
+		p->nevs++;
+	}
+	for (i = 0; i < p->nwork; i++)
+		if (pay[i] && !covered[i])
+			settle(p, i, SL_PEER_PUSH_SENT, NULL, 0);
+	for (i = 0; i < p->nwork; i++)
+		json_decref(pay[i]);
+	free(pay);
+	free(covered);
+}
+
+static void push_next(struct speer *p);
+
+static void on_pushed(void *arg, enum sl_peer_push_result res, const struct sl_err *err,
+                      int64_t retry_after_ms)
+{
+	struct speer *p = arg;
+	struct push_event *pe = &p->evs[p->ev_next];
+	const json_t *ev = json_object_get(pe->event, "Event");
+	uint64_t now = mono(p->s);
+	size_t j;
+	int retry_s = 0;
+
+	if (res == SL_PEER_PUSH_SENT) {
+		struct sl_ledger_cursor c = {p->cfg->name, NULL,
+		                             json_string_value(json_object_get(ev, "timestamp"))};
+		char stream[96];
+		struct sl_err e2 = {0};
+
+		sl_breaker_success(p->breaker, now);
+		p->s->st.pushes_ok++;
+		snprintf(stream, sizeof(stream), "pushed:%s",
+		         json_string_value(json_object_get(ev, "uuid")));
+		c.stream = stream;
+		/* remembered so that pulling the peer does not take our own push back in */
+		if (c.position && sl_ledger_cursor_set(p->s->ledger, &c, &e2) < 0)
+			sl_log_err(SL_LOG_WARN, p->cfg->name, &e2);
+		sl_debug("peer %s: pushed event %s", p->cfg->name,
+		         json_string_value(json_object_get(ev, "uuid")));
+	} else if (res == SL_PEER_PUSH_RETRY) {
+		uint64_t d;
+		sl_breaker_failure(p->breaker, now);
+		p->s->st.pushes_failed++;
+		d = sl_backoff_delay_ms(&p->bp, (unsigned)(p->work[pe->rows[0]].attempts - 1),
+		                        retry_after_ms, &p->rng);
+		retry_s = (int)((d + 999) / 1000);
+		if (retry_s < 1)
+			retry_s = 1;
+		sl_error("peer %s: push of event %s failed (%s); retry in %d s", p->cfg->name,
+		         json_string_value(json_object_get(ev, "uuid")), err->msg, retry_s);
+	} else {
+		sl_breaker_success(p->breaker, now); /* the peer answered */
+		p->s->st.pushes_parked++;
+		sl_error("peer %s: event %s refused for good (%s): parked", p->cfg->name,
+		         json_string_value(json_object_get(ev, "uuid")), err->msg);
+	}
+	for (j = 0; j < pe->nrows; j++)
+		settle(p, pe->rows[j], res, err->msg, retry_s);
+	p->ev_next++;
+	push_next(p);
+}
+
+static void push_next(struct speer *p)
+{
+	struct sl_err err = {0};
+
+	while (p->ev_next < p->nevs) {
+		struct push_event *pe = &p->evs[p->ev_next];
+		size_t j;
+
+		if (!sl_breaker_allow(p->breaker, mono(p->s))) {
+			/* leave the rest for when the breaker lets a probe through */
+			for (; p->ev_next < p->nevs; p->ev_next++)
+				for (j = 0; j < p->evs[p->ev_next].nrows; j++)
+					settle(p, p->evs[p->ev_next].rows[j], SL_PEER_PUSH_RETRY,
+					       "circuit breaker open",
+					       (int)(sl_breaker_wait_ms(p->breaker, mono(p->s)) /
+					                 1000 +
+					             1));
+			break;
+		}
+		if (p->ops->push(p->conn, pe->event, on_pushed, p, &err) == 0)
+			return; /* on_pushed goes on */
+		sl_breaker_failure(p->breaker, mono(p->s));
+		sl_log_err(SL_LOG_ERROR, p->cfg->name, &err);
+		for (j = 0; j < pe->nrows; j++)
+			settle(p, pe->rows[j], SL_PEER_PUSH_RETRY, err.msg, 5);
+		p->ev_next++;
+	}
+	{
+		bool full = p->nwork == sl_config_limits(p->s->cfg)->batch_size;
+		batch_free(p);
+		sl_timer_arm(
+		    p->push_timer,
+		    full ? 0 : (p->s->opts.push_idle_ms ? p->s->opts.push_idle_ms : PUSH_IDLE_MS));
+	}
+}
+
+static void on_push_timer(struct sl_timer *t, void *arg)
+{
+	struct speer *p = arg;
+	struct sl_err err = {0};
+	unsigned max = sl_config_limits(p->s->cfg)->batch_size;
+	uint64_t now = mono(p->s);
+
+	if (p->work || p->ops->busy(p->conn)) {
+		sl_timer_arm(t, BUSY_RETRY_MS);
+		return;
+	}
+	if (sl_breaker_state(p->breaker, now) == SL_BREAKER_OPEN) {
+		sl_timer_arm(t, sl_breaker_wait_ms(p->breaker, now) + 1);
+		return;
+	}
+	p->work = calloc(max, sizeof(*p->work));
+	p->settled = calloc(max, sizeof(*p->settled));
+	if (!p->work || !p->settled ||
+	    sl_ledger_outbox_claim(p->s->ledger, p->cfg->name, max,
+	                           (int)(p->s->opts.lease_s ? p->s->opts.lease_s : LEASE_S),
+	                           p->work, &p->nwork, &err) < 0) {
+		if (err.code)
+			sl_log_err(SL_LOG_ERROR, p->cfg->name, &err);
+		batch_free(p);
+		sl_timer_arm(t, PUSH_IDLE_MS);
+		return;
+	}
+	if (p->nwork == 0) {
+		batch_free(p);
+		sl_timer_arm(t, p->s->opts.push_idle_ms ? p->s->opts.push_idle_ms : PUSH_IDLE_MS);
+		return;
+	}
+	batch_build(p);
+	push_next(p);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------- */
+
+static int peer_init(struct sl_sync *s, struct speer *p, const struct sl_config_peer *cfg,
+                     struct sl_err *err)
+{
+	p->s = s;
+	p->cfg = cfg;
+	p->ops = sl_peer_misp_ops();
+	p->conn = p->ops->create(cfg, s->http, err);
+	if (!p->conn)
+		return err->code ? err->code : SL_EINVAL;
+	p->bp.base_ms = cfg->retry_base_ms;
+	p->bp.cap_ms = cfg->retry_cap_ms;
+	sl_rng_seed(&p->rng,
+	            s->opts.seed ? s->opts.seed : sl_clock_wall_ms(sl_evloop_clock(s->loop)));
+	p->breaker =
+	    sl_breaker_new(cfg->breaker_failures, (uint64_t)cfg->breaker_cooldown_s * 1000u);
+	p->pull = (cfg->direction & SL_PEER_PULL) != 0;
+	/* a push peer needs a policy section saying what it may receive */
+	p->push = (cfg->direction & SL_PEER_PUSH) != 0 && sl_policy_dest_find(s->policy, cfg->name);
+	if ((cfg->direction & SL_PEER_PUSH) && !p->push)
+		sl_warn(
+		    "peer %s: direction includes push but the policy has no destination \"%s\": "
+		    "nothing will be pushed to it",
+		    cfg->name, cfg->name);
+	if (p->pull)
+		p->poll_timer = sl_timer_new(s->loop, false, on_poll, p);
+	if (p->push)
+		p->push_timer = sl_timer_new(s->loop, false, on_push_timer, p);
+	if (!p->breaker || (p->pull && !p->poll_timer) || (p->push && !p->push_timer))
+		return sl_err_set(err, SL_ENOMEM, cfg->name, "out of memory");
+	if (p->poll_timer)
+		sl_timer_arm(p->poll_timer, 0);
+	if (p->push_timer)
+		sl_timer_arm(p->push_timer, 0);
+	return 0;
+}
+
+struct sl_sync *sl_sync_new(struct sl_evloop *loop, struct sl_config *cfg, struct sl_ledger *ledger,
+                            const struct sl_policy *policy, const struct sl_sync_opts *opts,
+                            struct sl_err *err)
+{
+	struct sl_sync *s = calloc(1, sizeof(*s));
+	size_t i, n = sl_config_npeers(cfg);
+
+	if (!s) {
+		sl_err_set(err, SL_ENOMEM, "sync", "out of memory");
+		return NULL;
+	}
+	s->loop = loop;
+	s->cfg = sl_config_ref(cfg);
+	s->ledger = ledger;
+	s->policy = policy;
+	if (opts)
+		s->opts = *opts;
+	s->peers = calloc(n ? n : 1, sizeof(*s->peers));
+	s->pipe = sl_pipeline_new(ledger, policy, err);
+	if (!s->peers || !s->pipe)
+		goto fail;
+	s->http =
+	    sl_http_client_new(sl_evloop_base(loop), sl_config_limits(cfg)->max_transfers, err);
+	if (!s->http)
+		goto fail;
+	/* Destinations that are not push peers are served (TAXII partners, feeds): no outbox rows.
+	 */
+	for (i = 0; i < sl_policy_dest_count(policy); i++) {
+		const char *d = sl_policy_dest_name(sl_policy_dest_at(policy, i));
+		const struct sl_config_peer *pc = sl_config_peer_by_name(cfg, d);
+		if ((!pc || pc->kind != SL_PEER_MISP || !(pc->direction & SL_PEER_PUSH)) &&
+		    sl_pipeline_set_pull(s->pipe, d, err) < 0)
+			goto fail;
+	}
+	for (i = 0; i < n; i++) {
+		const struct sl_config_peer *pc = sl_config_peer(cfg, i);
+		if (pc->kind != SL_PEER_MISP) {
+			sl_warn("peer %s: %s peers are not synced by this version yet", pc->name,
+			        sl_config_peer_kind_name(pc->kind));
+			continue;
+		}
+		if (pc->insecure_skip_verify)
+			sl_warn("peer %s: TLS verification is off", pc->name);
+		if (peer_init(s, &s->peers[s->npeers], pc, err) < 0) {
+			s->npeers++;
+			goto fail;
+		}
+		s->npeers++;
+	}
+	return s;
+fail:
+	sl_sync_free(s);
+	return NULL;
+}
+
+void sl_sync_free(struct sl_sync *s)
+{
+	size_t i;
+
+	if (!s)
+		return;
+	for (i = 0; i < s->npeers; i++) {
+		struct speer *p = &s->peers[i];
+		sl_timer_free(p->poll_timer);
+		sl_timer_free(p->push_timer);
+		if (p->conn)
+			p->ops->destroy(p->conn);
+		batch_free(p);
+		sl_breaker_free(p->breaker);
+	}
+	free(s->peers);
+	sl_http_client_free(s->http);
+	sl_pipeline_free(s->pipe);
+	sl_config_unref(s->cfg);
+	free(s);
+}
+
+void sl_sync_stats(const struct sl_sync *s, struct sl_sync_stats *out)
+{
+	*out = s->st;
+}

@@ -1,0 +1,374 @@
+/* test_sync.c — the sync daemon's loop, in-process, against three misp-peer processes and a real
+ * PostgreSQL ledger: an event made on A reaches B exactly once and is not pushed back to A; an edit
+ * reaches B as one more version; TLP:RED never leaves; a peer answering 500s gets everything later
+ * without duplicates. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "evloop.h"
+#include "ledger.h"
+#include "log.h"
+#include "peer_proc.h"
+#include "policy.h"
+#include "sltest.h"
+#include "sync.h"
+
+#define KEY "sluiceTestMispKey0000000000000000000000a"
+#define GREEN "5a0c8a2e-6f1b-4b7c-9d3e-000000000e01"
+#define RED "5a0c8a2e-6f1b-4b7c-9d3e-000000000e02"
+
+static const char *const hdrs[] = {"Authorization: " KEY, "Accept: application/json",
+                                   "Content-Type: application/json", NULL};
+
+struct world {
+	struct sl_peerproc *a, *b, *c;
+	char dir[256], conf[512];
+	struct sl_evloop *loop;
+	struct sl_ledger *ledger;
+	struct sl_config *cfg;
+	struct sl_policy *policy;
+	struct sl_sync *sync;
+};
+
+/* Peers still running when the process ends (a failed setup or assertion) are stopped here, so they
+ * never outlive the test holding ctest's output pipe. */
+static struct sl_peerproc *live[3];
+
+static void stop_live(void)
+{
+	size_t i;
+	for (i = 0; i < 3; i++)
+		if (live[i])
+			sl_peerproc_stop(live[i]);
+}
+
+static struct sl_peerproc *start_peer(void)
+{
+	char bin[1024];
+	char *argv[] = {(char *)sl_peerproc_bin("misp-peer", bin, sizeof bin), NULL};
+	struct sl_peerproc *pp = sl_peerproc_start(argv);
+	size_t i;
+	assert_non_null(pp);
+	for (i = 0; i < 3; i++)
+		if (!live[i]) {
+			live[i] = pp;
+			break;
+		}
+	return pp;
+}
+
+static json_t *call(const char *method, const char *base, const char *path, const char *body,
+                    long want)
+{
+	char url[512];
+	struct sl_http_result r;
+	json_t *v;
+
+	snprintf(url, sizeof(url), "%s%s", base, path);
+	assert_int_equal(sl_http(method, url, hdrs, body, 5000, &r), 0);
+	if (r.status != want)
+		fprintf(stderr, "%s %s -> %ld %s\n", method, url, r.status, r.body ? r.body : "");
+	assert_int_equal(r.status, want);
+	v = json_loads(r.body, 0, NULL);
+	sl_http_result_free(&r);
+	return v;
+}
+
+/* The peer's delivery record of an event uuid (new reference), or NULL when it never got one. */
+static json_t *delivery(struct sl_peerproc *pp, const char *uuid)
+{
+	json_t *d = call("GET", sl_peerproc_url(pp), "/_test/dump", NULL, 200);
+	json_t *r = json_incref(json_object_get(json_object_get(d, "deliveries"), uuid));
+	json_decref(d);
+	return r;
+}
+
+static long long dcount(struct sl_peerproc *pp, const char *uuid, const char *what)
+{
+	json_t *d = delivery(pp, uuid);
+	long long n = d ? json_integer_value(json_object_get(d, what)) : 0;
+	json_decref(d);
+	return n;
+}
+
+/* The timestamps of the versions the peer applied, as a JSON array (new reference, [] if none). */
+static json_t *versions(struct sl_peerproc *pp, const char *uuid)
+{
+	json_t *d = delivery(pp, uuid);
+	json_t *v = d ? json_incref(json_object_get(d, "versions")) : json_array();
+	json_decref(d);
+	return v;
+}
+
+static bool has_version(struct sl_peerproc *pp, const char *uuid, long long ts)
+{
+	json_t *v = versions(pp, uuid), *x;
+	size_t i;
+	bool found = false;
+	json_array_foreach(v, i, x) if (json_integer_value(x) == ts) found = true;
+	json_decref(v);
+	return found;
+}
+
+static void assert_versions_unique(struct sl_peerproc *pp, const char *uuid)
+{
+	json_t *v = versions(pp, uuid);
+	size_t i, j;
+	for (i = 0; i < json_array_size(v); i++)
+		for (j = i + 1; j < json_array_size(v); j++)
+			assert_true(json_integer_value(json_array_get(v, i)) !=
+			            json_integer_value(json_array_get(v, j)));
+	assert_int_equal(dcount(pp, uuid, "applied"), (long long)json_array_size(v));
+	json_decref(v);
+}
+
+/* ---- running the loop until something holds -------------------------------------------------- */
+
+struct until {
+	struct world *w;
+	bool (*pred)(struct world *w);
+	bool met;
+	int left;
+};
+
+static void on_check(struct sl_timer *t, void *arg)
+{
+	struct until *u = arg;
+	(void)t;
+	if (u->pred && u->pred(u->w)) {
+		u->met = true;
+		sl_evloop_stop(u->w->loop);
+	} else if (--u->left <= 0) {
+		sl_evloop_stop(u->w->loop);
+	}
+}
+
+/* Run the sync until pred holds (checked every 100 ms) or ms pass; NULL pred = just run ms. */
+static bool run_until(struct world *w, bool (*pred)(struct world *w), int ms)
+{
+	struct until u = {w, pred, false, ms / 100};
+	struct sl_timer *t = sl_timer_new(w->loop, true, on_check, &u);
+	assert_non_null(t);
+	assert_int_equal(sl_timer_arm(t, 100), 0);
+	assert_int_equal(sl_evloop_run(w->loop), 0);
+	sl_timer_free(t);
+	return u.met;
+}
+
+/* ---- the world ------------------------------------------------------------------------------- */
+
+static char *event_json(const char *uuid, const char *tlp, long long ts, const char *attr_uuid,
+                        const char *value)
+{
+	json_t *e = json_pack(
+	    "{s:{s:s,s:s,s:s,s:s,s:b,s:s,s:s,s:s,s:s,s:{s:s,s:s},s:[{s:s}],s:[{s:s,s:s,s:s,s:s,"
+	    "s:b,s:s,s:s}]}}",
+	    "Event", "uuid", uuid, "info", "sync test event", "date", "2026-11-01", "timestamp",
+	    "0", "published", 1, "publish_timestamp", "0", "distribution", "3", "threat_level_id",
+	    "2", "analysis", "2", "Orgc", "name", "OrgA", "uuid",
+	    "5a0c8a2e-6f1b-4b7c-9d3e-0000000000aa", "Tag", "name", tlp, "Attribute", "uuid",
+	    attr_uuid, "type", "domain", "category", "Network activity", "value", value, "to_ids",
+	    1, "timestamp", "0", "distribution", "5");
+	char b[32], *s;
+	json_t *ev = json_object_get(e, "Event");
+	snprintf(b, sizeof(b), "%lld", ts);
+	json_object_set_new(ev, "timestamp", json_string(b));
+	json_object_set_new(ev, "publish_timestamp", json_string(b));
+	json_object_set_new(json_array_get(json_object_get(ev, "Attribute"), 0), "timestamp",
+	                    json_string(b));
+	s = json_dumps(e, JSON_COMPACT);
+	json_decref(e);
+	return s;
+}
+
+static void write_conf(struct world *w, const char *dsn)
+{
+	FILE *f;
+	const char *names[] = {"misp-a", "misp-b", "misp-c"};
+	struct sl_peerproc *pp[] = {w->a, w->b, w->c};
+	size_t i;
+
+	snprintf(w->conf, sizeof(w->conf), "%s/sluice.conf", w->dir);
+	f = fopen(w->conf, "w");
+	assert_non_null(f);
+	fprintf(
+	    f, "ledger_dsn = \"%s\"\npolicy_file = \"%s/sync/sync.policy\"\nlog_level = \"info\"\n",
+	    dsn, sltest_fixtures_dir());
+	for (i = 0; i < 3; i++)
+		fprintf(
+		    f,
+		    "peer \"%s\" {\n kind = \"misp\"\n url = \"%s\"\n direction = \"both\"\n"
+		    " api_key_env = \"SLTEST_SYNC_MISP_KEY\"\n allow_plain_http = true\n"
+		    " timeout = 5\n connect_timeout = 2\n retry_base_ms = 50\n retry_cap_ms = 400\n"
+		    " breaker_failures = 3\n breaker_cooldown = 1\n}\n",
+		    names[i], sl_peerproc_url(pp[i]));
+	fclose(f);
+}
+
+static int setup(void **state)
+{
+	struct world *w = calloc(1, sizeof(*w));
+	struct sl_err err = {0};
+	char *dsn;
+	struct sl_sync_opts opts = {.poll_ms = 150, .push_idle_ms = 150, .lease_s = 2, .seed = 7};
+
+	assert_non_null(w);
+	setenv("SLTEST_SYNC_MISP_KEY", KEY, 1);
+	snprintf(w->dir, sizeof(w->dir), "/tmp/sl_test_sync.XXXXXX");
+	assert_non_null(mkdtemp(w->dir));
+	w->a = start_peer();
+	w->b = start_peer();
+	w->c = start_peer();
+	dsn = sltest_fresh_db("sl_test_sync");
+	write_conf(w, dsn);
+	free(dsn);
+	w->cfg = sl_config_load(w->conf, SL_CONFIG_STRICT, &err);
+	if (!w->cfg)
+		fprintf(stderr, "%s: %s\n", err.where, err.msg);
+	assert_non_null(w->cfg);
+	assert_int_equal(sl_policy_load(sl_config_policy_file(w->cfg), &w->policy, &err), 0);
+	w->ledger = sl_ledger_open(sl_config_db_dsn(w->cfg), &err);
+	assert_non_null(w->ledger);
+	assert_int_equal(sl_ledger_migrate(w->ledger, NULL, NULL, &err), 0);
+	w->loop = sl_evloop_new(&err);
+	assert_non_null(w->loop);
+	w->sync = sl_sync_new(w->loop, w->cfg, w->ledger, w->policy, &opts, &err);
+	if (!w->sync)
+		fprintf(stderr, "%s: %s\n", err.where, err.msg);
+	assert_non_null(w->sync);
+	*state = w;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct world *w = *state;
+	char cmd[600];
+
+	sl_sync_free(w->sync);
+	sl_evloop_free(w->loop);
+	sl_ledger_close(w->ledger);
+	sl_policy_free(w->policy);
+	sl_config_unref(w->cfg);
+	live[0] = live[1] = live[2] = NULL;
+	assert_int_equal(sl_peerproc_stop(w->a), 0);
+	assert_int_equal(sl_peerproc_stop(w->b), 0);
+	assert_int_equal(sl_peerproc_stop(w->c), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", w->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", w->dir);
+	free(w);
+	return 0;
+}
+
+/* ---- the story ------------------------------------------------------------------------------- */
+
+#define T1 1790000000LL
+#define T2 1790000300LL
+
+static bool b_has_v1(struct world *w)
+{
+	return has_version(w->b, GREEN, T1);
+}
+static bool b_has_v2(struct world *w)
+{
+	return has_version(w->b, GREEN, T2);
+}
+static bool c_has_v2(struct world *w)
+{
+	return has_version(w->c, GREEN, T2);
+}
+
+static void test_sync_story(void **state)
+{
+	struct world *w = *state;
+	struct sl_sync_stats st;
+	char *green = event_json(GREEN, "tlp:green", T1, "5a0c8a2e-6f1b-4b7c-9d3e-0000000a0001",
+	                         "login-secure-bank.example");
+	char *red = event_json(RED, "tlp:red", T1, "5a0c8a2e-6f1b-4b7c-9d3e-0000000a0002",
+	                       "red-only.example");
+	char *edit;
+	json_t *v, *ev;
+
+	json_decref(call("POST", sl_peerproc_url(w->a), "/events/add", green, 200));
+	json_decref(call("POST", sl_peerproc_url(w->a), "/events/add", red, 200));
+	/* C fails every API request until told otherwise */
+	json_decref(call("POST", sl_peerproc_url(w->c), "/_test/fault",
+	                 "{\"kind\":\"500\",\"rate\":1}", 200));
+
+	/* 1. A's green event reaches B once; nothing goes back to A; RED stays. */
+	assert_true(run_until(w, b_has_v1, 20000));
+	run_until(w, NULL, 1500); /* more rounds: pulls of B, retries; nothing may change */
+	assert_int_equal(dcount(w->b, GREEN, "applied"), 1);
+	assert_int_equal(dcount(w->b, GREEN, "add"), 1);
+	assert_versions_unique(w->b, GREEN);
+	assert_int_equal(dcount(w->a, GREEN, "add"), 1); /* the test's own add */
+	assert_int_equal(dcount(w->a, GREEN, "edit"), 0);
+	assert_int_equal(dcount(w->b, RED, "add"), 0);
+	assert_int_equal(dcount(w->c, RED, "add"), 0);
+	v = call("GET", sl_peerproc_url(w->b), "/events/view/" GREEN, NULL, 200);
+	ev = json_object_get(v, "Event");
+	assert_string_equal(json_string_value(json_object_get(ev, "timestamp")), "1790000000");
+	assert_int_equal(json_array_size(json_object_get(ev, "Attribute")), 1);
+	json_decref(v);
+	json_decref(call("GET", sl_peerproc_url(w->b), "/events/view/" RED, NULL, 404));
+	sl_sync_stats(w->sync, &st);
+	assert_true(st.pushes_failed > 0); /* C refused with 500s */
+	assert_int_equal(dcount(w->c, GREEN, "applied"), 0);
+
+	/* 2. An edit on A (newer timestamp, one more attribute) reaches B as one more version. */
+	edit = event_json(GREEN, "tlp:green", T2, "5a0c8a2e-6f1b-4b7c-9d3e-0000000a0003",
+	                  "second-stage.example");
+	json_decref(call("POST", sl_peerproc_url(w->a), "/events/edit/" GREEN, edit, 200));
+	assert_true(run_until(w, b_has_v2, 20000));
+	run_until(w, NULL, 1500);
+	assert_int_equal(dcount(w->b, GREEN, "applied"), 2);
+	assert_versions_unique(w->b, GREEN);
+	assert_int_equal(dcount(w->a, GREEN, "edit"), 1); /* the test's own edit only */
+	v = call("GET", sl_peerproc_url(w->b), "/events/view/" GREEN, NULL, 200);
+	ev = json_object_get(v, "Event");
+	assert_string_equal(json_string_value(json_object_get(ev, "timestamp")), "1790000300");
+	assert_int_equal(json_array_size(json_object_get(ev, "Attribute")), 2);
+	json_decref(v);
+
+	/* 3. C comes back: it gets the newest version, no duplicates, still no RED. */
+	json_decref(
+	    call("POST", sl_peerproc_url(w->c), "/_test/fault", "{\"kind\":\"none\"}", 200));
+	assert_true(run_until(w, c_has_v2, 30000));
+	run_until(w, NULL, 1500);
+	assert_versions_unique(w->c, GREEN);
+	assert_int_equal(dcount(w->c, RED, "add"), 0);
+	v = call("GET", sl_peerproc_url(w->c), "/events/view/" GREEN, NULL, 200);
+	assert_int_equal(json_array_size(json_object_get(json_object_get(v, "Event"), "Attribute")),
+	                 2);
+	json_decref(v);
+	/* B and A unchanged by C's recovery */
+	assert_int_equal(dcount(w->b, GREEN, "applied"), 2);
+	assert_int_equal(dcount(w->a, GREEN, "edit"), 1);
+	free(green);
+	free(red);
+	free(edit);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_sync_story, setup, teardown),
+	};
+	if (!sltest_pg_dsn()) {
+		fprintf(stderr, "no test PostgreSQL (run through ctest)\n");
+		return SLTEST_SKIP;
+	}
+	sl_log_setup(stderr, SL_LOG_INFO);
+	atexit(stop_live);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,4 @@
+# The sync daemon (gateway/sync, peer_misp, cmd_run): in-process against misp-peer processes and the
+# test PostgreSQL.
+sl_test(integration sync integration/test_sync.c PG LIBS sl_peer_proc TIMEOUT 180)
+add_dependencies(test_sync misp-peer)
