@@ -12,6 +12,7 @@
 #include "ledger.h"
 #include "policy.h"
 
+/* Every function here takes a non-NULL err: errors are always named, never dropped. */
 struct sl_pipeline;
 
 /* What one call did; counters add up across calls. */
