@@ -15,6 +15,10 @@
 struct sl_stix_emit {
 	char *buf;
 	size_t len, cap, max;
+	FILE *sink;      /* set: bytes past `block` are written out as they come */
+	size_t block;    /* a full block is written before the buffer grows */
+	unsigned writes; /* blocks written to sink (a value that spans one cannot be undone) */
+	int sink_err;
 };
 
 struct sl_stix_emit *sl_stix_emit_new(size_t max_bytes)
@@ -43,7 +47,7 @@ void sl_stix_emit_free(struct sl_stix_emit *e)
 	free(e);
 }
 
-/* Room for n more bytes plus the terminating NUL. 0, SL_ELIMIT or SL_ENOMEM. */
+/* Room for n more bytes plus the terminating NUL. 0, SL_ELIMIT, SL_ENOMEM or SL_EIO. */
 static int reserve(struct sl_stix_emit *e, size_t n)
 {
 	size_t need = e->len + n + 1, cap;
@@ -51,6 +55,16 @@ static int reserve(struct sl_stix_emit *e, size_t n)
 
 	if (need <= e->cap)
 		return 0;
+	if (e->sink && e->len >= e->block) {
+		/* streaming: write what is there instead of growing (a long object_refs list) */
+		if (fwrite(e->buf, 1, e->len, e->sink) != e->len)
+			return e->sink_err = SL_EIO;
+		e->len = 0;
+		e->writes++;
+		need = n + 1;
+		if (need <= e->cap)
+			return 0;
+	}
 	if (n > e->max || e->len + n > e->max)
 		return SL_ELIMIT;
 	cap = e->cap;
@@ -305,14 +319,18 @@ static int put_value(struct sl_stix_emit *e, const json_t *v, int depth)
 int sl_stix_emit_value(struct sl_stix_emit *e, const json_t *v, struct sl_err *err)
 {
 	size_t at = e->len;
+	unsigned writes = e->writes;
 	int r = v ? put_value(e, v, 0) : SL_EINVAL;
 
 	if (r == 0) {
 		e->buf[e->len] = '\0';
 		return 0;
 	}
-	e->len = at;
-	e->buf[at] = '\0';
+	if (writes == e->writes)
+		e->len = at; /* else part of the value is already written: the output is broken */
+	e->buf[e->len] = '\0';
+	if (r == SL_EIO)
+		return sl_err_set(err, r, "output", "writing JSON failed");
 	if (r == SL_ELIMIT)
 		return sl_err_set(err, r, "output", "JSON output over the limit of %zu bytes",
 		                  e->max);
@@ -326,6 +344,8 @@ int sl_stix_emit_raw(struct sl_stix_emit *e, const char *s, size_t n, struct sl_
 	int r = put(e, s, n);
 
 	e->buf[e->len] = '\0';
+	if (r == SL_EIO)
+		return sl_err_set(err, r, "output", "writing JSON failed");
 	if (r)
 		return sl_err_set(err, r, "output", "JSON output over the limit of %zu bytes",
 		                  e->max);
@@ -337,6 +357,12 @@ const char *sl_stix_emit_data(const struct sl_stix_emit *e, size_t *len)
 	if (len)
 		*len = e->len;
 	return e->buf;
+}
+
+void sl_stix_emit_set_sink(struct sl_stix_emit *e, FILE *out, size_t block)
+{
+	e->sink = out;
+	e->block = block;
 }
 
 void sl_stix_emit_reset(struct sl_stix_emit *e)

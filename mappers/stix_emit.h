@@ -34,6 +34,13 @@ void sl_stix_emit_reset(struct sl_stix_emit *e);
 /* Write the bytes to out and reset. Returns 0 or SL_EIO. */
 int sl_stix_emit_flush(struct sl_stix_emit *e, FILE *out, struct sl_err *err) SL_MUSTCHECK;
 
+/* Streaming: when appending would grow a buffer already holding block bytes or more, those bytes
+ * are written to out first, so even one huge value (a container's object_refs) needs no more than
+ * about twice block (at least 4 KiB) plus its longest string. A value that fails after such a write
+ * cannot be taken back (the stream is then broken and must be discarded, as the caller's contract
+ * says). */
+void sl_stix_emit_set_sink(struct sl_stix_emit *e, FILE *out, size_t block);
+
 /* One-shot: a malloc'd NUL-terminated compact JSON text of v (caller frees), or NULL when
  * json_dumps would fail (invalid UTF-8) or memory runs out. The drop-in for
  * json_dumps(v, JSON_COMPACT). */

@@ -173,6 +173,46 @@ static void bounded_output(void **state)
 	sl_stix_emit_free(NULL);
 }
 
+/* with a sink, a huge value goes out in blocks and the bytes are still exactly jansson's */
+static void sink_writes_blocks(void **state)
+{
+	struct sl_err err;
+	(void)state;
+	json_t *refs = json_array();
+	for (int i = 0; i < 20000; i++) {
+		char id[64];
+		snprintf(id, sizeof(id), "indicator--%08d-0000-4000-8000-00000000%04d", i,
+		         i % 9999);
+		json_array_append_new(refs, json_string(id));
+	}
+	json_t *container = json_pack("{s:s, s:o}", "type", "report", "object_refs", refs);
+	char *want = json_dumps(container, JSON_COMPACT);
+	FILE *f = tmpfile();
+	struct sl_stix_emit *e = sl_stix_emit_new(0);
+	sl_stix_emit_set_sink(e, f, 1024);
+	assert_int_equal(sl_stix_emit_raw(e, "[", 1, &err), 0);
+	assert_int_equal(sl_stix_emit_value(e, container, &err), 0);
+	size_t held;
+	sl_stix_emit_data(e, &held);
+	assert_true(held < 4096 + 1024); /* a block or the first 4 KiB, not the 1 MB value */
+	assert_int_equal(sl_stix_emit_raw(e, "]", 1, &err), 0);
+	assert_int_equal(sl_stix_emit_flush(e, f, &err), 0);
+	long n = ftell(f);
+	assert_int_equal(n, (long)strlen(want) + 2);
+	char *got = malloc((size_t)n + 1);
+	rewind(f);
+	assert_int_equal(fread(got, 1, (size_t)n, f), (size_t)n);
+	got[n] = '\0';
+	assert_int_equal(got[0], '[');
+	assert_int_equal(got[n - 1], ']');
+	assert_memory_equal(got + 1, want, strlen(want));
+	free(got);
+	free(want);
+	fclose(f);
+	sl_stix_emit_free(e);
+	json_decref(container);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -181,6 +221,7 @@ int main(void)
 	    cmocka_unit_test(embedded_nul_and_long_strings),
 	    cmocka_unit_test(numbers_literals_nesting_order),
 	    cmocka_unit_test(bounded_output),
+	    cmocka_unit_test(sink_writes_blocks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
