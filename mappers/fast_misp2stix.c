@@ -125,7 +125,10 @@ static json_t *next_elem(void *arg, struct sl_err *err)
 static int tree_path(const char *buf, size_t len, const char *what, const struct sl_map_opts *opts,
                      json_t *warnings, FILE *out, struct sl_err *err)
 {
-	json_t *ev = sl_fast_json_parse(buf, len, 0, SL_JSON_DEFAULT_MAX_DEPTH);
+	/* over the size limit: sl_json_parse refuses it with its message */
+	json_t *ev = len <= SL_JSON_DEFAULT_MAX_BYTES
+	                 ? sl_fast_json_parse(buf, len, 0, SL_JSON_DEFAULT_MAX_DEPTH)
+	                 : NULL;
 	int r;
 
 	if (!ev)

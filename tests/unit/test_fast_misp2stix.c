@@ -257,6 +257,26 @@ static void malformed_gets_parser_error(void **state)
 		clear(&t);
 		clear(&f);
 	}
+	/* over the size limit: refused before parsing, with sl_json_parse's message */
+	{
+		size_t big = SL_JSON_DEFAULT_MAX_BYTES + 16;
+		char *huge = malloc(big);
+		assert_non_null(huge);
+		memset(huge, ' ', big);
+		memcpy(huge, "{\"Event\":{" EV ",\"Attribute\":[]}}",
+		       strlen("{\"Event\":{" EV ",\"Attribute\":[]}}"));
+		struct outcome t, f;
+		memset(&t, 0, sizeof(t));
+		memset(&f, 0, sizeof(f));
+		tree_way(huge, big, NULL, &t);
+		fast_way(huge, big, NULL, &f);
+		assert_int_equal(t.rc, SL_ELIMIT);
+		assert_int_equal(f.rc, SL_ELIMIT);
+		assert_string_equal(f.err.msg, t.err.msg);
+		clear(&t);
+		clear(&f);
+		free(huge);
+	}
 	/* nesting past the limit inside an attribute: the same limit error */
 	char deep[4096];
 	int n = snprintf(deep, sizeof(deep), "{\"Event\":{" EV ",\"Attribute\":[{\"x\":");
