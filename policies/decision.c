@@ -78,9 +78,9 @@ struct sl_policy_facts {
 	size_t refs; /* the caller's, and one per decision whose rule chain is not written yet */
 	json_t *held[2]; /* the context's containers and MISP context, which the facts point into */
 	int nresults;
+	struct result *results; /* RESULTS entries, allocated with the first changed decision */
 	const char *tags_inline[INLINE_TAGS];
 	struct pii pii_inline[INLINE_PII];
-	struct result results[RESULTS];
 };
 
 struct sl_policy_decision {
@@ -659,11 +659,14 @@ static void read_members(const json_t *o, struct members *m, int scan)
 	json_t *e;
 	int i;
 
+	void *it;
+
 	memset(m->v, 0, sizeof(m->v));
 	m->nscan = 0;
 	m->scan_all = 0;
-	json_object_foreach((json_t *)o, k, e)
-	{
+	for (it = json_object_iter((json_t *)o); it; it = json_object_iter_next((json_t *)o, it)) {
+		k = json_object_iter_key(it);
+		e = json_object_iter_value(it);
 		if ((i = key_index(k)) >= 0 && !m->v[i])
 			m->v[i] = e;
 		if (!scan || m->scan_all)
@@ -790,6 +793,7 @@ void sl_policy_facts_free(struct sl_policy_facts *f)
 		json_decref(f->results[i].obj);
 		json_decref(f->results[i].changes);
 	}
+	free(f->results);
 	json_decref(f->held[0]);
 	json_decref(f->held[1]);
 	for (i = 0; i < f->npii; i++)
@@ -1317,20 +1321,14 @@ static const char *rule_of(const struct sl_policy_decision *cdec)
 	struct outcome o = {SL_POLICY_ALLOW, 0, NULL};
 	struct rb r;
 
-	if (!dec->lazy_f)
-		return dec->rule;
+	if (dec->rule || !dec->lazy_f)
+		return dec->rule ? dec->rule : "";
 	r.len = 0;
 	r.buf[0] = '\0';
 	(void)evaluate(dec->lazy_d, dec->lazy_f, dec->now, &r, &o);
 	/* on allocation failure the chain stays empty rather than failing a getter */
 	dec->rule = strdup(r.buf);
-	if (!dec->rule)
-		dec->rule = dec->inline_;
-	sl_policy_facts_free(dec->lazy_f);
-	sl_policy_free(dec->lazy_d->owner);
-	dec->lazy_f = NULL;
-	dec->lazy_d = NULL;
-	return dec->rule;
+	return dec->rule ? dec->rule : "";
 }
 
 /* Replace the rule chain with a malloc'd string (taken). */
@@ -1431,7 +1429,9 @@ static int fast_changed(const struct sl_policy_dest *d, const struct sl_policy_f
 	}
 	if ((rc = build_changed(d, f, &o, dec)) != 0)
 		return rc;
-	if (f->nresults < RESULTS) {
+	if (!f->results)
+		f->results = malloc(RESULTS * sizeof(*f->results));
+	if (f->results && f->nresults < RESULTS) {
 		res = &f->results[f->nresults++];
 		memcpy(res->act, act, f->npii);
 		res->downgrade = o.downgrade;
@@ -1456,10 +1456,17 @@ struct sl_policy_decision *sl_policy_decide_facts(const struct sl_policy_dest *d
 	if (d->in && d->owner) {
 		/* the fast path: verdict from bit tests, rule chain written when read */
 		enum sl_policy_verdict v = fast_verdict(d, f, now);
-		dec = decision_new(d, f->id, modified_str((struct sl_policy_facts *)f), v, NULL);
+		const char *mod = modified_str((struct sl_policy_facts *)f);
+		/* id, modified and destination point into the facts and the policy it holds */
+		dec = malloc(sizeof(*dec));
 		if (!dec)
 			goto oom;
+		dec->v = v;
 		dec->rule = NULL;
+		dec->changes = dec->items = dec->obj = NULL;
+		dec->id = (char *)(f->id ? f->id : "");
+		dec->modified = (char *)(mod ? mod : "");
+		dec->dest = d->name;
 		dec->lazy_f = (struct sl_policy_facts *)f;
 		__atomic_add_fetch(&dec->lazy_f->refs, 1, __ATOMIC_RELAXED);
 		dec->lazy_d = d;
@@ -1582,12 +1589,43 @@ json_t *sl_policy_decision_take_object(struct sl_policy_decision *dec)
 	return o;
 }
 
+/* Keys are set without json_pack: parsing the format and re-checking the keys cost more than the
+ * rest of a decision. Strings still go through json_string, which refuses invalid UTF-8 (a rule
+ * chain is cut at RULE_MAX bytes, possibly inside a character). */
+static int set_str(json_t *o, const char *k, const char *v)
+{
+	json_t *s = json_string(v);
+
+	if (!s) {
+		/* a chain cut inside a character: keep what is valid */
+		char *c = strdup(v);
+		size_t n = c ? strlen(c) : 0;
+		while (!s && n > 0) {
+			c[--n] = '\0';
+			s = json_string(c);
+		}
+		free(c);
+		if (!s)
+			return -1;
+	}
+	return json_object_set_new_nocheck(o, k, s);
+}
+
 json_t *sl_policy_decision_to_json(const struct sl_policy_decision *dec)
 {
-	return json_pack("{s:s, s:s?, s:s, s:s, s:s, s:O}", "object_id", dec->id, "modified",
-	                 dec->modified[0] ? dec->modified : NULL, "destination", dec->dest,
-	                 "decision", sl_policy_verdict_name(dec->v), "rule", rule_of(dec),
-	                 "changes", changes_of((struct sl_policy_decision *)dec));
+	json_t *o = json_object(), *ch = changes_of((struct sl_policy_decision *)dec);
+
+	if (!o || !ch || set_str(o, "object_id", dec->id) != 0 ||
+	    (dec->modified[0] && set_str(o, "modified", dec->modified) != 0) ||
+	    set_str(o, "destination", dec->dest) != 0 ||
+	    json_object_set_new_nocheck(o, "decision",
+	                                json_string_nocheck(sl_policy_verdict_name(dec->v))) != 0 ||
+	    set_str(o, "rule", rule_of(dec)) != 0 ||
+	    json_object_set_nocheck(o, "changes", ch) != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 void sl_policy_decision_free(struct sl_policy_decision *dec)

@@ -1,6 +1,8 @@
 /* bench_policy.c — policy decisions per second: 1,000,000 STIX objects (a pool of mapper-shaped
  * objects, cycled) against 20 destinations, with facts read once per object as the gateway's
- * fan-out does, and the naive per-destination path for comparison. When engineer A's mapper
+ * fan-out does (full decisions, rule chains left unread; then with an audit row each, which
+ * writes every chain), every destination's verdict at once (sl_policy_verdicts_facts), the facts
+ * alone, and the naive per-destination path for comparison. When engineer A's mapper
  * (mappers/misp2stix.c) is built in, the same run maps MISP events and prints the policy/mapping
  * ratio; otherwise a JSON parse+serialise round trip of the same objects is printed as a lower
  * bound of any mapper's cost. Lines are name=value. */
@@ -99,8 +101,8 @@ int main(int argc, char **argv)
 	struct sl_err err;
 	json_t **pool = malloc(POOL * sizeof(*pool)), *report;
 	long i, allowed = 0, changed = 0;
-	double t0, t_fan, t_naive, t_json, t_verdict;
-	long verdicts = 0;
+	double t0, t_fan, t_naive, t_json, t_verdict, t_audit, t_all, t_facts;
+	long verdicts = 0, verdicts_all = 0;
 	size_t k;
 	int fd;
 
@@ -137,6 +139,42 @@ int main(int argc, char **argv)
 		sl_policy_facts_free(f);
 	}
 	t_fan = now_s() - t0;
+
+	/* full decisions with an audit row each (the rule chain written, changes serialised) */
+	t0 = now_s();
+	for (i = 0; i < total / 10; i++) {
+		struct sl_policy_ctx ctx = {i % 2 ? report : NULL, NULL, NULL};
+		struct sl_policy_facts *f = sl_policy_facts_stix(pool[i % POOL], &ctx, &err);
+		for (k = 0; k < NDEST; k++) {
+			struct sl_policy_decision *d =
+			    sl_policy_decide_facts(sl_policy_dest_at(p, k), f, NOW, &err);
+			json_decref(sl_policy_decision_to_json(d));
+			sl_policy_decision_free(d);
+		}
+		sl_policy_facts_free(f);
+	}
+	t_audit = (now_s() - t0) * 10;
+
+	/* every destination's verdict at once */
+	t0 = now_s();
+	for (i = 0; i < total; i++) {
+		struct sl_policy_ctx ctx = {i % 2 ? report : NULL, NULL, NULL};
+		struct sl_policy_facts *f = sl_policy_facts_stix(pool[i % POOL], &ctx, &err);
+		enum sl_policy_verdict v[NDEST];
+		sl_policy_verdicts_facts(p, f, NOW, v);
+		for (k = 0; k < NDEST; k++)
+			verdicts_all += v[k] != SL_POLICY_DENY;
+		sl_policy_facts_free(f);
+	}
+	t_all = now_s() - t0;
+
+	/* reading the facts alone */
+	t0 = now_s();
+	for (i = 0; i < total; i++) {
+		struct sl_policy_ctx ctx = {i % 2 ? report : NULL, NULL, NULL};
+		sl_policy_facts_free(sl_policy_facts_stix(pool[i % POOL], &ctx, &err));
+	}
+	t_facts = now_s() - t0;
 
 	/* verdicts only (no rule chain, no copies): the fan-out before full decisions are built */
 	t0 = now_s();
@@ -180,9 +218,13 @@ int main(int argc, char **argv)
 	printf("policy_ns_per_decision=%.1f\n", t_fan * 1e9 / ((double)total * NDEST));
 	printf("policy_ns_per_object_all_destinations=%.1f\n", t_fan * 1e9 / (double)total);
 	printf("policy_naive_ns_per_object_all_destinations=%.1f\n", t_naive * 1e9 / (double)total);
+	printf("policy_audit_ns_per_object_all_destinations=%.1f\n", t_audit * 1e9 / (double)total);
 	printf("verdict_only_allowed=%ld\n", verdicts);
 	printf("verdict_only_ns_per_object_all_destinations=%.1f\n",
 	       t_verdict * 1e9 / (double)total);
+	printf("verdicts_all_allowed=%ld\n", verdicts_all);
+	printf("verdicts_all_ns_per_object_all_destinations=%.1f\n", t_all * 1e9 / (double)total);
+	printf("facts_ns_per_object=%.1f\n", t_facts * 1e9 / (double)total);
 	printf("json_roundtrip_ns_per_object=%.1f\n", t_json * 1e9 / (double)total);
 	printf("ratio_policy_to_json_roundtrip=%.3f\n", t_fan / t_json);
 #ifdef SL_BENCH_HAVE_MAPPER
@@ -190,7 +232,7 @@ int main(int argc, char **argv)
 		/* MISP events of 50 attributes, mapped, then decided: the same objects through both
 		 * steps */
 		long nev = total / 50, nobj = 0;
-		double t_map = 0, t_pol = 0, t_ver = 0;
+		double t_map = 0, t_pol = 0, t_ver = 0, t_aud = 0, t_vall = 0;
 		for (i = 0; i < nev; i++) {
 			json_t *ev = json_pack(
 			    "{s:{s:s, s:s, s:s, s:s, s:s, s:s, s:[{s:s}], s:[]}}", "Event", "uuid",
@@ -252,6 +294,35 @@ int main(int argc, char **argv)
 					sl_policy_facts_free(f);
 				}
 				t_ver += now_s() - t0;
+				t0 = now_s();
+				json_array_foreach(json_object_get(bundle, "objects"), k, o)
+				{
+					struct sl_policy_ctx ctx = {conts, NULL, NULL};
+					struct sl_policy_facts *f =
+					    sl_policy_facts_stix(o, &ctx, &err);
+					enum sl_policy_verdict v[NDEST];
+					if (f)
+						sl_policy_verdicts_facts(p, f, NOW, v);
+					sl_policy_facts_free(f);
+				}
+				t_vall += now_s() - t0;
+				t0 = now_s();
+				json_array_foreach(json_object_get(bundle, "objects"), k, o)
+				{
+					struct sl_policy_ctx ctx = {conts, NULL, NULL};
+					struct sl_policy_facts *f =
+					    sl_policy_facts_stix(o, &ctx, &err);
+					size_t j;
+					for (j = 0; f && j < NDEST; j++) {
+						struct sl_policy_decision *d =
+						    sl_policy_decide_facts(sl_policy_dest_at(p, j),
+						                           f, NOW, &err);
+						json_decref(sl_policy_decision_to_json(d));
+						sl_policy_decision_free(d);
+					}
+					sl_policy_facts_free(f);
+				}
+				t_aud += now_s() - t0;
 				json_decref(conts);
 			}
 			json_decref(bundle);
@@ -266,6 +337,12 @@ int main(int argc, char **argv)
 		printf("verdict_only_ns_per_mapped_object_all_destinations=%.1f\n",
 		       t_ver * 1e9 / (double)(nobj ? nobj : 1));
 		printf("ratio_verdict_only_to_map=%.3f\n", t_ver / (t_map > 0 ? t_map : 1));
+		printf("verdicts_all_ns_per_mapped_object_all_destinations=%.1f\n",
+		       t_vall * 1e9 / (double)(nobj ? nobj : 1));
+		printf("ratio_verdicts_all_to_map=%.3f\n", t_vall / (t_map > 0 ? t_map : 1));
+		printf("policy_audit_ns_per_mapped_object_all_destinations=%.1f\n",
+		       t_aud * 1e9 / (double)(nobj ? nobj : 1));
+		printf("ratio_policy_audit_to_map=%.3f\n", t_aud / (t_map > 0 ? t_map : 1));
 	}
 #else
 	printf("mapper=unavailable\n");
