@@ -292,9 +292,6 @@ json_t *sl_map_sco(const char *type, const char *uuid)
 	return o;
 }
 
-/* streamed text is written in blocks of about this size */
-#define SL_MAP_EMIT_BLOCK (64u * 1024u)
-
 void sl_map_emit(struct sl_map_ctx *c, json_t *arr, json_t *obj)
 {
 	if (!c->out) {

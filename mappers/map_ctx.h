@@ -15,6 +15,11 @@
 
 #define SL_TS_MAX 40
 
+/* streamed text is written in blocks of about this size: small enough that the buffer stays
+ * under malloc's mmap threshold (at 64 KiB it grew to 128 KiB and was mapped and unmapped for
+ * every event of a batch) */
+#define SL_MAP_EMIT_BLOCK (16u * 1024u)
+
 /* Internal to the mappers: misp2stix.c creates it, the attribute/object/galaxy mappers fill it. The
  * struct is visible because those three files are one conversion split by MISP concept. */
 struct sl_map_ctx {

@@ -1309,7 +1309,7 @@ static json_t *convert(const json_t *event, const struct sl_map_attr_src *src,
 		c.out = out;
 		c.emit = sl_stix_emit_new(0);
 		if (c.emit)
-			sl_stix_emit_set_sink(c.emit, out, 64u * 1024u);
+			sl_stix_emit_set_sink(c.emit, out, SL_MAP_EMIT_BLOCK);
 		if (!c.emit || sl_stix_emit_raw(c.emit, head, (size_t)hl, err) != 0) {
 			sl_err_set(err, SL_ENOMEM, eu, "out of memory");
 			goto out;
