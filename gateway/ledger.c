@@ -2024,3 +2024,159 @@ json_t *sl_ledger_outbox_payload(struct sl_ledger *l, int64_t outbox_id, struct 
 	snprintf(ids, sizeof(ids), "%" PRId64, outbox_id);
 	return json_result(l, "outbox_payload", 1, p, "outbox", err);
 }
+
+/* ---- a side connection for long-running servers: notifications, audit off the request path ---- */
+
+struct sl_ledger *sl_ledger_open_sibling(struct sl_ledger *l, struct sl_err *err)
+{
+	PQconninfoOption *opts, *o;
+	const char *keys[64], *vals[64];
+	struct sl_ledger *s;
+	int k = 0;
+
+	if (!l || !l->conn)
+		return sl_err_set(err, SL_EINVAL, "ledger", "no ledger handle"), NULL;
+	if (!(opts = PQconninfo(l->conn)))
+		return sl_err_set(err, SL_ENOMEM, "ledger", "out of memory"), NULL;
+	for (o = opts; o->keyword && k < 63; o++)
+		if (o->val && *o->val) {
+			keys[k] = o->keyword;
+			vals[k++] = o->val;
+		}
+	keys[k] = vals[k] = NULL;
+	if (!(s = calloc(1, sizeof(*s)))) {
+		PQconninfoFree(opts);
+		return sl_err_set(err, SL_ENOMEM, "ledger", "out of memory"), NULL;
+	}
+	s->conn = PQconnectdbParams(keys, vals, 0);
+	PQconninfoFree(opts);
+	if (!s->conn || PQstatus(s->conn) != CONNECTION_OK) {
+		if (s->conn)
+			db_fail(s, NULL, "ledger", err);
+		else
+			sl_err_set(err, SL_ENOMEM, "ledger", "out of memory");
+		sl_ledger_close(s);
+		return NULL;
+	}
+	PQsetNoticeProcessor(s->conn, quiet_notice, NULL);
+	return s;
+}
+
+int sl_ledger_listen(struct sl_ledger *l, struct sl_err *err)
+{
+	int rc, v;
+
+	if ((rc = ready(l, err)) != 0 || (rc = schema_version(l, &v, err)) != 0)
+		return rc;
+	if (v < 3)
+		return sl_err_set(err, SL_EUNSUPPORTED, "ledger listen",
+		                  "the database (schema %d) sends no notifications: run sluice ledger "
+		                  "migrate",
+		                  v);
+	return run_ok(l, "ledger_listen", 0, NULL, err);
+}
+
+int sl_ledger_notifications(struct sl_ledger *l, unsigned *added, unsigned *erased,
+                            struct sl_err *err)
+{
+	PGnotify *nf;
+
+	*added = *erased = 0;
+	if (!l || PQstatus(l->conn) != CONNECTION_OK || PQconsumeInput(l->conn) != 1)
+		return sl_err_set(err, SL_EDB, "ledger listen",
+		                  "connection lost: notifications may have been missed");
+	while ((nf = PQnotifies(l->conn)) != NULL) {
+		if (strcmp(nf->extra, "added") == 0)
+			(*added)++;
+		else
+			(*erased)++;
+		PQfreemem(nf);
+	}
+	return 0;
+}
+
+int sl_ledger_audit_send(struct sl_ledger *l, const struct sl_ledger_audit *rows, size_t n,
+                         struct sl_err *err)
+{
+	struct buf a[7];
+	const char *p[7];
+	char ts[SL_LEDGER_TS_MAX];
+	size_t i, k;
+	int rc = 0;
+
+	if (n && !rows)
+		return sl_err_set(err, SL_EINVAL, "audit", "no rows");
+	if (n == 0)
+		return 0;
+	if ((rc = ready(l, err)) != 0)
+		return rc;
+	if (PQisBusy(l->conn))
+		return sl_err_set(err, SL_ECONFLICT, "audit", "a batch is still being written");
+	memset(a, 0, sizeof(a));
+	for (k = 0; k < 7; k++)
+		buf_ch(&a[k], '{');
+	for (i = 0; i < n && rc == 0; i++) {
+		const struct sl_ledger_audit *r = &rows[i];
+		const char *m = NULL;
+		char *changes = NULL;
+
+		if (!r->id || !decision_name(r->decision)) {
+			rc =
+			    sl_err_set(err, SL_EINVAL, "audit", "row %zu has no id or decision", i);
+			break;
+		}
+		if (caller_ts(r->modified, ts, &m, r->id, err) != 0) {
+			rc = SL_EINVAL;
+			break;
+		}
+		if (r->changes && !(changes = json_dumps(r->changes, JSON_COMPACT | JSON_SORT_KEYS |
+		                                                         JSON_ENCODE_ANY))) {
+			rc = sl_err_set(err, SL_ENOMEM, "audit", "out of memory");
+			break;
+		}
+		buf_arr_elem(&a[0], r->id);
+		buf_arr_elem(&a[1], m);
+		buf_arr_elem(&a[2], r->destination);
+		buf_arr_elem(&a[3], decision_name(r->decision));
+		buf_arr_elem(&a[4], r->rule);
+		buf_arr_elem(&a[5], changes);
+		buf_arr_elem(&a[6], r->result);
+		free(changes);
+	}
+	for (k = 0; k < 7; k++) {
+		buf_ch(&a[k], '}');
+		if (a[k].oom && rc == 0)
+			rc = sl_err_set(err, SL_ENOMEM, "audit", "out of memory");
+		p[k] = a[k].p;
+	}
+	if (rc == 0 && !PQsendQueryParams(l->conn, sql("audit_append"), 7, NULL, p, NULL, NULL, 0))
+		rc = db_fail(l, NULL, "audit_append", err);
+	for (k = 0; k < 7; k++)
+		buf_free(&a[k]);
+	return rc;
+}
+
+int sl_ledger_audit_collect(struct sl_ledger *l, bool wait, bool *busy, struct sl_err *err)
+{
+	PGresult *r;
+	int rc = 0;
+
+	*busy = false;
+	if (!l || PQstatus(l->conn) != CONNECTION_OK)
+		return sl_err_set(err, SL_EDB, "audit_append",
+		                  "database connection lost; the batch may not be stored");
+	if (!wait) {
+		if (PQconsumeInput(l->conn) != 1)
+			return db_fail(l, NULL, "audit_append", err);
+		if (PQisBusy(l->conn)) {
+			*busy = true;
+			return 0;
+		}
+	}
+	while ((r = PQgetResult(l->conn)) != NULL) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0)
+			rc = db_fail(l, r, "audit_append", err);
+		PQclear(r);
+	}
+	return rc;
+}

@@ -302,4 +302,26 @@ struct sl_ledger_stats {
 int sl_ledger_stats(struct sl_ledger *l, struct sl_ledger_stats *out,
                     struct sl_err *err) SL_MUSTCHECK;
 
+/* ---- a side connection for long-running servers ---------------------------------------------- */
+
+/* A new connection to l's database with l's connection parameters (close with sl_ledger_close). */
+struct sl_ledger *sl_ledger_open_sibling(struct sl_ledger *l, struct sl_err *err);
+/* Receive the ledger's change notifications on l (schema 3 and later; SL_EUNSUPPORTED before):
+ * rows added to objects or shares, and rows updated or deleted there (erasure). Call again after
+ * sl_ledger_notifications reported a lost connection. l should then be used for nothing else but
+ * sl_ledger_audit_send/collect. */
+int sl_ledger_listen(struct sl_ledger *l, struct sl_err *err) SL_MUSTCHECK;
+/* Without waiting: how many "added" and "erased" notifications arrived since the last call.
+ * SL_EDB when the connection is lost (notifications may have been missed). */
+int sl_ledger_notifications(struct sl_ledger *l, unsigned *added, unsigned *erased,
+                            struct sl_err *err) SL_MUSTCHECK;
+/* sl_ledger_audit_append without waiting for the database: the rows are sent as one statement and
+ * sl_ledger_audit_collect says how it ended. One batch at a time (SL_ECONFLICT while one is out). */
+int sl_ledger_audit_send(struct sl_ledger *l, const struct sl_ledger_audit *rows, size_t n,
+                         struct sl_err *err) SL_MUSTCHECK;
+/* The outcome of the batch sent last: *busy = true (and 0) while it is still being written unless
+ * wait; 0 once stored (or when none was sent), else the database's error (the batch is not stored). */
+int sl_ledger_audit_collect(struct sl_ledger *l, bool wait, bool *busy,
+                            struct sl_err *err) SL_MUSTCHECK;
+
 #endif

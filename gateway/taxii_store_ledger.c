@@ -2,10 +2,22 @@
  * + the policy filter) over every stored version. Pages scan sl_ledger_page from the cursor,
  * copying each batch before judging it (judging may query the ledger again, e.g. for first/last),
  * and stop after limit+1 matches or the scan limit. match[id] requests read the ids' versions
- * directly. */
+ * directly.
+ *
+ * Speed: each view (every stored version, or one partner's shares) is held in memory once read,
+ * in (date_added, seq) order, with the newest version of each id, so ordinary pages (default or
+ * match[version]=all, no match[id]) are answered without the database. The cache is kept fresh by
+ * migration 003's notifications on a side connection, polled (without waiting) at each request:
+ * "added" reads the rows after the last one held, "erased" drops every cache. Served objects are
+ * audited in batches sent on the side connection without waiting (flushed every AUDIT_FLUSH_ROWS
+ * rows or AUDIT_FLUSH_US, and on free). Without a side connection (or schema < 3) every page and
+ * audit goes to the database as before. */
 #include "taxii_store_ledger.h"
 
 #include <stdint.h>
+#include <time.h>
+
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +26,13 @@
 
 #define MAX_VIEWS 64
 #define BATCH_MAX 1000
+#define MAX_CACHES 64                    /* cached views (partners) at once */
+#define CACHE_DEFAULT_BYTES (512u << 20) /* all cached views together */
+#define CACHE_FILL_ROWS 5000             /* rows read per query when filling a cache */
+#define CACHE_FILL_MAX 200000            /* rows read for one request; more: served from the db */
+#define AUDIT_FLUSH_ROWS 2000            /* audit rows per batch */
+#define AUDIT_FLUSH_US 100000            /* oldest unsent audit row waits at most this (100 ms) */
+#define AUDIT_MAX_PENDING 200000         /* rows not yet stored: beyond, serving fails (500) */
 
 struct view {
 	char collection[SL_TAXII_NAME_MAX];
@@ -21,8 +40,54 @@ struct view {
 	size_t n_types;
 };
 
+/* One cached row: a copied ledger version in one allocation (id, type, version, json follow). */
+struct crow {
+	const char *id, *type, *version, *json;
+	char spec[8];
+	size_t json_len;
+	int64_t version_us, date_added_us, seq;
+	bool erased;
+};
+
+/* One view held in memory: every row of it in (date_added, seq) order, and the newest version_us
+ * of each id (open addressing, keys borrowed from rows). */
+struct vcache {
+	bool used, complete, stale, too_big;
+	char key[SL_TAXII_NAME_MAX]; /* partner name, "" = every stored version */
+	struct crow **rows;
+	size_t n, cap, bytes;
+	const char **hkeys;
+	int64_t *hvals;
+	size_t hcap, hn;
+	uint64_t last_use;
+};
+
+/* A served object waiting for its audit row (strings owned). */
+struct arow {
+	char *id, *version, *dest, *rule;
+	unsigned count;
+};
+
+struct alist {
+	struct arow *v;
+	size_t n, cap;
+	size_t *hidx; /* open addressing: index + 1 into v, 0 = empty */
+	size_t hcap;
+};
+
 struct sl_taxii_store_ledger {
 	struct sl_ledger *l;
+	struct event *timer;      /* attach: flushes the audit, polls notifications */
+	struct sl_ledger *side;   /* async audit; NULL = none (all synchronous, no cache) */
+	struct sl_ledger *listen; /* notifications only, so none waits behind an audit batch */
+	bool listening;
+	size_t cache_max; /* bytes for all cached views; 0 = no cache */
+	size_t cache_bytes;
+	uint64_t tick;
+	struct vcache caches[MAX_CACHES];
+	struct alist pending, inflight;
+	int64_t pending_since_us;
+	struct sl_err audit_err; /* the last failed batch, reported while too much is pending */
 	const struct sl_taxii_store_ops *dir;
 	void *dir_ctx;
 	struct view views[MAX_VIEWS];
@@ -328,6 +393,549 @@ static int page_by_ids(struct sl_taxii_store_ledger *st, const char *partner, co
 	return rc;
 }
 
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+/* ---- audit off the request path ------------------------------------------------------------- */
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void alist_clear(struct alist *a)
+{
+	for (size_t i = 0; i < a->n; i++) {
+		free(a->v[i].id);
+		free(a->v[i].version);
+		free(a->v[i].dest);
+		free(a->v[i].rule);
+	}
+	a->n = 0;
+	if (a->hidx)
+		memset(a->hidx, 0, a->hcap * sizeof(*a->hidx));
+}
+
+static void alist_free(struct alist *a)
+{
+	alist_clear(a);
+	free(a->v);
+	free(a->hidx);
+	memset(a, 0, sizeof(*a));
+}
+
+static uint64_t arow_hash(const char *dest, const char *rule, const char *id, const char *version)
+{
+	return hash_str(dest) ^ (hash_str(rule) * 31) ^ (hash_str(id) * 961) ^
+	       (hash_str(version) * 29791);
+}
+
+static bool arow_is(const struct arow *r, const char *dest, const char *rule, const char *id,
+                    const char *version)
+{
+	return strcmp(r->id, id) == 0 && strcmp(r->version, version) == 0 &&
+	       strcmp(r->dest, dest) == 0 && strcmp(r->rule, rule) == 0;
+}
+
+/* Rebuild a's index with room for at least want rows (a load of at most one half). */
+static int alist_index(struct alist *a, size_t want)
+{
+	size_t cap = a->hcap ? a->hcap : 1024;
+	size_t *h;
+
+	while (cap < want * 2)
+		cap *= 2;
+	if (cap == a->hcap)
+		return 0;
+	if (!(h = calloc(cap, sizeof(*h))))
+		return -1;
+	for (size_t k = 0; k < a->n; k++) {
+		const struct arow *r = &a->v[k];
+		size_t i = arow_hash(r->dest, r->rule, r->id, r->version) & (cap - 1);
+
+		while (h[i])
+			i = (i + 1) & (cap - 1);
+		h[i] = k + 1;
+	}
+	free(a->hidx);
+	a->hidx = h;
+	a->hcap = cap;
+	return 0;
+}
+
+static int send_batch(struct sl_taxii_store_ledger *st, struct sl_err *err)
+{
+	size_t n = st->inflight.n;
+	struct sl_ledger_audit *rows = calloc(n ? n : 1, sizeof(*rows));
+	char(*res)[40] = calloc(n ? n : 1, sizeof(*res));
+	int rc;
+
+	if (!rows || !res) {
+		free(rows);
+		free(res);
+		return sl_err_set(err, SL_ENOMEM, "audit", "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct arow *a = &st->inflight.v[i];
+
+		if (a->count > 1)
+			snprintf(res[i], sizeof(res[i]), "served %u times", a->count);
+		else
+			snprintf(res[i], sizeof(res[i]), "served");
+		rows[i].id = a->id;
+		rows[i].modified = a->version;
+		rows[i].destination = a->dest;
+		rows[i].decision = SL_LEDGER_ALLOW;
+		rows[i].rule = a->rule;
+		rows[i].result = res[i];
+	}
+	rc = sl_ledger_audit_send(st->side, rows, n, err);
+	free(rows);
+	free(res);
+	return rc;
+}
+
+/* Move the audit along: collect the batch out (wait: until stored), send the next one when due
+ * (force: whatever is pending). A failed batch is sent again (at most 3 tries per call). */
+static int audit_pump(struct sl_taxii_store_ledger *st, bool wait, bool force, struct sl_err *err)
+{
+	for (int tries = 0;; tries++) {
+		bool busy = false;
+		int rc;
+
+		if (st->inflight.n) {
+			rc = sl_ledger_audit_collect(st->side, wait, &busy, err);
+			if (busy)
+				return 0;
+			if (rc != 0) {
+				st->audit_err = *err;
+				/* Send it again (a lost connection is reset by the send). */
+				if (tries >= 3 || send_batch(st, err) != 0)
+					return rc;
+				if (!wait)
+					return 0;
+				continue;
+			}
+			alist_clear(&st->inflight);
+		}
+		if (!st->pending.n)
+			return 0;
+		if (!force && st->pending.n < AUDIT_FLUSH_ROWS &&
+		    now_us() - st->pending_since_us < AUDIT_FLUSH_US)
+			return 0;
+		{
+			struct alist t = st->inflight;
+
+			st->inflight = st->pending;
+			st->pending = t;
+		}
+		if ((rc = send_batch(st, err)) != 0) {
+			st->audit_err = *err;
+			return rc;
+		}
+		if (!wait)
+			return 0;
+	}
+}
+
+/* Queue the audit rows of one page. The same object version served again to the same partner
+ * from the same collection before the batch goes out is one row, "served N times". */
+static int audit_queue(struct sl_taxii_store_ledger *st, const char *partner,
+                       const char *collection, const struct sl_taxii_served *items, size_t n,
+                       struct sl_err *err)
+{
+	char dest[SL_TAXII_NAME_MAX + 8], rule[SL_TAXII_NAME_MAX + 32];
+	struct alist *p = &st->pending;
+	struct sl_err e = {0};
+
+	audit_pump(st, false, false, &e);
+	if (p->n + st->inflight.n + n > AUDIT_MAX_PENDING) {
+		/* The database is not keeping up (or failing): wait for it, then refuse. */
+		if (audit_pump(st, true, true, &e) != 0 ||
+		    p->n + st->inflight.n + n > AUDIT_MAX_PENDING)
+			return sl_err_set(err, SL_EDB, "audit",
+			                  "served objects cannot be recorded: %s",
+			                  e.msg[0] ? e.msg : "too many pending");
+	}
+	if (p->n + n > p->cap) {
+		size_t cap = p->cap ? p->cap : 256;
+		struct arow *nv;
+
+		while (cap < p->n + n)
+			cap *= 2;
+		if (!(nv = realloc(p->v, cap * sizeof(*nv))))
+			return sl_err_set(err, SL_ENOMEM, collection, "out of memory");
+		p->v = nv;
+		p->cap = cap;
+	}
+	if (alist_index(p, p->n + n) != 0)
+		return sl_err_set(err, SL_ENOMEM, collection, "out of memory");
+	if (!p->n)
+		st->pending_since_us = now_us();
+	snprintf(dest, sizeof(dest), "taxii:%s", partner);
+	snprintf(rule, sizeof(rule), "taxii collection %s", collection);
+	for (size_t k = 0; k < n; k++) {
+		size_t i = arow_hash(dest, rule, items[k].id, items[k].version) & (p->hcap - 1);
+		struct arow *a;
+
+		for (; p->hidx[i]; i = (i + 1) & (p->hcap - 1))
+			if (arow_is(&p->v[p->hidx[i] - 1], dest, rule, items[k].id,
+			            items[k].version))
+				break;
+		if (p->hidx[i]) {
+			p->v[p->hidx[i] - 1].count++;
+			continue;
+		}
+		a = &p->v[p->n];
+		a->id = strdup(items[k].id);
+		a->version = strdup(items[k].version);
+		a->dest = strdup(dest);
+		a->rule = strdup(rule);
+		a->count = 1;
+		p->n++;
+		p->hidx[i] = p->n;
+		if (!a->id || !a->version || !a->dest || !a->rule)
+			return sl_err_set(err, SL_ENOMEM, collection, "out of memory");
+	}
+	audit_pump(st, false, false, &e);
+	return 0;
+}
+
+/* ---- the view cache ------------------------------------------------------------------------- */
+
+static void vcache_clear(struct sl_taxii_store_ledger *st, struct vcache *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->rows[i]);
+	free(c->rows);
+	free(c->hkeys);
+	free(c->hvals);
+	st->cache_bytes -= c->bytes;
+	memset(c, 0, sizeof(*c));
+}
+
+static void caches_drop_all(struct sl_taxii_store_ledger *st)
+{
+	for (size_t i = 0; i < MAX_CACHES; i++)
+		if (st->caches[i].used)
+			vcache_clear(st, &st->caches[i]);
+}
+
+static int64_t *newest_slot(struct vcache *c, const char *id, bool insert)
+{
+	size_t m, i;
+
+	if (insert && (c->hn + 1) * 2 > c->hcap) {
+		size_t ncap = c->hcap ? c->hcap * 2 : 1024;
+		const char **nk = calloc(ncap, sizeof(*nk));
+		int64_t *nv = calloc(ncap, sizeof(*nv));
+
+		if (!nk || !nv) {
+			free(nk);
+			free(nv);
+			return NULL;
+		}
+		for (size_t k = 0; k < c->hcap; k++) {
+			if (!c->hkeys[k])
+				continue;
+			for (i = hash_str(c->hkeys[k]) & (ncap - 1); nk[i];
+			     i = (i + 1) & (ncap - 1))
+				;
+			nk[i] = c->hkeys[k];
+			nv[i] = c->hvals[k];
+		}
+		free(c->hkeys);
+		free(c->hvals);
+		c->hkeys = nk;
+		c->hvals = nv;
+		c->hcap = ncap;
+	}
+	if (!c->hcap)
+		return NULL;
+	m = c->hcap - 1;
+	for (i = hash_str(id) & m; c->hkeys[i]; i = (i + 1) & m)
+		if (strcmp(c->hkeys[i], id) == 0)
+			return &c->hvals[i];
+	if (!insert)
+		return NULL;
+	c->hkeys[i] = id;
+	c->hvals[i] = INT64_MIN;
+	c->hn++;
+	return &c->hvals[i];
+}
+
+struct fill {
+	struct sl_taxii_store_ledger *st;
+	struct vcache *c;
+	int oom, too_big;
+};
+
+static int cache_row(void *arg, const struct sl_ledger_version *v)
+{
+	struct fill *fl = arg;
+	struct vcache *c = fl->c;
+	size_t lid = strlen(v->id) + 1, lt = strlen(v->type ? v->type : "") + 1,
+	       lv = strlen(v->modified) + 1,
+	       size = sizeof(struct crow) + lid + lt + lv + v->json_len + 1;
+	struct crow *r;
+	char *p;
+	int64_t *slot;
+
+	if (fl->st->cache_bytes + size > fl->st->cache_max) {
+		fl->too_big = 1;
+		return 1;
+	}
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 1024;
+		struct crow **nr = realloc(c->rows, cap * sizeof(*nr));
+
+		if (!nr) {
+			fl->oom = 1;
+			return 1;
+		}
+		c->rows = nr;
+		c->cap = cap;
+	}
+	if (!(r = malloc(size))) {
+		fl->oom = 1;
+		return 1;
+	}
+	p = (char *)(r + 1);
+	memcpy(p, v->id, lid);
+	r->id = p;
+	p += lid;
+	memcpy(p, v->type ? v->type : "", lt);
+	r->type = p;
+	p += lt;
+	memcpy(p, v->modified, lv);
+	r->version = p;
+	p += lv;
+	memcpy(p, v->json, v->json_len);
+	p[v->json_len] = '\0';
+	r->json = p;
+	r->json_len = v->json_len;
+	snprintf(r->spec, sizeof(r->spec), "%s", v->spec_version ? v->spec_version : "2.1");
+	if (sl_taxii_ts_parse(v->modified, &r->version_us) != 0)
+		r->version_us = 0;
+	r->date_added_us = v->date_added_us;
+	r->seq = v->seq;
+	r->erased = v->erased;
+	if (!(slot = newest_slot(c, r->id, true))) {
+		free(r);
+		fl->oom = 1;
+		return 1;
+	}
+	if (r->version_us > *slot)
+		*slot = r->version_us;
+	c->rows[c->n++] = r;
+	c->bytes += size;
+	fl->st->cache_bytes += size;
+	return 0;
+}
+
+/* Evict the least recently used cache other than keep; false when there is none. */
+static bool evict_one(struct sl_taxii_store_ledger *st, const struct vcache *keep)
+{
+	struct vcache *lru = NULL;
+
+	for (size_t i = 0; i < MAX_CACHES; i++) {
+		struct vcache *c = &st->caches[i];
+
+		if (c->used && c != keep && c->n && (!lru || c->last_use < lru->last_use))
+			lru = c;
+	}
+	if (!lru)
+		return false;
+	vcache_clear(st, lru);
+	return true;
+}
+
+/* Apply what the side connection reported. false: the cache cannot be trusted now. */
+static bool side_poll(struct sl_taxii_store_ledger *st)
+{
+	struct sl_err e = {0};
+	unsigned added, erased;
+
+	if (!st->side || !st->listen || !st->cache_max)
+		return false;
+	if (!st->listening) {
+		/* (Re)connect and listen (with no audit batch out); whatever was missed meanwhile
+		 * is dropped. */
+		if (sl_ledger_listen(st->listen, &e) != 0)
+			return false;
+		st->listening = true;
+		caches_drop_all(st);
+		return true;
+	}
+	if (sl_ledger_notifications(st->listen, &added, &erased, &e) != 0) {
+		st->listening = false;
+		caches_drop_all(st);
+		return false;
+	}
+	if (erased)
+		caches_drop_all(st);
+	else if (added)
+		for (size_t i = 0; i < MAX_CACHES; i++)
+			st->caches[i].stale = true;
+	return true;
+}
+
+/* The cache of key, filled up to the last committed row; NULL = answer from the database. */
+static struct vcache *cache_get(struct sl_taxii_store_ledger *st, const char *key)
+{
+	struct vcache *c = NULL, *free_slot = NULL;
+	struct sl_ledger_page_query q = {0};
+	struct sl_err e = {0};
+	size_t read = 0;
+
+	if (!side_poll(st))
+		return NULL;
+	for (size_t i = 0; i < MAX_CACHES && !c; i++) {
+		if (st->caches[i].used && strcmp(st->caches[i].key, key) == 0)
+			c = &st->caches[i];
+		else if (!st->caches[i].used && !free_slot)
+			free_slot = &st->caches[i];
+	}
+	if (!c) {
+		if (!free_slot) {
+			struct vcache *lru = NULL;
+
+			for (size_t i = 0; i < MAX_CACHES; i++)
+				if (!lru || st->caches[i].last_use < lru->last_use)
+					lru = &st->caches[i];
+			vcache_clear(st, lru);
+			free_slot = lru;
+		}
+		c = free_slot;
+		c->used = true;
+		c->stale = true;
+		snprintf(c->key, sizeof(c->key), "%s", key);
+	}
+	c->last_use = ++st->tick;
+	if (c->too_big)
+		return NULL;
+	if (c->complete && !c->stale)
+		return c;
+	c->stale = false;
+	q.destination = st->partner_views ? key : NULL;
+	for (;;) {
+		struct fill fl = {.st = st, .c = c};
+		bool more = false;
+		int rc;
+
+		if (c->n) {
+			q.after_date_added_us = c->rows[c->n - 1]->date_added_us;
+			q.after_seq = c->rows[c->n - 1]->seq;
+		}
+		rc = sl_ledger_page(st->l, &q, CACHE_FILL_ROWS, cache_row, &fl, &more, &e);
+		if (fl.too_big) {
+			/* Make room from other views; a view larger than the whole budget is
+			 * served from the database. */
+			if (evict_one(st, c))
+				continue;
+			vcache_clear(st, c);
+			c->used = true;
+			c->too_big = true;
+			snprintf(c->key, sizeof(c->key), "%s", key);
+			return NULL;
+		}
+		if (rc != 0 || fl.oom) {
+			vcache_clear(st, c);
+			return NULL;
+		}
+		read += CACHE_FILL_ROWS;
+		c->complete = !more;
+		if (!more)
+			return c;
+		if (read >= CACHE_FILL_MAX)
+			return NULL; /* bounded work per request: go on at the next one */
+	}
+}
+
+/* First row strictly after (ad, as). */
+static size_t cache_seek(const struct vcache *c, int64_t ad, int64_t as)
+{
+	size_t lo = 0, hi = c->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct crow *r = c->rows[mid];
+
+		if (r->date_added_us > ad || (r->date_added_us == ad && r->seq > as))
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+/* A page from the cache, with the database path's semantics: the rows sl_ledger_page would have
+ * returned (types, latest_only) are the ones examined and counted against the scan limit. */
+static int cache_page(struct sl_taxii_store_ledger *st, const struct vcache *c, const char *partner,
+                      const char *collection, const struct sl_taxii_filter *f,
+                      const char *const *types, size_t ntypes, bool latest_only, int64_t ad,
+                      int64_t as, size_t limit, bool want_json, sl_taxii_emit emit, void *emit_arg,
+                      struct sl_taxii_page_end *end, struct sl_err *err)
+{
+	size_t emitted = 0, scanned = 0;
+	const struct crow *last = NULL;
+
+	for (size_t i = cache_seek(c, ad, as); i < c->n; i++) {
+		const struct crow *r = c->rows[i];
+		struct vrec v;
+
+		if (ntypes && !in_list(r->type, types, ntypes))
+			continue;
+		if (latest_only) {
+			int64_t *nv = newest_slot((struct vcache *)c, r->id, false);
+
+			if (nv && *nv > r->version_us)
+				continue;
+		}
+		/* A further candidate exists: stop here if the page is full or the work bound hit.
+		 */
+		if (last && scanned >= st->scan_limit) {
+			end->more = true;
+			end->has_resume = true;
+			end->resume.date_added_us = last->date_added_us;
+			end->resume.seq = (uint64_t)last->seq;
+			return 0;
+		}
+		scanned++;
+		last = r;
+		v = (struct vrec){.id = (char *)r->id,
+		                  .type = (char *)r->type,
+		                  .version = (char *)r->version,
+		                  .json = (char *)r->json,
+		                  .json_len = r->json_len,
+		                  .version_us = r->version_us,
+		                  .date_added_us = r->date_added_us,
+		                  .seq = r->seq,
+		                  .erased = r->erased};
+		memcpy(v.spec, r->spec, sizeof(v.spec));
+		if (!spec_ok(f, &v) || !visible(st, partner, collection, &v))
+			continue;
+		if (emitted == limit) {
+			end->more = true;
+			return 0;
+		}
+		if (emit_rec(emit, emit_arg, &v, want_json) != 0)
+			return sl_err_set(err, SL_EIO, collection,
+			                  "the response could not be written");
+		emitted++;
+	}
+	return 0;
+}
+
 static int op_page(void *ctx, const char *partner, const char *collection,
                    const struct sl_taxii_filter *f, size_t limit, bool want_json,
                    sl_taxii_emit emit, void *emit_arg, struct sl_taxii_page_end *end,
@@ -373,6 +981,15 @@ static int op_page(void *ctx, const char *partner, const char *collection,
 	 * view does not fall back to an older version (one query per page, not one per object). */
 	q.latest_only = version_flags(f) == SL_TAXII_VERSION_LAST && !f->n_versions;
 	q.destination = st->partner_views ? partner : NULL;
+	/* The cache answers what needs no per-object lookup: the default (last) and all. */
+	if (q.latest_only || (version_flags(f) == SL_TAXII_VERSION_ALL && !f->n_versions)) {
+		const struct vcache *c = cache_get(st, st->partner_views ? partner : "");
+
+		if (c)
+			return cache_page(st, c, partner, collection, f, q.types, q.n_types,
+			                  q.latest_only, ad, as, limit, want_json, emit, emit_arg,
+			                  end, err);
+	}
 	q.after_date_added_us = ad;
 	q.after_seq = as;
 	for (;;) {
@@ -498,11 +1115,13 @@ static int op_note_served(void *ctx, const char *partner, const char *collection
                           const struct sl_taxii_served *items, size_t n, struct sl_err *err)
 {
 	struct sl_taxii_store_ledger *st = ctx;
-	struct sl_ledger_audit *rows = calloc(n ? n : 1, sizeof(*rows));
+	struct sl_ledger_audit *rows;
 	char dest[SL_TAXII_NAME_MAX + 8], rule[SL_TAXII_NAME_MAX + 32];
 	int rc;
 
-	if (!rows)
+	if (st->side)
+		return audit_queue(st, partner, collection, items, n, err);
+	if (!(rows = calloc(n ? n : 1, sizeof(*rows))))
 		return sl_err_set(err, SL_ENOMEM, collection, "out of memory");
 	snprintf(dest, sizeof(dest), "taxii:%s", partner);
 	snprintf(rule, sizeof(rule), "taxii collection %s", collection);
@@ -578,6 +1197,11 @@ struct sl_taxii_store_ledger *sl_taxii_store_ledger_new(struct sl_ledger *ledger
 	st->dir = dir_ops;
 	st->dir_ctx = dir_ctx;
 	st->scan_limit = 10000;
+	st->cache_max = CACHE_DEFAULT_BYTES;
+	/* A side connection for notifications and the audit; without one, everything is
+	 * synchronous on the main connection (still correct, slower). */
+	st->side = sl_ledger_open_sibling(ledger, NULL);
+	st->listen = st->side ? sl_ledger_open_sibling(ledger, NULL) : NULL;
 	return st;
 }
 
@@ -594,6 +1218,13 @@ void sl_taxii_store_ledger_free(struct sl_taxii_store_ledger *st)
 {
 	if (!st)
 		return;
+	sl_taxii_store_ledger_detach(st);
+	sl_taxii_store_ledger_flush(st, NULL);
+	caches_drop_all(st);
+	alist_free(&st->pending);
+	alist_free(&st->inflight);
+	sl_ledger_close(st->side);
+	sl_ledger_close(st->listen);
 	for (size_t i = 0; i < st->nviews; i++)
 		view_free_types(&st->views[i]);
 	free(st);
@@ -647,4 +1278,55 @@ void sl_taxii_store_ledger_set_scan_limit(struct sl_taxii_store_ledger *st, size
 void sl_taxii_store_ledger_set_partner_views(struct sl_taxii_store_ledger *st, bool on)
 {
 	st->partner_views = on;
+}
+
+void sl_taxii_store_ledger_set_cache(struct sl_taxii_store_ledger *st, size_t max_bytes)
+{
+	caches_drop_all(st);
+	st->cache_max = max_bytes;
+}
+
+int sl_taxii_store_ledger_flush(struct sl_taxii_store_ledger *st, struct sl_err *err)
+{
+	struct sl_err e = {0};
+
+	if (!st->side)
+		return 0;
+	return audit_pump(st, true, true, err ? err : &e);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct sl_taxii_store_ledger *st = arg;
+	struct sl_err e = {0};
+
+	(void)fd;
+	(void)what;
+	if (st->cache_max)
+		side_poll(st);
+	audit_pump(st, false, false, &e);
+}
+
+int sl_taxii_store_ledger_attach(struct sl_taxii_store_ledger *st, struct event_base *base,
+                                 struct sl_err *err)
+{
+	struct timeval tv = {0, AUDIT_FLUSH_US / 2};
+
+	sl_taxii_store_ledger_detach(st);
+	if (!st->side)
+		return 0;
+	if (!(st->timer = event_new(base, -1, EV_PERSIST, on_timer, st)) ||
+	    event_add(st->timer, &tv) != 0) {
+		sl_taxii_store_ledger_detach(st);
+		return sl_err_set(err, SL_ENOMEM, "taxii ledger store", "cannot add a timer");
+	}
+	return 0;
+}
+
+void sl_taxii_store_ledger_detach(struct sl_taxii_store_ledger *st)
+{
+	if (st && st->timer) {
+		event_free(st->timer);
+		st->timer = NULL;
+	}
 }

@@ -16,6 +16,7 @@
 #include "taxii_store.h"
 
 struct sl_taxii_store_ledger;
+struct event_base;
 
 /* Return false to hide obj (one stored version) of collection from partner: where policy plugs in.
  */
@@ -42,9 +43,26 @@ void sl_taxii_store_ledger_set_filter(struct sl_taxii_store_ledger *st, sl_taxii
  * hits it ends early with more:true and a next token that resumes where it stopped. */
 void sl_taxii_store_ledger_set_scan_limit(struct sl_taxii_store_ledger *st, size_t max_scanned);
 
-/* Serve each partner its own view: the object versions the policy allowed for the destination of the
- * partner's name, as that destination may see them (redacted, pseudonymised), recorded by
- * sl_ledger_share_record. Off by default (every partner sees every stored version, minus the filter). */
+/* Memory for views held in memory (default 512 MiB for all of them; 0 = no cache: every page is
+ * a query). A view larger than this is always served from the database. Needs ledger schema 3
+ * (its change notifications); without it the store queries the database for every page. */
+void sl_taxii_store_ledger_set_cache(struct sl_taxii_store_ledger *st, size_t max_bytes);
+/* Store every audit row of served objects now, waiting for the database (sl_taxii_store_ledger_free
+ * does it too). Served objects are otherwise recorded in batches within ~100 ms. Call it on the
+ * thread that runs the server. */
+int sl_taxii_store_ledger_flush(struct sl_taxii_store_ledger *st, struct sl_err *err);
+
+/* Run a timer on base (the server's loop) that writes pending audit rows within ~100 ms and
+ * applies the ledger's change notifications while no request comes. Without it, both happen at
+ * the next request (and at free). Detach, or free the store, before freeing base. */
+int sl_taxii_store_ledger_attach(struct sl_taxii_store_ledger *st, struct event_base *base,
+                                 struct sl_err *err);
+void sl_taxii_store_ledger_detach(struct sl_taxii_store_ledger *st);
+
+/* Serve each partner its own view: the object versions the policy allowed for the destination of
+ * the partner's name, as that destination may see them (redacted, pseudonymised), recorded by
+ * sl_ledger_share_record. Off by default (every partner sees every stored version, minus the
+ * filter). */
 void sl_taxii_store_ledger_set_partner_views(struct sl_taxii_store_ledger *st, bool on);
 
 #endif

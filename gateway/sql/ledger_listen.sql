@@ -1,0 +1,2 @@
+-- ledger_listen: receive the sluice_ledger notifications of migration 003 on this connection.
+LISTEN sluice_ledger
