@@ -1592,14 +1592,36 @@ json_t *sl_policy_decision_take_object(struct sl_policy_decision *dec)
 /* Keys are set without json_pack: parsing the format and re-checking the keys cost more than the
  * rest of a decision. Strings still go through json_string, which refuses invalid UTF-8 (a rule
  * chain is cut at RULE_MAX bytes, possibly inside a character). */
+static int is_ascii(const char *v, size_t n)
+{
+	uint64_t acc = 0, w;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, v + i, 8);
+		acc |= w;
+	}
+	for (; i < n; i++)
+		acc |= (unsigned char)v[i];
+	return (acc & 0x8080808080808080ull) == 0;
+}
+
 static int set_str(json_t *o, const char *k, const char *v)
 {
-	json_t *s = json_string(v);
+	size_t n = strlen(v);
+	json_t *s;
+
+	/* plain ASCII (nearly every chain and id) is valid UTF-8 without the character-by-character
+	 * check */
+	if (is_ascii(v, n))
+		return json_object_set_new_nocheck(o, k, json_stringn_nocheck(v, n));
+	s = json_string(v);
 
 	if (!s) {
 		/* a chain cut inside a character: keep what is valid */
 		char *c = strdup(v);
-		size_t n = c ? strlen(c) : 0;
+		if (!c)
+			n = 0;
 		while (!s && n > 0) {
 			c[--n] = '\0';
 			s = json_string(c);

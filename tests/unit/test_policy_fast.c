@@ -301,6 +301,44 @@ static void test_rule_later(void)
 	json_decref(o);
 }
 
+/* An audit row for a chain with non-ASCII text, and for one cut at its size limit inside a
+ * character: the row is still made, with the chain up to the last whole character. */
+static void test_audit_utf8(void)
+{
+	struct sl_policy *p = pt_policy(
+	    "destination \"u\" { kind = \"taxii\" own_org = true max_tlp = \"amber\"\n"
+	    " unmarked = \"green\" distribution = {0, 1, 2, 3} deny_tags = {\"geheim:*\"} }\n");
+	size_t lens[3] = {3, 1000, 1001}, i, j;
+
+	/* 1000 and 1001 characters: one of the two chains is cut inside a character */
+	for (i = 0; i < 3; i++) {
+		char *tag = malloc(8 + 2 * lens[i] + 1);
+		json_t *o, *row;
+		struct sl_policy_decision *dec;
+		struct sl_err err;
+		const char *rule;
+		strcpy(tag, "geheim:");
+		for (j = 0; j < lens[i]; j++)
+			strcat(tag, "\xc3\xa4"); /* U+00E4 */
+		o = json_pack("{s:s, s:s, s:[s]}", "type", "indicator", "id", "indicator--u",
+		              "labels", tag);
+		dec = sl_policy_decide_stix(sl_policy_dest_at(p, 0), o, NULL, NOW, &err);
+		row = dec ? sl_policy_decision_to_json(dec) : NULL;
+		rule = json_string_value(json_object_get(row, "rule"));
+		if (!rule || !strstr(rule, "-> deny (tag 'geheim:\xc3\xa4") ||
+		    (i == 0 && strcmp(rule, sl_policy_decision_rule(dec)) != 0)) {
+			fprintf(stderr, "audit row with %zu non-ASCII characters: %s\n", lens[i],
+			        rule ? rule : "(none)");
+			failures++;
+		}
+		json_decref(row);
+		sl_policy_decision_free(dec);
+		json_decref(o);
+		free(tag);
+	}
+	sl_policy_free(p);
+}
+
 /* Every object of every corpus bundle, with its containers and the bundle's markings as
  * sl_policy_decide_bundle passes them. */
 static void test_corpus(void)
@@ -374,6 +412,7 @@ int main(void)
 	test_many_patterns();
 	test_large_object();
 	test_rule_later();
+	test_audit_utf8();
 	test_corpus();
 	printf("%ld cases, %ld failures\n", cases, failures);
 	return failures ? 1 : 0;
