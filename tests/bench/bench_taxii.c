@@ -22,75 +22,6 @@
 #define COLL "11111111-1111-4111-8111-111111111111"
 #define SKIP 77
 
-static uint16_t free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	uint16_t port = 0;
-
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
-static int write_file(const char *path, const char *data, size_t len)
-{
-	FILE *f = fopen(path, "w");
-
-	if (!f)
-		return -1;
-	if (fwrite(data, 1, len, f) != len) {
-		fclose(f);
-		return -1;
-	}
-	return fclose(f);
-}
-
-static pid_t start_nginx(const char *dir, uint16_t port)
-{
-	char conf[512], text[2048], url[128];
-	pid_t pid;
-
-	snprintf(conf, sizeof(conf), "%s/nginx.conf", dir);
-	/* One worker, like sluice's single event loop; sendfile and keep-alive as nginx ships them.
-	 */
-	snprintf(text, sizeof(text),
-	         "user root;\nworker_processes 1;\ndaemon off;\nmaster_process on;\n"
-	         "pid %s/nginx.pid;\nerror_log %s/error.log;\n"
-	         "events { worker_connections 256; }\n"
-	         "http {\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n"
-	         "  keepalive_requests 1000000;\n"
-	         "  client_body_temp_path %s; proxy_temp_path %s; fastcgi_temp_path %s;\n"
-	         "  uwsgi_temp_path %s; scgi_temp_path %s;\n"
-	         "  types { application/taxii+json json; }\n"
-	         "  server {\n    listen 127.0.0.1:%u;\n    root %s/www;\n  }\n}\n",
-	         dir, dir, dir, dir, dir, dir, dir, (unsigned)port, dir);
-	if (write_file(conf, text, strlen(text)) != 0)
-		return -1;
-	pid = fork();
-	if (pid == 0) {
-		execlp("nginx", "nginx", "-p", dir, "-c", conf, (char *)NULL);
-		_exit(127);
-	}
-	/* Wait until it answers. */
-	snprintf(url, sizeof(url), "curl -sf -o /dev/null http://127.0.0.1:%u/page.json",
-	         (unsigned)port);
-	for (int i = 0; i < 100; i++) {
-		struct timespec ts = {0, 50000000};
-
-		if (system(url) == 0)
-			return pid;
-		nanosleep(&ts, NULL);
-	}
-	kill(pid, SIGTERM);
-	waitpid(pid, NULL, 0);
-	return -1;
-}
-
 int main(void)
 {
 	const char *env_s = getenv("BENCH_TAXII_SECONDS"), *env_n = getenv("BENCH_TAXII_OBJECTS");
@@ -167,7 +98,7 @@ int main(void)
 	snprintf(path, sizeof(path), "%s/www", dir);
 	mkdir(path, 0755);
 	snprintf(path, sizeof(path), "%s/www/page.json", dir);
-	if (write_file(path, page.body, page.len) != 0)
+	if (bench_write_file(path, page.body, page.len) != 0)
 		return 1;
 	printf("taxii_objects=%ld\ntaxii_page_bytes=%zu\n", nobj, page.len);
 	tx_resp_free(&page);
@@ -193,8 +124,8 @@ int main(void)
 	}
 
 	EVP_EncodeBlock((unsigned char *)auth, raw, (int)strlen((char *)raw));
-	nport = free_port();
-	nginx = start_nginx(dir, nport);
+	nport = bench_free_port();
+	nginx = bench_start_nginx(dir, nport);
 	if (nginx < 0) {
 		fprintf(stderr, "bench_taxii: nginx did not start (see %s/error.log)\n", dir);
 		return 1;

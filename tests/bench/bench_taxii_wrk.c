@@ -1,9 +1,16 @@
 /* bench_taxii_wrk.c — see bench_taxii_wrk.h. */
 #include "bench_taxii_wrk.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 static double to_ms(double v, const char *unit)
 {
@@ -76,4 +83,73 @@ void bench_print(const char *name, const struct wrk_result *r)
 	       "%s_non2xx=%ld\n",
 	       name, r->rps, name, r->p50_ms, name, r->p75_ms, name, r->p90_ms, name, r->p99_ms,
 	       name, r->non2xx);
+}
+
+uint16_t bench_free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	uint16_t port = 0;
+
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+int bench_write_file(const char *path, const char *data, size_t len)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -1;
+	if (fwrite(data, 1, len, f) != len) {
+		fclose(f);
+		return -1;
+	}
+	return fclose(f);
+}
+
+pid_t bench_start_nginx(const char *dir, uint16_t port)
+{
+	char conf[512], text[2048], url[128];
+	pid_t pid;
+
+	snprintf(conf, sizeof(conf), "%s/nginx.conf", dir);
+	/* One worker, like sluice's single event loop; sendfile and keep-alive as nginx ships them.
+	 */
+	snprintf(text, sizeof(text),
+	         "user root;\nworker_processes 1;\ndaemon off;\nmaster_process on;\n"
+	         "pid %s/nginx.pid;\nerror_log %s/error.log;\n"
+	         "events { worker_connections 256; }\n"
+	         "http {\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n"
+	         "  keepalive_requests 1000000;\n"
+	         "  client_body_temp_path %s; proxy_temp_path %s; fastcgi_temp_path %s;\n"
+	         "  uwsgi_temp_path %s; scgi_temp_path %s;\n"
+	         "  types { application/taxii+json json; }\n"
+	         "  server {\n    listen 127.0.0.1:%u;\n    root %s/www;\n  }\n}\n",
+	         dir, dir, dir, dir, dir, dir, dir, (unsigned)port, dir);
+	if (bench_write_file(conf, text, strlen(text)) != 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		execlp("nginx", "nginx", "-p", dir, "-c", conf, (char *)NULL);
+		_exit(127);
+	}
+	/* Wait until it answers. */
+	snprintf(url, sizeof(url), "curl -sf -o /dev/null http://127.0.0.1:%u/page.json",
+	         (unsigned)port);
+	for (int i = 0; i < 100; i++) {
+		struct timespec ts = {0, 50000000};
+
+		if (system(url) == 0)
+			return pid;
+		nanosleep(&ts, NULL);
+	}
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	return -1;
 }

@@ -4,6 +4,10 @@
 #ifndef SL_BENCH_TAXII_WRK_H
 #define SL_BENCH_TAXII_WRK_H
 
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
 #define MAX_ROUNDS 9
 
 struct wrk_result {
@@ -16,6 +20,13 @@ struct wrk_result {
 int bench_run_wrk(const char *url, const char *auth, int seconds, struct wrk_result *res);
 /* The run with the median req/s of runs[0..n) (n <= MAX_ROUNDS). */
 struct wrk_result bench_median(const struct wrk_result *runs, int n);
+/* A free loopback TCP port (0 on failure). */
+uint16_t bench_free_port(void);
+/* Write len bytes of data to path; 0 or -1. */
+int bench_write_file(const char *path, const char *data, size_t len);
+/* nginx (one worker, sendfile) serving dir/www on 127.0.0.1:port, once it answers
+ * /page.json; its pid, or -1. Stop it with kill(pid, SIGQUIT) and waitpid. */
+pid_t bench_start_nginx(const char *dir, uint16_t port);
 /* Print name_req_per_s=..., name_p50_ms=... lines. */
 void bench_print(const char *name, const struct wrk_result *r);
 
