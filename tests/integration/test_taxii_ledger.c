@@ -474,6 +474,46 @@ static void erased_objects_are_never_served_again(void **state)
 	erase_while_paging("/sluice/collections/" C_ALL "/objects/?limit=100", ERASED_ALL);
 }
 
+/* Rows committed after a view was read into memory are served: a new object, and a new version
+ * that replaces the old one in the default (last) listing. */
+static void objects_added_later_are_served(void **state)
+{
+	json_t *objs[2] = {indicator(NIND + 1), indicator(1)};
+	bool fresh = false;
+
+	json_object_set_new(objs[1], "modified", json_string("2023-06-01T00:00:00.000Z"));
+	json_object_set_new(objs[1], "name", json_string("second version"));
+	{
+		int seen[NIND + 2] = {0};
+
+		walk("/sluice/collections/" C_ALL "/objects/", ALICE, 100, seen); /* fills it */
+	}
+	ingest(objs, 2);
+	json_decref(objs[0]);
+	json_decref(objs[1]);
+	/* The store hears of the commit within a moment: give it up to 5 s. */
+	for (int tries = 0; tries < 100 && !fresh; tries++) {
+		struct tx_resp r = get("/sluice/collections/" C_ALL "/objects/?limit=1000", ALICE);
+
+		assert_int_equal(r.status, 200);
+		fresh = strstr(r.body, "indicator--00000000-0000-4000-8000-000000000031") != NULL;
+		if (fresh) {
+			/* Indicator 1 once, as its new version only. */
+			const char *first =
+			    strstr(r.body, "indicator--00000000-0000-4000-8000-000000000001");
+
+			assert_non_null(first);
+			assert_null(
+			    strstr(first + 1, "indicator--00000000-0000-4000-8000-000000000001"));
+			assert_non_null(strstr(r.body, "second version"));
+		}
+		tx_resp_free(&r);
+		if (!fresh)
+			nanosleep(&(struct timespec){0, 50000000}, NULL);
+	}
+	assert_true(fresh);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -484,6 +524,7 @@ int main(void)
 	    cmocka_unit_test(served_objects_are_audited),
 	    cmocka_unit_test(pages_ending_at_the_scan_limit_still_cover_everything),
 	    cmocka_unit_test(erased_objects_are_never_served_again),
+	    cmocka_unit_test(objects_added_later_are_served),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
