@@ -35,7 +35,9 @@ struct sl_policy_facts *sl_policy_facts_stix(const json_t *obj, const struct sl_
 void sl_policy_facts_free(struct sl_policy_facts *f);
 
 /* Decide one object for one destination at time `now` (epoch seconds). Never NULL except on
- * allocation failure (err filled). */
+ * allocation failure (err filled). The rule chain is written when first read; until then the
+ * decision holds f and the destination's policy (both may be freed by their owners meanwhile), and
+ * destinations acting alike on f share its changed object and changes (read-only). */
 struct sl_policy_decision *sl_policy_decide_facts(const struct sl_policy_dest *d,
                                                   const struct sl_policy_facts *f, long long now,
                                                   struct sl_err *err);
