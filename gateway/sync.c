@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "backoff.h"
+#include "decision.h"
 #include "http_client.h"
 #include "log.h"
 #include "peer.h"
@@ -231,9 +232,64 @@ static bool refs_hold(const json_t *refs, const char *id)
 	return false;
 }
 
+static bool objs_hold(const json_t *objs, const char *id)
+{
+	size_t i;
+	json_t *o;
+	json_array_foreach(objs, i, o)
+	{
+		const char *oid = json_string_value(json_object_get(o, "id"));
+		if (oid && strcmp(oid, id) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Add to objs what the container refers to and the batch does not hold (unchanged objects of an
+ * edited event, or rows claimed in an earlier batch): their newest stored version, decided again
+ * for this destination with the container as context, so a partial batch never sends a partial
+ * event and nothing the policy withholds or redacts goes out as stored. */
+static void add_stored_refs(struct speer *p, const json_t *container, json_t *objs)
+{
+	const struct sl_policy_dest *d = sl_policy_dest_find(p->s->policy, p->cfg->name);
+	json_t *ids = json_array(), *ctx_c = json_pack("[O]", container), *id;
+	struct sl_policy_ctx ctx = {ctx_c, NULL, NULL};
+	const json_t *v;
+	size_t i;
+
+	if (!d || !ids || !ctx_c)
+		goto done;
+	json_array_extend(ids, json_object_get(container, "object_refs"));
+	json_array_extend(ids, json_object_get(container, "object_marking_refs"));
+	if ((v = json_object_get(container, "created_by_ref")) != NULL)
+		json_array_append(ids, (json_t *)v);
+	json_array_foreach(ids, i, id)
+	{
+		struct sl_err err = {0};
+		struct sl_policy_decision *dec;
+		json_t *obj, *out;
+
+		if (!json_is_string(id) || objs_hold(objs, json_string_value(id)))
+			continue;
+		obj = sl_ledger_get(p->s->ledger, json_string_value(id), NULL, &err);
+		if (!obj)
+			continue; /* e.g. a well-known TLP marking never stored */
+		dec = sl_policy_decide_stix(d, obj, &ctx, wall_s(p->s), &err);
+		out = dec ? sl_policy_decision_take_object(dec) : NULL;
+		if (out)
+			json_array_append_new(objs, out);
+		sl_policy_decision_free(dec);
+		json_decref(obj);
+	}
+done:
+	json_decref(ids);
+	json_decref(ctx_c);
+}
+
 /* Group the claimed rows into MISP events: one per report/grouping version, holding the objects
- * of the batch it refers to. Objects of the batch that no container of the batch refers to
- * (identities, marking definitions, ...) have nothing to be sent alone: they are settled sent. */
+ * it refers to (from the batch, else as stored). Objects of the batch that no container of the
+ * batch refers to (identities, marking definitions, ...) have nothing to be sent alone: they are
+ * settled sent. */
 static void batch_build(struct speer *p)
 {
 	json_t **pay = calloc(p->nwork ? p->nwork : 1, sizeof(*pay));
@@ -288,6 +344,7 @@ static void batch_build(struct speer *p)
 			}
 		}
 		covered[i] = true;
+		add_stored_refs(p, pay[i], objs);
 		bundle = json_pack("{s:s,s:s,s:o}", "type", "bundle", "id",
 		                   "bundle--00000000-0000-4000-8000-000000000000", "objects", objs);
 		memset(&err, 0, sizeof(err));
@@ -330,7 +387,7 @@ static void on_pushed(void *arg, enum sl_peer_push_result res, const struct sl_e
 	if (res == SL_PEER_PUSH_SENT) {
 		struct sl_ledger_cursor c = {p->cfg->name, NULL,
 		                             json_string_value(json_object_get(ev, "timestamp"))};
-		char stream[96];
+		char stream[96], prev[32];
 		struct sl_err e2 = {0};
 
 		sl_breaker_success(p->breaker, now);
@@ -338,7 +395,14 @@ static void on_pushed(void *arg, enum sl_peer_push_result res, const struct sl_e
 		snprintf(stream, sizeof(stream), "pushed:%s",
 		         json_string_value(json_object_get(ev, "uuid")));
 		c.stream = stream;
-		/* remembered so that pulling the peer does not take our own push back in */
+		/* remembered so that pulling the peer does not take our own push back in; only ever
+		 * forward: an older version settled as "peer has newer" must not lower it */
+		if (c.position &&
+		    sl_ledger_cursor_get(p->s->ledger, p->cfg->name, stream, prev, sizeof(prev),
+		                         &e2) == 0 &&
+		    strtoll(prev, NULL, 10) >= strtoll(c.position, NULL, 10))
+			c.position = NULL;
+		memset(&e2, 0, sizeof(e2));
 		if (c.position && sl_ledger_cursor_set(p->s->ledger, &c, &e2) < 0)
 			sl_log_err(SL_LOG_WARN, p->cfg->name, &e2);
 		sl_debug("peer %s: pushed event %s", p->cfg->name,
