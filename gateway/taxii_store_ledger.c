@@ -28,8 +28,7 @@
 #define BATCH_MAX 1000
 #define MAX_CACHES 64                    /* cached views (partners) at once */
 #define CACHE_DEFAULT_BYTES (512u << 20) /* all cached views together */
-#define CACHE_FILL_ROWS 5000             /* rows read per query when filling a cache */
-#define CACHE_FILL_MAX 200000            /* rows read for one request; more: served from the db */
+#define CACHE_FILL_ROWS 5000             /* rows read per request or timer tick into a cache */
 #define AUDIT_FLUSH_ROWS 2000            /* audit rows per batch */
 #define AUDIT_FLUSH_US 100000            /* oldest unsent audit row waits at most this (100 ms) */
 #define AUDIT_MAX_PENDING 200000         /* rows not yet stored: beyond, serving fails (500) */
@@ -790,12 +789,55 @@ static bool side_poll(struct sl_taxii_store_ledger *st)
 }
 
 /* The cache of key, filled up to the last committed row; NULL = answer from the database. */
+/* Read up to one batch (CACHE_FILL_ROWS) more of c from the database: the rows after the last one
+ * held. c->complete says whether it now holds every committed row; false = c is unusable now
+ * (too big for the budget, or the read failed: dropped). */
+static bool cache_fill(struct sl_taxii_store_ledger *st, struct vcache *c)
+{
+	struct sl_ledger_page_query q = {0};
+	struct sl_err e = {0};
+
+	/* A view is every stored version ("") or one destination's shares (its name). */
+	q.destination = c->key[0] ? c->key : NULL;
+	for (;;) {
+		struct fill fl = {.st = st, .c = c};
+		bool more = false;
+		int rc;
+
+		if (c->n) {
+			q.after_date_added_us = c->rows[c->n - 1]->date_added_us;
+			q.after_seq = c->rows[c->n - 1]->seq;
+		}
+		rc = sl_ledger_page(st->l, &q, CACHE_FILL_ROWS, cache_row, &fl, &more, &e);
+		if (fl.too_big) {
+			char key[SL_TAXII_NAME_MAX];
+
+			/* Make room from other views; a view larger than the whole budget is
+			 * served from the database. */
+			if (evict_one(st, c))
+				continue;
+			memcpy(key, c->key, sizeof(key));
+			vcache_clear(st, c);
+			c->used = true;
+			c->too_big = true;
+			memcpy(c->key, key, sizeof(key));
+			return false;
+		}
+		if (rc != 0 || fl.oom) {
+			vcache_clear(st, c);
+			return false;
+		}
+		c->complete = !more;
+		return true;
+	}
+}
+
+/* The cache of key holding every committed row, or NULL: answer from the database (the view is
+ * too big, or still being read: one batch per request and per timer tick, so no request waits
+ * for a whole view). */
 static struct vcache *cache_get(struct sl_taxii_store_ledger *st, const char *key)
 {
 	struct vcache *c = NULL, *free_slot = NULL;
-	struct sl_ledger_page_query q = {0};
-	struct sl_err e = {0};
-	size_t read = 0;
 
 	if (!side_poll(st))
 		return NULL;
@@ -817,48 +859,18 @@ static struct vcache *cache_get(struct sl_taxii_store_ledger *st, const char *ke
 		}
 		c = free_slot;
 		c->used = true;
-		c->stale = true;
 		snprintf(c->key, sizeof(c->key), "%s", key);
 	}
 	c->last_use = ++st->tick;
 	if (c->too_big)
 		return NULL;
-	if (c->complete && !c->stale)
-		return c;
-	c->stale = false;
-	q.destination = st->partner_views ? key : NULL;
-	for (;;) {
-		struct fill fl = {.st = st, .c = c};
-		bool more = false;
-		int rc;
-
-		if (c->n) {
-			q.after_date_added_us = c->rows[c->n - 1]->date_added_us;
-			q.after_seq = c->rows[c->n - 1]->seq;
-		}
-		rc = sl_ledger_page(st->l, &q, CACHE_FILL_ROWS, cache_row, &fl, &more, &e);
-		if (fl.too_big) {
-			/* Make room from other views; a view larger than the whole budget is
-			 * served from the database. */
-			if (evict_one(st, c))
-				continue;
-			vcache_clear(st, c);
-			c->used = true;
-			c->too_big = true;
-			snprintf(c->key, sizeof(c->key), "%s", key);
-			return NULL;
-		}
-		if (rc != 0 || fl.oom) {
-			vcache_clear(st, c);
-			return NULL;
-		}
-		read += CACHE_FILL_ROWS;
-		c->complete = !more;
-		if (!more)
-			return c;
-		if (read >= CACHE_FILL_MAX)
-			return NULL; /* bounded work per request: go on at the next one */
+	if (c->stale) {
+		c->stale = false;
+		c->complete = false;
 	}
+	if (!c->complete && !cache_fill(st, c))
+		return NULL;
+	return c->complete ? c : NULL;
 }
 
 /* First row strictly after (ad, as). */
@@ -1302,8 +1314,19 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (st->cache_max)
-		side_poll(st);
+	if (st->cache_max && side_poll(st)) {
+		/* Go on reading one view that is still incomplete. */
+		for (size_t i = 0; i < MAX_CACHES; i++) {
+			struct vcache *c = &st->caches[i];
+
+			if (c->used && !c->too_big && (c->stale || !c->complete)) {
+				c->stale = false;
+				c->complete = false;
+				cache_fill(st, c);
+				break;
+			}
+		}
+	}
 	audit_pump(st, false, false, &e);
 }
 
