@@ -17,6 +17,7 @@ int sl_cmd_feed(int argc, char **argv);
 int sl_cmd_demo(int argc, char **argv);
 int sl_cmd_gdpr(int argc, char **argv);
 int sl_cmd_run(int argc, char **argv);
+int sl_cmd_status(int argc, char **argv);
 
 /* Print "sluice <cmd>: <msg>" to stderr and return 2, for usage errors. */
 int sl_cmd_usage_error(const char *cmd, const char *fmt, ...)

@@ -14,6 +14,7 @@ static const struct sl_cmd commands[] = {
     {"feed", "write and check MISP feed directories", sl_cmd_feed},
     {"gdpr", "right-to-erasure: remove personal data and revoke it everywhere", sl_cmd_gdpr},
     {"run", "the sync daemon: pull MISP peers, apply the policy, push", sl_cmd_run},
+    {"status", "what the sync daemon last did for each peer", sl_cmd_status},
     {"demo", "run the pipeline on the demo feed and serve it to demo TAXII partners", sl_cmd_demo},
 };
 

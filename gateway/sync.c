@@ -3,6 +3,7 @@
 #include "sync.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,23 +75,68 @@ static uint64_t poll_ms(const struct speer *p)
 	return p->s->opts.poll_ms ? p->s->opts.poll_ms : (uint64_t)p->cfg->poll_interval_s * 1000u;
 }
 
+/* What `sluice status` shows: (peer, "sync:<what>") = "<epoch seconds> <message>" in the cursor
+ * table. Best effort: a lost note loses no work. */
+static void note(struct speer *p, const char *what, const char *fmt, ...) SL_PRINTF(3, 4);
+static void note(struct speer *p, const char *what, const char *fmt, ...)
+{
+	char stream[64], pos[SL_ERR_MSG_MAX + 32];
+	struct sl_ledger_cursor c = {p->cfg->name, stream, pos};
+	struct sl_err err = {0};
+	va_list ap;
+	int n;
+
+	snprintf(stream, sizeof(stream), "sync:%s", what);
+	n = snprintf(pos, sizeof(pos), "%lld ", wall_s(p->s));
+	va_start(ap, fmt);
+	vsnprintf(pos + n, sizeof(pos) - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (sl_ledger_cursor_set(p->s->ledger, &c, &err) < 0)
+		sl_log_err(SL_LOG_WARN, p->cfg->name, &err);
+}
+
 /* ---- pull ------------------------------------------------------------------------------------ */
 
-/* We pushed this version of the event to this peer ourselves: reading it back is an echo. */
+/* The newest timestamp of MISP event uuid that sluice has taken in from any peer or pushed to any
+ * peer, kept in the ledger's cursor table (peer SL_SYNC_SEEN_PEER, stream "misp-event:<uuid>").
+ * MISP's own sync rule: same uuid and timestamp = same version. -1 when none. */
+static long long seen_get(struct sl_sync *s, const char *uuid)
+{
+	char stream[96], pos[32];
+	struct sl_err err = {0};
+
+	snprintf(stream, sizeof(stream), "misp-event:%s", uuid);
+	if (sl_ledger_cursor_get(s->ledger, SL_SYNC_SEEN_PEER, stream, pos, sizeof(pos), &err) < 0)
+		return -1;
+	return strtoll(pos, NULL, 10);
+}
+
+/* Only ever forward: an older version settled as "the peer has newer" must not lower it. */
+static void seen_raise(struct sl_sync *s, const char *uuid, const char *ts)
+{
+	char stream[96];
+	struct sl_ledger_cursor c = {SL_SYNC_SEEN_PEER, stream, ts};
+	struct sl_err err = {0};
+
+	if (!uuid || !ts || strtoll(ts, NULL, 10) <= seen_get(s, uuid))
+		return;
+	snprintf(stream, sizeof(stream), "misp-event:%s", uuid);
+	if (sl_ledger_cursor_set(s->ledger, &c, &err) < 0)
+		sl_log_err(SL_LOG_WARN, "sync", &err);
+}
+
+/* This version of the event is already in: taken in from another peer (then every destination
+ * but its origin was decided already, and deciding again would push it back to its origin) or
+ * our own push read back. */
 static bool is_echo(struct speer *p, const json_t *item)
 {
 	const json_t *ev = json_object_get(item, "Event");
 	const char *uuid = json_string_value(json_object_get(ev, "uuid"));
 	const char *ts = json_string_value(json_object_get(ev, "timestamp"));
-	char stream[96], pos[32];
-	struct sl_err err = {0};
 
-	if (!p->push || !uuid || !ts)
+	if (!uuid || !ts)
 		return false;
-	snprintf(stream, sizeof(stream), "pushed:%s", uuid);
-	if (sl_ledger_cursor_get(p->s->ledger, p->cfg->name, stream, pos, sizeof(pos), &err) < 0)
-		return false;
-	return strtoll(ts, NULL, 10) <= strtoll(pos, NULL, 10);
+	return strtoll(ts, NULL, 10) <= seen_get(p->s, uuid);
 }
 
 static int on_pull_item(void *arg, const json_t *item, const char *position, struct sl_err *err)
@@ -116,6 +162,11 @@ static int on_pull_item(void *arg, const json_t *item, const char *position, str
 		return sl_ledger_cursor_set(p->s->ledger, &cur, err);
 	}
 	p->s->st.events_in++;
+	{
+		const json_t *ev = json_object_get(item, "Event");
+		seen_raise(p->s, json_string_value(json_object_get(ev, "uuid")),
+		           json_string_value(json_object_get(ev, "timestamp")));
+	}
 	if (st.allowed || st.changed || st.denied)
 		p->took_in = true;
 	return 0;
@@ -140,12 +191,14 @@ static void on_pull_done(void *arg, const struct sl_err *err, int64_t retry_afte
 		p->pull_failures = 0;
 		delay = poll_ms(p);
 		sl_debug("peer %s: pull done", p->cfg->name);
+		note(p, "pull-ok", "ok");
 	} else {
 		p->s->st.pulls_failed++;
 		delay = sl_backoff_delay_ms(&p->bp, p->pull_failures, retry_after_ms, &p->rng);
 		p->pull_failures++;
 		sl_error("peer %s: pull failed (%s: %s); retry in %" PRIu64 " ms, cursor not moved",
 		         p->cfg->name, err->where, err->msg, delay);
+		note(p, "pull-error", "%s", err->msg);
 	}
 	if (p->took_in)
 		wake_pushers(p->s);
@@ -385,26 +438,12 @@ static void on_pushed(void *arg, enum sl_peer_push_result res, const struct sl_e
 	int retry_s = 0;
 
 	if (res == SL_PEER_PUSH_SENT) {
-		struct sl_ledger_cursor c = {p->cfg->name, NULL,
-		                             json_string_value(json_object_get(ev, "timestamp"))};
-		char stream[96], prev[32];
-		struct sl_err e2 = {0};
-
 		sl_breaker_success(p->breaker, now);
 		p->s->st.pushes_ok++;
-		snprintf(stream, sizeof(stream), "pushed:%s",
-		         json_string_value(json_object_get(ev, "uuid")));
-		c.stream = stream;
-		/* remembered so that pulling the peer does not take our own push back in; only ever
-		 * forward: an older version settled as "peer has newer" must not lower it */
-		if (c.position &&
-		    sl_ledger_cursor_get(p->s->ledger, p->cfg->name, stream, prev, sizeof(prev),
-		                         &e2) == 0 &&
-		    strtoll(prev, NULL, 10) >= strtoll(c.position, NULL, 10))
-			c.position = NULL;
-		memset(&e2, 0, sizeof(e2));
-		if (c.position && sl_ledger_cursor_set(p->s->ledger, &c, &e2) < 0)
-			sl_log_err(SL_LOG_WARN, p->cfg->name, &e2);
+		note(p, "push-ok", "event %s", json_string_value(json_object_get(ev, "uuid")));
+		/* so that pulling the peer does not take our own push back in */
+		seen_raise(p->s, json_string_value(json_object_get(ev, "uuid")),
+		           json_string_value(json_object_get(ev, "timestamp")));
 		sl_debug("peer %s: pushed event %s", p->cfg->name,
 		         json_string_value(json_object_get(ev, "uuid")));
 	} else if (res == SL_PEER_PUSH_RETRY) {
@@ -418,11 +457,13 @@ static void on_pushed(void *arg, enum sl_peer_push_result res, const struct sl_e
 			retry_s = 1;
 		sl_error("peer %s: push of event %s failed (%s); retry in %d s", p->cfg->name,
 		         json_string_value(json_object_get(ev, "uuid")), err->msg, retry_s);
+		note(p, "push-error", "%s", err->msg);
 	} else {
 		sl_breaker_success(p->breaker, now); /* the peer answered */
 		p->s->st.pushes_parked++;
 		sl_error("peer %s: event %s refused for good (%s): parked", p->cfg->name,
 		         json_string_value(json_object_get(ev, "uuid")), err->msg);
+		note(p, "push-error", "parked: %s", err->msg);
 	}
 	for (j = 0; j < pe->nrows; j++)
 		settle(p, pe->rows[j], res, err->msg, retry_s);

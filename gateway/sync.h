@@ -42,5 +42,8 @@ void sl_sync_stats(const struct sl_sync *s, struct sl_sync_stats *out);
 
 /* The ledger cursor stream sl_sync keeps per peer for its pulls. */
 #define SL_SYNC_STREAM "events"
+/* The cursor-table "peer" under which sync remembers the newest version of every MISP event it has
+ * taken in or pushed (stream "misp-event:<uuid>", position its timestamp). */
+#define SL_SYNC_SEEN_PEER "sluice:seen"
 
 #endif

@@ -25,6 +25,7 @@
 #define KEY "sluiceTestMispKey0000000000000000000000a"
 #define GREEN "5a0c8a2e-6f1b-4b7c-9d3e-000000000e01"
 #define RED "5a0c8a2e-6f1b-4b7c-9d3e-000000000e02"
+#define FROM_B "5a0c8a2e-6f1b-4b7c-9d3e-000000000e03"
 
 static const char *const hdrs[] = {"Authorization: " KEY, "Accept: application/json",
                                    "Content-Type: application/json", NULL};
@@ -288,6 +289,38 @@ static bool c_has_v2(struct world *w)
 	return has_version(w->c, GREEN, T2);
 }
 
+/* `sluice status --json -c conf`, parsed (new reference). */
+static json_t *status_json(struct world *w)
+{
+	char cmd[1200], buf[65536];
+	const char *bin = getenv("SLUICE_BIN");
+	FILE *f;
+	size_t n;
+	json_t *v;
+
+	assert_non_null(bin);
+	snprintf(cmd, sizeof(cmd), "'%s' status --json -c '%s'", bin, w->conf);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = 0;
+	assert_int_equal(pclose(f), 0);
+	v = json_loads(buf, 0, NULL);
+	assert_non_null(v);
+	return v;
+}
+
+static const json_t *status_peer(const json_t *st, const char *name)
+{
+	size_t i;
+	const json_t *p;
+	json_array_foreach(json_object_get(st, "peers"), i,
+	                   p) if (strcmp(json_string_value(json_object_get(p, "name")), name) ==
+	                          0) return p;
+	fail_msg("no peer %s in status", name);
+	return NULL;
+}
+
 static void test_sync_story(void **state)
 {
 	struct world *w = *state;
@@ -354,15 +387,95 @@ static void test_sync_story(void **state)
 	/* B and A unchanged by C's recovery */
 	assert_int_equal(dcount(w->b, GREEN, "applied"), 2);
 	assert_int_equal(dcount(w->a, GREEN, "edit"), 1);
+
+	/* 4. sluice status tells what happened, from the ledger */
+	v = status_json(w);
+	assert_string_equal(json_string_value(json_object_get(status_peer(v, "misp-a"), "cursor")),
+	                    "1790000300");
+	assert_true(json_is_object(json_object_get(status_peer(v, "misp-b"), "push-ok")));
+	assert_non_null(strstr(json_string_value(json_object_get(
+	                           json_object_get(status_peer(v, "misp-c"), "push-error"), "msg")),
+	                       "POST /events/add: http 500"));
+	assert_true(json_is_object(json_object_get(status_peer(v, "misp-c"), "push-ok")));
+	json_decref(v);
 	free(green);
 	free(red);
 	free(edit);
+}
+
+static bool c_has_b_event(struct world *w)
+{
+	return dcount(w->c, FROM_B, "applied") > 0;
+}
+static bool a_has_b_event(struct world *w)
+{
+	return dcount(w->a, FROM_B, "applied") > 0;
+}
+
+static bool log_has(FILE *log, const char *needle)
+{
+	char line[2048];
+	bool found = false;
+	rewind(log);
+	while (fgets(line, sizeof(line), log))
+		if (strstr(line, needle))
+			found = true;
+	fseek(log, 0, SEEK_END);
+	return found;
+}
+
+/* A peer answering HTML login pages, then JSON of the wrong shape, then garbage: each is a logged
+ * error naming the peer and the request, its cursor never moves, and the other peers go on. */
+static void test_sync_bad_answers(void **state)
+{
+	struct world *w = *state;
+	struct sl_err err = {0};
+	char pos[64];
+	char *ev = event_json(FROM_B, "tlp:amber", T1, "5a0c8a2e-6f1b-4b7c-9d3e-0000000b0001",
+	                      "amber.example");
+	FILE *log = tmpfile();
+	const char *const kinds[] = {"{\"kind\":\"html200\",\"rate\":1}",
+	                             "{\"kind\":\"wrongshape\",\"rate\":1}",
+	                             "{\"kind\":\"malformed\",\"rate\":1}"};
+	size_t k;
+
+	assert_non_null(log);
+	sl_log_setup(log, SL_LOG_INFO);
+	json_decref(call("POST", sl_peerproc_url(w->a), "/_test/fault", kinds[0], 200));
+	json_decref(call("POST", sl_peerproc_url(w->b), "/events/add", ev, 200));
+	/* B's event still reaches C while A is broken */
+	assert_true(run_until(w, c_has_b_event, 20000));
+	for (k = 1; k < 3; k++) {
+		json_decref(call("POST", sl_peerproc_url(w->a), "/_test/fault", kinds[k], 200));
+		run_until(w, NULL, 800);
+	}
+	assert_int_equal(
+	    sl_ledger_cursor_get(w->ledger, "misp-a", SL_SYNC_STREAM, pos, sizeof(pos), &err),
+	    SL_ENOTFOUND);
+	assert_int_equal(
+	    sl_ledger_cursor_get(w->ledger, "misp-b", SL_SYNC_STREAM, pos, sizeof(pos), &err), 0);
+	assert_string_equal(pos, "1790000000");
+	assert_true(log_has(log, "peer misp-a: pull failed (misp-a: POST /events/index page 1: "
+	                         "answer is not JSON (content-type text/html"));
+	assert_true(log_has(log, "POST /events/index page 1: answer is not a list of events"));
+	assert_true(log_has(log, "peer misp-a: push of event " FROM_B " failed"));
+	/* A comes back and gets the event, once */
+	json_decref(
+	    call("POST", sl_peerproc_url(w->a), "/_test/fault", "{\"kind\":\"none\"}", 200));
+	assert_true(run_until(w, a_has_b_event, 30000));
+	run_until(w, NULL, 1000);
+	assert_versions_unique(w->a, FROM_B);
+	assert_int_equal(dcount(w->b, FROM_B, "edit"), 0); /* never pushed back to its origin */
+	sl_log_setup(stderr, SL_LOG_INFO);
+	fclose(log);
+	free(ev);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_sync_story, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sync_bad_answers, setup, teardown),
 	};
 	if (!sltest_pg_dsn()) {
 		fprintf(stderr, "no test PostgreSQL (run through ctest)\n");
