@@ -1702,25 +1702,28 @@ static int is_container(const char *type)
 	                strcmp(type, "note") == 0 || strcmp(type, "opinion") == 0);
 }
 
-int sl_policy_decide_bundle(const struct sl_policy_dest *d, const json_t *bundle, long long now,
-                            json_t **out_bundle, struct sl_policy_decision ***decisions,
-                            size_t *ndecisions, struct sl_err *err)
+static void facts_free_all(struct sl_policy_facts **facts, size_t n)
 {
-	const json_t *objs = json_object_get(bundle, "objects"), *o, *e;
-	json_t *markings = json_object(), *parents = json_object(), *withheld = json_object(),
-	       *out = NULL, *outobjs;
-	struct sl_policy_decision **decs = NULL;
+	size_t i;
+
+	for (i = 0; facts && i < n; i++)
+		sl_policy_facts_free(facts[i]);
+	free(facts);
+}
+
+/* The facts of every object of a bundle, with its containers (reports/groupings in the bundle that
+ * list it) and the bundle's marking-definitions: read once for all destinations. NULL entries for
+ * entries that are not objects. */
+static int bundle_facts(const json_t *objs, struct sl_policy_facts ***out, struct sl_err *err)
+{
+	json_t *markings = json_object(), *parents = json_object();
+	struct sl_policy_facts **facts = NULL;
 	size_t n = json_array_size(objs), i, j;
+	const json_t *o, *e;
 	int r = SL_ENOMEM;
 
-	*out_bundle = NULL;
-	*decisions = NULL;
-	*ndecisions = 0;
-	if (!json_is_array(objs)) {
-		r = sl_err_set(err, SL_EINVAL, "bundle", "a bundle needs an objects array");
-		goto done;
-	}
-	if (!markings || !parents || !withheld || !(decs = calloc(n ? n : 1, sizeof(*decs))))
+	*out = NULL;
+	if (!markings || !parents || !(facts = calloc(n ? n : 1, sizeof(*facts))))
 		goto oom;
 	json_array_foreach(objs, i, o)
 	{
@@ -1750,7 +1753,49 @@ int sl_policy_decide_bundle(const struct sl_policy_dest *d, const json_t *bundle
 		const char *id = json_string_value(json_object_get(o, "id"));
 		struct sl_policy_ctx ctx = {id ? json_object_get(parents, id) : NULL, markings,
 		                            NULL};
-		if (!json_is_object(o)) {
+		if (!json_is_object(o))
+			continue;
+		if (!(facts[i] = sl_policy_facts_stix(o, &ctx, err))) {
+			r = err ? err->code : SL_EINVAL;
+			if (err)
+				sl_err_prefix_where(err, "bundle");
+			goto done;
+		}
+	}
+	*out = facts;
+	facts = NULL;
+	r = 0;
+	goto done;
+oom:
+	r = sl_err_set(err, SL_ENOMEM, "bundle", "out of memory");
+done:
+	facts_free_all(facts, n);
+	json_decref(markings);
+	json_decref(parents);
+	return r;
+}
+
+/* One destination's decisions on a bundle whose facts were read by bundle_facts. */
+static int bundle_decide(const struct sl_policy_dest *d, const json_t *bundle,
+                         struct sl_policy_facts *const *facts, long long now, json_t **out_bundle,
+                         struct sl_policy_decision ***decisions, size_t *ndecisions,
+                         struct sl_err *err)
+{
+	const json_t *objs = json_object_get(bundle, "objects"), *o, *e;
+	json_t *withheld = json_object(), *out = NULL, *outobjs;
+	struct sl_policy_decision **decs = NULL;
+	size_t n = json_array_size(objs), i, j;
+	int r = SL_ENOMEM;
+
+	*out_bundle = NULL;
+	*decisions = NULL;
+	*ndecisions = 0;
+	if (!withheld || !(decs = calloc(n ? n : 1, sizeof(*decs))))
+		goto oom;
+	json_array_foreach(objs, i, o)
+	{
+		const char *id = json_string_value(json_object_get(o, "id"));
+		if (!facts[i]) {
 			/* one malformed entry is withheld; the rest of the bundle is still decided
 			 */
 			char rule[300];
@@ -1762,7 +1807,7 @@ int sl_policy_decide_bundle(const struct sl_policy_dest *d, const json_t *bundle
 				goto oom;
 			continue;
 		}
-		decs[i] = sl_policy_decide_stix(d, o, &ctx, now, err);
+		decs[i] = sl_policy_decide_facts(d, facts[i], now, err);
 		if (!decs[i]) {
 			r = err ? err->code : SL_EINVAL;
 			if (err)
@@ -1814,8 +1859,10 @@ int sl_policy_decide_bundle(const struct sl_policy_dest *d, const json_t *bundle
 				goto oom;
 			continue;
 		}
-		/* the input object itself (allowed as is) is never modified: copy its top level */
-		copy = decs[i]->obj == o ? json_copy(decs[i]->obj) : json_incref(decs[i]->obj);
+		/* neither the input object (allowed as is) nor a changed object other destinations
+		 * share is modified: copy its top level */
+		copy = decs[i]->obj == o || decs[i]->obj->refcount > 1 ? json_copy(decs[i]->obj)
+		                                                       : json_incref(decs[i]->obj);
 		kept = json_array();
 		if (!copy || !kept) {
 			json_decref(copy);
@@ -1869,9 +1916,61 @@ done:
 	if (decs)
 		sl_policy_decisions_free(decs, n);
 	json_decref(out);
-	json_decref(markings);
-	json_decref(parents);
 	json_decref(withheld);
+	return r;
+}
+
+int sl_policy_decide_bundle(const struct sl_policy_dest *d, const json_t *bundle, long long now,
+                            json_t **out_bundle, struct sl_policy_decision ***decisions,
+                            size_t *ndecisions, struct sl_err *err)
+{
+	const json_t *objs = json_object_get(bundle, "objects");
+	struct sl_policy_facts **facts;
+	int r;
+
+	*out_bundle = NULL;
+	*decisions = NULL;
+	*ndecisions = 0;
+	if (!json_is_array(objs))
+		return sl_err_set(err, SL_EINVAL, "bundle", "a bundle needs an objects array");
+	if ((r = bundle_facts(objs, &facts, err)) != 0)
+		return r;
+	r = bundle_decide(d, bundle, facts, now, out_bundle, decisions, ndecisions, err);
+	facts_free_all(facts, json_array_size(objs));
+	return r;
+}
+
+int sl_policy_decide_bundle_all(const struct sl_policy *p, const json_t *bundle, long long now,
+                                json_t **out_bundles, struct sl_policy_decision ***decisions,
+                                size_t *ndecisions, struct sl_err *err)
+{
+	const json_t *objs = json_object_get(bundle, "objects");
+	struct sl_policy_facts **facts;
+	size_t i, k, nobj = json_array_size(objs);
+	int r = 0;
+
+	*ndecisions = 0;
+	for (i = 0; i < p->ndests; i++) {
+		out_bundles[i] = NULL;
+		decisions[i] = NULL;
+	}
+	if (!json_is_array(objs))
+		return sl_err_set(err, SL_EINVAL, "bundle", "a bundle needs an objects array");
+	if ((r = bundle_facts(objs, &facts, err)) != 0)
+		return r;
+	for (i = 0; i < p->ndests && r == 0; i++)
+		r = bundle_decide(&p->dests[i], bundle, facts, now, &out_bundles[i], &decisions[i],
+		                  ndecisions, err);
+	facts_free_all(facts, nobj);
+	if (r != 0) {
+		for (k = 0; k < p->ndests; k++) {
+			json_decref(out_bundles[k]);
+			sl_policy_decisions_free(decisions[k], nobj);
+			out_bundles[k] = NULL;
+			decisions[k] = NULL;
+		}
+		*ndecisions = 0;
+	}
 	return r;
 }
 

@@ -65,6 +65,14 @@ int sl_policy_decide_bundle(const struct sl_policy_dest *d, const json_t *bundle
                             json_t **out_bundle, struct sl_policy_decision ***decisions,
                             size_t *ndecisions, struct sl_err *err);
 
+/* The same for every destination of p, with each object's facts read once for all of them:
+ * out_bundles[i] and decisions[i] (arrays of sl_policy_dest_count(p), filled here, each owned as
+ * above) for sl_policy_dest_at(p, i); *ndecisions is the number of objects. On error everything is
+ * freed and NULL. */
+int sl_policy_decide_bundle_all(const struct sl_policy *p, const json_t *bundle, long long now,
+                                json_t **out_bundles, struct sl_policy_decision ***decisions,
+                                size_t *ndecisions, struct sl_err *err);
+
 /* A MISP event ({"Event": {...}} or the inner object): the event as a whole, then each attribute
  * and object (strictest of event and own distribution, event TLP inherited). Withheld
  * attributes/objects are removed with the ObjectReferences that point at them; distribution 2

@@ -339,6 +339,90 @@ static void test_audit_utf8(void)
 	sl_policy_free(p);
 }
 
+/* sl_policy_decide_bundle_all gives every destination what sl_policy_decide_bundle gives it:
+ * same verdicts, rule chains, changes and bundle to send. */
+static void bundle_agree(const struct sl_policy *p, const json_t *bundle, const char *what)
+{
+	json_t *outs[MAXD];
+	struct sl_policy_decision **decs[MAXD];
+	struct sl_err err;
+	size_t nd = sl_policy_dest_count(p), n = 0, i, k;
+
+	if (sl_policy_decide_bundle_all(p, bundle, NOW, outs, decs, &n, &err) != 0) {
+		fprintf(stderr, "%s: bundle_all: %s\n", what, err.msg);
+		failures++;
+		return;
+	}
+	for (i = 0; i < nd; i++) {
+		json_t *out1 = NULL;
+		struct sl_policy_decision **d1 = NULL;
+		size_t n1 = 0;
+		if (sl_policy_decide_bundle(sl_policy_dest_at(p, i), bundle, NOW, &out1, &d1, &n1,
+		                            &err) != 0 ||
+		    n1 != n || !json_equal(out1, outs[i])) {
+			fprintf(stderr, "%s: destination %zu: bundles differ\n", what, i);
+			failures++;
+		}
+		for (k = 0; k < n && k < n1; k++) {
+			cases++;
+			if (sl_policy_decision_verdict(d1[k]) !=
+			        sl_policy_decision_verdict(decs[i][k]) ||
+			    strcmp(sl_policy_decision_rule(d1[k]),
+			           sl_policy_decision_rule(decs[i][k])) != 0 ||
+			    !json_equal((json_t *)sl_policy_decision_changes(d1[k]),
+			                (json_t *)sl_policy_decision_changes(decs[i][k]))) {
+				fprintf(stderr, "%s: destination %zu object %zu: %s | %s\n", what,
+				        i, k, sl_policy_decision_rule(d1[k]),
+				        sl_policy_decision_rule(decs[i][k]));
+				failures++;
+			}
+		}
+		json_decref(out1);
+		sl_policy_decisions_free(d1, n1);
+		json_decref(outs[i]);
+		sl_policy_decisions_free(decs[i], n);
+	}
+}
+
+static void test_bundle_all(void)
+{
+	struct sl_policy *p = pt_policy(policy_text), *q;
+	json_t *b = pt_json(
+	    "{\"type\": \"bundle\", \"id\": \"bundle--1\", \"objects\": ["
+	    "{\"type\": \"indicator\", \"id\": \"indicator--red\", \"object_marking_refs\": "
+	    "[\"" PT_RED "\"], \"pattern\": \"[ipv4-addr:value = '10.9.9.9']\"},"
+	    "{\"type\": \"indicator\", \"id\": \"indicator--ok\", \"labels\": [\"share:x\"], "
+	    "\"created_by_ref\": \""
+	    "identity--cccc0000-0000-4000-8000-000000000003\", "
+	    "\"pattern\": \"[email-addr:value = 'eve@example.org']\"},"
+	    "{\"type\": \"relationship\", \"id\": \"relationship--1\", \"source_ref\": "
+	    "\"indicator--ok\", \"target_ref\": \"indicator--red\"},"
+	    "{\"type\": \"report\", \"id\": \"report--1\", \"object_marking_refs\": [\"" PT_GREEN
+	    "\"], \"x_misp_distribution\": 2, \"object_refs\": [\"indicator--red\", "
+	    "\"indicator--ok\", \"relationship--1\", \"indicator--two\"]},"
+	    "{\"type\": \"indicator\", \"id\": \"indicator--two\", \"pattern\": "
+	    "\"[domain-name:value = 'two.example']\"},"
+	    "42]}");
+	json_t *fx;
+	char path[4096];
+
+	bundle_agree(p, b, "synthetic bundle");
+	/* two MISP destinations share the report's downgraded copy; only the first withholds
+	 * indicator--ok, so only its report loses that ref */
+	q = pt_policy("destination \"m1\" { kind = \"misp\" max_tlp = \"amber\" unmarked = "
+	              "\"green\" distribution = {1, 2, 3} deny_tags = {\"share:*\"} }\n"
+	              "destination \"m2\" { kind = \"misp\" max_tlp = \"amber\" unmarked = "
+	              "\"green\" distribution = {1, 2, 3} }\n");
+	bundle_agree(q, b, "two MISP destinations");
+	sl_policy_free(q);
+	snprintf(path, sizeof(path), "%s/policies/example-bundle.json", sltest_fixtures_dir());
+	if ((fx = json_load_file(path, 0, NULL)) != NULL)
+		bundle_agree(p, fx, "example-bundle.json");
+	json_decref(fx);
+	json_decref(b);
+	sl_policy_free(p);
+}
+
 /* Every object of every corpus bundle, with its containers and the bundle's markings as
  * sl_policy_decide_bundle passes them. */
 static void test_corpus(void)
@@ -392,6 +476,8 @@ static void test_corpus(void)
 			agree(p, o, &ctx, de->d_name);
 			objects++;
 		}
+		if (json_is_array(json_object_get(bundle, "objects")))
+			bundle_agree(p, bundle, de->d_name);
 		json_decref(markings);
 		json_decref(parents);
 		json_decref(bundle);
@@ -413,6 +499,7 @@ int main(void)
 	test_large_object();
 	test_rule_later();
 	test_audit_utf8();
+	test_bundle_all();
 	test_corpus();
 	printf("%ld cases, %ld failures\n", cases, failures);
 	return failures ? 1 : 0;
