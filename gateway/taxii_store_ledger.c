@@ -46,6 +46,7 @@ struct crow {
 	size_t json_len;
 	int64_t version_us, date_added_us, seq;
 	bool erased;
+	bool latest; /* no newer version of the id in this view (kept up to date as rows come) */
 };
 
 /* One view held in memory: every row of it in (date_added, seq) order, and the newest version_us
@@ -56,7 +57,7 @@ struct vcache {
 	struct crow **rows;
 	size_t n, cap, bytes;
 	const char **hkeys;
-	int64_t *hvals;
+	struct crow **hrows; /* the newest version of each id */
 	size_t hcap, hn;
 	uint64_t last_use;
 };
@@ -392,13 +393,23 @@ static int page_by_ids(struct sl_taxii_store_ledger *st, const char *partner, co
 	return rc;
 }
 
+/* A fast 64-bit hash, 8 bytes at a time with a final mix. */
 static uint64_t hash_str(const char *s)
 {
-	uint64_t h = 1469598103934665603ull;
+	size_t n = strlen(s);
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
 
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
+	for (; n >= 8; s += 8, n -= 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
+	w = 0;
+	memcpy(&w, s, n);
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	return h ^ (h >> 33);
 }
 
 /* ---- audit off the request path ------------------------------------------------------------- */
@@ -432,10 +443,15 @@ static void alist_free(struct alist *a)
 	memset(a, 0, sizeof(*a));
 }
 
-static uint64_t arow_hash(const char *dest, const char *rule, const char *id, const char *version)
+/* dr = dest_rule_hash(dest, rule), computed once per page. */
+static uint64_t dest_rule_hash(const char *dest, const char *rule)
 {
-	return hash_str(dest) ^ (hash_str(rule) * 31) ^ (hash_str(id) * 961) ^
-	       (hash_str(version) * 29791);
+	return hash_str(dest) ^ (hash_str(rule) * 31);
+}
+
+static uint64_t arow_hash(uint64_t dr, const char *id, const char *version)
+{
+	return dr ^ hash_str(id) ^ (hash_str(version) * 961);
 }
 
 static bool arow_is(const struct arow *r, const char *dest, const char *rule, const char *id,
@@ -459,7 +475,8 @@ static int alist_index(struct alist *a, size_t want)
 		return -1;
 	for (size_t k = 0; k < a->n; k++) {
 		const struct arow *r = &a->v[k];
-		size_t i = arow_hash(r->dest, r->rule, r->id, r->version) & (cap - 1);
+		size_t i =
+		    arow_hash(dest_rule_hash(r->dest, r->rule), r->id, r->version) & (cap - 1);
 
 		while (h[i])
 			i = (i + 1) & (cap - 1);
@@ -555,6 +572,7 @@ static int audit_queue(struct sl_taxii_store_ledger *st, const char *partner,
 	char dest[SL_TAXII_NAME_MAX + 8], rule[SL_TAXII_NAME_MAX + 32];
 	struct alist *p = &st->pending;
 	struct sl_err e = {0};
+	uint64_t dr;
 
 	audit_pump(st, false, false, &e);
 	if (p->n + st->inflight.n + n > AUDIT_MAX_PENDING) {
@@ -582,8 +600,9 @@ static int audit_queue(struct sl_taxii_store_ledger *st, const char *partner,
 		st->pending_since_us = now_us();
 	snprintf(dest, sizeof(dest), "taxii:%s", partner);
 	snprintf(rule, sizeof(rule), "taxii collection %s", collection);
+	dr = dest_rule_hash(dest, rule);
 	for (size_t k = 0; k < n; k++) {
-		size_t i = arow_hash(dest, rule, items[k].id, items[k].version) & (p->hcap - 1);
+		size_t i = arow_hash(dr, items[k].id, items[k].version) & (p->hcap - 1);
 		struct arow *a;
 
 		for (; p->hidx[i]; i = (i + 1) & (p->hcap - 1))
@@ -617,7 +636,7 @@ static void vcache_clear(struct sl_taxii_store_ledger *st, struct vcache *c)
 		free(c->rows[i]);
 	free(c->rows);
 	free(c->hkeys);
-	free(c->hvals);
+	free(c->hrows);
 	st->cache_bytes -= c->bytes;
 	memset(c, 0, sizeof(*c));
 }
@@ -629,14 +648,14 @@ static void caches_drop_all(struct sl_taxii_store_ledger *st)
 			vcache_clear(st, &st->caches[i]);
 }
 
-static int64_t *newest_slot(struct vcache *c, const char *id, bool insert)
+static struct crow **newest_slot(struct vcache *c, const char *id)
 {
 	size_t m, i;
 
-	if (insert && (c->hn + 1) * 2 > c->hcap) {
+	if ((c->hn + 1) * 2 > c->hcap) {
 		size_t ncap = c->hcap ? c->hcap * 2 : 1024;
 		const char **nk = calloc(ncap, sizeof(*nk));
-		int64_t *nv = calloc(ncap, sizeof(*nv));
+		struct crow **nv = calloc(ncap, sizeof(*nv));
 
 		if (!nk || !nv) {
 			free(nk);
@@ -650,26 +669,22 @@ static int64_t *newest_slot(struct vcache *c, const char *id, bool insert)
 			     i = (i + 1) & (ncap - 1))
 				;
 			nk[i] = c->hkeys[k];
-			nv[i] = c->hvals[k];
+			nv[i] = c->hrows[k];
 		}
 		free(c->hkeys);
-		free(c->hvals);
+		free(c->hrows);
 		c->hkeys = nk;
-		c->hvals = nv;
+		c->hrows = nv;
 		c->hcap = ncap;
 	}
-	if (!c->hcap)
-		return NULL;
 	m = c->hcap - 1;
 	for (i = hash_str(id) & m; c->hkeys[i]; i = (i + 1) & m)
 		if (strcmp(c->hkeys[i], id) == 0)
-			return &c->hvals[i];
-	if (!insert)
-		return NULL;
+			return &c->hrows[i];
 	c->hkeys[i] = id;
-	c->hvals[i] = INT64_MIN;
+	c->hrows[i] = NULL;
 	c->hn++;
-	return &c->hvals[i];
+	return &c->hrows[i];
 }
 
 struct fill {
@@ -687,7 +702,7 @@ static int cache_row(void *arg, const struct sl_ledger_version *v)
 	       size = sizeof(struct crow) + lid + lt + lv + v->json_len + 1;
 	struct crow *r;
 	char *p;
-	int64_t *slot;
+	struct crow **slot;
 
 	if (fl->st->cache_bytes + size > fl->st->cache_max) {
 		fl->too_big = 1;
@@ -728,13 +743,20 @@ static int cache_row(void *arg, const struct sl_ledger_version *v)
 	r->date_added_us = v->date_added_us;
 	r->seq = v->seq;
 	r->erased = v->erased;
-	if (!(slot = newest_slot(c, r->id, true))) {
+	if (!(slot = newest_slot(c, r->id))) {
 		free(r);
 		fl->oom = 1;
 		return 1;
 	}
-	if (r->version_us > *slot)
-		*slot = r->version_us;
+	/* As the database judges latest_only: no version with a later modified. */
+	if (!*slot || r->version_us > (*slot)->version_us) {
+		if (*slot)
+			(*slot)->latest = false;
+		*slot = r;
+		r->latest = true;
+	} else {
+		r->latest = r->version_us == (*slot)->version_us;
+	}
 	c->rows[c->n++] = r;
 	c->bytes += size;
 	fl->st->cache_bytes += size;
@@ -907,12 +929,8 @@ static int cache_page(struct sl_taxii_store_ledger *st, const struct vcache *c, 
 
 		if (ntypes && !in_list(r->type, types, ntypes))
 			continue;
-		if (latest_only) {
-			int64_t *nv = newest_slot((struct vcache *)c, r->id, false);
-
-			if (nv && *nv > r->version_us)
-				continue;
-		}
+		if (latest_only && !r->latest)
+			continue;
 		/* A further candidate exists: stop here if the page is full or the work bound hit.
 		 */
 		if (last && scanned >= st->scan_limit) {
