@@ -1776,13 +1776,74 @@ done:
 }
 
 /* One destination's decisions on a bundle whose facts were read by bundle_facts. */
+/* The bundle's objects by id, and which of them one destination withholds (a JSON object keyed by
+ * id cost more than deciding). Objects sharing an id each have an entry: an id is withheld when any
+ * of them is. */
+struct idmap {
+	size_t cap;
+	size_t *slot;            /* object index + 1; 0 = empty */
+	unsigned char *withheld; /* per object index */
+	void *block;
+};
+
+static size_t id_hash(const char *s)
+{
+	size_t h = 1469598103934665603ull;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+	return h;
+}
+
+static int idmap_build(struct idmap *m, struct sl_policy_facts *const *facts, size_t n)
+{
+	size_t i, h;
+
+	for (m->cap = 8; m->cap < 2 * n; m->cap *= 2)
+		;
+	m->block = calloc(1, m->cap * sizeof(*m->slot) + (n ? n : 1));
+	if (!m->block)
+		return SL_ENOMEM;
+	m->slot = m->block;
+	m->withheld = (unsigned char *)(m->slot + m->cap);
+	for (i = 0; i < n; i++) {
+		if (!facts[i] || !facts[i]->id)
+			continue;
+		for (h = id_hash(facts[i]->id) & (m->cap - 1); m->slot[h];
+		     h = (h + 1) & (m->cap - 1))
+			;
+		m->slot[h] = i + 1;
+	}
+	return 0;
+}
+
+/* Only ids of objects that are in the bundle can be withheld. */
+static int idmap_withheld(const struct idmap *m, struct sl_policy_facts *const *facts,
+                          const char *id)
+{
+	size_t h;
+
+	for (h = id_hash(id) & (m->cap - 1); m->slot[h]; h = (h + 1) & (m->cap - 1)) {
+		size_t k = m->slot[h] - 1;
+		if (m->withheld[k] && strcmp(facts[k]->id, id) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void idmap_free(struct idmap *m)
+{
+	free(m->block);
+}
+
 static int bundle_decide(const struct sl_policy_dest *d, const json_t *bundle,
                          struct sl_policy_facts *const *facts, long long now, json_t **out_bundle,
                          struct sl_policy_decision ***decisions, size_t *ndecisions,
                          struct sl_err *err)
 {
 	const json_t *objs = json_object_get(bundle, "objects"), *o, *e;
-	json_t *withheld = json_object(), *out = NULL, *outobjs;
+	json_t *out = NULL, *outobjs;
+	struct idmap ids = {0, NULL, NULL, NULL};
 	struct sl_policy_decision **decs = NULL;
 	size_t n = json_array_size(objs), i, j;
 	int r = SL_ENOMEM;
@@ -1790,11 +1851,12 @@ static int bundle_decide(const struct sl_policy_dest *d, const json_t *bundle,
 	*out_bundle = NULL;
 	*decisions = NULL;
 	*ndecisions = 0;
-	if (!withheld || !(decs = calloc(n ? n : 1, sizeof(*decs))))
+	if (!(decs = calloc(n ? n : 1, sizeof(*decs))) || idmap_build(&ids, facts, n) != 0)
 		goto oom;
 	json_array_foreach(objs, i, o)
 	{
-		const char *id = json_string_value(json_object_get(o, "id"));
+		/* the facts hold id and type: no lookups per object and destination */
+		const char *id = facts[i] ? facts[i]->id : NULL;
 		if (!facts[i]) {
 			/* one malformed entry is withheld; the rest of the bundle is still decided
 			 */
@@ -1815,26 +1877,23 @@ static int bundle_decide(const struct sl_policy_dest *d, const json_t *bundle,
 			goto done;
 		}
 		if (decs[i]->v == SL_POLICY_DENY && id)
-			json_object_set_new(withheld, id, json_true());
+			ids.withheld[i] = 1;
 	}
 	/* relationships and sightings whose ends were withheld would leak their existence */
 	json_array_foreach(objs, i, o)
 	{
 		static const char *const refkeys[] = {"source_ref", "target_ref",
 		                                      "sighting_of_ref"};
-		const char *type = json_string_value(json_object_get(o, "type"));
+		const char *type = facts[i] ? facts[i]->type : NULL;
 		if (decs[i]->v == SL_POLICY_DENY || !type ||
 		    (strcmp(type, "relationship") != 0 && strcmp(type, "sighting") != 0))
 			continue;
 		for (j = 0; j < 3; j++) {
 			const char *ref = json_string_value(json_object_get(o, refkeys[j]));
-			if (ref && json_object_get(withheld, ref)) {
+			if (ref && idmap_withheld(&ids, facts, ref)) {
 				if (redeny(decs[i], "it refers to withheld", ref) != 0)
 					goto oom;
-				if (json_object_get(o, "id"))
-					json_object_set_new(
-					    withheld, json_string_value(json_object_get(o, "id")),
-					    json_true());
+				ids.withheld[i] = 1;
 				break;
 			}
 		}
@@ -1845,12 +1904,11 @@ static int bundle_decide(const struct sl_policy_dest *d, const json_t *bundle,
 		const json_t *refs;
 		json_t *copy, *kept;
 		size_t removed = 0;
-		if (decs[i]->v == SL_POLICY_DENY ||
-		    !is_container(json_string_value(json_object_get(o, "type"))))
+		if (decs[i]->v == SL_POLICY_DENY || !is_container(facts[i] ? facts[i]->type : NULL))
 			continue;
 		refs = json_object_get(decs[i]->obj, "object_refs");
 		json_array_foreach(refs, j, e) removed +=
-		    json_is_string(e) && json_object_get(withheld, json_string_value(e));
+		    json_is_string(e) && idmap_withheld(&ids, facts, json_string_value(e));
 		if (!removed)
 			continue;
 		if (removed == json_array_size(refs)) {
@@ -1871,7 +1929,8 @@ static int bundle_decide(const struct sl_policy_dest *d, const json_t *bundle,
 		}
 		json_array_foreach(refs, j, e)
 		{
-			if (json_is_string(e) && json_object_get(withheld, json_string_value(e))) {
+			if (json_is_string(e) &&
+			    idmap_withheld(&ids, facts, json_string_value(e))) {
 				char path[300];
 				snprintf(path, sizeof(path), "object_refs[%s]",
 				         json_string_value(e));
@@ -1916,7 +1975,7 @@ done:
 	if (decs)
 		sl_policy_decisions_free(decs, n);
 	json_decref(out);
-	json_decref(withheld);
+	idmap_free(&ids);
 	return r;
 }
 

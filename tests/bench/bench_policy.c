@@ -232,7 +232,7 @@ int main(int argc, char **argv)
 		/* MISP events of 50 attributes, mapped, then decided: the same objects through both
 		 * steps */
 		long nev = total / 50, nobj = 0;
-		double t_map = 0, t_pol = 0, t_ver = 0, t_aud = 0, t_vall = 0;
+		double t_map = 0, t_pol = 0, t_ver = 0, t_aud = 0, t_vall = 0, t_b1 = 0, t_ball = 0;
 		for (i = 0; i < nev; i++) {
 			json_t *ev = json_pack(
 			    "{s:{s:s, s:s, s:s, s:s, s:s, s:s, s:[{s:s}], s:[]}}", "Event", "uuid",
@@ -325,6 +325,30 @@ int main(int argc, char **argv)
 				t_aud += now_s() - t0;
 				json_decref(conts);
 			}
+			{
+				/* the gateway's call: the whole bundle, per destination or all at
+				 * once */
+				json_t *outs[NDEST];
+				struct sl_policy_decision **decs[NDEST];
+				size_t n = 0, j;
+				t0 = now_s();
+				for (j = 0; j < NDEST; j++)
+					if (sl_policy_decide_bundle(sl_policy_dest_at(p, j), bundle,
+					                            NOW, &outs[j], &decs[j], &n,
+					                            &err) == 0) {
+						json_decref(outs[j]);
+						sl_policy_decisions_free(decs[j], n);
+					}
+				t_b1 += now_s() - t0;
+				t0 = now_s();
+				if (sl_policy_decide_bundle_all(p, bundle, NOW, outs, decs, &n,
+				                                &err) == 0)
+					for (j = 0; j < NDEST; j++) {
+						json_decref(outs[j]);
+						sl_policy_decisions_free(decs[j], n);
+					}
+				t_ball += now_s() - t0;
+			}
 			json_decref(bundle);
 			json_decref(ev);
 		}
@@ -343,6 +367,13 @@ int main(int argc, char **argv)
 		printf("policy_audit_ns_per_mapped_object_all_destinations=%.1f\n",
 		       t_aud * 1e9 / (double)(nobj ? nobj : 1));
 		printf("ratio_policy_audit_to_map=%.3f\n", t_aud / (t_map > 0 ? t_map : 1));
+		printf("bundle_per_destination_ns_per_mapped_object_all_destinations=%.1f\n",
+		       t_b1 * 1e9 / (double)(nobj ? nobj : 1));
+		printf("ratio_bundle_per_destination_to_map=%.3f\n",
+		       t_b1 / (t_map > 0 ? t_map : 1));
+		printf("bundle_all_ns_per_mapped_object_all_destinations=%.1f\n",
+		       t_ball * 1e9 / (double)(nobj ? nobj : 1));
+		printf("ratio_bundle_all_to_map=%.3f\n", t_ball / (t_map > 0 ? t_map : 1));
 	}
 #else
 	printf("mapper=unavailable\n");
