@@ -16,7 +16,8 @@
 struct sl_peer; /* one connector instance, owned by whoever called ops->create */
 
 /* Pull callbacks. item is one input for the pipeline (a MISP event {"Event": ...}), borrowed for
- * the call; position is the cursor to commit once item is fully taken in. Return 0 to go on, a
+ * the call, or NULL when the peer's filters (tags_include/tags_exclude) passed over it; position is
+ * the cursor to commit once item is fully taken in (or passed over). Return 0 to go on, a
  * negative sl_err_code (with err filled) to stop the pull: done then reports that error. */
 struct sl_peer_pull_cb {
 	int (*item)(void *arg, const json_t *item, const char *position, struct sl_err *err);

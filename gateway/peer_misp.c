@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "backoff.h"
@@ -137,6 +138,30 @@ static long long ts_of(const json_t *v)
 	return -1;
 }
 
+static bool has_tag(const json_t *ev, const struct sl_strlist *l)
+{
+	const json_t *t;
+	size_t i, k;
+
+	json_array_foreach(json_object_get(ev, "Tag"), i, t)
+	{
+		const char *name = json_string_value(json_object_get(t, "name"));
+		for (k = 0; name && k < l->n; k++)
+			if (strcasecmp(name, l->v[k]) == 0)
+				return true;
+	}
+	return false;
+}
+
+/* The peer block's tag filters (tags_include: one of them; tags_exclude: none of them), on the
+ * event's own tags. */
+static bool wanted(const struct sl_peer *p, const json_t *ev)
+{
+	if (p->cfg->tags_include.n && !has_tag(ev, &p->cfg->tags_include))
+		return false;
+	return !has_tag(ev, &p->cfg->tags_exclude);
+}
+
 static void on_view(const struct sl_http_response *r, void *arg)
 {
 	struct sl_peer *p = arg;
@@ -168,7 +193,8 @@ static void on_view(const struct sl_http_response *r, void *arg)
 	if (ts > p->maxts)
 		p->maxts = ts;
 	snprintf(pos, sizeof(pos), "%lld", p->maxts);
-	if (p->pcb.item(p->pcb.arg, ev, pos, &err) < 0) {
+	/* a filtered-out event is still passed over: the cursor moves past it */
+	if (p->pcb.item(p->pcb.arg, wanted(p, inner) ? ev : NULL, pos, &err) < 0) {
 		json_decref(ev);
 		pull_finish(p, &err, -1);
 		return;

@@ -111,6 +111,18 @@ static long long seen_get(struct sl_sync *s, const char *uuid)
 	return strtoll(pos, NULL, 10);
 }
 
+/* MISP sends timestamps as strings of epoch seconds; some producers send numbers. */
+static const char *ts_text(const json_t *v, char out[32])
+{
+	if (json_is_string(v) && strlen(json_string_value(v)) < 32)
+		return strcpy(out, json_string_value(v));
+	if (json_is_integer(v)) {
+		snprintf(out, 32, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		return out;
+	}
+	return NULL;
+}
+
 /* Only ever forward: an older version settled as "the peer has newer" must not lower it. */
 static void seen_raise(struct sl_sync *s, const char *uuid, const char *ts)
 {
@@ -132,9 +144,9 @@ static bool is_echo(struct speer *p, const json_t *item)
 {
 	const json_t *ev = json_object_get(item, "Event");
 	const char *uuid = json_string_value(json_object_get(ev, "uuid"));
-	const char *ts = json_string_value(json_object_get(ev, "timestamp"));
+	char ts[32];
 
-	if (!uuid || !ts)
+	if (!uuid || !ts_text(json_object_get(ev, "timestamp"), ts))
 		return false;
 	return strtoll(ts, NULL, 10) <= seen_get(p->s, uuid);
 }
@@ -146,6 +158,8 @@ static int on_pull_item(void *arg, const json_t *item, const char *position, str
 	struct sl_pipeline_stats st = {0};
 	int rc;
 
+	if (!item) /* filtered out by the peer block */
+		return sl_ledger_cursor_set(p->s->ledger, &cur, err);
 	if (is_echo(p, item)) {
 		p->s->st.events_echo++;
 		return sl_ledger_cursor_set(p->s->ledger, &cur, err);
@@ -164,8 +178,9 @@ static int on_pull_item(void *arg, const json_t *item, const char *position, str
 	p->s->st.events_in++;
 	{
 		const json_t *ev = json_object_get(item, "Event");
+		char ts[32];
 		seen_raise(p->s, json_string_value(json_object_get(ev, "uuid")),
-		           json_string_value(json_object_get(ev, "timestamp")));
+		           ts_text(json_object_get(ev, "timestamp"), ts));
 	}
 	if (st.allowed || st.changed || st.denied)
 		p->took_in = true;
@@ -436,6 +451,7 @@ static void on_pushed(void *arg, enum sl_peer_push_result res, const struct sl_e
 	uint64_t now = mono(p->s);
 	size_t j;
 	int retry_s = 0;
+	char ts[32];
 
 	if (res == SL_PEER_PUSH_SENT) {
 		sl_breaker_success(p->breaker, now);
@@ -443,7 +459,7 @@ static void on_pushed(void *arg, enum sl_peer_push_result res, const struct sl_e
 		note(p, "push-ok", "event %s", json_string_value(json_object_get(ev, "uuid")));
 		/* so that pulling the peer does not take our own push back in */
 		seen_raise(p->s, json_string_value(json_object_get(ev, "uuid")),
-		           json_string_value(json_object_get(ev, "timestamp")));
+		           ts_text(json_object_get(ev, "timestamp"), ts));
 		sl_debug("peer %s: pushed event %s", p->cfg->name,
 		         json_string_value(json_object_get(ev, "uuid")));
 	} else if (res == SL_PEER_PUSH_RETRY) {

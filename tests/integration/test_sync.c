@@ -26,6 +26,7 @@
 #define GREEN "5a0c8a2e-6f1b-4b7c-9d3e-000000000e01"
 #define RED "5a0c8a2e-6f1b-4b7c-9d3e-000000000e02"
 #define FROM_B "5a0c8a2e-6f1b-4b7c-9d3e-000000000e03"
+#define INTERNAL "5a0c8a2e-6f1b-4b7c-9d3e-000000000e04"
 
 static const char *const hdrs[] = {"Authorization: " KEY, "Accept: application/json",
                                    "Content-Type: application/json", NULL};
@@ -191,6 +192,19 @@ static char *event_json(const char *uuid, const char *tlp, long long ts, const c
 	return s;
 }
 
+/* event_json's text with one more event tag (takes and returns malloc'd text). */
+static char *tag_more(char *text, const char *tag)
+{
+	json_t *e = json_loads(text, 0, NULL);
+	char *out;
+	json_array_append_new(json_object_get(json_object_get(e, "Event"), "Tag"),
+	                      json_pack("{s:s}", "name", tag));
+	out = json_dumps(e, JSON_COMPACT);
+	json_decref(e);
+	free(text);
+	return out;
+}
+
 static void write_conf(struct world *w, const char *dsn)
 {
 	FILE *f;
@@ -210,8 +224,10 @@ static void write_conf(struct world *w, const char *dsn)
 		    "peer \"%s\" {\n kind = \"misp\"\n url = \"%s\"\n direction = \"both\"\n"
 		    " api_key_env = \"SLTEST_SYNC_MISP_KEY\"\n allow_plain_http = true\n"
 		    " timeout = 5\n connect_timeout = 2\n retry_base_ms = 50\n retry_cap_ms = 400\n"
-		    " breaker_failures = 3\n breaker_cooldown = 1\n}\n",
-		    names[i], sl_peerproc_url(pp[i]));
+		    " breaker_failures = 3\n breaker_cooldown = 1\n%s}\n",
+		    names[i], sl_peerproc_url(pp[i]),
+		    /* B's events tagged "internal" stay with B */
+		    i == 1 ? " tags_exclude = {\"Internal\"}\n" : "");
 	fclose(f);
 }
 
@@ -433,6 +449,11 @@ static void test_sync_bad_answers(void **state)
 	char pos[64];
 	char *ev = event_json(FROM_B, "tlp:amber", T1, "5a0c8a2e-6f1b-4b7c-9d3e-0000000b0001",
 	                      "amber.example");
+	/* TLP:GREEN (the policy would let it go) but tagged for B's own use */
+	char *internal =
+	    tag_more(event_json(INTERNAL, "tlp:green", T1, "5a0c8a2e-6f1b-4b7c-9d3e-0000000b0002",
+	                        "internal-only.example"),
+	             "internal");
 	FILE *log = tmpfile();
 	const char *const kinds[] = {"{\"kind\":\"html200\",\"rate\":1}",
 	                             "{\"kind\":\"wrongshape\",\"rate\":1}",
@@ -443,6 +464,7 @@ static void test_sync_bad_answers(void **state)
 	sl_log_setup(log, SL_LOG_INFO);
 	json_decref(call("POST", sl_peerproc_url(w->a), "/_test/fault", kinds[0], 200));
 	json_decref(call("POST", sl_peerproc_url(w->b), "/events/add", ev, 200));
+	json_decref(call("POST", sl_peerproc_url(w->b), "/events/add", internal, 200));
 	/* B's event still reaches C while A is broken */
 	assert_true(run_until(w, c_has_b_event, 20000));
 	for (k = 1; k < 3; k++) {
@@ -466,6 +488,10 @@ static void test_sync_bad_answers(void **state)
 	run_until(w, NULL, 1000);
 	assert_versions_unique(w->a, FROM_B);
 	assert_int_equal(dcount(w->b, FROM_B, "edit"), 0); /* never pushed back to its origin */
+	/* the filtered event reached nobody */
+	assert_int_equal(dcount(w->a, INTERNAL, "add"), 0);
+	assert_int_equal(dcount(w->c, INTERNAL, "add"), 0);
+	free(internal);
 	sl_log_setup(stderr, SL_LOG_INFO);
 	fclose(log);
 	free(ev);
