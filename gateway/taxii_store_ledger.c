@@ -86,6 +86,7 @@ struct sl_taxii_store_ledger {
 	uint64_t tick;
 	struct vcache caches[MAX_CACHES];
 	struct alist pending, inflight;
+	bool inflight_sent; /* inflight went out on the side connection and is not collected yet */
 	int64_t pending_since_us;
 	struct sl_err audit_err; /* the last failed batch, reported while too much is pending */
 	const struct sl_taxii_store_ops *dir;
@@ -520,25 +521,35 @@ static int send_batch(struct sl_taxii_store_ledger *st, struct sl_err *err)
 	return rc;
 }
 
-/* Move the audit along: collect the batch out (wait: until stored), send the next one when due
- * (force: whatever is pending). A failed batch is sent again (at most 3 tries per call). */
+/* Move the audit along: send the batch out if it is not yet, collect its outcome (wait: until
+ * stored), then make the pending rows the next batch when due (force: whatever is pending). A
+ * batch stays until the database has stored it: a failed one is sent again (at most 3 tries per
+ * call, then the error is returned and it waits for the next call). */
 static int audit_pump(struct sl_taxii_store_ledger *st, bool wait, bool force, struct sl_err *err)
 {
-	for (int tries = 0;; tries++) {
+	for (int tries = 0;;) {
 		bool busy = false;
 		int rc;
 
 		if (st->inflight.n) {
+			if (!st->inflight_sent) {
+				/* A lost connection is reset by the send. */
+				if ((rc = send_batch(st, err)) != 0) {
+					st->audit_err = *err;
+					return rc;
+				}
+				st->inflight_sent = true;
+				if (!wait)
+					return 0;
+			}
 			rc = sl_ledger_audit_collect(st->side, wait, &busy, err);
 			if (busy)
 				return 0;
+			st->inflight_sent = false;
 			if (rc != 0) {
 				st->audit_err = *err;
-				/* Send it again (a lost connection is reset by the send). */
-				if (tries >= 3 || send_batch(st, err) != 0)
+				if (++tries >= 3)
 					return rc;
-				if (!wait)
-					return 0;
 				continue;
 			}
 			alist_clear(&st->inflight);
@@ -554,12 +565,6 @@ static int audit_pump(struct sl_taxii_store_ledger *st, bool wait, bool force, s
 			st->inflight = st->pending;
 			st->pending = t;
 		}
-		if ((rc = send_batch(st, err)) != 0) {
-			st->audit_err = *err;
-			return rc;
-		}
-		if (!wait)
-			return 0;
 	}
 }
 
@@ -619,10 +624,15 @@ static int audit_queue(struct sl_taxii_store_ledger *st, const char *partner,
 		a->dest = strdup(dest);
 		a->rule = strdup(rule);
 		a->count = 1;
+		if (!a->id || !a->version || !a->dest || !a->rule) {
+			free(a->id);
+			free(a->version);
+			free(a->dest);
+			free(a->rule);
+			return sl_err_set(err, SL_ENOMEM, collection, "out of memory");
+		}
 		p->n++;
 		p->hidx[i] = p->n;
-		if (!a->id || !a->version || !a->dest || !a->rule)
-			return sl_err_set(err, SL_ENOMEM, collection, "out of memory");
 	}
 	audit_pump(st, false, false, &e);
 	return 0;
