@@ -514,6 +514,47 @@ static void objects_added_later_are_served(void **state)
 	assert_true(fresh);
 }
 
+/* Audit rows still queued when the store is freed (graceful shutdown) are written, each once. */
+static void audit_rows_are_written_on_free(void **state)
+{
+	struct sl_taxii_served items[3] = {
+	    {"indicator--00000000-0000-4000-8000-000000000002", "2023-01-01T00:00:00.000Z"},
+	    {"indicator--00000000-0000-4000-8000-000000000003", "2023-01-01T00:00:00.000Z"},
+	    {"indicator--00000000-0000-4000-8000-000000000002", "2023-01-01T00:00:00.000Z"},
+	};
+	struct sl_err err = {0};
+	struct sl_taxii_store_ledger *st =
+	    sl_taxii_store_ledger_new(L2, sl_taxii_store_mem_ops(), DIR, &err);
+	json_t *rows, *row;
+	size_t i, two = 0, three = 0;
+
+	assert_non_null(st);
+	/* No timer, far below a batch: nothing is written before free. */
+	assert_int_equal(
+	    sl_taxii_store_ledger_ops()->note_served(st, "carol", C_ALL, items, 3, &err), 0);
+	sl_taxii_store_ledger_free(st);
+	rows = sl_ledger_audit_list(L2, "taxii:carol", NULL, 1000, &err);
+	assert_non_null(rows);
+	json_array_foreach(rows, i, row)
+	{
+		const char *id = json_string_value(json_object_get(row, "id"));
+		const char *res = json_string_value(json_object_get(row, "result"));
+
+		if (strcmp(id, items[0].id) == 0) {
+			two++;
+			assert_string_equal(res, "served 2 times");
+		} else if (strcmp(id, items[1].id) == 0) {
+			three++;
+			assert_string_equal(res, "served");
+		}
+		assert_string_equal(json_string_value(json_object_get(row, "rule")),
+		                    "taxii collection " C_ALL);
+	}
+	assert_int_equal(two, 1);
+	assert_int_equal(three, 1);
+	json_decref(rows);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -525,6 +566,7 @@ int main(void)
 	    cmocka_unit_test(pages_ending_at_the_scan_limit_still_cover_everything),
 	    cmocka_unit_test(erased_objects_are_never_served_again),
 	    cmocka_unit_test(objects_added_later_are_served),
+	    cmocka_unit_test(audit_rows_are_written_on_free),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
