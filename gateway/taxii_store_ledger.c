@@ -31,6 +31,7 @@
 #define CACHE_FILL_ROWS 5000             /* rows read per request or timer tick into a cache */
 #define AUDIT_FLUSH_ROWS 2000            /* audit rows per batch */
 #define AUDIT_FLUSH_US 100000            /* oldest unsent audit row waits at most this (100 ms) */
+#define LISTEN_RETRY_US 5000000          /* a failed LISTEN is tried again after 5 s */
 #define AUDIT_MAX_PENDING 200000         /* rows not yet stored: beyond, serving fails (500) */
 
 struct view {
@@ -81,7 +82,8 @@ struct sl_taxii_store_ledger {
 	struct sl_ledger *side;   /* async audit; NULL = none (all synchronous, no cache) */
 	struct sl_ledger *listen; /* notifications only, so none waits behind an audit batch */
 	bool listening;
-	size_t cache_max; /* bytes for all cached views; 0 = no cache */
+	int64_t listen_retry_at; /* now_us() before which not to try listening again */
+	size_t cache_max;        /* bytes for all cached views; 0 = no cache */
 	size_t cache_bytes;
 	uint64_t tick;
 	struct vcache caches[MAX_CACHES];
@@ -799,10 +801,15 @@ static bool side_poll(struct sl_taxii_store_ledger *st)
 	if (!st->side || !st->listen || !st->cache_max)
 		return false;
 	if (!st->listening) {
-		/* (Re)connect and listen (with no audit batch out); whatever was missed meanwhile
-		 * is dropped. */
-		if (sl_ledger_listen(st->listen, &e) != 0)
+		/* (Re)connect and listen; whatever was missed meanwhile is dropped. Not more than
+		 * once per LISTEN_RETRY_US (a database without schema 3 would refuse every time).
+		 */
+		if (now_us() < st->listen_retry_at)
 			return false;
+		if (sl_ledger_listen(st->listen, &e) != 0) {
+			st->listen_retry_at = now_us() + LISTEN_RETRY_US;
+			return false;
+		}
 		st->listening = true;
 		caches_drop_all(st);
 		return true;
