@@ -66,62 +66,75 @@ static enum sl_ledger_decision ledger_decision(enum sl_policy_verdict v)
 	}
 }
 
-/* Decide the bundle for one destination and record every decision not recorded before. */
-static int decide_for(struct sl_pipeline *p, const struct sl_policy_dest *d, const json_t *bundle,
+/* Decide the bundle for every destination at once (each object's facts read once) and record, in
+ * one transaction, every decision not recorded before — except for the peer the bundle came from.
+ */
+static int decide_all(struct sl_pipeline *p, const char *peer, const json_t *bundle,
                       const struct sl_ledger_result *res, long long now,
                       struct sl_pipeline_stats *st, struct sl_err *err)
 {
-	const char *dname = sl_policy_dest_name(d);
-	struct sl_policy_decision **decs = NULL;
+	size_t nd = sl_policy_dest_count(p->policy), ndec = 0, d, i, n = 0, n_new = 0;
+	const json_t *objs = json_object_get(bundle, "objects");
+	struct sl_policy_decision ***decs = calloc(nd ? nd : 1, sizeof(*decs));
+	json_t **outs = calloc(nd ? nd : 1, sizeof(*outs));
 	struct sl_ledger_share *rows = NULL;
-	json_t *out_bundle = NULL, *objs = json_object_get(bundle, "objects");
-	size_t ndec = 0, i, n = 0, n_new = 0;
-	int deliver = !json_object_get(p->pull, dname);
 	int rc;
 
-	rc = sl_policy_decide_bundle(d, bundle, now, &out_bundle, &decs, &ndec, err);
-	if (rc < 0)
-		return rc;
-	rows = calloc(ndec ? ndec : 1, sizeof(*rows));
-	if (!rows) {
-		rc = sl_err_set(err, SL_ENOMEM, dname, "out of memory");
+	if (!decs || !outs) {
+		rc = sl_err_set(err, SL_ENOMEM, "pipeline", "out of memory");
 		goto done;
 	}
-	for (i = 0; i < ndec && i < json_array_size(objs); i++) {
-		const json_t *obj = json_array_get(objs, i);
-		if (res[i].outcome == SL_LEDGER_REJECTED)
-			continue; /* quarantined: nothing of it goes anywhere */
-		rows[n].destination = dname;
-		rows[n].id = json_string_value(json_object_get(obj, "id"));
-		rows[n].modified = version_of(obj);
-		rows[n].decision = ledger_decision(sl_policy_decision_verdict(decs[i]));
-		rows[n].rule = sl_policy_decision_rule(decs[i]);
-		rows[n].changes = sl_policy_decision_changes(decs[i]);
-		rows[n].obj = sl_policy_decision_object(decs[i]);
-		rows[n].deliver = deliver;
-		n++;
+	rc = sl_policy_decide_bundle_all(p->policy, bundle, now, outs, decs, &ndec, err);
+	if (rc < 0)
+		goto done;
+	rows = calloc(nd * ndec + 1, sizeof(*rows));
+	if (!rows) {
+		rc = sl_err_set(err, SL_ENOMEM, "pipeline", "out of memory");
+		goto done;
+	}
+	for (d = 0; d < nd; d++) {
+		const char *dname = sl_policy_dest_name(sl_policy_dest_at(p->policy, d));
+		int deliver = !json_object_get(p->pull, dname);
+
+		if (peer && strcmp(dname, peer) == 0)
+			continue; /* never back to the peer it came from */
+		for (i = 0; i < ndec && i < json_array_size(objs); i++) {
+			const json_t *obj = json_array_get(objs, i);
+			if (res[i].outcome == SL_LEDGER_REJECTED)
+				continue; /* quarantined: nothing of it goes anywhere */
+			rows[n].destination = dname;
+			rows[n].id = json_string_value(json_object_get(obj, "id"));
+			rows[n].modified = version_of(obj);
+			rows[n].decision = ledger_decision(sl_policy_decision_verdict(decs[d][i]));
+			rows[n].rule = sl_policy_decision_rule(decs[d][i]);
+			rows[n].changes = sl_policy_decision_changes(decs[d][i]);
+			rows[n].obj = sl_policy_decision_object(decs[d][i]);
+			rows[n].deliver = deliver;
+			n++;
+		}
 	}
 	rc = sl_ledger_share_record(p->ledger, rows, n, &n_new, err);
 	if (rc < 0)
 		goto done;
 	/* Count only what this call decided for the first time. */
-	if (st && n_new) {
-		size_t k;
-		for (k = 0; k < n; k++) {
-			if (!rows[k].recorded)
-				continue;
-			if (rows[k].decision == SL_LEDGER_ALLOW)
-				st->allowed++;
-			else if (rows[k].decision == SL_LEDGER_ALLOW_WITH_CHANGES)
-				st->changed++;
-			else
-				st->denied++;
-		}
+	for (i = 0; st && n_new && i < n; i++) {
+		if (!rows[i].recorded)
+			continue;
+		if (rows[i].decision == SL_LEDGER_ALLOW)
+			st->allowed++;
+		else if (rows[i].decision == SL_LEDGER_ALLOW_WITH_CHANGES)
+			st->changed++;
+		else
+			st->denied++;
 	}
 done:
 	free(rows);
-	sl_policy_decisions_free(decs, ndec);
-	json_decref(out_bundle);
+	for (d = 0; decs && outs && d < nd; d++) {
+		sl_policy_decisions_free(decs[d], ndec);
+		json_decref(outs[d]);
+	}
+	free(decs);
+	free(outs);
 	return rc;
 }
 
@@ -173,15 +186,9 @@ int sl_pipeline_bundle(struct sl_pipeline *p, const char *peer, const char *orig
 				st->stored++;
 		}
 	}
-	for (i = 0; i < sl_policy_dest_count(p->policy); i++) {
-		const struct sl_policy_dest *d = sl_policy_dest_at(p->policy, i);
-		/* Never back to the peer it came from. */
-		if (peer && strcmp(sl_policy_dest_name(d), peer) == 0)
-			continue;
-		rc = decide_for(p, d, bundle, res, now, st, err);
-		if (rc < 0)
-			goto done;
-	}
+	rc = decide_all(p, peer, bundle, res, now, st, err);
+	if (rc < 0)
+		goto done;
 	if (cursor)
 		rc = sl_ledger_cursor_set(p->ledger, cursor, err);
 done:
