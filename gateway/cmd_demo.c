@@ -30,6 +30,7 @@ static const char usage_text[] =
     "policy, and serve each destination its share over TAXII 2.1 (plain HTTP on loopback) until\n"
     "Ctrl-C. Before serving, prints one line per partner: TAXII <discovery-url> <user> "
     "<password>.\n"
+    "Partners may also POST objects: they are decided for the other partner like any peer's.\n"
     "\n"
     "options:\n"
     "  --db DSN          ledger database (default: $SLUICE_DB)\n"
@@ -42,6 +43,14 @@ static const char usage_text[] =
 static void on_event_error(void *arg, const char *uuid, const struct sl_err *err)
 {
 	fprintf(stderr, "demo: event %s not taken in: %s: %s\n", uuid, err->where, err->msg);
+}
+
+/* Objects a partner POSTs take the pipeline like any peer's: ledger, provenance, and a decision for
+ * every other partner (never back to the one that sent them). */
+static int demo_ingest(void *arg, const char *partner, const struct sl_ledger_in *in, size_t n,
+                       struct sl_ledger_result *res, struct sl_err *err)
+{
+	return sl_pipeline_objects(arg, partner, in, n, res, (long long)time(NULL), NULL, err);
 }
 
 static void on_stop(struct sl_evloop *loop, void *arg)
@@ -219,8 +228,8 @@ int sl_cmd_demo(int argc, char **argv)
 			char pw[25];
 			random_password(pw);
 			if (sl_taxii_store_mem_add_partner(dir, name, name, pw, NULL, &err) < 0 ||
-			    sl_taxii_store_mem_grant(dir, name, DEMO_COLLECTION, true, false,
-			                             &err) < 0)
+			    sl_taxii_store_mem_grant(dir, name, DEMO_COLLECTION, true, true, &err) <
+			        0)
 				goto fail;
 			printf("TAXII http://%s:%u/taxii2/ %s %s\n", host,
 			       sl_http_server_port(http), name, pw);
@@ -229,6 +238,9 @@ int sl_cmd_demo(int argc, char **argv)
 		          sl_taxii_store_ledger_new(ledger, sl_taxii_store_mem_ops(), dir, &err)))
 			goto fail;
 		sl_taxii_store_ledger_set_partner_views(store, true);
+		sl_taxii_store_ledger_set_ingest(store, demo_ingest, pipe);
+		if (sl_taxii_store_ledger_attach(store, sl_evloop_base(loop), &err) < 0)
+			goto fail;
 		tc.api_root = "api";
 		tc.title = "sluice demo";
 		tc.description = "Each partner sees only what its sharing policy allows";

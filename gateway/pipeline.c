@@ -197,6 +197,41 @@ done:
 	return rc;
 }
 
+int sl_pipeline_objects(struct sl_pipeline *p, const char *peer, const struct sl_ledger_in *in,
+                        size_t n, struct sl_ledger_result *res, long long now,
+                        struct sl_pipeline_stats *st, struct sl_err *err)
+{
+	json_t *bundle = json_object(), *objs = json_array();
+	size_t i;
+	int rc;
+
+	if (!bundle || !objs || json_object_set_new(bundle, "objects", objs)) {
+		json_decref(bundle);
+		return sl_err_set(err, SL_ENOMEM, "pipeline", "out of memory");
+	}
+	for (i = 0; i < n; i++)
+		if (json_array_append(objs, (json_t *)in[i].obj)) {
+			json_decref(bundle);
+			return sl_err_set(err, SL_ENOMEM, "pipeline", "out of memory");
+		}
+	if (st)
+		st->events++;
+	rc = sl_ledger_ingest(p->ledger, peer, in, n, NULL, res, err);
+	if (rc == 0 && st) {
+		st->objects += n;
+		for (i = 0; i < n; i++) {
+			if (res[i].outcome == SL_LEDGER_REJECTED)
+				st->rejected++;
+			else if (res[i].outcome != SL_LEDGER_SAME)
+				st->stored++;
+		}
+	}
+	if (rc == 0)
+		rc = decide_all(p, peer, bundle, res, now, st, err);
+	json_decref(bundle);
+	return rc;
+}
+
 int sl_pipeline_misp_event(struct sl_pipeline *p, const char *peer, const json_t *event,
                            const struct sl_ledger_cursor *cursor, long long now,
                            struct sl_pipeline_stats *st, json_t *warnings, struct sl_err *err)

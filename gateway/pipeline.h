@@ -48,6 +48,13 @@ int sl_pipeline_misp_event(struct sl_pipeline *p, const char *peer, const json_t
                            struct sl_pipeline_stats *st, json_t *warnings,
                            struct sl_err *err) SL_MUSTCHECK;
 
+/* Loose STIX objects from peer (a TAXII partner's POSTed envelope): ingested with per-object
+ * results in res (n entries, as sl_ledger_ingest fills them, for the caller to report), then
+ * decided together like one bundle for every destination but peer. */
+int sl_pipeline_objects(struct sl_pipeline *p, const char *peer, const struct sl_ledger_in *in,
+                        size_t n, struct sl_ledger_result *res, long long now,
+                        struct sl_pipeline_stats *st, struct sl_err *err) SL_MUSTCHECK;
+
 /* The same for a STIX 2.1 bundle (origin_id may be NULL). */
 int sl_pipeline_bundle(struct sl_pipeline *p, const char *peer, const char *origin_id,
                        const json_t *bundle, const struct sl_ledger_cursor *cursor, long long now,

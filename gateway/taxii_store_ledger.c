@@ -99,6 +99,8 @@ struct sl_taxii_store_ledger {
 	void *filter_arg;
 	size_t scan_limit;
 	bool partner_views; /* each partner reads its own view (the shares decided for it) */
+	sl_taxii_ledger_ingest ingest; /* POSTs through the pipeline, or NULL */
+	void *ingest_arg;
 };
 
 /* The versions of id the partner may see: all stored ones, or its view. */
@@ -1129,7 +1131,8 @@ static int op_add(void *ctx, const char *partner, const char *collection, json_t
 	snprintf(peer, sizeof(peer), "taxii:%s", partner);
 	if (m) {
 		/* One transaction: all of the envelope's valid objects or (SL_EDB) none. */
-		rc = sl_ledger_ingest(st->l, peer, in, m, NULL, lr, err);
+		rc = st->ingest ? st->ingest(st->ingest_arg, partner, in, m, lr, err)
+		                : sl_ledger_ingest(st->l, peer, in, m, NULL, lr, err);
 		if (rc)
 			goto out;
 		for (size_t k = 0; k < m; k++) {
@@ -1387,4 +1390,11 @@ void sl_taxii_store_ledger_detach(struct sl_taxii_store_ledger *st)
 		event_free(st->timer);
 		st->timer = NULL;
 	}
+}
+
+void sl_taxii_store_ledger_set_ingest(struct sl_taxii_store_ledger *st, sl_taxii_ledger_ingest fn,
+                                      void *arg)
+{
+	st->ingest = fn;
+	st->ingest_arg = arg;
 }

@@ -65,4 +65,12 @@ void sl_taxii_store_ledger_detach(struct sl_taxii_store_ledger *st);
  * filter). */
 void sl_taxii_store_ledger_set_partner_views(struct sl_taxii_store_ledger *st, bool on);
 
+/* How POSTed objects enter: by default one sl_ledger_ingest as peer "taxii:<partner>". With a hook
+ * (sluice's daemon and demo pass the pipeline), the hook ingests them as peer <partner> and decides
+ * them for every other destination, filling res like sl_ledger_ingest. arg is borrowed. */
+typedef int (*sl_taxii_ledger_ingest)(void *arg, const char *partner, const struct sl_ledger_in *in,
+                                      size_t n, struct sl_ledger_result *res, struct sl_err *err);
+void sl_taxii_store_ledger_set_ingest(struct sl_taxii_store_ledger *st, sl_taxii_ledger_ingest fn,
+                                      void *arg);
+
 #endif

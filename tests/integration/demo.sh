@@ -75,6 +75,42 @@ for _, disc, user, pw in taxii:
     except urllib.error.HTTPError as e:
         if e.code != 401 or "WWW-Authenticate" not in e.headers:
             fail.append(f"{user}: wrong password gave {e.code}")
+# A partner's POST takes the pipeline: isac-partner posts a GREEN and a RED indicator; national-cert
+# (max AMBER) gets the GREEN one only, and nothing goes back to isac-partner itself.
+GREEN = "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da"
+def indicator(uuid, marking):
+    return {"type": "indicator", "spec_version": "2.1", "id": "indicator--" + uuid,
+            "created": "2026-11-20T10:00:00.000Z", "modified": "2026-11-20T10:00:00.000Z",
+            "pattern": "[domain-name:value = 'posted-%s.example']" % uuid[:8], "pattern_type": "stix",
+            "valid_from": "2026-11-20T10:00:00Z", "object_marking_refs": [marking]}
+g, r = "0d0e0f10-1112-4314-8516-171819202122", "0d0e0f10-1112-4314-8516-171819202133"
+env = {"objects": [indicator(g, GREEN), indicator(r, RED)]}
+(_, disc_i, user_i, pw_i), (_, disc_n, user_n, pw_n) = sorted(taxii, key=lambda t: t[2] != "isac-partner")
+root = disc_i.rsplit("/taxii2/", 1)[0] + "/api/"
+cid = get(root + "collections/", user_i, pw_i)[0]["collections"][0]["id"]
+req = urllib.request.Request(root + f"collections/{cid}/objects/", data=json.dumps(env).encode(), method="POST",
+      headers={"Accept": "application/taxii+json;version=2.1", "Content-Type": "application/taxii+json;version=2.1",
+               "Authorization": "Basic " + base64.b64encode(f"{user_i}:{pw_i}".encode()).decode()})
+with urllib.request.urlopen(req, timeout=10) as resp:
+    status = json.loads(resp.read())
+if status.get("success_count") != 2:
+    fail.append(f"POST status: {status}")
+def ids_of(user, pw):
+    page, _ = get(root + f"collections/{cid}/objects/?match[type]=indicator", user, pw)
+    return {o["id"] for o in page.get("objects", [])}
+import time
+for _ in range(50):  # the view is refreshed by notification, a few ms later
+    n_ids = ids_of(user_n, pw_n)
+    if "indicator--" + g in n_ids:
+        break
+    time.sleep(0.1)
+if "indicator--" + g not in n_ids:
+    fail.append("national-cert did not get the GREEN indicator isac-partner posted")
+if "indicator--" + r in n_ids:
+    fail.append("national-cert got the RED indicator")
+i_ids = ids_of(user_i, pw_i)
+if "indicator--" + g in i_ids or "indicator--" + r in i_ids:
+    fail.append("isac-partner's own objects came back to it")
 if len(seen.get("isac-partner", [])) >= len(seen.get("national-cert", [])):
     fail.append("the GREEN partner should see less than the AMBER partner")
 for f in fail:
