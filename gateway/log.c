@@ -44,7 +44,7 @@ static void vlog(enum sl_log_level lvl, const char *fmt, va_list ap)
 	gmtime_r(&now.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 	fprintf(log_out ? log_out : stderr, "%s.%03ldZ %s %s\n", ts, now.tv_nsec / 1000000L,
-		level_names[lvl], line);
+	        level_names[lvl], line);
 	fflush(log_out ? log_out : stderr);
 }
 
