@@ -654,7 +654,7 @@ fail:
 
 void sl_sync_free(struct sl_sync *s)
 {
-	size_t i;
+	size_t i, j;
 
 	if (!s)
 		return;
@@ -664,6 +664,11 @@ void sl_sync_free(struct sl_sync *s)
 		sl_timer_free(p->push_timer);
 		if (p->conn)
 			p->ops->destroy(p->conn);
+		/* Hand back what this batch had not settled, so a restart need not wait out the
+		 * lease; a push cancelled after the peer applied it is answered "not newer" next
+		 * time. */
+		for (j = 0; p->work && j < p->nwork; j++)
+			settle(p, j, SL_PEER_PUSH_RETRY, "sluice stopped before it was sent", 0);
 		batch_free(p);
 		sl_breaker_free(p->breaker);
 	}

@@ -205,6 +205,10 @@ static char *tag_more(char *text, const char *tag)
 	return out;
 }
 
+/* misp-b's direction in the config written next (the stop test makes B push-only, so that no
+ * pull of B holds its connector while the push hangs). */
+static const char *b_direction = "both";
+
 static void write_conf(struct world *w, const char *dsn)
 {
 	FILE *f;
@@ -221,11 +225,11 @@ static void write_conf(struct world *w, const char *dsn)
 	for (i = 0; i < 3; i++)
 		fprintf(
 		    f,
-		    "peer \"%s\" {\n kind = \"misp\"\n url = \"%s\"\n direction = \"both\"\n"
+		    "peer \"%s\" {\n kind = \"misp\"\n url = \"%s\"\n direction = \"%s\"\n"
 		    " api_key_env = \"SLTEST_SYNC_MISP_KEY\"\n allow_plain_http = true\n"
 		    " timeout = 5\n connect_timeout = 2\n retry_base_ms = 50\n retry_cap_ms = 400\n"
 		    " breaker_failures = 3\n breaker_cooldown = 1\n%s}\n",
-		    names[i], sl_peerproc_url(pp[i]),
+		    names[i], sl_peerproc_url(pp[i]), i == 1 ? b_direction : "both",
 		    /* B's events tagged "internal" stay with B */
 		    i == 1 ? " tags_exclude = {\"Internal\"}\n" : "");
 	fclose(f);
@@ -497,11 +501,56 @@ static void test_sync_bad_answers(void **state)
 	free(ev);
 }
 
+/* Stopping while a push hangs hands the unsettled rows back at once instead of leaving them leased,
+ * so a restarted daemon sends them without waiting. */
+static void test_sync_stop_releases(void **state)
+{
+	struct world *w = *state;
+	struct sl_ledger_work work[16];
+	struct sl_err err = {0};
+	struct sl_sync_opts opts = {.poll_ms = 150, .push_idle_ms = 150, .lease_s = 2, .seed = 7};
+	struct sl_config *cfg;
+	char *dsn = strdup(sl_config_db_dsn(w->cfg));
+	char *green = event_json(GREEN, "tlp:green", T1, "5a0c8a2e-6f1b-4b7c-9d3e-0000000a0001",
+	                         "login-secure-bank.example");
+	size_t n = 0, i;
+	bool retried = false;
+
+	b_direction = "push";
+	write_conf(w, dsn);
+	b_direction = "both";
+	free(dsn);
+	cfg = sl_config_load(w->conf, SL_CONFIG_STRICT, &err);
+	assert_non_null(cfg);
+	sl_sync_free(w->sync);
+	sl_config_unref(w->cfg);
+	w->cfg = cfg;
+	w->sync = sl_sync_new(w->loop, w->cfg, w->ledger, w->policy, &opts, &err);
+	assert_non_null(w->sync);
+	json_decref(
+	    call("POST", sl_peerproc_url(w->b), "/_test/fault", "{\"kind\":\"hang\"}", 200));
+	json_decref(call("POST", sl_peerproc_url(w->a), "/events/add", green, 200));
+	run_until(w, NULL, 800); /* A pulled, the push to B hangs (timeout 5 s, lease 2 s) */
+	sl_sync_free(w->sync);
+	w->sync = NULL;
+	assert_int_equal(sl_ledger_outbox_claim(w->ledger, "misp-b", 16, 60, work, &n, &err), 0);
+	assert_true(n >= 2); /* the report and its attribute, at least */
+	for (i = 0; i < n; i++)
+		if (work[i].attempts == 2)
+			retried =
+			    true; /* claimed by the stopped sync, handed back, claimed again */
+	assert_true(retried);
+	json_decref(
+	    call("POST", sl_peerproc_url(w->b), "/_test/fault", "{\"kind\":\"none\"}", 200));
+	free(green);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_sync_story, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sync_bad_answers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sync_stop_releases, setup, teardown),
 	};
 	if (!sltest_pg_dsn()) {
 		fprintf(stderr, "no test PostgreSQL (run through ctest)\n");
