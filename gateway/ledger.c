@@ -1680,22 +1680,15 @@ static const char *decision_name(enum sl_ledger_decision d)
 	return NULL;
 }
 
-int sl_ledger_audit_append(struct sl_ledger *l, const struct sl_ledger_audit *rows, size_t n,
-                           struct sl_err *err)
+/* The seven parameter arrays of audit_append for rows (p points into a; the caller frees a). */
+static int audit_params(const struct sl_ledger_audit *rows, size_t n, struct buf a[7],
+                        const char *p[7], struct sl_err *err)
 {
-	struct buf a[7];
-	const char *p[7];
 	char ts[SL_LEDGER_TS_MAX];
 	size_t i, k;
 	int rc = 0;
 
-	if (n && !rows)
-		return sl_err_set(err, SL_EINVAL, "audit", "no rows");
-	if (n == 0)
-		return 0;
-	if ((rc = ready(l, err)) != 0)
-		return rc;
-	memset(a, 0, sizeof(a));
+	memset(a, 0, 7 * sizeof(*a));
 	for (k = 0; k < 7; k++)
 		buf_ch(&a[k], '{');
 	for (i = 0; i < n && rc == 0; i++) {
@@ -1732,6 +1725,24 @@ int sl_ledger_audit_append(struct sl_ledger *l, const struct sl_ledger_audit *ro
 			rc = sl_err_set(err, SL_ENOMEM, "audit", "out of memory");
 		p[k] = a[k].p;
 	}
+	return rc;
+}
+
+int sl_ledger_audit_append(struct sl_ledger *l, const struct sl_ledger_audit *rows, size_t n,
+                           struct sl_err *err)
+{
+	struct buf a[7];
+	const char *p[7];
+	size_t k;
+	int rc = 0;
+
+	if (n && !rows)
+		return sl_err_set(err, SL_EINVAL, "audit", "no rows");
+	if (n == 0)
+		return 0;
+	if ((rc = ready(l, err)) != 0)
+		return rc;
+	rc = audit_params(rows, n, a, p, err);
 	if (rc == 0)
 		rc = run_ok(l, "audit_append", 7, p, err);
 	for (k = 0; k < 7; k++)
@@ -2100,8 +2111,7 @@ int sl_ledger_audit_send(struct sl_ledger *l, const struct sl_ledger_audit *rows
 {
 	struct buf a[7];
 	const char *p[7];
-	char ts[SL_LEDGER_TS_MAX];
-	size_t i, k;
+	size_t k;
 	int rc = 0;
 
 	if (n && !rows)
@@ -2112,43 +2122,7 @@ int sl_ledger_audit_send(struct sl_ledger *l, const struct sl_ledger_audit *rows
 		return rc;
 	if (PQisBusy(l->conn))
 		return sl_err_set(err, SL_ECONFLICT, "audit", "a batch is still being written");
-	memset(a, 0, sizeof(a));
-	for (k = 0; k < 7; k++)
-		buf_ch(&a[k], '{');
-	for (i = 0; i < n && rc == 0; i++) {
-		const struct sl_ledger_audit *r = &rows[i];
-		const char *m = NULL;
-		char *changes = NULL;
-
-		if (!r->id || !decision_name(r->decision)) {
-			rc =
-			    sl_err_set(err, SL_EINVAL, "audit", "row %zu has no id or decision", i);
-			break;
-		}
-		if (caller_ts(r->modified, ts, &m, r->id, err) != 0) {
-			rc = SL_EINVAL;
-			break;
-		}
-		if (r->changes && !(changes = json_dumps(r->changes, JSON_COMPACT | JSON_SORT_KEYS |
-		                                                         JSON_ENCODE_ANY))) {
-			rc = sl_err_set(err, SL_ENOMEM, "audit", "out of memory");
-			break;
-		}
-		buf_arr_elem(&a[0], r->id);
-		buf_arr_elem(&a[1], m);
-		buf_arr_elem(&a[2], r->destination);
-		buf_arr_elem(&a[3], decision_name(r->decision));
-		buf_arr_elem(&a[4], r->rule);
-		buf_arr_elem(&a[5], changes);
-		buf_arr_elem(&a[6], r->result);
-		free(changes);
-	}
-	for (k = 0; k < 7; k++) {
-		buf_ch(&a[k], '}');
-		if (a[k].oom && rc == 0)
-			rc = sl_err_set(err, SL_ENOMEM, "audit", "out of memory");
-		p[k] = a[k].p;
-	}
+	rc = audit_params(rows, n, a, p, err);
 	if (rc == 0 && !PQsendQueryParams(l->conn, sql("audit_append"), 7, NULL, p, NULL, NULL, 0))
 		rc = db_fail(l, NULL, "audit_append", err);
 	for (k = 0; k < 7; k++)
