@@ -3,6 +3,7 @@
  * lone surrogates in \u escapes, \u0000 allowed in values (JSON_ALLOW_NUL) but not keys,
  * duplicate keys refused, integers that fit a long long, reals that do not overflow. */
 #include "fast_json.h"
+#include "json.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -24,36 +25,6 @@ static void ws(struct fp *p)
 		p->s++;
 }
 
-/* as jansson's utf8_check_first/utf8_check_full */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0], v;
-	size_t len;
-
-	if (c < 0xC2 || c > 0xF4)
-		return 0;
-	if (c <= 0xDF) {
-		len = 2;
-		v = c & 0x1F;
-	} else if (c <= 0xEF) {
-		len = 3;
-		v = c & 0x0F;
-	} else {
-		len = 4;
-		v = c & 0x07;
-	}
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		v = (v << 6) | (s[i] & 0x3F);
-	}
-	if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (len == 3 && v < 0x800) ||
-	    (len == 4 && v < 0x10000))
-		return 0;
-	return len;
-}
 
 #define ONES 0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL
@@ -128,7 +99,7 @@ static int string(struct fp *p, const char **out, size_t *len)
 		if (c < 0x20)
 			return -1;
 		if (c >= 0x80) {
-			size_t l = utf8_seq(s, (size_t)(end - s));
+			size_t l = sl_json_utf8_seq(s, (size_t)(end - s));
 			if (!l)
 				return -1;
 			s += l;

@@ -170,3 +170,33 @@ int sl_json_depth_ok(const json_t *v, int max_depth)
 {
 	return depth_of(v, max_depth) <= max_depth;
 }
+
+size_t sl_json_utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0], v;
+	size_t len, i;
+
+	if (c < 0xC2 || c > 0xF4)
+		return 0;
+	if (c <= 0xDF) {
+		len = 2;
+		v = c & 0x1F;
+	} else if (c <= 0xEF) {
+		len = 3;
+		v = c & 0x0F;
+	} else {
+		len = 4;
+		v = c & 0x07;
+	}
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		v = (v << 6) | (s[i] & 0x3F);
+	}
+	if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (len == 3 && v < 0x800) ||
+	    (len == 4 && v < 0x10000))
+		return 0;
+	return len;
+}

@@ -32,4 +32,9 @@ int sl_json_slurp(const char *path, size_t max_bytes, char **out, size_t *outlen
 /* Check nesting depth of an already-parsed value (used where a document arrives pre-parsed). */
 int sl_json_depth_ok(const json_t *v, int max_depth);
 
+/* Length of the valid UTF-8 sequence at s[0..n) (first byte >= 0x80), or 0 when invalid: jansson's
+ * rules (no overlong forms, no surrogates, nothing above U+10FFFF), so fast paths accept and emit
+ * exactly what jansson does. */
+size_t sl_json_utf8_seq(const unsigned char *s, size_t n);
+
 #endif

@@ -4,6 +4,7 @@
  * refused. json_dumps pays for a callback per chunk and a loop-detection hash per container;
  * here a string is one scan and one memcpy in the common case. */
 #include "stix_emit.h"
+#include "json.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -102,38 +103,6 @@ static int putc1(struct sl_stix_emit *e, char ch)
 	return 0;
 }
 
-/* Length of the valid UTF-8 sequence at s[0..n) (first byte >= 0x80), or 0 when invalid — the
- * same rules as jansson's utf8_check_first/utf8_check_full: no overlong forms, no surrogates,
- * nothing above U+10FFFF. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0], v;
-	size_t len;
-
-	if (c < 0xC2 || c > 0xF4)
-		return 0;
-	if (c <= 0xDF) {
-		len = 2;
-		v = c & 0x1F;
-	} else if (c <= 0xEF) {
-		len = 3;
-		v = c & 0x0F;
-	} else {
-		len = 4;
-		v = c & 0x07;
-	}
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		v = (v << 6) | (s[i] & 0x3F);
-	}
-	if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (len == 3 && v < 0x800) ||
-	    (len == 4 && v < 0x10000))
-		return 0;
-	return len;
-}
 
 /* 1: the byte needs an escape; 2: it starts a multi-byte sequence; 0: copy as is */
 static const unsigned char cls[256] = {
@@ -187,7 +156,7 @@ static int put_string(struct sl_stix_emit *e, const char *str, size_t n)
 			continue;
 		}
 		if (k == 2) {
-			size_t l = utf8_seq(s + i, n - i);
+			size_t l = sl_json_utf8_seq(s + i, n - i);
 			if (!l)
 				return SL_EINVAL;
 			i += l;
