@@ -181,40 +181,50 @@ static int cmd_export(int argc, char **argv)
 	return bad ? 1 : 0;
 }
 
+/* Read dir/name into a malloc'd buffer, printing why not. */
+static int read_in(const char *dir, const char *name, char **buf, size_t *len)
+{
+	char path[4096];
+	struct sl_err err;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (sl_json_slurp(path, FEED_FILE_MAX, buf, len, &err) == 0)
+		return 0;
+	fprintf(stderr, "sluice feed: %s: %s\n", err.where, err.msg);
+	return -1;
+}
+
 static int cmd_check(const char *dir)
 {
 	struct sl_feed_manifest *m = NULL;
 	struct sl_feed_hashes *h = NULL;
 	struct sl_err err;
-	char path[4096], *buf;
+	char name[64], *buf;
 	size_t len, i;
-	int bad = 0;
+	int bad = 0, rc;
 
-	snprintf(path, sizeof(path), "%s/manifest.json", dir);
-	if (sl_json_slurp(path, FEED_FILE_MAX, &buf, &len, &err) < 0 ||
-	    (sl_feed_manifest_parse(buf, len, &m, &err) < 0 && (free(buf), 1))) {
-		fprintf(stderr, "sluice feed: %s: %s\n", err.where, err.msg);
+	if (read_in(dir, "manifest.json", &buf, &len) < 0)
 		return 1;
-	}
+	rc = sl_feed_manifest_parse(buf, len, &m, &err);
 	free(buf);
-	snprintf(path, sizeof(path), "%s/hashes.csv", dir);
-	if (sl_json_slurp(path, FEED_FILE_MAX, &buf, &len, &err) < 0 ||
-	    (sl_feed_hashes_parse(buf, len, &h, &err) < 0 && (free(buf), 1))) {
-		fprintf(stderr, "sluice feed: %s: %s\n", err.where, err.msg);
+	if (rc < 0)
+		goto invalid;
+	if (read_in(dir, "hashes.csv", &buf, &len) < 0) {
 		sl_feed_manifest_free(m);
 		return 1;
 	}
+	rc = sl_feed_hashes_parse(buf, len, &h, &err);
 	free(buf);
+	if (rc < 0)
+		goto invalid;
 	for (i = 0; i < sl_feed_manifest_count(m); i++) {
-		const char *uuid = sl_feed_manifest_uuid(m, i);
 		json_t *ev;
-		snprintf(path, sizeof(path), "%s/%s.json", dir, uuid);
-		if (sl_json_slurp(path, FEED_FILE_MAX, &buf, &len, &err) < 0) {
-			fprintf(stderr, "sluice feed: %s: %s\n", err.where, err.msg);
+		snprintf(name, sizeof(name), "%s.json", sl_feed_manifest_uuid(m, i));
+		if (read_in(dir, name, &buf, &len) < 0) {
 			bad++;
 			continue;
 		}
-		ev = sl_json_parse(buf, len, NULL, path, &err);
+		ev = sl_json_parse(buf, len, NULL, name, &err);
 		free(buf);
 		if (!ev || sl_feed_event_check(h, ev, &err) < 0) {
 			fprintf(stderr, "sluice feed: %s: %s\n", err.where, err.msg);
@@ -227,6 +237,10 @@ static int cmd_check(const char *dir)
 	sl_feed_hashes_free(h);
 	sl_feed_manifest_free(m);
 	return bad ? 1 : 0;
+invalid:
+	fprintf(stderr, "sluice feed: %s: %s\n", err.where, err.msg);
+	sl_feed_manifest_free(m);
+	return 1;
 }
 
 struct collect {

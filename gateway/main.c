@@ -11,7 +11,7 @@ static const struct sl_cmd commands[] = {
     {"ledger", "manage and query the PostgreSQL ledger", sl_cmd_ledger},
     {"policy", "check sharing policy files and explain decisions", sl_cmd_policy},
     {"check-config", "validate a sluice.conf and exit", sl_cmd_check_config},
-    {"feed", "write and check MISP feed directories", sl_cmd_feed},
+    {"feed", "MISP feeds: pull, publish, export, check", sl_cmd_feed},
     {"gdpr", "right-to-erasure: remove personal data and revoke it everywhere", sl_cmd_gdpr},
     {"run", "the sync daemon: pull MISP peers, apply the policy, push", sl_cmd_run},
     {"status", "what the sync daemon last did for each peer", sl_cmd_status},
