@@ -194,7 +194,8 @@ static void on_view(const struct sl_http_response *r, void *arg)
 		p->maxts = ts;
 	snprintf(pos, sizeof(pos), "%lld", p->maxts);
 	/* a filtered-out event is still passed over: the cursor moves past it */
-	if (p->pcb.item(p->pcb.arg, wanted(p, inner) ? ev : NULL, pos, &err) < 0) {
+	if (p->pcb.item(p->pcb.arg, wanted(p, inner) ? ev : NULL,
+	                json_string_value(json_object_get(inner, "uuid")), pos, &err) < 0) {
 		json_decref(ev);
 		pull_finish(p, &err, -1);
 		return;
@@ -319,7 +320,7 @@ static void push_finish(struct sl_peer *p, enum sl_peer_push_result res, const s
 	p->pushing = false;
 	json_decref(p->event);
 	p->event = NULL;
-	done(arg, res, err ? err : &ok, ra);
+	done(arg, res, err ? err : &ok, ra, NULL);
 }
 
 static int push_send(struct sl_peer *p, struct sl_err *err);
@@ -476,6 +477,7 @@ static bool misp_busy(const struct sl_peer *p)
 
 static const struct sl_peer_ops misp_ops = {
     .kind = "misp",
+    .items = SL_PEER_ITEM_MISP_EVENT,
     .create = misp_create,
     .destroy = misp_destroy,
     .pull = misp_pull,

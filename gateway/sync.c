@@ -151,7 +151,8 @@ static bool is_echo(struct speer *p, const json_t *item)
 	return strtoll(ts, NULL, 10) <= seen_get(p->s, uuid);
 }
 
-static int on_pull_item(void *arg, const json_t *item, const char *position, struct sl_err *err)
+static int on_pull_item(void *arg, const json_t *item, const char *origin, const char *position,
+                        struct sl_err *err)
 {
 	struct speer *p = arg;
 	struct sl_ledger_cursor cur = {p->cfg->name, SL_SYNC_STREAM, position};
@@ -443,7 +444,7 @@ static void batch_build(struct speer *p)
 static void push_next(struct speer *p);
 
 static void on_pushed(void *arg, enum sl_peer_push_result res, const struct sl_err *err,
-                      int64_t retry_after_ms)
+                      int64_t retry_after_ms, const json_t *rejected)
 {
 	struct speer *p = arg;
 	struct push_event *pe = &p->evs[p->ev_next];
