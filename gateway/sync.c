@@ -1,5 +1,6 @@
-/* sync.c — timers, pulls into the pipeline, and outbox workers for push destinations. Everything
- * runs on the one loop; ledger calls are synchronous, HTTP is not. */
+/* sync.c — timers, pulls into the pipeline, and outbox workers for push destinations (MISP events
+ * or STIX bundles, by connector). Everything runs on the one loop; ledger calls are synchronous,
+ * HTTP is not. */
 #include "sync.h"
 
 #include <inttypes.h>
@@ -151,6 +152,109 @@ static bool is_echo(struct speer *p, const json_t *item)
 	return strtoll(ts, NULL, 10) <= seen_get(p->s, uuid);
 }
 
+/* The STIX id sluice knows foreign_id of peer by: the id map first, else one of the ids the peer
+ * says the object had before (OpenCTI's x_opencti_stix_ids) that the ledger holds — remembered in
+ * the id map from then on. NULL when the object is new to sluice (it keeps the peer's id). */
+static const char *local_id(struct speer *p, const char *foreign_id, const json_t *obj,
+                            char out[SL_LEDGER_ID_MAX])
+{
+	const json_t *c;
+	struct sl_err err = {0};
+	size_t i;
+
+	if (sl_ledger_idmap_to_stix(p->s->ledger, p->cfg->name, foreign_id, out, SL_LEDGER_ID_MAX,
+	                            &err) == 0)
+		return out;
+	json_array_foreach(json_object_get(obj, "x_opencti_stix_ids"), i, c)
+	{
+		const char *id = json_string_value(c);
+		json_t *known;
+
+		if (!id || strcmp(id, foreign_id) == 0 || strlen(id) >= SL_LEDGER_ID_MAX)
+			continue;
+		memset(&err, 0, sizeof(err));
+		known = sl_ledger_get(p->s->ledger, id, NULL, &err);
+		if (!known)
+			continue;
+		json_decref(known);
+		memset(&err, 0, sizeof(err));
+		if (sl_ledger_idmap_put(p->s->ledger, p->cfg->name, foreign_id, id, &err) < 0)
+			sl_log_err(SL_LOG_WARN, p->cfg->name, &err);
+		return strcpy(out, id);
+	}
+	return NULL;
+}
+
+static bool is_ref_key(const char *k)
+{
+	size_t n = strlen(k);
+	return (n > 4 && strcmp(k + n - 4, "_ref") == 0) ||
+	       (n > 5 && strcmp(k + n - 5, "_refs") == 0);
+}
+
+/* Give the objects of a peer that renames ids (OpenCTI) back the ids sluice knows them by: their
+ * own id and every *_ref / *_refs value, so an edit at the peer is a new version of our object,
+ * not a second object. */
+static void localise_ids(struct speer *p, json_t *bundle)
+{
+	char buf[SL_LEDGER_ID_MAX];
+	json_t *o, *v, *r;
+	const char *k, *id;
+	size_t i, j;
+
+	json_array_foreach(json_object_get(bundle, "objects"), i, o)
+	{
+		if ((id = json_string_value(json_object_get(o, "id"))) != NULL &&
+		    local_id(p, id, o, buf))
+			json_object_set_new(o, "id", json_string(buf));
+		json_object_foreach(o, k, v)
+		{
+			if (!is_ref_key(k))
+				continue;
+			if (json_is_string(v) && local_id(p, json_string_value(v), NULL, buf))
+				json_string_set(v, buf);
+			if (!json_is_array(v))
+				continue;
+			json_array_foreach(v, j, r)
+			{
+				if (json_is_string(r) &&
+				    local_id(p, json_string_value(r), NULL, buf))
+					json_string_set(r, buf);
+			}
+		}
+	}
+}
+
+/* One pulled STIX bundle into the pipeline. A version the ledger has already (our own push read
+ * back from a TAXII partner, the same object from two peers) is a no-op there; decisions are
+ * recorded at most once per (destination, version). */
+static int take_bundle(struct speer *p, const json_t *item, const char *origin,
+                       const struct sl_ledger_cursor *cur, struct sl_err *err)
+{
+	struct sl_pipeline_stats st = {0};
+	json_t *b = json_deep_copy(item);
+	int rc;
+
+	if (!b)
+		return sl_err_set(err, SL_ENOMEM, p->cfg->name, "out of memory");
+	if (p->cfg->kind == SL_PEER_OPENCTI)
+		localise_ids(p, b);
+	rc = sl_pipeline_bundle(p->s->pipe, p->cfg->name, origin, b, cur, wall_s(p->s), &st, err);
+	json_decref(b);
+	if (rc == SL_EDB || rc == SL_ENOMEM)
+		return rc;
+	if (rc < 0) {
+		p->s->st.events_failed++;
+		sl_log_err(SL_LOG_WARN, p->cfg->name, err);
+		memset(err, 0, sizeof(*err));
+		return sl_ledger_cursor_set(p->s->ledger, cur, err);
+	}
+	p->s->st.events_in++;
+	if (st.allowed || st.changed || st.denied)
+		p->took_in = true;
+	return 0;
+}
+
 static int on_pull_item(void *arg, const json_t *item, const char *origin, const char *position,
                         struct sl_err *err)
 {
@@ -161,6 +265,8 @@ static int on_pull_item(void *arg, const json_t *item, const char *origin, const
 
 	if (!item) /* filtered out by the peer block */
 		return sl_ledger_cursor_set(p->s->ledger, &cur, err);
+	if (p->ops->items == SL_PEER_ITEM_STIX)
+		return take_bundle(p, item, origin, &cur, err);
 	if (is_echo(p, item)) {
 		p->s->st.events_echo++;
 		return sl_ledger_cursor_set(p->s->ledger, &cur, err);
@@ -441,6 +547,71 @@ static void batch_build(struct speer *p)
 	free(covered);
 }
 
+/* For a STIX peer the whole batch is one bundle: every claimed version as this destination may
+ * see it, and the revocations as "x_sluice_delete" (peer.h). */
+static void batch_build_stix(struct speer *p)
+{
+	json_t *objs = json_array(), *del = json_array(), *bundle;
+	struct push_event *pe;
+	struct sl_err err = {0};
+	size_t i;
+
+	p->evs = calloc(1, sizeof(*p->evs));
+	if (!p->evs || !objs || !del || !(p->evs->rows = calloc(p->nwork, sizeof(size_t))))
+		goto fail; /* rows stay leased and come back */
+	pe = p->evs;
+	for (i = 0; i < p->nwork; i++) {
+		json_t *pay;
+
+		if (p->work[i].action == SL_LEDGER_REVOKE) {
+			json_array_append_new(del, json_string(p->work[i].id));
+			pe->rows[pe->nrows++] = i;
+			continue;
+		}
+		memset(&err, 0, sizeof(err));
+		pay = sl_ledger_outbox_payload(p->s->ledger, p->work[i].outbox_id, &err);
+		if (!pay) {
+			sl_log_err(SL_LOG_ERROR, p->cfg->name, &err);
+			settle(p, i, SL_PEER_PUSH_RETRY, err.msg, 5);
+			continue;
+		}
+		json_array_append_new(objs, pay);
+		pe->rows[pe->nrows++] = i;
+	}
+	if (pe->nrows == 0)
+		goto fail;
+	bundle = json_pack("{s:s,s:s,s:O}", "type", "bundle", "id",
+	                   "bundle--00000000-0000-4000-8000-000000000000", "objects", objs);
+	if (bundle && json_array_size(del))
+		json_object_set(bundle, "x_sluice_delete", del);
+	if (!bundle)
+		goto fail;
+	pe->event = bundle;
+	p->nevs = 1;
+	json_decref(objs);
+	json_decref(del);
+	return;
+fail:
+	json_decref(objs);
+	json_decref(del);
+	if (p->evs)
+		free(p->evs->rows);
+	free(p->evs);
+	p->evs = NULL;
+}
+
+/* What a log line calls the pushed item: the MISP event uuid, or the batch size of a bundle. */
+static const char *item_name(const struct speer *p, const struct push_event *pe, char buf[64])
+{
+	if (p->ops->items == SL_PEER_ITEM_STIX) {
+		snprintf(buf, 64, "bundle of %zu objects", pe->nrows);
+		return buf;
+	}
+	snprintf(buf, 64, "event %s",
+	         json_string_value(json_object_get(json_object_get(pe->event, "Event"), "uuid")));
+	return buf;
+}
+
 static void push_next(struct speer *p);
 
 static void on_pushed(void *arg, enum sl_peer_push_result res, const struct sl_err *err,
@@ -452,17 +623,18 @@ static void on_pushed(void *arg, enum sl_peer_push_result res, const struct sl_e
 	uint64_t now = mono(p->s);
 	size_t j;
 	int retry_s = 0;
-	char ts[32];
+	char ts[32], name[64];
 
+	item_name(p, pe, name);
 	if (res == SL_PEER_PUSH_SENT) {
 		sl_breaker_success(p->breaker, now);
 		p->s->st.pushes_ok++;
-		note(p, "push-ok", "event %s", json_string_value(json_object_get(ev, "uuid")));
+		note(p, "push-ok", "%s", name);
 		/* so that pulling the peer does not take our own push back in */
-		seen_raise(p->s, json_string_value(json_object_get(ev, "uuid")),
-		           ts_text(json_object_get(ev, "timestamp"), ts));
-		sl_debug("peer %s: pushed event %s", p->cfg->name,
-		         json_string_value(json_object_get(ev, "uuid")));
+		if (ev)
+			seen_raise(p->s, json_string_value(json_object_get(ev, "uuid")),
+			           ts_text(json_object_get(ev, "timestamp"), ts));
+		sl_debug("peer %s: pushed %s", p->cfg->name, name);
 	} else if (res == SL_PEER_PUSH_RETRY) {
 		uint64_t d;
 		sl_breaker_failure(p->breaker, now);
@@ -472,18 +644,29 @@ static void on_pushed(void *arg, enum sl_peer_push_result res, const struct sl_e
 		retry_s = (int)((d + 999) / 1000);
 		if (retry_s < 1)
 			retry_s = 1;
-		sl_error("peer %s: push of event %s failed (%s); retry in %d s", p->cfg->name,
-		         json_string_value(json_object_get(ev, "uuid")), err->msg, retry_s);
+		sl_error("peer %s: push of %s failed (%s); retry in %d s", p->cfg->name, name,
+		         err->msg, retry_s);
 		note(p, "push-error", "%s", err->msg);
 	} else {
 		sl_breaker_success(p->breaker, now); /* the peer answered */
 		p->s->st.pushes_parked++;
-		sl_error("peer %s: event %s refused for good (%s): parked", p->cfg->name,
-		         json_string_value(json_object_get(ev, "uuid")), err->msg);
+		sl_error("peer %s: %s refused for good (%s): parked", p->cfg->name, name, err->msg);
 		note(p, "push-error", "parked: %s", err->msg);
 	}
-	for (j = 0; j < pe->nrows; j++)
-		settle(p, pe->rows[j], res, err->msg, retry_s);
+	for (j = 0; j < pe->nrows; j++) {
+		const char *why =
+		    res == SL_PEER_PUSH_SENT
+		        ? json_string_value(json_object_get(rejected, p->work[pe->rows[j]].id))
+		        : NULL;
+		if (why) {
+			p->s->st.pushes_parked++;
+			sl_error("peer %s: %s refused for good (%s): parked", p->cfg->name,
+			         p->work[pe->rows[j]].id, why);
+			settle(p, pe->rows[j], SL_PEER_PUSH_PERMANENT, why, 0);
+		} else {
+			settle(p, pe->rows[j], res, err->msg, retry_s);
+		}
+	}
 	p->ev_next++;
 	push_next(p);
 }
@@ -556,18 +739,33 @@ static void on_push_timer(struct sl_timer *t, void *arg)
 		sl_timer_arm(t, p->s->opts.push_idle_ms ? p->s->opts.push_idle_ms : PUSH_IDLE_MS);
 		return;
 	}
-	batch_build(p);
+	if (p->ops->items == SL_PEER_ITEM_STIX)
+		batch_build_stix(p);
+	else
+		batch_build(p);
 	push_next(p);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------- */
+
+/* The connector of a peer kind; NULL for kinds `sluice run` does not sync (MISP feeds are read
+ * with `sluice feed pull` and published with `sluice feed publish`). */
+static const struct sl_peer_ops *ops_for(enum sl_peer_kind kind)
+{
+	switch (kind) {
+	case SL_PEER_MISP:
+		return sl_peer_misp_ops();
+	default:
+		return NULL;
+	}
+}
 
 static int peer_init(struct sl_sync *s, struct speer *p, const struct sl_config_peer *cfg,
                      struct sl_err *err)
 {
 	p->s = s;
 	p->cfg = cfg;
-	p->ops = sl_peer_misp_ops();
+	p->ops = ops_for(cfg->kind);
 	p->conn = p->ops->create(cfg, s->http, err);
 	if (!p->conn)
 		return err->code ? err->code : SL_EINVAL;
@@ -628,14 +826,14 @@ struct sl_sync *sl_sync_new(struct sl_evloop *loop, struct sl_config *cfg, struc
 	for (i = 0; i < sl_policy_dest_count(policy); i++) {
 		const char *d = sl_policy_dest_name(sl_policy_dest_at(policy, i));
 		const struct sl_config_peer *pc = sl_config_peer_by_name(cfg, d);
-		if ((!pc || pc->kind != SL_PEER_MISP || !(pc->direction & SL_PEER_PUSH)) &&
+		if ((!pc || !ops_for(pc->kind) || !(pc->direction & SL_PEER_PUSH)) &&
 		    sl_pipeline_set_pull(s->pipe, d, err) < 0)
 			goto fail;
 	}
 	for (i = 0; i < n; i++) {
 		const struct sl_config_peer *pc = sl_config_peer(cfg, i);
-		if (pc->kind != SL_PEER_MISP) {
-			sl_warn("peer %s: %s peers are not synced by this version yet", pc->name,
+		if (!ops_for(pc->kind)) {
+			sl_warn("peer %s: %s peers are not synced by `sluice run`", pc->name,
 			        sl_config_peer_kind_name(pc->kind));
 			continue;
 		}
