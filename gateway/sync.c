@@ -152,20 +152,27 @@ static bool is_echo(struct speer *p, const json_t *item)
 	return strtoll(ts, NULL, 10) <= seen_get(p->s, uuid);
 }
 
+/* OpenCTI's core extension, where its output keeps the other ids an object had. */
+#define OCTI_CORE_EXT "extension-definition--ea279b3e-5c71-4632-ac08-831c66a786ba"
+
 /* The STIX id sluice knows foreign_id of peer by: the id map first, else one of the ids the peer
  * says the object had before (OpenCTI's x_opencti_stix_ids) that the ledger holds — remembered in
  * the id map from then on. NULL when the object is new to sluice (it keeps the peer's id). */
 static const char *local_id(struct speer *p, const char *foreign_id, const json_t *obj,
                             char out[SL_LEDGER_ID_MAX])
 {
-	const json_t *c;
+	const json_t *c, *ids;
 	struct sl_err err = {0};
 	size_t i;
 
 	if (sl_ledger_idmap_to_stix(p->s->ledger, p->cfg->name, foreign_id, out, SL_LEDGER_ID_MAX,
 	                            &err) == 0)
 		return out;
-	json_array_foreach(json_object_get(obj, "x_opencti_stix_ids"), i, c)
+	ids = json_object_get(obj, "x_opencti_stix_ids");
+	if (!ids) /* OpenCTI's own output form: its core extension */
+		ids = json_object_get(
+		    json_object_get(json_object_get(obj, "extensions"), OCTI_CORE_EXT), "stix_ids");
+	json_array_foreach(ids, i, c)
 	{
 		const char *id = json_string_value(c);
 		json_t *known;
