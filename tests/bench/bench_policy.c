@@ -93,6 +93,236 @@ static void write_policy(const char *path, const char *keypath)
 	fclose(f);
 }
 
+#ifdef SL_BENCH_HAVE_MAPPER
+/* A MISP event of 50 attributes (ip-dst and domain alternating, every value distinct, tlp:green):
+ * the mapper makes 228 STIX objects of it, the grouping carrying the TLP the others inherit. */
+static json_t *make_event(long i)
+{
+	char eu[40];
+	json_t *ev, *attrs;
+	int a;
+
+	snprintf(eu, sizeof(eu), "%08lx-1e2f-4a3b-8c4d-5e6f7a8b9c0d", (unsigned long)i);
+	ev = json_pack("{s:{s:s, s:s, s:s, s:s, s:s, s:s, s:[{s:s}], s:[]}}", "Event", "uuid", eu,
+	               "info", "bench", "date", "2026-11-20", "timestamp", "1795168800",
+	               "distribution", "3", "analysis", "1", "Tag", "name", "tlp:green",
+	               "Attribute");
+	attrs = json_object_get(json_object_get(ev, "Event"), "Attribute");
+	for (a = 0; a < 50; a++) {
+		char au[40], v[64];
+		snprintf(au, sizeof(au), "%08lx-2f3a-4b4c-9d5e-%012x", (unsigned long)i,
+		         (unsigned)a);
+		if (a % 2)
+			snprintf(v, sizeof(v), "host%d.bad%ld.example", a, i);
+		else
+			snprintf(v, sizeof(v), "198.51.%ld.%d", i % 250, a);
+		json_array_append_new(attrs, json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "uuid", au,
+		                                       "type", a % 2 ? "domain" : "ip-dst",
+		                                       "category", "Network activity", "value", v,
+		                                       "to_ids", 1, "timestamp", "1795168800"));
+	}
+	return ev;
+}
+
+struct step_counts {
+	long decisions, allowed, changed, denied, rules, changes, objects;
+};
+
+/* Exactly what gateway/pipeline.c's decide_all asks of the policy for one bundle: every
+ * destination's decisions at once (sl_policy_decide_bundle_all), then the verdict, rule chain,
+ * changes and object of each decision (the ledger's share rows), then freeing them. */
+static int pipeline_step(const struct sl_policy *p, const json_t *bundle, int with_bundles,
+                         struct step_counts *c)
+{
+	json_t *outs[NDEST];
+	struct sl_policy_decision **decs[NDEST];
+	struct sl_err err;
+	size_t n = 0, d, i;
+
+	if (sl_policy_decide_bundle_all(p, bundle, NOW, with_bundles ? outs : NULL, decs, &n,
+	                                &err) != 0) {
+		fprintf(stderr, "bench: %s: %s\n", err.where, err.msg);
+		return -1;
+	}
+	for (d = 0; d < NDEST; d++) {
+		for (i = 0; i < n; i++) {
+			const struct sl_policy_decision *dec = decs[d][i];
+			enum sl_policy_verdict v = sl_policy_decision_verdict(dec);
+			const char *rule = sl_policy_decision_rule(dec);
+			const json_t *ch = sl_policy_decision_changes(dec);
+			c->decisions++;
+			c->allowed += v == SL_POLICY_ALLOW;
+			c->changed += v == SL_POLICY_ALLOW_CHANGED;
+			c->denied += v == SL_POLICY_DENY;
+			c->rules += rule[0] != '\0';
+			c->changes += (long)json_array_size(ch);
+			c->objects += sl_policy_decision_object(dec) != NULL;
+		}
+		sl_policy_decisions_free(decs[d], n);
+		if (with_bundles)
+			json_decref(outs[d]);
+	}
+	return 0;
+}
+
+/* The older, finer measures on one mapped bundle: facts and full decisions, verdicts only, every
+ * verdict at once, full decisions with an audit row each, and the bundle per destination. */
+static void detail_measures(const struct sl_policy *p, const json_t *bundle, double t[6])
+{
+	json_t *conts = json_array(), *o;
+	struct sl_err err;
+	size_t k, j;
+	double t0;
+
+	/* the grouping carries the event's TLP: its objects inherit it */
+	json_array_foreach(json_object_get(bundle, "objects"), k, o)
+	{
+		const char *ty = json_string_value(json_object_get(o, "type"));
+		if (ty && (strcmp(ty, "report") == 0 || strcmp(ty, "grouping") == 0))
+			json_array_append(conts, o);
+	}
+	t0 = now_s();
+	json_array_foreach(json_object_get(bundle, "objects"), k, o)
+	{
+		struct sl_policy_ctx ctx = {conts, NULL, NULL};
+		struct sl_policy_facts *f = sl_policy_facts_stix(o, &ctx, &err);
+		for (j = 0; f && j < NDEST; j++)
+			sl_policy_decision_free(
+			    sl_policy_decide_facts(sl_policy_dest_at(p, j), f, NOW, &err));
+		sl_policy_facts_free(f);
+	}
+	t[0] += now_s() - t0;
+	t0 = now_s();
+	json_array_foreach(json_object_get(bundle, "objects"), k, o)
+	{
+		struct sl_policy_ctx ctx = {conts, NULL, NULL};
+		struct sl_policy_facts *f = sl_policy_facts_stix(o, &ctx, &err);
+		for (j = 0; f && j < NDEST; j++)
+			(void)sl_policy_verdict_facts(sl_policy_dest_at(p, j), f, NOW);
+		sl_policy_facts_free(f);
+	}
+	t[1] += now_s() - t0;
+	t0 = now_s();
+	json_array_foreach(json_object_get(bundle, "objects"), k, o)
+	{
+		struct sl_policy_ctx ctx = {conts, NULL, NULL};
+		struct sl_policy_facts *f = sl_policy_facts_stix(o, &ctx, &err);
+		enum sl_policy_verdict v[NDEST];
+		if (f)
+			sl_policy_verdicts_facts(p, f, NOW, v);
+		sl_policy_facts_free(f);
+	}
+	t[2] += now_s() - t0;
+	t0 = now_s();
+	json_array_foreach(json_object_get(bundle, "objects"), k, o)
+	{
+		struct sl_policy_ctx ctx = {conts, NULL, NULL};
+		struct sl_policy_facts *f = sl_policy_facts_stix(o, &ctx, &err);
+		for (j = 0; f && j < NDEST; j++) {
+			struct sl_policy_decision *d =
+			    sl_policy_decide_facts(sl_policy_dest_at(p, j), f, NOW, &err);
+			json_decref(sl_policy_decision_to_json(d));
+			sl_policy_decision_free(d);
+		}
+		sl_policy_facts_free(f);
+	}
+	t[3] += now_s() - t0;
+	t0 = now_s();
+	for (j = 0; j < NDEST; j++) {
+		json_t *out;
+		struct sl_policy_decision **decs;
+		size_t n = 0;
+		if (sl_policy_decide_bundle(sl_policy_dest_at(p, j), bundle, NOW, &out, &decs, &n,
+		                            &err) == 0) {
+			json_decref(out);
+			sl_policy_decisions_free(decs, n);
+		}
+	}
+	t[4] += now_s() - t0;
+	t0 = now_s();
+	{
+		json_t *outs[NDEST];
+		struct sl_policy_decision **decs[NDEST];
+		size_t n = 0;
+		if (sl_policy_decide_bundle_all(p, bundle, NOW, outs, decs, &n, &err) == 0)
+			for (j = 0; j < NDEST; j++) {
+				json_decref(outs[j]);
+				sl_policy_decisions_free(decs[j], n);
+			}
+	}
+	t[5] += now_s() - t0;
+	json_decref(conts);
+}
+
+static void print_ratio(const char *name, double t, long nobj, double t_map, long nmap)
+{
+	double per = t * 1e9 / (double)(nobj ? nobj : 1), map = t_map * 1e9 / (double)nmap;
+
+	printf("%s_ns_per_mapped_object_all_destinations=%.1f\n", name, per);
+	printf("ratio_%s_to_map=%.3f\n", name, per / (map > 0 ? map : 1));
+}
+
+/* MISP events mapped to STIX by the mapper, then decided for every destination the way the
+ * pipeline does, until `total` mapped objects went through both steps. Every tenth bundle is also
+ * measured the older, finer ways. */
+static void mapped_section(const struct sl_policy *p, long total)
+{
+	struct step_counts c, cb;
+	long nev = 0, nobj = 0, ndetail = 0;
+	double t_map = 0, t_step = 0, t_step_b = 0, t0, t[6] = {0, 0, 0, 0, 0, 0};
+	struct sl_err err;
+	static const char *const names[6] = {
+	    "policy",       "verdict_only",           "verdicts_all",
+	    "policy_audit", "bundle_per_destination", "bundle_all"};
+	int k;
+
+	memset(&c, 0, sizeof(c));
+	memset(&cb, 0, sizeof(cb));
+	while (nobj < total) {
+		json_t *ev = make_event(nev), *bundle;
+		size_t n;
+		t0 = now_s();
+		bundle = sl_misp_to_stix(ev, NULL, NULL, &err);
+		t_map += now_s() - t0;
+		if (!bundle) {
+			fprintf(stderr, "bench: mapping failed: %s\n", err.msg);
+			exit(1);
+		}
+		n = json_array_size(json_object_get(bundle, "objects"));
+		t0 = now_s();
+		if (pipeline_step(p, bundle, 1, &c) != 0)
+			exit(1);
+		t_step += now_s() - t0;
+		if (nev % 10 == 0) {
+			t0 = now_s();
+			if (pipeline_step(p, bundle, 1, &cb) != 0)
+				exit(1);
+			t_step_b += now_s() - t0;
+			detail_measures(p, bundle, t);
+			ndetail += (long)n;
+		}
+		nobj += (long)n;
+		nev++;
+		json_decref(bundle);
+		json_decref(ev);
+	}
+	printf("mapper=available\n");
+	printf("mapped_events=%ld\n", nev);
+	printf("mapped_objects=%ld\n", nobj);
+	printf("map_ns_per_object=%.1f\n", t_map * 1e9 / (double)nobj);
+	printf("pipeline_decisions=%ld\n", c.decisions);
+	printf("pipeline_allowed=%ld\n", c.allowed);
+	printf("pipeline_allowed_with_changes=%ld\n", c.changed);
+	printf("pipeline_denied=%ld\n", c.denied);
+	printf("pipeline_changes=%ld\n", c.changes);
+	printf("pipeline_decisions_per_s=%.0f\n", (double)c.decisions / t_step);
+	print_ratio("pipeline_step", t_step, nobj, t_map, nobj);
+	print_ratio("pipeline_step_with_bundles", t_step_b, ndetail, t_map, nobj);
+	for (k = 0; k < 6; k++)
+		print_ratio(names[k], t[k], ndetail, t_map, nobj);
+}
+#endif
+
 int main(int argc, char **argv)
 {
 	long total = argc > 1 ? atol(argv[1]) : 1000000;
@@ -198,15 +428,15 @@ int main(int argc, char **argv)
 	}
 	t_naive = (now_s() - t0) * 10;
 
-	/* lower bound of any mapper: serialise and parse each object once */
+	/* lower bound of any mapper: serialise and parse each object once (a tenth of them) */
 	t0 = now_s();
-	for (i = 0; i < total; i++) {
+	for (i = 0; i < total / 10; i++) {
 		char *s = json_dumps(pool[i % POOL], JSON_COMPACT);
 		json_t *back = json_loads(s, 0, NULL);
 		json_decref(back);
 		free(s);
 	}
-	t_json = now_s() - t0;
+	t_json = (now_s() - t0) * 10;
 
 	printf("objects=%ld\n", total);
 	printf("destinations=%d\n", NDEST);
@@ -228,153 +458,7 @@ int main(int argc, char **argv)
 	printf("json_roundtrip_ns_per_object=%.1f\n", t_json * 1e9 / (double)total);
 	printf("ratio_policy_to_json_roundtrip=%.3f\n", t_fan / t_json);
 #ifdef SL_BENCH_HAVE_MAPPER
-	{
-		/* MISP events of 50 attributes, mapped, then decided: the same objects through both
-		 * steps */
-		long nev = total / 50, nobj = 0;
-		double t_map = 0, t_pol = 0, t_ver = 0, t_aud = 0, t_vall = 0, t_b1 = 0, t_ball = 0;
-		for (i = 0; i < nev; i++) {
-			json_t *ev = json_pack(
-			    "{s:{s:s, s:s, s:s, s:s, s:s, s:s, s:[{s:s}], s:[]}}", "Event", "uuid",
-			    "7a8b9c0d-1e2f-4a3b-8c4d-5e6f7a8b9c0d", "info", "bench", "date",
-			    "2026-11-20", "timestamp", "1795168800", "distribution", "3",
-			    "analysis", "1", "Tag", "name", "tlp:green", "Attribute");
-			json_t *attrs = json_object_get(json_object_get(ev, "Event"), "Attribute"),
-			       *bundle, *o;
-			int a;
-			for (a = 0; a < 50; a++) {
-				char au[40];
-				snprintf(au, sizeof(au), "%08lx-2f3a-4b4c-9d5e-%012x", i,
-				         (unsigned)a);
-				json_array_append_new(
-				    attrs, json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "uuid", au,
-				                     "type", a % 2 ? "domain" : "ip-dst",
-				                     "category", "Network activity", "value",
-				                     a % 2 ? "bad.example" : "198.51.100.7",
-				                     "to_ids", 1, "timestamp", "1795168800"));
-			}
-			t0 = now_s();
-			bundle = sl_misp_to_stix(ev, NULL, NULL, &err);
-			t_map += now_s() - t0;
-			t0 = now_s();
-			{
-				/* the report carries the event's TLP: its objects inherit it */
-				json_t *conts = json_array();
-				json_array_foreach(json_object_get(bundle, "objects"), k, o)
-				{
-					const char *ty =
-					    json_string_value(json_object_get(o, "type"));
-					if (ty && (strcmp(ty, "report") == 0 ||
-					           strcmp(ty, "grouping") == 0))
-						json_array_append(conts, o);
-				}
-				json_array_foreach(json_object_get(bundle, "objects"), k, o)
-				{
-					struct sl_policy_ctx ctx = {conts, NULL, NULL};
-					struct sl_policy_facts *f =
-					    sl_policy_facts_stix(o, &ctx, &err);
-					size_t j;
-					for (j = 0; f && j < NDEST; j++)
-						sl_policy_decision_free(sl_policy_decide_facts(
-						    sl_policy_dest_at(p, j), f, NOW, &err));
-					sl_policy_facts_free(f);
-					nobj++;
-				}
-				t_pol += now_s() - t0;
-				t0 = now_s();
-				json_array_foreach(json_object_get(bundle, "objects"), k, o)
-				{
-					struct sl_policy_ctx ctx = {conts, NULL, NULL};
-					struct sl_policy_facts *f =
-					    sl_policy_facts_stix(o, &ctx, &err);
-					size_t j;
-					for (j = 0; f && j < NDEST; j++)
-						(void)sl_policy_verdict_facts(
-						    sl_policy_dest_at(p, j), f, NOW);
-					sl_policy_facts_free(f);
-				}
-				t_ver += now_s() - t0;
-				t0 = now_s();
-				json_array_foreach(json_object_get(bundle, "objects"), k, o)
-				{
-					struct sl_policy_ctx ctx = {conts, NULL, NULL};
-					struct sl_policy_facts *f =
-					    sl_policy_facts_stix(o, &ctx, &err);
-					enum sl_policy_verdict v[NDEST];
-					if (f)
-						sl_policy_verdicts_facts(p, f, NOW, v);
-					sl_policy_facts_free(f);
-				}
-				t_vall += now_s() - t0;
-				t0 = now_s();
-				json_array_foreach(json_object_get(bundle, "objects"), k, o)
-				{
-					struct sl_policy_ctx ctx = {conts, NULL, NULL};
-					struct sl_policy_facts *f =
-					    sl_policy_facts_stix(o, &ctx, &err);
-					size_t j;
-					for (j = 0; f && j < NDEST; j++) {
-						struct sl_policy_decision *d =
-						    sl_policy_decide_facts(sl_policy_dest_at(p, j),
-						                           f, NOW, &err);
-						json_decref(sl_policy_decision_to_json(d));
-						sl_policy_decision_free(d);
-					}
-					sl_policy_facts_free(f);
-				}
-				t_aud += now_s() - t0;
-				json_decref(conts);
-			}
-			{
-				/* the gateway's call: the whole bundle, per destination or all at
-				 * once */
-				json_t *outs[NDEST];
-				struct sl_policy_decision **decs[NDEST];
-				size_t n = 0, j;
-				t0 = now_s();
-				for (j = 0; j < NDEST; j++)
-					if (sl_policy_decide_bundle(sl_policy_dest_at(p, j), bundle,
-					                            NOW, &outs[j], &decs[j], &n,
-					                            &err) == 0) {
-						json_decref(outs[j]);
-						sl_policy_decisions_free(decs[j], n);
-					}
-				t_b1 += now_s() - t0;
-				t0 = now_s();
-				if (sl_policy_decide_bundle_all(p, bundle, NOW, outs, decs, &n,
-				                                &err) == 0)
-					for (j = 0; j < NDEST; j++) {
-						json_decref(outs[j]);
-						sl_policy_decisions_free(decs[j], n);
-					}
-				t_ball += now_s() - t0;
-			}
-			json_decref(bundle);
-			json_decref(ev);
-		}
-		printf("mapper=available\n");
-		printf("mapped_objects=%ld\n", nobj);
-		printf("map_ns_per_object=%.1f\n", t_map * 1e9 / (double)(nobj ? nobj : 1));
-		printf("policy_ns_per_mapped_object_all_destinations=%.1f\n",
-		       t_pol * 1e9 / (double)(nobj ? nobj : 1));
-		printf("ratio_policy_to_map=%.3f\n", t_pol / (t_map > 0 ? t_map : 1));
-		printf("verdict_only_ns_per_mapped_object_all_destinations=%.1f\n",
-		       t_ver * 1e9 / (double)(nobj ? nobj : 1));
-		printf("ratio_verdict_only_to_map=%.3f\n", t_ver / (t_map > 0 ? t_map : 1));
-		printf("verdicts_all_ns_per_mapped_object_all_destinations=%.1f\n",
-		       t_vall * 1e9 / (double)(nobj ? nobj : 1));
-		printf("ratio_verdicts_all_to_map=%.3f\n", t_vall / (t_map > 0 ? t_map : 1));
-		printf("policy_audit_ns_per_mapped_object_all_destinations=%.1f\n",
-		       t_aud * 1e9 / (double)(nobj ? nobj : 1));
-		printf("ratio_policy_audit_to_map=%.3f\n", t_aud / (t_map > 0 ? t_map : 1));
-		printf("bundle_per_destination_ns_per_mapped_object_all_destinations=%.1f\n",
-		       t_b1 * 1e9 / (double)(nobj ? nobj : 1));
-		printf("ratio_bundle_per_destination_to_map=%.3f\n",
-		       t_b1 / (t_map > 0 ? t_map : 1));
-		printf("bundle_all_ns_per_mapped_object_all_destinations=%.1f\n",
-		       t_ball * 1e9 / (double)(nobj ? nobj : 1));
-		printf("ratio_bundle_all_to_map=%.3f\n", t_ball / (t_map > 0 ? t_map : 1));
-	}
+	mapped_section(p, total);
 #else
 	printf("mapper=unavailable\n");
 #endif
