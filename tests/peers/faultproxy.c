@@ -1,6 +1,6 @@
 /* faultproxy.c — a small seeded TCP proxy between sluice and a test peer that adds latency, resets,
- * hangs, slices or truncates connections; the mode can be changed at run time on a control port
- * (POST /mode with the mode as the body). See docs/testing.md. */
+ * hangs, slices, truncates or stalls connections; the mode can be changed at run time on a control
+ * port (POST /mode with the mode as the body). See docs/testing.md. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -18,12 +18,12 @@
 #include <event2/http.h>
 #include <event2/listener.h>
 
-enum mode { M_PASS, M_LATENCY, M_RESET, M_HANG, M_SLICE, M_TRUNCATE };
+enum mode { M_PASS, M_LATENCY, M_RESET, M_HANG, M_SLICE, M_TRUNCATE, M_STALL };
 
 struct setting {
 	enum mode mode;
 	double rate; /* reset, hang: share of connections */
-	long arg;    /* latency ms, slice bytes, truncate bytes */
+	long arg;    /* latency ms, slice bytes, truncate or stall bytes */
 };
 
 struct proxy {
@@ -31,7 +31,7 @@ struct proxy {
 	struct sockaddr_in upstream;
 	struct setting cur;
 	uint64_t rng;
-	unsigned long conns, resets, hangs, truncs;
+	unsigned long conns, resets, hangs, truncs, stalls;
 	int nopen;
 	struct conn *head; /* open connections, freed at exit */
 };
@@ -49,6 +49,7 @@ struct conn {
 	struct side c, u; /* client side, upstream side */
 	size_t to_client;
 	int closing;
+	int stalled; /* stall mode: the answer stopped, the connection stays open */
 	struct conn *next, **pprev;
 };
 
@@ -78,7 +79,7 @@ static int parse_mode(const char *s, struct setting *out, char *err, size_t errs
 	if (!colon) {
 		snprintf(err, errsz,
 		         "mode '%s' needs an argument (latency:MS reset:RATE hang:RATE "
-		         "slice:BYTES truncate:BYTES pass)",
+		         "slice:BYTES truncate:BYTES stall:BYTES pass)",
 		         s);
 		return -1;
 	}
@@ -92,6 +93,8 @@ static int parse_mode(const char *s, struct setting *out, char *err, size_t errs
 		st.mode = M_SLICE;
 	else if (n == 8 && strncmp(s, "truncate", 8) == 0)
 		st.mode = M_TRUNCATE;
+	else if (n == 5 && strncmp(s, "stall", 5) == 0)
+		st.mode = M_STALL;
 	else {
 		snprintf(err, errsz, "unknown mode '%.*s'", (int)n, s);
 		return -1;
@@ -105,7 +108,8 @@ static int parse_mode(const char *s, struct setting *out, char *err, size_t errs
 		}
 	} else {
 		st.arg = strtol(colon + 1, &end, 10);
-		if (errno || *end || st.arg < (st.mode == M_TRUNCATE ? 0 : 1) ||
+		if (errno || *end ||
+		    st.arg < (st.mode == M_TRUNCATE || st.mode == M_STALL ? 0 : 1) ||
 		    st.arg > 10000000) {
 			snprintf(err, errsz, "mode '%s': bad number", s);
 			return -1;
@@ -193,6 +197,27 @@ static void forward(struct conn *c, struct side *src, struct side *dst, int towa
 		return;
 	}
 	switch (c->s.mode) {
+	case M_STALL: {
+		/* the first BYTES of the answer, then nothing more, ever: the connection stays open
+		 * (a peer stuck mid-body; only the client's own timeout ends it) */
+		size_t room = (size_t)c->s.arg > c->to_client ? (size_t)c->s.arg - c->to_client : 0;
+		size_t n = evbuffer_get_length(in);
+		if (c->stalled) {
+			evbuffer_drain(in, n);
+			return;
+		}
+		if (n > room) {
+			evbuffer_remove_buffer(in, bufferevent_get_output(dst->bev), room);
+			c->to_client += room;
+			evbuffer_drain(in, evbuffer_get_length(in));
+			c->stalled = 1;
+			c->p->stalls++;
+			return;
+		}
+		c->to_client += n;
+		evbuffer_add_buffer(bufferevent_get_output(dst->bev), in);
+		return;
+	}
 	case M_TRUNCATE: {
 		size_t room = (size_t)c->s.arg > c->to_client ? (size_t)c->s.arg - c->to_client : 0;
 		size_t n = evbuffer_get_length(in);
@@ -291,6 +316,8 @@ static void event_upstream(struct bufferevent *bev, short what, void *arg)
 			return;
 		bufferevent_free(c->u.bev);
 		c->u.bev = NULL;
+		if (c->stalled)
+			return; /* the client waits on; it leaves when it gives up */
 		finish(c);
 	}
 }
@@ -338,8 +365,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 
 static const char *mode_name(const struct setting *s, char *buf, size_t n)
 {
-	static const char *const names[] = {"pass", "latency", "reset",
-	                                    "hang", "slice",   "truncate"};
+	static const char *const names[] = {"pass",  "latency",  "reset", "hang",
+	                                    "slice", "truncate", "stall"};
 	if (s->mode == M_PASS)
 		snprintf(buf, n, "pass");
 	else if (s->mode == M_RESET || s->mode == M_HANG)
@@ -385,9 +412,9 @@ static void on_control(struct evhttp_request *req, void *arg)
 		evbuffer_add_printf(
 		    out,
 		    "{\"mode\":\"%s\",\"connections\":%lu,\"open\":%d,\"resets\":%lu,"
-		    "\"hangs\":%lu,\"truncated\":%lu}",
+		    "\"hangs\":%lu,\"truncated\":%lu,\"stalled\":%lu}",
 		    mode_name(&p->cur, m, sizeof(m)), p->conns, p->nopen, p->resets, p->hangs,
-		    p->truncs);
+		    p->truncs, p->stalls);
 		evhttp_send_reply(req, 200, NULL, out);
 	} else {
 		evbuffer_add_printf(out, "{\"error\":\"POST /mode or GET /stats\"}");
@@ -456,7 +483,7 @@ int main(int argc, char **argv)
 			fprintf(stderr,
 			        "usage: faultproxy --upstream HOST:PORT [--listen 127.0.0.1:0] "
 			        "[--mode latency:MS|reset:RATE|hang:RATE|slice:BYTES|"
-			        "truncate:BYTES|pass] [--seed N]\n");
+			        "truncate:BYTES|stall:BYTES|pass] [--seed N]\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}

@@ -29,7 +29,27 @@ struct misp {
 	const char *org_name, *org_uuid;
 	size_t max_events;
 	int lenient_accept;
+	/* POST /_test/answer: answer every API request with this status instead of handling it */
+	int answer_status;
+	long answer_left; /* how many more (-1 = until cleared) */
+	char answer_retry_after[32];
+	unsigned long answered;
+	/* GET /_test/requests: the API requests that reached the handlers, oldest first (bounded)
+	 */
+	json_t *reqlog;
+	unsigned long reqlog_dropped;
 };
+
+#define REQLOG_MAX 50000
+
+/* Wall-clock milliseconds: peers and tests share the clock, so a test can compare the times two
+ * peers saw things (when sluice first read an event, when it arrived elsewhere). */
+static long long wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static json_t *misp_error(const char *name, const char *url)
 {
@@ -122,8 +142,8 @@ static json_t *delivery(struct misp *m, const char *uuid)
 {
 	json_t *d = json_object_get(m->deliveries, uuid);
 	if (!d) {
-		d = json_pack("{s:i,s:i,s:i,s:i,s:[]}", "add", 0, "edit", 0, "applied", 0,
-		              "rejected", 0, "versions");
+		d = json_pack("{s:i,s:i,s:i,s:i,s:[],s:[]}", "add", 0, "edit", 0, "applied", 0,
+		              "rejected", 0, "versions", "applied_ms");
 		json_object_set_new(m->deliveries, uuid, d);
 	}
 	return d;
@@ -340,6 +360,7 @@ static void h_add(struct misp *m, struct evhttp_request *req, const char *path)
 	count(d, "applied");
 	json_array_append_new(json_object_get(d, "versions"),
 	                      json_integer(ev_num(copy, "timestamp")));
+	json_array_append_new(json_object_get(d, "applied_ms"), json_integer(wall_ms()));
 	sl_peer_reply_json(m->peer, req, 200, wrap(copy));
 	json_decref(copy);
 }
@@ -434,6 +455,7 @@ static void h_edit(struct misp *m, struct evhttp_request *req, const char *key)
 	count(d, "applied");
 	json_array_append_new(json_object_get(d, "versions"),
 	                      json_integer(ev_num(merged, "timestamp")));
+	json_array_append_new(json_object_get(d, "applied_ms"), json_integer(wall_ms()));
 	sl_peer_reply_json(m->peer, req, 200, wrap(merged));
 	json_decref(merged);
 }
@@ -1137,6 +1159,52 @@ static void method_not_allowed(struct misp *m, struct evhttp_request *req, const
 
 static void test_seed_or_reset(struct misp *m, struct evhttp_request *req, const char *path);
 
+static const char *method_name(struct evhttp_request *req)
+{
+	switch (evhttp_request_get_command(req)) {
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_PUT:
+		return "PUT";
+	case EVHTTP_REQ_DELETE:
+		return "DELETE";
+	case EVHTTP_REQ_HEAD:
+		return "HEAD";
+	default:
+		return "OTHER";
+	}
+}
+
+static void log_request(struct misp *m, struct evhttp_request *req, const char *path)
+{
+	if (json_array_size(m->reqlog) >= REQLOG_MAX) {
+		m->reqlog_dropped++;
+		return;
+	}
+	json_array_append_new(m->reqlog, json_pack("{s:I,s:s,s:s}", "t", (json_int_t)wall_ms(), "m",
+	                                           method_name(req), "p", path));
+}
+
+/* The answer set with POST /_test/answer, in MISP's own shapes: 401/403 its authentication
+ * failure, 429 with Retry-After, 404 not found, anything else its internal error. */
+static void forced_answer(struct misp *m, struct evhttp_request *req, const char *path)
+{
+	int st = m->answer_status;
+
+	m->answered++;
+	if (m->answer_left > 0)
+		m->answer_left--;
+	if (st == 429 && m->answer_retry_after[0])
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
+		                  m->answer_retry_after);
+	if (st == 429)
+		sl_peer_reply_json(m->peer, req, st, misp_error("Too Many Requests", path));
+	else
+		sl_peer_reply_json(m->peer, req, st, error_body(st, path, m));
+}
+
 static void handle(struct sl_peer *p, struct evhttp_request *req, const char *path, void *ctx)
 {
 	struct misp *m = ctx;
@@ -1145,6 +1213,11 @@ static void handle(struct sl_peer *p, struct evhttp_request *req, const char *pa
 
 	if (strncmp(path, "/_test/", 7) == 0) {
 		test_seed_or_reset(m, req, path);
+		return;
+	}
+	log_request(m, req, path);
+	if (m->answer_status && m->answer_left != 0) {
+		forced_answer(m, req, path);
 		return;
 	}
 	if (!m->lenient_accept && !wants_json(req, path)) {
@@ -1247,9 +1320,9 @@ static json_t *dump(void *ctx)
 	json_t *evs = json_array(), *ev;
 	size_t i;
 	json_array_foreach(m->events, i, ev) json_array_append_new(evs, wrap(ev));
-	return json_pack("{s:o,s:I,s:O,s:O}", "events", evs, "count",
+	return json_pack("{s:o,s:I,s:O,s:O,s:I}", "events", evs, "count",
 	                 (json_int_t)json_array_size(m->events), "deliveries", m->deliveries,
-	                 "sightings", m->sightings);
+	                 "sightings", m->sightings, "answered", (json_int_t)m->answered);
 }
 
 /* Load one MISP event document ({"Event": ...}, {"response": [...]} or a list of those). */
@@ -1322,12 +1395,44 @@ static int seed_dir(struct misp *m, const char *dir, char *errbuf, size_t errsz)
 	return rc;
 }
 
+/* POST /_test/answer {"status": 403, "count": N, "retry_after": "3"}: answer the next N (default:
+ * all until {"status": 0}) API requests with that status, without handling them. */
+static void test_answer(struct misp *m, struct evhttp_request *req)
+{
+	char msg[256];
+	json_t *b = sl_peer_body_json(m->peer, req, msg, sizeof(msg)), *ra;
+	json_int_t st;
+
+	if (!json_is_object(b) || !json_is_integer(json_object_get(b, "status")) ||
+	    ((st = json_integer_value(json_object_get(b, "status"))) != 0 &&
+	     (st < 400 || st > 599))) {
+		json_decref(b);
+		sl_peer_reply_json(m->peer, req, 400,
+		                   json_pack("{s:s}", "error",
+		                             "body must be {\"status\": 0 or 400..599, \"count\": "
+		                             "N, \"retry_after\": \"...\"}"));
+		return;
+	}
+	m->answer_status = (int)st;
+	m->answer_left = json_is_integer(json_object_get(b, "count"))
+	                     ? (long)json_integer_value(json_object_get(b, "count"))
+	                     : -1;
+	ra = json_object_get(b, "retry_after");
+	snprintf(m->answer_retry_after, sizeof(m->answer_retry_after), "%s",
+	         json_is_string(ra) ? json_string_value(ra) : "");
+	json_decref(b);
+	sl_peer_reply_json(m->peer, req, 200,
+	                   json_pack("{s:i,s:I}", "status", m->answer_status, "count",
+	                             (json_int_t)m->answer_left));
+}
+
 static void test_seed_or_reset(struct misp *m, struct evhttp_request *req, const char *path)
 {
 	if (strcmp(path, "/_test/reset") == 0 && method_is(req, EVHTTP_REQ_POST)) {
 		json_array_clear(m->events);
 		json_object_clear(m->deliveries);
 		json_array_clear(m->sightings);
+		json_array_clear(m->reqlog);
 		sl_peer_reply_json(m->peer, req, 200, json_pack("{s:b}", "reset", 1));
 	} else if (strcmp(path, "/_test/seed") == 0 && method_is(req, EVHTTP_REQ_POST)) {
 		char msg[256];
@@ -1339,6 +1444,18 @@ static void test_seed_or_reset(struct misp *m, struct evhttp_request *req, const
 		else
 			sl_peer_reply_json(m->peer, req, 400, json_pack("{s:s}", "error", msg));
 		json_decref(b);
+	} else if (strcmp(path, "/_test/answer") == 0 && method_is(req, EVHTTP_REQ_POST)) {
+		test_answer(m, req);
+	} else if (strcmp(path, "/_test/deliveries") == 0) {
+		/* the dump without the events: cheap enough to poll while a big sync runs */
+		sl_peer_reply_json(m->peer, req, 200,
+		                   json_pack("{s:I,s:O,s:I}", "count",
+		                             (json_int_t)json_array_size(m->events), "deliveries",
+		                             m->deliveries, "answered", (json_int_t)m->answered));
+	} else if (strcmp(path, "/_test/requests") == 0) {
+		sl_peer_reply_json(m->peer, req, 200,
+		                   json_pack("{s:O,s:I}", "requests", m->reqlog, "dropped",
+		                             (json_int_t)m->reqlog_dropped));
 	} else {
 		sl_peer_reply_json(m->peer, req, 404,
 		                   json_pack("{s:s}", "error", "no such test endpoint"));
@@ -1439,6 +1556,7 @@ int main(int argc, char **argv)
 	m.events = json_array();
 	m.deliveries = json_object();
 	m.sightings = json_array();
+	m.reqlog = json_array();
 	m.next_id = m.next_attr_id = m.next_sighting_id = 1;
 	m.peer = sl_peer_new(base, port, &ops, &m, &o, err, sizeof(err));
 	if (!m.peer) {
@@ -1465,6 +1583,7 @@ out:
 	json_decref(m.events);
 	json_decref(m.deliveries);
 	json_decref(m.sightings);
+	json_decref(m.reqlog);
 	event_base_free(base);
 	return rc;
 }
