@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <libpq-fe.h>
 
 #define DEFAULT_WORKERS 2u
 #define DEFAULT_MAX_JOBS 256u
@@ -265,6 +266,10 @@ struct sl_ledger_pool *sl_ledger_pool_new(struct sl_evloop *loop, struct sl_ledg
 		return sl_err_set(err, SL_EINVAL, "ledger pool",
 		                  "need a loop, a ledger and 1..%u workers (got %u)",
 		                  SL_LEDGER_POOL_MAX_WORKERS, n),
+		       NULL;
+	if (!PQisthreadsafe())
+		return sl_err_set(err, SL_EUNSUPPORTED, "ledger pool",
+		                  "this libpq is not built thread-safe"),
 		       NULL;
 	if (!!o->ctx_new != !!o->ctx_free)
 		return sl_err_set(err, SL_EINVAL, "ledger pool",

@@ -2,3 +2,4 @@
 # the real test PostgreSQL.
 find_package(Threads REQUIRED)
 sl_test(integration ledger_pool integration/test_ledger_pool.c PG LIBS Threads::Threads TIMEOUT 300)
+sl_bench(ledger_pool bench/bench_ledger_pool.c PG LIBS Threads::Threads)
