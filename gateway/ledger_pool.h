@@ -5,7 +5,8 @@
  * runs sl_evloop_run). A work function runs on a worker thread and may touch only its arguments:
  * the worker's ledger, the worker's ctx and the job's arg, which belongs to the job from submit
  * until done is called (the pool orders the work call before done: no lock needed for arg).
- * sl_ledger_pool_submit may be called from any thread, but not after _free has begun. */
+ * sl_ledger_pool_submit may be called from any thread (from a done callback that _free runs it
+ * fails with SL_EINVAL); never after _free has returned. */
 #ifndef SL_LEDGER_POOL_H
 #define SL_LEDGER_POOL_H
 
@@ -18,8 +19,9 @@
 struct sl_ledger_pool;
 
 #define SL_LEDGER_POOL_MAX_WORKERS 32u
-#define SL_LEDGER_POOL_KEY_MAX 256u /* queue keys are peer names: same bound as SL_LEDGER_ID_MAX   \
-	                             */
+#define SL_LEDGER_POOL_KEY_MAX                                                                     \
+	256u /* queue keys are peer names: same bound as SL_LEDGER_ID_MAX                          \
+	      */
 
 /* Runs on a worker thread. Returns 0 or a negative sl_err_code; the pool reads it only to renew
  * the worker's connection after SL_EDB (the next job then gets a fresh connection and ctx). The

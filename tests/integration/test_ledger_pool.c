@@ -36,6 +36,7 @@ struct fx {
 	bool done_off_loop; /* a done ran on another thread than the loop's */
 	/* ctx hooks */
 	atomic_uint ctx_made, ctx_freed;
+	unsigned fail_ctx_at; /* ctx_new fails when this many were made (0 = never) */
 };
 
 /* A worker's ctx: the connection it was made for, so work can check it got the matching pair. */
@@ -49,7 +50,11 @@ static void *ctx_new(struct sl_ledger *l, void *hook_arg, struct sl_err *err)
 	struct fx *fx = hook_arg;
 	struct wctx *c = calloc(1, sizeof(*c));
 
-	(void)err;
+	if (fx->fail_ctx_at && atomic_load(&fx->ctx_made) == fx->fail_ctx_at) {
+		free(c);
+		sl_err_set(err, SL_ENOMEM, "test ctx", "no ctx for this worker");
+		return NULL;
+	}
 	if (!c)
 		return NULL;
 	c->l = l;
@@ -684,6 +689,24 @@ static void test_bad_use(void **state)
 	assert_int_equal(err.code, SL_EINVAL);
 	assert_string_equal(err.where, "ledger pool");
 	assert_non_null(strstr(err.msg, "workers"));
+
+	/* a worker whose ctx cannot be made: nothing is left behind (ASan checks the rest) */
+	fx->fail_ctx_at = 1;
+	o = (struct sl_ledger_pool_opts){2, 0, ctx_new, ctx_free, fx};
+	memset(&err, 0, sizeof(err));
+	assert_null(sl_ledger_pool_new(fx->loop, fx->l, &o, &err));
+	assert_int_equal(err.code, SL_ENOMEM);
+	assert_string_equal(err.where, "test ctx");
+	assert_int_equal(atomic_load(&fx->ctx_made), 1);
+	assert_int_equal(atomic_load(&fx->ctx_freed), 1);
+	/* hooks go in pairs */
+	o.ctx_free = NULL;
+	memset(&err, 0, sizeof(err));
+	assert_null(sl_ledger_pool_new(fx->loop, fx->l, &o, &err));
+	assert_non_null(strstr(err.msg, "ctx_new and ctx_free"));
+	fx->fail_ctx_at = 0;
+	atomic_store(&fx->ctx_made, 0);
+	atomic_store(&fx->ctx_freed, 0);
 
 	p = pool_new(fx, 0, 0); /* defaults */
 	memset(key, 'k', sizeof(key) - 1);
