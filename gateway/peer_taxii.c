@@ -29,6 +29,7 @@ struct sl_peer {
 	struct event *timer;
 	struct sl_http_xfer *xfer; /* the request in flight, or NULL */
 	char *auth;                /* "Authorization: ...", wiped on destroy */
+	char *url;                 /* the configured url, ending in '/' as TAXII paths do */
 	/* what discovery found: kept between calls, refreshed by every pull and push */
 	char *root;                      /* API root URL, ends in '/' */
 	long long max_post;              /* the api root's max_content_length, 0 = not given */
@@ -164,16 +165,15 @@ static char *with_slash(const char *s)
 	return r;
 }
 
+/* 2xx answers must say they are TAXII: a proxy's or login page's 200 (HTML, or JSON of another
+ * API) is then an error instead of an empty envelope. */
 static bool media_ok(const char *ct)
 {
-	/* "application/taxii+json;version=2.1" or without version; plain JSON from lenient servers
-	 */
 	if (!ct)
 		return true;
 	while (*ct == ' ')
 		ct++;
-	return strncasecmp(ct, "application/taxii+json", 22) == 0 ||
-	       strncasecmp(ct, "application/json", 16) == 0;
+	return strncasecmp(ct, "application/taxii+json", 22) == 0;
 }
 
 static int64_t retry_after(const struct sl_http_response *r)
@@ -416,7 +416,7 @@ static void on_root(const struct sl_http_response *r, void *arg)
 	json_t *v;
 
 	p->xfer = NULL;
-	snprintf(req, sizeof(req), "GET %s", p->root ? p->root : p->cfg->url);
+	snprintf(req, sizeof(req), "GET %s", p->root ? p->root : p->url);
 	v = answer(p, req, r);
 	if (!v) {
 		discovered(p, false);
@@ -435,7 +435,7 @@ static void on_root(const struct sl_http_response *r, void *arg)
 		                  ? (long long)json_integer_value(mcl)
 		                  : 0;
 		if (!p->root)
-			p->root = with_slash(p->cfg->url);
+			p->root = with_slash(p->url);
 		json_decref(v);
 		if (!p->root) {
 			fail(p, SL_ENOMEM, false, -1, "out of memory");
@@ -474,8 +474,8 @@ static void on_root(const struct sl_http_response *r, void *arg)
 	}
 	/* Credentials go only where they were configured for: an api root on another origin must
 	 * be configured as the url itself. */
-	if (origin_of(p->cfg->url, origin, sizeof(origin)) != 0) {
-		fail(p, SL_EINVAL, true, -1, "url %s has no scheme", p->cfg->url);
+	if (origin_of(p->url, origin, sizeof(origin)) != 0) {
+		fail(p, SL_EINVAL, true, -1, "url %s has no scheme", p->url);
 	} else if (pick[0] == '/' && pick[1] != '/') {
 		if (snprintf(url, sizeof(url), "%s%s", origin, pick) >= (int)sizeof(url))
 			fail(p, SL_ELIMIT, true, -1, "%s: api root too long", req);
@@ -514,7 +514,7 @@ static int discover(struct sl_peer *p, void (*then)(struct sl_peer *p))
 	p->fperm = false;
 	if (p->root)
 		return list_colls(p);
-	return start(p, "GET", p->cfg->url, NULL, on_root);
+	return start(p, "GET", p->url, NULL, on_root);
 }
 
 static void pull_finish(struct sl_peer *p, const struct sl_err *err, int64_t ra);
@@ -1061,6 +1061,12 @@ static void on_post(const struct sl_http_response *r, void *arg)
 	         json_array_size(json_object_get(json_array_get(p->chunks, p->chunk), "objects")));
 	v = answer(p, req, r);
 	if (!v) {
+		if (r->error == SL_HTTP_ESTATUS && (r->status == 403 || r->status == 404)) {
+			/* the collection changed: list the collections again next time */
+			json_decref(p->colls);
+			p->colls = NULL;
+			p->wcoll = NULL;
+		}
 		push_fail(p);
 		return;
 	}
@@ -1069,28 +1075,32 @@ static void on_post(const struct sl_http_response *r, void *arg)
 	json_decref(v);
 }
 
-static void post_chunk(struct sl_peer *p)
+/* POST the current envelope; -1 with p->ferr filled when it cannot start. */
+static int post_start(struct sl_peer *p)
 {
 	char ecoll[512], url[2300];
-	char *body;
+	char *body = json_dumps(json_array_get(p->chunks, p->chunk), JSON_COMPACT);
 	int rc;
 
+	if (!body || enc(ecoll, sizeof(ecoll), p->wcoll) != 0) {
+		fail(p, body ? SL_ELIMIT : SL_ENOMEM, false, -1, "cannot build the POST");
+		free(body);
+		return -1;
+	}
+	snprintf(url, sizeof(url), "%scollections/%s/objects/", p->root, ecoll);
+	rc = start(p, "POST", url, body, on_post);
+	free(body);
+	return rc;
+}
+
+static void post_chunk(struct sl_peer *p)
+{
 	if (p->chunk >= json_array_size(p->chunks)) {
 		p->di = 0;
 		delete_next(p);
 		return;
 	}
-	body = json_dumps(json_array_get(p->chunks, p->chunk), JSON_COMPACT);
-	if (!body || enc(ecoll, sizeof(ecoll), p->wcoll) != 0) {
-		free(body);
-		fail(p, body ? SL_ELIMIT : SL_ENOMEM, false, -1, "cannot build the POST");
-		push_fail(p);
-		return;
-	}
-	snprintf(url, sizeof(url), "%scollections/%s/objects/", p->root, ecoll);
-	rc = start(p, "POST", url, body, on_post);
-	free(body);
-	if (rc < 0)
+	if (post_start(p) < 0)
 		push_fail(p);
 }
 
@@ -1098,13 +1108,16 @@ static void post_chunk(struct sl_peer *p)
 static bool stix_id_ok(const char *id)
 {
 	const char *dd = strstr(id, "--");
-	size_t tl;
+	size_t tl, i;
 
-	if (!dd)
+	if (!dd || dd == id || strlen(dd + 2) != SL_UUID_STRLEN || !sl_stix_id_uuid_valid(dd + 2))
 		return false;
 	tl = (size_t)(dd - id);
-	return tl > 0 && strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789-") == tl &&
-	       strlen(dd + 2) == SL_UUID_STRLEN && sl_stix_id_uuid_valid(dd + 2);
+	for (i = 0; i < tl; i++)
+		if (!islower((unsigned char)id[i]) && !isdigit((unsigned char)id[i]) &&
+		    id[i] != '-')
+			return false;
+	return true;
 }
 
 static void on_delete(const struct sl_http_response *r, void *arg)
@@ -1204,7 +1217,8 @@ static int build_chunks(struct sl_peer *p)
 	return 0;
 }
 
-static void push_start(struct sl_peer *p)
+/* Pick the collection to write to and cut the envelopes; -1 with p->ferr filled. */
+static int push_prepare(struct sl_peer *p)
 {
 	const struct sl_strlist *want = &p->cfg->collections;
 	const json_t *c = NULL, *x;
@@ -1225,21 +1239,31 @@ static void push_start(struct sl_peer *p)
 	}
 	if (!c) {
 		/* a configuration matter, not the objects' fault: they wait rather than park */
-		fail(
-		    p, SL_EINVAL, false, -1,
-		    "no writable collection at %scollections/%s (can_write is false or not listed)",
-		    p->root, want->n ? " among the configured ones" : "");
-		push_fail(p);
-		return;
+		fail(p, SL_EINVAL, false, -1,
+		     "no writable collection at %scollections/%s (can_write is false or not "
+		     "listed)",
+		     p->root, want->n ? " among the configured ones" : "");
+		return -1;
 	}
 	p->wcoll = json_string_value(json_object_get(c, "id"));
 	p->can_delete = json_is_true(json_object_get(c, "can_read"));
+	json_decref(p->chunks);
+	p->chunks = NULL;
 	if (build_chunks(p) != 0) {
 		fail(p, SL_ENOMEM, false, -1, "out of memory");
+		return -1;
+	}
+	p->chunk = 0;
+	return 0;
+}
+
+/* After the collections were listed. */
+static void push_start(struct sl_peer *p)
+{
+	if (push_prepare(p) < 0) {
 		push_fail(p);
 		return;
 	}
-	p->chunk = 0;
 	post_chunk(p);
 }
 
@@ -1278,8 +1302,12 @@ static int taxii_push(struct sl_peer *p, const json_t *item, sl_peer_push_done d
 	p->pdone = done;
 	p->parg = arg;
 	p->pushing = true;
-	/* the collections are listed again every time: can_write may have changed, and done is
-	 * then never called from inside push */
+	/* With the collections known (every pull lists them again), the POST goes out at once;
+	 * otherwise, or with nothing to POST, they are listed first, so done is never called from
+	 * inside push. */
+	if (p->root && p->colls && push_prepare(p) == 0 && json_array_size(p->chunks) &&
+	    post_start(p) == 0)
+		return 0;
 	if (discover(p, push_start) < 0) {
 		p->pushing = false;
 		json_decref(p->objs);
@@ -1349,6 +1377,13 @@ static struct sl_peer *taxii_create(const struct sl_config_peer *cfg, struct sl_
 		sl_err_set(err, SL_ENOMEM, cfg->name, "out of memory");
 		return NULL;
 	}
+	p->url = with_slash(cfg->url);
+	if (!p->url) {
+		free(p->auth);
+		free(p);
+		sl_err_set(err, SL_ENOMEM, cfg->name, "out of memory");
+		return NULL;
+	}
 	p->cfg = cfg;
 	p->http = http;
 	p->fra = -1;
@@ -1373,6 +1408,7 @@ static void taxii_destroy(struct sl_peer *p)
 	if (p->timer)
 		event_free(p->timer);
 	free(p->root);
+	free(p->url);
 	json_decref(p->colls);
 	json_decref(p->pos);
 	json_decref(p->todo);
