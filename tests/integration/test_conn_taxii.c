@@ -898,6 +898,91 @@ static void test_push_faults(void **state)
 	stop_peer(pp);
 }
 
+/* ---- the test peer itself ---- */
+
+static struct sl_http_result taxii_get(struct sl_peerproc *pp, const char *path, const char *accept)
+{
+	char url[512], acc[160];
+	const char *hdrs[] = {"Authorization: Basic c2x1aWNlOnNsdWljZVRheGlpUHcw", acc, NULL};
+	struct sl_http_result r;
+
+	snprintf(acc, sizeof(acc), "Accept: %s", accept ? accept : SL_PEER_TAXII_MEDIA);
+	snprintf(url, sizeof(url), "%s%s", sl_peerproc_url(pp), path);
+	assert_int_equal(sl_http("GET", url, hdrs, NULL, 5000, &r), 0);
+	return r;
+}
+
+static json_t *taxii_json(struct sl_peerproc *pp, const char *path, long want)
+{
+	struct sl_http_result r = taxii_get(pp, path, NULL);
+	json_t *v;
+
+	if (r.status != want)
+		fail_msg("GET %s: %ld %s", path, r.status, r.body);
+	assert_non_null(strstr(r.headers, "application/taxii+json;version=2.1"));
+	v = json_loads(r.body, 0, NULL);
+	sl_http_result_free(&r);
+	assert_non_null(v);
+	return v;
+}
+
+/* taxii-peer answers as TAXII 2.1 says: filters, versions, manifest, and its refusals. */
+static void test_peer_endpoints(void **state)
+{
+	json_t *objs = indicators(0x40, 3), *v2 = indicator(0x40, 1), *v, *l;
+	const char *f;
+	struct sl_peerproc *pp;
+	struct sl_http_result r;
+
+	(void)state;
+	/* a second version of object 1, added later */
+	json_object_set_new(v2, "modified", json_string("2026-02-01T00:00:00.000Z"));
+	json_array_append_new(objs, v2);
+	f = data_file(
+	    "ep", json_pack("[o,o]", coll("c", true, false, objs), coll("w", false, true, NULL)));
+	pp = start_peer(f, "--page-size", "2", NULL);
+
+	v = taxii_json(pp, "/api1/collections/c/objects/", 200); /* default: last versions */
+	assert_true(json_is_true(json_object_get(v, "more")));
+	assert_non_null(json_object_get(v, "next"));
+	assert_int_equal(json_array_size(json_object_get(v, "objects")), 2);
+	json_decref(v);
+	v = taxii_json(pp, "/api1/collections/c/objects/?match[version]=all&limit=10", 200);
+	assert_int_equal(json_array_size(json_object_get(v, "objects")), 2); /* server cap */
+	json_decref(v);
+	v = taxii_json(pp,
+	               "/api1/collections/c/objects/?match[id]=indicator--00000040-0000-4000-8000-"
+	               "000000000001&match[version]=first",
+	               200);
+	l = json_object_get(v, "objects");
+	assert_int_equal(json_array_size(l), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(l, 0), "modified")),
+	                    "2026-01-01T00:00:00.000Z");
+	json_decref(v);
+	v = taxii_json(pp, "/api1/collections/c/objects/?match[type]=malware", 200);
+	assert_int_equal(json_object_size(v), 0); /* the empty envelope */
+	json_decref(v);
+	v = taxii_json(pp, "/api1/collections/c/objects/?added_after=2026-01-01T00:00:02.000000Z",
+	               200);
+	assert_int_equal(json_array_size(json_object_get(v, "objects")), 1);
+	assert_false(json_is_true(json_object_get(v, "more")));
+	json_decref(v);
+	v = taxii_json(pp, "/api1/collections/c/manifest/?match[version]=all&limit=2", 200);
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_array_get(json_object_get(v, "objects"), 0), "date_added")),
+	                    "2026-01-01T00:00:00.000000Z");
+	json_decref(v);
+	json_decref(taxii_json(pp, "/api1/collections/c/objects/?limit=0", 400));
+	json_decref(taxii_json(pp, "/api1/collections/c/objects/?next=garbage", 400));
+	json_decref(taxii_json(pp, "/api1/collections/w/objects/", 403));
+	json_decref(taxii_json(pp, "/api1/collections/nope/objects/", 404));
+	json_decref(taxii_json(pp, "/api1/status/nope/", 404));
+	r = taxii_get(pp, "/api1/", "application/json");
+	assert_int_equal(r.status, 406);
+	sl_http_result_free(&r);
+	stop_peer(pp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -911,6 +996,7 @@ int main(void)
 	    cmocka_unit_test(test_push_delete),
 	    cmocka_unit_test(test_push_max_content),
 	    cmocka_unit_test(test_push_faults),
+	    cmocka_unit_test(test_peer_endpoints),
 	};
 	const char *tmp = getenv("TMPDIR");
 	int rc;
