@@ -93,7 +93,7 @@ int sl_cmd_status(int argc, char **argv)
 	peers = json_array();
 	for (i = 0; i < sl_config_npeers(cfg); i++) {
 		const struct sl_config_peer *p = sl_config_peer(cfg, i);
-		char cur[256];
+		char cur[SL_SYNC_CURSOR_MAX];
 		json_t *row = json_pack("{s:s,s:s,s:s}", "name", p->name, "kind",
 		                        sl_config_peer_kind_name(p->kind), "direction",
 		                        sl_config_direction_name(p->direction));

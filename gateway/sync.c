@@ -15,6 +15,7 @@
 #include "log.h"
 #include "peer.h"
 #include "peer_misp.h"
+#include "peer_taxii.h"
 #include "pipeline.h"
 #include "stix2misp.h"
 
@@ -340,7 +341,7 @@ static void on_poll(struct sl_timer *t, void *arg)
 	struct speer *p = arg;
 	struct sl_peer_pull_cb cb = {on_pull_item, on_pull_done, p};
 	struct sl_err err = {0};
-	char cursor[64];
+	char cursor[SL_SYNC_CURSOR_MAX];
 	int rc;
 
 	if (p->ops->busy(p->conn)) {
@@ -762,6 +763,8 @@ static const struct sl_peer_ops *ops_for(enum sl_peer_kind kind)
 	switch (kind) {
 	case SL_PEER_MISP:
 		return sl_peer_misp_ops();
+	case SL_PEER_TAXII:
+		return sl_peer_taxii_ops();
 	default:
 		return NULL;
 	}
@@ -776,6 +779,8 @@ static int peer_init(struct sl_sync *s, struct speer *p, const struct sl_config_
 	p->conn = p->ops->create(cfg, s->http, err);
 	if (!p->conn)
 		return err->code ? err->code : SL_EINVAL;
+	if (cfg->kind == SL_PEER_TAXII)
+		sl_peer_taxii_attach(p->conn, sl_evloop_base(s->loop));
 	p->bp.base_ms = cfg->retry_base_ms;
 	p->bp.cap_ms = cfg->retry_cap_ms;
 	sl_rng_seed(&p->rng,

@@ -31,8 +31,8 @@ struct sl_sync_stats {
 };
 
 /* loop, ledger and policy are borrowed and must outlive the sync; cfg gets a reference of its own.
- * Only MISP peers are run for now; other kinds are skipped with a warning in the log. The first
- * pull of every pull peer and the first outbox claim happen as soon as the loop runs. */
+ * MISP, OpenCTI and TAXII 2.1 peers are run; other kinds are skipped with a warning in the log. The
+ * first pull of every pull peer and the first outbox claim happen as soon as the loop runs. */
 struct sl_sync *sl_sync_new(struct sl_evloop *loop, struct sl_config *cfg, struct sl_ledger *ledger,
                             const struct sl_policy *policy, const struct sl_sync_opts *opts,
                             struct sl_err *err) SL_MUSTCHECK;
@@ -42,6 +42,8 @@ void sl_sync_stats(const struct sl_sync *s, struct sl_sync_stats *out);
 
 /* The ledger cursor stream sl_sync keeps per peer for its pulls. */
 #define SL_SYNC_STREAM "events"
+/* The longest pull cursor a connector may use (a TAXII peer keeps one position per collection). */
+#define SL_SYNC_CURSOR_MAX 8192
 /* The cursor-table "peer" under which sync remembers the newest version of every MISP event it has
  * taken in or pushed (stream "misp-event:<uuid>", position its timestamp). */
 #define SL_SYNC_SEEN_PEER "sluice:seen"

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# sync_taxii.sh — `sluice run` with a MISP peer and a TAXII 2.1 partner (taxii-peer), both ways: the
+# partner's TLP:GREEN report reaches MISP once and its TLP:RED one never; MISP's events reach the
+# partner exactly as the audit says the policy allowed; what sluice pushed to the partner and reads
+# back from it is never pushed again, to the partner or back to MISP, and the sync settles.
+set -u
+bin=${SLUICE_BIN:?}
+misp=${SLUICE_BUILD_DIR:?}/tests/misp-peer
+taxii=${SLUICE_BUILD_DIR:?}/tests/taxii-peer
+py=${SLUICE_PYTHON3:-python3}
+src=$(cd "$(dirname "$0")/../.." && pwd)
+base=$(cat "${SLUICE_TEST_PGENV:?}")
+export PGOPTIONS="-c client_min_messages=warning"
+export SLTEST_STIX_MISP_KEY=sluiceTestMispKey0000000000000000000000a
+export SLTEST_STIX_TAXII_CRED=partner:partnerPw0
+db=sl_sync_taxii_$$
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	rm -rf "$tmp"
+	psql "$base" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
+}
+trap cleanup EXIT
+psql "$base" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null || exit 1
+fail=0
+
+start() { # var binary args...: starts a peer that prints "LISTEN <url>", sets var to the url
+	local var=$1
+	shift
+	mkfifo "$tmp/$var.fifo"
+	"$@" >"$tmp/$var.fifo" 2>"$tmp/$var.log" &
+	pids+=($!)
+	read -r _ url <"$tmp/$var.fifo"
+	eval "$var=\$url"
+}
+start url_a "$misp" --seed "$src/fixtures/peers/misp"
+start url_p "$taxii" --user partner --password partnerPw0 --data "$src/fixtures/sync/taxii-partner.json"
+
+cat >"$tmp/sluice.conf" <<CONF
+ledger_dsn = "$base dbname=$db"
+policy_file = "$src/fixtures/sync/taxii.policy"
+log_level = "info"
+peer "misp-a" {
+  kind = "misp"
+  url = "$url_a"
+  direction = "both"
+  api_key_env = "SLTEST_STIX_MISP_KEY"
+  allow_plain_http = true
+  poll_interval = 5
+}
+peer "taxii-p" {
+  kind = "taxii"
+  url = "${url_p%/}/taxii2/"
+  direction = "both"
+  api_key_env = "SLTEST_STIX_TAXII_CRED"
+  allow_plain_http = true
+  poll_interval = 5
+}
+CONF
+"$bin" run -c "$tmp/sluice.conf" 2>"$tmp/run.log" &
+run=$!
+pids+=($run)
+
+misp_dump() { curl -s "$url_a/_test/dump"; }
+taxii_dump() { curl -s "${url_p%/}/_test/dump"; }
+# The partner's GREEN report is MISP event 8e2e2d2b-...-cd3f once it arrives.
+for _ in $(seq 150); do
+	[ "$(misp_dump | "$py" -c "import json,sys; print(json.load(sys.stdin)['deliveries'].get('8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f',{}).get('applied',0))")" = 1 ] && break
+	sleep 0.2
+done
+# Let both peers be polled twice more after that: anything echoing would show by then.
+sleep 11
+kill -TERM $run
+wait $run
+rc=$?
+[ $rc = 0 ] || { echo "FAIL: sluice run exited $rc"; fail=1; }
+misp_dump >"$tmp/misp.json"
+taxii_dump >"$tmp/taxii.json"
+"$bin" ledger audit --db "$base dbname=$db" --json >"$tmp/audit.json" || { echo "FAIL: ledger audit"; fail=1; }
+
+"$py" - "$tmp" <<'PY' || fail=1
+import json, sys
+d = sys.argv[1]
+misp = json.load(open(d + "/misp.json"))
+tx = json.load(open(d + "/taxii.json"))
+got = [r["object"] for r in tx["collections"]["91a7b528-80eb-42ed-a74d-c6fbd5a26116"]["objects"]]
+audit = json.load(open(d + "/audit.json"))
+rows = audit if isinstance(audit, list) else audit.get("audit", audit.get("rows", []))
+bad = 0
+def fail(msg):
+    global bad
+    bad = 1
+    print("FAIL: " + msg)
+
+dl = misp["deliveries"]
+green, red = "8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f", "8e2e2d2b-17d4-4cbf-938f-98ee46b3cd50"
+if dl.get(green, {}).get("applied") != 1:
+    fail("the partner's TLP:GREEN report did not reach MISP exactly once: %r" % dl.get(green))
+if red in dl:
+    fail("the partner's TLP:RED report reached MISP: %r" % dl[red])
+# Nothing of MISP's own events may be pushed back to it (an echo shows as a rejected add/edit).
+for uuid in ("7a1c3e10-5b2d-4f6e-9a01-1c2d3e4f5a01", "7a1c3e10-5b2d-4f6e-9a01-1c2d3e4f5a02"):
+    if uuid in dl:
+        fail("MISP's own event %s was pushed back to it: %r" % (uuid, dl[uuid]))
+
+# What reached the partner is exactly what the audit says the policy allowed it.
+allowed = {(r["id"], r["modified"]) for r in rows
+           if r.get("destination") == "taxii-p" and r.get("decision", "").startswith("allow")}
+denied = {r["id"] for r in rows if r.get("destination") == "taxii-p" and r.get("decision") == "deny"}
+def norm(ts):  # the audit and TAXII may print fractions differently
+    base, _, frac = ts.rstrip("Z").partition(".")
+    frac = frac.rstrip("0")
+    return base + ("." + frac if frac else "")
+EPOCH = "1970-01-01T00:00:00Z"  # the version key of SCOs, which have no modified
+pushed = [o for o in got if not o["id"].startswith(("report--8e2e2d2b", "indicator--8e2e2d2b"))]
+seen = {}
+for o in pushed:
+    k = (o["id"], norm(o.get("modified", o.get("created", EPOCH))))
+    seen[k] = seen.get(k, 0) + 1
+if not allowed:
+    fail("the audit allowed nothing to the partner: the test proves nothing")
+for (i, m) in allowed:
+    if i.startswith("marking-definition--"):
+        continue
+    if seen.get((i, norm(m)), 0) != 1:
+        fail("allowed %s %s reached the partner %d times" % (i, m, seen.get((i, norm(m)), 0)))
+for (i, m), n in seen.items():
+    if i in denied:
+        fail("denied %s reached the partner" % i)
+    if n != 1:
+        fail("%s %s reached the partner %d times" % (i, m, n))
+amber = [o for o in pushed if "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82"
+         in o.get("object_marking_refs", [])]
+if amber:
+    fail("TLP:AMBER objects reached a TLP:GREEN partner: %s" % [o["id"] for o in amber][:3])
+print("partner holds %d objects from MISP (%d allowed by the audit, %d denied); MISP applied %d" %
+      (len(pushed), len(allowed), len(denied), sum(v.get("applied", 0) for v in dl.values())))
+sys.exit(bad)
+PY
+posts=$("$py" -c "import json,sys; print(json.load(open(sys.argv[1]))['posts'])" "$tmp/taxii.json")
+grep -E " (error|warn) " "$tmp/run.log" | head -20
+[ $fail = 0 ] && echo "ok: partner <-> MISP through sluice, no echo (partner POSTs: ${posts:-?})"
+exit $fail
