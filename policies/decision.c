@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <stdint.h>
+#include <limits.h>
 #include <time.h>
 
 #include "gdpr.h"
@@ -79,24 +80,37 @@ struct sl_policy_facts {
 	json_t *held[2]; /* the context's containers and MISP context, which the facts point into */
 	int nresults;
 	struct result *results; /* RESULTS entries, allocated with the first changed decision */
+	/* read by a fan before the bundle's markings and containers are known */
+	const json_t *own_refs, *own_gran, *own_labels, *own_dist, *own_sg;
 	const char *tags_inline[INLINE_TAGS];
 	struct pii pii_inline[INLINE_PII];
 };
 
+struct fan;
+struct cls;
+
 struct sl_policy_decision {
 	enum sl_policy_verdict v;
-	char *rule; /* points into inline[] until a later step replaces it with a malloc'd one */
-	json_t *changes; /* created when the first change is recorded */
-	json_t *items;   /* MISP events: one {id, decision, rule} per attribute */
+	/* obj and changes are references the decision holds; when clear, they are borrowed from
+	 * the fan that made the decision (which lives as long as its last decision) */
+	unsigned char own_obj, own_changes;
+	unsigned di;      /* the destination's index in its policy (decisions of a fan) */
+	const char *rule; /* inline_, rule_own, a class's chain, or NULL until written */
+	char *rule_own;   /* a chain this decision wrote (malloc'd) */
+	json_t *changes;  /* created when the first change is recorded */
+	json_t *items;    /* MISP events: one {id, decision, rule} per attribute */
 	json_t *obj;
-	char *id;
-	char *modified;
-	char *dest;
+	const char *id;
+	const char *modified;
+	const char *dest;
 	/* the rule chain is written when first read (most decisions are never explained): until
-	 * then the decision holds its facts and its destination's policy */
+	 * then the decision holds its facts and its destination's policy, or (decisions of
+	 * sl_policy_decide_bundle_all) its verdict class, whose chain every member shares */
 	struct sl_policy_facts *lazy_f;
 	const struct sl_policy_dest *lazy_d;
 	long long now;
+	struct fan *fan; /* the decision lives in this fan's memory and holds one reference to it */
+	struct cls *cls;
 	char inline_[]; /* rule, id, modified, dest: one allocation per decision */
 };
 
@@ -104,6 +118,9 @@ struct rb {
 	char buf[RULE_MAX];
 	size_t len;
 };
+
+static const char *cls_rule(struct cls *c, unsigned di);
+static void fan_release(struct fan *fan, size_t n);
 
 /* ---- facts ---- */
 
@@ -448,8 +465,24 @@ static void note_tlp(struct sl_policy_facts *f, enum sl_tlp t, int malformed, co
 	}
 }
 
+/* Where marking-definitions are found by id: the caller's map (struct sl_policy_ctx.markings), or
+ * the bundle a fan decides. */
+struct mlook {
+	const json_t *map;
+	const struct fan *fan;
+};
+
+static const json_t *fan_marking(const struct fan *fan, const char *id);
+
+static const json_t *marking_find(const struct mlook *ml, const char *id)
+{
+	if (!ml)
+		return NULL;
+	return ml->fan ? fan_marking(ml->fan, id) : ml->map ? json_object_get(ml->map, id) : NULL;
+}
+
 static void read_marking_refs(struct sl_policy_facts *f, const json_t *refs, const json_t *g,
-                              const json_t *markings)
+                              const struct mlook *markings)
 {
 	const json_t *e;
 	size_t i;
@@ -467,7 +500,7 @@ static void read_marking_refs(struct sl_policy_facts *f, const json_t *refs, con
 			note_tlp(f, SL_TLP_RED, 1, "object_marking_refs holds a non-string");
 			continue;
 		}
-		md = markings ? json_object_get(markings, json_string_value(e)) : NULL;
+		md = marking_find(markings, json_string_value(e));
 		t = md ? sl_tlp_from_marking_object(md, &bad)
 		       : sl_tlp_from_marking_id(json_string_value(e));
 		note_tlp(f, t, bad, json_string_value(e));
@@ -479,7 +512,7 @@ static void read_marking_refs(struct sl_policy_facts *f, const json_t *refs, con
 		int bad = 0;
 		if (!json_is_string(r))
 			continue;
-		md = markings ? json_object_get(markings, json_string_value(r)) : NULL;
+		md = marking_find(markings, json_string_value(r));
 		t = md ? sl_tlp_from_marking_object(md, &bad)
 		       : sl_tlp_from_marking_id(json_string_value(r));
 		note_tlp(f, t, bad, json_string_value(r));
@@ -524,12 +557,8 @@ static const char *org_of(const json_t *cbr)
 	return c && strncmp(c, "identity--", 10) == 0 ? c + 10 : c;
 }
 
-static struct sl_policy_facts *facts_new(json_t *obj)
+static void facts_init(struct sl_policy_facts *f, json_t *obj)
 {
-	struct sl_policy_facts *f = malloc(sizeof(*f));
-
-	if (!f)
-		return NULL;
 	/* the inline arrays need no clearing: a third of the struct, and this runs per object */
 	memset(f, 0, offsetof(struct sl_policy_facts, tags_inline));
 	f->obj = json_incref(obj);
@@ -539,6 +568,14 @@ static struct sl_policy_facts *facts_new(json_t *obj)
 	f->captags = INLINE_TAGS;
 	f->pii = f->pii_inline;
 	f->cappii = INLINE_PII;
+}
+
+static struct sl_policy_facts *facts_new(json_t *obj)
+{
+	struct sl_policy_facts *f = malloc(sizeof(*f));
+
+	if (f)
+		facts_init(f, obj);
 	return f;
 }
 
@@ -686,14 +723,65 @@ static void read_members(const json_t *o, struct members *m, int scan)
 	}
 }
 
+/* What an object says of itself apart from TLP and distribution: id, type, age, creator. */
+static void facts_self(struct sl_policy_facts *f, const struct members *m)
+{
+	const char *type;
+
+	f->id = json_string_value(m->v[K_ID]);
+	f->type = type = json_string_value(m->v[K_TYPE]);
+	if (!type)
+		type = f->type = "";
+	f->modified = parse_time(m->v[K_MODIFIED], &f->modified_s);
+	if (!f->modified)
+		f->modified = parse_time(m->v[K_CREATED], &f->modified_s);
+	f->meta =
+	    strcmp(type, "marking-definition") == 0 || strcmp(type, "extension-definition") == 0;
+	f->org = org_of(m->v[K_CREATED_BY]);
+}
+
+/* Personal data by type, then email addresses anywhere. */
+static void facts_pii(struct sl_policy_facts *f, const json_t *obj, const struct members *m)
+{
+	const char *type = f->type;
+	size_t i;
+
+	if (strcmp(type, "email-addr") == 0) {
+		add_pii(f, SL_GDPR_EMAIL, m->v[K_VALUE], "value");
+		add_pii(f, SL_GDPR_PERSON_NAME, m->v[K_DISPLAY_NAME], "display_name");
+	} else if (strcmp(type, "user-account") == 0) {
+		add_pii(f, SL_GDPR_USER_ACCOUNT, m->v[K_USER_ID], "user_id");
+		add_pii(f, SL_GDPR_USER_ACCOUNT, m->v[K_ACCOUNT_LOGIN], "account_login");
+		add_pii(f, SL_GDPR_PERSON_NAME, m->v[K_DISPLAY_NAME], "display_name");
+	} else if (strcmp(type, "identity") == 0) {
+		const char *cls = json_string_value(m->v[K_IDENTITY_CLASS]);
+		if (cls && strcmp(cls, "individual") == 0)
+			add_pii(f, SL_GDPR_PERSON_NAME, m->v[K_NAME], "name");
+	} else if (strcmp(type, "ipv4-addr") == 0 || strcmp(type, "ipv6-addr") == 0) {
+		add_pii(f, SL_GDPR_IP_ADDRESS, m->v[K_VALUE], "value");
+	} else if (strcmp(type, "indicator") == 0 && json_is_string(m->v[K_PATTERN])) {
+		scan_pattern(f, json_string_value(m->v[K_PATTERN]));
+	}
+	/* misp-stix's custom attribute objects carry the MISP type and value */
+	if (m->v[K_XTYPE])
+		add_typed(f, json_string_value(m->v[K_XTYPE]), m->v[K_XVALUE], "x_misp_value");
+	if (!f->meta) {
+		if (m->scan_all) {
+			scan_emails_rec(f, obj, NULL, 0);
+		} else {
+			for (i = 0; i < m->nscan; i++)
+				scan_emails_rec(f, m->scan_v[i], m->scan_key[i], 1);
+		}
+	}
+}
+
 struct sl_policy_facts *sl_policy_facts_stix(const json_t *obj, const struct sl_policy_ctx *ctx,
                                              struct sl_err *err)
 {
-	const json_t *markings = ctx ? ctx->markings : NULL,
-	             *containers = ctx ? ctx->containers : NULL, *c;
+	const json_t *containers = ctx ? ctx->containers : NULL, *c;
+	struct mlook ml = {ctx ? ctx->markings : NULL, NULL};
 	struct sl_policy_facts *f;
 	struct members m;
-	const char *type;
 	size_t i;
 
 	if (!json_is_object(obj)) {
@@ -709,18 +797,8 @@ struct sl_policy_facts *sl_policy_facts_stix(const json_t *obj, const struct sl_
 		f->held[1] = json_incref((json_t *)ctx->misp);
 	}
 	read_members(obj, &m, 1);
-	f->id = json_string_value(m.v[K_ID]);
-	f->type = type = json_string_value(m.v[K_TYPE]);
-	if (!type)
-		type = f->type = "";
-	f->modified = parse_time(m.v[K_MODIFIED], &f->modified_s);
-	if (!f->modified)
-		f->modified = parse_time(m.v[K_CREATED], &f->modified_s);
-	f->meta =
-	    strcmp(type, "marking-definition") == 0 || strcmp(type, "extension-definition") == 0;
-	f->org = org_of(m.v[K_CREATED_BY]);
-
-	read_marking_refs(f, m.v[K_MARKING_REFS], m.v[K_GRANULAR], markings);
+	facts_self(f, &m);
+	read_marking_refs(f, m.v[K_MARKING_REFS], m.v[K_GRANULAR], &ml);
 	read_labels(f, m.v[K_LABELS]);
 	if (ctx && ctx->misp) {
 		int level = parse_level(json_object_get(ctx->misp, "distribution"));
@@ -740,41 +818,14 @@ struct sl_policy_facts *sl_policy_facts_stix(const json_t *obj, const struct sl_
 	{
 		struct members cm;
 		read_members(c, &cm, 0);
-		read_marking_refs(f, cm.v[K_MARKING_REFS], cm.v[K_GRANULAR], markings);
+		read_marking_refs(f, cm.v[K_MARKING_REFS], cm.v[K_GRANULAR], &ml);
 		read_labels(f, cm.v[K_LABELS]);
 		if (!f->org)
 			f->org = org_of(cm.v[K_CREATED_BY]);
 		if (i == 0)
 			read_misp_dist(f, cm.v[K_DIST], cm.v[K_SG], "container");
 	}
-
-	/* personal data by type, then email addresses anywhere */
-	if (strcmp(type, "email-addr") == 0) {
-		add_pii(f, SL_GDPR_EMAIL, m.v[K_VALUE], "value");
-		add_pii(f, SL_GDPR_PERSON_NAME, m.v[K_DISPLAY_NAME], "display_name");
-	} else if (strcmp(type, "user-account") == 0) {
-		add_pii(f, SL_GDPR_USER_ACCOUNT, m.v[K_USER_ID], "user_id");
-		add_pii(f, SL_GDPR_USER_ACCOUNT, m.v[K_ACCOUNT_LOGIN], "account_login");
-		add_pii(f, SL_GDPR_PERSON_NAME, m.v[K_DISPLAY_NAME], "display_name");
-	} else if (strcmp(type, "identity") == 0) {
-		const char *cls = json_string_value(m.v[K_IDENTITY_CLASS]);
-		if (cls && strcmp(cls, "individual") == 0)
-			add_pii(f, SL_GDPR_PERSON_NAME, m.v[K_NAME], "name");
-	} else if (strcmp(type, "ipv4-addr") == 0 || strcmp(type, "ipv6-addr") == 0) {
-		add_pii(f, SL_GDPR_IP_ADDRESS, m.v[K_VALUE], "value");
-	} else if (strcmp(type, "indicator") == 0 && json_is_string(m.v[K_PATTERN])) {
-		scan_pattern(f, json_string_value(m.v[K_PATTERN]));
-	}
-	/* misp-stix's custom attribute objects carry the MISP type and value */
-	add_typed(f, json_string_value(m.v[K_XTYPE]), m.v[K_XVALUE], "x_misp_value");
-	if (!f->meta) {
-		if (m.scan_all) {
-			scan_emails_rec(f, obj, NULL, 0);
-		} else {
-			for (i = 0; i < m.nscan; i++)
-				scan_emails_rec(f, m.scan_v[i], m.scan_key[i], 1);
-		}
-	}
+	facts_pii(f, obj, &m);
 	if (f->oom) {
 		sl_err_set(err, SL_ENOMEM, f->id ? f->id : "object", "out of memory");
 		sl_policy_facts_free(f);
@@ -783,12 +834,11 @@ struct sl_policy_facts *sl_policy_facts_stix(const json_t *obj, const struct sl_
 	return f;
 }
 
-void sl_policy_facts_free(struct sl_policy_facts *f)
+/* What facts_init and reading allocated, released (not f itself). */
+static void facts_clear(struct sl_policy_facts *f)
 {
 	size_t i;
 
-	if (!f || __atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL) > 0)
-		return;
 	for (i = 0; i < (size_t)f->nresults; i++) {
 		json_decref(f->results[i].obj);
 		json_decref(f->results[i].changes);
@@ -804,6 +854,13 @@ void sl_policy_facts_free(struct sl_policy_facts *f)
 	if (f->tags != f->tags_inline)
 		free(f->tags);
 	json_decref(f->obj);
+}
+
+void sl_policy_facts_free(struct sl_policy_facts *f)
+{
+	if (!f || __atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	facts_clear(f);
 	free(f);
 }
 
@@ -984,44 +1041,63 @@ static void facts_masks(const struct sl_policy_intern *in, const struct sl_polic
 
 /* The verdict evaluate() gives, without the chain: every deny test is independent of the others,
  * so their order does not matter here, and the lists are bit tests against facts_masks. */
-static enum sl_policy_verdict fast_verdict(const struct sl_policy_dest *d,
-                                           const struct sl_policy_facts *f, long long now)
+/* Steps 2 and 3 (TLP, distribution): 1 when they let f go to d (*changed set for MISP's
+ * downgrade), 0 when they withhold it. Decided before retention, so a class of objects that
+ * passes them may still be withheld per object by its age. */
+static int tlp_dist_ok(const struct sl_policy_dest *d, const struct sl_policy_facts *f,
+                       int *changed)
 {
 	enum sl_tlp eff = f->tlp;
-	int i, changed = 0;
+	int i;
 
-	if (f->meta)
-		return SL_POLICY_ALLOW;
 	if (eff == SL_TLP_NONE) {
 		if (d->unmarked == SL_TLP_NONE)
-			return SL_POLICY_DENY;
+			return 0;
 		eff = d->unmarked;
 	}
 	if (eff == SL_TLP_RED ||
 	    (eff == SL_TLP_AMBER_STRICT && !(d->own_org && d->allow_amber_strict)) ||
 	    (eff != SL_TLP_AMBER_STRICT && eff > d->max_tlp))
-		return SL_POLICY_DENY;
+		return 0;
 	for (i = 0; i < f->ndist; i++) {
 		const struct dist *x = &f->dist[i];
 		if (x->level == 5) {
 			if (f->ndist == 1)
-				return SL_POLICY_DENY;
+				return 0;
 			continue;
 		}
 		if (x->level < 0 || x->level > 5)
-			return SL_POLICY_DENY;
+			return 0;
 		if (x->level == 4) {
 			if (!sg_member(d, x))
-				return SL_POLICY_DENY;
+				return 0;
 			continue;
 		}
 		if (!(d->dist_mask & (1u << x->level)))
-			return SL_POLICY_DENY;
+			return 0;
 		if (x->level == 2 && d->kind == SL_DEST_MISP)
-			changed = 1;
+			*changed = 1;
 	}
-	if (d->retention_days > 0 && f->modified > 0 &&
-	    f->modified < now - (long long)d->retention_days * 86400)
+	return 1;
+}
+
+/* Retention withholds f from d at time now (NO_CLOCK: never, for verdicts shared by objects of
+ * different ages). */
+#define NO_CLOCK LLONG_MIN
+static int too_old(const struct sl_policy_dest *d, const struct sl_policy_facts *f, long long now)
+{
+	return now != NO_CLOCK && d->retention_days > 0 && f->modified > 0 &&
+	       f->modified < now - (long long)d->retention_days * 86400;
+}
+
+static enum sl_policy_verdict fast_verdict(const struct sl_policy_dest *d,
+                                           const struct sl_policy_facts *f, long long now)
+{
+	int changed = 0;
+
+	if (f->meta)
+		return SL_POLICY_ALLOW;
+	if (!tlp_dist_ok(d, f, &changed) || too_old(d, f, now))
 		return SL_POLICY_DENY;
 	facts_masks(d->in, f);
 	if (!f->type || strcmp(f->type, "misp-event") != 0) {
@@ -1102,8 +1178,7 @@ static enum sl_policy_verdict evaluate(const struct sl_policy_dest *d,
 			o->downgrade = 1;
 	}
 
-	if (d->retention_days > 0 && f->modified > 0 &&
-	    f->modified < now - (long long)d->retention_days * 86400) {
+	if (too_old(d, f, now)) {
 		char days[24];
 		snprintf(days, sizeof(days), "%ld", d->retention_days);
 		return DENY(r, "modified ", f->modified_s ? f->modified_s : "(epoch)",
@@ -1260,6 +1335,9 @@ static int apply_pii(const struct sl_policy_dest *d, const struct sl_policy_fact
 			if (r < 0)
 				break;
 		}
+		if (!changes)
+			continue; /* a fan building another object of a class whose changes it has
+			           */
 		snprintf(path, sizeof(path), "%s%s%s", prefix ? prefix : "",
 		         prefix && p->field ? "." : "", p->field ? p->field : "");
 		r = add_change(changes, path, sl_gdpr_action_name(a), sl_gdpr_cat_name(p->cat));
@@ -1291,13 +1369,9 @@ static struct sl_policy_decision *decision_new(const struct sl_policy_dest *d, c
 	dec = malloc(sizeof(*dec) + total);
 	if (!dec)
 		return NULL;
+	memset(dec, 0, sizeof(*dec));
 	dec->v = v;
-	dec->changes = NULL;
-	dec->items = NULL;
-	dec->obj = NULL;
-	dec->lazy_f = NULL;
-	dec->lazy_d = NULL;
-	dec->now = 0;
+	dec->own_obj = dec->own_changes = 1;
 	p = dec->inline_;
 	for (i = 0; i < 4; i++) {
 		memcpy(p, parts[i], len[i] + 1);
@@ -1321,42 +1395,58 @@ static const char *rule_of(const struct sl_policy_decision *cdec)
 	struct outcome o = {SL_POLICY_ALLOW, 0, NULL};
 	struct rb r;
 
-	if (dec->rule || !dec->lazy_f)
-		return dec->rule ? dec->rule : "";
+	if (dec->rule)
+		return dec->rule;
+	if (dec->cls)
+		return dec->rule = cls_rule(dec->cls, dec->di);
+	if (!dec->lazy_f)
+		return "";
 	r.len = 0;
 	r.buf[0] = '\0';
 	(void)evaluate(dec->lazy_d, dec->lazy_f, dec->now, &r, &o);
 	/* on allocation failure the chain stays empty rather than failing a getter */
-	dec->rule = strdup(r.buf);
+	dec->rule = dec->rule_own = strdup(r.buf);
 	return dec->rule ? dec->rule : "";
 }
 
 /* Replace the rule chain with a malloc'd string (taken). */
 static void set_rule(struct sl_policy_decision *dec, char *rule)
 {
-	if (dec->rule != dec->inline_)
-		free(dec->rule);
-	dec->rule = rule;
+	free(dec->rule_own);
+	dec->rule = dec->rule_own = rule;
 }
 
 static json_t *changes_of(struct sl_policy_decision *dec)
 {
-	if (!dec->changes)
+	if (!dec->changes) {
 		dec->changes = json_array();
+		dec->own_changes = 1;
+	}
 	return dec->changes;
 }
 
 /* The changes, private to dec (they may be shared with other destinations' decisions). */
 static json_t *changes_mut(struct sl_policy_decision *dec)
 {
-	if (dec->changes && dec->changes->refcount > 1) {
+	if (dec->changes && (!dec->own_changes || dec->changes->refcount > 1)) {
 		json_t *c = json_copy(dec->changes);
 		if (!c)
 			return NULL;
-		json_decref(dec->changes);
+		if (dec->own_changes)
+			json_decref(dec->changes);
 		dec->changes = c;
+		dec->own_changes = 1;
 	}
 	return changes_of(dec);
+}
+
+/* Replace the object to send by o (taken). */
+static void set_obj(struct sl_policy_decision *dec, json_t *o)
+{
+	if (dec->own_obj)
+		json_decref(dec->obj);
+	dec->obj = o;
+	dec->own_obj = 1;
 }
 
 static const char *modified_str(struct sl_policy_facts *f)
@@ -1461,11 +1551,11 @@ struct sl_policy_decision *sl_policy_decide_facts(const struct sl_policy_dest *d
 		dec = malloc(sizeof(*dec));
 		if (!dec)
 			goto oom;
+		memset(dec, 0, sizeof(*dec));
 		dec->v = v;
-		dec->rule = NULL;
-		dec->changes = dec->items = dec->obj = NULL;
-		dec->id = (char *)(f->id ? f->id : "");
-		dec->modified = (char *)(mod ? mod : "");
+		dec->own_obj = dec->own_changes = 1;
+		dec->id = f->id ? f->id : "";
+		dec->modified = mod ? mod : "";
 		dec->dest = d->name;
 		dec->lazy_f = (struct sl_policy_facts *)f;
 		__atomic_add_fetch(&dec->lazy_f->refs, 1, __ATOMIC_RELAXED);
@@ -1585,7 +1675,10 @@ json_t *sl_policy_decision_take_object(struct sl_policy_decision *dec)
 {
 	json_t *o = dec->obj;
 
+	if (!dec->own_obj)
+		json_incref(o);
 	dec->obj = NULL;
+	dec->own_obj = 1;
 	return o;
 }
 
@@ -1650,27 +1743,56 @@ json_t *sl_policy_decision_to_json(const struct sl_policy_decision *dec)
 	return o;
 }
 
-void sl_policy_decision_free(struct sl_policy_decision *dec)
+/* What a decision holds, released; a decision of a fan lives in the fan's memory. */
+static void decision_release(struct sl_policy_decision *dec)
 {
-	if (!dec)
-		return;
 	if (dec->lazy_f) {
 		sl_policy_facts_free(dec->lazy_f);
 		sl_policy_free(dec->lazy_d->owner);
 	}
-	set_rule(dec, NULL);
-	json_decref(dec->changes);
+	free(dec->rule_own);
+	if (dec->own_changes)
+		json_decref(dec->changes);
 	json_decref(dec->items);
-	json_decref(dec->obj);
-	free(dec);
+	if (dec->own_obj)
+		json_decref(dec->obj);
+}
+
+void sl_policy_decision_free(struct sl_policy_decision *dec)
+{
+	if (!dec)
+		return;
+	decision_release(dec);
+	if (dec->fan)
+		fan_release(dec->fan, 1);
+	else
+		free(dec);
 }
 
 void sl_policy_decisions_free(struct sl_policy_decision **v, size_t n)
 {
-	size_t i;
+	struct fan *fan = NULL;
+	size_t i, held = 0;
 
-	for (i = 0; v && i < n; i++)
-		sl_policy_decision_free(v[i]);
+	/* a fan's decisions give their references back in one step */
+	for (i = 0; v && i < n; i++) {
+		if (!v[i])
+			continue;
+		if (!v[i]->fan) {
+			sl_policy_decision_free(v[i]);
+			continue;
+		}
+		decision_release(v[i]);
+		if (v[i]->fan != fan) {
+			if (fan)
+				fan_release(fan, held);
+			fan = v[i]->fan;
+			held = 0;
+		}
+		held++;
+	}
+	if (fan)
+		fan_release(fan, held);
 	free(v);
 }
 
@@ -1688,11 +1810,12 @@ static int redeny(struct sl_policy_decision *dec, const char *why, const char *i
 	snprintf(nr, n, "%s; but %s %s -> deny", rule, why, id);
 	set_rule(dec, nr);
 	dec->v = SL_POLICY_DENY;
-	json_decref(dec->obj);
-	dec->obj = NULL;
+	set_obj(dec, NULL);
 	/* the changes may be shared with other decisions: drop this one's reference */
-	json_decref(dec->changes);
+	if (dec->own_changes)
+		json_decref(dec->changes);
 	dec->changes = NULL;
+	dec->own_changes = 1;
 	return 0;
 }
 
@@ -1919,8 +2042,9 @@ static int bundle_decide(const struct sl_policy_dest *d, const json_t *bundle,
 		}
 		/* neither the input object (allowed as is) nor a changed object other destinations
 		 * share is modified: copy its top level */
-		copy = decs[i]->obj == o || decs[i]->obj->refcount > 1 ? json_copy(decs[i]->obj)
-		                                                       : json_incref(decs[i]->obj);
+		copy = decs[i]->obj == o || !decs[i]->own_obj || decs[i]->obj->refcount > 1
+		           ? json_copy(decs[i]->obj)
+		           : json_incref(decs[i]->obj);
 		kept = json_array();
 		if (!copy || !kept) {
 			json_decref(copy);
@@ -1942,8 +2066,7 @@ static int bundle_decide(const struct sl_policy_dest *d, const json_t *bundle,
 			}
 		}
 		json_object_set_new(copy, "object_refs", kept);
-		json_decref(decs[i]->obj);
-		decs[i]->obj = copy;
+		set_obj(decs[i], copy);
 		if (decs[i]->v == SL_POLICY_ALLOW) {
 			const char *rule = rule_of(decs[i]);
 			char *nr = malloc(strlen(rule) + 64);
@@ -1999,37 +2122,803 @@ int sl_policy_decide_bundle(const struct sl_policy_dest *d, const json_t *bundle
 	return r;
 }
 
+/* ---- every destination at once ---- */
+
+/* Objects whose facts agree on everything a verdict and its rule chain read (TLP and where it
+ * comes from, distribution, type, creator, tags, the categories, fields and length order of their
+ * personal data) share a class: each destination's verdict and rule chain are worked out once per
+ * class. Only the age is left out of it (retention is checked per object), and the personal values
+ * themselves (the changed object is built per object). */
+struct cls {
+	struct cls *next; /* every class of the fan */
+	uint64_t hash;
+	size_t keylen;
+	struct fan *fan;
+	struct sl_policy_facts *rep; /* the first object of the class */
+	unsigned char *v;            /* per destination: the verdict, age aside */
+	unsigned char *pre_ok;       /* per destination: TLP and distribution let it go */
+	unsigned *slot; /* per destination allowing with changes: which changed object it gets */
+	unsigned *slot_dest; /* per slot: its first destination */
+	json_t **changes; /* per slot: the changes, built with the first object that needs them */
+	char **rules;     /* per destination: the chain, written when first read */
+	size_t nslots;
+	unsigned char key[];
+};
+
+#define NO_IDX SIZE_MAX
+
+struct edge {
+	size_t c, next;
+};
+
+struct rel {
+	size_t i;
+	const char *ref[3];
+	size_t head[3];
+};
+
+struct cont {
+	size_t i, off, nrefs;
+};
+
+/* One sl_policy_decide_bundle_all call: the facts of every object, their classes, the changed
+ * objects and the decisions themselves, in a few blocks that live until the last decision is
+ * freed. */
+struct fan {
+	size_t refs; /* decisions still out, and 1 while it is built */
+	struct sl_policy *p;
+	size_t n, nd;
+	struct sl_policy_facts *facts; /* n; obj NULL for entries that are not objects */
+	struct cls **cls_of;           /* n */
+	struct cls *classes;
+	json_t **robj; /* n * nd: the changed object per object and slot of its class */
+	json_t *empty; /* the changes of every decision that has none */
+	struct sl_policy_facts **cinfo; /* n: what a container passes to the objects it lists */
+	struct sl_policy_decision *blk; /* nd * n */
+	/* objects by id, those sharing one chained in bundle order */
+	size_t cap, *slot, *next, *tail;
+};
+
+static void fan_free(struct fan *fan)
+{
+	struct cls *c, *nc;
+	size_t i, k;
+
+	for (c = fan->classes; c; c = nc) {
+		nc = c->next;
+		for (k = 0; k < fan->nd; k++)
+			free(c->rules[k]);
+		for (k = 0; k < c->nslots; k++)
+			json_decref(c->changes[k]);
+		free(c);
+	}
+	for (i = 0; fan->robj && i < fan->n * fan->nd; i++)
+		json_decref(fan->robj[i]);
+	for (i = 0; fan->cinfo && i < fan->n; i++)
+		sl_policy_facts_free(fan->cinfo[i]);
+	for (i = 0; fan->facts && i < fan->n; i++)
+		if (fan->facts[i].obj)
+			facts_clear(&fan->facts[i]);
+	free(fan->facts);
+	free(fan->cls_of);
+	free(fan->robj);
+	free(fan->cinfo);
+	free(fan->blk);
+	free(fan->slot);
+	json_decref(fan->empty);
+	sl_policy_free(fan->p);
+	free(fan);
+}
+
+static void fan_release(struct fan *fan, size_t n)
+{
+	if (__atomic_sub_fetch(&fan->refs, n, __ATOMIC_ACQ_REL) == 0)
+		fan_free(fan);
+}
+
+static size_t fan_find(const struct fan *fan, const char *id)
+{
+	size_t h;
+
+	for (h = id_hash(id) & (fan->cap - 1); fan->slot[h]; h = (h + 1) & (fan->cap - 1))
+		if (strcmp(fan->facts[fan->slot[h] - 1].id, id) == 0)
+			return fan->slot[h] - 1;
+	return NO_IDX;
+}
+
+static int fan_index(struct fan *fan)
+{
+	size_t i, h, n = fan->n;
+
+	for (fan->cap = 16; fan->cap < 2 * n; fan->cap *= 2)
+		;
+	if (!(fan->slot = calloc(fan->cap + 2 * (n ? n : 1), sizeof(size_t))))
+		return SL_ENOMEM;
+	fan->next = fan->slot + fan->cap;
+	fan->tail = fan->next + n;
+	for (i = 0; i < n; i++) {
+		const char *id = fan->facts[i].obj ? fan->facts[i].id : NULL;
+		fan->next[i] = NO_IDX;
+		if (!id)
+			continue;
+		for (h = id_hash(id) & (fan->cap - 1); fan->slot[h]; h = (h + 1) & (fan->cap - 1))
+			if (strcmp(fan->facts[fan->slot[h] - 1].id, id) == 0)
+				break;
+		if (fan->slot[h]) {
+			size_t head = fan->slot[h] - 1;
+			fan->next[fan->tail[head]] = i;
+			fan->tail[head] = i;
+		} else {
+			fan->slot[h] = i + 1;
+			fan->tail[i] = i;
+		}
+	}
+	return 0;
+}
+
+/* The bundle's marking-definition with this id (the last one, as a JSON object keyed by id would
+ * keep). */
+static const json_t *fan_marking(const struct fan *fan, const char *id)
+{
+	const json_t *md = NULL;
+	size_t k;
+
+	for (k = id ? fan_find(fan, id) : NO_IDX; k != NO_IDX; k = fan->next[k])
+		if (strcmp(fan->facts[k].type, "marking-definition") == 0)
+			md = fan->facts[k].obj;
+	return md;
+}
+
+/* Is any object with this id (the chain from head) withheld? */
+static int chain_withheld(const struct fan *fan, const unsigned char *wh, size_t head)
+{
+	size_t k;
+
+	for (k = head; k != NO_IDX; k = fan->next[k])
+		if (wh[k])
+			return 1;
+	return 0;
+}
+
+struct kb {
+	unsigned char *b;
+	size_t len, cap;
+	int over;
+};
+
+static void kb_put(struct kb *k, const void *p, size_t n)
+{
+	if (n > k->cap - k->len) {
+		k->over = 1;
+		return;
+	}
+	memcpy(k->b + k->len, p, n);
+	k->len += n;
+}
+
+static void kb_str(struct kb *k, const char *s)
+{
+	size_t n = s ? strlen(s) : SIZE_MAX;
+
+	kb_put(k, &n, sizeof(n));
+	if (s)
+		kb_put(k, s, n);
+}
+
+#define KEY_MAX 2048
+#define KEY_PII_MAX 32
+
+/* The class key of f: 0 when it does not fit (the object then has a class of its own). */
+static size_t class_key(const struct sl_policy_facts *f, unsigned char *buf)
+{
+	struct kb k = {buf, 0, KEY_MAX, 0};
+	unsigned char b[5] = {(unsigned char)f->meta, (unsigned char)(f->tlp + 1),
+	                      (unsigned char)f->tlp_conflict, (unsigned char)f->tlp_malformed,
+	                      (unsigned char)f->ndist};
+	size_t i, j;
+
+	kb_put(&k, b, sizeof(b));
+	for (i = 0; i < (size_t)f->ndist; i++) {
+		kb_put(&k, &f->dist[i].level, sizeof(f->dist[i].level));
+		kb_put(&k, &f->dist[i].what, sizeof(f->dist[i].what));
+		kb_put(&k, &f->dist[i].sg_obj, sizeof(f->dist[i].sg_obj));
+		kb_str(&k, f->dist[i].sg);
+	}
+	kb_str(&k, f->type);
+	kb_str(&k, f->org);
+	kb_put(&k, &f->ntags, sizeof(f->ntags));
+	for (i = 0; i < f->ntags; i++)
+		kb_str(&k, f->tags[i]);
+	kb_str(&k, f->tlp == SL_TLP_NONE ? NULL : f->tlp_src);
+	kb_put(&k, &f->npii, sizeof(f->npii));
+	if (f->npii > KEY_PII_MAX)
+		return 0;
+	for (i = 0; i < f->npii; i++) {
+		unsigned char c = (unsigned char)f->pii[i].cat;
+		kb_put(&k, &c, 1);
+		kb_str(&k, f->pii[i].field);
+	}
+	/* the changes list the values longest first: which is longer than which decides its order
+	 */
+	for (i = 0; f->npii > 1 && i < f->npii; i++) {
+		unsigned char longer = 0;
+		for (j = 0; j < f->npii; j++)
+			longer += f->pii[j].len > f->pii[i].len;
+		kb_put(&k, &longer, 1);
+	}
+	return k.over ? 0 : k.len;
+}
+
+static uint64_t key_hash(const unsigned char *b, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, b + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 29;
+	}
+	if (i < n) {
+		w = 0;
+		memcpy(&w, b + i, n - i);
+		h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+	}
+	return h ^ (h >> 32);
+}
+
+/* Do destinations a and b make the same changed object of f (same actions on its personal data,
+ * same downgrade, same pseudonym key)? */
+static int same_result(const struct sl_policy_dest *a, const struct sl_policy_dest *b,
+                       const struct sl_policy_facts *f)
+{
+	int pseudo = 0, da = 0, db = 0, i;
+	size_t k;
+
+	for (k = 0; k < f->npii; k++) {
+		if (a->gdpr[f->pii[k].cat] != b->gdpr[f->pii[k].cat])
+			return 0;
+		pseudo |= a->gdpr[f->pii[k].cat] == SL_GDPR_PSEUDONYMISE;
+	}
+	for (i = 0; i < f->ndist; i++)
+		if (f->dist[i].level == 2) {
+			da |= a->kind == SL_DEST_MISP;
+			db |= b->kind == SL_DEST_MISP;
+		}
+	if (da != db)
+		return 0;
+	return !pseudo || (a->key && b->key && a->keylen == b->keylen &&
+	                   memcmp(a->key, b->key, a->keylen) == 0);
+}
+
+static struct cls *cls_new(struct fan *fan, struct sl_policy_facts *f, const unsigned char *key,
+                           size_t keylen, uint64_t h)
+{
+	size_t nd = fan->nd, d, s, off = (sizeof(struct cls) + keylen + 7) & ~(size_t)7;
+	struct cls *c = calloc(1, off + nd * (2 * sizeof(void *) + 2 * sizeof(unsigned) + 2));
+
+	if (!c)
+		return NULL;
+	c->hash = h;
+	c->keylen = keylen;
+	memcpy(c->key, key, keylen);
+	c->fan = fan;
+	c->rep = f;
+	c->rules = (char **)((char *)c + off);
+	c->changes = (json_t **)(c->rules + nd);
+	c->slot = (unsigned *)(c->changes + nd);
+	c->slot_dest = c->slot + nd;
+	c->v = (unsigned char *)(c->slot_dest + nd);
+	c->pre_ok = c->v + nd;
+	for (d = 0; d < nd; d++) {
+		const struct sl_policy_dest *dd = &fan->p->dests[d];
+		struct outcome o = {SL_POLICY_ALLOW, 0, NULL};
+		int changed = 0;
+		c->v[d] = (unsigned char)(dd->in ? fast_verdict(dd, f, NO_CLOCK)
+		                                 : evaluate(dd, f, NO_CLOCK, NULL, &o));
+		c->pre_ok[d] = (unsigned char)tlp_dist_ok(dd, f, &changed);
+		if (c->v[d] != SL_POLICY_ALLOW_CHANGED)
+			continue;
+		for (s = 0; s < c->nslots; s++)
+			if (same_result(dd, &fan->p->dests[c->slot_dest[s]], f))
+				break;
+		if (s == c->nslots)
+			c->slot_dest[c->nslots++] = (unsigned)d;
+		c->slot[d] = (unsigned)s;
+	}
+	c->next = fan->classes;
+	fan->classes = c;
+	return c;
+}
+
+static const char *cls_rule(struct cls *c, unsigned di)
+{
+	if (!c->rules[di]) {
+		struct outcome o = {SL_POLICY_ALLOW, 0, NULL};
+		struct rb r;
+		r.len = 0;
+		r.buf[0] = '\0';
+		(void)evaluate(&c->fan->p->dests[di], c->rep, NO_CLOCK, &r, &o);
+		/* on allocation failure the chain stays empty rather than failing a getter */
+		c->rules[di] = strdup(r.buf);
+	}
+	return c->rules[di] ? c->rules[di] : "";
+}
+
+/* The changed object of f for slot s of its class (and the class's changes, with the first). */
+static json_t *fan_changed(struct fan *fan, struct cls *c, unsigned s, struct sl_policy_facts *f)
+{
+	const struct sl_policy_dest *d = &fan->p->dests[c->slot_dest[s]];
+	unsigned char sact[KEY_PII_MAX], *act = f->npii <= KEY_PII_MAX ? sact : malloc(f->npii);
+	struct outcome o = {SL_POLICY_ALLOW_CHANGED, 0, act};
+	json_t *obj = NULL, *changes = NULL;
+	size_t k;
+	int i, r = SL_ENOMEM;
+
+	if (!act || (!c->changes[s] && !(changes = json_array())))
+		goto done;
+	for (k = 0; k < f->npii; k++)
+		act[k] = (unsigned char)d->gdpr[f->pii[k].cat];
+	for (i = 0; i < f->ndist; i++)
+		if (f->dist[i].level == 2 && d->kind == SL_DEST_MISP)
+			o.downgrade = 1;
+	/* copy on write: unchanged parts stay shared with the input */
+	obj = json_incref(f->obj);
+	r = apply_pii(d, f, &o, &obj, 1, NULL, changes);
+	if (r == 0 && o.downgrade &&
+	    parse_level(json_object_get(obj, "x_misp_distribution")) == 2) {
+		if (obj == f->obj) {
+			json_t *cp = json_copy(f->obj);
+			json_decref(obj);
+			obj = cp;
+		}
+		r = obj ? set_level(obj, "x_misp_distribution", 1) : SL_ENOMEM;
+		if (r == 0 && changes)
+			r = add_change(changes, "x_misp_distribution", "downgrade 2 -> 1", NULL);
+	}
+	if (r == 0 && changes) {
+		c->changes[s] = changes;
+		changes = NULL;
+	}
+done:
+	if (act != sact)
+		free(act);
+	json_decref(changes);
+	if (r != 0) {
+		json_decref(obj);
+		return NULL;
+	}
+	return obj;
+}
+
+/* Pass 1: what each object says of itself (TLP, tags and containers come once the bundle's
+ * markings and containers are known). */
+static int fan_read(struct fan *fan, const json_t *objs)
+{
+	size_t i;
+
+	for (i = 0; i < fan->n; i++) {
+		struct sl_policy_facts *f = &fan->facts[i];
+		json_t *o = json_array_get(objs, i);
+		struct members m;
+		if (!json_is_object(o)) {
+			f->obj = NULL;
+			continue;
+		}
+		facts_init(f, o);
+		read_members(o, &m, 1);
+		facts_self(f, &m);
+		read_misp_dist(f, m.v[K_DIST], m.v[K_SG], "object");
+		facts_pii(f, o, &m);
+		f->own_refs = m.v[K_MARKING_REFS];
+		f->own_gran = m.v[K_GRANULAR];
+		f->own_labels = m.v[K_LABELS];
+		f->own_dist = m.v[K_DIST];
+		f->own_sg = m.v[K_SG];
+		if (f->oom)
+			return SL_ENOMEM;
+	}
+	return 0;
+}
+
+/* What each container passes on (its markings and labels, read once), which objects it lists
+ * (edges, in bundle order as the objects' containers), and its refs resolved for the step that
+ * removes withheld ones. */
+static int fan_containers(struct fan *fan, const json_t *objs, const struct mlook *ml,
+                          struct edge **edges, size_t *phead, struct cont **conts, size_t *nconts,
+                          size_t **cref)
+{
+	size_t i, j, ne = 0, cape = 0, nref = 0, capr = 0, *ptail = phead + fan->n;
+	const json_t *e;
+
+	for (i = 0; i < fan->n; i++)
+		phead[i] = ptail[i] = NO_IDX;
+	for (i = 0; i < fan->n; i++) {
+		struct sl_policy_facts *f = &fan->facts[i], *ci;
+		const json_t *refs;
+		if (!f->obj || !is_container(f->type))
+			continue;
+		if (!(ci = fan->cinfo[i] = facts_new(f->obj)))
+			return SL_ENOMEM;
+		ci->inherited = 1;
+		read_marking_refs(ci, f->own_refs, f->own_gran, ml);
+		read_labels(ci, f->own_labels);
+		ci->org = f->org;
+		ci->own_dist = f->own_dist;
+		ci->own_sg = f->own_sg;
+		if (ci->oom)
+			return SL_ENOMEM;
+		refs = json_object_get(json_array_get(objs, i), "object_refs");
+		if (*nconts % 16 == 0) {
+			struct cont *nc = realloc(*conts, (*nconts + 16) * sizeof(*nc));
+			if (!nc)
+				return SL_ENOMEM;
+			*conts = nc;
+		}
+		(*conts)[*nconts].i = i;
+		(*conts)[*nconts].off = nref;
+		(*conts)[*nconts].nrefs = json_array_size(refs);
+		(*nconts)++;
+		json_array_foreach(refs, j, e)
+		{
+			size_t head =
+			           json_is_string(e) ? fan_find(fan, json_string_value(e)) : NO_IDX,
+			       k;
+			if (nref == capr) {
+				size_t *nr =
+				    realloc(*cref, (capr = capr ? 2 * capr : 256) * sizeof(*nr));
+				if (!nr)
+					return SL_ENOMEM;
+				*cref = nr;
+			}
+			(*cref)[nref++] = head;
+			for (k = head; k != NO_IDX; k = fan->next[k]) {
+				if (ne == cape) {
+					struct edge *nx = realloc(
+					    *edges, (cape = cape ? 2 * cape : 256) * sizeof(*nx));
+					if (!nx)
+						return SL_ENOMEM;
+					*edges = nx;
+				}
+				(*edges)[ne].c = i;
+				(*edges)[ne].next = NO_IDX;
+				if (ptail[k] == NO_IDX)
+					phead[k] = ne;
+				else
+					(*edges)[ptail[k]].next = ne;
+				ptail[k] = ne++;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Pass 2: own TLP and tags, then what the containers pass on, in the order sl_policy_facts_stix
+ * reads them. */
+static void fan_inherit(struct fan *fan, struct sl_policy_facts *f, const struct mlook *ml,
+                        const struct edge *edges, size_t e)
+{
+	int first = 1;
+	size_t k;
+
+	read_marking_refs(f, f->own_refs, f->own_gran, ml);
+	read_labels(f, f->own_labels);
+	f->inherited = 1;
+	for (; e != NO_IDX; e = edges[e].next) {
+		const struct sl_policy_facts *ci = fan->cinfo[edges[e].c];
+		if (ci->tlp_malformed)
+			f->tlp_malformed = 1;
+		if (ci->tlp != SL_TLP_NONE && (ci->tlp > f->tlp || f->tlp == SL_TLP_NONE)) {
+			f->tlp = ci->tlp;
+			memcpy(f->tlp_src, ci->tlp_src, sizeof(f->tlp_src));
+		}
+		for (k = 0; k < ci->ntags; k++)
+			add_tag(f, ci->tags[k]);
+		if (!f->org)
+			f->org = ci->org;
+		if (first)
+			read_misp_dist(f, ci->own_dist, ci->own_sg, "container");
+		first = 0;
+	}
+}
+
+/* Relationships and containers for destination d, as bundle_decide does them. */
+static int fan_refs(struct fan *fan, struct sl_policy_decision **decs, unsigned char *wh,
+                    const struct rel *rels, size_t nrels, const struct cont *conts, size_t nconts,
+                    const size_t *cref, const json_t *objs)
+{
+	size_t i, j, r;
+
+	for (i = 0; i < fan->n; i++)
+		wh[i] = decs[i]->v == SL_POLICY_DENY && fan->facts[i].obj && fan->facts[i].id;
+	for (r = 0; r < nrels; r++) {
+		struct sl_policy_decision *dec = decs[rels[r].i];
+		if (dec->v == SL_POLICY_DENY)
+			continue;
+		for (j = 0; j < 3; j++)
+			if (rels[r].head[j] != NO_IDX && chain_withheld(fan, wh, rels[r].head[j])) {
+				if (redeny(dec, "it refers to withheld", rels[r].ref[j]) != 0)
+					return SL_ENOMEM;
+				wh[rels[r].i] = 1;
+				break;
+			}
+	}
+	for (r = 0; r < nconts; r++) {
+		struct sl_policy_decision *dec = decs[conts[r].i];
+		const size_t *cr = cref + conts[r].off;
+		const json_t *refs, *e;
+		json_t *copy, *kept;
+		size_t removed = 0;
+		if (dec->v == SL_POLICY_DENY)
+			continue;
+		for (j = 0; j < conts[r].nrefs; j++)
+			removed += cr[j] != NO_IDX && chain_withheld(fan, wh, cr[j]);
+		if (!removed)
+			continue;
+		if (removed == conts[r].nrefs) {
+			if (redeny(dec, "every object it refers to is withheld:", "object_refs") !=
+			    0)
+				return SL_ENOMEM;
+			continue;
+		}
+		refs = json_object_get(json_array_get(objs, conts[r].i), "object_refs");
+		/* neither the input object nor a changed object other destinations share is
+		 * modified: copy its top level */
+		copy = json_copy(dec->obj);
+		kept = json_array();
+		if (!copy || !kept || !changes_mut(dec)) {
+			json_decref(copy);
+			json_decref(kept);
+			return SL_ENOMEM;
+		}
+		json_array_foreach(refs, j, e)
+		{
+			if (cr[j] != NO_IDX && chain_withheld(fan, wh, cr[j])) {
+				char path[300];
+				snprintf(path, sizeof(path), "object_refs[%s]",
+				         json_string_value(e));
+				if (add_change(dec->changes, path, "removed (withheld)", NULL) !=
+				    0) {
+					json_decref(copy);
+					json_decref(kept);
+					return SL_ENOMEM;
+				}
+			} else if (json_array_append(kept, (json_t *)e) != 0) {
+				json_decref(copy);
+				json_decref(kept);
+				return SL_ENOMEM;
+			}
+		}
+		json_object_set_new(copy, "object_refs", kept);
+		set_obj(dec, copy);
+		if (dec->v == SL_POLICY_ALLOW) {
+			const char *rule = rule_of(dec);
+			char *nr = malloc(strlen(rule) + 64);
+			if (!nr)
+				return SL_ENOMEM;
+			sprintf(nr, "%s; %zu withheld refs removed", rule, removed);
+			set_rule(dec, nr);
+		}
+		dec->v = SL_POLICY_ALLOW_CHANGED;
+	}
+	return 0;
+}
+
+/* Every decision of object i (facts f, class c) for every destination. */
+static int fan_decide(struct fan *fan, size_t i, long long now,
+                      struct sl_policy_decision ***decisions)
+{
+	struct sl_policy_facts *f = &fan->facts[i];
+	struct cls *c = fan->cls_of[i];
+	const char *mod = modified_str(f);
+	size_t d, nd = fan->nd;
+
+	for (d = 0; d < nd; d++) {
+		const struct sl_policy_dest *dd = &fan->p->dests[d];
+		enum sl_policy_verdict v = (enum sl_policy_verdict)c->v[d];
+		struct sl_policy_decision *dec;
+		if (dd->retention_days > 0 && !f->meta && too_old(dd, f, now) &&
+		    (v != SL_POLICY_DENY || c->pre_ok[d])) {
+			/* withheld for its age: a chain of its own, written now */
+			struct outcome o = {SL_POLICY_ALLOW, 0, NULL};
+			struct rb r;
+			r.len = 0;
+			r.buf[0] = '\0';
+			if (evaluate(dd, f, now, &r, &o) == SL_POLICY_DENY) {
+				if (!(decisions[d][i] =
+				          decision_new(dd, f->id, mod, SL_POLICY_DENY, r.buf)))
+					return SL_ENOMEM;
+				continue;
+			}
+		}
+		dec = &fan->blk[d * fan->n + i];
+		dec->v = v;
+		dec->own_obj = dec->own_changes = 0;
+		dec->di = (unsigned)d;
+		dec->rule = NULL;
+		dec->rule_own = NULL;
+		dec->changes = fan->empty;
+		dec->items = NULL;
+		dec->obj = NULL;
+		dec->id = f->id ? f->id : "";
+		dec->modified = mod ? mod : "";
+		dec->dest = dd->name;
+		dec->lazy_f = NULL;
+		dec->lazy_d = NULL;
+		dec->now = now;
+		dec->fan = fan;
+		dec->cls = c;
+		if (v == SL_POLICY_ALLOW) {
+			dec->obj = f->obj;
+		} else if (v == SL_POLICY_ALLOW_CHANGED) {
+			unsigned s = c->slot[d];
+			json_t **ro = &fan->robj[i * nd + s];
+			if (!*ro && !(*ro = fan_changed(fan, c, s, f)))
+				return SL_ENOMEM;
+			dec->obj = *ro;
+			dec->changes = c->changes[s];
+		}
+		fan->refs++;
+		decisions[d][i] = dec;
+	}
+	return 0;
+}
+
 int sl_policy_decide_bundle_all(const struct sl_policy *p, const json_t *bundle, long long now,
                                 json_t **out_bundles, struct sl_policy_decision ***decisions,
                                 size_t *ndecisions, struct sl_err *err)
 {
 	const json_t *objs = json_object_get(bundle, "objects");
-	struct sl_policy_facts **facts;
-	size_t i, k, nobj = json_array_size(objs);
-	int r = 0;
+	size_t n = json_array_size(objs), nd = p->ndests, i, d, nrels = 0, nconts = 0, ccap;
+	struct fan *fan = NULL;
+	struct mlook ml = {NULL, NULL};
+	struct edge *edges = NULL;
+	struct cont *conts = NULL;
+	struct rel *rels = NULL;
+	size_t *phead = NULL, *cref = NULL;
+	struct cls **tab = NULL;
+	unsigned char *wh = NULL, *key = NULL;
+	int r = SL_ENOMEM;
 
 	*ndecisions = 0;
-	for (i = 0; i < p->ndests; i++) {
-		out_bundles[i] = NULL;
-		decisions[i] = NULL;
+	for (d = 0; d < nd; d++) {
+		if (out_bundles)
+			out_bundles[d] = NULL;
+		decisions[d] = NULL;
 	}
 	if (!json_is_array(objs))
 		return sl_err_set(err, SL_EINVAL, "bundle", "a bundle needs an objects array");
-	if ((r = bundle_facts(objs, &facts, err)) != 0)
-		return r;
-	for (i = 0; i < p->ndests && r == 0; i++)
-		r = bundle_decide(&p->dests[i], bundle, facts, now, &out_bundles[i], &decisions[i],
-		                  ndecisions, err);
-	facts_free_all(facts, nobj);
-	if (r != 0) {
-		for (k = 0; k < p->ndests; k++) {
-			json_decref(out_bundles[k]);
-			sl_policy_decisions_free(decisions[k], nobj);
-			out_bundles[k] = NULL;
-			decisions[k] = NULL;
+	if (nd == 0)
+		return 0;
+	if (!(fan = calloc(1, sizeof(*fan))))
+		goto oom;
+	fan->refs = 1;
+	fan->p = (struct sl_policy *)p;
+	__atomic_add_fetch(&fan->p->refs, 1, __ATOMIC_RELAXED);
+	fan->n = n;
+	fan->nd = nd;
+	ml.fan = fan;
+	for (ccap = 16; ccap < 2 * n; ccap *= 2)
+		;
+	if (!(fan->facts = malloc((n ? n : 1) * sizeof(*fan->facts))) ||
+	    !(fan->cls_of = calloc(n ? n : 1, sizeof(*fan->cls_of))) ||
+	    !(fan->robj = calloc((n ? n : 1) * nd, sizeof(*fan->robj))) ||
+	    !(fan->cinfo = calloc(n ? n : 1, sizeof(*fan->cinfo))) ||
+	    !(fan->blk = malloc((n ? n : 1) * nd * sizeof(*fan->blk))) ||
+	    !(fan->empty = json_array()) || !(phead = malloc(2 * (n ? n : 1) * sizeof(*phead))) ||
+	    !(tab = calloc(ccap, sizeof(*tab))) || !(wh = malloc(n ? n : 1)) ||
+	    !(key = malloc(KEY_MAX)))
+		goto oom;
+	for (i = 0; i < n; i++)
+		fan->facts[i].obj = NULL;
+	for (d = 0; d < nd; d++)
+		if (!(decisions[d] = calloc(n ? n : 1, sizeof(**decisions))))
+			goto oom;
+	if (fan_read(fan, objs) != 0 || fan_index(fan) != 0 ||
+	    fan_containers(fan, objs, &ml, &edges, phead, &conts, &nconts, &cref) != 0)
+		goto oom;
+	for (i = 0; i < n; i++) {
+		struct sl_policy_facts *f = &fan->facts[i];
+		struct cls *c = NULL;
+		size_t klen, h;
+		uint64_t kh;
+		if (!f->obj)
+			continue;
+		fan_inherit(fan, f, &ml, edges, phead[i]);
+		if (f->oom)
+			goto oom;
+		if (strcmp(f->type, "relationship") == 0 || strcmp(f->type, "sighting") == 0) {
+			static const char *const refkeys[] = {"source_ref", "target_ref",
+			                                      "sighting_of_ref"};
+			struct rel *x;
+			size_t j;
+			if (nrels % 64 == 0) {
+				struct rel *nr = realloc(rels, (nrels + 64) * sizeof(*nr));
+				if (!nr)
+					goto oom;
+				rels = nr;
+			}
+			x = &rels[nrels++];
+			x->i = i;
+			for (j = 0; j < 3; j++) {
+				x->ref[j] = json_string_value(json_object_get(f->obj, refkeys[j]));
+				x->head[j] = x->ref[j] ? fan_find(fan, x->ref[j]) : NO_IDX;
+			}
 		}
-		*ndecisions = 0;
+		/* the object's verdict class: found, or new */
+		klen = class_key(f, key);
+		kh = klen ? key_hash(key, klen) : 0;
+		for (h = kh & (ccap - 1); klen && tab[h]; h = (h + 1) & (ccap - 1))
+			if (tab[h]->hash == kh && tab[h]->keylen == klen &&
+			    memcmp(tab[h]->key, key, klen) == 0) {
+				c = tab[h];
+				break;
+			}
+		if (!c) {
+			if (!(c = cls_new(fan, f, key, klen, kh)))
+				goto oom;
+			if (klen)
+				tab[h] = c;
+		}
+		fan->cls_of[i] = c;
 	}
+	for (i = 0; i < n; i++) {
+		if (fan->facts[i].obj) {
+			if (fan_decide(fan, i, now, decisions) != 0)
+				goto oom;
+			continue;
+		}
+		/* one malformed entry is withheld; the rest of the bundle is still decided */
+		for (d = 0; d < nd; d++) {
+			char rule[300];
+			snprintf(rule, sizeof(rule),
+			         "%s -> deny (objects[%zu] is not a JSON object)",
+			         p->dests[d].rule_prefix, i);
+			if (!(decisions[d][i] =
+			          decision_new(&p->dests[d], NULL, NULL, SL_POLICY_DENY, rule)))
+				goto oom;
+		}
+	}
+	for (d = 0; d < nd; d++) {
+		if (fan_refs(fan, decisions[d], wh, rels, nrels, conts, nconts, cref, objs) != 0)
+			goto oom;
+		if (out_bundles) {
+			json_t *out = json_copy((json_t *)bundle), *outobjs = json_array();
+			if (!out || !outobjs || json_object_set_new(out, "objects", outobjs) != 0) {
+				json_decref(out);
+				goto oom;
+			}
+			out_bundles[d] = out;
+			for (i = 0; i < n; i++)
+				if (decisions[d][i]->obj &&
+				    json_array_append(outobjs, decisions[d][i]->obj) != 0)
+					goto oom;
+		}
+	}
+	*ndecisions = n;
+	r = 0;
+	goto done;
+oom:
+	r = sl_err_set(err, SL_ENOMEM, "bundle", "out of memory");
+	for (d = 0; d < nd; d++) {
+		if (out_bundles) {
+			json_decref(out_bundles[d]);
+			out_bundles[d] = NULL;
+		}
+		sl_policy_decisions_free(decisions[d], n);
+		decisions[d] = NULL;
+	}
+done:
+	if (fan)
+		fan_release(fan, 1);
+	free(edges);
+	free(conts);
+	free(rels);
+	free(phead);
+	free(cref);
+	free(tab);
+	free(wh);
+	free(key);
 	return r;
 }
 
@@ -2339,8 +3228,8 @@ struct sl_policy_decision *sl_policy_decide_misp_event(const struct sl_policy_de
 		if (!nr)
 			goto oom;
 		set_rule(dec, nr);
-		snprintf(dec->rule, n, "%s; %zu of %zu attributes withheld, %zu changed -> %s",
-		         rb.buf, w.nremoved, w.nseen, w.nchanged,
+		snprintf(nr, n, "%s; %zu of %zu attributes withheld, %zu changed -> %s", rb.buf,
+		         w.nremoved, w.nseen, w.nchanged,
 		         json_array_size(dec->changes) ? "allow with changes" : "allow");
 	}
 	dec->v = json_array_size(dec->changes) ? SL_POLICY_ALLOW_CHANGED : SL_POLICY_ALLOW;

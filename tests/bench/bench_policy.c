@@ -131,8 +131,8 @@ struct step_counts {
 /* Exactly what gateway/pipeline.c's decide_all asks of the policy for one bundle: every
  * destination's decisions at once (sl_policy_decide_bundle_all), then the verdict, rule chain,
  * changes and object of each decision (the ledger's share rows), then freeing them. */
-static int pipeline_step(const struct sl_policy *p, const json_t *bundle, int with_bundles,
-                         struct step_counts *c)
+__attribute__((noinline)) static int pipeline_step(const struct sl_policy *p, const json_t *bundle,
+                                                   int with_bundles, struct step_counts *c)
 {
 	json_t *outs[NDEST];
 	struct sl_policy_decision **decs[NDEST];

@@ -339,8 +339,13 @@ static void test_audit_utf8(void)
 	sl_policy_free(p);
 }
 
+static int same_object(const json_t *a, const json_t *b)
+{
+	return (!a && !b) || (a && b && json_equal((json_t *)a, (json_t *)b));
+}
+
 /* sl_policy_decide_bundle_all gives every destination what sl_policy_decide_bundle gives it:
- * same verdicts, rule chains, changes and bundle to send. */
+ * same verdicts, rule chains, changes, objects and bundle to send. */
 static void bundle_agree(const struct sl_policy *p, const json_t *bundle, const char *what)
 {
 	json_t *outs[MAXD];
@@ -370,7 +375,9 @@ static void bundle_agree(const struct sl_policy *p, const json_t *bundle, const 
 			    strcmp(sl_policy_decision_rule(d1[k]),
 			           sl_policy_decision_rule(decs[i][k])) != 0 ||
 			    !json_equal((json_t *)sl_policy_decision_changes(d1[k]),
-			                (json_t *)sl_policy_decision_changes(decs[i][k]))) {
+			                (json_t *)sl_policy_decision_changes(decs[i][k])) ||
+			    !same_object(sl_policy_decision_object(d1[k]),
+			                 sl_policy_decision_object(decs[i][k]))) {
 				fprintf(stderr, "%s: destination %zu object %zu: %s | %s\n", what,
 				        i, k, sl_policy_decision_rule(d1[k]),
 				        sl_policy_decision_rule(decs[i][k]));
@@ -420,6 +427,149 @@ static void test_bundle_all(void)
 		bundle_agree(p, fx, "example-bundle.json");
 	json_decref(fx);
 	json_decref(b);
+	sl_policy_free(p);
+}
+
+/* Objects that share a verdict class in sl_policy_decide_bundle_all (same markings, labels,
+ * creator, type and kinds of personal data) but differ in their personal values, their age or
+ * their id each get their own decision: the same verdict and chain, but each its own changed
+ * object, and retention withholds only the old one. */
+static void test_bundle_classes(void)
+{
+	struct sl_policy *p = pt_policy(policy_text);
+	json_t *b = pt_json(
+	    "{\"type\": \"bundle\", \"id\": \"bundle--2\", \"objects\": ["
+	    "{\"type\": \"report\", \"id\": \"report--r\", \"object_marking_refs\": [\"" PT_GREEN
+	    "\"], \"labels\": [\"share:partner\"], \"x_misp_distribution\": 3, "
+	    "\"created_by_ref\": \"identity--cccc0000-0000-4000-8000-000000000003\", "
+	    "\"object_refs\": [\"email-addr--1\", \"email-addr--2\", \"email-addr--3\", "
+	    "\"indicator--a\", \"indicator--b\", \"indicator--c\", \"identity--p\"]},"
+	    "{\"type\": \"email-addr\", \"id\": \"email-addr--1\", \"value\": "
+	    "\"alice@example.org\", \"modified\": \"2026-11-20T10:00:00Z\"},"
+	    "{\"type\": \"email-addr\", \"id\": \"email-addr--2\", \"value\": "
+	    "\"bob@example.org\", \"modified\": \"2026-11-20T10:00:00Z\"},"
+	    "{\"type\": \"email-addr\", \"id\": \"email-addr--3\", \"value\": "
+	    "\"carol@example.org\", \"modified\": \"2019-01-01T00:00:00Z\"},"
+	    "{\"type\": \"indicator\", \"id\": \"indicator--a\", \"pattern\": "
+	    "\"[ipv4-addr:value = '10.0.0.1']\", \"description\": \"a.longer.mail@example.org "
+	    "x\"},"
+	    "{\"type\": \"indicator\", \"id\": \"indicator--b\", \"pattern\": "
+	    "\"[ipv4-addr:value = '10.0.0.222']\", \"description\": \"b@ex.org\"},"
+	    "{\"type\": \"indicator\", \"id\": \"indicator--c\", \"pattern\": "
+	    "\"[ipv4-addr:value = '10.0.0.3']\"},"
+	    "{\"type\": \"identity\", \"id\": \"identity--p\", \"identity_class\": "
+	    "\"individual\", \"name\": \"Jane Roe\"}]}");
+	json_t *outs[MAXD];
+	struct sl_policy_decision **decs[MAXD];
+	const struct sl_policy_decision *e1, *e2, *e3;
+	struct sl_err err;
+	size_t n = 0, i, open = 3, dtypes = 2;
+
+	bundle_agree(p, b, "objects sharing a class");
+	if (sl_policy_decide_bundle_all(p, b, NOW, outs, decs, &n, &err) != 0 || n != 8) {
+		fprintf(stderr, "classes: %s\n", err.msg);
+		failures++;
+		return;
+	}
+	/* "types" (email = drop): both recent addresses withheld for their data, the old one for
+	 * its age */
+	e1 = decs[dtypes][1];
+	e3 = decs[dtypes][3];
+	if (sl_policy_decision_verdict(e1) != SL_POLICY_DENY ||
+	    !strstr(sl_policy_decision_rule(e1), "email = drop") ||
+	    !strstr(sl_policy_decision_rule(e3), "older than retention_days 30")) {
+		fprintf(stderr, "classes, retention: %s | %s\n", sl_policy_decision_rule(e1),
+		        sl_policy_decision_rule(e3));
+		failures++;
+	}
+	/* "open" (email redacted by default): one chain, two objects, each with its own address
+	 * redacted and not the other's */
+	e1 = decs[open][1];
+	e2 = decs[open][2];
+	if (sl_policy_decision_verdict(e1) != SL_POLICY_ALLOW_CHANGED ||
+	    sl_policy_decision_verdict(e2) != SL_POLICY_ALLOW_CHANGED ||
+	    strcmp(sl_policy_decision_rule(e1), sl_policy_decision_rule(e2)) != 0 ||
+	    strcmp(json_string_value(json_object_get(sl_policy_decision_object(e1), "id")),
+	           "email-addr--1") != 0 ||
+	    strcmp(json_string_value(json_object_get(sl_policy_decision_object(e2), "id")),
+	           "email-addr--2") != 0 ||
+	    pt_contains(sl_policy_decision_object(e1), "alice@") ||
+	    pt_contains(sl_policy_decision_object(e2), "bob@") ||
+	    pt_contains(outs[open], "alice@") || pt_contains(outs[open], "10.0.0.222") ||
+	    !pt_contains(sl_policy_decision_object(e1), "[redacted:email]")) {
+		fprintf(stderr, "classes, own changed objects: %s\n", sl_policy_decision_rule(e1));
+		failures++;
+	}
+	/* the input is never changed */
+	if (!pt_contains(b, "alice@example.org") || !pt_contains(b, "10.0.0.222")) {
+		fprintf(stderr, "classes: the input bundle was changed\n");
+		failures++;
+	}
+	/* a decision taken out of its array outlives the others and the policy */
+	e3 = decs[open][8 - 1];
+	decs[open][7] = NULL;
+	for (i = 0; i < sl_policy_dest_count(p); i++) {
+		json_decref(outs[i]);
+		sl_policy_decisions_free(decs[i], n);
+	}
+	sl_policy_free(p);
+	json_decref(b);
+	if (!strstr(sl_policy_decision_rule(e3), "destination open") ||
+	    strcmp(sl_policy_decision_object_id(e3), "identity--p") != 0) {
+		fprintf(stderr, "classes, decision kept alone: %s\n", sl_policy_decision_rule(e3));
+		failures++;
+	}
+	json_decref(sl_policy_decision_take_object((struct sl_policy_decision *)e3));
+	sl_policy_decision_free((struct sl_policy_decision *)e3);
+}
+
+/* Random bundles: random objects (some sharing an id), containers listing random ids,
+ * relationships between random ids, entries that are not objects; both bundle paths agree. */
+static void test_random_bundles(void)
+{
+	struct sl_policy *p = pt_policy(policy_text);
+	unsigned b, i;
+
+	for (b = 0; b < 60; b++) {
+		json_t *bundle = json_pack("{s:s, s:s, s:[]}", "type", "bundle", "id", "bundle--r",
+		                           "objects"),
+		       *objs = json_object_get(bundle, "objects");
+		unsigned n = 5 + rnd(60);
+		char id[64];
+		for (i = 0; i < n; i++) {
+			json_t *o = random_object(b * 100 + i);
+			unsigned kind = rnd(10);
+			snprintf(id, sizeof(id), "%s--%u",
+			         json_string_value(json_object_get(o, "type")), rnd(8) ? i : 0);
+			json_object_set_new(o, "id", json_string(id));
+			if (kind == 0 || kind == 1) {
+				json_t *refs = json_array();
+				unsigned k, m = rnd(6);
+				json_object_set_new(o, "type",
+				                    json_string(kind ? "report" : "grouping"));
+				for (k = 0; k < m; k++) {
+					snprintf(id, sizeof(id), "%s--%u",
+					         types[rnd(sizeof(types) / sizeof(types[0]))],
+					         rnd(n));
+					json_array_append_new(refs, json_string(id));
+				}
+				json_object_set_new(o, "object_refs", refs);
+			} else if (kind == 2) {
+				json_object_set_new(o, "type", json_string("relationship"));
+				snprintf(id, sizeof(id), "%s--%u",
+				         types[rnd(sizeof(types) / sizeof(types[0]))], rnd(n));
+				json_object_set_new(o, "source_ref", json_string(id));
+				snprintf(id, sizeof(id), "%s--%u",
+				         types[rnd(sizeof(types) / sizeof(types[0]))], rnd(n));
+				json_object_set_new(o, "target_ref", json_string(id));
+			}
+			json_array_append_new(objs, o);
+		}
+		if (rnd(5) == 0)
+			json_array_append_new(objs, json_integer(7));
+		bundle_agree(p, bundle, "random bundle");
+		json_decref(bundle);
+	}
 	sl_policy_free(p);
 }
 
@@ -500,6 +650,8 @@ int main(void)
 	test_rule_later();
 	test_audit_utf8();
 	test_bundle_all();
+	test_bundle_classes();
+	test_random_bundles();
 	test_corpus();
 	printf("%ld cases, %ld failures\n", cases, failures);
 	return failures ? 1 : 0;
