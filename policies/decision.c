@@ -1237,17 +1237,107 @@ static int by_length_desc(const void *a, const void *b)
 	return la < lb ? 1 : la > lb ? -1 : 0;
 }
 
+/* {path, action[, category]}: action and category are sluice's own ASCII words, the path holds
+ * keys and ids from the input (checked as UTF-8). No json_pack: its format parsing cost more than
+ * the change. */
+static json_t *change_new(const char *path, const char *action, const char *category)
+{
+	json_t *c = json_object();
+
+	if (!c || json_object_set_new_nocheck(c, "path", json_string(path)) != 0 ||
+	    json_object_set_new_nocheck(c, "action", json_string_nocheck(action)) != 0 ||
+	    (category &&
+	     json_object_set_new_nocheck(c, "category", json_string_nocheck(category)) != 0)) {
+		json_decref(c);
+		return NULL;
+	}
+	return c;
+}
+
 static int add_change(json_t *changes, const char *path, const char *action, const char *category)
 {
-	json_t *c = json_pack("{s:s, s:s}", "path", path, "action", action);
+	json_t *c = change_new(path, action, category);
 
-	if (!c)
-		return SL_ENOMEM;
-	if (category && json_object_set_new(c, "category", json_string(category)) != 0) {
-		json_decref(c);
-		return SL_ENOMEM;
+	return c && json_array_append_new(changes, c) == 0 ? 0 : SL_ENOMEM;
+}
+
+/* Pseudonyms already made in one sl_policy_decide_bundle_all call, by key, category and value:
+ * the same address or account recurs across a bundle's objects (an observable, the indicator
+ * whose pattern names it, its description). */
+struct pcache {
+	size_t cap, n;
+	struct pentry {
+		uint64_t h;
+		const unsigned char *key;
+		size_t keylen, len;
+		enum sl_gdpr_cat cat;
+		char *value, *ps;
+	} * e;
+};
+
+static void pcache_free(struct pcache *pc)
+{
+	size_t i;
+
+	for (i = 0; pc->e && i < pc->cap; i++)
+		if (pc->e[i].ps) {
+			free(pc->e[i].value);
+			free(pc->e[i].ps);
+		}
+	free(pc->e);
+}
+
+/* The pseudonym of value (len bytes) under d's key: borrowed from the cache, NULL on allocation
+ * failure. */
+static const char *pcache_get(struct pcache *pc, const struct sl_policy_dest *d, enum sl_gdpr_cat c,
+                              const char *value, size_t len)
+{
+	uint64_t h = 1469598103934665603ull ^ (uint64_t)c;
+	size_t i, k;
+	char *ps;
+
+	for (k = 0; k < len; k++)
+		h = (h ^ (unsigned char)value[k]) * 1099511628211ull;
+	for (k = 0; k < d->keylen; k++)
+		h = (h ^ d->key[k]) * 1099511628211ull;
+	if (2 * (pc->n + 1) > pc->cap) {
+		struct pcache bigger = {pc->cap ? 2 * pc->cap : 64, pc->n, NULL};
+		if (!(bigger.e = calloc(bigger.cap, sizeof(*bigger.e))))
+			return NULL;
+		for (k = 0; k < pc->cap; k++) {
+			if (!pc->e[k].ps)
+				continue;
+			for (i = pc->e[k].h & (bigger.cap - 1); bigger.e[i].ps;
+			     i = (i + 1) & (bigger.cap - 1))
+				;
+			bigger.e[i] = pc->e[k];
+		}
+		free(pc->e);
+		*pc = bigger;
 	}
-	return json_array_append_new(changes, c) == 0 ? 0 : SL_ENOMEM;
+	for (i = h & (pc->cap - 1); pc->e[i].ps; i = (i + 1) & (pc->cap - 1)) {
+		const struct pentry *x = &pc->e[i];
+		if (x->h == h && x->cat == c && x->len == len &&
+		    memcmp(x->value, value, len) == 0 && x->keylen == d->keylen &&
+		    (x->key == d->key || memcmp(x->key, d->key, d->keylen) == 0))
+			return x->ps;
+	}
+	if (!(pc->e[i].value = malloc(len + 1)))
+		return NULL;
+	memcpy(pc->e[i].value, value, len);
+	pc->e[i].value[len] = '\0';
+	if (!(ps = sl_gdpr_pseudonym(d->key, d->keylen, c, pc->e[i].value))) {
+		free(pc->e[i].value);
+		return NULL;
+	}
+	pc->e[i].ps = ps;
+	pc->e[i].h = h;
+	pc->e[i].key = d->key;
+	pc->e[i].keylen = d->keylen;
+	pc->e[i].len = len;
+	pc->e[i].cat = c;
+	pc->n++;
+	return ps;
 }
 
 /* Apply the personal-data actions of o to target (a mutable copy). prefix names target in change
@@ -1256,7 +1346,7 @@ static int add_change(json_t *changes, const char *path, const char *action, con
  * is shared with the input); without, it is a private copy changed in place. */
 static int apply_pii(const struct sl_policy_dest *d, const struct sl_policy_facts *f,
                      const struct outcome *o, json_t **target, int cow, const char *prefix,
-                     json_t *changes)
+                     json_t *changes, struct pcache *pc)
 {
 	const struct pii **order;
 	char **values, *vbuf;
@@ -1292,7 +1382,12 @@ static int apply_pii(const struct sl_policy_dest *d, const struct sl_policy_fact
 		enum sl_gdpr_action a = (enum sl_gdpr_action)o->act[p - f->pii];
 		char path[256], *ps = NULL;
 		const char *with = sl_gdpr_redaction(p->cat);
-		if (a == SL_GDPR_PSEUDONYMISE) {
+		if (a == SL_GDPR_PSEUDONYMISE && pc) {
+			if (!d->key || !(with = pcache_get(pc, d, p->cat, p->value, p->len))) {
+				r = SL_ENOMEM;
+				break;
+			}
+		} else if (a == SL_GDPR_PSEUDONYMISE) {
 			/* the pseudonym cache is the only part of the facts that changes */
 			struct sl_policy_facts *mf = (struct sl_policy_facts *)f;
 			struct pii *mp = (struct pii *)p;
@@ -1468,7 +1563,7 @@ static int build_changed(const struct sl_policy_dest *d, const struct sl_policy_
 
 	/* copy on write: unchanged parts stay shared with the input */
 	dec->obj = json_incref(f->obj);
-	rc = apply_pii(d, f, o, &dec->obj, 1, NULL, changes_of(dec));
+	rc = apply_pii(d, f, o, &dec->obj, 1, NULL, changes_of(dec), NULL);
 	if (rc == 0 && o->downgrade &&
 	    parse_level(json_object_get(dec->obj, "x_misp_distribution")) == 2) {
 		if (dec->obj == f->obj) {
@@ -1750,10 +1845,12 @@ static void decision_release(struct sl_policy_decision *dec)
 		sl_policy_facts_free(dec->lazy_f);
 		sl_policy_free(dec->lazy_d->owner);
 	}
-	free(dec->rule_own);
+	if (dec->rule_own)
+		free(dec->rule_own);
 	if (dec->own_changes)
 		json_decref(dec->changes);
-	json_decref(dec->items);
+	if (dec->items)
+		json_decref(dec->items);
 	if (dec->own_obj)
 		json_decref(dec->obj);
 }
@@ -2177,6 +2274,7 @@ struct fan {
 	struct sl_policy_decision *blk; /* nd * n */
 	/* objects by id, those sharing one chained in bundle order */
 	size_t cap, *slot, *next, *tail;
+	struct pcache pc;
 };
 
 static void fan_free(struct fan *fan)
@@ -2205,6 +2303,7 @@ static void fan_free(struct fan *fan)
 	free(fan->cinfo);
 	free(fan->blk);
 	free(fan->slot);
+	pcache_free(&fan->pc);
 	json_decref(fan->empty);
 	sl_policy_free(fan->p);
 	free(fan);
@@ -2464,7 +2563,7 @@ static json_t *fan_changed(struct fan *fan, struct cls *c, unsigned s, struct sl
 			o.downgrade = 1;
 	/* copy on write: unchanged parts stay shared with the input */
 	obj = json_incref(f->obj);
-	r = apply_pii(d, f, &o, &obj, 1, NULL, changes);
+	r = apply_pii(d, f, &o, &obj, 1, NULL, changes, &fan->pc);
 	if (r == 0 && o.downgrade &&
 	    parse_level(json_object_get(obj, "x_misp_distribution")) == 2) {
 		if (obj == f->obj) {
@@ -2625,7 +2724,7 @@ static void fan_inherit(struct fan *fan, struct sl_policy_facts *f, const struct
 /* Relationships and containers for destination d, as bundle_decide does them. */
 static int fan_refs(struct fan *fan, struct sl_policy_decision **decs, unsigned char *wh,
                     const struct rel *rels, size_t nrels, const struct cont *conts, size_t nconts,
-                    const size_t *cref, const json_t *objs)
+                    const size_t *cref, json_t **cchg, const json_t *objs)
 {
 	size_t i, j, r;
 
@@ -2674,11 +2773,15 @@ static int fan_refs(struct fan *fan, struct sl_policy_decision **decs, unsigned 
 		json_array_foreach(refs, j, e)
 		{
 			if (cr[j] != NO_IDX && chain_withheld(fan, wh, cr[j])) {
-				char path[300];
-				snprintf(path, sizeof(path), "object_refs[%s]",
-				         json_string_value(e));
-				if (add_change(dec->changes, path, "removed (withheld)", NULL) !=
-				    0) {
+				/* every destination that withholds it records the same change */
+				json_t **ch = &cchg[conts[r].off + j];
+				if (!*ch) {
+					char path[300];
+					snprintf(path, sizeof(path), "object_refs[%s]",
+					         json_string_value(e));
+					*ch = change_new(path, "removed (withheld)", NULL);
+				}
+				if (!*ch || json_array_append(dec->changes, *ch) != 0) {
 					json_decref(copy);
 					json_decref(kept);
 					return SL_ENOMEM;
@@ -2775,7 +2878,8 @@ int sl_policy_decide_bundle_all(const struct sl_policy *p, const json_t *bundle,
 	struct edge *edges = NULL;
 	struct cont *conts = NULL;
 	struct rel *rels = NULL;
-	size_t *phead = NULL, *cref = NULL;
+	size_t *phead = NULL, *cref = NULL, ncchg = 0;
+	json_t **cchg = NULL;
 	struct cls **tab = NULL;
 	unsigned char *wh = NULL, *key = NULL;
 	int r = SL_ENOMEM;
@@ -2817,6 +2921,12 @@ int sl_policy_decide_bundle_all(const struct sl_policy *p, const json_t *bundle,
 	if (fan_read(fan, objs) != 0 || fan_index(fan) != 0 ||
 	    fan_containers(fan, objs, &ml, &edges, phead, &conts, &nconts, &cref) != 0)
 		goto oom;
+	if (nconts) {
+		size_t nref = conts[nconts - 1].off + conts[nconts - 1].nrefs;
+		if (!(cchg = calloc(nref ? nref : 1, sizeof(*cchg))))
+			goto oom;
+		ncchg = nref;
+	}
 	for (i = 0; i < n; i++) {
 		struct sl_policy_facts *f = &fan->facts[i];
 		struct cls *c = NULL;
@@ -2880,7 +2990,8 @@ int sl_policy_decide_bundle_all(const struct sl_policy *p, const json_t *bundle,
 		}
 	}
 	for (d = 0; d < nd; d++) {
-		if (fan_refs(fan, decisions[d], wh, rels, nrels, conts, nconts, cref, objs) != 0)
+		if (fan_refs(fan, decisions[d], wh, rels, nrels, conts, nconts, cref, cchg, objs) !=
+		    0)
 			goto oom;
 		if (out_bundles) {
 			json_t *out = json_copy((json_t *)bundle), *outobjs = json_array();
@@ -2916,6 +3027,9 @@ done:
 	free(rels);
 	free(phead);
 	free(cref);
+	for (i = 0; i < ncchg; i++)
+		json_decref(cchg[i]);
+	free(cchg);
 	free(tab);
 	free(wh);
 	free(key);
@@ -3084,7 +3198,7 @@ static int misp_attrs(struct misp_walk *w, const json_t *obj, json_t *arr, const
 		}
 		if (o.v == SL_POLICY_ALLOW_CHANGED) {
 			size_t before = json_array_size(w->changes);
-			r = apply_pii(w->d, f, &o, &attr, 0, path, w->changes);
+			r = apply_pii(w->d, f, &o, &attr, 0, path, w->changes, NULL);
 			if (r == 0 && w->d->kind == SL_DEST_MISP &&
 			    parse_level(json_object_get(attr, "distribution")) == 2) {
 				char p2[330];
@@ -3194,7 +3308,7 @@ struct sl_policy_decision *sl_policy_decide_misp_event(const struct sl_policy_de
 	}
 	/* the event's own personal data (in info) last, so attributes were read as they came */
 	if (r == 0)
-		r = apply_pii(d, ef, &o, &oev, 0, "Event", changes_of(dec));
+		r = apply_pii(d, ef, &o, &oev, 0, "Event", changes_of(dec), NULL);
 	/* references to what was withheld go too */
 	json_array_foreach(objs, i, ob)
 	{

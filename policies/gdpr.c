@@ -149,6 +149,10 @@ static int key_is_identity(const char *k)
 {
 	size_t n = strlen(k);
 
+	/* most keys end neither in _ref(s) nor are one of the six: decide those by their first
+	 * and last letters */
+	if (n > 4 && k[n - 1] != 'f' && k[n - 1] != 's' && !strchr("itscmu", k[0]))
+		return 0;
 	if (strcmp(k, "id") == 0 || strcmp(k, "type") == 0 || strcmp(k, "spec_version") == 0 ||
 	    strcmp(k, "created") == 0 || strcmp(k, "modified") == 0 || strcmp(k, "uuid") == 0)
 		return 1;
@@ -159,10 +163,13 @@ static int key_is_identity(const char *k)
 /* A new string with every occurrence of value replaced, or NULL when there is none. */
 static char *replace_all(const char *s, const char *value, size_t vlen, const char *with, int *oom)
 {
-	size_t count = 0, wlen = strlen(with), outlen;
+	size_t count = 0, wlen, outlen;
 	const char *p = s, *q;
 	char *out, *o;
 
+	if (!strstr(s, value))
+		return NULL; /* the common case: nothing to replace */
+	wlen = strlen(with);
 	while ((q = strstr(p, value)) != NULL) {
 		count++;
 		p = q + vlen;
