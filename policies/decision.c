@@ -1264,8 +1264,17 @@ static int add_change(json_t *changes, const char *path, const char *action, con
 /* Pseudonyms already made in one sl_policy_decide_bundle_all call, by key, category and value:
  * the same address or account recurs across a bundle's objects (an observable, the indicator
  * whose pattern names it, its description). */
+#define PCACHE_KEYS 4
+
 struct pcache {
 	size_t cap, n;
+	/* a pseudonymiser per key (destinations mostly share one) */
+	struct pkey {
+		const unsigned char *key;
+		size_t keylen;
+		struct sl_gdpr_pseudonymiser *ps;
+	} keys[PCACHE_KEYS];
+	size_t nkeys;
 	struct pentry {
 		uint64_t h;
 		const unsigned char *key;
@@ -1285,6 +1294,26 @@ static void pcache_free(struct pcache *pc)
 			free(pc->e[i].ps);
 		}
 	free(pc->e);
+	for (i = 0; i < pc->nkeys; i++)
+		sl_gdpr_pseudonymiser_free(pc->keys[i].ps);
+}
+
+static char *pcache_make(struct pcache *pc, const struct sl_policy_dest *d, enum sl_gdpr_cat c,
+                         const char *value)
+{
+	size_t i;
+
+	for (i = 0; i < pc->nkeys; i++)
+		if (pc->keys[i].keylen == d->keylen &&
+		    (pc->keys[i].key == d->key || memcmp(pc->keys[i].key, d->key, d->keylen) == 0))
+			return sl_gdpr_pseudonymiser_make(pc->keys[i].ps, c, value);
+	if (pc->nkeys < PCACHE_KEYS &&
+	    (pc->keys[pc->nkeys].ps = sl_gdpr_pseudonymiser_new(d->key, d->keylen)) != NULL) {
+		pc->keys[pc->nkeys].key = d->key;
+		pc->keys[pc->nkeys].keylen = d->keylen;
+		return sl_gdpr_pseudonymiser_make(pc->keys[pc->nkeys++].ps, c, value);
+	}
+	return sl_gdpr_pseudonym(d->key, d->keylen, c, value);
 }
 
 /* The pseudonym of value (len bytes) under d's key: borrowed from the cache, NULL on allocation
@@ -1301,19 +1330,20 @@ static const char *pcache_get(struct pcache *pc, const struct sl_policy_dest *d,
 	for (k = 0; k < d->keylen; k++)
 		h = (h ^ d->key[k]) * 1099511628211ull;
 	if (2 * (pc->n + 1) > pc->cap) {
-		struct pcache bigger = {pc->cap ? 2 * pc->cap : 64, pc->n, NULL};
-		if (!(bigger.e = calloc(bigger.cap, sizeof(*bigger.e))))
+		size_t bcap = pc->cap ? 2 * pc->cap : 64;
+		struct pentry *be = calloc(bcap, sizeof(*be));
+		if (!be)
 			return NULL;
 		for (k = 0; k < pc->cap; k++) {
 			if (!pc->e[k].ps)
 				continue;
-			for (i = pc->e[k].h & (bigger.cap - 1); bigger.e[i].ps;
-			     i = (i + 1) & (bigger.cap - 1))
+			for (i = pc->e[k].h & (bcap - 1); be[i].ps; i = (i + 1) & (bcap - 1))
 				;
-			bigger.e[i] = pc->e[k];
+			be[i] = pc->e[k];
 		}
 		free(pc->e);
-		*pc = bigger;
+		pc->e = be;
+		pc->cap = bcap;
 	}
 	for (i = h & (pc->cap - 1); pc->e[i].ps; i = (i + 1) & (pc->cap - 1)) {
 		const struct pentry *x = &pc->e[i];
@@ -1326,7 +1356,7 @@ static const char *pcache_get(struct pcache *pc, const struct sl_policy_dest *d,
 		return NULL;
 	memcpy(pc->e[i].value, value, len);
 	pc->e[i].value[len] = '\0';
-	if (!(ps = sl_gdpr_pseudonym(d->key, d->keylen, c, pc->e[i].value))) {
+	if (!(ps = pcache_make(pc, d, c, pc->e[i].value))) {
 		free(pc->e[i].value);
 		return NULL;
 	}
@@ -2008,11 +2038,21 @@ struct idmap {
 
 static size_t id_hash(const char *s)
 {
-	size_t h = 1469598103934665603ull;
+	/* ids are long (a type and a uuid): eight bytes at a time */
+	size_t n = strlen(s), i = 0;
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
 
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-	return h;
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, s + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 29;
+	}
+	if (i < n) {
+		w = 0;
+		memcpy(&w, s + i, n - i);
+		h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+	}
+	return (size_t)(h ^ (h >> 32));
 }
 
 static int idmap_build(struct idmap *m, struct sl_policy_facts *const *facts, size_t n)

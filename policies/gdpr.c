@@ -3,7 +3,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 #include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,15 +115,14 @@ int sl_gdpr_keyed_hash(const unsigned char *key, size_t keylen, const char *valu
 	return hmac_hex(key, keylen, value, strlen(value), out, SL_GDPR_HASH_HEX);
 }
 
-char *sl_gdpr_pseudonym(const unsigned char *key, size_t keylen, enum sl_gdpr_cat c,
-                        const char *value)
+/* "<category>:<value>" (emails lower-cased), the input of a pseudonym's HMAC. malloc'd. */
+static char *pseudonym_input(enum sl_gdpr_cat c, const char *value, size_t *len)
 {
-	char hexd[33], *in, *out;
 	size_t n = strlen(value), i, clen = strlen(sl_gdpr_cat_name(c));
+	char *in = malloc(clen + 1 + n + 1);
 
 	/* the category is part of the input, so the same string under two categories gets two
 	 * pseudonyms */
-	in = malloc(clen + 1 + n + 1);
 	if (!in)
 		return NULL;
 	memcpy(in, sl_gdpr_cat_name(c), clen);
@@ -130,12 +131,14 @@ char *sl_gdpr_pseudonym(const unsigned char *key, size_t keylen, enum sl_gdpr_ca
 		in[clen + 1 + i] =
 		    c == SL_GDPR_EMAIL ? (char)tolower((unsigned char)value[i]) : value[i];
 	in[clen + 1 + n] = '\0';
-	if (hmac_hex(key, keylen, in, clen + 1 + n, hexd, sizeof(hexd)) != 0) {
-		free(in);
-		return NULL;
-	}
-	free(in);
-	out = malloc(64);
+	*len = clen + 1 + n;
+	return in;
+}
+
+static char *pseudonym_text(enum sl_gdpr_cat c, const char *hexd)
+{
+	char *out = malloc(64);
+
 	if (!out)
 		return NULL;
 	if (c == SL_GDPR_EMAIL)
@@ -143,6 +146,80 @@ char *sl_gdpr_pseudonym(const unsigned char *key, size_t keylen, enum sl_gdpr_ca
 	else
 		snprintf(out, 64, "pseudonym:%s", hexd);
 	return out;
+}
+
+char *sl_gdpr_pseudonym(const unsigned char *key, size_t keylen, enum sl_gdpr_cat c,
+                        const char *value)
+{
+	char hexd[33], *in;
+	size_t len;
+
+	if (!(in = pseudonym_input(c, value, &len)))
+		return NULL;
+	if (hmac_hex(key, keylen, in, len, hexd, sizeof(hexd)) != 0) {
+		free(in);
+		return NULL;
+	}
+	free(in);
+	return pseudonym_text(c, hexd);
+}
+
+struct sl_gdpr_pseudonymiser {
+	EVP_MAC *mac;
+	EVP_MAC_CTX *ctx;
+};
+
+void sl_gdpr_pseudonymiser_free(struct sl_gdpr_pseudonymiser *ps)
+{
+	if (!ps)
+		return;
+	EVP_MAC_CTX_free(ps->ctx);
+	EVP_MAC_free(ps->mac);
+	free(ps);
+}
+
+struct sl_gdpr_pseudonymiser *sl_gdpr_pseudonymiser_new(const unsigned char *key, size_t keylen)
+{
+	struct sl_gdpr_pseudonymiser *ps = calloc(1, sizeof(*ps));
+	OSSL_PARAM params[2];
+
+	if (!ps || !key)
+		goto fail;
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if (!(ps->mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) ||
+	    !(ps->ctx = EVP_MAC_CTX_new(ps->mac)) || !EVP_MAC_init(ps->ctx, key, keylen, params))
+		goto fail;
+	return ps;
+fail:
+	sl_gdpr_pseudonymiser_free(ps);
+	return NULL;
+}
+
+char *sl_gdpr_pseudonymiser_make(struct sl_gdpr_pseudonymiser *ps, enum sl_gdpr_cat c,
+                                 const char *value)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	char hexd[33], *in;
+	size_t len, mdlen = 0, i;
+	int ok;
+
+	if (!(in = pseudonym_input(c, value, &len)))
+		return NULL;
+	/* a NULL key starts a new MAC with the key given at _new */
+	ok = EVP_MAC_init(ps->ctx, NULL, 0, NULL) &&
+	     EVP_MAC_update(ps->ctx, (const unsigned char *)in, len) &&
+	     EVP_MAC_final(ps->ctx, md, &mdlen, sizeof(md)) && mdlen >= 16;
+	free(in);
+	if (!ok)
+		return NULL;
+	for (i = 0; i < 16; i++) {
+		hexd[2 * i] = hex[md[i] >> 4];
+		hexd[2 * i + 1] = hex[md[i] & 15];
+	}
+	hexd[32] = '\0';
+	return pseudonym_text(c, hexd);
 }
 
 static int key_is_identity(const char *k)

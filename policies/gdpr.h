@@ -49,6 +49,15 @@ int sl_gdpr_keyed_hash(const unsigned char *key, size_t keylen, const char *valu
 char *sl_gdpr_pseudonym(const unsigned char *key, size_t keylen, enum sl_gdpr_cat c,
                         const char *value);
 
+/* The same pseudonyms, for many values under one key: the key is set up once (owned; _free).
+ * _make returns what sl_gdpr_pseudonym returns (malloc'd, NULL on failure). Not to be shared
+ * between threads. */
+struct sl_gdpr_pseudonymiser;
+struct sl_gdpr_pseudonymiser *sl_gdpr_pseudonymiser_new(const unsigned char *key, size_t keylen);
+char *sl_gdpr_pseudonymiser_make(struct sl_gdpr_pseudonymiser *ps, enum sl_gdpr_cat c,
+                                 const char *value);
+void sl_gdpr_pseudonymiser_free(struct sl_gdpr_pseudonymiser *ps);
+
 /* The text a redacted value becomes: "[redacted:<category>]". */
 const char *sl_gdpr_redaction(enum sl_gdpr_cat c);
 

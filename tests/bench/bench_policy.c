@@ -290,7 +290,7 @@ static void mapped_section(const struct sl_policy *p, long total)
 		}
 		n = json_array_size(json_object_get(bundle, "objects"));
 		t0 = now_s();
-		if (pipeline_step(p, bundle, 1, &c) != 0)
+		if (pipeline_step(p, bundle, 0, &c) != 0)
 			exit(1);
 		t_step += now_s() - t0;
 		if (nev % 10 == 0) {

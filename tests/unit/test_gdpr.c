@@ -169,6 +169,50 @@ static void pseudonyms_differ_per_key(void **state)
 	free(c);
 }
 
+/* The pseudonymiser (key set up once, for many values) gives exactly the one-shot pseudonym, which
+ * is HMAC-SHA256 over "<category>:<value>" (emails lower-cased), first 16 bytes in hex; also for
+ * values made one after another with the same context. */
+static void pseudonymiser_matches_hmac(void **state)
+{
+	static const struct {
+		enum sl_gdpr_cat c;
+		const char *value, *input;
+	} cases[] = {
+	    {SL_GDPR_EMAIL, "J.Doe@Mail.Example.org", "email:j.doe@mail.example.org"},
+	    {SL_GDPR_IP_ADDRESS, "198.51.100.7", "ip-address:198.51.100.7"},
+	    {SL_GDPR_USER_ACCOUNT, "jdoe", "user-account:jdoe"},
+	    {SL_GDPR_IP_ADDRESS, "198.51.100.7", "ip-address:198.51.100.7"},
+	};
+	struct sl_gdpr_pseudonymiser *ps =
+	    sl_gdpr_pseudonymiser_new((const unsigned char *)KEY, 32);
+	size_t i, j;
+
+	(void)state;
+	assert_non_null(ps);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		unsigned char md[EVP_MAX_MD_SIZE];
+		unsigned int mdlen = 0;
+		char hexd[33], want[80];
+		char *one = sl_gdpr_pseudonym((const unsigned char *)KEY, 32, cases[i].c,
+		                              cases[i].value),
+		     *many = sl_gdpr_pseudonymiser_make(ps, cases[i].c, cases[i].value);
+		assert_non_null(HMAC(EVP_sha256(), KEY, 32, (const unsigned char *)cases[i].input,
+		                     strlen(cases[i].input), md, &mdlen));
+		for (j = 0; j < 16; j++)
+			snprintf(hexd + 2 * j, 3, "%02x", md[j]);
+		if (cases[i].c == SL_GDPR_EMAIL)
+			snprintf(want, sizeof(want), "%s@pseudonym.invalid", hexd);
+		else
+			snprintf(want, sizeof(want), "pseudonym:%s", hexd);
+		assert_string_equal(one, want);
+		assert_string_equal(many, want);
+		free(one);
+		free(many);
+	}
+	sl_gdpr_pseudonymiser_free(ps);
+	sl_gdpr_pseudonymiser_free(NULL);
+}
+
 static void each_category_is_found(void **state)
 {
 	struct sl_policy *p = policy_with("redact", NULL);
@@ -440,6 +484,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(keep_leaves_it),
+	    cmocka_unit_test(pseudonymiser_matches_hmac),
 	    cmocka_unit_test(drop_withholds_the_object),
 	    cmocka_unit_test(redact_keeps_the_object),
 	    cmocka_unit_test(pseudonymise_is_keyed_stable_and_consistent),
