@@ -5,3 +5,7 @@ target_link_libraries(taxii-peer PRIVATE sl_peer_http)
 
 sl_test(integration conn_taxii integration/test_conn_taxii.c LIBS sl_peer_proc TIMEOUT 240)
 add_dependencies(test_conn_taxii taxii-peer)
+
+# How fast the connector pulls and pushes against taxii-peer (runs only with `ctest -C bench -L bench`).
+sl_bench(conn_taxii bench/bench_conn_taxii.c LIBS sl_peer_proc)
+add_dependencies(bench_conn_taxii taxii-peer)

@@ -980,6 +980,29 @@ static void test_peer_endpoints(void **state)
 	r = taxii_get(pp, "/api1/", "application/json");
 	assert_int_equal(r.status, 406);
 	sl_http_result_free(&r);
+	/* percent-encoded keys (match%5Bversion%5D, as the connector sends them) are understood:
+	 * the connector's pull brings both versions of object 1 */
+	v = taxii_json(pp,
+	               "/api1/collections/c/objects/?match%5Bid%5D=indicator--00000040-0000-4000-"
+	               "8000-000000000001&match%5Bversion%5D=last&limit=1",
+	               200);
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_array_get(json_object_get(v, "objects"), 0), "modified")),
+	                    "2026-02-01T00:00:00.000Z");
+	json_decref(v);
+	{
+		struct run *cr = run_new(pp, NULL, USER ":" PW);
+		json_t *got;
+		pull(cr, NULL);
+		assert_int_equal(cr->err.code, 0);
+		got = pulled_ids(cr, "c");
+		assert_int_equal(json_object_size(got), 3);
+		assert_int_equal(json_integer_value(json_object_get(
+		                     got, "indicator--00000040-0000-4000-8000-000000000001")),
+		                 2);
+		json_decref(got);
+		run_free(cr);
+	}
 	stop_peer(pp);
 }
 

@@ -37,6 +37,7 @@ struct coll {
 	struct rec *recs; /* sorted by (added, seq) */
 	size_t n, cap;
 	json_t *deleted; /* ids deleted through the API */
+	json_t *keys;    /* "id|version" of every record, to find duplicates fast */
 };
 
 struct tx {
@@ -164,9 +165,15 @@ static struct coll *coll_find(struct tx *t, const char *id)
 	return NULL;
 }
 
+static void rec_key(const json_t *o, char *out, size_t outsz)
+{
+	snprintf(out, outsz, "%s|%s", id_of(o), version_of(o));
+}
+
 static void store(struct tx *t, struct coll *c, int64_t added, json_t *obj)
 {
 	size_t at;
+	char key[512];
 
 	if (c->n == c->cap) {
 		c->cap = c->cap ? 2 * c->cap : 64;
@@ -181,15 +188,15 @@ static void store(struct tx *t, struct coll *c, int64_t added, json_t *obj)
 	c->recs[at].seq = ++t->seq;
 	c->recs[at].obj = json_incref(obj);
 	c->n++;
+	rec_key(obj, key, sizeof(key));
+	json_object_set_new(c->keys, key, json_true());
 }
 
-static bool has_version(const struct coll *c, const char *id, const char *ver)
+static bool has_version(const struct coll *c, const json_t *obj)
 {
-	for (size_t i = 0; i < c->n; i++)
-		if (strcmp(id_of(c->recs[i].obj), id) == 0 &&
-		    strcmp(version_of(c->recs[i].obj), ver) == 0)
-			return true;
-	return false;
+	char key[512];
+	rec_key(obj, key, sizeof(key));
+	return json_object_get(c->keys, key) != NULL;
 }
 
 /* ---- queries ---- */
@@ -208,6 +215,31 @@ static bool in_list(const char *list, const char *v)
 			p++;
 	}
 	return false;
+}
+
+/* Query parameter name, with keys decoded too (clients send match%5Bid%5D, as RFC 3986 wants);
+ * malloc'd, or NULL when absent. */
+static char *query_get(struct evhttp_request *req, const char *name)
+{
+	const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+	char *out = NULL;
+
+	while (q && *q && !out) {
+		size_t l = strcspn(q, "&");
+		char *pair = strndup(q, l), *eq = pair ? strchr(pair, '=') : NULL, *k;
+		if (eq) {
+			*eq = '\0';
+			k = evhttp_uridecode(pair, 1, NULL);
+			if (k && strcmp(k, name) == 0)
+				out = evhttp_uridecode(eq + 1, 1, NULL);
+			free(k);
+		}
+		free(pair);
+		q += l;
+		if (*q == '&')
+			q++;
+	}
+	return out;
 }
 
 struct query {
@@ -235,12 +267,12 @@ static int query_parse(struct tx *t, struct evhttp_request *req, struct query *q
                        size_t errsz)
 {
 	memset(q, 0, sizeof(*q));
-	q->ids = sl_peer_query(req, "match[id]");
-	q->types = sl_peer_query(req, "match[type]");
-	q->versions = sl_peer_query(req, "match[version]");
-	q->next = sl_peer_query(req, "next");
-	q->after_s = sl_peer_query(req, "added_after");
-	q->limit_s = sl_peer_query(req, "limit");
+	q->ids = query_get(req, "match[id]");
+	q->types = query_get(req, "match[type]");
+	q->versions = query_get(req, "match[version]");
+	q->next = query_get(req, "next");
+	q->after_s = query_get(req, "added_after");
+	q->limit_s = query_get(req, "limit");
 	q->limit = t->page_size;
 	if (q->after_s) {
 		if (ts_parse(q->after_s, &q->after) != 0) {
@@ -274,28 +306,39 @@ static int query_parse(struct tx *t, struct evhttp_request *req, struct query *q
 	return 0;
 }
 
-static bool pick_version(const struct coll *c, const struct rec *r, const struct query *q)
+/* id -> [first version, last version] among the records matching the id/type filters. */
+static json_t *version_bounds(const struct coll *c, const struct query *q)
+{
+	json_t *m = json_object();
+
+	for (size_t i = 0; i < c->n; i++) {
+		const json_t *o = c->recs[i].obj;
+		const char *id = id_of(o), *v = version_of(o);
+		json_t *b = json_object_get(m, id);
+		if (q->ids && !in_list(q->ids, id))
+			continue;
+		if (!b) {
+			json_object_set_new(m, id, json_pack("[s,s]", v, v));
+			continue;
+		}
+		if (strcmp(v, json_string_value(json_array_get(b, 0))) < 0)
+			json_array_set_new(b, 0, json_string(v));
+		if (strcmp(v, json_string_value(json_array_get(b, 1))) > 0)
+			json_array_set_new(b, 1, json_string(v));
+	}
+	return m;
+}
+
+static bool pick_version(const struct rec *r, const struct query *q, const json_t *bounds)
 {
 	const char *vs = q->versions ? q->versions : "last";
-	const char *id = id_of(r->obj), *v = version_of(r->obj);
-	const char *lo = NULL, *hi = NULL;
+	const char *v = version_of(r->obj);
+	const json_t *b = json_object_get(bounds, id_of(r->obj));
 
-	if (in_list(vs, "all"))
+	if (in_list(vs, "all") || in_list(vs, v))
 		return true;
-	if (in_list(vs, v))
-		return true;
-	for (size_t i = 0; i < c->n; i++) {
-		const char *w;
-		if (strcmp(id_of(c->recs[i].obj), id) != 0)
-			continue;
-		w = version_of(c->recs[i].obj);
-		if (!lo || strcmp(w, lo) < 0)
-			lo = w;
-		if (!hi || strcmp(w, hi) > 0)
-			hi = w;
-	}
-	return (in_list(vs, "first") && lo && strcmp(v, lo) == 0) ||
-	       (in_list(vs, "last") && hi && strcmp(v, hi) == 0);
+	return (in_list(vs, "first") && strcmp(v, json_string_value(json_array_get(b, 0))) == 0) ||
+	       (in_list(vs, "last") && strcmp(v, json_string_value(json_array_get(b, 1))) == 0);
 }
 
 /* The records a query selects, in order; *more when there were more than the page. */
@@ -303,6 +346,7 @@ static size_t select_page(const struct coll *c, const struct query *q, const cha
                           const struct rec **out, bool *more)
 {
 	size_t n = 0;
+	json_t *bounds = q->versions && in_list(q->versions, "all") ? NULL : version_bounds(c, q);
 
 	*more = false;
 	for (size_t i = 0; i < c->n; i++) {
@@ -322,7 +366,7 @@ static size_t select_page(const struct coll *c, const struct query *q, const cha
 		if (q->has_next && (r->added < q->next_added ||
 		                    (r->added == q->next_added && r->seq <= q->next_seq)))
 			continue;
-		if (!pick_version(c, r, q))
+		if (!pick_version(r, q, bounds))
 			continue;
 		if (n == q->limit) {
 			*more = true;
@@ -330,6 +374,7 @@ static size_t select_page(const struct coll *c, const struct query *q, const cha
 		}
 		out[n++] = r;
 	}
+	json_decref(bounds);
 	return n;
 }
 
@@ -490,7 +535,7 @@ static void h_post(struct tx *t, struct evhttp_request *req, struct coll *c)
 			                                "version", version_of(o), "message", why));
 			continue;
 		}
-		if (!has_version(c, id, version_of(o)))
+		if (!has_version(c, o))
 			store(t, c, added, o);
 		json_array_append_new(succ,
 		                      json_pack("{s:s,s:s}", "id", id, "version", version_of(o)));
@@ -546,9 +591,12 @@ static void h_delete(struct tx *t, struct evhttp_request *req, struct coll *c, c
 		return;
 	}
 	for (i = 0; i < c->n; i++) {
-		if (strcmp(id_of(c->recs[i].obj), id) == 0)
+		if (strcmp(id_of(c->recs[i].obj), id) == 0) {
+			char key[512];
+			rec_key(c->recs[i].obj, key, sizeof(key));
+			json_object_del(c->keys, key);
 			json_decref(c->recs[i].obj);
-		else
+		} else
 			c->recs[o++] = c->recs[i];
 	}
 	c->n = o;
@@ -793,6 +841,7 @@ static int load(struct tx *t, const char *path, char *err, size_t errsz)
 		c->can_read = !json_is_false(json_object_get(x, "can_read"));
 		c->can_write = json_is_true(json_object_get(x, "can_write"));
 		c->deleted = json_array();
+		c->keys = json_object();
 		t->ncolls++;
 		if (load_objects(t, c, json_object_get(x, "objects"), -1, err, errsz) != 0) {
 			json_decref(doc);
@@ -1028,6 +1077,7 @@ out:
 		free(t.colls[i].id);
 		free(t.colls[i].title);
 		json_decref(t.colls[i].deleted);
+		json_decref(t.colls[i].keys);
 	}
 	free(t.colls);
 	free(t.basic);
