@@ -415,7 +415,10 @@ static struct sse_event *ring_at(struct octi *o, size_t i)
 	return &o->ring[(o->ring_start + i) % o->ring_cap];
 }
 
-static void emit(struct octi *o, const char *event, json_t *envelope_without_id)
+/* Append an event to the stream and send it to every client. envelope_without_id gets its
+ * event_id; raw (when envelope_without_id is NULL) is sent as the data as it is. */
+static void emit_data(struct octi *o, const char *event, json_t *envelope_without_id,
+                      const char *raw)
 {
 	long long ms = now_ms();
 	struct sse_event *e;
@@ -431,7 +434,8 @@ static void emit(struct octi *o, const char *event, json_t *envelope_without_id)
 	}
 	o->last_ms = ms;
 	snprintf(id, sizeof(id), "%lld-%ld", ms, o->last_seq);
-	json_object_set_new(envelope_without_id, "event_id", json_string(id));
+	if (envelope_without_id)
+		json_object_set_new(envelope_without_id, "event_id", json_string(id));
 	if (o->ring_len == o->ring_cap) {
 		/* trimmed, like Redis with a max length */
 		e = ring_at(o, 0);
@@ -444,9 +448,14 @@ static void emit(struct octi *o, const char *event, json_t *envelope_without_id)
 	e->ms = ms;
 	e->seq = o->last_seq;
 	e->event = strdup(event);
-	e->data = json_dumps(envelope_without_id, JSON_COMPACT);
+	e->data = envelope_without_id ? json_dumps(envelope_without_id, JSON_COMPACT) : strdup(raw);
 	for (c = o->clients; c; c = c->next)
 		send_event(c, e);
+}
+
+static void emit(struct octi *o, const char *event, json_t *envelope_without_id)
+{
+	emit_data(o, event, envelope_without_id, NULL);
 }
 
 static json_t *origin(struct octi *o)
@@ -1682,6 +1691,8 @@ static void h_graphql(struct octi *o, struct evhttp_request *req)
 
 /* ---- SSE ---- */
 
+static int cmp_taxii(const void *a, const void *b);
+
 static void client_remove(struct octi *o, struct client *c)
 {
 	struct client **pp;
@@ -1819,12 +1830,16 @@ static void h_stream(struct octi *o, struct evhttp_request *req, const char *pat
 	sse_write(req, NULL, "connected", connected);
 	if (recover) {
 		/* recovery: objects from the store updated between from and recover, as creates */
-		json_t *id;
-		size_t k;
+		size_t k, nrec = json_array_size(o->order);
+		json_t **recs = calloc(nrec + 1, sizeof(*recs));
+		/* OpenCTI replays the database in updated_at order */
+		for (k = 0; k < nrec; k++)
+			recs[k] = json_object_get(o->records,
+			                          json_string_value(json_array_get(o->order, k)));
+		qsort(recs, nrec, sizeof(*recs), cmp_taxii);
 		o->cur_referer = "init-create";
-		json_array_foreach(o->order, k, id)
-		{
-			json_t *rec = json_object_get(o->records, json_string_value(id));
+		for (k = 0; k < nrec; k++) {
+			json_t *rec = recs[k];
 			long long u =
 			    parse_iso(json_string_value(json_object_get(rec, "updated_at")));
 			char msg[512], eid[48];
@@ -1841,6 +1856,7 @@ static void h_stream(struct octi *o, struct evhttp_request *req, const char *pat
 			free(s);
 			json_decref(env);
 		}
+		free(recs);
 		o->cur_referer = NULL;
 		fms = rms;
 		fseq = 0;
@@ -1899,6 +1915,17 @@ static void test_endpoints(struct octi *o, struct evhttp_request *req, const cha
 		}
 		sl_peer_reply_json(o->peer, req, rec ? 200 : 404,
 		                   json_pack("{s:b}", "deleted", rec != NULL));
+	} else if (strcmp(path, "/_test/raw_event") == 0 &&
+	           json_is_string(json_object_get(b, "event")) &&
+	           json_is_string(json_object_get(b, "data")) &&
+	           !strpbrk(json_string_value(json_object_get(b, "data")), "\r\n") &&
+	           !strpbrk(json_string_value(json_object_get(b, "event")), "\r\n")) {
+		/* a stream event with this data line as it is (broken JSON, wrong shapes) */
+		emit_data(o, json_string_value(json_object_get(b, "event")), NULL,
+		          json_string_value(json_object_get(b, "data")));
+		char id[48];
+		snprintf(id, sizeof(id), "%lld-%ld", o->last_ms, o->last_seq);
+		sl_peer_reply_json(o->peer, req, 200, json_pack("{s:s}", "id", id));
 	} else if (strcmp(path, "/_test/flush") == 0) {
 		/* apply queued bundles now */
 		for (struct push *p = o->queue; p; p = p->next)

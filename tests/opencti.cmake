@@ -1,0 +1,4 @@
+# The OpenCTI connector (gateway/peer_opencti) against opencti-peer, the in-memory OpenCTI test peer
+# (tests/peers.cmake builds it).
+sl_test(integration conn_opencti integration/test_conn_opencti.c LIBS sl_peer_proc TIMEOUT 240)
+add_dependencies(test_conn_opencti opencti-peer)
