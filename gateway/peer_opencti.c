@@ -831,7 +831,9 @@ static int parse_cursor(struct sl_peer *p, const char *cursor, struct sl_err *er
 		/* the first pull: the whole knowledge base from OpenCTI's database up to now, then
 		 * the stream from there */
 		char now[32];
-		iso_ms((long long)time(NULL) * 1000, now);
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		iso_ms((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, now);
 		snprintf(p->from, sizeof(p->from), "0-0");
 		snprintf(p->recover, sizeof(p->recover), "%s", now);
 		return 0;

@@ -654,6 +654,58 @@ static void test_pull_order_and_resume(void **state)
 	stop_peer(pp);
 }
 
+/* The first pull reads OpenCTI's database (recover), not only the stream, which has been trimmed
+ * here to its last 3 events; an interrupted backfill resumes from the position of the last object
+ * handed over and still misses nothing; then the stream goes on from there. */
+static void test_pull_backfill_beyond_trimmed_stream(void **state)
+{
+	struct sl_peerproc *pp = start_peer("--stream-max", "3", NULL);
+	struct run *r = run_new(pp, TOKEN, true);
+	char id[80], *mid, *last;
+	unsigned i;
+
+	(void)state;
+	for (i = 1; i <= 8; i++) {
+		analyst_edit(pp, json_pack("[o]", indicator(i, "backfilled")));
+		usleep(2000);
+	}
+	usleep(5000);
+	pull(r, NULL);
+	assert_int_equal(r->err.code, 0);
+	for (i = 1; i <= 8; i++) {
+		snprintf(id, sizeof(id), "indicator--0c7a0000-0000-4000-8000-%012x", i);
+		if (find_item(r, id, 0) < 0)
+			fail_msg("%s was not backfilled", id);
+	}
+	/* backfill positions resume the backfill */
+	assert_non_null(strchr(
+	    json_string_value(json_object_get(json_array_get(r->items, 3), "position")), '@'));
+	mid = strdup(json_string_value(json_object_get(json_array_get(r->items, 3), "position")));
+	last = strdup(last_position(r));
+
+	/* as if the sync had stopped after the fourth object: the rest still comes */
+	pull(r, mid);
+	assert_int_equal(r->err.code, 0);
+	for (i = 5; i <= 8; i++) {
+		snprintf(id, sizeof(id), "indicator--0c7a0000-0000-4000-8000-%012x", i);
+		if (find_item(r, id, 0) < 0)
+			fail_msg("%s was lost resuming the backfill from %s", id, mid);
+	}
+	assert_true(json_array_size(r->items) <= 6);
+
+	/* from the end of the backfill: the stream's new events */
+	analyst_edit(pp, json_pack("[o]", indicator(9, "live")));
+	pull(r, last);
+	assert_int_equal(r->err.code, 0);
+	assert_true(find_item(r, "indicator--0c7a0000-0000-4000-8000-000000000009", 0) >= 0);
+	assert_true(json_array_size(r->items) <= 2);
+	assert_null(strchr(last_position(r), '@'));
+	free(mid);
+	free(last);
+	run_free(r);
+	stop_peer(pp);
+}
+
 /* What our own connector pushed comes back on the stream as caused by our user: passed over (no
  * item) while the position moves past it; another analyst's edit of the same object is taken. */
 static void test_pull_passes_over_own_pushes(void **state)
@@ -837,6 +889,7 @@ int main(void)
 	    cmocka_unit_test(test_push_deletes),
 	    cmocka_unit_test(test_push_faults),
 	    cmocka_unit_test(test_pull_order_and_resume),
+	    cmocka_unit_test(test_pull_backfill_beyond_trimmed_stream),
 	    cmocka_unit_test(test_pull_passes_over_own_pushes),
 	    cmocka_unit_test(test_pull_bad_events),
 	    cmocka_unit_test(test_pull_faults),
