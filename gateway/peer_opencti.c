@@ -27,7 +27,9 @@
 static const unsigned char sluice_ns[16] = {0x4f, 0x6e, 0x61, 0x2c, 0x8b, 0x1e, 0x5d, 0x33,
                                             0x9a, 0x70, 0x1c, 0x52, 0xe4, 0x0b, 0x6d, 0x11};
 
-enum stop { STOP_NONE, STOP_CAUGHT_UP, STOP_ERROR };
+/* STOP_RECOVER: the stream no longer holds what follows our position (trimmed): read again with
+ * recover from the position up to now. */
+enum stop { STOP_NONE, STOP_CAUGHT_UP, STOP_ERROR, STOP_RECOVER };
 enum pstep { PS_ME, PS_REGISTER, PS_BUNDLE, PS_DELETE };
 
 struct sl_peer {
@@ -49,6 +51,7 @@ struct sl_peer {
 	char last_sid[SID_MAX]; /* the last live event id taken */
 	char connect_last[SID_MAX];
 	bool connected, got_event;
+	bool recovered_gap; /* this pull already fell back to recover once */
 	unsigned nevents;
 	enum stop stop;
 	struct sl_err stop_err;
@@ -592,9 +595,23 @@ static int on_sse(const struct sl_sse_event *ev, void *arg)
 		const char *last = str_of(c, "lastEventId");
 		unsigned long long a, b;
 
+		const char *first = str_of(c, "firstEventId");
+		char need[SID_MAX];
+
 		p->connected = true;
 		if (last && sid_parse(last, &a, &b) == 0)
 			snprintf(p->connect_last, sizeof(p->connect_last), "%s", last);
+		/* the first event the stream must still hold for nothing to be lost */
+		if (p->recover[0])
+			snprintf(need, sizeof(need), "%lld-0", stix_ms(p->recover));
+		else
+			snprintf(need, sizeof(need), "%s", p->from);
+		if (!p->recovered_gap && first && sid_parse(first, &a, &b) == 0 && a > 0 &&
+		    need[0] && sid_cmp(first, need) > 0) {
+			json_decref(c);
+			pull_stop(p, STOP_RECOVER, NULL);
+			return 1;
+		}
 		json_decref(c);
 		/* resuming a live position with nothing newer on the stream: caught up */
 		if (!p->recover[0] && p->connect_last[0] && p->from[0] &&
@@ -636,6 +653,9 @@ static int on_sse(const struct sl_sse_event *ev, void *arg)
 	return 0;
 }
 
+static int stream_start(struct sl_peer *p, struct sl_err *err);
+static void set_recover_now(struct sl_peer *p);
+
 static void on_stream_done(const struct sl_http_response *r, void *arg)
 {
 	struct sl_peer *p = arg;
@@ -648,6 +668,15 @@ static void on_stream_done(const struct sl_http_response *r, void *arg)
 	}
 	if (p->stop == STOP_ERROR) {
 		pull_finish(p, &p->stop_err, -1);
+		return;
+	}
+	if (p->stop == STOP_RECOVER) {
+		/* OpenCTI trimmed its stream past our position: what changed since comes from its
+		 * database instead (objects as they are now; deletions in the gap are not seen) */
+		set_recover_now(p);
+		p->recovered_gap = true;
+		if (stream_start(p, &err) < 0)
+			pull_finish(p, &err, -1);
 		return;
 	}
 	if (r->error == SL_HTTP_ESTATUS) {
@@ -773,6 +802,16 @@ static int stream_start(struct sl_peer *p, struct sl_err *err)
 
 static void on_me(const struct sl_http_response *r, void *arg);
 
+static void set_recover_now(struct sl_peer *p)
+{
+	char now[32];
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	iso_ms((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, now);
+	snprintf(p->recover, sizeof(p->recover), "%s", now);
+}
+
 static int me_start(struct sl_peer *p, sl_http_done_cb cb, struct sl_err *err)
 {
 	return gql_start(p, "me", "query Me { me { id } }", NULL, cb, err);
@@ -830,12 +869,8 @@ static int parse_cursor(struct sl_peer *p, const char *cursor, struct sl_err *er
 	if (!cursor) {
 		/* the first pull: the whole knowledge base from OpenCTI's database up to now, then
 		 * the stream from there */
-		char now[32];
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		iso_ms((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, now);
 		snprintf(p->from, sizeof(p->from), "0-0");
-		snprintf(p->recover, sizeof(p->recover), "%s", now);
+		set_recover_now(p);
 		return 0;
 	}
 	if ((size_t)(at ? at - cursor : (ptrdiff_t)strlen(cursor)) >= sizeof(sid))
@@ -868,6 +903,7 @@ static int octi_pull(struct sl_peer *p, const char *cursor, const struct sl_peer
 		snprintf(p->pos, sizeof(p->pos), "%s@%s", p->from, p->recover);
 	p->pcb = *cb;
 	p->pulling = true;
+	p->recovered_gap = false;
 	/* who we are, once: events we caused are passed over */
 	rc = p->me[0] ? stream_start(p, err) : me_start(p, on_me, err);
 	if (rc < 0)
