@@ -618,6 +618,63 @@ static void test_pull_configured(void **state)
 	json_decref(b);
 }
 
+/* A next token the partner refuses (expired: 400) restarts the walk from what was handed over;
+ * nothing is skipped. A third refusal in one walk ends the pull with the 400. */
+static void test_pull_next_expired(void **state)
+{
+	json_t *a = indicators(0x41, 10), *got;
+	const char *f =
+	    data_file("expire", json_pack("[o]", coll("coll-x", true, false, json_incref(a))));
+	struct sl_peerproc *pp = start_peer(f, "--page-size", "3", "--expire-next", "2", NULL);
+	struct run *r = run_new(pp, NULL, USER ":" PW);
+
+	(void)state;
+	pull(r, NULL);
+	assert_int_equal(r->err.code, 0);
+	got = pulled_ids(r, "coll-x");
+	assert_same_ids(got, a);
+	json_decref(got);
+	run_free(r);
+	stop_peer(pp);
+
+	pp = start_peer(f, "--page-size", "3", "--expire-next", "3", NULL);
+	r = run_new(pp, NULL, USER ":" PW);
+	pull(r, NULL);
+	assert_int_equal(r->err.code, SL_EINVAL);
+	assert_contains(r->err.msg, "http 400");
+	assert_contains(r->err.msg, "next token expired");
+	run_free(r);
+	stop_peer(pp);
+	json_decref(a);
+}
+
+/* max_age_days: the first pull skips what the partner added before that many days ago. */
+static void test_pull_max_age(void **state)
+{
+	json_t *fresh = indicators(0x42, 2), *got;
+	const char *f =
+	    data_file("age", json_pack("[o]", coll("coll-y", true, false, indicators(0x43, 5))));
+	struct sl_peerproc *pp = start_peer(f, NULL);
+	struct run *r = run_new(pp, NULL, USER ":" PW);
+	char body[2048], *s = json_dumps(fresh, JSON_COMPACT);
+
+	(void)state;
+	snprintf(body, sizeof(body), "{\"collection\":\"coll-y\",\"objects\":%s}", s);
+	free(s);
+	json_decref(peer_call(pp, "POST", "/_test/add", body)); /* date_added = now */
+	/* the seeded objects are from 2026-01-01: make sure "1 day" is before now and after them */
+	assert_true(time(NULL) > BASE_S + 2 * 86400);
+	r->cfg.max_age_days = 1;
+	pull(r, NULL);
+	assert_int_equal(r->err.code, 0);
+	got = pulled_ids(r, "coll-y");
+	assert_same_ids(got, fresh);
+	json_decref(got);
+	run_free(r);
+	stop_peer(pp);
+	json_decref(fresh);
+}
+
 struct fault_case {
 	const char *kind;
 	int code;
@@ -1020,6 +1077,8 @@ int main(void)
 	    cmocka_unit_test(test_push_max_content),
 	    cmocka_unit_test(test_push_faults),
 	    cmocka_unit_test(test_peer_endpoints),
+	    cmocka_unit_test(test_pull_next_expired),
+	    cmocka_unit_test(test_pull_max_age),
 	};
 	const char *tmp = getenv("TMPDIR");
 	int rc;

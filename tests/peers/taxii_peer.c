@@ -54,6 +54,7 @@ struct tx {
 	unsigned page_size, tie_groups, pending_polls;
 	long long max_content;
 	bool no_next, no_delete, relative_roots;
+	unsigned expire_next; /* refuse this many requests carrying a next token (400 expired) */
 	int refuse_post;
 	const char *reject_type;
 	/* counters */
@@ -404,6 +405,13 @@ static void h_objects(struct tx *t, struct evhttp_request *req, struct coll *c, 
 	if (query_parse(t, req, &q, err, sizeof(err)) != 0) {
 		query_free(&q);
 		reply_error(t, req, 400, "ProcessingError", err);
+		return;
+	}
+	if (q.has_next && t->expire_next) {
+		/* as medallion's 30 s sessions do */
+		t->expire_next--;
+		query_free(&q);
+		reply_error(t, req, 400, "ProcessingError", "next token expired");
 		return;
 	}
 	page = calloc(q.limit + 1, sizeof(*page));
@@ -922,7 +930,8 @@ static void usage(void)
 	fprintf(stderr,
 	        "usage: taxii-peer [--port N] [--data FILE] [--user U --password P] [--token T]\n"
 	        "                  [--no-auth] [--api-root NAME] [--page-size N] [--tie-groups N]\n"
-	        "                  [--no-next] [--pending-polls N] [--max-content-length BYTES]\n"
+	        "                  [--no-next] [--expire-next N] [--pending-polls N]\n"
+	        "                  [--max-content-length BYTES]\n"
 	        "                  [--no-delete] [--refuse-post STATUS] [--reject-type TYPE]\n"
 	        "                  [--relative-roots] [--seed-rng N] [--fault KIND[:RATE]]\n"
 	        "                  [--max-body BYTES] [--slow-ms MS] [--slow-bytes N]\n");
@@ -940,6 +949,7 @@ int main(int argc, char **argv)
 	                                   {"page-size", required_argument, NULL, 'g'},
 	                                   {"tie-groups", required_argument, NULL, 't'},
 	                                   {"no-next", no_argument, NULL, 'N'},
+	                                   {"expire-next", required_argument, NULL, 'X'},
 	                                   {"pending-polls", required_argument, NULL, 'q'},
 	                                   {"max-content-length", required_argument, NULL, 'm'},
 	                                   {"no-delete", no_argument, NULL, 'D'},
@@ -998,6 +1008,9 @@ int main(int argc, char **argv)
 			break;
 		case 'N':
 			t.no_next = true;
+			break;
+		case 'X':
+			t.expire_next = (unsigned)strtoul(optarg, NULL, 10);
 			break;
 		case 'q':
 			t.pending_polls = (unsigned)strtoul(optarg, NULL, 10);
