@@ -23,6 +23,8 @@
 
 #define USER "sluice"
 #define PW "sluiceTaxiiPw0"
+/* ends start_peer's argument list: a typed null pointer, as varargs need */
+#define END ((const char *)NULL)
 #define BASE_S 1767225600LL /* 2026-01-01T00:00:00Z, where taxii-peer dates loaded objects */
 
 static char g_dir[256];
@@ -405,7 +407,7 @@ static void test_pull_ties_with_next(void **state)
 	    data_file("ties", json_pack("[o,o,o]", coll("coll-a", true, false, json_incref(a)),
 	                                coll("coll-b", true, true, json_incref(b)),
 	                                coll("coll-hidden", false, true, indicators(0xc, 3))));
-	struct sl_peerproc *pp = start_peer(f, "--page-size", "4", "--tie-groups", "5", NULL);
+	struct sl_peerproc *pp = start_peer(f, "--page-size", "4", "--tie-groups", "5", END);
 	struct run *r = run_new(pp, NULL, USER ":" PW);
 	json_t *got, *pos;
 	char *ts;
@@ -463,7 +465,7 @@ static void test_pull_ties_without_next(void **state)
 	const char *f =
 	    data_file("nonext", json_pack("[o]", coll("coll-a", true, false, json_incref(a))));
 	struct sl_peerproc *pp =
-	    start_peer(f, "--page-size", "4", "--tie-groups", "3", "--no-next", NULL);
+	    start_peer(f, "--page-size", "4", "--tie-groups", "3", "--no-next", END);
 	struct run *r = run_new(pp, NULL, USER ":" PW);
 	char *ts;
 
@@ -479,7 +481,7 @@ static void test_pull_ties_without_next(void **state)
 	run_free(r);
 	stop_peer(pp);
 
-	pp = start_peer(f, "--page-size", "4", "--tie-groups", "6", "--no-next", NULL);
+	pp = start_peer(f, "--page-size", "4", "--tie-groups", "6", "--no-next", END);
 	r = run_new(pp, NULL, USER ":" PW);
 	pull(r, NULL);
 	assert_int_equal(r->err.code, SL_ELIMIT);
@@ -515,7 +517,7 @@ static void test_pull_resume(void **state)
 		    objs, json_pack("{s:s,s:o}", "date_added", d, "object", indicator(0xd, i)));
 	}
 	f = data_file("resume", json_pack("[o]", coll("coll-r", true, false, objs)));
-	pp = start_peer(f, "--page-size", "3", NULL);
+	pp = start_peer(f, "--page-size", "3", END);
 	r = run_new(pp, NULL, USER ":" PW);
 	pull(r, NULL);
 	assert_int_equal(r->err.code, 0);
@@ -578,7 +580,7 @@ static void test_pull_configured(void **state)
 	const char *f =
 	    data_file("conf", json_pack("[o,o]", coll("coll-b", true, true, json_incref(b)),
 	                                coll("coll-hidden", false, true, indicators(0xc, 2))));
-	struct sl_peerproc *pp = start_peer(f, "--relative-roots", NULL);
+	struct sl_peerproc *pp = start_peer(f, "--relative-roots", END);
 	struct run *r = run_new(pp, NULL, USER ":" PW);
 
 	(void)state;
@@ -606,7 +608,7 @@ static void test_pull_configured(void **state)
 	stop_peer(pp);
 
 	/* a bearer token */
-	pp = start_peer(f, "--no-auth", "--token", "t0k3n", NULL);
+	pp = start_peer(f, "--no-auth", "--token", "t0k3n", END);
 	r = run_new(pp, "/api1", "t0k3n");
 	pull(r, NULL);
 	assert_int_equal(r->err.code, 0);
@@ -625,7 +627,7 @@ static void test_pull_next_expired(void **state)
 	json_t *a = indicators(0x41, 10), *got;
 	const char *f =
 	    data_file("expire", json_pack("[o]", coll("coll-x", true, false, json_incref(a))));
-	struct sl_peerproc *pp = start_peer(f, "--page-size", "3", "--expire-next", "2", NULL);
+	struct sl_peerproc *pp = start_peer(f, "--page-size", "3", "--expire-next", "2", END);
 	struct run *r = run_new(pp, NULL, USER ":" PW);
 
 	(void)state;
@@ -637,7 +639,7 @@ static void test_pull_next_expired(void **state)
 	run_free(r);
 	stop_peer(pp);
 
-	pp = start_peer(f, "--page-size", "3", "--expire-next", "3", NULL);
+	pp = start_peer(f, "--page-size", "3", "--expire-next", "3", END);
 	r = run_new(pp, NULL, USER ":" PW);
 	pull(r, NULL);
 	assert_int_equal(r->err.code, SL_EINVAL);
@@ -654,7 +656,7 @@ static void test_pull_max_age(void **state)
 	json_t *fresh = indicators(0x42, 2), *got;
 	const char *f =
 	    data_file("age", json_pack("[o]", coll("coll-y", true, false, indicators(0x43, 5))));
-	struct sl_peerproc *pp = start_peer(f, NULL);
+	struct sl_peerproc *pp = start_peer(f, END);
 	struct run *r = run_new(pp, NULL, USER ":" PW);
 	char body[2048], *s = json_dumps(fresh, JSON_COMPACT);
 
@@ -694,7 +696,7 @@ static void test_pull_faults(void **state)
 	json_t *a = indicators(0xf, 12);
 	const char *f =
 	    data_file("faults", json_pack("[o]", coll("coll-f", true, false, json_incref(a))));
-	struct sl_peerproc *pp = start_peer(f, "--page-size", "4", "--slow-bytes", "8", NULL);
+	struct sl_peerproc *pp = start_peer(f, "--page-size", "4", "--slow-bytes", "8", END);
 	size_t i;
 
 	(void)state;
@@ -745,7 +747,7 @@ static void test_push_status(void **state)
 {
 	const char *f = data_file("push", json_pack("[o,o]", coll("ro", true, false, NULL),
 	                                            coll("rw", true, true, NULL)));
-	struct sl_peerproc *pp = start_peer(f, "--pending-polls", "3", NULL);
+	struct sl_peerproc *pp = start_peer(f, "--pending-polls", "3", END);
 	struct run *r = run_new(pp, NULL, USER ":" PW);
 	json_t *objs = indicators(0x1, 3), *ids, *x;
 	size_t i;
@@ -765,7 +767,7 @@ static void test_push_status(void **state)
 
 	/* without the loop's base there are no pauses: 3 polls, then RETRY naming the status */
 	stop_peer(pp);
-	pp = start_peer(f, "--pending-polls", "5", NULL);
+	pp = start_peer(f, "--pending-polls", "5", END);
 	r = run_new(pp, NULL, USER ":" PW);
 	sl_peer_taxii_attach(r->conn, NULL);
 	push(r, bundle_of(indicators(0x2, 2), NULL));
@@ -781,7 +783,7 @@ static void test_push_status(void **state)
 static void test_push_failures(void **state)
 {
 	const char *f = data_file("fail", json_pack("[o]", coll("rw", true, true, NULL)));
-	struct sl_peerproc *pp = start_peer(f, "--reject-type", "malware", NULL);
+	struct sl_peerproc *pp = start_peer(f, "--reject-type", "malware", END);
 	struct run *r = run_new(pp, NULL, USER ":" PW);
 	json_t *objs = indicators(0x3, 2), *ids;
 	const char *mal = "malware--00000000-0000-4000-8000-0000000000aa";
@@ -820,7 +822,7 @@ static void test_push_delete(void **state)
 	json_t *seed = indicators(0x5, 2), *ids;
 	const char *f =
 	    data_file("del", json_pack("[o]", coll("rw", true, true, json_incref(seed))));
-	struct sl_peerproc *pp = start_peer(f, NULL);
+	struct sl_peerproc *pp = start_peer(f, END);
 	struct run *r = run_new(pp, NULL, USER ":" PW);
 	const char *x = id_of(json_array_get(seed, 0)), *y = id_of(json_array_get(seed, 1));
 	const char *gone = "indicator--00000000-0000-4000-8000-0000000000ff";
@@ -842,7 +844,7 @@ static void test_push_delete(void **state)
 	run_free(r);
 	stop_peer(pp);
 
-	pp = start_peer(f, "--no-delete", NULL);
+	pp = start_peer(f, "--no-delete", END);
 	r = run_new(pp, NULL, USER ":" PW);
 	push(r, bundle_of(NULL, json_pack("[s]", y)));
 	assert_int_equal(r->res, SL_PEER_PUSH_SENT);
@@ -857,7 +859,7 @@ static void test_push_delete(void **state)
 
 	/* a collection that is write-only: DELETE needs can_read too, so nothing is asked */
 	f = data_file("del2", json_pack("[o]", coll("wo", false, true, json_incref(seed))));
-	pp = start_peer(f, NULL);
+	pp = start_peer(f, END);
 	r = run_new(pp, NULL, USER ":" PW);
 	push(r, bundle_of(NULL, json_pack("[s]", y)));
 	assert_int_equal(r->res, SL_PEER_PUSH_SENT);
@@ -872,7 +874,7 @@ static void test_push_delete(void **state)
 static void test_push_max_content(void **state)
 {
 	const char *f = data_file("mcl", json_pack("[o]", coll("rw", true, true, NULL)));
-	struct sl_peerproc *pp = start_peer(f, "--max-content-length", "1500", NULL);
+	struct sl_peerproc *pp = start_peer(f, "--max-content-length", "1500", END);
 	struct run *r = run_new(pp, NULL, USER ":" PW);
 	json_t *objs = indicators(0x7, 10), *big = indicator(0x8, 0), *ids;
 	char pad[2000];
@@ -908,7 +910,7 @@ static void test_push_faults(void **state)
 	};
 	static const char *const refusals[] = {"400", "413", "422"};
 	const char *f = data_file("pushf", json_pack("[o]", coll("rw", true, true, NULL)));
-	struct sl_peerproc *pp = start_peer(f, NULL);
+	struct sl_peerproc *pp = start_peer(f, END);
 	struct run *r = run_new(pp, NULL, USER ":" PW);
 	size_t i;
 
@@ -934,7 +936,7 @@ static void test_push_faults(void **state)
 
 	for (i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
 		char want[32];
-		pp = start_peer(f, "--refuse-post", refusals[i], NULL);
+		pp = start_peer(f, "--refuse-post", refusals[i], END);
 		r = run_new(pp, NULL, USER ":" PW);
 		push(r, bundle_of(indicators(0x30, 1), NULL));
 		assert_int_equal(r->res, SL_PEER_PUSH_PERMANENT);
@@ -946,7 +948,7 @@ static void test_push_faults(void **state)
 	}
 	/* can_write false everywhere: a configuration matter, the rows wait (RETRY) */
 	f = data_file("pushro", json_pack("[o]", coll("ro", true, false, NULL)));
-	pp = start_peer(f, NULL);
+	pp = start_peer(f, END);
 	r = run_new(pp, NULL, USER ":" PW);
 	push(r, bundle_of(indicators(0x31, 1), NULL));
 	assert_int_equal(r->res, SL_PEER_PUSH_RETRY);
@@ -997,7 +999,7 @@ static void test_peer_endpoints(void **state)
 	json_array_append_new(objs, v2);
 	f = data_file(
 	    "ep", json_pack("[o,o]", coll("c", true, false, objs), coll("w", false, true, NULL)));
-	pp = start_peer(f, "--page-size", "2", NULL);
+	pp = start_peer(f, "--page-size", "2", END);
 
 	v = taxii_json(pp, "/api1/collections/c/objects/", 200); /* default: last versions */
 	assert_true(json_is_true(json_object_get(v, "more")));
