@@ -256,7 +256,7 @@ static void fail_response(struct sl_peer *p, const char *req, const struct sl_ht
 
 		switch (r->status) {
 		case 401:
-			why = " (credentials refused: check api_key)";
+			why = " (credentials refused: check api_key_file / api_key_env)";
 			break;
 		case 403:
 			why = " (forbidden: the partner does not grant this collection to us)";
@@ -311,7 +311,8 @@ static json_t *answer(struct sl_peer *p, const char *req, const struct sl_http_r
 		     SL_PEER_TAXII_MEDIA);
 		return NULL;
 	}
-	lim.max_bytes = p->cfg->max_body_bytes;
+	if (p->cfg->max_body_bytes)
+		lim.max_bytes = p->cfg->max_body_bytes;
 	v = sl_json_parse(r->body ? r->body : "", r->body_len, &lim, req, &jerr);
 	if (!v) {
 		fail(p, jerr.code == SL_ELIMIT ? SL_ELIMIT : SL_EINVAL, false, -1,
@@ -1392,6 +1393,8 @@ static struct sl_peer *taxii_create(const struct sl_config_peer *cfg, struct sl_
 
 void sl_peer_taxii_attach(struct sl_peer *p, struct event_base *base)
 {
+	if (p->pushing)
+		return; /* a status poll may be waiting on the old timer */
 	if (p->timer) {
 		event_free(p->timer);
 		p->timer = NULL;

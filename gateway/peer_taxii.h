@@ -30,8 +30,8 @@
 const struct sl_peer_ops *sl_peer_taxii_ops(void);
 
 /* Lend the connector the loop's event_base (borrowed; must outlive the connector) for the pauses
- * between status polls. Without it, status polls follow each other at once and a push gives up
- * after 3 of them. */
+ * between status polls; call it after create, before the first pull or push. Without it, status
+ * polls follow each other at once and a push gives up (RETRY) after 3 of them. */
 void sl_peer_taxii_attach(struct sl_peer *p, struct event_base *base);
 
 #endif
