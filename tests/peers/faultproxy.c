@@ -403,6 +403,11 @@ static void on_control(struct evhttp_request *req, void *arg)
 				evhttp_send_reply(req, 400, NULL, out);
 			} else {
 				p->cur = st;
+				/* Clients keep connections alive and a mode is per connection:
+				 * close the open ones, so every client meets the new mode on its
+				 * next request (they see the close as a dropped keep-alive). */
+				while (p->head)
+					conn_free(p->head);
 				evbuffer_add_printf(out, "{\"mode\":\"%s\"}",
 				                    mode_name(&st, m, sizeof(m)));
 				evhttp_send_reply(req, 200, NULL, out);

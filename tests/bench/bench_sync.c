@@ -1,0 +1,347 @@
+/* bench_sync.c — `sluice run` end to end: a MISP peer holding 1,000 events (one of them 10,000
+ * attributes; gen_synthetic_events.py `large` and `batch`, as bench_map uses) synced to every
+ * destination of dests[] (another MISP now; OpenCTI and TAXII join by adding an entry). Prints
+ * name=value lines: end-to-end seconds, objects/s, the seconds from sluice's first sight of the
+ * 10,000-attribute event to its presence at each destination (goal < 2 s), and the gateway's peak
+ * RSS (goal < 200 MB). Skips (77) without ../shared. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "peer_proc.h"
+#include "sltest.h"
+
+#define KEY "sluiceTestMispKey0000000000000000000000a"
+#define N_BATCH 999 /* + the large event = 1,000 */
+#define LARGE_ATTRS "10000"
+#define GIVE_UP_S 1800
+
+static const char *const hdrs[] = {"Authorization: " KEY, "Accept: application/json", NULL};
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static json_t *get_json(const char *base, const char *path)
+{
+	char url[512];
+	struct sl_http_result r;
+	json_t *v = NULL;
+
+	snprintf(url, sizeof(url), "%s%s", base, path);
+	if (sl_http("GET", url, hdrs, NULL, 60000, &r) == 0 && r.status == 200)
+		v = json_loads(r.body, 0, NULL);
+	sl_http_result_free(&r);
+	return v;
+}
+
+/* ---- destinations ---------------------------------------------------------------------------- */
+
+/* One destination of the benchmark: how to start it, what sluice.conf and the policy say about it,
+ * and how to tell what it holds. Adding OpenCTI (tests/peers opencti-peer) or a TAXII partner is
+ * one more entry of dests[] with these four functions. */
+struct dest {
+	const char *name; /* peer name in sluice.conf = destination name in the policy */
+	int (*start)(struct dest *d);
+	void (*conf)(const struct dest *d, FILE *f);
+	void (*policy)(const struct dest *d, FILE *f);
+	/* How many source events it holds now; sets *big_ms (wall ms) once the large event is
+	 * there. */
+	size_t (*poll)(struct dest *d, const char *big_uuid, long long *big_ms);
+	struct sl_peerproc *pp;
+	long long big_ms, all_ms;
+};
+
+static int misp_start(struct dest *d)
+{
+	char bin[1024];
+	char *argv[] = {(char *)sl_peerproc_bin("misp-peer", bin, sizeof bin), NULL};
+	d->pp = sl_peerproc_start(argv);
+	return d->pp ? 0 : -1;
+}
+
+static void misp_conf(const struct dest *d, FILE *f)
+{
+	fprintf(
+	    f,
+	    "peer \"%s\" {\n kind = \"misp\"\n url = \"%s\"\n direction = \"push\"\n"
+	    " api_key_env = \"SLBENCH_MISP_KEY\"\n allow_plain_http = true\n timeout = 300\n}\n",
+	    d->name, sl_peerproc_url(d->pp));
+}
+
+static void misp_policy(const struct dest *d, FILE *f)
+{
+	/* everything the generator makes may go: TLP:GREEN, distributions 0..3 */
+	fprintf(f,
+	        "destination \"%s\" {\n kind = \"misp\"\n max_tlp = \"amber\"\n own_org = true\n"
+	        " distribution = {0, 1, 2, 3}\n}\n",
+	        d->name);
+}
+
+/* The events applied (the peer's delivery record, with the time it applied each version). */
+static size_t misp_poll(struct dest *d, const char *big_uuid, long long *big_ms)
+{
+	json_t *v = get_json(sl_peerproc_url(d->pp), "/_test/deliveries");
+	json_t *big;
+	size_t n;
+
+	if (!v)
+		return 0;
+	big = json_object_get(json_object_get(v, "deliveries"), big_uuid);
+	if (big && json_array_size(json_object_get(big, "applied_ms")))
+		*big_ms = json_integer_value(json_array_get(json_object_get(big, "applied_ms"), 0));
+	n = (size_t)json_integer_value(json_object_get(v, "count"));
+	json_decref(v);
+	return n;
+}
+
+static struct dest dests[] = {
+    {"misp-dst", misp_start, misp_conf, misp_policy, misp_poll, NULL, 0, 0},
+};
+#define NDESTS (sizeof(dests) / sizeof(dests[0]))
+
+/* ---- the run --------------------------------------------------------------------------------- */
+
+static int sh(const char *cmd)
+{
+	int rc = system(cmd);
+	if (rc != 0)
+		fprintf(stderr, "bench_sync: failed (%d): %s\n", rc, cmd);
+	return rc;
+}
+
+/* The gateway's peak resident set so far, in kB (VmHWM), or -1. */
+static long vm_hwm_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "VmHWM:", 6) == 0)
+			kb = strtol(line + 6, NULL, 10);
+	fclose(f);
+	return kb;
+}
+
+/* When sluice first asked the source for the large event (its request log), or 0. */
+static long long first_sight(struct sl_peerproc *src, const char *big_uuid)
+{
+	json_t *v = get_json(sl_peerproc_url(src), "/_test/requests"), *e;
+	char path[128];
+	long long t = 0;
+	size_t i;
+
+	snprintf(path, sizeof(path), "/events/view/%s", big_uuid);
+	json_array_foreach(json_object_get(v, "requests"), i, e)
+	{
+		if (strcmp(json_string_value(json_object_get(e, "p")), path) == 0) {
+			t = json_integer_value(json_object_get(e, "t"));
+			break;
+		}
+	}
+	json_decref(v);
+	return t;
+}
+
+/* The large event's uuid, and the number of events and attributes (with objects') of the seed. */
+static int read_seed(const char *seeddir, char big_uuid[64], long long *events, long long *attrs)
+{
+	char path[4096];
+	json_t *ev;
+	FILE *p;
+	char line[256];
+
+	snprintf(path, sizeof(path), "%s/0000_large.json", seeddir);
+	ev = json_load_file(path, 0, NULL);
+	if (!ev)
+		return -1;
+	snprintf(big_uuid, 64, "%s",
+	         json_string_value(json_object_get(json_object_get(ev, "Event"), "uuid")));
+	json_decref(ev);
+	/* counting a thousand files in C would be longer than this */
+	snprintf(path, sizeof(path),
+	         "'%s' -c 'import json,glob,sys\n"
+	         "n=a=0\n"
+	         "for f in glob.glob(sys.argv[1]+\"/*.json\"):\n"
+	         "  e=json.load(open(f))[\"Event\"]; n+=1\n"
+	         "  a+=len(e[\"Attribute\"])+sum(len(o[\"Attribute\"]) for o in e[\"Object\"])\n"
+	         "print(n,a)' '%s'",
+	         getenv("SLUICE_PYTHON3") ? getenv("SLUICE_PYTHON3") : "python3", seeddir);
+	if (!(p = popen(path, "r")))
+		return -1;
+	if (!fgets(line, sizeof(line), p) || sscanf(line, "%lld %lld", events, attrs) != 2) {
+		pclose(p);
+		return -1;
+	}
+	return pclose(p) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+	const char *interop = sltest_interop_dir(), *sluice = getenv("SLUICE_BIN");
+	const char *py = getenv("SLUICE_PYTHON3") ? getenv("SLUICE_PYTHON3") : "python3";
+	char dir[] = "/tmp/sl_bench_sync_XXXXXX", cmd[8192], bin[1024], seeddir[4096];
+	char conf[4200], pol[4200], logp[4200], big_uuid[64];
+	char *dsn;
+	struct sl_peerproc *src = NULL;
+	long long events, attrs, t0, seen = 0, t_end = 0, worst_big = 0;
+	long hwm = -1;
+	pid_t pid;
+	int status = 0, rc = 1, fd;
+	size_t i, done = 0;
+	FILE *f;
+	struct rusage ru;
+
+	if (!interop) {
+		fprintf(stderr, "bench_sync: no ../shared/interop, skipped\n");
+		return SLTEST_SKIP;
+	}
+	if (!sluice || !sltest_pg_dsn()) {
+		fprintf(stderr, "bench_sync: run through ctest (needs SLUICE_BIN and the test "
+		                "PostgreSQL)\n");
+		return SLTEST_SKIP;
+	}
+	if (!mkdtemp(dir))
+		return 1;
+	snprintf(seeddir, sizeof(seeddir), "%s/seed", dir);
+	snprintf(cmd, sizeof(cmd),
+	         "'%s' '%s/gen_synthetic_events.py' large '%s/0000_large.json' %s >/dev/null && "
+	         "'%s' '%s/gen_synthetic_events.py' batch '%s' %d 20 >/dev/null",
+	         py, interop, seeddir, LARGE_ATTRS, py, interop, seeddir, N_BATCH);
+	if (mkdir(seeddir, 0700) != 0 || sh(cmd) != 0 ||
+	    read_seed(seeddir, big_uuid, &events, &attrs) != 0)
+		goto out;
+	{
+		char *argv[] = {(char *)sl_peerproc_bin("misp-peer", bin, sizeof bin), "--seed",
+		                seeddir, NULL};
+		if (!(src = sl_peerproc_start(argv)))
+			goto out;
+	}
+	for (i = 0; i < NDESTS; i++)
+		if (dests[i].start(&dests[i]) != 0)
+			goto out;
+	dsn = sltest_fresh_db("sl_bench_sync");
+	snprintf(pol, sizeof(pol), "%s/bench.policy", dir);
+	snprintf(conf, sizeof(conf), "%s/sluice.conf", dir);
+	if (!(f = fopen(pol, "w")))
+		goto out;
+	for (i = 0; i < NDESTS; i++)
+		dests[i].policy(&dests[i], f);
+	fclose(f);
+	if (!(f = fopen(conf, "w")))
+		goto out;
+	fprintf(
+	    f,
+	    "ledger_dsn = \"%s\"\npolicy_file = \"%s\"\nlog_level = \"warn\"\n"
+	    "peer \"misp-src\" {\n kind = \"misp\"\n url = \"%s\"\n direction = \"pull\"\n"
+	    " api_key_env = \"SLBENCH_MISP_KEY\"\n allow_plain_http = true\n timeout = 300\n}\n",
+	    dsn, pol, sl_peerproc_url(src));
+	free(dsn);
+	for (i = 0; i < NDESTS; i++)
+		dests[i].conf(&dests[i], f);
+	fclose(f);
+	setenv("SLBENCH_MISP_KEY", KEY, 1);
+	snprintf(logp, sizeof(logp), "%s/run.log", dir);
+
+	t0 = now_ms();
+	pid = fork();
+	if (pid == 0) {
+		fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd >= 0)
+			dup2(fd, 2);
+		execl(sluice, sluice, "run", "-c", conf, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0)
+		goto out;
+	while (done < NDESTS && now_ms() - t0 < GIVE_UP_S * 1000LL) {
+		long k;
+		usleep(200000);
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			fprintf(stderr, "bench_sync: sluice run exited early (status %d); see %s\n",
+			        status, logp);
+			pid = -1;
+			break;
+		}
+		if ((k = vm_hwm_kb(pid)) > hwm)
+			hwm = k;
+		for (i = 0; i < NDESTS; i++) {
+			struct dest *d = &dests[i];
+			if (d->all_ms)
+				continue;
+			if (d->poll(d, big_uuid, &d->big_ms) >= (size_t)events) {
+				d->all_ms = now_ms();
+				done++;
+			}
+		}
+	}
+	seen = first_sight(src, big_uuid);
+	if (pid > 0) {
+		long k = vm_hwm_kb(pid);
+		if (k > hwm)
+			hwm = k;
+		kill(pid, SIGTERM);
+		if (wait4(pid, &status, 0, &ru) == pid && ru.ru_maxrss > hwm)
+			hwm = ru.ru_maxrss;
+	}
+
+	printf("sync_events=%lld\nsync_attributes=%lld\n", events, attrs);
+	for (i = 0; i < NDESTS; i++) {
+		struct dest *d = &dests[i];
+		if (d->all_ms > t_end)
+			t_end = d->all_ms;
+		if (d->big_ms && seen)
+			printf("sync_large_event_to_%s_s=%.2f\n", d->name,
+			       (d->big_ms - seen) / 1000.0);
+		else
+			printf("sync_large_event_to_%s_s=never\n", d->name);
+		if (d->big_ms - seen > worst_big)
+			worst_big = d->big_ms - seen;
+		printf("sync_all_at_%s_s=%.1f\n", d->name,
+		       d->all_ms ? (d->all_ms - t0) / 1000.0 : -1.0);
+	}
+	if (done == NDESTS) {
+		double s = (t_end - t0) / 1000.0;
+		printf("sync_end_to_end_s=%.1f\nsync_objects_per_s=%.0f\n", s,
+		       (double)(events + attrs) * NDESTS / s);
+		rc = 0;
+	} else {
+		printf("sync_end_to_end_s=unfinished\n");
+		fprintf(stderr, "bench_sync: not every destination got every event in %d s\n",
+		        GIVE_UP_S);
+	}
+	printf("sync_gateway_peak_rss_mb=%.1f\n", hwm / 1024.0);
+	printf("sync_large_event_goal_2s=%s\nsync_peak_rss_goal_200mb=%s\n",
+	       worst_big && worst_big < 2000 ? "met" : "missed",
+	       hwm < 200 * 1024 ? "met" : "missed");
+out:
+	for (i = 0; i < NDESTS; i++)
+		if (dests[i].pp)
+			sl_peerproc_stop(dests[i].pp);
+	if (src)
+		sl_peerproc_stop(src);
+	if (rc == 0 || !getenv("SLBENCH_KEEP")) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		sh(cmd);
+	} else {
+		fprintf(stderr, "bench_sync: kept %s\n", dir);
+	}
+	return rc;
+}
