@@ -607,6 +607,17 @@ static void test_pull_configured(void **state)
 	run_free(r);
 	stop_peer(pp);
 
+	/* discovery naming an api root on another host: the credentials do not follow it */
+	pp = start_peer(f, "--foreign-root", "https://elsewhere.example/api1/", END);
+	r = run_new(pp, NULL, USER ":" PW);
+	pull(r, NULL);
+	assert_int_equal(r->err.code, SL_EINVAL);
+	assert_contains(r->err.msg,
+	                "api root https://elsewhere.example/api1/ is not on http://127.0.0.1:");
+	assert_int_equal(json_array_size(r->items), 0);
+	run_free(r);
+	stop_peer(pp);
+
 	/* a bearer token */
 	pp = start_peer(f, "--no-auth", "--token", "t0k3n", END);
 	r = run_new(pp, "/api1", "t0k3n");

@@ -55,6 +55,7 @@ struct tx {
 	long long max_content;
 	bool no_next, no_delete, relative_roots;
 	unsigned expire_next; /* refuse this many requests carrying a next token (400 expired) */
+	const char *foreign_root; /* discovery names this api root URL instead of its own */
 	int refuse_post;
 	const char *reject_type;
 	/* counters */
@@ -678,7 +679,9 @@ static void handle(struct sl_peer *p, struct evhttp_request *req, const char *pa
 	}
 	if (strcmp(path, "/taxii2/") == 0) {
 		char def[256];
-		if (t->relative_roots)
+		if (t->foreign_root)
+			snprintf(def, sizeof(def), "%s", t->foreign_root);
+		else if (t->relative_roots)
 			snprintf(def, sizeof(def), "/%s/", t->root);
 		else
 			snprintf(def, sizeof(def), "http://127.0.0.1:%d/%s/", sl_peer_port(t->peer),
@@ -933,7 +936,8 @@ static void usage(void)
 	        "                  [--no-next] [--expire-next N] [--pending-polls N]\n"
 	        "                  [--max-content-length BYTES]\n"
 	        "                  [--no-delete] [--refuse-post STATUS] [--reject-type TYPE]\n"
-	        "                  [--relative-roots] [--seed-rng N] [--fault KIND[:RATE]]\n"
+	        "                  [--relative-roots] [--foreign-root URL] [--seed-rng N]\n"
+	        "                  [--fault KIND[:RATE]]\n"
 	        "                  [--max-body BYTES] [--slow-ms MS] [--slow-bytes N]\n");
 }
 
@@ -950,6 +954,7 @@ int main(int argc, char **argv)
 	                                   {"tie-groups", required_argument, NULL, 't'},
 	                                   {"no-next", no_argument, NULL, 'N'},
 	                                   {"expire-next", required_argument, NULL, 'X'},
+	                                   {"foreign-root", required_argument, NULL, 'O'},
 	                                   {"pending-polls", required_argument, NULL, 'q'},
 	                                   {"max-content-length", required_argument, NULL, 'm'},
 	                                   {"no-delete", no_argument, NULL, 'D'},
@@ -1011,6 +1016,9 @@ int main(int argc, char **argv)
 			break;
 		case 'X':
 			t.expire_next = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'O':
+			t.foreign_root = optarg;
 			break;
 		case 'q':
 			t.pending_polls = (unsigned)strtoul(optarg, NULL, 10);
