@@ -1909,7 +1909,9 @@ void sl_policy_decisions_free(struct sl_policy_decision **v, size_t n)
 			sl_policy_decision_free(v[i]);
 			continue;
 		}
-		decision_release(v[i]);
+		/* most of a fan's decisions borrow everything: nothing to release */
+		if (v[i]->own_obj || v[i]->own_changes || v[i]->rule_own || v[i]->items)
+			decision_release(v[i]);
 		if (v[i]->fan != fan) {
 			if (fan)
 				fan_release(fan, held);
@@ -2052,7 +2054,10 @@ static size_t id_hash(const char *s)
 		memcpy(&w, s + i, n - i);
 		h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
 	}
-	return (size_t)(h ^ (h >> 32));
+	/* the tail's bytes reach only the high bits: mix them down to the low ones a table uses */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	return (size_t)(h ^ (h >> 33));
 }
 
 static int idmap_build(struct idmap *m, struct sl_policy_facts *const *facts, size_t n)
@@ -2267,17 +2272,15 @@ int sl_policy_decide_bundle(const struct sl_policy_dest *d, const json_t *bundle
  * class. Only the age is left out of it (retention is checked per object), and the personal values
  * themselves (the changed object is built per object). */
 struct cls {
-	struct cls *next; /* every class of the fan */
+	size_t refs; /* the policy's class cache, and each fan that uses it */
 	uint64_t hash;
-	size_t keylen;
-	struct fan *fan;
-	struct sl_policy_facts *rep; /* the first object of the class */
-	unsigned char *v;            /* per destination: the verdict, age aside */
-	unsigned char *pre_ok;       /* per destination: TLP and distribution let it go */
+	size_t keylen, nd;
+	unsigned char *v;      /* per destination: the verdict, age aside */
+	unsigned char *pre_ok; /* per destination: TLP and distribution let it go */
 	unsigned *slot; /* per destination allowing with changes: which changed object it gets */
 	unsigned *slot_dest; /* per slot: its first destination */
 	json_t **changes; /* per slot: the changes, built with the first object that needs them */
-	char **rules;     /* per destination: the chain, written when first read */
+	char **rules;     /* per destination: the chain (NULL when out of memory) */
 	size_t nslots;
 	unsigned char key[];
 };
@@ -2307,7 +2310,8 @@ struct fan {
 	size_t n, nd;
 	struct sl_policy_facts *facts; /* n; obj NULL for entries that are not objects */
 	struct cls **cls_of;           /* n */
-	struct cls *classes;
+	struct cls **used;             /* the distinct classes of cls_of, one reference each */
+	size_t nused;
 	json_t **robj; /* n * nd: the changed object per object and slot of its class */
 	json_t *empty; /* the changes of every decision that has none */
 	struct sl_policy_facts **cinfo; /* n: what a container passes to the objects it lists */
@@ -2317,19 +2321,37 @@ struct fan {
 	struct pcache pc;
 };
 
+static void cls_unref(struct cls *c)
+{
+	size_t k;
+
+	if (!c || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	for (k = 0; k < c->nd; k++)
+		free(c->rules[k]);
+	for (k = 0; k < c->nslots; k++)
+		json_decref(c->changes[k]);
+	free(c);
+}
+
+void sl_policy_classes_clear(struct sl_policy *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->classes_cap; i++)
+		cls_unref(p->classes[i]);
+	free(p->classes);
+	p->classes = NULL;
+	p->classes_cap = p->classes_n = 0;
+}
+
 static void fan_free(struct fan *fan)
 {
-	struct cls *c, *nc;
-	size_t i, k;
+	size_t i;
 
-	for (c = fan->classes; c; c = nc) {
-		nc = c->next;
-		for (k = 0; k < fan->nd; k++)
-			free(c->rules[k]);
-		for (k = 0; k < c->nslots; k++)
-			json_decref(c->changes[k]);
-		free(c);
-	}
+	for (i = 0; i < fan->nused; i++)
+		cls_unref(fan->used[i]);
+	free(fan->used);
 	for (i = 0; fan->robj && i < fan->n * fan->nd; i++)
 		json_decref(fan->robj[i]);
 	for (i = 0; fan->cinfo && i < fan->n; i++)
@@ -2503,7 +2525,9 @@ static uint64_t key_hash(const unsigned char *b, size_t n)
 		memcpy(&w, b + i, n - i);
 		h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
 	}
-	return h ^ (h >> 32);
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	return h ^ (h >> 33);
 }
 
 /* Do destinations a and b make the same changed object of f (same actions on its personal data,
@@ -2530,19 +2554,20 @@ static int same_result(const struct sl_policy_dest *a, const struct sl_policy_de
 	                   memcmp(a->key, b->key, a->keylen) == 0);
 }
 
-static struct cls *cls_new(struct fan *fan, struct sl_policy_facts *f, const unsigned char *key,
-                           size_t keylen, uint64_t h)
+/* A new class with f as its first object: every destination's verdict and rule chain. */
+static struct cls *cls_new(const struct sl_policy *p, struct sl_policy_facts *f,
+                           const unsigned char *key, size_t keylen, uint64_t h)
 {
-	size_t nd = fan->nd, d, s, off = (sizeof(struct cls) + keylen + 7) & ~(size_t)7;
+	size_t nd = p->ndests, d, s, off = (sizeof(struct cls) + keylen + 7) & ~(size_t)7;
 	struct cls *c = calloc(1, off + nd * (2 * sizeof(void *) + 2 * sizeof(unsigned) + 2));
 
 	if (!c)
 		return NULL;
+	c->refs = 1;
 	c->hash = h;
 	c->keylen = keylen;
+	c->nd = nd;
 	memcpy(c->key, key, keylen);
-	c->fan = fan;
-	c->rep = f;
 	c->rules = (char **)((char *)c + off);
 	c->changes = (json_t **)(c->rules + nd);
 	c->slot = (unsigned *)(c->changes + nd);
@@ -2550,38 +2575,72 @@ static struct cls *cls_new(struct fan *fan, struct sl_policy_facts *f, const uns
 	c->v = (unsigned char *)(c->slot_dest + nd);
 	c->pre_ok = c->v + nd;
 	for (d = 0; d < nd; d++) {
-		const struct sl_policy_dest *dd = &fan->p->dests[d];
+		const struct sl_policy_dest *dd = &p->dests[d];
 		struct outcome o = {SL_POLICY_ALLOW, 0, NULL};
+		struct rb r;
 		int changed = 0;
 		c->v[d] = (unsigned char)(dd->in ? fast_verdict(dd, f, NO_CLOCK)
 		                                 : evaluate(dd, f, NO_CLOCK, NULL, &o));
 		c->pre_ok[d] = (unsigned char)tlp_dist_ok(dd, f, &changed);
+		/* the chain now: the class outlives f, and the pipeline reads every chain */
+		r.len = 0;
+		r.buf[0] = '\0';
+		(void)evaluate(dd, f, NO_CLOCK, &r, &o);
+		/* on allocation failure the chain stays empty rather than failing a getter */
+		c->rules[d] = strdup(r.buf);
 		if (c->v[d] != SL_POLICY_ALLOW_CHANGED)
 			continue;
 		for (s = 0; s < c->nslots; s++)
-			if (same_result(dd, &fan->p->dests[c->slot_dest[s]], f))
+			if (same_result(dd, &p->dests[c->slot_dest[s]], f))
 				break;
 		if (s == c->nslots)
 			c->slot_dest[c->nslots++] = (unsigned)d;
 		c->slot[d] = (unsigned)s;
 	}
-	c->next = fan->classes;
-	fan->classes = c;
 	return c;
 }
 
 static const char *cls_rule(struct cls *c, unsigned di)
 {
-	if (!c->rules[di]) {
-		struct outcome o = {SL_POLICY_ALLOW, 0, NULL};
-		struct rb r;
-		r.len = 0;
-		r.buf[0] = '\0';
-		(void)evaluate(&c->fan->p->dests[di], c->rep, NO_CLOCK, &r, &o);
-		/* on allocation failure the chain stays empty rather than failing a getter */
-		c->rules[di] = strdup(r.buf);
-	}
 	return c->rules[di] ? c->rules[di] : "";
+}
+
+#define CLASSES_MAX 1024 /* kept per policy; beyond, the cache starts again */
+
+/* The class of key from the policy's cache, or a new one put there; a reference for the caller.
+ * Callers in several threads may share a policy. */
+static struct cls *cls_cached(const struct sl_policy *cp, struct sl_policy_facts *f,
+                              const unsigned char *key, size_t keylen, uint64_t h)
+{
+	struct sl_policy *p = (struct sl_policy *)cp;
+	struct cls *c = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&p->classes_mu);
+	for (i = h & (p->classes_cap - 1); p->classes_cap && p->classes[i];
+	     i = (i + 1) & (p->classes_cap - 1))
+		if (p->classes[i]->hash == h && p->classes[i]->keylen == keylen &&
+		    memcmp(p->classes[i]->key, key, keylen) == 0) {
+			c = p->classes[i];
+			__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
+			break;
+		}
+	if (!c && (c = cls_new(p, f, key, keylen, h)) != NULL) {
+		if (p->classes_n + 1 > CLASSES_MAX)
+			sl_policy_classes_clear(p);
+		if (!p->classes && (p->classes = calloc(2 * CLASSES_MAX, sizeof(*p->classes))))
+			p->classes_cap = 2 * CLASSES_MAX;
+		if (p->classes) {
+			for (i = h & (p->classes_cap - 1); p->classes[i];
+			     i = (i + 1) & (p->classes_cap - 1))
+				;
+			p->classes[i] = c;
+			p->classes_n++;
+			__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
+		}
+	}
+	pthread_mutex_unlock(&p->classes_mu);
+	return c;
 }
 
 /* The changed object of f for slot s of its class (and the class's changes, with the first). */
@@ -2594,7 +2653,8 @@ static json_t *fan_changed(struct fan *fan, struct cls *c, unsigned s, struct sl
 	size_t k;
 	int i, r = SL_ENOMEM;
 
-	if (!act || (!c->changes[s] && !(changes = json_array())))
+	if (!act ||
+	    (!__atomic_load_n(&c->changes[s], __ATOMIC_ACQUIRE) && !(changes = json_array())))
 		goto done;
 	for (k = 0; k < f->npii; k++)
 		act[k] = (unsigned char)d->gdpr[f->pii[k].cat];
@@ -2616,8 +2676,11 @@ static json_t *fan_changed(struct fan *fan, struct cls *c, unsigned s, struct sl
 			r = add_change(changes, "x_misp_distribution", "downgrade 2 -> 1", NULL);
 	}
 	if (r == 0 && changes) {
-		c->changes[s] = changes;
-		changes = NULL;
+		/* another thread deciding with this class may have been first */
+		json_t *none = NULL;
+		if (__atomic_compare_exchange_n(&c->changes[s], &none, changes, 0, __ATOMIC_ACQ_REL,
+		                                __ATOMIC_ACQUIRE))
+			changes = NULL;
 	}
 done:
 	if (act != sact)
@@ -2899,7 +2962,7 @@ static int fan_decide(struct fan *fan, size_t i, long long now,
 			if (!*ro && !(*ro = fan_changed(fan, c, s, f)))
 				return SL_ENOMEM;
 			dec->obj = *ro;
-			dec->changes = c->changes[s];
+			dec->changes = __atomic_load_n(&c->changes[s], __ATOMIC_ACQUIRE);
 		}
 		fan->refs++;
 		decisions[d][i] = dec;
@@ -2946,6 +3009,7 @@ int sl_policy_decide_bundle_all(const struct sl_policy *p, const json_t *bundle,
 		;
 	if (!(fan->facts = malloc((n ? n : 1) * sizeof(*fan->facts))) ||
 	    !(fan->cls_of = calloc(n ? n : 1, sizeof(*fan->cls_of))) ||
+	    !(fan->used = calloc(n ? n : 1, sizeof(*fan->used))) ||
 	    !(fan->robj = calloc((n ? n : 1) * nd, sizeof(*fan->robj))) ||
 	    !(fan->cinfo = calloc(n ? n : 1, sizeof(*fan->cinfo))) ||
 	    !(fan->blk = malloc((n ? n : 1) * nd * sizeof(*fan->blk))) ||
@@ -3005,8 +3069,14 @@ int sl_policy_decide_bundle_all(const struct sl_policy *p, const json_t *bundle,
 				break;
 			}
 		if (!c) {
-			if (!(c = cls_new(fan, f, key, klen, kh)))
+			/* an embedded sharing group is known by its address: not across calls */
+			int local = !klen, k;
+			for (k = 0; k < f->ndist; k++)
+				local |= f->dist[k].sg_obj != NULL;
+			c = local ? cls_new(p, f, key, klen, kh) : cls_cached(p, f, key, klen, kh);
+			if (!c)
 				goto oom;
+			fan->used[fan->nused++] = c;
 			if (klen)
 				tab[h] = c;
 		}

@@ -448,6 +448,8 @@ void sl_policy_free(struct sl_policy *p)
 	/* decisions whose rule chain is not written yet hold the policy too (sl_policy_hold) */
 	if (!p || __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
+	sl_policy_classes_clear(p);
+	pthread_mutex_destroy(&p->classes_mu);
 	for (i = 0; i < p->ndests; i++)
 		dest_clear(&p->dests[i]);
 	free(p->dests);
@@ -533,8 +535,10 @@ int sl_policy_load(const char *path, struct sl_policy **out, struct sl_err *err)
 		return SL_EINVAL;
 	}
 	p = calloc(1, sizeof(*p));
-	if (p)
+	if (p) {
 		p->refs = 1;
+		pthread_mutex_init(&p->classes_mu, NULL);
+	}
 	n = cfg_size(cfg, "destination");
 	if (!p || n > POLICY_MAX_DESTS) {
 		r = p ? sl_err_set(err, SL_ELIMIT, path, "more than %d destinations",

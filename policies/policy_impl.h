@@ -3,6 +3,7 @@
 #ifndef SL_POLICY_IMPL_H
 #define SL_POLICY_IMPL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,7 +58,15 @@ struct sl_policy {
 	size_t keylen;
 	struct sl_policy_intern in;
 	size_t refs; /* 1 for the caller of sl_policy_load, 1 per sl_policy_hold */
+	/* verdict classes (decision.c) kept from one sl_policy_decide_bundle_all call to the next:
+	 * the same kinds of objects come bundle after bundle */
+	pthread_mutex_t classes_mu;
+	struct cls **classes;
+	size_t classes_cap, classes_n;
 };
+
+/* Drop the class cache (decision.c), when the policy is freed. */
+void sl_policy_classes_clear(struct sl_policy *p);
 
 /* Keep d's policy alive until a matching sl_policy_free (a decision that builds its rule chain
  * later holds it this way). */

@@ -573,6 +573,66 @@ static void test_random_bundles(void)
 	sl_policy_free(p);
 }
 
+/* The policy keeps verdict classes from one call to the next, and starts its cache again past
+ * 1024 classes: decisions made before that still read their chains and objects (ASan would see
+ * a use after free), and later calls still agree with the per-destination path. */
+static void test_class_cache(void)
+{
+	struct sl_policy *p = pt_policy(policy_text);
+	struct sl_policy_decision **first[MAXD];
+	size_t nd = sl_policy_dest_count(p), n0 = 0, b, i;
+	json_t *bundle0 = NULL;
+	struct sl_err err;
+
+	for (b = 0; b < 26; b++) {
+		json_t *bundle = json_pack("{s:s, s:s, s:[]}", "type", "bundle", "id", "bundle--c",
+		                           "objects"),
+		       *objs = json_object_get(bundle, "objects");
+		for (i = 0; i < 50; i++) {
+			char label[32], id[32];
+			snprintf(label, sizeof(label), "share:%zu-%zu", b, i);
+			snprintf(id, sizeof(id), "indicator--%zu", i);
+			json_array_append_new(objs,
+			                      json_pack("{s:s, s:s, s:[s], s:s}", "type",
+			                                "indicator", "id", id, "labels", label,
+			                                "description", "mail eve@example.org"));
+		}
+		if (b == 0) {
+			if (sl_policy_decide_bundle_all(p, bundle, NOW, NULL, first, &n0, &err) !=
+			    0)
+				failures++;
+			bundle0 = json_incref(bundle);
+		} else if (b % 5 == 0) {
+			bundle_agree(p, bundle, "after many classes");
+		} else {
+			struct sl_policy_decision **decs[MAXD];
+			size_t n = 0;
+			if (sl_policy_decide_bundle_all(p, bundle, NOW, NULL, decs, &n, &err) != 0)
+				failures++;
+			for (i = 0; i < nd; i++)
+				sl_policy_decisions_free(decs[i], n);
+		}
+		json_decref(bundle);
+	}
+	json_decref(bundle0);
+	sl_policy_free(p);
+	for (i = 0; i < nd && n0 == 50; i++) {
+		const struct sl_policy_decision *d = first[i][49];
+		if (!strstr(sl_policy_decision_rule(d), "share:0-49") &&
+		    !strstr(sl_policy_decision_rule(d), "destination")) {
+			fprintf(stderr, "class cache: chain lost: %s\n",
+			        sl_policy_decision_rule(d));
+			failures++;
+		}
+		if (sl_policy_decision_object(d) &&
+		    !pt_contains(sl_policy_decision_object(d), "indicator--49")) {
+			fprintf(stderr, "class cache: object lost\n");
+			failures++;
+		}
+		sl_policy_decisions_free(first[i], n0);
+	}
+}
+
 /* Every object of every corpus bundle, with its containers and the bundle's markings as
  * sl_policy_decide_bundle passes them. */
 static void test_corpus(void)
@@ -652,6 +712,7 @@ int main(void)
 	test_bundle_all();
 	test_bundle_classes();
 	test_random_bundles();
+	test_class_cache();
 	test_corpus();
 	printf("%ld cases, %ld failures\n", cases, failures);
 	return failures ? 1 : 0;
