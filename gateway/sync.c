@@ -1,6 +1,6 @@
 /* sync.c — timers, pulls into the pipeline, and outbox workers for push destinations (MISP events
- * or STIX bundles, by connector). Everything runs on the one loop; ledger calls are synchronous,
- * HTTP is not. */
+ * or STIX bundles, by connector). HTTP runs on the loop; every ledger call runs as a job on the
+ * ledger pool's worker threads, so a slow database never stalls a transfer. */
 #include "sync.h"
 
 #include <inttypes.h>
@@ -12,6 +12,7 @@
 #include "backoff.h"
 #include "decision.h"
 #include "http_client.h"
+#include "ledger_pool.h"
 #include "log.h"
 #include "peer.h"
 #include "peer_misp.h"
@@ -22,45 +23,114 @@
 #define PUSH_IDLE_MS 5000u
 #define LEASE_S 60u
 #define BUSY_RETRY_MS 200u
+/* Items of one pull queued for the pipeline before the pull pauses (and resumes from its cursor
+ * once they are in): bounds memory whatever the peer has. */
+#define PULL_INFLIGHT_MAX 16u
+/* OpenCTI's core extension, where its output keeps the other ids an object had. */
+#define OCTI_CORE_EXT "extension-definition--ea279b3e-5c71-4632-ac08-831c66a786ba"
+
+/* Threads. Everything in struct sl_sync and struct speer belongs to the loop thread. A job struct
+ * belongs to its work function from submit until work returns, then to its done callback (the
+ * pool orders the two). Work functions read only their job, the immutable config snapshot and the
+ * policy (read-only once loaded), and use the worker's ledger. */
 
 struct push_event {
-	json_t *event; /* {"Event": ...} */
+	json_t *event; /* {"Event": ...} or a bundle */
 	size_t *rows;  /* indexes into work[] settled by this push */
 	size_t nrows;
 };
+
+/* One outbox row's outcome, written by a settle job. */
+struct settle_row {
+	int64_t outbox_id;
+	enum sl_peer_push_result res;
+	char *msg;
+	int retry_s;
+};
+
+struct pull_run;
 
 struct speer {
 	struct sl_sync *s;
 	const struct sl_config_peer *cfg;
 	const struct sl_peer_ops *ops;
 	struct sl_peer *conn;
+	char push_key[SL_LEDGER_POOL_KEY_MAX]; /* the pool queue of this destination's outbox */
 	bool pull, push;
 	struct sl_timer *poll_timer, *push_timer;
 	unsigned pull_failures;
 	struct sl_breaker *breaker;
 	struct sl_backoff_policy bp;
 	struct sl_rng rng;
-	bool took_in; /* the running pull stored something new */
-	/* the outbox batch being pushed */
+	struct pull_run *run; /* the pull in progress, NULL between pulls */
+	/* the outbox batch being pushed (claimed by a claim job, then pushed from the loop) */
+	bool claiming;
 	struct sl_ledger_work *work;
 	size_t nwork;
 	bool *settled;
 	struct push_event *evs;
 	size_t nevs, ev_next;
+	struct settle_row *pend; /* settled on the loop, not yet written */
+	size_t npend;
+	char *seen_uuid, *seen_ts; /* a MISP event pushed: raise its seen mark with the settle */
 };
 
 struct sl_sync {
 	struct sl_evloop *loop;
 	struct sl_config *cfg;
-	struct sl_ledger *ledger;
+	struct sl_ledger *ledger; /* the loop's own connection: start-up and shutdown only */
 	const struct sl_policy *policy;
-	struct sl_pipeline *pipe;
+	struct sl_ledger_pool *pool;
 	struct sl_http_client *http;
 	struct sl_sync_opts opts;
 	struct speer *peers;
 	size_t npeers;
+	bool stopping;
 	struct sl_sync_stats st;
 };
+
+/* The connector of a peer kind; NULL for kinds `sluice run` does not sync (MISP feeds are read
+ * with `sluice feed pull` and published with `sluice feed publish`). */
+static const struct sl_peer_ops *ops_for(enum sl_peer_kind kind)
+{
+	switch (kind) {
+	case SL_PEER_MISP:
+		return sl_peer_misp_ops();
+	case SL_PEER_TAXII:
+		return sl_peer_taxii_ops();
+	default:
+		return NULL;
+	}
+}
+
+/* Per worker: a pipeline on the worker's connection. */
+static void *wctx_new(struct sl_ledger *l, void *hook_arg, struct sl_err *err)
+{
+	const struct sl_sync *s = hook_arg;
+	struct sl_pipeline *pipe = sl_pipeline_new(l, s->policy, err);
+	size_t i;
+
+	if (!pipe)
+		return NULL;
+	/* Destinations that are not push peers are served (TAXII partners of sluice's own server,
+	 * feeds): their allowed versions go to their views, no outbox rows. */
+	for (i = 0; i < sl_policy_dest_count(s->policy); i++) {
+		const char *d = sl_policy_dest_name(sl_policy_dest_at(s->policy, i));
+		const struct sl_config_peer *pc = sl_config_peer_by_name(s->cfg, d);
+		if ((!pc || !ops_for(pc->kind) || !(pc->direction & SL_PEER_PUSH)) &&
+		    sl_pipeline_set_pull(pipe, d, err) < 0) {
+			sl_pipeline_free(pipe);
+			return NULL;
+		}
+	}
+	return pipe;
+}
+
+static void wctx_free(void *ctx, void *hook_arg)
+{
+	(void)hook_arg;
+	sl_pipeline_free(ctx);
+}
 
 static uint64_t mono(const struct sl_sync *s)
 {
@@ -77,38 +147,70 @@ static uint64_t poll_ms(const struct speer *p)
 	return p->s->opts.poll_ms ? p->s->opts.poll_ms : (uint64_t)p->cfg->poll_interval_s * 1000u;
 }
 
+/* ---- status notes ---------------------------------------------------------------------------- */
+
 /* What `sluice status` shows: (peer, "sync:<what>") = "<epoch seconds> <message>" in the cursor
  * table. Best effort: a lost note loses no work. */
+struct note_job {
+	char *peer, *stream, *pos;
+};
+
+static int note_work(struct sl_ledger *l, void *ctx, void *arg)
+{
+	struct note_job *j = arg;
+	struct sl_ledger_cursor c = {j->peer, j->stream, j->pos};
+	struct sl_err err = {0};
+
+	(void)ctx;
+	return sl_ledger_cursor_set(l, &c, &err);
+}
+
+static void note_done(void *arg, bool cancelled)
+{
+	struct note_job *j = arg;
+	(void)cancelled;
+	free(j->peer);
+	free(j->stream);
+	free(j->pos);
+	free(j);
+}
+
 static void note(struct speer *p, const char *what, const char *fmt, ...) SL_PRINTF(3, 4);
 static void note(struct speer *p, const char *what, const char *fmt, ...)
 {
 	char stream[64], pos[SL_ERR_MSG_MAX + 32];
-	struct sl_ledger_cursor c = {p->cfg->name, stream, pos};
+	struct note_job *j;
 	struct sl_err err = {0};
 	va_list ap;
 	int n;
 
+	if (p->s->stopping || !(j = calloc(1, sizeof(*j))))
+		return;
 	snprintf(stream, sizeof(stream), "sync:%s", what);
 	n = snprintf(pos, sizeof(pos), "%lld ", wall_s(p->s));
 	va_start(ap, fmt);
 	vsnprintf(pos + n, sizeof(pos) - (size_t)n, fmt, ap);
 	va_end(ap);
-	if (sl_ledger_cursor_set(p->s->ledger, &c, &err) < 0)
-		sl_log_err(SL_LOG_WARN, p->cfg->name, &err);
+	j->peer = strdup(p->cfg->name);
+	j->stream = strdup(stream);
+	j->pos = strdup(pos);
+	if (!j->peer || !j->stream || !j->pos ||
+	    sl_ledger_pool_submit(p->s->pool, NULL, note_work, note_done, j, &err) < 0)
+		note_done(j, true);
 }
 
-/* ---- pull ------------------------------------------------------------------------------------ */
+/* ---- seen marks ------------------------------------------------------------------------------ */
 
 /* The newest timestamp of MISP event uuid that sluice has taken in from any peer or pushed to any
  * peer, kept in the ledger's cursor table (peer SL_SYNC_SEEN_PEER, stream "misp-event:<uuid>").
  * MISP's own sync rule: same uuid and timestamp = same version. -1 when none. */
-static long long seen_get(struct sl_sync *s, const char *uuid)
+static long long seen_get(struct sl_ledger *l, const char *uuid)
 {
 	char stream[96], pos[32];
 	struct sl_err err = {0};
 
 	snprintf(stream, sizeof(stream), "misp-event:%s", uuid);
-	if (sl_ledger_cursor_get(s->ledger, SL_SYNC_SEEN_PEER, stream, pos, sizeof(pos), &err) < 0)
+	if (sl_ledger_cursor_get(l, SL_SYNC_SEEN_PEER, stream, pos, sizeof(pos), &err) < 0)
 		return -1;
 	return strtoll(pos, NULL, 10);
 }
@@ -126,48 +228,63 @@ static const char *ts_text(const json_t *v, char out[32])
 }
 
 /* Only ever forward: an older version settled as "the peer has newer" must not lower it. */
-static void seen_raise(struct sl_sync *s, const char *uuid, const char *ts)
+static void seen_raise(struct sl_ledger *l, const char *uuid, const char *ts)
 {
 	char stream[96];
 	struct sl_ledger_cursor c = {SL_SYNC_SEEN_PEER, stream, ts};
 	struct sl_err err = {0};
 
-	if (!uuid || !ts || strtoll(ts, NULL, 10) <= seen_get(s, uuid))
+	if (!uuid || !ts || strtoll(ts, NULL, 10) <= seen_get(l, uuid))
 		return;
 	snprintf(stream, sizeof(stream), "misp-event:%s", uuid);
-	if (sl_ledger_cursor_set(s->ledger, &c, &err) < 0)
-		sl_log_err(SL_LOG_WARN, "sync", &err);
+	if (sl_ledger_cursor_set(l, &c, &err) < 0) {
+		/* best effort: a lost mark costs one re-decision */
+	}
 }
 
-/* This version of the event is already in: taken in from another peer (then every destination
- * but its origin was decided already, and deciding again would push it back to its origin) or
- * our own push read back. */
-static bool is_echo(struct speer *p, const json_t *item)
-{
-	const json_t *ev = json_object_get(item, "Event");
-	const char *uuid = json_string_value(json_object_get(ev, "uuid"));
-	char ts[32];
+/* ---- pull ------------------------------------------------------------------------------------ */
 
-	if (!uuid || !ts_text(json_object_get(ev, "timestamp"), ts))
-		return false;
-	return strtoll(ts, NULL, 10) <= seen_get(p->s, uuid);
-}
+/* One pull of one peer: its items go to the pipeline as jobs on the peer's pool queue, in order. */
+struct pull_run {
+	struct speer *p;
+	/* Worker side (the peer's jobs run one at a time, in order): set when a job could not
+	 * commit (database lost); every later job of this pull then leaves its item alone, so the
+	 * cursor never passes it. Read on the loop only in the last job's done. */
+	bool aborted;
+	struct sl_err abort_err;
+	/* loop side */
+	unsigned inflight;
+	bool paused; /* the pull stopped itself for back-pressure: not a failure */
+	bool took_in;
+};
 
-/* OpenCTI's core extension, where its output keeps the other ids an object had. */
-#define OCTI_CORE_EXT "extension-definition--ea279b3e-5c71-4632-ac08-831c66a786ba"
+enum pull_outcome { PULLED_IN, PULLED_ECHO, PULLED_FAILED, PULLED_PASSED, PULLED_SKIPPED };
+
+struct pull_job {
+	struct pull_run *run;
+	const struct sl_config_peer *cfg;
+	enum sl_peer_item_kind kind;
+	json_t *item; /* owned: a copy; NULL = filtered out at the peer */
+	char *origin, *position;
+	long long now;
+	/* results, for done */
+	enum pull_outcome outcome;
+	struct sl_pipeline_stats st;
+	struct sl_err err;
+};
 
 /* The STIX id sluice knows foreign_id of peer by: the id map first, else one of the ids the peer
- * says the object had before (OpenCTI's x_opencti_stix_ids) that the ledger holds — remembered in
- * the id map from then on. NULL when the object is new to sluice (it keeps the peer's id). */
-static const char *local_id(struct speer *p, const char *foreign_id, const json_t *obj,
-                            char out[SL_LEDGER_ID_MAX])
+ * says the object had before (OpenCTI's x_opencti_stix_ids, or its core extension's stix_ids)
+ * that the ledger holds — remembered in the id map from then on. NULL when the object is new to
+ * sluice (it keeps the peer's id). */
+static const char *local_id(struct sl_ledger *l, const char *peer, const char *foreign_id,
+                            const json_t *obj, char out[SL_LEDGER_ID_MAX])
 {
 	const json_t *c, *ids;
 	struct sl_err err = {0};
 	size_t i;
 
-	if (sl_ledger_idmap_to_stix(p->s->ledger, p->cfg->name, foreign_id, out, SL_LEDGER_ID_MAX,
-	                            &err) == 0)
+	if (sl_ledger_idmap_to_stix(l, peer, foreign_id, out, SL_LEDGER_ID_MAX, &err) == 0)
 		return out;
 	ids = json_object_get(obj, "x_opencti_stix_ids");
 	if (!ids) /* OpenCTI's own output form: its core extension */
@@ -181,13 +298,14 @@ static const char *local_id(struct speer *p, const char *foreign_id, const json_
 		if (!id || strcmp(id, foreign_id) == 0 || strlen(id) >= SL_LEDGER_ID_MAX)
 			continue;
 		memset(&err, 0, sizeof(err));
-		known = sl_ledger_get(p->s->ledger, id, NULL, &err);
+		known = sl_ledger_get(l, id, NULL, &err);
 		if (!known)
 			continue;
 		json_decref(known);
 		memset(&err, 0, sizeof(err));
-		if (sl_ledger_idmap_put(p->s->ledger, p->cfg->name, foreign_id, id, &err) < 0)
-			sl_log_err(SL_LOG_WARN, p->cfg->name, &err);
+		if (sl_ledger_idmap_put(l, peer, foreign_id, id, &err) < 0) {
+			/* looked up through the ledger again next time */
+		}
 		return strcpy(out, id);
 	}
 	return NULL;
@@ -203,7 +321,7 @@ static bool is_ref_key(const char *k)
 /* Give the objects of a peer that renames ids (OpenCTI) back the ids sluice knows them by: their
  * own id and every *_ref / *_refs value, so an edit at the peer is a new version of our object,
  * not a second object. */
-static void localise_ids(struct speer *p, json_t *bundle)
+static void localise_ids(struct sl_ledger *l, const char *peer, json_t *bundle)
 {
 	char buf[SL_LEDGER_ID_MAX];
 	json_t *o, *v, *r;
@@ -213,92 +331,162 @@ static void localise_ids(struct speer *p, json_t *bundle)
 	json_array_foreach(json_object_get(bundle, "objects"), i, o)
 	{
 		if ((id = json_string_value(json_object_get(o, "id"))) != NULL &&
-		    local_id(p, id, o, buf))
+		    local_id(l, peer, id, o, buf))
 			json_object_set_new(o, "id", json_string(buf));
 		json_object_foreach(o, k, v)
 		{
 			if (!is_ref_key(k))
 				continue;
-			if (json_is_string(v) && local_id(p, json_string_value(v), NULL, buf))
+			if (json_is_string(v) && local_id(l, peer, json_string_value(v), NULL, buf))
 				json_string_set(v, buf);
 			if (!json_is_array(v))
 				continue;
 			json_array_foreach(v, j, r)
 			{
 				if (json_is_string(r) &&
-				    local_id(p, json_string_value(r), NULL, buf))
+				    local_id(l, peer, json_string_value(r), NULL, buf))
 					json_string_set(r, buf);
 			}
 		}
 	}
 }
 
-/* One pulled STIX bundle into the pipeline. A version the ledger has already (our own push read
- * back from a TAXII partner, the same object from two peers) is a no-op there; decisions are
- * recorded at most once per (destination, version). */
-static int take_bundle(struct speer *p, const json_t *item, const char *origin,
-                       const struct sl_ledger_cursor *cur, struct sl_err *err)
+/* This version of the MISP event is already in: taken in from another peer (then every
+ * destination but its origin was decided already, and deciding again would push it back to its
+ * origin) or our own push read back. */
+static bool is_echo(struct sl_ledger *l, const json_t *item)
 {
-	struct sl_pipeline_stats st = {0};
-	json_t *b = json_deep_copy(item);
+	const json_t *ev = json_object_get(item, "Event");
+	const char *uuid = json_string_value(json_object_get(ev, "uuid"));
+	char ts[32];
+
+	if (!uuid || !ts_text(json_object_get(ev, "timestamp"), ts))
+		return false;
+	return strtoll(ts, NULL, 10) <= seen_get(l, uuid);
+}
+
+/* On a worker: one pulled item into the pipeline, the cursor with it. */
+static int pull_work(struct sl_ledger *l, void *ctx, void *arg)
+{
+	struct pull_job *j = arg;
+	struct sl_ledger_cursor cur = {j->cfg->name, SL_SYNC_STREAM, j->position};
 	int rc;
 
-	if (!b)
-		return sl_err_set(err, SL_ENOMEM, p->cfg->name, "out of memory");
-	if (p->cfg->kind == SL_PEER_OPENCTI)
-		localise_ids(p, b);
-	rc = sl_pipeline_bundle(p->s->pipe, p->cfg->name, origin, b, cur, wall_s(p->s), &st, err);
-	json_decref(b);
-	if (rc == SL_EDB || rc == SL_ENOMEM)
-		return rc;
-	if (rc < 0) {
-		p->s->st.events_failed++;
-		sl_log_err(SL_LOG_WARN, p->cfg->name, err);
-		memset(err, 0, sizeof(*err));
-		return sl_ledger_cursor_set(p->s->ledger, cur, err);
+	if (j->run->aborted) {
+		j->outcome = PULLED_SKIPPED;
+		return 0;
 	}
-	p->s->st.events_in++;
-	if (st.allowed || st.changed || st.denied)
-		p->took_in = true;
-	return 0;
+	if (!j->item) {
+		j->outcome = PULLED_PASSED;
+		rc = sl_ledger_cursor_set(l, &cur, &j->err);
+	} else if (j->kind == SL_PEER_ITEM_MISP_EVENT && is_echo(l, j->item)) {
+		j->outcome = PULLED_ECHO;
+		rc = sl_ledger_cursor_set(l, &cur, &j->err);
+	} else {
+		if (j->kind == SL_PEER_ITEM_STIX) {
+			if (j->cfg->kind == SL_PEER_OPENCTI)
+				localise_ids(l, j->cfg->name, j->item);
+			rc = sl_pipeline_bundle(ctx, j->cfg->name, j->origin, j->item, &cur, j->now,
+			                        &j->st, &j->err);
+		} else {
+			rc = sl_pipeline_misp_event(ctx, j->cfg->name, j->item, &cur, j->now,
+			                            &j->st, NULL, &j->err);
+		}
+		j->outcome = PULLED_IN;
+		if (rc < 0 && rc != SL_EDB && rc != SL_ENOMEM) {
+			/* quarantined by the pipeline; the rest of the peer's items go on */
+			struct sl_err e2 = {0};
+			j->outcome = PULLED_FAILED;
+			rc = sl_ledger_cursor_set(l, &cur, &e2);
+			if (rc < 0)
+				j->err = e2;
+		} else if (rc == 0 && j->kind == SL_PEER_ITEM_MISP_EVENT) {
+			const json_t *ev = json_object_get(j->item, "Event");
+			char ts[32];
+			seen_raise(l, json_string_value(json_object_get(ev, "uuid")),
+			           ts_text(json_object_get(ev, "timestamp"), ts));
+		}
+	}
+	if (rc < 0) {
+		/* nothing committed: the cursor stays before this item, and so must it for the rest
+		 */
+		j->run->aborted = true;
+		j->run->abort_err = j->err;
+		j->outcome = PULLED_SKIPPED;
+	}
+	return rc;
+}
+
+static void pull_job_free(struct pull_job *j)
+{
+	json_decref(j->item);
+	free(j->origin);
+	free(j->position);
+	free(j);
+}
+
+static void pull_done(void *arg, bool cancelled)
+{
+	struct pull_job *j = arg;
+	struct pull_run *run = j->run;
+	struct speer *p = run->p;
+
+	run->inflight--;
+	if (!cancelled && !p->s->stopping) {
+		switch (j->outcome) {
+		case PULLED_IN:
+			p->s->st.events_in++;
+			if (j->st.allowed || j->st.changed || j->st.denied)
+				run->took_in = true;
+			break;
+		case PULLED_ECHO:
+			p->s->st.events_echo++;
+			break;
+		case PULLED_FAILED:
+			p->s->st.events_failed++;
+			sl_log_err(SL_LOG_WARN, p->cfg->name, &j->err);
+			break;
+		default:
+			break;
+		}
+	}
+	pull_job_free(j);
 }
 
 static int on_pull_item(void *arg, const json_t *item, const char *origin, const char *position,
                         struct sl_err *err)
 {
 	struct speer *p = arg;
-	struct sl_ledger_cursor cur = {p->cfg->name, SL_SYNC_STREAM, position};
-	struct sl_pipeline_stats st = {0};
+	struct pull_run *run = p->run;
+	struct pull_job *j;
 	int rc;
 
-	if (!item) /* filtered out by the peer block */
-		return sl_ledger_cursor_set(p->s->ledger, &cur, err);
-	if (p->ops->items == SL_PEER_ITEM_STIX)
-		return take_bundle(p, item, origin, &cur, err);
-	if (is_echo(p, item)) {
-		p->s->st.events_echo++;
-		return sl_ledger_cursor_set(p->s->ledger, &cur, err);
+	if (run->inflight >= PULL_INFLIGHT_MAX) {
+		run->paused = true;
+		return sl_err_set(err, SL_ELIMIT, p->cfg->name,
+		                  "pull paused: %u items wait for the ledger", run->inflight);
 	}
-	rc = sl_pipeline_misp_event(p->s->pipe, p->cfg->name, item, &cur, wall_s(p->s), &st, NULL,
-	                            err);
-	if (rc == SL_EDB || rc == SL_ENOMEM)
-		return rc; /* nothing committed: stop, the cursor stays, the next pull retries */
+	if (!(j = calloc(1, sizeof(*j))))
+		return sl_err_set(err, SL_ENOMEM, p->cfg->name, "out of memory");
+	j->run = run;
+	j->cfg = p->cfg;
+	j->kind = p->ops->items;
+	j->now = wall_s(p->s);
+	j->item = item ? json_deep_copy(item) : NULL;
+	j->origin = origin ? strdup(origin) : NULL;
+	j->position = strdup(position ? position : "");
+	if ((item && !j->item) || (origin && !j->origin) || !j->position) {
+		pull_job_free(j);
+		return sl_err_set(err, SL_ENOMEM, p->cfg->name, "out of memory");
+	}
+	rc = sl_ledger_pool_submit(p->s->pool, p->cfg->name, pull_work, pull_done, j, err);
 	if (rc < 0) {
-		/* quarantined by the pipeline; the rest of the peer's events go on */
-		p->s->st.events_failed++;
-		sl_log_err(SL_LOG_WARN, p->cfg->name, err);
-		memset(err, 0, sizeof(*err));
-		return sl_ledger_cursor_set(p->s->ledger, &cur, err);
+		pull_job_free(j);
+		if (rc == SL_ELIMIT)
+			run->paused = true;
+		return rc;
 	}
-	p->s->st.events_in++;
-	{
-		const json_t *ev = json_object_get(item, "Event");
-		char ts[32];
-		seen_raise(p->s, json_string_value(json_object_get(ev, "uuid")),
-		           ts_text(json_object_get(ev, "timestamp"), ts));
-	}
-	if (st.allowed || st.changed || st.denied)
-		p->took_in = true;
+	run->inflight++;
 	return 0;
 }
 
@@ -306,70 +494,187 @@ static void wake_pushers(struct sl_sync *s)
 {
 	size_t i;
 	for (i = 0; i < s->npeers; i++)
-		if (s->peers[i].push && s->peers[i].push_timer &&
-		    !s->peers[i].work) /* not mid-batch */
+		if (s->peers[i].push && s->peers[i].push_timer && !s->peers[i].work &&
+		    !s->peers[i].claiming) /* not mid-batch */
 			sl_timer_arm(s->peers[i].push_timer, 0);
+}
+
+/* The last job of a pull: after every item of it (same queue), it says how the pull ended. */
+struct end_job {
+	struct pull_run *run;
+	const struct sl_config_peer *cfg;
+	struct sl_err err; /* the connector's error; then the run's, when it aborted */
+	int64_t retry_after_ms;
+	long long now;
+};
+
+static int end_work(struct sl_ledger *l, void *ctx, void *arg)
+{
+	struct end_job *j = arg;
+	char stream[64], pos[SL_ERR_MSG_MAX + 32];
+	struct sl_ledger_cursor c = {j->cfg->name, stream, pos};
+	struct sl_err err = {0};
+
+	(void)ctx;
+	if (j->run->aborted)
+		j->err = j->run->abort_err;
+	snprintf(stream, sizeof(stream), "sync:%s", j->err.code ? "pull-error" : "pull-ok");
+	snprintf(pos, sizeof(pos), "%lld %s", j->now, j->err.code ? j->err.msg : "ok");
+	return sl_ledger_cursor_set(l, &c, &err);
+}
+
+static void end_done(void *arg, bool cancelled)
+{
+	struct end_job *j = arg;
+	struct pull_run *run = j->run;
+	struct speer *p = run->p;
+	uint64_t delay;
+
+	if (cancelled || p->s->stopping) {
+		free(run);
+		p->run = NULL;
+		free(j);
+		return;
+	}
+	if (j->err.code == 0) {
+		p->s->st.pulls_ok++;
+		p->pull_failures = 0;
+		/* paused for back-pressure: go on at once from the cursor its items committed */
+		delay = run->paused ? 0 : poll_ms(p);
+		sl_debug("peer %s: pull %s", p->cfg->name, run->paused ? "paused" : "done");
+	} else {
+		p->s->st.pulls_failed++;
+		delay = sl_backoff_delay_ms(&p->bp, p->pull_failures, j->retry_after_ms, &p->rng);
+		p->pull_failures++;
+		sl_error("peer %s: pull failed (%s: %s); retry in %" PRIu64 " ms, cursor not moved",
+		         p->cfg->name, j->err.where, j->err.msg, delay);
+	}
+	if (run->took_in)
+		wake_pushers(p->s);
+	free(run);
+	p->run = NULL;
+	free(j);
+	sl_timer_arm(p->poll_timer, delay);
 }
 
 static void on_pull_done(void *arg, const struct sl_err *err, int64_t retry_after_ms)
 {
 	struct speer *p = arg;
-	uint64_t delay;
+	struct end_job *j = calloc(1, sizeof(*j));
+	struct sl_err e = {0};
 
-	if (err->code == 0) {
-		p->s->st.pulls_ok++;
-		p->pull_failures = 0;
-		delay = poll_ms(p);
-		sl_debug("peer %s: pull done", p->cfg->name);
-		note(p, "pull-ok", "ok");
-	} else {
-		p->s->st.pulls_failed++;
-		delay = sl_backoff_delay_ms(&p->bp, p->pull_failures, retry_after_ms, &p->rng);
-		p->pull_failures++;
-		sl_error("peer %s: pull failed (%s: %s); retry in %" PRIu64 " ms, cursor not moved",
-		         p->cfg->name, err->where, err->msg, delay);
-		note(p, "pull-error", "%s", err->msg);
+	if (!j) {
+		sl_error("peer %s: out of memory", p->cfg->name);
+		free(p->run);
+		p->run = NULL;
+		sl_timer_arm(p->poll_timer, poll_ms(p));
+		return;
 	}
-	if (p->took_in)
-		wake_pushers(p->s);
-	p->took_in = false;
-	sl_timer_arm(p->poll_timer, delay);
+	j->run = p->run;
+	j->cfg = p->cfg;
+	j->retry_after_ms = retry_after_ms;
+	j->now = wall_s(p->s);
+	if (err->code && !(p->run->paused && err->code == SL_ELIMIT))
+		j->err = *err;
+	/* A full pool refuses the job: retry the submit shortly (the queue drains by itself). */
+	if (sl_ledger_pool_submit(p->s->pool, p->cfg->name, end_work, end_done, j, &e) < 0) {
+		sl_warn("peer %s: %s; ending the pull on the loop", p->cfg->name, e.msg);
+		end_done(j, false);
+	}
+}
+
+/* The cursor is read on the peer's queue: after every job of the previous pull. */
+struct start_job {
+	struct speer *p;
+	const struct sl_config_peer *cfg;
+	int rc;
+	struct sl_err err;
+	char cursor[SL_SYNC_CURSOR_MAX];
+};
+
+static int start_work(struct sl_ledger *l, void *ctx, void *arg)
+{
+	struct start_job *j = arg;
+	(void)ctx;
+	j->rc = sl_ledger_cursor_get(l, j->cfg->name, SL_SYNC_STREAM, j->cursor, sizeof(j->cursor),
+	                             &j->err);
+	return j->rc == SL_ENOTFOUND ? 0 : j->rc;
+}
+
+static void start_done(void *arg, bool cancelled)
+{
+	struct start_job *j = arg;
+	struct speer *p = j->p;
+	struct sl_peer_pull_cb cb = {on_pull_item, on_pull_done, p};
+	struct sl_err err = {0};
+
+	if (cancelled || p->s->stopping) {
+		free(p->run);
+		p->run = NULL;
+		free(j);
+		return;
+	}
+	if (j->rc < 0 && j->rc != SL_ENOTFOUND) {
+		on_pull_done(p, &j->err, -1);
+	} else if (p->ops->pull(p->conn, j->rc == 0 ? j->cursor : NULL, &cb, &err) < 0) {
+		on_pull_done(p, &err, -1);
+	}
+	free(j);
 }
 
 static void on_poll(struct sl_timer *t, void *arg)
 {
 	struct speer *p = arg;
-	struct sl_peer_pull_cb cb = {on_pull_item, on_pull_done, p};
+	struct start_job *j;
 	struct sl_err err = {0};
-	char cursor[SL_SYNC_CURSOR_MAX];
-	int rc;
 
-	if (p->ops->busy(p->conn)) {
+	if (p->run || p->ops->busy(p->conn)) {
 		sl_timer_arm(t, BUSY_RETRY_MS);
 		return;
 	}
-	rc = sl_ledger_cursor_get(p->s->ledger, p->cfg->name, SL_SYNC_STREAM, cursor,
-	                          sizeof(cursor), &err);
-	if (rc < 0 && rc != SL_ENOTFOUND) {
-		on_pull_done(p, &err, -1);
+	p->run = calloc(1, sizeof(*p->run));
+	j = calloc(1, sizeof(*j));
+	if (!p->run || !j) {
+		free(p->run);
+		free(j);
+		p->run = NULL;
+		sl_timer_arm(t, BUSY_RETRY_MS);
 		return;
 	}
-	memset(&err, 0, sizeof(err));
-	p->took_in = false;
-	if (p->ops->pull(p->conn, rc == 0 ? cursor : NULL, &cb, &err) < 0)
-		on_pull_done(p, &err, -1);
+	p->run->p = p;
+	j->p = p;
+	j->cfg = p->cfg;
+	if (sl_ledger_pool_submit(p->s->pool, p->cfg->name, start_work, start_done, j, &err) < 0) {
+		free(j);
+		free(p->run);
+		p->run = NULL;
+		sl_timer_arm(t, BUSY_RETRY_MS);
+	}
 }
 
 /* ---- push ------------------------------------------------------------------------------------ */
 
-static void batch_free(struct speer *p)
+static void events_free(struct push_event *evs, size_t n)
 {
 	size_t i;
-	for (i = 0; i < p->nevs; i++) {
-		json_decref(p->evs[i].event);
-		free(p->evs[i].rows);
+	for (i = 0; evs && i < n; i++) {
+		json_decref(evs[i].event);
+		free(evs[i].rows);
 	}
-	free(p->evs);
+	free(evs);
+}
+
+static void pend_free(struct settle_row *r, size_t n)
+{
+	size_t i;
+	for (i = 0; r && i < n; i++)
+		free(r[i].msg);
+	free(r);
+}
+
+static void batch_free(struct speer *p)
+{
+	events_free(p->evs, p->nevs);
 	free(p->work);
 	free(p->settled);
 	p->evs = NULL;
@@ -378,27 +683,118 @@ static void batch_free(struct speer *p)
 	p->nevs = p->nwork = p->ev_next = 0;
 }
 
+static int settle_one(struct sl_ledger *l, const struct settle_row *r, struct sl_err *err)
+{
+	if (r->res == SL_PEER_PUSH_SENT)
+		return sl_ledger_outbox_sent(l, r->outbox_id, err);
+	if (r->res == SL_PEER_PUSH_RETRY)
+		return sl_ledger_outbox_failed(l, r->outbox_id, r->msg, r->retry_s, err);
+	return sl_ledger_outbox_parked(l, r->outbox_id, r->msg, err);
+}
+
+/* Settled rows are written by a job on the destination's queue (before its next claim). */
+struct settle_job {
+	struct sl_sync *s;
+	const struct sl_config_peer *cfg;
+	struct settle_row *rows;
+	size_t n;
+	char *seen_uuid, *seen_ts;
+	struct sl_err err; /* the first failure */
+};
+
+static int settle_work(struct sl_ledger *l, void *ctx, void *arg)
+{
+	struct settle_job *j = arg;
+	size_t i;
+	int rc = 0;
+
+	(void)ctx;
+	/* A lost settle is not lost work: the lease runs out and the row is claimed again. */
+	for (i = 0; i < j->n; i++) {
+		struct sl_err e = {0};
+		int r = settle_one(l, &j->rows[i], &e);
+		if (r < 0 && rc == 0) {
+			rc = r;
+			j->err = e;
+		}
+		if (r == SL_EDB)
+			break;
+	}
+	if (rc == 0 && j->seen_uuid) /* so that pulling the peer does not take our push back in */
+		seen_raise(l, j->seen_uuid, j->seen_ts);
+	return rc;
+}
+
+static void settle_job_free(struct settle_job *j)
+{
+	pend_free(j->rows, j->n);
+	free(j->seen_uuid);
+	free(j->seen_ts);
+	free(j);
+}
+
+static void settle_done(void *arg, bool cancelled)
+{
+	struct settle_job *j = arg;
+
+	if (cancelled && settle_work(j->s->ledger, NULL, j) < 0) {
+		/* sluice is stopping: written now on the loop's own connection; j->err says */
+	}
+	if (j->err.code)
+		sl_log_err(SL_LOG_ERROR, j->cfg->name, &j->err);
+	settle_job_free(j);
+}
+
+/* Send what was settled so far to the ledger. */
+static void flush_settles(struct speer *p)
+{
+	struct settle_job *j;
+	struct sl_err err = {0};
+
+	if (!p->npend && !p->seen_uuid)
+		return;
+	j = calloc(1, sizeof(*j));
+	if (!j) {
+		pend_free(p->pend, p->npend);
+		goto out; /* the rows come back when their lease ends */
+	}
+	j->s = p->s;
+	j->cfg = p->cfg;
+	j->rows = p->pend;
+	j->n = p->npend;
+	j->seen_uuid = p->seen_uuid;
+	j->seen_ts = p->seen_ts;
+	p->seen_uuid = p->seen_ts = NULL;
+	if (p->s->stopping ||
+	    sl_ledger_pool_submit(p->s->pool, p->push_key, settle_work, settle_done, j, &err) < 0)
+		settle_done(j, true);
+out:
+	p->pend = NULL;
+	p->npend = 0;
+	free(p->seen_uuid);
+	free(p->seen_ts);
+	p->seen_uuid = p->seen_ts = NULL;
+}
+
 static void settle(struct speer *p, size_t row, enum sl_peer_push_result res, const char *msg,
                    int retry_s)
 {
-	struct sl_err err = {0};
-	int64_t id = p->work[row].outbox_id;
-	int rc;
+	struct settle_row *r;
 
 	if (p->settled[row])
 		return;
 	p->settled[row] = true;
-	if (res == SL_PEER_PUSH_SENT) {
-		rc = sl_ledger_outbox_sent(p->s->ledger, id, &err);
+	if (res == SL_PEER_PUSH_SENT)
 		p->s->st.rows_sent++;
-	} else if (res == SL_PEER_PUSH_RETRY) {
-		rc = sl_ledger_outbox_failed(p->s->ledger, id, msg, retry_s, &err);
-	} else {
-		rc = sl_ledger_outbox_parked(p->s->ledger, id, msg, &err);
-	}
-	/* A lost settle is not lost work: the lease runs out and the row is claimed again. */
-	if (rc < 0)
-		sl_log_err(SL_LOG_ERROR, p->cfg->name, &err);
+	r = realloc(p->pend, (p->npend + 1) * sizeof(*p->pend));
+	if (!r)
+		return; /* the row comes back when its lease ends */
+	p->pend = r;
+	r = &p->pend[p->npend++];
+	r->outbox_id = p->work[row].outbox_id;
+	r->res = res;
+	r->msg = msg ? strdup(msg) : NULL;
+	r->retry_s = retry_s;
 }
 
 static bool is_container(const char *id)
@@ -432,9 +828,9 @@ static bool objs_hold(const json_t *objs, const char *id)
  * edited event, or rows claimed in an earlier batch): their newest stored version, decided again
  * for this destination with the container as context, so a partial batch never sends a partial
  * event and nothing the policy withholds or redacts goes out as stored. */
-static void add_stored_refs(struct speer *p, const json_t *container, json_t *objs)
+static void add_stored_refs(struct sl_ledger *l, const struct sl_policy_dest *d, long long now,
+                            const json_t *container, json_t *objs)
 {
-	const struct sl_policy_dest *d = sl_policy_dest_find(p->s->policy, p->cfg->name);
 	json_t *ids = json_array(), *ctx_c = json_pack("[O]", container), *id;
 	struct sl_policy_ctx ctx = {ctx_c, NULL, NULL};
 	const json_t *v;
@@ -454,10 +850,10 @@ static void add_stored_refs(struct speer *p, const json_t *container, json_t *ob
 
 		if (!json_is_string(id) || objs_hold(objs, json_string_value(id)))
 			continue;
-		obj = sl_ledger_get(p->s->ledger, json_string_value(id), NULL, &err);
+		obj = sl_ledger_get(l, json_string_value(id), NULL, &err);
 		if (!obj)
 			continue; /* e.g. a well-known TLP marking never stored */
-		dec = sl_policy_decide_stix(d, obj, &ctx, wall_s(p->s), &err);
+		dec = sl_policy_decide_stix(d, obj, &ctx, now, &err);
 		out = dec ? sl_policy_decision_take_object(dec) : NULL;
 		if (out)
 			json_array_append_new(objs, out);
@@ -469,45 +865,102 @@ done:
 	json_decref(ctx_c);
 }
 
+/* A claim and the building of what to send, on a worker. */
+struct claim_job {
+	struct speer *p; /* for done only */
+	const struct sl_config_peer *cfg;
+	const struct sl_policy_dest *dest;
+	enum sl_peer_item_kind kind;
+	unsigned max;
+	int lease_s;
+	long long now;
+	/* results */
+	int rc;
+	struct sl_err err;
+	struct sl_ledger_work *work;
+	size_t nwork;
+	bool *settled;
+	struct push_event *evs;
+	size_t nevs;
+	struct settle_row *pre; /* rows settled while building (written here already) */
+	size_t npre;
+	char **logs; /* messages for the loop to log */
+	size_t nlogs;
+};
+
+static void claim_log(struct claim_job *j, const char *fmt, ...) SL_PRINTF(2, 3);
+static void claim_log(struct claim_job *j, const char *fmt, ...)
+{
+	char buf[SL_ERR_MSG_MAX + 256];
+	char **l = realloc(j->logs, (j->nlogs + 1) * sizeof(*j->logs));
+	va_list ap;
+
+	if (!l)
+		return;
+	j->logs = l;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if ((j->logs[j->nlogs] = strdup(buf)) != NULL)
+		j->nlogs++;
+}
+
+/* Settle row i of the claim right away, on the worker's connection. */
+static void claim_settle(struct sl_ledger *l, struct claim_job *j, size_t i,
+                         enum sl_peer_push_result res, const char *msg, int retry_s)
+{
+	struct settle_row r = {j->work[i].outbox_id, res, (char *)msg, retry_s};
+	struct sl_err err = {0};
+
+	if (j->settled[i])
+		return;
+	j->settled[i] = true;
+	if (res == SL_PEER_PUSH_SENT)
+		j->npre++; /* counted as sent on the loop */
+	if (settle_one(l, &r, &err) < 0)
+		claim_log(j, "%s: %s", err.where, err.msg);
+}
+
 /* Group the claimed rows into MISP events: one per report/grouping version, holding the objects
  * it refers to (from the batch, else as stored). Objects of the batch that no container of the
  * batch refers to (identities, marking definitions, ...) have nothing to be sent alone: they are
  * settled sent. */
-static void batch_build(struct speer *p)
+static void build_misp(struct sl_ledger *l, struct claim_job *j)
 {
-	json_t **pay = calloc(p->nwork ? p->nwork : 1, sizeof(*pay));
-	bool *covered = calloc(p->nwork ? p->nwork : 1, sizeof(*covered));
+	size_t n = j->nwork ? j->nwork : 1, i, k;
+	json_t **pay = calloc(n, sizeof(*pay));
+	bool *covered = calloc(n, sizeof(*covered));
 	struct sl_err err = {0};
-	size_t i, j;
 
-	p->evs = calloc(p->nwork ? p->nwork : 1, sizeof(*p->evs));
-	if (!pay || !covered || !p->evs) {
+	j->evs = calloc(n, sizeof(*j->evs));
+	if (!pay || !covered || !j->evs) {
 		free(pay);
 		free(covered);
 		return; /* rows stay leased and come back */
 	}
-	for (i = 0; i < p->nwork; i++) {
-		if (p->work[i].action != SL_LEDGER_DELIVER) {
-			settle(p, i, SL_PEER_PUSH_PERMANENT, "revoke is not supported for MISP yet",
-			       0);
+	for (i = 0; i < j->nwork; i++) {
+		if (j->work[i].action != SL_LEDGER_DELIVER) {
+			claim_settle(l, j, i, SL_PEER_PUSH_PERMANENT,
+			             "revoke is not supported for MISP yet", 0);
 			continue;
 		}
-		pay[i] = sl_ledger_outbox_payload(p->s->ledger, p->work[i].outbox_id, &err);
+		memset(&err, 0, sizeof(err));
+		pay[i] = sl_ledger_outbox_payload(l, j->work[i].outbox_id, &err);
 		if (!pay[i]) {
-			sl_log_err(SL_LOG_ERROR, p->cfg->name, &err);
-			settle(p, i, SL_PEER_PUSH_RETRY, err.msg, 5);
+			claim_log(j, "%s: %s", err.where, err.msg);
+			claim_settle(l, j, i, SL_PEER_PUSH_RETRY, err.msg, 5);
 		}
 	}
-	for (i = 0; i < p->nwork; i++) {
+	for (i = 0; i < j->nwork; i++) {
 		const json_t *refs;
 		json_t *bundle, *objs, *ev;
 		struct push_event *pe;
 
-		if (!pay[i] || !is_container(p->work[i].id))
+		if (!pay[i] || !is_container(j->work[i].id))
 			continue;
 		refs = json_object_get(pay[i], "object_refs");
-		pe = &p->evs[p->nevs];
-		pe->rows = calloc(p->nwork, sizeof(*pe->rows));
+		pe = &j->evs[j->nevs];
+		pe->rows = calloc(j->nwork, sizeof(*pe->rows));
 		objs = json_array();
 		if (!pe->rows || !objs) {
 			free(pe->rows);
@@ -517,39 +970,39 @@ static void batch_build(struct speer *p)
 		}
 		json_array_append(objs, pay[i]);
 		pe->rows[pe->nrows++] = i;
-		for (j = 0; j < p->nwork; j++) {
-			if (j == i || !pay[j] || is_container(p->work[j].id))
+		for (k = 0; k < j->nwork; k++) {
+			if (k == i || !pay[k] || is_container(j->work[k].id))
 				continue;
-			json_array_append(objs, pay[j]);
-			if (refs_hold(refs, p->work[j].id)) {
-				pe->rows[pe->nrows++] = j;
-				covered[j] = true;
+			json_array_append(objs, pay[k]);
+			if (refs_hold(refs, j->work[k].id)) {
+				pe->rows[pe->nrows++] = k;
+				covered[k] = true;
 			}
 		}
 		covered[i] = true;
-		add_stored_refs(p, pay[i], objs);
+		add_stored_refs(l, j->dest, j->now, pay[i], objs);
 		bundle = json_pack("{s:s,s:s,s:o}", "type", "bundle", "id",
 		                   "bundle--00000000-0000-4000-8000-000000000000", "objects", objs);
 		memset(&err, 0, sizeof(err));
 		ev = bundle ? sl_stix_to_misp(bundle, NULL, NULL, &err) : NULL;
 		json_decref(bundle);
 		if (!ev) {
-			for (j = 0; j < pe->nrows; j++)
-				settle(p, pe->rows[j], SL_PEER_PUSH_PERMANENT, err.msg, 0);
-			sl_error("peer %s: %s cannot be rebuilt as a MISP event (%s: %s): parked",
-			         p->cfg->name, p->work[i].id, err.where, err.msg);
+			for (k = 0; k < pe->nrows; k++)
+				claim_settle(l, j, pe->rows[k], SL_PEER_PUSH_PERMANENT, err.msg, 0);
+			claim_log(j, "%s cannot be rebuilt as a MISP event (%s: %s): parked",
+			          j->work[i].id, err.where, err.msg);
 			free(pe->rows);
 			pe->rows = NULL;
 			pe->nrows = 0;
 			continue;
 		}
 		pe->event = ev;
-		p->nevs++;
+		j->nevs++;
 	}
-	for (i = 0; i < p->nwork; i++)
+	for (i = 0; i < j->nwork; i++)
 		if (pay[i] && !covered[i])
-			settle(p, i, SL_PEER_PUSH_SENT, NULL, 0);
-	for (i = 0; i < p->nwork; i++)
+			claim_settle(l, j, i, SL_PEER_PUSH_SENT, NULL, 0);
+	for (i = 0; i < j->nwork; i++)
 		json_decref(pay[i]);
 	free(pay);
 	free(covered);
@@ -557,30 +1010,29 @@ static void batch_build(struct speer *p)
 
 /* For a STIX peer the whole batch is one bundle: every claimed version as this destination may
  * see it, and the revocations as "x_sluice_delete" (peer.h). */
-static void batch_build_stix(struct speer *p)
+static void build_stix(struct sl_ledger *l, struct claim_job *j)
 {
 	json_t *objs = json_array(), *del = json_array(), *bundle;
 	struct push_event *pe;
-	struct sl_err err = {0};
 	size_t i;
 
-	p->evs = calloc(1, sizeof(*p->evs));
-	if (!p->evs || !objs || !del || !(p->evs->rows = calloc(p->nwork, sizeof(size_t))))
+	j->evs = calloc(1, sizeof(*j->evs));
+	if (!j->evs || !objs || !del || !(j->evs->rows = calloc(j->nwork, sizeof(size_t))))
 		goto fail; /* rows stay leased and come back */
-	pe = p->evs;
-	for (i = 0; i < p->nwork; i++) {
+	pe = j->evs;
+	for (i = 0; i < j->nwork; i++) {
+		struct sl_err err = {0};
 		json_t *pay;
 
-		if (p->work[i].action == SL_LEDGER_REVOKE) {
-			json_array_append_new(del, json_string(p->work[i].id));
+		if (j->work[i].action == SL_LEDGER_REVOKE) {
+			json_array_append_new(del, json_string(j->work[i].id));
 			pe->rows[pe->nrows++] = i;
 			continue;
 		}
-		memset(&err, 0, sizeof(err));
-		pay = sl_ledger_outbox_payload(p->s->ledger, p->work[i].outbox_id, &err);
+		pay = sl_ledger_outbox_payload(l, j->work[i].outbox_id, &err);
 		if (!pay) {
-			sl_log_err(SL_LOG_ERROR, p->cfg->name, &err);
-			settle(p, i, SL_PEER_PUSH_RETRY, err.msg, 5);
+			claim_log(j, "%s: %s", err.where, err.msg);
+			claim_settle(l, j, i, SL_PEER_PUSH_RETRY, err.msg, 5);
 			continue;
 		}
 		json_array_append_new(objs, pay);
@@ -595,17 +1047,99 @@ static void batch_build_stix(struct speer *p)
 	if (!bundle)
 		goto fail;
 	pe->event = bundle;
-	p->nevs = 1;
+	j->nevs = 1;
 	json_decref(objs);
 	json_decref(del);
 	return;
 fail:
 	json_decref(objs);
 	json_decref(del);
-	if (p->evs)
-		free(p->evs->rows);
-	free(p->evs);
-	p->evs = NULL;
+	events_free(j->evs, j->evs && j->evs->rows ? 1 : 0);
+	if (j->evs && !j->evs->rows)
+		free(j->evs);
+	j->evs = NULL;
+}
+
+static int claim_work(struct sl_ledger *l, void *ctx, void *arg)
+{
+	struct claim_job *j = arg;
+
+	(void)ctx;
+	j->work = calloc(j->max, sizeof(*j->work));
+	j->settled = calloc(j->max, sizeof(*j->settled));
+	if (!j->work || !j->settled)
+		return j->rc = sl_err_set(&j->err, SL_ENOMEM, j->cfg->name, "out of memory");
+	j->rc = sl_ledger_outbox_claim(l, j->cfg->name, j->max, j->lease_s, j->work, &j->nwork,
+	                               &j->err);
+	if (j->rc < 0 || j->nwork == 0)
+		return j->rc;
+	if (j->kind == SL_PEER_ITEM_STIX)
+		build_stix(l, j);
+	else
+		build_misp(l, j);
+	return 0;
+}
+
+static void claim_job_free(struct claim_job *j)
+{
+	size_t i;
+	events_free(j->evs, j->nevs);
+	free(j->work);
+	free(j->settled);
+	for (i = 0; i < j->nlogs; i++)
+		free(j->logs[i]);
+	free(j->logs);
+	free(j);
+}
+
+static void push_next(struct speer *p);
+
+static void claim_done(void *arg, bool cancelled)
+{
+	struct claim_job *j = arg;
+	struct speer *p = j->p;
+	size_t i;
+
+	p->claiming = false;
+	for (i = 0; i < j->nlogs; i++)
+		sl_error("peer %s: %s", p->cfg->name, j->logs[i]);
+	if (cancelled || p->s->stopping) {
+		/* Hand back what was claimed, so a restart need not wait out the lease. */
+		for (i = 0; !cancelled && i < j->nwork; i++) {
+			struct settle_row r = {j->work[i].outbox_id, SL_PEER_PUSH_RETRY,
+			                       "sluice stopped before it was sent", 0};
+			struct sl_err err = {0};
+			if (!j->settled[i] && settle_one(p->s->ledger, &r, &err) < 0)
+				sl_log_err(SL_LOG_WARN, p->cfg->name, &err);
+		}
+		claim_job_free(j);
+		return;
+	}
+	if (j->rc < 0) {
+		sl_log_err(SL_LOG_ERROR, p->cfg->name, &j->err);
+		claim_job_free(j);
+		sl_timer_arm(p->push_timer, PUSH_IDLE_MS);
+		return;
+	}
+	if (j->nwork == 0) {
+		claim_job_free(j);
+		sl_timer_arm(p->push_timer,
+		             p->s->opts.push_idle_ms ? p->s->opts.push_idle_ms : PUSH_IDLE_MS);
+		return;
+	}
+	p->s->st.rows_sent += j->npre;
+	p->work = j->work;
+	p->nwork = j->nwork;
+	p->settled = j->settled;
+	p->evs = j->evs;
+	p->nevs = j->nevs;
+	p->ev_next = 0;
+	j->work = NULL;
+	j->settled = NULL;
+	j->evs = NULL;
+	j->nevs = 0;
+	claim_job_free(j);
+	push_next(p);
 }
 
 /* What a log line calls the pushed item: the MISP event uuid, or the batch size of a bundle. */
@@ -619,8 +1153,6 @@ static const char *item_name(const struct speer *p, const struct push_event *pe,
 	         json_string_value(json_object_get(json_object_get(pe->event, "Event"), "uuid")));
 	return buf;
 }
-
-static void push_next(struct speer *p);
 
 static void on_pushed(void *arg, enum sl_peer_push_result res, const struct sl_err *err,
                       int64_t retry_after_ms, const json_t *rejected)
@@ -638,10 +1170,13 @@ static void on_pushed(void *arg, enum sl_peer_push_result res, const struct sl_e
 		sl_breaker_success(p->breaker, now);
 		p->s->st.pushes_ok++;
 		note(p, "push-ok", "%s", name);
-		/* so that pulling the peer does not take our own push back in */
-		if (ev)
-			seen_raise(p->s, json_string_value(json_object_get(ev, "uuid")),
-			           ts_text(json_object_get(ev, "timestamp"), ts));
+		if (ev && ts_text(json_object_get(ev, "timestamp"), ts) &&
+		    json_string_value(json_object_get(ev, "uuid"))) {
+			free(p->seen_uuid);
+			free(p->seen_ts);
+			p->seen_uuid = strdup(json_string_value(json_object_get(ev, "uuid")));
+			p->seen_ts = strdup(ts);
+		}
 		sl_debug("peer %s: pushed %s", p->cfg->name, name);
 	} else if (res == SL_PEER_PUSH_RETRY) {
 		uint64_t d;
@@ -675,6 +1210,7 @@ static void on_pushed(void *arg, enum sl_peer_push_result res, const struct sl_e
 			settle(p, pe->rows[j], res, err->msg, retry_s);
 		}
 	}
+	flush_settles(p);
 	p->ev_next++;
 	push_next(p);
 }
@@ -706,6 +1242,7 @@ static void push_next(struct speer *p)
 			settle(p, pe->rows[j], SL_PEER_PUSH_RETRY, err.msg, 5);
 		p->ev_next++;
 	}
+	flush_settles(p);
 	{
 		bool full = p->nwork == sl_config_limits(p->s->cfg)->batch_size;
 		batch_free(p);
@@ -719,10 +1256,10 @@ static void on_push_timer(struct sl_timer *t, void *arg)
 {
 	struct speer *p = arg;
 	struct sl_err err = {0};
-	unsigned max = sl_config_limits(p->s->cfg)->batch_size;
 	uint64_t now = mono(p->s);
+	struct claim_job *j;
 
-	if (p->work || p->ops->busy(p->conn)) {
+	if (p->work || p->claiming || p->ops->busy(p->conn)) {
 		sl_timer_arm(t, BUSY_RETRY_MS);
 		return;
 	}
@@ -730,45 +1267,26 @@ static void on_push_timer(struct sl_timer *t, void *arg)
 		sl_timer_arm(t, sl_breaker_wait_ms(p->breaker, now) + 1);
 		return;
 	}
-	p->work = calloc(max, sizeof(*p->work));
-	p->settled = calloc(max, sizeof(*p->settled));
-	if (!p->work || !p->settled ||
-	    sl_ledger_outbox_claim(p->s->ledger, p->cfg->name, max,
-	                           (int)(p->s->opts.lease_s ? p->s->opts.lease_s : LEASE_S),
-	                           p->work, &p->nwork, &err) < 0) {
-		if (err.code)
-			sl_log_err(SL_LOG_ERROR, p->cfg->name, &err);
-		batch_free(p);
-		sl_timer_arm(t, PUSH_IDLE_MS);
+	if (!(j = calloc(1, sizeof(*j)))) {
+		sl_timer_arm(t, BUSY_RETRY_MS);
 		return;
 	}
-	if (p->nwork == 0) {
-		batch_free(p);
-		sl_timer_arm(t, p->s->opts.push_idle_ms ? p->s->opts.push_idle_ms : PUSH_IDLE_MS);
+	j->p = p;
+	j->cfg = p->cfg;
+	j->dest = sl_policy_dest_find(p->s->policy, p->cfg->name);
+	j->kind = p->ops->items;
+	j->max = sl_config_limits(p->s->cfg)->batch_size;
+	j->lease_s = (int)(p->s->opts.lease_s ? p->s->opts.lease_s : LEASE_S);
+	j->now = wall_s(p->s);
+	if (sl_ledger_pool_submit(p->s->pool, p->push_key, claim_work, claim_done, j, &err) < 0) {
+		claim_job_free(j);
+		sl_timer_arm(t, BUSY_RETRY_MS);
 		return;
 	}
-	if (p->ops->items == SL_PEER_ITEM_STIX)
-		batch_build_stix(p);
-	else
-		batch_build(p);
-	push_next(p);
+	p->claiming = true;
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------- */
-
-/* The connector of a peer kind; NULL for kinds `sluice run` does not sync (MISP feeds are read
- * with `sluice feed pull` and published with `sluice feed publish`). */
-static const struct sl_peer_ops *ops_for(enum sl_peer_kind kind)
-{
-	switch (kind) {
-	case SL_PEER_MISP:
-		return sl_peer_misp_ops();
-	case SL_PEER_TAXII:
-		return sl_peer_taxii_ops();
-	default:
-		return NULL;
-	}
-}
 
 static int peer_init(struct sl_sync *s, struct speer *p, const struct sl_config_peer *cfg,
                      struct sl_err *err)
@@ -776,6 +1294,7 @@ static int peer_init(struct sl_sync *s, struct speer *p, const struct sl_config_
 	p->s = s;
 	p->cfg = cfg;
 	p->ops = ops_for(cfg->kind);
+	snprintf(p->push_key, sizeof(p->push_key), "push:%s", cfg->name);
 	p->conn = p->ops->create(cfg, s->http, err);
 	if (!p->conn)
 		return err->code ? err->code : SL_EINVAL;
@@ -813,6 +1332,7 @@ struct sl_sync *sl_sync_new(struct sl_evloop *loop, struct sl_config *cfg, struc
                             struct sl_err *err)
 {
 	struct sl_sync *s = calloc(1, sizeof(*s));
+	struct sl_ledger_pool_opts po = {0};
 	size_t i, n = sl_config_npeers(cfg);
 
 	if (!s) {
@@ -826,22 +1346,19 @@ struct sl_sync *sl_sync_new(struct sl_evloop *loop, struct sl_config *cfg, struc
 	if (opts)
 		s->opts = *opts;
 	s->peers = calloc(n ? n : 1, sizeof(*s->peers));
-	s->pipe = sl_pipeline_new(ledger, policy, err);
-	if (!s->peers || !s->pipe)
+	if (!s->peers)
+		goto fail;
+	po.nworkers = s->opts.workers;
+	po.ctx_new = wctx_new;
+	po.ctx_free = wctx_free;
+	po.hook_arg = s;
+	s->pool = sl_ledger_pool_new(loop, ledger, &po, err);
+	if (!s->pool)
 		goto fail;
 	s->http =
 	    sl_http_client_new(sl_evloop_base(loop), sl_config_limits(cfg)->max_transfers, err);
 	if (!s->http)
 		goto fail;
-	/* Destinations that are not push peers are served (TAXII partners, feeds): no outbox rows.
-	 */
-	for (i = 0; i < sl_policy_dest_count(policy); i++) {
-		const char *d = sl_policy_dest_name(sl_policy_dest_at(policy, i));
-		const struct sl_config_peer *pc = sl_config_peer_by_name(cfg, d);
-		if ((!pc || !ops_for(pc->kind) || !(pc->direction & SL_PEER_PUSH)) &&
-		    sl_pipeline_set_pull(s->pipe, d, err) < 0)
-			goto fail;
-	}
 	for (i = 0; i < n; i++) {
 		const struct sl_config_peer *pc = sl_config_peer(cfg, i);
 		if (!ops_for(pc->kind)) {
@@ -869,23 +1386,35 @@ void sl_sync_free(struct sl_sync *s)
 
 	if (!s)
 		return;
+	s->stopping = true;
 	for (i = 0; i < s->npeers; i++) {
 		struct speer *p = &s->peers[i];
 		sl_timer_free(p->poll_timer);
 		sl_timer_free(p->push_timer);
+		p->poll_timer = p->push_timer = NULL;
 		if (p->conn)
 			p->ops->destroy(p->conn);
+		p->conn = NULL;
 		/* Hand back what this batch had not settled, so a restart need not wait out the
 		 * lease; a push cancelled after the peer applied it is answered "not newer" next
 		 * time. */
 		for (j = 0; p->work && j < p->nwork; j++)
 			settle(p, j, SL_PEER_PUSH_RETRY, "sluice stopped before it was sent", 0);
+		flush_settles(p); /* written at once on the loop's connection: stopping */
 		batch_free(p);
+	}
+	/* Jobs running finish and their done callbacks see stopping; queued ones are cancelled. */
+	sl_ledger_pool_free(s->pool);
+	for (i = 0; i < s->npeers; i++) {
+		struct speer *p = &s->peers[i];
+		free(p->run);
+		pend_free(p->pend, p->npend);
+		free(p->seen_uuid);
+		free(p->seen_ts);
 		sl_breaker_free(p->breaker);
 	}
 	free(s->peers);
 	sl_http_client_free(s->http);
-	sl_pipeline_free(s->pipe);
 	sl_config_unref(s->cfg);
 	free(s);
 }

@@ -22,6 +22,7 @@ struct sl_sync_opts {
 	unsigned push_idle_ms; /* between outbox claims when the last one found nothing (5 s) */
 	unsigned lease_s;      /* how long claimed outbox rows stay leased (60 s) */
 	uint64_t seed;         /* backoff jitter seed (0 = from the clock) */
+	unsigned workers;      /* ledger worker threads and connections (0 = 2) */
 };
 
 /* Counters since sl_sync_new, for tests and `sluice status`. */
@@ -31,6 +32,9 @@ struct sl_sync_stats {
 };
 
 /* loop, ledger and policy are borrowed and must outlive the sync; cfg gets a reference of its own.
+ * ledger is the loop thread's connection: the sync opens its workers' connections with its
+ * parameters and uses it itself only while stopping. policy is read from worker threads too: it
+ * must not change while the sync lives (a reload makes a new sync).
  * MISP, OpenCTI and TAXII 2.1 peers are run; other kinds are skipped with a warning in the log. The
  * first pull of every pull peer and the first outbox claim happen as soon as the loop runs. */
 struct sl_sync *sl_sync_new(struct sl_evloop *loop, struct sl_config *cfg, struct sl_ledger *ledger,
