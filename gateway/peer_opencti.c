@@ -311,7 +311,8 @@ static json_t *gql_answer(struct sl_peer *p, const char *what, const struct sl_h
 		           r->err.msg);
 		return NULL;
 	}
-	lim.max_bytes = p->cfg->max_body_bytes;
+	if (p->cfg->max_body_bytes)
+		lim.max_bytes = p->cfg->max_body_bytes;
 	v = sl_json_parse(r->body ? r->body : "", r->body_len, &lim, "graphql answer", &jerr);
 	if (!v) {
 		sl_err_set(err, SL_ENET, p->cfg->name,
@@ -493,7 +494,8 @@ static int on_data_event(struct sl_peer *p, const struct sl_sse_event *ev)
 		pull_stop(p, STOP_ERROR, &err);
 		return -1;
 	}
-	lim.max_bytes = p->cfg->max_body_bytes;
+	if (p->cfg->max_body_bytes)
+		lim.max_bytes = p->cfg->max_body_bytes;
 	env = sl_json_parse(ev->data, ev->data_len, &lim, "data", &jerr);
 	data = json_object_get(env, "data");
 	origin = json_object_get(env, "origin");
@@ -1459,6 +1461,8 @@ const struct sl_peer_ops *sl_peer_opencti_ops(void)
 
 void sl_peer_opencti_attach(struct sl_peer *p, struct event_base *base)
 {
+	if (p->pulling)
+		return; /* the pull in flight keeps the timer it has */
 	if (p->timer) {
 		event_free(p->timer);
 		p->timer = NULL;

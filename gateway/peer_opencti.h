@@ -43,9 +43,10 @@
  * "sluice:<peer name>"). */
 const struct sl_peer_ops *sl_peer_opencti_ops(void);
 
-/* Lend the connector the loop's event_base (borrowed; must outlive the connector) for the quiet
- * and stall timers of a pull. Without it a pull ends at a heartbeat (OpenCTI sends one every 5 s)
- * and a silent stream is cut by libcurl's low-speed limit after the peer's timeout. */
+/* Lend the connector the loop's event_base (borrowed; must outlive the connector; ignored while a
+ * pull is in flight) for the quiet and stall timers of a pull. Without it a pull ends at a
+ * heartbeat (OpenCTI sends one every 5 s) and a silent stream is cut by libcurl's low-speed limit
+ * after the peer's timeout. */
 void sl_peer_opencti_attach(struct sl_peer *p, struct event_base *base);
 
 /* The connector id it registers with OpenCTI (borrowed, 36 characters). */
