@@ -355,8 +355,11 @@ static void on_push(const struct sl_http_response *r, void *arg)
 		}
 		sl_err_set(&err, SL_ENET, p->cfg->name, "%s: http %d: %.120s", req, r->status,
 		           r->body ? r->body : "");
+		/* 401/403 say the key or its role is wrong, not the event: retried with backoff
+		 * (and the breaker) until an operator fixes the key, never parked. */
 		push_finish(p,
-		            r->status >= 500 || sl_backoff_status_retryable(r->status)
+		            r->status >= 500 || r->status == 401 || r->status == 403 ||
+		                    sl_backoff_status_retryable(r->status)
 		                ? SL_PEER_PUSH_RETRY
 		                : SL_PEER_PUSH_PERMANENT,
 		            &err, retry_after(r));
