@@ -347,7 +347,8 @@ struct sl_ledger *sl_ledger_open(const char *dsn, struct sl_err *err)
 		sl_ledger_close(l);
 		return NULL;
 	}
-	/* Library code never prints: server NOTICEs (e.g. "already exists, skipping") are dropped. */
+	/* Library code never prints: server NOTICEs (e.g. "already exists, skipping") are dropped.
+	 */
 	PQsetNoticeProcessor(l->conn, quiet_notice, NULL);
 	if (schema_version(l, &v, err) != 0) {
 		sl_ledger_close(l);
@@ -1663,6 +1664,50 @@ int sl_ledger_outbox_blocked(struct sl_ledger *l, int64_t outbox_id, const char 
 	return settle(l, outbox_id, "blocked", rule, 0, err);
 }
 
+int sl_ledger_outbox_depth(struct sl_ledger *l, struct sl_ledger_depth **out, size_t *n,
+                           struct sl_err *err)
+{
+	struct sl_ledger_depth *d = NULL;
+	PGresult *r;
+	int rc, i, rows;
+
+	if (!out || !n)
+		return sl_err_set(err, SL_EINVAL, "outbox depth", "no output");
+	*out = NULL;
+	*n = 0;
+	if ((rc = ready(l, err)) != 0)
+		return rc;
+	if (!(r = run(l, "outbox_depth", 0, NULL, err)))
+		return SL_EDB;
+	rows = PQntuples(r);
+	if (rows > 0 && !(d = calloc((size_t)rows, sizeof(*d)))) {
+		PQclear(r);
+		return sl_err_set(err, SL_ENOMEM, "outbox depth", "out of memory");
+	}
+	for (i = 0; i < rows; i++) {
+		snprintf(d[i].destination, sizeof(d[i].destination), "%s", PQgetvalue(r, i, 0));
+		d[i].pending = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+		d[i].failed = strtoll(PQgetvalue(r, i, 2), NULL, 10);
+		d[i].parked = strtoll(PQgetvalue(r, i, 3), NULL, 10);
+		d[i].blocked = strtoll(PQgetvalue(r, i, 4), NULL, 10);
+		d[i].oldest_pending_s = -1;
+		if (!PQgetisnull(r, i, 5)) {
+			long long age = strtoll(PQgetvalue(r, i, 5), NULL, 10);
+
+			d[i].oldest_pending_s = age > 0 ? age : 0; /* the clock may step back */
+		}
+	}
+	PQclear(r);
+	*out = d;
+	*n = (size_t)rows;
+	return 0;
+}
+
+void sl_ledger_outbox_depth_free(struct sl_ledger_depth *d)
+{
+	free(d);
+}
+
 /* ---- audit ---------------------------------------------------------------------------------- */
 
 static const char *decision_name(enum sl_ledger_decision d)
@@ -2036,7 +2081,8 @@ json_t *sl_ledger_outbox_payload(struct sl_ledger *l, int64_t outbox_id, struct 
 	return json_result(l, "outbox_payload", 1, p, "outbox", err);
 }
 
-/* ---- a side connection for long-running servers: notifications, audit off the request path ---- */
+/* ---- a side connection for long-running servers: notifications, audit off the request path ----
+ */
 
 struct sl_ledger *sl_ledger_open_sibling(struct sl_ledger *l, struct sl_err *err)
 {
@@ -2080,10 +2126,11 @@ int sl_ledger_listen(struct sl_ledger *l, struct sl_err *err)
 	if ((rc = ready(l, err)) != 0 || (rc = schema_version(l, &v, err)) != 0)
 		return rc;
 	if (v < 3)
-		return sl_err_set(err, SL_EUNSUPPORTED, "ledger listen",
-		                  "the database (schema %d) sends no notifications: run sluice ledger "
-		                  "migrate",
-		                  v);
+		return sl_err_set(
+		    err, SL_EUNSUPPORTED, "ledger listen",
+		    "the database (schema %d) sends no notifications: run sluice ledger "
+		    "migrate",
+		    v);
 	return run_ok(l, "ledger_listen", 0, NULL, err);
 }
 

@@ -259,10 +259,29 @@ struct sl_ledger_share {
 /* Record decisions, each once per (destination, id, modified): an audit row; for deliver rows an
  * outbox row (pending with obj as its payload when allowed, blocked with the rule when denied); for
  * the other (pull) rows that are allowed, obj joins the destination's view (sl_ledger_page with
- * destination set); all in one transaction. Decisions recorded before are skipped (recorded = false). *n_new (may be
- * NULL) = the number recorded now. */
+ * destination set); all in one transaction. Decisions recorded before are skipped (recorded =
+ * false). *n_new (may be NULL) = the number recorded now. */
 int sl_ledger_share_record(struct sl_ledger *l, struct sl_ledger_share *rows, size_t n,
                            size_t *n_new, struct sl_err *err) SL_MUSTCHECK;
+
+/* How much one destination's outbox holds, for `sluice status`. */
+struct sl_ledger_depth {
+	char destination[SL_LEDGER_ID_MAX];
+	int64_t pending; /* waiting to be sent (including rows a claimer holds right now) */
+	int64_t failed;  /* failed, retried at their next attempt */
+	int64_t parked;  /* refused for good by the destination */
+	int64_t blocked; /* held back by policy */
+	/* seconds since the oldest pending row was enqueued; -1 when none is pending */
+	int64_t oldest_pending_s;
+};
+
+/* Per destination with any row not yet sent (a destination with everything sent is absent), in
+ * destination order: *out a new array of *n entries (free with sl_ledger_outbox_depth_free;
+ * NULL when *n is 0). */
+int sl_ledger_outbox_depth(struct sl_ledger *l, struct sl_ledger_depth **out, size_t *n,
+                           struct sl_err *err) SL_MUSTCHECK;
+/* NULL is a no-op. */
+void sl_ledger_outbox_depth_free(struct sl_ledger_depth *d);
 
 /* What to send for a claimed outbox row: its payload (the object after policy changes) or, when it
  * has none, the stored version. A new reference; NULL with SL_ENOTFOUND when the row is gone. */
@@ -271,8 +290,8 @@ json_t *sl_ledger_outbox_payload(struct sl_ledger *l, int64_t outbox_id, struct 
 /* ---- GDPR erasure ---------------------------------------------------------------------------- */
 
 struct sl_ledger_erase_result {
-	size_t versions; /* stored versions replaced by tombstones */
-	size_t revokes;  /* revoke rows enqueued (one per destination and version it received) */
+	size_t versions;  /* stored versions replaced by tombstones */
+	size_t revokes;   /* revoke rows enqueued (one per destination and version it received) */
 	size_t withdrawn; /* versions taken out of pull destinations' views */
 };
 
@@ -316,11 +335,13 @@ int sl_ledger_listen(struct sl_ledger *l, struct sl_err *err) SL_MUSTCHECK;
 int sl_ledger_notifications(struct sl_ledger *l, unsigned *added, unsigned *erased,
                             struct sl_err *err) SL_MUSTCHECK;
 /* sl_ledger_audit_append without waiting for the database: the rows are sent as one statement and
- * sl_ledger_audit_collect says how it ended. One batch at a time (SL_ECONFLICT while one is out). */
+ * sl_ledger_audit_collect says how it ended. One batch at a time (SL_ECONFLICT while one is out).
+ */
 int sl_ledger_audit_send(struct sl_ledger *l, const struct sl_ledger_audit *rows, size_t n,
                          struct sl_err *err) SL_MUSTCHECK;
 /* The outcome of the batch sent last: *busy = true (and 0) while it is still being written unless
- * wait; 0 once stored (or when none was sent), else the database's error (the batch is not stored). */
+ * wait; 0 once stored (or when none was sent), else the database's error (the batch is not stored).
+ */
 int sl_ledger_audit_collect(struct sl_ledger *l, bool wait, bool *busy,
                             struct sl_err *err) SL_MUSTCHECK;
 

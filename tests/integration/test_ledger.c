@@ -403,6 +403,83 @@ static void outbox_claims_are_disjoint_and_complete(void **state)
 	}
 }
 
+/* `sluice status` shows each destination's queue: counts per state and the oldest pending age. */
+static void outbox_depth_per_destination(void **state)
+{
+	struct ctx *c = *state;
+	struct sl_err err = {0};
+	struct sl_ledger_depth *d = NULL;
+	struct sl_ledger_ref refs[5];
+	struct sl_ledger_work w[5];
+	static char ids[5][80];
+	json_t *objs[5];
+	size_t i, n = 99;
+
+	assert_int_equal(sl_ledger_outbox_depth(c->l, &d, &n, &err), 0);
+	assert_int_equal(n, 0); /* an empty outbox: no destinations */
+	assert_null(d);
+
+	for (i = 0; i < 5; i++) {
+		char uuid[40];
+
+		snprintf(uuid, sizeof(uuid), "%08zx-0000-4000-8000-000000000000", i);
+		snprintf(ids[i], sizeof(ids[i]), "domain-name--%s", uuid);
+		objs[i] = sco("domain-name", uuid, "example.org");
+		refs[i].id = ids[i];
+		refs[i].modified = NULL;
+	}
+	assert_int_equal(ingest(c->l, "misp-a", objs, 5, NULL, NULL, NULL, &err), 0);
+	assert_int_equal(sl_ledger_outbox_enqueue(c->l, "alpha", refs, 5, SL_LEDGER_DELIVER, &err),
+	                 0);
+	assert_int_equal(sl_ledger_outbox_enqueue(c->l, "beta", refs, 2, SL_LEDGER_DELIVER, &err),
+	                 0);
+	assert_int_equal(sl_ledger_outbox_enqueue(c->l, "gamma", refs, 1, SL_LEDGER_DELIVER, &err),
+	                 0);
+	/* alpha: four claimed and settled four ways, one left pending */
+	assert_int_equal(sl_ledger_outbox_claim(c->l, "alpha", 4, 300, w, &n, &err), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(sl_ledger_outbox_sent(c->l, w[0].outbox_id, &err), 0);
+	assert_int_equal(sl_ledger_outbox_failed(c->l, w[1].outbox_id, "http 503", 600, &err), 0);
+	assert_int_equal(sl_ledger_outbox_parked(c->l, w[2].outbox_id, "http 400", &err), 0);
+	assert_int_equal(sl_ledger_outbox_blocked(c->l, w[3].outbox_id, "tlp-red", &err), 0);
+	/* gamma: everything sent, so it owes nothing */
+	assert_int_equal(sl_ledger_outbox_claim(c->l, "gamma", 4, 300, w, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(sl_ledger_outbox_sent(c->l, w[0].outbox_id, &err), 0);
+	/* beta: one row claimed (leased, still pending), the oldest enqueued an hour ago */
+	assert_int_equal(sl_ledger_outbox_claim(c->l, "beta", 1, 300, w, &n, &err), 0);
+	assert_int_equal(n, 1);
+	PQclear(PQexec(c->pg, "UPDATE outbox SET created_at = now() - interval '1 hour' "
+	                      "WHERE outbox_id = (SELECT min(outbox_id) FROM outbox "
+	                      "WHERE destination = 'beta')"));
+
+	assert_int_equal(sl_ledger_outbox_depth(c->l, &d, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(d[0].destination, "alpha");
+	assert_int_equal(d[0].pending, 1);
+	assert_int_equal(d[0].failed, 1);
+	assert_int_equal(d[0].parked, 1);
+	assert_int_equal(d[0].blocked, 1);
+	assert_true(d[0].oldest_pending_s >= 0 && d[0].oldest_pending_s < 3600);
+	assert_string_equal(d[1].destination, "beta");
+	assert_int_equal(d[1].pending, 2);
+	assert_int_equal(d[1].failed + d[1].parked + d[1].blocked, 0);
+	assert_true(d[1].oldest_pending_s >= 3600 && d[1].oldest_pending_s < 3600 + 600);
+	sl_ledger_outbox_depth_free(d);
+
+	/* nothing pending left: the age says so */
+	assert_int_equal(sl_ledger_outbox_claim(c->l, "alpha", 4, 300, w, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(sl_ledger_outbox_sent(c->l, w[0].outbox_id, &err), 0);
+	assert_int_equal(sl_ledger_outbox_depth(c->l, &d, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(d[0].pending, 0);
+	assert_int_equal(d[0].oldest_pending_s, -1);
+	assert_int_equal(d[0].failed + d[0].parked + d[0].blocked, 3);
+	sl_ledger_outbox_depth_free(d);
+	sl_ledger_outbox_depth_free(NULL);
+}
+
 struct ingester {
 	const char *dsn;
 	int rc;
@@ -861,6 +938,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(correlation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(outbox_claims_are_disjoint_and_complete, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(outbox_depth_per_destination, setup, teardown),
 	    cmocka_unit_test_setup_teardown(cursor_and_data_commit_together, setup, teardown),
 	    cmocka_unit_test_setup_teardown(audit_is_append_only, setup, teardown),
 	    cmocka_unit_test_setup_teardown(bad_input_is_quarantined_and_the_rest_stored, setup,
