@@ -26,6 +26,8 @@ struct sl_peer; /* one connector instance, owned by whoever called ops->create *
  *  - a deletion at the peer is handed in as the object's revoked version: a copy of the last
  *    version the peer had with "revoked": true and "modified" one millisecond later (deterministic,
  *    so a re-delivery after a crash is the same version);
+ *  - an item the connector could not read is handed over as a bundle without "objects" and with
+ *    "x_sluice_error": "<what and where>", for the pipeline to quarantine; the pull goes on;
  *  - a pushed bundle holds object versions exactly as the destination may see them; objects with
  *    "revoked": true are to be revoked or deleted at the peer as it does that; the optional
  *    top-level "x_sluice_delete": ["<id>", ...] names objects to delete at the peer (GDPR erasure

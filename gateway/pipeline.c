@@ -152,8 +152,10 @@ int sl_pipeline_bundle(struct sl_pipeline *p, const char *peer, const char *orig
 		st->events++;
 	if (!json_is_object(bundle) || !json_is_array(objs)) {
 		char *raw = json_dumps(bundle, JSON_COMPACT);
-		rc = sl_err_set(err, SL_EINVAL, origin_id ? origin_id : "bundle",
-		                "not a STIX bundle: no objects array");
+		/* a connector that could not read an item says why (peer.h) */
+		const char *why = json_string_value(json_object_get(bundle, "x_sluice_error"));
+		rc = sl_err_set(err, SL_EINVAL, origin_id ? origin_id : "bundle", "%s",
+		                why ? why : "not a STIX bundle: no objects array");
 		if (sl_ledger_quarantine(p->ledger, peer, raw ? raw : "", raw ? strlen(raw) : 0,
 		                         err->msg, NULL) < 0) {
 			/* the refusal stands; quarantine is best effort here */

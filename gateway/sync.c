@@ -16,6 +16,7 @@
 #include "log.h"
 #include "peer.h"
 #include "peer_misp.h"
+#include "peer_opencti.h"
 #include "peer_taxii.h"
 #include "pipeline.h"
 #include "stix2misp.h"
@@ -96,6 +97,8 @@ static const struct sl_peer_ops *ops_for(enum sl_peer_kind kind)
 	switch (kind) {
 	case SL_PEER_MISP:
 		return sl_peer_misp_ops();
+	case SL_PEER_OPENCTI:
+		return sl_peer_opencti_ops();
 	case SL_PEER_TAXII:
 		return sl_peer_taxii_ops();
 	default:
@@ -1298,8 +1301,11 @@ static int peer_init(struct sl_sync *s, struct speer *p, const struct sl_config_
 	p->conn = p->ops->create(cfg, s->http, err);
 	if (!p->conn)
 		return err->code ? err->code : SL_EINVAL;
+	/* both keep timers of their own (status polls; a quiet stream) */
 	if (cfg->kind == SL_PEER_TAXII)
 		sl_peer_taxii_attach(p->conn, sl_evloop_base(s->loop));
+	else if (cfg->kind == SL_PEER_OPENCTI)
+		sl_peer_opencti_attach(p->conn, sl_evloop_base(s->loop));
 	p->bp.base_ms = cfg->retry_base_ms;
 	p->bp.cap_ms = cfg->retry_cap_ms;
 	sl_rng_seed(&p->rng,
