@@ -1773,7 +1773,7 @@ const char *sl_policy_verdict_name(enum sl_policy_verdict v)
 
 const char *sl_policy_decision_rule(const struct sl_policy_decision *dec)
 {
-	return rule_of(dec);
+	return dec->rule ? dec->rule : rule_of(dec);
 }
 
 const json_t *sl_policy_decision_changes(const struct sl_policy_decision *dec)
@@ -2941,7 +2941,7 @@ static int fan_decide(struct fan *fan, size_t i, long long now,
 		dec->v = v;
 		dec->own_obj = dec->own_changes = 0;
 		dec->di = (unsigned)d;
-		dec->rule = NULL;
+		dec->rule = cls_rule(c, (unsigned)d);
 		dec->rule_own = NULL;
 		dec->changes = fan->empty;
 		dec->items = NULL;

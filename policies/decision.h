@@ -67,8 +67,14 @@ int sl_policy_decide_bundle(const struct sl_policy_dest *d, const json_t *bundle
 
 /* The same for every destination of p, with each object's facts read once for all of them:
  * out_bundles[i] and decisions[i] (arrays of sl_policy_dest_count(p), filled here, each owned as
- * above) for sl_policy_dest_at(p, i); *ndecisions is the number of objects. On error everything is
- * freed and NULL. */
+ * above) for sl_policy_dest_at(p, i); *ndecisions is the number of objects. out_bundles may be
+ * NULL when only the decisions are wanted (building the bundles to send costs about as much as
+ * deciding). On error everything is freed and NULL.
+ * Objects that agree on everything a verdict reads but their age and personal values share a
+ * verdict class: its verdicts and rule chains are worked out once and kept in p for later calls
+ * (at most 1024 classes; p may be shared between threads). The decisions live in memory of the
+ * call, freed with the last of them: each may be freed alone or kept past the others and p, as any
+ * decision; their objects and changes are shared, read-only. */
 int sl_policy_decide_bundle_all(const struct sl_policy *p, const json_t *bundle, long long now,
                                 json_t **out_bundles, struct sl_policy_decision ***decisions,
                                 size_t *ndecisions, struct sl_err *err);

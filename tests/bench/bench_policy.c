@@ -73,7 +73,10 @@ static json_t *make_object(unsigned i)
 	return o;
 }
 
-static void write_policy(const char *path, const char *keypath)
+/* 20 destinations of mixed kinds, TLP levels, distributions and retention; personal data kept,
+ * redacted, pseudonymised or dropped (keep_all: kept everywhere, to tell what personal-data
+ * changes cost). */
+static void write_policy(const char *path, const char *keypath, int keep_all)
 {
 	static const char *const tlp[] = {"clear", "green", "amber"};
 	static const char *const act[] = {"keep", "redact", "pseudonymise", "drop"};
@@ -89,7 +92,8 @@ static void write_policy(const char *path, const char *keypath)
 		    " distribution = {%s}\n retention_days = %d\n deny_tags = {\"internal:*\"}\n"
 		    " gdpr {\n  email = \"%s\"\n  ip_address = \"%s\"\n }\n}\n",
 		    i, i % 2 ? "misp" : "taxii", tlp[i % 3], i % 4 ? "2, 3" : "1, 2, 3",
-		    i % 5 ? 0 : 365, act[i % 4], act[(i / 4) % 4]);
+		    i % 5 ? 0 : 365, keep_all ? "keep" : act[i % 4],
+		    keep_all ? "keep" : act[(i / 4) % 4]);
 	fclose(f);
 }
 
@@ -163,6 +167,33 @@ __attribute__((noinline)) static int pipeline_step(const struct sl_policy *p, co
 			json_decref(outs[d]);
 	}
 	return 0;
+}
+
+/* One function per measured step, never inlined, so that callgrind's inclusive counts give each
+ * step's instructions (`valgrind --tool=callgrind bench_policy 23000`, then callgrind_annotate
+ * --inclusive=yes): wall-clock figures on a shared machine vary, instruction counts do not. */
+__attribute__((noinline)) static json_t *step_map(const json_t *ev, struct sl_err *err)
+{
+	return sl_misp_to_stix(ev, NULL, NULL, err);
+}
+
+__attribute__((noinline)) static int step_policy(const struct sl_policy *p, const json_t *bundle,
+                                                 struct step_counts *c)
+{
+	return pipeline_step(p, bundle, 0, c);
+}
+
+__attribute__((noinline)) static int
+step_policy_with_bundles(const struct sl_policy *p, const json_t *bundle, struct step_counts *c)
+{
+	return pipeline_step(p, bundle, 1, c);
+}
+
+__attribute__((noinline)) static int step_policy_personal_data_kept(const struct sl_policy *p,
+                                                                    const json_t *bundle,
+                                                                    struct step_counts *c)
+{
+	return pipeline_step(p, bundle, 0, c);
 }
 
 /* The older, finer measures on one mapped bundle: facts and full decisions, verdicts only, every
@@ -265,11 +296,11 @@ static void print_ratio(const char *name, double t, long nobj, double t_map, lon
 /* MISP events mapped to STIX by the mapper, then decided for every destination the way the
  * pipeline does, until `total` mapped objects went through both steps. Every tenth bundle is also
  * measured the older, finer ways. */
-static void mapped_section(const struct sl_policy *p, long total)
+static void mapped_section(const struct sl_policy *p, const struct sl_policy *pkeep, long total)
 {
-	struct step_counts c, cb;
+	struct step_counts c, cb, ck;
 	long nev = 0, nobj = 0, ndetail = 0;
-	double t_map = 0, t_step = 0, t_step_b = 0, t0, t[6] = {0, 0, 0, 0, 0, 0};
+	double t_map = 0, t_step = 0, t_step_b = 0, t_step_k = 0, t0, t[6] = {0, 0, 0, 0, 0, 0};
 	struct sl_err err;
 	static const char *const names[6] = {
 	    "policy",       "verdict_only",           "verdicts_all",
@@ -278,11 +309,12 @@ static void mapped_section(const struct sl_policy *p, long total)
 
 	memset(&c, 0, sizeof(c));
 	memset(&cb, 0, sizeof(cb));
+	memset(&ck, 0, sizeof(ck));
 	while (nobj < total) {
 		json_t *ev = make_event(nev), *bundle;
 		size_t n;
 		t0 = now_s();
-		bundle = sl_misp_to_stix(ev, NULL, NULL, &err);
+		bundle = step_map(ev, &err);
 		t_map += now_s() - t0;
 		if (!bundle) {
 			fprintf(stderr, "bench: mapping failed: %s\n", err.msg);
@@ -290,14 +322,18 @@ static void mapped_section(const struct sl_policy *p, long total)
 		}
 		n = json_array_size(json_object_get(bundle, "objects"));
 		t0 = now_s();
-		if (pipeline_step(p, bundle, 0, &c) != 0)
+		if (step_policy(p, bundle, &c) != 0)
 			exit(1);
 		t_step += now_s() - t0;
 		if (nev % 10 == 0) {
 			t0 = now_s();
-			if (pipeline_step(p, bundle, 1, &cb) != 0)
+			if (step_policy_with_bundles(p, bundle, &cb) != 0)
 				exit(1);
 			t_step_b += now_s() - t0;
+			t0 = now_s();
+			if (step_policy_personal_data_kept(pkeep, bundle, &ck) != 0)
+				exit(1);
+			t_step_k += now_s() - t0;
 			detail_measures(p, bundle, t);
 			ndetail += (long)n;
 		}
@@ -309,6 +345,7 @@ static void mapped_section(const struct sl_policy *p, long total)
 	printf("mapper=available\n");
 	printf("mapped_events=%ld\n", nev);
 	printf("mapped_objects=%ld\n", nobj);
+	printf("mapped_objects_measured_finely=%ld\n", ndetail);
 	printf("map_ns_per_object=%.1f\n", t_map * 1e9 / (double)nobj);
 	printf("pipeline_decisions=%ld\n", c.decisions);
 	printf("pipeline_allowed=%ld\n", c.allowed);
@@ -318,6 +355,7 @@ static void mapped_section(const struct sl_policy *p, long total)
 	printf("pipeline_decisions_per_s=%.0f\n", (double)c.decisions / t_step);
 	print_ratio("pipeline_step", t_step, nobj, t_map, nobj);
 	print_ratio("pipeline_step_with_bundles", t_step_b, ndetail, t_map, nobj);
+	print_ratio("pipeline_step_personal_data_kept", t_step_k, ndetail, t_map, nobj);
 	for (k = 0; k < 6; k++)
 		print_ratio(names[k], t[k], ndetail, t_map, nobj);
 }
@@ -327,7 +365,7 @@ int main(int argc, char **argv)
 {
 	long total = argc > 1 ? atol(argv[1]) : 1000000;
 	char ppath[] = "/tmp/sl_bench_policy_XXXXXX", kpath[] = "/tmp/sl_bench_key_XXXXXX";
-	struct sl_policy *p = NULL;
+	struct sl_policy *p = NULL, *pkeep = NULL;
 	struct sl_err err;
 	json_t **pool = malloc(POOL * sizeof(*pool)), *report;
 	long i, allowed = 0, changed = 0;
@@ -342,7 +380,12 @@ int main(int argc, char **argv)
 	close(fd);
 	fd = mkstemp(ppath);
 	close(fd);
-	write_policy(ppath, kpath);
+	write_policy(ppath, kpath, 1);
+	if (sl_policy_load(ppath, &pkeep, &err) != 0) {
+		fprintf(stderr, "%s: %s\n", err.where, err.msg);
+		return 1;
+	}
+	write_policy(ppath, kpath, 0);
 	if (sl_policy_load(ppath, &p, &err) != 0) {
 		fprintf(stderr, "%s: %s\n", err.where, err.msg);
 		return 1;
@@ -458,7 +501,7 @@ int main(int argc, char **argv)
 	printf("json_roundtrip_ns_per_object=%.1f\n", t_json * 1e9 / (double)total);
 	printf("ratio_policy_to_json_roundtrip=%.3f\n", t_fan / t_json);
 #ifdef SL_BENCH_HAVE_MAPPER
-	mapped_section(p, total);
+	mapped_section(p, pkeep, total);
 #else
 	printf("mapper=unavailable\n");
 #endif
@@ -467,6 +510,7 @@ int main(int argc, char **argv)
 	free(pool);
 	json_decref(report);
 	sl_policy_free(p);
+	sl_policy_free(pkeep);
 	unlink(ppath);
 	unlink(kpath);
 	return 0;
