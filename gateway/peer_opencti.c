@@ -51,7 +51,8 @@ struct sl_peer {
 	char last_sid[SID_MAX]; /* the last live event id taken */
 	char connect_last[SID_MAX];
 	bool connected, got_event;
-	bool recovered_gap; /* this pull already fell back to recover once */
+	bool since_heartbeat; /* a data event came since the last heartbeat (or connected) */
+	bool recovered_gap;   /* this pull already fell back to recover once */
 	unsigned nevents;
 	enum stop stop;
 	struct sl_err stop_err;
@@ -586,6 +587,12 @@ bad:
 	return rc;
 }
 
+/* Reading OpenCTI's database replay (recover) and no live event yet. */
+static bool backfilling(const struct sl_peer *p)
+{
+	return p->recover[0] && !p->last_sid[0];
+}
+
 static int on_sse(const struct sl_sse_event *ev, void *arg)
 {
 	struct sl_peer *p = arg;
@@ -632,18 +639,23 @@ static int on_sse(const struct sl_sse_event *ev, void *arg)
 		return 1;
 	}
 	if (strcmp(ev->type, "heartbeat") == 0) {
-		/* OpenCTI sends one when it has nothing to send */
-		pull_stop(p, STOP_CAUGHT_UP, NULL);
-		return 1;
+		/* a whole heartbeat period (5 s at OpenCTI) without an event: nothing more to read.
+		 * One that comes between events (a long backfill) only shows the peer is alive. */
+		if (!p->since_heartbeat) {
+			pull_stop(p, STOP_CAUGHT_UP, NULL);
+			return 1;
+		}
+		p->since_heartbeat = false;
+		if (backfilling(p))
+			timer_arm(p, p->cfg->timeout_s * 1000u);
+		return 0;
 	}
 	if (strcmp(ev->type, "create") != 0 && strcmp(ev->type, "update") != 0 &&
-	    strcmp(ev->type, "merge") != 0 && strcmp(ev->type, "delete") != 0) {
-		timer_arm(p, p->got_event ? SL_PEER_OPENCTI_QUIET_MS : p->cfg->timeout_s * 1000u);
+	    strcmp(ev->type, "merge") != 0 && strcmp(ev->type, "delete") != 0)
 		return 0; /* an event kind this connector does not know: nothing to take in */
-	}
 	if (on_data_event(p, ev) < 0)
 		return 1;
-	p->got_event = true;
+	p->got_event = p->since_heartbeat = true;
 	p->nevents++;
 	/* caught up: a live event at or past what the stream held when we connected */
 	if (p->nevents >= SL_PEER_OPENCTI_MAX_EVENTS ||
@@ -651,7 +663,9 @@ static int on_sse(const struct sl_sse_event *ev, void *arg)
 		pull_stop(p, STOP_CAUGHT_UP, NULL);
 		return 1;
 	}
-	timer_arm(p, SL_PEER_OPENCTI_QUIET_MS);
+	/* OpenCTI reads its database page by page during a backfill: pauses there are no sign of
+	 * being caught up, only silence beyond the timeout is */
+	timer_arm(p, backfilling(p) ? p->cfg->timeout_s * 1000u : SL_PEER_OPENCTI_QUIET_MS);
 	return 0;
 }
 
@@ -787,7 +801,7 @@ static int stream_start(struct sl_peer *p, struct sl_err *err)
 	req.on_sse_event = on_sse;
 	req.on_done = on_stream_done;
 	req.arg = p;
-	p->connected = p->got_event = false;
+	p->connected = p->got_event = p->since_heartbeat = false;
 	p->connect_last[0] = p->last_sid[0] = '\0';
 	p->nevents = 0;
 	p->stop = STOP_NONE;

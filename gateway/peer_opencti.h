@@ -9,9 +9,9 @@
 #include "peer.h"
 
 /* A pull ends once it has caught up: an event at or past the stream's last id when it connected,
- * a heartbeat, or (with a loop attached) no frame for QUIET_MS after an event; or after MAX_EVENTS
- * events. No frame at all for the peer's timeout (OpenCTI sends a heartbeat every 5 s) is an error.
- */
+ * a heartbeat period without events, or (with a loop attached, past the backfill) no frame for
+ * QUIET_MS after an event; or after MAX_EVENTS events. No frame at all for the peer's timeout
+ * (OpenCTI sends a heartbeat every 5 s) is an error. */
 #define SL_PEER_OPENCTI_QUIET_MS 500
 #define SL_PEER_OPENCTI_MAX_EVENTS 5000
 /* Objects per stixBundlePush (a bigger bundle goes in several), and deletes per GraphQL request. */
@@ -45,8 +45,8 @@ const struct sl_peer_ops *sl_peer_opencti_ops(void);
 
 /* Lend the connector the loop's event_base (borrowed; must outlive the connector; ignored while a
  * pull is in flight) for the quiet and stall timers of a pull. Without it a pull ends at a
- * heartbeat (OpenCTI sends one every 5 s) and a silent stream is cut by libcurl's low-speed limit
- * after the peer's timeout. */
+ * heartbeat period without events (OpenCTI's is 5 s) and a silent stream is cut by libcurl's
+ * low-speed limit after the peer's timeout. */
 void sl_peer_opencti_attach(struct sl_peer *p, struct event_base *base);
 
 /* The connector id it registers with OpenCTI (borrowed, 36 characters). */

@@ -86,7 +86,9 @@ static json_t *peer_call(struct sl_peerproc *pp, const char *method, const char 
 	json_t *v;
 
 	snprintf(url, sizeof(url), "%s%s", sl_peerproc_url(pp), path);
-	assert_int_equal(sl_http(method, url, hdrs, body, 5000, &r), 0);
+	if (sl_http(method, url, hdrs, body, 5000, &r) != 0)
+		fail_msg("%s %s: curl %d status %ld after %.3f s", method, path, r.curl_code,
+		         r.status, r.seconds);
 	if (r.status != 200)
 		fail_msg("%s %s: %ld %s", method, path, r.status, r.body);
 	v = json_loads(r.body, 0, NULL);
@@ -206,6 +208,7 @@ struct run {
 	json_t *items;
 	struct sl_err err;
 	int64_t ra;
+	size_t fail_at; /* the item callback fails (SL_EDB) on this item (1-based), 0 = never */
 	/* push */
 	enum sl_peer_push_result res;
 	json_t *rejected;
@@ -282,9 +285,10 @@ static int on_item(void *arg, const json_t *item, const char *origin, const char
 {
 	struct run *r = arg;
 
-	(void)err;
 	assert_non_null(origin);
 	assert_non_null(position);
+	if (r->fail_at && json_array_size(r->items) + 1 == r->fail_at)
+		return sl_err_set(err, SL_EDB, "ledger", "the database went away");
 	json_array_append_new(r->items,
 	                      json_pack("{s:s,s:s,s:o}", "origin", origin, "position", position,
 	                                "item", item ? json_deep_copy(item) : json_null()));
@@ -493,6 +497,28 @@ static void test_push_deletes(void **state)
 	stop_peer(pp);
 }
 
+/* A bundle larger than OpenCTI takes at once goes in pieces, all of it. */
+static void test_push_big_bundle_in_pieces(void **state)
+{
+	struct sl_peerproc *pp = start_peer("--max-bundle-objects", "500", NULL);
+	struct run *r = run_new(pp, TOKEN, true);
+	json_t *objs = json_array(), *d;
+	unsigned i, n = 1203;
+
+	(void)state;
+	for (i = 0; i < n; i++)
+		json_array_append_new(objs, indicator(i, "many"));
+	push(r, bundle_of(objs, NULL));
+	assert_int_equal(r->res, SL_PEER_PUSH_SENT);
+	flush(pp);
+	d = dump(pp);
+	assert_int_equal(json_integer_value(json_object_get(d, "count")), n);
+	assert_int_equal(json_array_size(json_object_get(d, "import_errors")), 0);
+	json_decref(d);
+	run_free(r);
+	stop_peer(pp);
+}
+
 /* Faults on push: each a named error with the right verdict, and the next push goes through. */
 static void test_push_faults(void **state)
 {
@@ -627,6 +653,26 @@ static void test_pull_order_and_resume(void **state)
 	assert_int_equal(find_item(r, "indicator--0c7a0000-0000-4000-8000-000000000004", 0), 0);
 	pos3 = strdup(last_position(r));
 	assert_true(strcmp(pos3, pos2) != 0);
+
+	/* the sync failing to take an item in stops the pull there: the next pull from the last
+	 * position it took gets that item again */
+	analyst_edit(pp, json_pack("[o]", indicator(6, "six")));
+	analyst_edit(pp, json_pack("[o]", indicator(7, "seven")));
+	r->fail_at = 2;
+	pull(r, pos3);
+	r->fail_at = 0;
+	assert_int_equal(r->err.code, SL_EDB);
+	assert_contains(r->err.msg, "database went away");
+	assert_int_equal(json_array_size(r->items), 1);
+	assert_int_equal(find_item(r, "indicator--0c7a0000-0000-4000-8000-000000000006", 0), 0);
+	free(pos3);
+	pos3 = strdup(last_position(r));
+	pull(r, pos3);
+	assert_int_equal(r->err.code, 0);
+	assert_int_equal(json_array_size(r->items), 1);
+	assert_int_equal(find_item(r, "indicator--0c7a0000-0000-4000-8000-000000000007", 0), 0);
+	free(pos3);
+	pos3 = strdup(last_position(r));
 	pull(r, pos3);
 	assert_int_equal(r->err.code, 0);
 	assert_int_equal(json_array_size(r->items), 0);
@@ -903,6 +949,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_push_creates_and_repush_is_harmless),
 	    cmocka_unit_test(test_push_deletes),
+	    cmocka_unit_test(test_push_big_bundle_in_pieces),
 	    cmocka_unit_test(test_push_faults),
 	    cmocka_unit_test(test_pull_order_and_resume),
 	    cmocka_unit_test(test_pull_backfill_beyond_trimmed_stream),
