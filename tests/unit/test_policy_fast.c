@@ -414,6 +414,9 @@ static void test_bundle_all(void)
 	char path[4096];
 
 	bundle_agree(p, b, "synthetic bundle");
+	fx = pt_json("{\"type\": \"bundle\", \"id\": \"bundle--0\", \"objects\": []}");
+	bundle_agree(p, fx, "empty bundle");
+	json_decref(fx);
 	/* two MISP destinations share the report's downgraded copy; only the first withholds
 	 * indicator--ok, so only its report loses that ref */
 	q = pt_policy("destination \"m1\" { kind = \"misp\" max_tlp = \"amber\" unmarked = "
