@@ -2313,6 +2313,7 @@ struct fan {
 	struct cls **used;             /* the distinct classes of cls_of, one reference each */
 	size_t nused;
 	json_t **robj; /* n * nd: the changed object per object and slot of its class */
+	size_t nrobj;  /* how many were made */
 	json_t *empty; /* the changes of every decision that has none */
 	struct sl_policy_facts **cinfo; /* n: what a container passes to the objects it lists */
 	struct sl_policy_decision *blk; /* nd * n */
@@ -2347,13 +2348,16 @@ void sl_policy_classes_clear(struct sl_policy *p)
 
 static void fan_free(struct fan *fan)
 {
-	size_t i;
+	size_t i, k;
 
 	for (i = 0; i < fan->nused; i++)
 		cls_unref(fan->used[i]);
 	free(fan->used);
-	for (i = 0; fan->robj && i < fan->n * fan->nd; i++)
-		json_decref(fan->robj[i]);
+	for (i = 0, k = 0; fan->robj && k < fan->nrobj && i < fan->n * fan->nd; i++)
+		if (fan->robj[i]) {
+			json_decref(fan->robj[i]);
+			k++;
+		}
 	for (i = 0; fan->cinfo && i < fan->n; i++)
 		sl_policy_facts_free(fan->cinfo[i]);
 	for (i = 0; fan->facts && i < fan->n; i++)
@@ -2959,8 +2963,11 @@ static int fan_decide(struct fan *fan, size_t i, long long now,
 		} else if (v == SL_POLICY_ALLOW_CHANGED) {
 			unsigned s = c->slot[d];
 			json_t **ro = &fan->robj[i * nd + s];
-			if (!*ro && !(*ro = fan_changed(fan, c, s, f)))
-				return SL_ENOMEM;
+			if (!*ro) {
+				if (!(*ro = fan_changed(fan, c, s, f)))
+					return SL_ENOMEM;
+				fan->nrobj++;
+			}
 			dec->obj = *ro;
 			dec->changes = __atomic_load_n(&c->changes[s], __ATOMIC_ACQUIRE);
 		}
