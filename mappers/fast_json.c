@@ -25,7 +25,6 @@ static void ws(struct fp *p)
 		p->s++;
 }
 
-
 #define ONES 0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL
 
@@ -686,4 +685,150 @@ size_t sl_fast_json_skip(const char *buf, size_t len)
 		}
 	}
 	return 0;
+}
+
+/* ---- fields of a flat object, no tree -----------------------------------------------------------
+ */
+
+static int arena_put(char **arena, size_t *cap, size_t *n, const char *s, size_t len)
+{
+	if (*n + len + 1 > *cap) {
+		size_t c = *cap ? *cap : 1024;
+		while (c < *n + len + 1)
+			c *= 2;
+		char *nb = realloc(*arena, c);
+		if (!nb)
+			return -1;
+		*arena = nb;
+		*cap = c;
+	}
+	memcpy(*arena + *n, s, len);
+	(*arena)[*n + len] = '\0';
+	*n += len + 1;
+	return 0;
+}
+
+/* The kind of a kept member's value, read (and validated) at p->s. Strings and integers are kept
+ * (strings decoded into the arena at offset *off); anything else is validated and only classed. */
+static int field_value(struct fp *p, struct sl_fast_json_field *f, char **arena, size_t *cap,
+                       size_t *an)
+{
+	const unsigned char *b = p->s;
+	const char *s;
+	size_t n;
+
+	switch (*p->s) {
+	case '"':
+		if (string(p, &s, &n) != 0)
+			return -1;
+		f->kind = SL_FJ_STRING;
+		f->off = *an;
+		f->n = n;
+		return arena_put(arena, cap, an, s, n);
+	case 't':
+		f->kind = SL_FJ_TRUE;
+		return word(p, "true", 4);
+	case 'f':
+		f->kind = SL_FJ_FALSE;
+		return word(p, "false", 5);
+	case 'n':
+		f->kind = SL_FJ_NULL;
+		return word(p, "null", 4);
+	case '[':
+		if (skip_array(p) != 0)
+			return -1;
+		f->kind = SL_FJ_OTHER;
+		for (b++; *b == ' ' || *b == '\n' || *b == '\r' || *b == '\t'; b++)
+			;
+		if (*b == ']')
+			f->kind = SL_FJ_EMPTY_ARRAY;
+		return 0;
+	case '{':
+		f->kind = SL_FJ_OTHER;
+		return skip_object(p);
+	default: {
+		json_t *v = number(p);
+		if (!v)
+			return -1;
+		if (json_is_integer(v)) {
+			f->kind = SL_FJ_INTEGER;
+			f->i = json_integer_value(v);
+		} else {
+			f->kind = SL_FJ_OTHER;
+		}
+		json_decref(v);
+		return 0;
+	}
+	}
+}
+
+int sl_fast_json_fields(const char *buf, size_t len, int base_depth, int max_depth,
+                        const char *const *names, struct sl_fast_json_field *out, char **arena,
+                        size_t *arena_cap, size_t *used)
+{
+	struct fp p = {(const unsigned char *)buf,
+	               (const unsigned char *)buf + len,
+	               base_depth,
+	               max_depth,
+	               NULL,
+	               0};
+	struct span keys[KEYS_MAX];
+	size_t nkeys = 0, an = 0, nn = 0;
+	uint64_t seen = 0;
+	int ok = 0;
+
+	while (names[nn])
+		nn++;
+	memset(out, 0, nn * sizeof(*out));
+	if (!len || *buf != '{' || ++p.depth > p.max_depth)
+		return 0;
+	p.s++;
+	ws(&p);
+	if (p.s < p.end && *p.s == '}') {
+		p.s++;
+		ok = 1;
+		goto done;
+	}
+	for (;;) {
+		const char *k;
+		size_t kl, i;
+		if (p.s >= p.end || *p.s != '"' || plain_key(&p, keys, &nkeys, &seen, &k, &kl) != 0)
+			goto done;
+		ws(&p);
+		if (p.s >= p.end || *p.s != ':')
+			goto done;
+		p.s++;
+		ws(&p);
+		if (p.s >= p.end)
+			goto done;
+		for (i = 0; i < nn; i++)
+			if (names[i][0] == k[0] && strlen(names[i]) == kl &&
+			    !memcmp(names[i], k, kl))
+				break;
+		if (i < nn ? field_value(&p, &out[i], arena, arena_cap, &an) != 0
+		           : skip_value(&p) != 0)
+			goto done;
+		ws(&p);
+		if (p.s >= p.end)
+			goto done;
+		if (*p.s == ',') {
+			p.s++;
+			ws(&p);
+			continue;
+		}
+		if (*p.s != '}')
+			goto done;
+		p.s++;
+		ok = 1;
+		break;
+	}
+done:
+	free(p.scratch);
+	if (!ok)
+		return 0;
+	for (size_t i = 0; i < nn; i++)
+		if (out[i].kind == SL_FJ_STRING)
+			out[i].s = *arena + out[i].off;
+	*used = (size_t)(p.s - (const unsigned char *)buf);
+	return 1;
 }

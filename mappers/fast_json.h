@@ -27,4 +27,32 @@ json_t *sl_fast_json_parse_value(const char *buf, size_t len, int base_depth, in
  * len. */
 size_t sl_fast_json_skip(const char *buf, size_t len);
 
+/* A member picked out by sl_fast_json_fields. */
+enum sl_fast_json_kind {
+	SL_FJ_ABSENT = 0,
+	SL_FJ_STRING,  /* s[0..n) decoded (escapes resolved, may hold NUL), NUL-terminated */
+	SL_FJ_INTEGER, /* i */
+	SL_FJ_TRUE,
+	SL_FJ_FALSE,
+	SL_FJ_NULL,
+	SL_FJ_EMPTY_ARRAY, /* [] */
+	SL_FJ_OTHER,       /* a real, an object or a non-empty array (validated, not kept) */
+};
+struct sl_fast_json_field {
+	enum sl_fast_json_kind kind;
+	const char *s; /* points into *arena: valid until the arena is next used */
+	size_t n, off;
+	long long i;
+};
+
+/* Read the object starting at buf[0] without building a tree: out[k] describes the member named
+ * names[k] (NULL-terminated list); every other member is validated as jansson would (syntax, UTF-8,
+ * duplicates, depth) and dropped. Strings are decoded into *arena (a malloc'd buffer the caller
+ * keeps between calls and frees; grown as needed, *arena_cap its size). Returns 1 and sets *used
+ * to the object's length, or 0 when declined: not valid JSON, too deep, a key with an escape, an
+ * integer of 19+ digits, out of memory (the caller then takes the tree path, which decides). */
+int sl_fast_json_fields(const char *buf, size_t len, int base_depth, int max_depth,
+                        const char *const *names, struct sl_fast_json_field *out, char **arena,
+                        size_t *arena_cap, size_t *used);
+
 #endif

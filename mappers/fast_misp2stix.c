@@ -7,8 +7,12 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "fast_attr.h"
 #include "fast_json.h"
+#include "misp_galaxy.h"
+#include "misp_objects.h"
 #include "json.h"
 #include "map_ctx.h"
 
@@ -82,27 +86,41 @@ static const char *const attr_keys[] = {"uuid",   "type",      "value",      "ca
                                         "to_ids", "timestamp", "first_seen", "last_seen", "data",
                                         "Galaxy", "Tag",       "Sighting",   NULL};
 
-static json_t *next_elem(void *arg, struct sl_err *err)
+/* Where the next element starts: 1 (*at set), 0 at the end of the list, -1 when the text between
+ * elements is malformed (err filled with the document's own parse error). */
+static int elem_begin(struct elems *st, size_t *at, struct sl_err *err)
 {
-	struct elems *st = arg;
 	const char *b = st->buf;
-	size_t i = skip_ws(b, st->stop, st->pos), n;
-	json_t *v;
+	size_t i = skip_ws(b, st->stop, st->pos);
 
 	if (i >= st->stop)
-		return NULL;
+		return 0;
 	if (!st->first) {
-		if (b[i] != ',')
-			return doc_error(st, err);
+		if (b[i] != ',') {
+			doc_error(st, err);
+			return -1;
+		}
 		i = skip_ws(b, st->stop, i + 1);
 	}
 	st->first = 0;
+	*at = i;
+	return 1;
+}
+
+/* The element at offset i as a tree (the members the mapper reads), or NULL with err filled. */
+static json_t *elem_tree(struct elems *st, size_t i, struct sl_err *err)
+{
+	const char *b = st->buf;
+	size_t n;
+	json_t *v;
+
 	v = sl_fast_json_parse_value(b + i, st->stop - i, st->base, SL_JSON_DEFAULT_MAX_DEPTH,
 	                             attr_keys, &n);
 	if (v) {
 		st->pos = i + n;
 		return v;
 	}
+	st->pos = i;
 	n = i < st->stop ? sl_fast_json_skip(b + i, st->stop - i) : 0;
 	if (!n)
 		return doc_error(st, err);
@@ -119,6 +137,527 @@ static json_t *next_elem(void *arg, struct sl_err *err)
 		}
 	}
 	return v;
+}
+
+/* ---- the conversion ----------------------------------------------------------------------------
+ * misp2stix.c's convert() for the streamed case, with each attribute offered to fast_attr first.
+ * The event-level steps below (sightings, event reports, the container) are copies of
+ * misp2stix.c's static functions of the same names, which this module cannot call; the corpus
+ * test (test_fast_misp2stix) holds the two to the same output. */
+
+static void ref_id(char out[SL_STIX_ID_MAX], const char *type, const char *uuid)
+{
+	sl_map_cat(out, SL_STIX_ID_MAX, type, "--", uuid);
+}
+
+static void set_str(json_t *o, const char *k, const char *v)
+{
+	json_object_set_new_nocheck(o, k, json_string(v));
+}
+
+static void add_org_identity(struct sl_map_ctx *c, const json_t *org, char out[SL_STIX_ID_MAX])
+{
+	const char *u = sl_map_str(org, "uuid"), *name = sl_map_str(org, "name");
+
+	out[0] = '\0';
+	if (!u || !sl_stix_id_uuid_valid(u))
+		return;
+	ref_id(out, "identity", u);
+	if (json_object_get(c->seen, out))
+		return;
+	/* misp-stix stamps other orgs' identities with the conversion time */
+	json_t *o =
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type", "identity", "spec_version",
+	              "2.1", "id", out, "created", c->now_ts, "modified", c->now_ts, "name",
+	              name ? name : "", "identity_class", "organization");
+	sl_map_add(c, o);
+}
+
+static void map_sightings(struct sl_map_ctx *c, const json_t *a)
+{
+	const json_t *sl = json_object_get(a, "Sighting");
+	const char *au = sl_map_str(a, "uuid");
+	char ind[SL_STIX_ID_MAX], od[SL_STIX_ID_MAX];
+	size_t i;
+	const json_t *s;
+
+	if (!json_is_array(sl) || !au)
+		return;
+	ref_id(ind, "indicator", au);
+	ref_id(od, "observed-data", au);
+	int has_ind = json_object_get(c->seen, ind) != NULL;
+	int has_od = json_object_get(c->seen, od) != NULL;
+	if (!has_ind && !has_od)
+		return;
+	json_array_foreach(sl, i, s)
+	{
+		const char *su = sl_map_str(s, "uuid");
+		const char *ty = sl_map_str(s, "type");
+		char ts[SL_TS_MAX], id[SL_STIX_ID_MAX], who[SL_STIX_ID_MAX];
+		int type = ty ? atoi(ty) : (int)json_integer_value(json_object_get(s, "type"));
+		if (!su || !sl_stix_id_uuid_valid(su)) {
+			char w[160];
+			snprintf(w, sizeof(w), "attribute %s/Sighting[%zu]", au, i);
+			sl_map_warn(c, SL_EINVAL, w, "sighting has no valid uuid; skipped");
+			continue;
+		}
+		sl_map_ts(c, json_object_get(s, "date_sighting"), 1, ts);
+		const json_t *org = json_object_get(s, "Organisation");
+		const char *ou = sl_map_str(org, "uuid");
+		const char *oname = sl_map_str(org, "name");
+		if (ou && strcmp(ou, c->identity_id + 10) == 0)
+			snprintf(who, sizeof(who), "%s", c->identity_id);
+		else
+			add_org_identity(c, org, who);
+		json_t *o;
+		if (type == 0) {
+			ref_id(id, "sighting", su);
+			o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "sighting",
+			              "spec_version", "2.1", "id", id, "created", ts, "modified",
+			              ts);
+			const char *src = sl_map_str(s, "source");
+			if (src && *src)
+				set_str(o, "description", src);
+			set_str(o, "sighting_of_ref", has_ind ? ind : od);
+			if (has_ind && has_od)
+				json_object_set_new(o, "observed_data_refs", json_pack("[s]", od));
+			if (who[0])
+				json_object_set_new(o, "where_sighted_refs", json_pack("[s]", who));
+		} else if (type == 1) {
+			ref_id(id, "opinion", su);
+			o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type", "opinion",
+			              "spec_version", "2.1", "id", id, "created", ts, "modified",
+			              ts, "explanation", "False positive Sighting", "opinion",
+			              "strongly-disagree");
+			if (oname)
+				json_object_set_new(o, "authors", json_pack("[s]", oname));
+			json_t *refs = json_array();
+			if (has_od)
+				json_array_append_new(refs, json_string(od));
+			if (has_ind)
+				json_array_append_new(refs, json_string(ind));
+			json_object_set_new(o, "object_refs", refs);
+			if (who[0])
+				set_str(o, "x_misp_author_ref", who);
+		} else {
+			continue;
+		}
+		if (json_object_get(c->seen, id)) {
+			json_decref(o);
+			continue;
+		}
+		json_object_set_new(c->seen, id, json_true());
+		json_array_append_new(c->rel_refs, json_string(id));
+		sl_map_emit(c, c->rels, o);
+	}
+}
+
+/* ---- event reports -------------------------------------------------------------------------- */
+
+static void map_event_reports(struct sl_map_ctx *c, const json_t *reports)
+{
+	size_t i;
+	const json_t *r;
+
+	json_array_foreach(reports, i, r)
+	{
+		const char *u = sl_map_str(r, "uuid");
+		const char *content = sl_map_str(r, "content");
+		char ts[SL_TS_MAX];
+		if (!u || !sl_stix_id_uuid_valid(u)) {
+			char w[48];
+			snprintf(w, sizeof(w), "EventReport[%zu]", i);
+			sl_map_warn(c, SL_EINVAL, w, "event report has no valid uuid; skipped");
+			continue;
+		}
+		sl_map_ts(c, json_object_get(r, "timestamp"), 1, ts);
+		json_t *n = sl_map_sdo(c, "note", u, ts);
+		sl_map_push_str(n, "labels", "misp:data-layer=\"Event Report\"");
+		const char *name = sl_map_str(r, "name");
+		if (name)
+			set_str(n, "abstract", name);
+		set_str(n, "content", content ? content : "");
+		/* object_refs: STIX objects cited as @[attribute](uuid) / @[object](uuid) */
+		json_t *refs = json_array();
+		for (const char *p = content; p && (p = strstr(p, "@[")) != NULL; p++) {
+			const char *close = strstr(p, "](");
+			if (!close || close - p > 12)
+				continue;
+			char uu[SL_UUID_STRLEN + 1];
+			if (strlen(close + 2) < SL_UUID_STRLEN + 1)
+				continue;
+			memcpy(uu, close + 2, SL_UUID_STRLEN);
+			uu[SL_UUID_STRLEN] = '\0';
+			if (!sl_stix_id_uuid_valid(uu) || close[2 + SL_UUID_STRLEN] != ')')
+				continue;
+			static const char *types[] = {
+			    "indicator",      "observed-data",    "vulnerability",
+			    "campaign",       "x-misp-attribute", "x-misp-object",
+			    "attack-pattern", "course-of-action", "identity",
+			    "location",       "malware",          "tool",
+			    "intrusion-set",  "threat-actor",     "note"};
+			for (size_t k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
+				char id[SL_STIX_ID_MAX];
+				ref_id(id, types[k], uu);
+				if (json_object_get(c->seen, id))
+					json_array_append_new(refs, json_string(id));
+			}
+		}
+		if (json_array_size(refs) == 0) {
+			char cid[SL_STIX_ID_MAX];
+			(void)cid;
+			json_array_append_new(refs, json_string(c->container_id));
+		}
+		json_object_set_new(n, "object_refs", refs);
+		sl_map_add(c, n);
+	}
+}
+
+static const json_t *inner_event(const json_t *ev)
+{
+	const json_t *in = json_object_get(ev, "Event");
+
+	return json_is_object(in) ? in : ev;
+}
+
+static int check_list(struct sl_map_ctx *c, const json_t *ev, const char *key)
+{
+	const json_t *v = json_object_get(ev, key);
+
+	if (v && !json_is_array(v) && !json_is_null(v)) {
+		sl_map_warn(c, SL_EINVAL, key, "\"%s\" is a %s, not a list; ignored", key,
+		            json_is_object(v)   ? "object"
+		            : json_is_string(v) ? "string"
+		                                : "scalar");
+		return 0;
+	}
+	return json_is_array(v);
+}
+
+/* An attribute fast_attr declined, mapped the tree path's way: the attribute alone in an event
+ * with this event's uuid, creator and timestamp goes through sl_misp_to_stix, and what it gives
+ * for the attribute (not the identity, container or empty-event note) joins this bundle with
+ * sl_map_add's dedup. Attributes that do not even reach map_attribute's checks get its warnings
+ * here. */
+static int map_attr_tree(struct sl_map_ctx *c, json_t *a, size_t idx, int orgc_warned)
+{
+	static const struct sl_map_opts lax = {0};
+	const json_t *ev = c->event;
+	const char *u;
+	char w[64], q[48];
+	struct sl_err e;
+
+	if (!json_is_object(a)) {
+		snprintf(w, sizeof(w), "Attribute[%zu]", idx);
+		sl_map_warn(c, SL_EINVAL, w, "attribute is not a JSON object; skipped");
+		return 0;
+	}
+	u = sl_map_str(a, "uuid");
+	if (!u || !sl_stix_id_uuid_valid(u)) {
+		snprintf(w, sizeof(w), "Attribute[%zu]", idx);
+		sl_err_quote(q, sizeof(q), u ? u : "(missing)", 40);
+		sl_map_warn(c, SL_EINVAL, w, "attribute uuid \"%s\" is not a uuid; skipped", q);
+		return 0;
+	}
+	json_t *one = json_object(), *list = json_array(), *warn = json_array();
+	static const char *const keep[] = {"uuid", "timestamp", "Orgc", "Org"};
+	int r = SL_ENOMEM;
+	if (!one || !list || !warn || json_array_append(list, a) != 0)
+		goto out;
+	for (size_t k = 0; k < sizeof(keep) / sizeof(keep[0]); k++) {
+		json_t *v = json_object_get(ev, keep[k]);
+		if (v && json_object_set(one, keep[k], v) != 0)
+			goto out;
+	}
+	if (json_object_set(one, "Attribute", list) != 0)
+		goto out;
+	json_t *b = sl_misp_to_stix(one, &lax, warn, &e);
+	if (!b)
+		goto out;
+	/* its warnings, less the event-level one this conversion has already given */
+	size_t i;
+	json_t *o;
+	json_array_foreach(warn, i, o)
+	{
+		if (i == 0 && orgc_warned)
+			continue;
+		if (c->warnings)
+			json_array_append(c->warnings, o);
+		if (c->opts->strict && !c->strict_error) {
+			/* the error strict mode gives is this warning with its code: ask for it */
+			json_t *b2 = sl_misp_to_stix(one, c->opts, NULL, &e);
+			json_decref(b2);
+			c->strict_error = 1;
+			c->strict_err = e;
+		}
+	}
+	char note[SL_STIX_ID_MAX];
+	ref_id(note, "note", c->event_uuid);
+	json_array_foreach(json_object_get(b, "objects"), i, o)
+	{
+		const char *id = sl_map_str(o, "id"), *type = sl_map_str(o, "type");
+		if (i < 2 || !id || !type || !strcmp(id, note))
+			continue; /* its identity and container; the note of an empty event */
+		if (!strcmp(type, "marking-definition")) {
+			if (!json_object_get(c->seen, id)) {
+				json_object_set_new(c->seen, id, json_true());
+				json_array_append(c->markings, o);
+			}
+		} else if (!strcmp(type, "relationship")) {
+			if (!json_object_get(c->seen, id)) {
+				json_object_set_new(c->seen, id, json_true());
+				json_array_append_new(c->rel_refs, json_string(id));
+				sl_map_emit(c, NULL, json_incref(o));
+			}
+		} else {
+			sl_map_add(c, json_incref(o));
+		}
+	}
+	json_decref(b);
+	r = 0;
+out:
+	json_decref(one);
+	json_decref(list);
+	json_decref(warn);
+	return r;
+}
+
+static int fast_convert(const json_t *event, struct elems *st, const struct sl_map_opts *opts,
+                        json_t *warnings, FILE *out, struct sl_err *err)
+{
+	static const struct sl_map_opts defaults = {0};
+	struct sl_map_ctx c;
+	struct sl_fast_attr *fa = NULL;
+	const json_t *ev, *a;
+	json_t *container = NULL, *pending = NULL, *ident = NULL, *ev_gtags = NULL;
+	char cont_id[SL_STIX_ID_MAX], ts[SL_TS_MAX];
+	size_t i;
+	int rc = SL_ENOMEM, orgc_warned = 0;
+
+	sl_err_clear(err);
+	ev = inner_event(event);
+	const char *eu = sl_map_str(ev, "uuid");
+	if (!eu || !sl_stix_id_uuid_valid(eu)) {
+		char q[48];
+		sl_err_quote(q, sizeof(q), eu ? eu : "(missing)", 40);
+		return sl_err_set(err, SL_EINVAL, "Event.uuid", "event uuid \"%s\" is not a uuid",
+		                  q);
+	}
+	if (!sl_json_depth_ok(ev, SL_JSON_DEFAULT_MAX_DEPTH))
+		return sl_err_set(err, SL_ELIMIT, eu, "event %s nests deeper than %d levels", eu,
+		                  SL_JSON_DEFAULT_MAX_DEPTH);
+
+	memset(&c, 0, sizeof(c));
+	c.opts = opts ? opts : &defaults;
+	c.event = ev;
+	c.warnings = json_is_array(warnings) ? warnings : NULL;
+	snprintf(c.event_uuid, sizeof(c.event_uuid), "%s", eu);
+	{
+		time_t now = time(NULL);
+		struct tm tm;
+		gmtime_r(&now, &tm);
+		strftime(c.now_ts, sizeof(c.now_ts), "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+	}
+	c.objects = json_array();
+	c.rels = json_array();
+	c.refs = json_array();
+	c.rel_refs = json_array();
+	c.seen = json_object();
+	c.markings = json_array();
+	c.pat = sl_pattern_new();
+	fa = sl_fast_attr_new();
+	pending = json_array();
+	if (!c.objects || !c.rels || !c.refs || !c.rel_refs || !c.seen || !c.markings || !c.pat ||
+	    !fa || !pending) {
+		sl_err_set(err, SL_ENOMEM, eu, "out of memory");
+		goto out;
+	}
+	{
+		char head[128];
+		int hl = snprintf(head, sizeof(head),
+		                  "{\"type\":\"bundle\",\"id\":\"bundle--%s\",\"objects\":[", eu);
+		c.out = out;
+		c.emit = sl_stix_emit_new(0);
+		if (c.emit)
+			sl_stix_emit_set_sink(c.emit, out, SL_MAP_EMIT_BLOCK);
+		if (!c.emit || sl_stix_emit_raw(c.emit, head, (size_t)hl, err) != 0) {
+			sl_err_set(err, SL_ENOMEM, eu, "out of memory");
+			goto out;
+		}
+	}
+
+	/* creator identity */
+	const json_t *orgc = json_object_get(ev, "Orgc");
+	if (!json_is_object(orgc))
+		orgc = json_object_get(ev, "Org");
+	const char *ou = sl_map_str(orgc, "uuid");
+	const char *oname = sl_map_str(orgc, "name");
+	sl_map_ts(&c, json_object_get(ev, "timestamp"), 1, c.event_ts);
+	snprintf(ts, sizeof(ts), "%s", c.event_ts);
+	if (!ou || !sl_stix_id_uuid_valid(ou)) {
+		sl_map_warn(&c, SL_EINVAL, "Orgc",
+		            "event has no creator organisation uuid; "
+		            "objects are attributed to a default identity");
+		orgc_warned = 1;
+		snprintf(c.identity_id, sizeof(c.identity_id),
+		         "identity--55f6ea65-aa10-4c5a-bf01-4f84950d210f");
+	} else {
+		snprintf(c.identity_id, sizeof(c.identity_id), "identity--%s", ou);
+	}
+	ident = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type", "identity", "spec_version",
+	                  "2.1", "id", c.identity_id, "created", ts, "modified", ts, "name",
+	                  oname ? oname : "MISP", "identity_class", "organization");
+	json_object_set_new(c.seen, c.identity_id, json_true());
+
+	int published = sl_map_bool(ev, "published", 0);
+	const json_t *pts = json_object_get(ev, "publish_timestamp");
+	char pub[SL_TS_MAX];
+	if (published && (sl_map_ts(&c, pts, 0, pub) != 0 || !strcmp(pub, "1970-01-01T00:00:00Z")))
+		published = 0;
+	const char *kind = published ? "report" : "grouping";
+	ref_id(cont_id, kind, eu);
+	snprintf(c.container_id, sizeof(c.container_id), "%s", cont_id);
+	json_object_set_new(c.seen, cont_id, json_true());
+
+	sl_map_galaxy_tags(&c, json_object_get(ev, "Galaxy"));
+	ev_gtags = c.galaxy_tags;
+	c.galaxy_tags = NULL;
+
+	/* the attributes, one element of the list at a time */
+	for (i = 0;; i++) {
+		size_t at, used;
+		struct sl_err se;
+		int r;
+		sl_err_clear(&se);
+		r = elem_begin(st, &at, &se);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			if (err)
+				*err = se;
+			rc = se.code ? se.code : SL_EINVAL;
+			goto out;
+		}
+		r = sl_fast_attr_map(fa, &c, st->buf + at, st->stop - at, st->base, &used);
+		if (r == 1) {
+			st->pos = at + used;
+			continue;
+		}
+		if (r < 0) {
+			sl_err_set(err, SL_ENOMEM, eu, "out of memory");
+			goto out;
+		}
+		json_t *el = elem_tree(st, at, &se);
+		if (!el) {
+			if (err)
+				*err = se;
+			rc = se.code ? se.code : SL_EINVAL;
+			goto out;
+		}
+		/* sightings wait for the whole bundle's ids */
+		const json_t *sg = json_object_get(el, "Sighting");
+		if (json_is_object(el) && json_is_array(sg)) {
+			json_t *keep = json_object();
+			const json_t *u = json_object_get(el, "uuid");
+			if (!keep || (u && json_object_set(keep, "uuid", (json_t *)u) != 0) ||
+			    json_object_set(keep, "Sighting", (json_t *)sg) != 0 ||
+			    json_array_append_new(pending, keep) != 0) {
+				json_decref(el);
+				sl_err_set(err, SL_ENOMEM, eu, "out of memory");
+				goto out;
+			}
+			json_object_del(el, "Sighting");
+		}
+		r = map_attr_tree(&c, el, i, orgc_warned);
+		json_decref(el);
+		if (r < 0) {
+			sl_err_set(err, SL_ENOMEM, eu, "out of memory");
+			goto out;
+		}
+	}
+	if (check_list(&c, ev, "Object"))
+		sl_map_objects(&c, json_object_get(ev, "Object"));
+	sl_map_galaxies(&c, json_object_get(ev, "Galaxy"), NULL, c.event_ts, 1);
+	json_array_foreach(pending, i, a) map_sightings(&c, a);
+	if (check_list(&c, ev, "Object")) {
+		const json_t *o;
+		size_t k;
+		json_array_foreach(json_object_get(ev, "Object"), k, o)
+		{
+			const json_t *oa = json_object_get(o, "Attribute");
+			if (json_is_array(oa))
+				json_array_foreach(oa, i, a) map_sightings(&c, a);
+		}
+	}
+	if (check_list(&c, ev, "EventReport"))
+		map_event_reports(&c, json_object_get(ev, "EventReport"));
+
+	container =
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type", kind, "spec_version", "2.1",
+	              "id", cont_id, "created_by_ref", c.identity_id, "created", ts, "modified", ts,
+	              "name", sl_map_str(ev, "info") ? sl_map_str(ev, "info") : "");
+	if (published)
+		set_str(container, "published", pub);
+	else
+		set_str(container, "context", "suspicious-activity");
+	if (json_array_size(c.refs) == 0 && json_array_size(c.rel_refs) == 0) {
+		json_t *n = sl_map_sdo(&c, "note", eu, ts);
+		set_str(
+		    n, "content",
+		    "This MISP Event is empty and contains no attribute, object, galaxy or tag.");
+		json_object_set_new(n, "object_refs", json_pack("[s]", cont_id));
+		sl_map_add(&c, n);
+	}
+	json_array_extend(c.refs, c.rel_refs);
+	json_object_set(container, "object_refs", c.refs);
+	sl_map_push_str(container, "labels", "Threat-Report");
+	sl_map_push_str(container, "labels", "misp:tool=\"MISP-STIX-Converter\"");
+	c.galaxy_tags = ev_gtags;
+	ev_gtags = NULL;
+	sl_map_tags(&c, container, json_object_get(ev, "Tag"));
+
+	if (c.strict_error) {
+		if (err)
+			*err = c.strict_err;
+		rc = c.strict_err.code ? c.strict_err.code : SL_EUNSUPPORTED;
+		goto out;
+	}
+	{
+		size_t k;
+		json_t *m;
+		sl_map_emit(&c, NULL, ident);
+		ident = NULL;
+		sl_map_emit(&c, NULL, json_incref(container));
+		json_array_foreach(c.markings, k, m) sl_map_emit(&c, NULL, json_incref(m));
+		if (!c.emit_error && (sl_stix_emit_raw(c.emit, "]}", 2, &c.emit_err) != 0 ||
+		                      sl_stix_emit_flush(c.emit, out, &c.emit_err) != 0))
+			c.emit_error = 1;
+		if (c.emit_error) {
+			if (err) {
+				*err = c.emit_err;
+				sl_err_prefix_where(err, eu);
+			}
+			rc = c.emit_err.code ? c.emit_err.code : SL_EIO;
+			goto out;
+		}
+	}
+	rc = ferror(out) ? sl_err_set(err, SL_EIO, "output", "writing the bundle failed") : 0;
+out:
+	json_decref(ident);
+	json_decref(ev_gtags);
+	json_decref(container);
+	json_decref(c.objects);
+	json_decref(c.rels);
+	json_decref(c.refs);
+	json_decref(c.rel_refs);
+	json_decref(c.seen);
+	json_decref(c.markings);
+	json_decref(c.galaxy_tags);
+	sl_pattern_free(c.pat);
+	sl_stix_emit_free(c.emit);
+	sl_fast_attr_free(fa);
+	json_decref(pending);
+	return rc;
 }
 
 /* The ordinary path: the whole tree. */
@@ -180,8 +719,13 @@ int sl_fast_misp2stix_write(const char *buf, size_t len, const char *what,
 		return tree_path(buf, len, what, opts, warnings, out, err);
 
 	struct elems st = {buf, what, len, arr + 1, arr + alen - 1, base, 1};
-	struct sl_map_attr_src src = {next_elem, &st};
-	int r = sl_misp_to_stix_write_src(tree, &src, opts, warnings, out, err);
+	int r;
+	if (!out)
+		r = sl_err_set(err, SL_EINVAL, "output", "no output stream");
+	else if (!json_is_object(tree))
+		r = sl_err_set(err, SL_EINVAL, "event", "a MISP event must be a JSON object");
+	else
+		r = fast_convert(tree, &st, opts, warnings, out, err);
 	json_decref(tree);
 	return r;
 }

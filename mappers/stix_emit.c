@@ -103,7 +103,6 @@ static int putc1(struct sl_stix_emit *e, char ch)
 	return 0;
 }
 
-
 /* 1: the byte needs an escape; 2: it starts a multi-byte sequence; 0: copy as is */
 static const unsigned char cls[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
@@ -297,6 +296,29 @@ int sl_stix_emit_value(struct sl_stix_emit *e, const json_t *v, struct sl_err *e
 	}
 	if (writes == e->writes)
 		e->len = at; /* else part of the value is already written: the output is broken */
+	e->buf[e->len] = '\0';
+	if (r == SL_EIO)
+		return sl_err_set(err, r, "output", "writing JSON failed");
+	if (r == SL_ELIMIT)
+		return sl_err_set(err, r, "output", "JSON output over the limit of %zu bytes",
+		                  e->max);
+	if (r == SL_ENOMEM)
+		return sl_err_set(err, r, "output", "out of memory serialising JSON");
+	return sl_err_set(err, r, "output", "value cannot be serialised (invalid UTF-8 string)");
+}
+
+int sl_stix_emit_string(struct sl_stix_emit *e, const char *s, size_t n, struct sl_err *err)
+{
+	size_t at = e->len;
+	unsigned writes = e->writes;
+	int r = put_string(e, s, n);
+
+	if (r == 0) {
+		e->buf[e->len] = '\0';
+		return 0;
+	}
+	if (writes == e->writes)
+		e->len = at;
 	e->buf[e->len] = '\0';
 	if (r == SL_EIO)
 		return sl_err_set(err, r, "output", "writing JSON failed");

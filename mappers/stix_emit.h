@@ -27,6 +27,11 @@ int sl_stix_emit_value(struct sl_stix_emit *e, const json_t *v, struct sl_err *e
 int sl_stix_emit_raw(struct sl_stix_emit *e, const char *s, size_t n,
                      struct sl_err *err) SL_MUSTCHECK;
 
+/* Append s[0..n) as a JSON string (quotes, escapes) exactly as json_dumps writes a string value;
+ * errors as for sl_stix_emit_value. For writers that build objects as text without a tree. */
+int sl_stix_emit_string(struct sl_stix_emit *e, const char *s, size_t n,
+                        struct sl_err *err) SL_MUSTCHECK;
+
 /* The bytes so far (borrowed, NUL-terminated, valid until the next append/reset/free). */
 const char *sl_stix_emit_data(const struct sl_stix_emit *e, size_t *len);
 /* Forget the bytes (the allocation is kept for reuse). */
