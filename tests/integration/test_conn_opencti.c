@@ -582,6 +582,20 @@ static void test_push_faults(void **state)
 	/* the token is never in a message */
 	assert_null(strstr(bad->err.msg, "not-the-token"));
 	run_free(bad);
+
+	/* plain http only when allowed; a key is needed */
+	{
+		struct sl_config_peer cfg = r->cfg;
+		struct sl_err err = {0};
+		cfg.allow_plain_http = false;
+		assert_null(ops()->create(&cfg, r->http, &err));
+		assert_contains(err.msg, "https://");
+		cfg = r->cfg;
+		cfg.api_key = NULL;
+		memset(&err, 0, sizeof(err));
+		assert_null(ops()->create(&cfg, r->http, &err));
+		assert_contains(err.msg, "API key");
+	}
 	run_free(r);
 	stop_peer(pp);
 }
@@ -869,6 +883,51 @@ static void test_pull_bad_events(void **state)
 		assert_int_equal(
 		    find_item(r, "indicator--0c7a0000-0000-4000-8000-000000000002", (size_t)k2),
 		    k2 + 1);
+	}
+	free(start);
+	start = strdup(last_position(r));
+
+	/* a merge: the kept object, and the merged-away one revoked; an old-format event passed
+	 * over */
+	{
+		json_t *kept = indicator(20, "kept"), *gone = indicator(21, "merged away");
+		json_t *env = json_pack("{s:s,s:s,s:s,s:{s:s},s:o,s:{s:[o]}}", "version", "4",
+		                        "type", "merge", "message", "merges", "origin", "user_id",
+		                        "6a4b11e1-90ca-4e42-ba42-db7bc7f7d505", "data", kept,
+		                        "context", "sources", gone);
+		char *txt = json_dumps(env, JSON_COMPACT), *merge_id, *old_id;
+		const json_t *objs;
+
+		json_decref(env);
+		merge_id = raw_event(pp, "merge", txt);
+		free(txt);
+		old_id = raw_event(pp, "create",
+		                   "{\"version\":\"3\",\"type\":\"create\",\"data\":{\"id\":"
+		                   "\"indicator--0c7a0000-0000-4000-8000-000000000016\",\"type\":"
+		                   "\"indicator\"}}");
+		pull(r, start);
+		assert_int_equal(r->err.code, 0);
+		assert_int_equal(json_array_size(r->items), 2);
+		assert_string_equal(
+		    json_string_value(json_object_get(json_array_get(r->items, 0), "origin")),
+		    merge_id);
+		objs = json_object_get(item_at(r, 0), "objects");
+		assert_int_equal(json_array_size(objs), 2);
+		assert_string_equal(id_of(json_array_get(objs, 0)),
+		                    "indicator--0c7a0000-0000-4000-8000-000000000014");
+		assert_false(json_is_true(json_object_get(json_array_get(objs, 0), "revoked")));
+		assert_string_equal(id_of(json_array_get(objs, 1)),
+		                    "indicator--0c7a0000-0000-4000-8000-000000000015");
+		assert_true(json_is_true(json_object_get(json_array_get(objs, 1), "revoked")));
+		assert_string_equal(
+		    json_string_value(json_object_get(json_array_get(objs, 1), "modified")),
+		    "2026-01-01T00:00:00.001Z");
+		assert_true(json_is_null(item_at(r, 1)));
+		assert_string_equal(
+		    json_string_value(json_object_get(json_array_get(r->items, 1), "position")),
+		    old_id);
+		free(merge_id);
+		free(old_id);
 	}
 	free(start);
 	free(bad1);
