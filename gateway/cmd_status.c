@@ -1,6 +1,6 @@
 /* cmd_status.c — `sluice status [--json] -c FILE`: what the sync daemon last did for each peer,
- * read from the ledger (cursor, last good pull and push, last errors) and the ledger's queue
- * totals. */
+ * read from the ledger (cursor, last good pull and push, lag, last errors, outbox queue per
+ * destination) and the ledger's totals. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,10 +17,11 @@
 static const char usage_text[] =
     "usage: sluice status [--json] -c FILE\n"
     "\n"
-    "For every peer of FILE: its pull cursor, the last successful pull and push, the last pull "
-    "and\n"
-    "push errors (as recorded by `sluice run` in the ledger); then the ledger's outbox queue and\n"
-    "quarantine totals.\n"
+    "For every peer of FILE: its pull cursor, the last successful pull and push, the pull lag\n"
+    "(seconds since the last successful pull), the last pull and push errors (as recorded by\n"
+    "`sluice run` in the ledger) and, as a destination, its outbox queue: pending, failed (to be\n"
+    "retried), parked (refused for good), blocked (by policy) and the age of the oldest pending\n"
+    "row. Then the ledger's totals.\n"
     "\n"
     "options:\n"
     "  -c, --config FILE  sluice.conf (needs ledger_dsn)\n"
@@ -29,8 +30,9 @@ static const char usage_text[] =
 
 static const char *const notes[] = {"pull-ok", "pull-error", "push-ok", "push-error"};
 
-/* {"at": "<ISO time>", "msg": ...} from "<epoch> <msg>", or null when never recorded. */
-static json_t *note_json(struct sl_ledger *l, const char *peer, const char *what)
+/* {"at": "<ISO time>", "msg": ...} from "<epoch> <msg>", or null when never recorded; *epoch
+ * (may be NULL) gets the time. */
+static json_t *note_json(struct sl_ledger *l, const char *peer, const char *what, time_t *epoch)
 {
 	char stream[64], pos[1024], at[32];
 	struct sl_err err = {0};
@@ -42,6 +44,8 @@ static json_t *note_json(struct sl_ledger *l, const char *peer, const char *what
 	if (sl_ledger_cursor_get(l, peer, stream, pos, sizeof(pos), &err) < 0)
 		return json_null();
 	t = (time_t)strtoll(pos, &sp, 10);
+	if (epoch)
+		*epoch = t;
 	gmtime_r(&t, &tm);
 	strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	return json_pack("{s:s,s:s}", "at", at, "msg", *sp == ' ' ? sp + 1 : sp);
@@ -57,6 +61,8 @@ int sl_cmd_status(int argc, char **argv)
 	struct sl_config *cfg;
 	struct sl_ledger *l = NULL;
 	struct sl_ledger_stats st;
+	struct sl_ledger_depth *depth = NULL;
+	size_t ndepth = 0;
 	struct sl_err err = {0};
 	json_t *out = NULL, *peers;
 	int c, as_json = 0, rc = 1;
@@ -86,7 +92,8 @@ int sl_cmd_status(int argc, char **argv)
 		goto done;
 	}
 	l = sl_ledger_open(sl_config_db_dsn(cfg), &err);
-	if (!l || sl_ledger_stats(l, &st, &err) < 0) {
+	if (!l || sl_ledger_stats(l, &st, &err) < 0 ||
+	    sl_ledger_outbox_depth(l, &depth, &ndepth, &err) < 0) {
 		fprintf(stderr, "sluice status: ledger: %s: %s\n", err.where, err.msg);
 		goto done;
 	}
@@ -103,8 +110,27 @@ int sl_cmd_status(int argc, char **argv)
 		    sl_ledger_cursor_get(l, p->name, SL_SYNC_STREAM, cur, sizeof(cur), &err) == 0
 		        ? json_string(cur)
 		        : json_null());
+		time_t ok = 0;
+		const struct sl_ledger_depth *dp = NULL;
 		for (k = 0; k < sizeof(notes) / sizeof(notes[0]); k++)
-			json_object_set_new(row, notes[k], note_json(l, p->name, notes[k]));
+			json_object_set_new(row, notes[k],
+			                    note_json(l, p->name, notes[k], k == 0 ? &ok : NULL));
+		/* lag: how long since this peer was last read through */
+		json_object_set_new(row, "lag_s",
+		                    ok ? json_integer((json_int_t)(time(NULL) - ok)) : json_null());
+		for (k = 0; k < ndepth; k++)
+			if (strcmp(depth[k].destination, p->name) == 0)
+				dp = &depth[k];
+		json_object_set_new(row, "queue",
+		                    json_pack("{s:I,s:I,s:I,s:I,s:o}", "pending",
+		                              (json_int_t)(dp ? dp->pending : 0), "failed",
+		                              (json_int_t)(dp ? dp->failed : 0), "parked",
+		                              (json_int_t)(dp ? dp->parked : 0), "blocked",
+		                              (json_int_t)(dp ? dp->blocked : 0),
+		                              "oldest_pending_s",
+		                              dp && dp->oldest_pending_s >= 0
+		                                  ? json_integer((json_int_t)dp->oldest_pending_s)
+		                                  : json_null()));
 		json_array_append_new(peers, row);
 	}
 	out = json_pack("{s:o,s:{s:I,s:I,s:I,s:i}}", "peers", peers, "ledger", "outbox_pending",
@@ -125,6 +151,29 @@ int sl_cmd_status(int argc, char **argv)
 			       json_is_string(json_object_get(row, "cursor"))
 			           ? json_string_value(json_object_get(row, "cursor"))
 			           : "-");
+			{
+				const json_t *q = json_object_get(row, "queue");
+				const json_t *lag = json_object_get(row, "lag_s");
+				const json_t *old = json_object_get(q, "oldest_pending_s");
+				if (json_is_integer(lag))
+					printf("  lag         %" JSON_INTEGER_FORMAT " s\n",
+					       json_integer_value(lag));
+				else
+					printf("  lag         - (never pulled through)\n");
+				printf("  queue       %" JSON_INTEGER_FORMAT
+				       " pending, %" JSON_INTEGER_FORMAT
+				       " failed, %" JSON_INTEGER_FORMAT
+				       " parked, %" JSON_INTEGER_FORMAT " blocked",
+				       json_integer_value(json_object_get(q, "pending")),
+				       json_integer_value(json_object_get(q, "failed")),
+				       json_integer_value(json_object_get(q, "parked")),
+				       json_integer_value(json_object_get(q, "blocked")));
+				if (json_is_integer(old))
+					printf("; oldest pending %" JSON_INTEGER_FORMAT " s\n",
+					       json_integer_value(old));
+				else
+					printf("\n");
+			}
 			for (k = 0; k < sizeof(notes) / sizeof(notes[0]); k++) {
 				const json_t *n = json_object_get(row, notes[k]);
 				if (json_is_object(n))
@@ -144,6 +193,7 @@ int sl_cmd_status(int argc, char **argv)
 	rc = 0;
 done:
 	json_decref(out);
+	sl_ledger_outbox_depth_free(depth);
 	sl_ledger_close(l);
 	sl_config_unref(cfg);
 	return rc;

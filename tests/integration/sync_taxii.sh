@@ -78,6 +78,7 @@ rc=$?
 misp_dump >"$tmp/misp.json"
 taxii_dump >"$tmp/taxii.json"
 "$bin" ledger audit --db "$base dbname=$db" --json >"$tmp/audit.json" || { echo "FAIL: ledger audit"; fail=1; }
+"$bin" status -c "$tmp/sluice.conf" --json >"$tmp/status.json" || { echo "FAIL: sluice status"; fail=1; }
 
 "$py" - "$tmp" <<'PY' || fail=1
 import json, sys
@@ -134,6 +135,19 @@ amber = [o for o in pushed if "marking-definition--f88d31f6-486f-44da-b317-01333
          in o.get("object_marking_refs", [])]
 if amber:
     fail("TLP:AMBER objects reached a TLP:GREEN partner: %s" % [o["id"] for o in amber][:3])
+# sluice status: both peers pulled through, nothing left to send, what the policy held back shown.
+st = {p["name"]: p for p in json.load(open(d + "/status.json"))["peers"]}
+for name in ("misp-a", "taxii-p"):
+    p = st.get(name, {})
+    q = p.get("queue", {})
+    if not isinstance(p.get("lag_s"), int) or p["lag_s"] < 0:
+        fail("status: %s has no pull lag: %r" % (name, p.get("lag_s")))
+    if q.get("pending") != 0 or q.get("failed") != 0 or q.get("parked") != 0:
+        fail("status: %s still owes: %r" % (name, q))
+if st.get("taxii-p", {}).get("queue", {}).get("blocked") != len(
+        {(r["id"], r["modified"]) for r in rows
+         if r.get("destination") == "taxii-p" and r.get("decision") == "deny"}):
+    fail("status: taxii-p blocked count is not the audit's denials: %r" % st.get("taxii-p"))
 print("partner holds %d objects from MISP (%d allowed by the audit, %d denied); MISP applied %d" %
       (len(pushed), len(allowed), len(denied), sum(v.get("applied", 0) for v in dl.values())))
 sys.exit(bad)
