@@ -500,7 +500,7 @@ static void test_push_deletes(void **state)
 /* A bundle larger than OpenCTI takes at once goes in pieces, all of it. */
 static void test_push_big_bundle_in_pieces(void **state)
 {
-	struct sl_peerproc *pp = start_peer("--max-bundle-objects", "500", NULL);
+	struct sl_peerproc *pp = start_peer("--max-bundle-objects", "500", (const char *)NULL);
 	struct run *r = run_new(pp, TOKEN, true);
 	json_t *objs = json_array(), *d;
 	unsigned i, n = 1203;
@@ -522,7 +522,7 @@ static void test_push_big_bundle_in_pieces(void **state)
 /* Faults on push: each a named error with the right verdict, and the next push goes through. */
 static void test_push_faults(void **state)
 {
-	struct sl_peerproc *pp = start_peer("--max-bundle-objects", "3", NULL);
+	struct sl_peerproc *pp = start_peer("--max-bundle-objects", "3", (const char *)NULL);
 	struct run *r = run_new(pp, TOKEN, true), *bad;
 	json_t *four;
 
@@ -719,7 +719,7 @@ static void test_pull_order_and_resume(void **state)
  * handed over and still misses nothing; then the stream goes on from there. */
 static void test_pull_backfill_beyond_trimmed_stream(void **state)
 {
-	struct sl_peerproc *pp = start_peer("--stream-max", "3", NULL);
+	struct sl_peerproc *pp = start_peer("--stream-max", "3", (const char *)NULL);
 	struct run *r = run_new(pp, TOKEN, true);
 	char id[80], *mid, *last;
 	unsigned i;
