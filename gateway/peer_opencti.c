@@ -509,13 +509,18 @@ static int on_data_event(struct sl_peer *p, const struct sl_sse_event *ev)
 		snprintf(pos, sizeof(pos), "%s", p->pos);
 		goto bad;
 	}
-	/* The position to resume from once this event is in. A backfill event carries the
-	 * updated_at of its object as id (several may share one); resuming 1 ms before it re-reads
-	 * that millisecond rather than skip the rest of it. A dependency frame shares the id of the
+	/* The position to resume from once this event is in. A backfill event resumes 1 ms before
+	 * its object's updated_at (several objects may share one): that millisecond is read again
+	 * rather than the rest of it skipped. A dependency frame shares the id of the
 	 * event it precedes: it does not move the position. */
-	if (recovered)
-		snprintf(pos, sizeof(pos), "%llu-0@%s", ms ? ms - 1 : 0, p->recover);
-	else if (referer && strcmp(referer, "init-dependencies") == 0)
+	if (recovered) {
+		/* the replay is ordered and filtered by the objects' updated_at: resume by that,
+		 * not by whatever id the replayed event carries */
+		long long u = stix_ms(str_of(
+		    json_object_get(json_object_get(data, "extensions"), EXT_CORE), "updated_at"));
+		unsigned long long at = u > 0 ? (unsigned long long)u : ms;
+		snprintf(pos, sizeof(pos), "%llu-0@%s", at ? at - 1 : 0, p->recover);
+	} else if (referer && strcmp(referer, "init-dependencies") == 0)
 		snprintf(pos, sizeof(pos), "%s", p->pos);
 	else
 		snprintf(pos, sizeof(pos), "%s", sid);
