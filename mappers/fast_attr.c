@@ -2,12 +2,13 @@
  * nothing built), checked with the tree path's own checks (sl_misp_value_problem,
  * sl_misp_normalise, the pattern builder and validator), and its objects written as text in the
  * tree path's key order. Every reason to decline is found before the first byte is written, so a
- * declined attribute leaves no trace. Dedup and the container's refs go through c->seen and
- * c->refs / c->rel_refs as sl_map_add and sl_map_rel do, so the rest of the conversion sees the
- * same state either way. */
+ * declined attribute leaves no trace. Dedup and the container's refs go through c->c->seen and
+ * c->c->refs / c->c->rel_refs as sl_map_add and sl_map_rel do, so the rest of the conversion sees
+ * the same state either way. */
 #include "fast_attr.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,14 @@
 #include "json.h"
 #include "map_ctx.h"
 #include "misp_types.h"
+
+/* the object being written (see raw) and the conversion it goes to */
+struct wr {
+	struct sl_map_ctx *c;
+	char *p;
+	size_t n, cap;
+	int oom, bad_utf8;
+};
 
 enum {
 	F_UUID,
@@ -44,6 +53,7 @@ struct sl_fast_attr {
 	/* the last timestamp formatted: events carry the same one on many attributes */
 	long long ts_n;
 	char ts_sdo[SL_TS_MAX], ts_plain[SL_TS_MAX];
+	struct wr w;
 };
 
 struct sl_fast_attr *sl_fast_attr_new(void)
@@ -60,6 +70,7 @@ void sl_fast_attr_free(struct sl_fast_attr *fa)
 	if (!fa)
 		return;
 	free(fa->arena);
+	free(fa->w.p);
 	free(fa);
 }
 
@@ -92,7 +103,7 @@ static int fbool(const struct sl_fast_attr *fa, int k, int dflt)
 }
 
 /* sl_map_ts on the timestamp member, both forms, through a one-entry cache */
-static int timestamps(struct sl_fast_attr *fa, struct sl_map_ctx *c, char sdo[SL_TS_MAX],
+static int timestamps(struct sl_fast_attr *fa, struct wr *c, char sdo[SL_TS_MAX],
                       char plain[SL_TS_MAX])
 {
 	const struct sl_fast_json_field *f = &fa->f[F_TIMESTAMP];
@@ -108,16 +119,16 @@ static int timestamps(struct sl_fast_attr *fa, struct sl_map_ctx *c, char sdo[SL
 	}
 	if (n < 0 || n > 253402300799LL) {
 		/* no usable timestamp: the conversion time, as the tree path stamps it */
-		sl_map_ts(c, NULL, 1, sdo);
-		sl_map_ts(c, NULL, 0, plain);
+		sl_map_ts(c->c, NULL, 1, sdo);
+		sl_map_ts(c->c, NULL, 0, plain);
 		return 0;
 	}
 	if (n != fa->ts_n) {
 		json_t *v = json_integer(n);
 		if (!v)
 			return SL_ENOMEM;
-		sl_map_ts(c, v, 1, fa->ts_sdo);
-		sl_map_ts(c, v, 0, fa->ts_plain);
+		sl_map_ts(c->c, v, 1, fa->ts_sdo);
+		sl_map_ts(c->c, v, 0, fa->ts_plain);
 		json_decref(v);
 		fa->ts_n = n;
 	}
@@ -129,60 +140,177 @@ static int timestamps(struct sl_fast_attr *fa, struct sl_map_ctx *c, char sdo[SL
 /* ---- writing -----------------------------------------------------------------------------------
  */
 
-static void raw(struct sl_map_ctx *c, const char *s, size_t n)
+/* Objects are written into w's buffer and handed to the bundle's stix_emit whole: one call per
+ * object instead of one per piece. */
+static int grow(struct wr *w, size_t n)
 {
-	if (!c->emit_error && sl_stix_emit_raw(c->emit, s, n, &c->emit_err) != 0)
-		c->emit_error = 1;
+	size_t cap = w->cap ? w->cap : 1024;
+	char *nb;
+
+	while (cap < w->n + n)
+		cap *= 2;
+	nb = realloc(w->p, cap);
+	if (!nb) {
+		w->oom = 1;
+		return -1;
+	}
+	w->p = nb;
+	w->cap = cap;
+	return 0;
+}
+
+static void raw(struct wr *w, const char *s, size_t n)
+{
+	if (w->n + n > w->cap && grow(w, n))
+		return;
+	memcpy(w->p + w->n, s, n);
+	w->n += n;
 }
 
 #define LIT(c, s) raw(c, s, sizeof(s) - 1)
 
-/* a JSON string from the event (escaped as json_dumps escapes it) */
-static void str(struct sl_map_ctx *c, const char *s, size_t n)
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* any of 8 bytes below 0x20, '"', '\\' or non-ASCII */
+static int special8(const unsigned char *q)
 {
-	if (!c->emit_error && sl_stix_emit_string(c->emit, s, n, &c->emit_err) != 0)
-		c->emit_error = 1;
+	uint64_t x, a, b;
+
+	memcpy(&x, q, 8);
+	a = x ^ (ONES * '"');
+	b = x ^ (ONES * '\\');
+	return (((x - ONES * 0x20) | (a - ONES) | (b - ONES)) & ~x & HIGHS) != 0 ||
+	       (x & HIGHS) != 0;
 }
 
-static void cstr(struct sl_map_ctx *c, const char *s)
+/* a JSON string from the event, escaped as json_dumps escapes it (stix_emit's put_string rules:
+ * short escapes, \u00XX in upper case for other control characters, UTF-8 as is and checked) */
+static void str(struct wr *w, const char *str, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+	char *o;
+
+	if (w->n + 6 * n + 2 > w->cap && grow(w, 6 * n + 2))
+		return;
+	o = w->p + w->n;
+	*o++ = '"';
+	while (i < n) {
+		while (i + 8 <= n && !special8(s + i)) {
+			memcpy(o, s + i, 8);
+			o += 8;
+			i += 8;
+		}
+		if (i >= n)
+			break;
+		unsigned ch = s[i];
+		if (ch >= 0x80) {
+			size_t l = sl_json_utf8_seq(s + i, n - i);
+			if (!l) {
+				w->bad_utf8 = 1;
+				return;
+			}
+			memcpy(o, s + i, l);
+			o += l;
+			i += l;
+			continue;
+		}
+		i++;
+		if (ch >= 0x20 && ch != '"' && ch != '\\') {
+			*o++ = (char)ch;
+			continue;
+		}
+		*o++ = '\\';
+		switch (ch) {
+		case '"':
+			*o++ = '"';
+			break;
+		case '\\':
+			*o++ = '\\';
+			break;
+		case '\b':
+			*o++ = 'b';
+			break;
+		case '\f':
+			*o++ = 'f';
+			break;
+		case '\n':
+			*o++ = 'n';
+			break;
+		case '\r':
+			*o++ = 'r';
+			break;
+		case '\t':
+			*o++ = 't';
+			break;
+		default:
+			memcpy(o, "u00", 3);
+			o[3] = "0123456789ABCDEF"[ch >> 4];
+			o[4] = "0123456789ABCDEF"[ch & 15];
+			o += 5;
+		}
+	}
+	*o++ = '"';
+	w->n = (size_t)(o - w->p);
+}
+
+static void cstr(struct wr *c, const char *s)
 {
 	str(c, s, strlen(s));
 }
 
 /* ids, types and timestamps we made: plain ASCII with nothing to escape */
-static void qraw(struct sl_map_ctx *c, const char *s)
+static void qraw(struct wr *c, const char *s)
 {
-	LIT(c, "\"");
-	raw(c, s, strlen(s));
-	LIT(c, "\"");
+	size_t n = strlen(s);
+
+	if (c->n + n + 2 > c->cap && grow(c, n + 2))
+		return;
+	c->p[c->n] = '"';
+	memcpy(c->p + c->n + 1, s, n);
+	c->p[c->n + 1 + n] = '"';
+	c->n += n + 2;
 }
 
 /* sl_map_add's bookkeeping for an object about to be written: 0 when its id is already in the
- * bundle (the object is dropped), 1 when it is to be written (the separator is out), SL_ENOMEM. */
-static int begin(struct sl_map_ctx *c, const char *id, json_t *refs)
+ * bundle (the object is dropped), 1 when it is to be written, SL_ENOMEM. */
+static int begin(struct wr *c, const char *id, json_t *refs)
 {
-	if (json_object_get(c->seen, id))
+	if (json_object_get(c->c->seen, id))
 		return 0;
-	if (json_object_set_new_nocheck(c->seen, id, json_true()) != 0 ||
+	if (json_object_set_new_nocheck(c->c->seen, id, json_true()) != 0 ||
 	    json_array_append_new(refs, json_string_nocheck(id)) != 0)
 		return SL_ENOMEM;
-	if (c->nout++ > 0)
+	c->n = 0;
+	if (c->c->nout++ > 0)
 		LIT(c, ",");
 	return 1;
 }
 
-/* close the object; a full block goes out as sl_map_emit sends it */
-static void end(struct sl_map_ctx *c)
+/* close the object and hand it to the bundle; a full block goes out as sl_map_emit sends it */
+static void end(struct wr *w)
 {
+	struct sl_map_ctx *c = w->c;
 	size_t len;
 
-	LIT(c, "}");
-	if (!c->emit_error && sl_stix_emit_data(c->emit, &len) && len >= SL_MAP_EMIT_BLOCK &&
-	    sl_stix_emit_flush(c->emit, c->out, &c->emit_err) != 0)
+	LIT(w, "}");
+	if (c->emit_error)
+		return;
+	if (w->oom || w->bad_utf8) {
+		sl_err_set(&c->emit_err, w->oom ? SL_ENOMEM : SL_EINVAL, "output",
+		           w->oom ? "out of memory serialising JSON"
+		                  : "value cannot be serialised (invalid UTF-8 string)");
+		c->emit_error = 1;
+		return;
+	}
+	if (sl_stix_emit_raw(c->emit, w->p, w->n, &c->emit_err) != 0 ||
+	    (sl_stix_emit_data(c->emit, &len) && len >= SL_MAP_EMIT_BLOCK &&
+	     sl_stix_emit_flush(c->emit, c->out, &c->emit_err) != 0))
 		c->emit_error = 1;
 }
 
-static void sco_head(struct sl_map_ctx *c, const char *type, const char *id)
+static void sco_head(struct wr *c, const char *type, const char *id)
 {
 	LIT(c, "{\"type\":");
 	qraw(c, type);
@@ -190,11 +318,11 @@ static void sco_head(struct sl_map_ctx *c, const char *type, const char *id)
 	qraw(c, id);
 }
 
-static void sdo_head(struct sl_map_ctx *c, const char *type, const char *id, const char *ts)
+static void sdo_head(struct wr *c, const char *type, const char *id, const char *ts)
 {
 	sco_head(c, type, id);
 	LIT(c, ",\"created_by_ref\":");
-	qraw(c, c->identity_id);
+	qraw(c, c->c->identity_id);
 	LIT(c, ",\"created\":");
 	qraw(c, ts);
 	LIT(c, ",\"modified\":");
@@ -264,12 +392,12 @@ static const char *ip_type(int v6)
 	return v6 ? "ipv6-addr" : "ipv4-addr";
 }
 
-/* The observable's shape and its pattern in c->pat (map_attribute's `observable`). 1 when this
+/* The observable's shape and its pattern in c->c->pat (map_attribute's `observable`). 1 when this
  * module writes it, 0 to decline, SL_ENOMEM. */
-static int observable(struct sl_map_ctx *c, struct at *at)
+static int observable(struct wr *c, struct at *at)
 {
 	const char *t = at->type, *v = at->value, *bar;
-	struct sl_pattern *p = c->pat;
+	struct sl_pattern *p = c->c->pat;
 	const struct sl_mtype *mt = at->mt;
 	char path[64];
 	int r = 0;
@@ -467,7 +595,7 @@ static int sco_ids(const struct at *at, char ids[2][SL_STIX_ID_MAX])
 }
 
 /* SCO k of the observable, after its head: the members the tree path sets, in its order */
-static void sco_body(struct sl_map_ctx *c, const struct at *at, int k, char ids[2][SL_STIX_ID_MAX])
+static void sco_body(struct wr *c, const struct at *at, int k, char ids[2][SL_STIX_ID_MAX])
 {
 	const char *v = at->value;
 
@@ -572,7 +700,7 @@ static void sco_body(struct sl_map_ctx *c, const struct at *at, int k, char ids[
 	}
 }
 
-static void labels(struct sl_map_ctx *c, const struct at *at)
+static void labels(struct wr *c, const struct at *at)
 {
 	LIT(c, ",\"labels\":[");
 	cstr(c, at->lab_type);
@@ -581,13 +709,13 @@ static void labels(struct sl_map_ctx *c, const struct at *at)
 	LIT(c, "]");
 }
 
-static int indicator(struct sl_map_ctx *c, const struct at *at, const char *pattern)
+static int indicator(struct wr *c, const struct at *at, const char *pattern)
 {
 	char id[SL_STIX_ID_MAX];
 	int r;
 
 	id_of(id, "indicator", at->uuid);
-	if ((r = begin(c, id, c->refs)) <= 0)
+	if ((r = begin(c, id, c->c->refs)) <= 0)
 		return r;
 	sdo_head(c, "indicator", id, at->ts);
 	if (at->comment && *at->comment) {
@@ -606,13 +734,13 @@ static int indicator(struct sl_map_ctx *c, const struct at *at, const char *patt
 	return 1;
 }
 
-static int custom(struct sl_map_ctx *c, const struct at *at)
+static int custom(struct wr *c, const struct at *at)
 {
 	char id[SL_STIX_ID_MAX];
 	int r;
 
 	id_of(id, "x-misp-attribute", at->uuid);
-	if ((r = begin(c, id, c->refs)) <= 0)
+	if ((r = begin(c, id, c->c->refs)) <= 0)
 		return r;
 	sdo_head(c, "x-misp-attribute", id, at->ts);
 	labels(c, at);
@@ -630,14 +758,14 @@ static int custom(struct sl_map_ctx *c, const struct at *at)
 	return 1;
 }
 
-static int relationship(struct sl_map_ctx *c, const char *src, const char *type, const char *tgt,
+static int relationship(struct wr *c, const char *src, const char *type, const char *tgt,
                         const char *ts)
 {
 	char id[SL_STIX_ID_MAX];
 	int r;
 
 	sl_stix_id_relationship(src, type, tgt, id);
-	if ((r = begin(c, id, c->rel_refs)) <= 0)
+	if ((r = begin(c, id, c->c->rel_refs)) <= 0)
 		return r;
 	LIT(c, "{\"type\":\"relationship\",\"spec_version\":\"2.1\",\"id\":");
 	qraw(c, id);
@@ -655,17 +783,16 @@ static int relationship(struct sl_map_ctx *c, const char *src, const char *type,
 	return 1;
 }
 
-/* The pattern in c->pat if it validates; NULL to decline (the tree path warns about it). */
-static const char *valid_pattern(struct sl_map_ctx *c)
+/* The pattern in c->c->pat if it validates; NULL to decline (the tree path warns about it). */
+static const char *valid_pattern(struct wr *c)
 {
-	const char *pat = sl_pattern_str(c->pat);
+	const char *pat = sl_pattern_str(c->c->pat);
 	struct sl_err e;
 
 	return pat && sl_pattern_validate(pat, &e) == 0 ? pat : NULL;
 }
 
-static int write_observable(struct sl_fast_attr *fa, struct sl_map_ctx *c, struct at *at,
-                            const char *pat)
+static int write_observable(struct sl_fast_attr *fa, struct wr *c, struct at *at, const char *pat)
 {
 	char od[SL_STIX_ID_MAX], ids[2][SL_STIX_ID_MAX];
 	char fo[SL_TS_MAX], lo[SL_TS_MAX];
@@ -676,7 +803,7 @@ static int write_observable(struct sl_fast_attr *fa, struct sl_map_ctx *c, struc
 	if (sl_map_iso_ts(fstr(fa, F_LAST), lo) != 0)
 		memcpy(lo, at->vf, SL_TS_MAX);
 	id_of(od, "observed-data", at->uuid);
-	if ((r = begin(c, od, c->refs)) < 0)
+	if ((r = begin(c, od, c->c->refs)) < 0)
 		return r;
 	if (r) {
 		sdo_head(c, "observed-data", od, at->ts);
@@ -698,7 +825,7 @@ static int write_observable(struct sl_fast_attr *fa, struct sl_map_ctx *c, struc
 		const char *dash = strstr(ids[k], "--");
 		char type[40];
 		size_t tl = (size_t)(dash - ids[k]);
-		if ((r = begin(c, ids[k], c->refs)) < 0)
+		if ((r = begin(c, ids[k], c->c->refs)) < 0)
 			return r;
 		if (!r)
 			continue;
@@ -720,7 +847,7 @@ static int write_observable(struct sl_fast_attr *fa, struct sl_map_ctx *c, struc
 }
 
 /* Everything map_attribute checks before it writes, then the writing. 1, 0 (declined), <0. */
-static int map_one(struct sl_fast_attr *fa, struct sl_map_ctx *c, struct at *at)
+static int map_one(struct sl_fast_attr *fa, struct wr *c, struct at *at)
 {
 	const struct sl_fast_json_field *f = fa->f;
 	enum sl_mtype_kind kind;
@@ -755,31 +882,32 @@ static int map_one(struct sl_fast_attr *fa, struct sl_map_ctx *c, struct at *at)
 	char *norm = sl_misp_normalise(at->type, at->value);
 	if (norm)
 		at->value = norm;
-	sl_pattern_reset(c->pat);
+	sl_pattern_reset(c->c->pat);
 	r = 1;
 	if (kind == SL_MT_OBSERVABLE) {
 		r = observable(c, at);
 		if (r == 1 && at->to_ids && !(pat = valid_pattern(c)))
-			r = sl_pattern_str(c->pat) ? 0 : SL_ENOMEM;
+			r = sl_pattern_str(c->c->pat) ? 0 : SL_ENOMEM;
 	} else if (kind == SL_MT_INDICATOR && at->to_ids) {
 		const char *t = at->type, *v = at->value;
 		long port;
 		if (!strcmp(t, "http-method"))
 			r = sl_pattern_add(
-			    c->pat, "network-traffic:extensions.'http-request-ext'.request_method",
-			    v, strlen(v));
+			    c->c->pat,
+			    "network-traffic:extensions.'http-request-ext'.request_method", v,
+			    strlen(v));
 		else if (!strcmp(t, "user-agent"))
-			r = sl_pattern_add(c->pat,
+			r = sl_pattern_add(c->c->pat,
 			                   "network-traffic:extensions.'http-request-ext'."
 			                   "request_header.'User-Agent'",
 			                   v, strlen(v));
 		else if (!strcmp(t, "port") && port_ok(v, &port))
-			r = sl_pattern_add(c->pat, "network-traffic:dst_port", v, strlen(v));
+			r = sl_pattern_add(c->c->pat, "network-traffic:dst_port", v, strlen(v));
 		else
 			r = -1; /* size-in-bytes and bad values: the tree path */
 		r = r == 0 ? 1 : r == SL_ENOMEM ? SL_ENOMEM : 0;
 		if (r == 1 && !(pat = valid_pattern(c)))
-			r = sl_pattern_str(c->pat) ? 0 : SL_ENOMEM;
+			r = sl_pattern_str(c->c->pat) ? 0 : SL_ENOMEM;
 	}
 	if (r != 1)
 		goto out;
@@ -793,7 +921,7 @@ static int map_one(struct sl_fast_attr *fa, struct sl_map_ctx *c, struct at *at)
 	           at->category ? at->category : "", "\"");
 	switch (kind) {
 	case SL_MT_UNMAPPED:
-		sl_map_warn(c, SL_EUNSUPPORTED, at->where, "MISP Attribute type %s not mapped.",
+		sl_map_warn(c->c, SL_EUNSUPPORTED, at->where, "MISP Attribute type %s not mapped.",
 		            at->type);
 		r = custom(c, at);
 		break;
@@ -803,7 +931,7 @@ static int map_one(struct sl_fast_attr *fa, struct sl_map_ctx *c, struct at *at)
 	case SL_MT_VULN: {
 		char id[SL_STIX_ID_MAX];
 		id_of(id, "vulnerability", at->uuid);
-		if ((r = begin(c, id, c->refs)) <= 0)
+		if ((r = begin(c, id, c->c->refs)) <= 0)
 			break;
 		sdo_head(c, "vulnerability", id, at->ts);
 		LIT(c, ",\"name\":");
@@ -839,7 +967,10 @@ int sl_fast_attr_map(struct sl_fast_attr *fa, struct sl_map_ctx *c, const char *
 	                         &fa->arena, &fa->acap, &n))
 		return 0;
 	memset(&at, 0, sizeof(at));
-	r = map_one(fa, c, &at);
+	fa->w.c = c;
+	fa->w.n = 0;
+	fa->w.oom = fa->w.bad_utf8 = 0;
+	r = map_one(fa, &fa->w, &at);
 	if (r == 1)
 		*used = n;
 	return r;

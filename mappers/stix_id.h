@@ -1,4 +1,4 @@
-/* stix_id.h — UUIDs for STIX ids: validation of MISP uuids, UUIDv5 (RFC 4122, SHA-1 via OpenSSL),
+/* stix_id.h — UUIDs for STIX ids: validation of MISP uuids, UUIDv5 (RFC 4122, with its own SHA-1),
  * and the relationship ids misp-stix derives from "source - type - target". No allocation, no
  * state. */
 #ifndef SL_STIX_ID_H
