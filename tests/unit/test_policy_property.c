@@ -469,6 +469,51 @@ static void check_bundle(const struct sl_policy_dest *pd, const struct dest *d, 
 	json_decref(b);
 }
 
+/* The same bundle decided for every destination at once (sl_policy_decide_bundle_all, which shares
+ * verdicts between objects of one class and keeps classes from one call to the next): each
+ * destination's bundle holds the object iff the oracle allows it, with its personal data handled
+ * as that destination says. */
+static void check_bundle_all(const struct sl_policy *p, const struct dest *ds, int nd, json_t *o,
+                             json_t *conts, const struct facts *f)
+{
+	json_t *rep = json_deep_copy(json_array_get(conts, 0)), *b, *outs[16];
+	const char *id = json_string_value(json_object_get(o, "id"));
+	struct sl_policy_decision **decs[16];
+	struct sl_err err;
+	size_t n = 0, k;
+	int i;
+
+	if (nd > 16)
+		abort();
+	json_object_set_new(
+	    rep, "object_refs",
+	    json_pack("[s, s]", id, "malware--00000000-0000-4000-8000-0000000000ff"));
+	b = json_pack("{s:s, s:s, s:[O, o]}", "type", "bundle", "id", "bundle--1", "objects", o,
+	              rep);
+	cases++;
+	if (sl_policy_decide_bundle_all(p, b, NOW, outs, decs, &n, &err) != 0 || n != 2) {
+		violation("bundle not decided for all destinations", &ds[0], err.msg);
+		json_decref(b);
+		return;
+	}
+	for (i = 0; i < nd; i++) {
+		int want = oracle_allows(&ds[i], f), in_out = 0;
+		const json_t *e;
+		json_array_foreach(json_object_get(outs[i], "objects"), k, e) in_out |=
+		    json_equal(json_object_get(e, "id"), json_object_get(o, "id"));
+		if (in_out != want)
+			violation(in_out ? "forbidden object sent in a bundle for all"
+			                 : "allowed object withheld from a bundle for all",
+			          &ds[i], sl_policy_decision_rule(decs[i][0]));
+		if (want && sl_policy_decision_object(decs[i][0]))
+			check_pii(&ds[i], f, sl_policy_decision_object(decs[i][0]),
+			          sl_policy_decision_rule(decs[i][0]));
+		json_decref(outs[i]);
+		sl_policy_decisions_free(decs[i], n);
+	}
+	json_decref(b);
+}
+
 static void run_stix(const struct sl_policy *p, const struct dest *ds, int nd)
 {
 	json_t *o, *c;
@@ -517,6 +562,8 @@ static void run_stix(const struct sl_policy *p, const struct dest *ds, int nd)
 		if (c)
 			check_bundle(sl_policy_dest_at(p, (size_t)i), &ds[i], o, c, want);
 	}
+	if (c)
+		check_bundle_all(p, ds, nd, o, c, &f);
 	json_decref(o);
 	json_decref(c);
 }
