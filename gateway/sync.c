@@ -198,7 +198,7 @@ static void note(struct speer *p, const char *what, const char *fmt, ...)
 	j->stream = strdup(stream);
 	j->pos = strdup(pos);
 	if (!j->peer || !j->stream || !j->pos ||
-	    sl_ledger_pool_submit(p->s->pool, NULL, note_work, note_done, j, &err) < 0)
+	    sl_ledger_pool_submit(p->s->pool, p->push_key, note_work, note_done, j, &err) < 0)
 		note_done(j, true);
 }
 
@@ -259,6 +259,10 @@ struct pull_run {
 	unsigned inflight;
 	bool paused; /* the pull stopped itself for back-pressure: not a failure */
 	bool took_in;
+	/* the connector has finished: how, for the end job (queued once the pool has room) */
+	bool ended;
+	struct sl_err end_err;
+	int64_t retry_after_ms;
 };
 
 enum pull_outcome { PULLED_IN, PULLED_ECHO, PULLED_FAILED, PULLED_PASSED, PULLED_SKIPPED };
@@ -560,30 +564,41 @@ static void end_done(void *arg, bool cancelled)
 	sl_timer_arm(p->poll_timer, delay);
 }
 
-static void on_pull_done(void *arg, const struct sl_err *err, int64_t retry_after_ms)
+/* Queue the run's end job. When the pool is full (or memory short) try again from the poll timer:
+ * the run's item jobs may still be queued and point at it, so it must not end here. */
+static void submit_end(struct speer *p)
 {
-	struct speer *p = arg;
+	struct pull_run *run = p->run;
 	struct end_job *j = calloc(1, sizeof(*j));
 	struct sl_err e = {0};
 
 	if (!j) {
-		sl_error("peer %s: out of memory", p->cfg->name);
-		free(p->run);
-		p->run = NULL;
-		sl_timer_arm(p->poll_timer, poll_ms(p));
-		return;
+		sl_err_set(&e, SL_ENOMEM, p->cfg->name, "out of memory");
+	} else {
+		j->run = run;
+		j->cfg = p->cfg;
+		j->retry_after_ms = run->retry_after_ms;
+		j->now = wall_s(p->s);
+		j->err = run->end_err;
+		if (sl_ledger_pool_submit(p->s->pool, p->cfg->name, end_work, end_done, j, &e) == 0)
+			return;
+		free(j);
 	}
-	j->run = p->run;
-	j->cfg = p->cfg;
-	j->retry_after_ms = retry_after_ms;
-	j->now = wall_s(p->s);
-	if (err->code && !(p->run->paused && err->code == SL_ELIMIT))
-		j->err = *err;
-	/* A full pool refuses the job: retry the submit shortly (the queue drains by itself). */
-	if (sl_ledger_pool_submit(p->s->pool, p->cfg->name, end_work, end_done, j, &e) < 0) {
-		sl_warn("peer %s: %s; ending the pull on the loop", p->cfg->name, e.msg);
-		end_done(j, false);
-	}
+	sl_debug("peer %s: the end of the pull waits for the ledger pool (%s)", p->cfg->name,
+	         e.msg);
+	sl_timer_arm(p->poll_timer, BUSY_RETRY_MS);
+}
+
+static void on_pull_done(void *arg, const struct sl_err *err, int64_t retry_after_ms)
+{
+	struct speer *p = arg;
+	struct pull_run *run = p->run;
+
+	run->ended = true;
+	run->retry_after_ms = retry_after_ms;
+	if (err->code && !(run->paused && err->code == SL_ELIMIT))
+		run->end_err = *err;
+	submit_end(p);
 }
 
 /* The cursor is read on the peer's queue: after every job of the previous pull. */
@@ -631,6 +646,10 @@ static void on_poll(struct sl_timer *t, void *arg)
 	struct start_job *j;
 	struct sl_err err = {0};
 
+	if (p->run && p->run->ended) {
+		submit_end(p);
+		return;
+	}
 	if (p->run || p->ops->busy(p->conn)) {
 		sl_timer_arm(t, BUSY_RETRY_MS);
 		return;

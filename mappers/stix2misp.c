@@ -137,7 +137,7 @@ static const char *marking_tag(struct rctx *c, const char *id)
 			return tlp_ids[i].tag;
 	json_t *m = json_object_get(c->index, id);
 	const char *t = jstr(json_object_get(m, "definition"), "tlp");
-	static char buf[64];
+	static _Thread_local char buf[64]; /* claim jobs run on several workers */
 	if (t) {
 		snprintf(buf, sizeof(buf), "tlp:%s", t);
 		return buf;
