@@ -3,8 +3,8 @@
  * sl_misp_normalise, the pattern builder and validator), and its objects written as text in the
  * tree path's key order. Every reason to decline is found before the first byte is written, so a
  * declined attribute leaves no trace. Dedup and the container's refs go through c->c->seen and
- * c->c->refs / c->c->rel_refs as sl_map_add and sl_map_rel do, so the rest of the conversion sees
- * the same state either way. */
+ * its own text lists of the container's refs (sl_fast_attr_take_refs keeps them in the tree path's
+ * order), so the rest of the conversion sees the same state either way. */
 #include "fast_attr.h"
 
 #include <ctype.h>
@@ -20,6 +20,7 @@
 /* the object being written (see raw) and the conversion it goes to */
 struct wr {
 	struct sl_map_ctx *c;
+	struct refs *objs, *rels;
 	char *p;
 	size_t n, cap;
 	int oom, bad_utf8;
@@ -54,6 +55,11 @@ struct sl_fast_attr {
 	long long ts_n;
 	char ts_sdo[SL_TS_MAX], ts_plain[SL_TS_MAX];
 	struct wr w;
+	/* the container's object_refs as JSON text ("id","id",...): objects, then relationships */
+	struct refs {
+		char *p;
+		size_t n, cap, count;
+	} objs, rels;
 };
 
 struct sl_fast_attr *sl_fast_attr_new(void)
@@ -71,6 +77,8 @@ void sl_fast_attr_free(struct sl_fast_attr *fa)
 		return;
 	free(fa->arena);
 	free(fa->w.p);
+	free(fa->objs.p);
+	free(fa->rels.p);
 	free(fa);
 }
 
@@ -273,14 +281,35 @@ static void qraw(struct wr *c, const char *s)
 	c->n += n + 2;
 }
 
+static int refs_add(struct refs *r, const char *id, size_t n)
+{
+	if (r->n + n + 3 > r->cap) {
+		size_t cap = r->cap ? r->cap : 4096;
+		while (cap < r->n + n + 3)
+			cap *= 2;
+		char *nb = realloc(r->p, cap);
+		if (!nb)
+			return SL_ENOMEM;
+		r->p = nb;
+		r->cap = cap;
+	}
+	if (r->count++)
+		r->p[r->n++] = ',';
+	r->p[r->n++] = '"';
+	memcpy(r->p + r->n, id, n);
+	r->n += n;
+	r->p[r->n++] = '"';
+	return 0;
+}
+
 /* sl_map_add's bookkeeping for an object about to be written: 0 when its id is already in the
  * bundle (the object is dropped), 1 when it is to be written, SL_ENOMEM. */
-static int begin(struct wr *c, const char *id, json_t *refs)
+static int begin(struct wr *c, const char *id, struct refs *refs)
 {
 	if (json_object_get(c->c->seen, id))
 		return 0;
 	if (json_object_set_new_nocheck(c->c->seen, id, json_true()) != 0 ||
-	    json_array_append_new(refs, json_string_nocheck(id)) != 0)
+	    refs_add(refs, id, strlen(id)) != 0)
 		return SL_ENOMEM;
 	c->n = 0;
 	if (c->c->nout++ > 0)
@@ -715,7 +744,7 @@ static int indicator(struct wr *c, const struct at *at, const char *pattern)
 	int r;
 
 	id_of(id, "indicator", at->uuid);
-	if ((r = begin(c, id, c->c->refs)) <= 0)
+	if ((r = begin(c, id, c->objs)) <= 0)
 		return r;
 	sdo_head(c, "indicator", id, at->ts);
 	if (at->comment && *at->comment) {
@@ -740,7 +769,7 @@ static int custom(struct wr *c, const struct at *at)
 	int r;
 
 	id_of(id, "x-misp-attribute", at->uuid);
-	if ((r = begin(c, id, c->c->refs)) <= 0)
+	if ((r = begin(c, id, c->objs)) <= 0)
 		return r;
 	sdo_head(c, "x-misp-attribute", id, at->ts);
 	labels(c, at);
@@ -765,7 +794,7 @@ static int relationship(struct wr *c, const char *src, const char *type, const c
 	int r;
 
 	sl_stix_id_relationship(src, type, tgt, id);
-	if ((r = begin(c, id, c->c->rel_refs)) <= 0)
+	if ((r = begin(c, id, c->rels)) <= 0)
 		return r;
 	LIT(c, "{\"type\":\"relationship\",\"spec_version\":\"2.1\",\"id\":");
 	qraw(c, id);
@@ -803,7 +832,7 @@ static int write_observable(struct sl_fast_attr *fa, struct wr *c, struct at *at
 	if (sl_map_iso_ts(fstr(fa, F_LAST), lo) != 0)
 		memcpy(lo, at->vf, SL_TS_MAX);
 	id_of(od, "observed-data", at->uuid);
-	if ((r = begin(c, od, c->c->refs)) < 0)
+	if ((r = begin(c, od, c->objs)) < 0)
 		return r;
 	if (r) {
 		sdo_head(c, "observed-data", od, at->ts);
@@ -825,7 +854,7 @@ static int write_observable(struct sl_fast_attr *fa, struct wr *c, struct at *at
 		const char *dash = strstr(ids[k], "--");
 		char type[40];
 		size_t tl = (size_t)(dash - ids[k]);
-		if ((r = begin(c, ids[k], c->c->refs)) < 0)
+		if ((r = begin(c, ids[k], c->objs)) < 0)
 			return r;
 		if (!r)
 			continue;
@@ -931,7 +960,7 @@ static int map_one(struct sl_fast_attr *fa, struct wr *c, struct at *at)
 	case SL_MT_VULN: {
 		char id[SL_STIX_ID_MAX];
 		id_of(id, "vulnerability", at->uuid);
-		if ((r = begin(c, id, c->c->refs)) <= 0)
+		if ((r = begin(c, id, c->objs)) <= 0)
 			break;
 		sdo_head(c, "vulnerability", id, at->ts);
 		LIT(c, ",\"name\":");
@@ -968,10 +997,66 @@ int sl_fast_attr_map(struct sl_fast_attr *fa, struct sl_map_ctx *c, const char *
 		return 0;
 	memset(&at, 0, sizeof(at));
 	fa->w.c = c;
+	fa->w.objs = &fa->objs;
+	fa->w.rels = &fa->rels;
 	fa->w.n = 0;
 	fa->w.oom = fa->w.bad_utf8 = 0;
 	r = map_one(fa, &fa->w, &at);
 	if (r == 1)
 		*used = n;
 	return r;
+}
+
+static int refs_add_json(struct refs *r, const json_t *v)
+{
+	size_t n;
+	char *t = sl_stix_emit_dumps(v, &n);
+	int rc;
+
+	if (!t || n < 2) {
+		free(t);
+		return SL_ENOMEM;
+	}
+	rc = refs_add(r, t + 1, n - 2); /* refs_add quotes it again */
+	free(t);
+	return rc;
+}
+
+int sl_fast_attr_take_refs(struct sl_fast_attr *fa, struct sl_map_ctx *c)
+{
+	json_t *lists[2] = {c->refs, c->rel_refs};
+	struct refs *to[2] = {&fa->objs, &fa->rels};
+
+	for (int k = 0; k < 2; k++) {
+		size_t i;
+		json_t *v;
+		json_array_foreach(lists[k], i, v)
+		{
+			const char *id = json_string_value(v);
+			size_t n = json_string_length(v), j;
+			/* ids are "<type>--<uuid>": nothing to escape; anything else the slow way
+			 */
+			for (j = 0; j < n && (unsigned char)id[j] >= 0x20 && id[j] != '"' &&
+			            id[j] != '\\' && (unsigned char)id[j] < 0x80;
+			     j++)
+				;
+			if (j == n ? refs_add(to[k], id, n) != 0 : refs_add_json(to[k], v) != 0)
+				return SL_ENOMEM;
+		}
+		json_array_clear(lists[k]);
+	}
+	return 0;
+}
+
+size_t sl_fast_attr_ref_count(const struct sl_fast_attr *fa)
+{
+	return fa->objs.count + fa->rels.count;
+}
+
+const char *sl_fast_attr_refs_text(const struct sl_fast_attr *fa, int rels, size_t *len)
+{
+	const struct refs *r = rels ? &fa->rels : &fa->objs;
+
+	*len = r->n;
+	return r->p ? r->p : "";
 }

@@ -25,4 +25,13 @@ void sl_fast_attr_free(struct sl_fast_attr *fa);
 int sl_fast_attr_map(struct sl_fast_attr *fa, struct sl_map_ctx *c, const char *buf, size_t len,
                      int base_depth, size_t *used);
 
+/* The container's object_refs: objects written here are not put in c->refs / c->rel_refs but
+ * listed in fa as JSON text. _take_refs moves what other mappers appended to those arrays since
+ * the last call onto the same lists (call it after each of them, so the order stays that of the
+ * tree path); 0 or SL_ENOMEM. _ref_count: ids listed so far. _refs_text: the list of objects
+ * (rels = 0) or relationships (rels = 1), '"id","id"' (borrowed, valid until fa next changes). */
+int sl_fast_attr_take_refs(struct sl_fast_attr *fa, struct sl_map_ctx *c);
+size_t sl_fast_attr_ref_count(const struct sl_fast_attr *fa);
+const char *sl_fast_attr_refs_text(const struct sl_fast_attr *fa, int rels, size_t *len);
+
 #endif

@@ -762,6 +762,39 @@ static int field_value(struct fp *p, struct sl_fast_json_field *f, char **arena,
 	}
 }
 
+/* A key of a flat object: plain ASCII without escapes (anything else declines), checked against
+ * the keys before it for duplicates through a 128-bit filter of a hash of the whole key. */
+static int fields_key(struct fp *p, struct span *keys, size_t *nkeys, uint64_t seen[2],
+                      const char **k, size_t *kl)
+{
+	const unsigned char *s = ++p->s, *end = p->end;
+	uint32_t h = 2166136261u;
+
+	while (s < end && *s != '"') {
+		if (*s < 0x20 || *s == '\\' || *s >= 0x80)
+			return -1;
+		h = (h ^ *s) * 16777619u;
+		s++;
+	}
+	if (s >= end)
+		return -1;
+	*k = (const char *)p->s;
+	*kl = (size_t)(s - p->s);
+	p->s = s + 1;
+	uint64_t bit = 1ULL << (h & 63);
+	int w = (h >> 6) & 1;
+	if (seen[w] & bit)
+		for (size_t i = 0; i < *nkeys; i++)
+			if (keys[i].n == *kl && memcmp(keys[i].k, *k, *kl) == 0)
+				return -1; /* a duplicate: the tree path reports it */
+	seen[w] |= bit;
+	if (*nkeys == KEYS_MAX)
+		return -1;
+	keys[*nkeys].k = *k;
+	keys[(*nkeys)++].n = *kl;
+	return 0;
+}
+
 int sl_fast_json_fields(const char *buf, size_t len, int base_depth, int max_depth,
                         const char *const *names, struct sl_fast_json_field *out, char **arena,
                         size_t *arena_cap, size_t *used)
@@ -773,12 +806,14 @@ int sl_fast_json_fields(const char *buf, size_t len, int base_depth, int max_dep
 	               NULL,
 	               0};
 	struct span keys[KEYS_MAX];
-	size_t nkeys = 0, an = 0, nn = 0;
-	uint64_t seen = 0;
+	size_t nkeys = 0, an = 0, nn = 0, nlen[KEYS_MAX];
+	uint64_t seen[2] = {0, 0};
 	int ok = 0;
 
-	while (names[nn])
+	while (names[nn] && nn < KEYS_MAX) {
+		nlen[nn] = strlen(names[nn]);
 		nn++;
+	}
 	memset(out, 0, nn * sizeof(*out));
 	if (!len || *buf != '{' || ++p.depth > p.max_depth)
 		return 0;
@@ -792,7 +827,7 @@ int sl_fast_json_fields(const char *buf, size_t len, int base_depth, int max_dep
 	for (;;) {
 		const char *k;
 		size_t kl, i;
-		if (p.s >= p.end || *p.s != '"' || plain_key(&p, keys, &nkeys, &seen, &k, &kl) != 0)
+		if (p.s >= p.end || *p.s != '"' || fields_key(&p, keys, &nkeys, seen, &k, &kl) != 0)
 			goto done;
 		ws(&p);
 		if (p.s >= p.end || *p.s != ':')
@@ -802,8 +837,7 @@ int sl_fast_json_fields(const char *buf, size_t len, int base_depth, int max_dep
 		if (p.s >= p.end)
 			goto done;
 		for (i = 0; i < nn; i++)
-			if (names[i][0] == k[0] && strlen(names[i]) == kl &&
-			    !memcmp(names[i], k, kl))
+			if (nlen[i] == kl && names[i][0] == k[0] && !memcmp(names[i], k, kl))
 				break;
 		if (i < nn ? field_value(&p, &out[i], arena, arena_cap, &an) != 0
 		           : skip_value(&p) != 0)

@@ -422,6 +422,45 @@ out:
 	return r;
 }
 
+/* The container with its object_refs spliced in from fa's text lists, written in blocks so the
+ * list (1.6 MB on a 10,000-attribute event) never sits in the output buffer whole. The bytes
+ * '"object_refs":[]' can only be that member: inside a JSON string the quotes would be escaped. */
+static void emit_container(struct sl_map_ctx *c, struct sl_fast_attr *fa, const json_t *container)
+{
+	static const char mark[] = "\"object_refs\":[";
+	size_t len, at, n[2];
+	char *text = c->emit_error ? NULL : sl_stix_emit_dumps(container, &len);
+	const char *hit = text ? strstr(text, "\"object_refs\":[]") : NULL;
+	const char *lists[2];
+
+	if (c->emit_error)
+		return;
+	if (!hit) {
+		free(text);
+		sl_err_set(&c->emit_err, SL_ENOMEM, "output", "out of memory serialising JSON");
+		c->emit_error = 1;
+		return;
+	}
+	at = (size_t)(hit - text) + sizeof(mark) - 1;
+	lists[0] = sl_fast_attr_refs_text(fa, 0, &n[0]);
+	lists[1] = sl_fast_attr_refs_text(fa, 1, &n[1]);
+	int r = (c->nout++ > 0 ? sl_stix_emit_raw(c->emit, ",", 1, &c->emit_err) : 0) ||
+	        sl_stix_emit_raw(c->emit, text, at, &c->emit_err);
+	for (int k = 0; k < 2 && !r; k++) {
+		if (k == 1 && n[0] && n[1])
+			r = sl_stix_emit_raw(c->emit, ",", 1, &c->emit_err);
+		for (size_t o = 0; o < n[k] && !r; o += SL_MAP_EMIT_BLOCK) {
+			size_t take = n[k] - o < SL_MAP_EMIT_BLOCK ? n[k] - o : SL_MAP_EMIT_BLOCK;
+			r = sl_stix_emit_raw(c->emit, lists[k] + o, take, &c->emit_err);
+		}
+	}
+	if (!r)
+		r = sl_stix_emit_raw(c->emit, text + at, len - at, &c->emit_err);
+	free(text);
+	if (r)
+		c->emit_error = 1;
+}
+
 static int fast_convert(const json_t *event, struct elems *st, const struct sl_map_opts *opts,
                         json_t *warnings, FILE *out, struct sl_err *err)
 {
@@ -570,6 +609,8 @@ static int fast_convert(const json_t *event, struct elems *st, const struct sl_m
 		}
 		r = map_attr_tree(&c, el, i, orgc_warned);
 		json_decref(el);
+		if (r == 0)
+			r = sl_fast_attr_take_refs(fa, &c);
 		if (r < 0) {
 			sl_err_set(err, SL_ENOMEM, eu, "out of memory");
 			goto out;
@@ -578,6 +619,10 @@ static int fast_convert(const json_t *event, struct elems *st, const struct sl_m
 	if (check_list(&c, ev, "Object"))
 		sl_map_objects(&c, json_object_get(ev, "Object"));
 	sl_map_galaxies(&c, json_object_get(ev, "Galaxy"), NULL, c.event_ts, 1);
+	if (sl_fast_attr_take_refs(fa, &c) != 0) {
+		sl_err_set(err, SL_ENOMEM, eu, "out of memory");
+		goto out;
+	}
 	json_array_foreach(pending, i, a) map_sightings(&c, a);
 	if (check_list(&c, ev, "Object")) {
 		const json_t *o;
@@ -600,7 +645,11 @@ static int fast_convert(const json_t *event, struct elems *st, const struct sl_m
 		set_str(container, "published", pub);
 	else
 		set_str(container, "context", "suspicious-activity");
-	if (json_array_size(c.refs) == 0 && json_array_size(c.rel_refs) == 0) {
+	if (sl_fast_attr_take_refs(fa, &c) != 0) {
+		sl_err_set(err, SL_ENOMEM, eu, "out of memory");
+		goto out;
+	}
+	if (sl_fast_attr_ref_count(fa) == 0) {
 		json_t *n = sl_map_sdo(&c, "note", eu, ts);
 		set_str(
 		    n, "content",
@@ -608,8 +657,8 @@ static int fast_convert(const json_t *event, struct elems *st, const struct sl_m
 		json_object_set_new(n, "object_refs", json_pack("[s]", cont_id));
 		sl_map_add(&c, n);
 	}
-	json_array_extend(c.refs, c.rel_refs);
-	json_object_set(container, "object_refs", c.refs);
+	/* a place for object_refs, in the tree path's key order; filled in as text below */
+	json_object_set_new(container, "object_refs", json_array());
 	sl_map_push_str(container, "labels", "Threat-Report");
 	sl_map_push_str(container, "labels", "misp:tool=\"MISP-STIX-Converter\"");
 	c.galaxy_tags = ev_gtags;
@@ -627,7 +676,11 @@ static int fast_convert(const json_t *event, struct elems *st, const struct sl_m
 		json_t *m;
 		sl_map_emit(&c, NULL, ident);
 		ident = NULL;
-		sl_map_emit(&c, NULL, json_incref(container));
+		if (sl_fast_attr_take_refs(fa, &c) != 0) {
+			sl_err_set(err, SL_ENOMEM, eu, "out of memory");
+			goto out;
+		}
+		emit_container(&c, fa, container);
 		json_array_foreach(c.markings, k, m) sl_map_emit(&c, NULL, json_incref(m));
 		if (!c.emit_error && (sl_stix_emit_raw(c.emit, "]}", 2, &c.emit_err) != 0 ||
 		                      sl_stix_emit_flush(c.emit, out, &c.emit_err) != 0))
