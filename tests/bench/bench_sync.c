@@ -26,6 +26,12 @@
 #define LARGE_ATTRS "10000"
 #define GIVE_UP_S 1800
 
+#define OCTI_TOKEN "sluiceBenchOctiToken0000000000000000000001"
+#define OCTI_USER "5a0c8a2e-6f1b-4b7c-9d3e-0000000b0c71"
+#define TAXII_USER "sluice"
+#define TAXII_PASSWORD "benchTaxiiPw0"
+#define TAXII_COLLECTION "5a0c8a2e-6f1b-4b7c-9d3e-0000000b7a11"
+
 static const char *const hdrs[] = {"Authorization: " KEY, "Accept: application/json", NULL};
 
 static long long now_ms(void)
@@ -35,17 +41,23 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static json_t *get_json(const char *base, const char *path)
+static json_t *req_json(const char *method, const char *base, const char *path,
+                        const char *const *h, const char *body)
 {
-	char url[512];
+	char url[1024];
 	struct sl_http_result r;
 	json_t *v = NULL;
 
 	snprintf(url, sizeof(url), "%s%s", base, path);
-	if (sl_http("GET", url, hdrs, NULL, 60000, &r) == 0 && r.status == 200)
+	if (sl_http(method, url, h, body, 60000, &r) == 0 && r.status == 200)
 		v = json_loads(r.body, 0, NULL);
 	sl_http_result_free(&r);
 	return v;
+}
+
+static json_t *get_json(const char *base, const char *path)
+{
+	return req_json("GET", base, path, hdrs, NULL);
 }
 
 /* ---- destinations ---------------------------------------------------------------------------- */
@@ -59,7 +71,8 @@ struct dest {
 	void (*conf)(const struct dest *d, FILE *f);
 	void (*policy)(const struct dest *d, FILE *f);
 	/* How many source events it holds now; sets *big_ms (wall ms) once the large event is
-	 * there. */
+	 * there. Called every tick (200 ms) while the large event is missing, then every second:
+	 * counting a thousand reports each tick would load the machine the gateway runs on. */
 	size_t (*poll)(struct dest *d, const char *big_uuid, long long *big_ms);
 	struct sl_peerproc *pp;
 	long long big_ms, all_ms;
@@ -108,10 +121,146 @@ static size_t misp_poll(struct dest *d, const char *big_uuid, long long *big_ms)
 	return n;
 }
 
+/* OpenCTI (tests/peers opencti-peer): sluice pushes STIX bundles to its GraphQL API; the event is
+ * there when OpenCTI shows its report (OpenCTI finds an object by any of its ids). */
+static int octi_start(struct dest *d)
+{
+	char bin[1024];
+	char *argv[] = {(char *)sl_peerproc_bin("opencti-peer", bin, sizeof bin),
+	                "--user",
+	                OCTI_TOKEN "=" OCTI_USER,
+	                "--apply-delay-ms",
+	                "50",
+	                NULL};
+	d->pp = sl_peerproc_start(argv);
+	return d->pp ? 0 : -1;
+}
+
+static void stix_policy(const struct dest *d, FILE *f)
+{
+	fprintf(f,
+	        "destination \"%s\" {\n kind = \"%s\"\n max_tlp = \"amber\"\n own_org = true\n"
+	        " distribution = {0, 1, 2, 3}\n}\n",
+	        d->name, strncmp(d->name, "taxii", 5) == 0 ? "taxii" : "opencti");
+}
+
+static void octi_conf(const struct dest *d, FILE *f)
+{
+	fprintf(
+	    f,
+	    "peer \"%s\" {\n kind = \"opencti\"\n url = \"%s\"\n direction = \"push\"\n"
+	    " api_key_env = \"SLBENCH_OCTI_TOKEN\"\n allow_plain_http = true\n timeout = 300\n}\n",
+	    d->name, sl_peerproc_url(d->pp));
+}
+
+/* Reports OpenCTI holds (one per MISP event). */
+static size_t octi_poll(struct dest *d, const char *big_uuid, long long *big_ms)
+{
+	static const char *const h[] = {"Authorization: Bearer " OCTI_TOKEN,
+	                                "Content-Type: application/json",
+	                                "Accept: application/json", NULL};
+	char q[512];
+	json_t *v, *data;
+	size_t n = 0;
+
+	snprintf(q, sizeof(q),
+	         "{\"query\":\"{ report(id: \\\"report--%s\\\") { id } reports(first: 1) { "
+	         "pageInfo { globalCount } } }\"}",
+	         big_uuid);
+	v = req_json("POST", sl_peerproc_url(d->pp), "/graphql", h, q);
+	data = json_object_get(v, "data");
+	if (!*big_ms && json_is_object(json_object_get(data, "report")))
+		*big_ms = now_ms();
+	n = (size_t)json_integer_value(json_object_get(
+	    json_object_get(json_object_get(data, "reports"), "pageInfo"), "globalCount"));
+	json_decref(v);
+	return n;
+}
+
+/* A TAXII 2.1 partner (tests/peers taxii-peer) with one writable collection: sluice POSTs
+ * envelopes; the event is there when its report can be read back. */
+static int taxii_start(struct dest *d)
+{
+	char bin[1024], data[256];
+	char *argv[] = {(char *)sl_peerproc_bin("taxii-peer", bin, sizeof bin),
+	                "--user",
+	                TAXII_USER,
+	                "--password",
+	                TAXII_PASSWORD,
+	                "--data",
+	                data,
+	                NULL};
+	FILE *f;
+
+	snprintf(data, sizeof(data), "%s/taxii-data.json", getenv("SLBENCH_DIR"));
+	if (!(f = fopen(data, "w")))
+		return -1;
+	fprintf(f,
+	        "{\"collections\": [{\"id\": \"%s\", \"title\": \"bench\", \"can_read\": true, "
+	        "\"can_write\": true, \"objects\": []}]}\n",
+	        TAXII_COLLECTION);
+	fclose(f);
+	d->pp = sl_peerproc_start(argv);
+	return d->pp ? 0 : -1;
+}
+
+static void taxii_conf(const struct dest *d, FILE *f)
+{
+	fprintf(
+	    f,
+	    "peer \"%s\" {\n kind = \"taxii\"\n url = \"%s/taxii2/\"\n direction = \"push\"\n"
+	    " api_key_env = \"SLBENCH_TAXII_CRED\"\n allow_plain_http = true\n timeout = 300\n}\n",
+	    d->name, sl_peerproc_url(d->pp));
+}
+
+/* Reports in the collection (paged by `next`). */
+static size_t taxii_poll(struct dest *d, const char *big_uuid, long long *big_ms)
+{
+	static const char *const h[] = {
+	    "Authorization: Basic c2x1aWNlOmJlbmNoVGF4aWlQdzA=", /* sluice:benchTaxiiPw0 */
+	    "Accept: application/taxii+json;version=2.1", NULL};
+	char path[512];
+	json_t *v;
+	size_t n = 0;
+	int pages = 0;
+
+	if (!*big_ms) {
+		snprintf(path, sizeof(path),
+		         "/api1/collections/%s/objects/?match%%5Bid%%5D=report--%s",
+		         TAXII_COLLECTION, big_uuid);
+		v = req_json("GET", sl_peerproc_url(d->pp), path, h, NULL);
+		if (json_array_size(json_object_get(v, "objects")))
+			*big_ms = now_ms();
+		json_decref(v);
+	}
+	snprintf(path, sizeof(path),
+	         "/api1/collections/%s/objects/?match%%5Btype%%5D=report&limit=1000",
+	         TAXII_COLLECTION);
+	while (pages++ < 100 && (v = req_json("GET", sl_peerproc_url(d->pp), path, h, NULL))) {
+		const char *next = json_string_value(json_object_get(v, "next"));
+		n += json_array_size(json_object_get(v, "objects"));
+		if (!json_is_true(json_object_get(v, "more")) || !next) {
+			json_decref(v);
+			break;
+		}
+		snprintf(
+		    path, sizeof(path),
+		    "/api1/collections/%s/objects/?match%%5Btype%%5D=report&limit=1000&next=%s",
+		    TAXII_COLLECTION, next);
+		json_decref(v);
+	}
+	return n;
+}
+
+/* SLBENCH_DESTS (default "misp opencti taxii") picks the destinations. */
 static struct dest dests[] = {
     {"misp-dst", misp_start, misp_conf, misp_policy, misp_poll, NULL, 0, 0},
+    {"opencti", octi_start, octi_conf, stix_policy, octi_poll, NULL, 0, 0},
+    {"taxii-partner", taxii_start, taxii_conf, stix_policy, taxii_poll, NULL, 0, 0},
 };
 #define NDESTS (sizeof(dests) / sizeof(dests[0]))
+static struct dest *act[NDESTS]; /* the ones this run uses */
+static size_t nact;
 
 /* ---- the run --------------------------------------------------------------------------------- */
 
@@ -208,6 +357,9 @@ int main(void)
 	size_t i, done = 0;
 	FILE *f;
 	struct rusage ru;
+	const char *which, *large = LARGE_ATTRS;
+	int nbatch = N_BATCH;
+	unsigned tick = 0;
 
 	if (!interop) {
 		fprintf(stderr, "bench_sync: no ../shared/interop, skipped\n");
@@ -220,11 +372,23 @@ int main(void)
 	}
 	if (!mkdtemp(dir))
 		return 1;
+	setenv("SLBENCH_DIR", dir, 1);
+	setenv("SLBENCH_MISP_KEY", KEY, 1);
+	setenv("SLBENCH_OCTI_TOKEN", OCTI_TOKEN, 1);
+	setenv("SLBENCH_TAXII_CRED", TAXII_USER ":" TAXII_PASSWORD, 1);
+	which = getenv("SLBENCH_DESTS") ? getenv("SLBENCH_DESTS") : "misp opencti taxii";
+	for (i = 0; i < NDESTS; i++)
+		if (strstr(which, i == 0 ? "misp" : i == 1 ? "opencti" : "taxii"))
+			act[nact++] = &dests[i];
+	if (getenv("SLBENCH_EVENTS"))
+		nbatch = atoi(getenv("SLBENCH_EVENTS")) - 1;
+	if (getenv("SLBENCH_LARGE"))
+		large = getenv("SLBENCH_LARGE");
 	snprintf(seeddir, sizeof(seeddir), "%s/seed", dir);
 	snprintf(cmd, sizeof(cmd),
 	         "'%s' '%s/gen_synthetic_events.py' large '%s/0000_large.json' %s >/dev/null && "
 	         "'%s' '%s/gen_synthetic_events.py' batch '%s' %d 20 >/dev/null",
-	         py, interop, seeddir, LARGE_ATTRS, py, interop, seeddir, N_BATCH);
+	         py, interop, seeddir, large, py, interop, seeddir, nbatch);
 	if (mkdir(seeddir, 0700) != 0 || sh(cmd) != 0 ||
 	    read_seed(seeddir, big_uuid, &events, &attrs) != 0)
 		goto out;
@@ -234,16 +398,16 @@ int main(void)
 		if (!(src = sl_peerproc_start(argv)))
 			goto out;
 	}
-	for (i = 0; i < NDESTS; i++)
-		if (dests[i].start(&dests[i]) != 0)
+	for (i = 0; i < nact; i++)
+		if (act[i]->start(act[i]) != 0)
 			goto out;
 	dsn = sltest_fresh_db("sl_bench_sync");
 	snprintf(pol, sizeof(pol), "%s/bench.policy", dir);
 	snprintf(conf, sizeof(conf), "%s/sluice.conf", dir);
 	if (!(f = fopen(pol, "w")))
 		goto out;
-	for (i = 0; i < NDESTS; i++)
-		dests[i].policy(&dests[i], f);
+	for (i = 0; i < nact; i++)
+		act[i]->policy(act[i], f);
 	fclose(f);
 	if (!(f = fopen(conf, "w")))
 		goto out;
@@ -254,10 +418,9 @@ int main(void)
 	    " api_key_env = \"SLBENCH_MISP_KEY\"\n allow_plain_http = true\n timeout = 300\n}\n",
 	    dsn, pol, sl_peerproc_url(src));
 	free(dsn);
-	for (i = 0; i < NDESTS; i++)
-		dests[i].conf(&dests[i], f);
+	for (i = 0; i < nact; i++)
+		act[i]->conf(act[i], f);
 	fclose(f);
-	setenv("SLBENCH_MISP_KEY", KEY, 1);
 	snprintf(logp, sizeof(logp), "%s/run.log", dir);
 
 	t0 = now_ms();
@@ -271,7 +434,7 @@ int main(void)
 	}
 	if (pid < 0)
 		goto out;
-	while (done < NDESTS && now_ms() - t0 < GIVE_UP_S * 1000LL) {
+	while (done < nact && now_ms() - t0 < GIVE_UP_S * 1000LL) {
 		long k;
 		usleep(200000);
 		if (waitpid(pid, &status, WNOHANG) == pid) {
@@ -282,9 +445,10 @@ int main(void)
 		}
 		if ((k = vm_hwm_kb(pid)) > hwm)
 			hwm = k;
-		for (i = 0; i < NDESTS; i++) {
-			struct dest *d = &dests[i];
-			if (d->all_ms)
+		tick++;
+		for (i = 0; i < nact; i++) {
+			struct dest *d = act[i];
+			if (d->all_ms || (d->big_ms && tick % 5))
 				continue;
 			if (d->poll(d, big_uuid, &d->big_ms) >= (size_t)events) {
 				d->all_ms = now_ms();
@@ -303,8 +467,8 @@ int main(void)
 	}
 
 	printf("sync_events=%lld\nsync_attributes=%lld\n", events, attrs);
-	for (i = 0; i < NDESTS; i++) {
-		struct dest *d = &dests[i];
+	for (i = 0; i < nact; i++) {
+		struct dest *d = act[i];
 		if (d->all_ms > t_end)
 			t_end = d->all_ms;
 		if (d->big_ms && seen)
@@ -317,10 +481,10 @@ int main(void)
 		printf("sync_all_at_%s_s=%.1f\n", d->name,
 		       d->all_ms ? (d->all_ms - t0) / 1000.0 : -1.0);
 	}
-	if (done == NDESTS) {
+	if (done == nact) {
 		double s = (t_end - t0) / 1000.0;
 		printf("sync_end_to_end_s=%.1f\nsync_objects_per_s=%.0f\n", s,
-		       (double)(events + attrs) * NDESTS / s);
+		       (double)(events + attrs) * nact / s);
 		rc = 0;
 	} else {
 		printf("sync_end_to_end_s=unfinished\n");
@@ -332,9 +496,9 @@ int main(void)
 	       worst_big && worst_big < 2000 ? "met" : "missed",
 	       hwm < 200 * 1024 ? "met" : "missed");
 out:
-	for (i = 0; i < NDESTS; i++)
-		if (dests[i].pp)
-			sl_peerproc_stop(dests[i].pp);
+	for (i = 0; i < nact; i++)
+		if (act[i]->pp)
+			sl_peerproc_stop(act[i]->pp);
 	if (src)
 		sl_peerproc_stop(src);
 	if (rc == 0 || !getenv("SLBENCH_KEEP")) {

@@ -570,7 +570,7 @@ static long long request_bound(const struct fault_case *fc)
 	if (fc->retry_after_s)
 		per_stream = WINDOW_MS / (fc->retry_after_s * 1000LL) + 2;
 	else
-		per_stream = WINDOW_MS / (RETRY_CAP_MS / 2) + 4;
+		per_stream = WINDOW_MS / (RETRY_CAP_MS / 2) + 6;
 	return 2 * per_stream + 4;
 }
 
