@@ -371,7 +371,20 @@ static int map_attr_tree(struct sl_map_ctx *c, json_t *a, size_t idx, int orgc_w
 	}
 	if (json_object_set(one, "Attribute", list) != 0)
 		goto out;
-	json_t *b = sl_misp_to_stix(one, &lax, warn, &e);
+	json_t *b = NULL;
+	if (c->opts->strict && !c->strict_error) {
+		/* the first warning is strict mode's error, with its code; it counts even when its
+		 * text could not be recorded (json_pack refuses a message cut inside a UTF-8
+		 * sequence), so ask the tree path itself */
+		b = sl_misp_to_stix(one, c->opts, warn, &e);
+		if (!b && e.code != SL_ENOMEM) {
+			c->strict_error = 1;
+			c->strict_err = e;
+			json_array_clear(warn);
+		}
+	}
+	if (!b)
+		b = sl_misp_to_stix(one, &lax, warn, &e);
 	if (!b)
 		goto out;
 	/* its warnings, less the event-level one this conversion has already given */
@@ -383,13 +396,6 @@ static int map_attr_tree(struct sl_map_ctx *c, json_t *a, size_t idx, int orgc_w
 			continue;
 		if (c->warnings)
 			json_array_append(c->warnings, o);
-		if (c->opts->strict && !c->strict_error) {
-			/* the error strict mode gives is this warning with its code: ask for it */
-			json_t *b2 = sl_misp_to_stix(one, c->opts, NULL, &e);
-			json_decref(b2);
-			c->strict_error = 1;
-			c->strict_err = e;
-		}
 	}
 	char note[SL_STIX_ID_MAX];
 	ref_id(note, "note", c->event_uuid);
