@@ -1500,6 +1500,17 @@ json_t *sl_ledger_related(struct sl_ledger *l, const char *id, size_t limit, str
 	return json_result(l, "related", 2, p, id, err);
 }
 
+json_t *sl_ledger_containers_of(struct sl_ledger *l, const char *id, struct sl_err *err)
+{
+	const char *p[1] = {id};
+
+	if (!id) {
+		sl_err_set(err, SL_EINVAL, "containers_of", "no id");
+		return NULL;
+	}
+	return json_result(l, "containers_of", 1, p, id, err);
+}
+
 json_t *sl_ledger_sources(struct sl_ledger *l, const char *type, const char *value,
                           struct sl_err *err)
 {

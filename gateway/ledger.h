@@ -157,6 +157,9 @@ int sl_ledger_page(struct sl_ledger *l, const struct sl_ledger_page_query *q, si
  * sightings) that share observables with container id, most shared first:
  * a new JSON array of {"id", "type", "shared"} (at most limit). */
 json_t *sl_ledger_related(struct sl_ledger *l, const char *id, size_t limit, struct sl_err *err);
+/* The reports and groupings (MISP events) whose newest version refers to id: a new JSON array of
+ * their ids (empty when none). */
+json_t *sl_ledger_containers_of(struct sl_ledger *l, const char *id, struct sl_err *err);
 
 /* Everything known of an observable value (canonicalised; type NULL = guessed from the value): a
  * new JSON object {"type", "value", "objects": [{"id","type"}], "sources": [{"id","modified",

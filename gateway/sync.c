@@ -943,6 +943,130 @@ static void claim_settle(struct sl_ledger *l, struct claim_job *j, size_t i,
 		claim_log(j, "%s: %s", err.where, err.msg);
 }
 
+/* MISP decides "newer" by the event's timestamp: an event rebuilt because one of its objects
+ * changed on its own (edited at OpenCTI) carries that object's newer timestamp, so it must carry it
+ * too. */
+static void bump_timestamp(json_t *ev)
+{
+	json_t *e = json_object_get(ev, "Event"), *a, *o;
+	long long max = 0, t;
+	size_t i, k;
+	char ts[32];
+
+	if (ts_text(json_object_get(e, "timestamp"), ts))
+		max = strtoll(ts, NULL, 10);
+	json_array_foreach(json_object_get(e, "Attribute"), i, a)
+	{
+		if (ts_text(json_object_get(a, "timestamp"), ts) &&
+		    (t = strtoll(ts, NULL, 10)) > max)
+			max = t;
+	}
+	json_array_foreach(json_object_get(e, "Object"), i, o)
+	{
+		json_array_foreach(json_object_get(o, "Attribute"), k, a)
+		{
+			if (ts_text(json_object_get(a, "timestamp"), ts) &&
+			    (t = strtoll(ts, NULL, 10)) > max)
+				max = t;
+		}
+	}
+	snprintf(ts, sizeof(ts), "%lld", max);
+	json_object_set_new(e, "timestamp", json_string(ts));
+}
+
+/* Rows of the batch that no container of the batch refers to but a stored report or grouping does
+ * (an indicator edited at OpenCTI, a TAXII partner's new version of one object): MISP has no
+ * place for them alone, so each such container is rebuilt as it stands — decided again for this
+ * destination — with the new versions in it, and sent as an edit of its event. */
+static void build_orphans(struct sl_ledger *l, struct claim_job *j, json_t **pay, bool *covered)
+{
+	json_t *by_container = json_object(), *rows, *cid;
+	const char *key;
+	size_t i, k;
+
+	for (i = 0; by_container && i < j->nwork; i++) {
+		struct sl_err err = {0};
+		json_t *cs;
+
+		if (!pay[i] || covered[i] || is_container(j->work[i].id) ||
+		    strncmp(j->work[i].id, "identity--", 10) == 0 ||
+		    strncmp(j->work[i].id, "marking-definition--", 20) == 0)
+			continue;
+		cs = sl_ledger_containers_of(l, j->work[i].id, &err);
+		json_array_foreach(cs, k, cid)
+		{
+			const char *c = json_string_value(cid);
+			if (!c)
+				continue;
+			if (!(rows = json_object_get(by_container, c))) {
+				rows = json_array();
+				json_object_set_new(by_container, c, rows);
+			}
+			json_array_append_new(rows, json_integer((json_int_t)i));
+		}
+		json_decref(cs);
+	}
+	json_object_foreach(by_container, key, rows)
+	{
+		struct sl_err err = {0};
+		json_t *stored = sl_ledger_get(l, key, NULL, &err), *ctx_c = json_array(), *objs,
+		       *bundle, *ev, *idx;
+		struct sl_policy_ctx ctx = {ctx_c, NULL, NULL};
+		struct sl_policy_decision *dec;
+		json_t *container = NULL;
+		struct push_event *pe, *grown = realloc(j->evs, (j->nevs + 1) * sizeof(*j->evs));
+
+		if (!grown)
+			break; /* the rows are settled sent below: MISP has had every other version
+			        */
+		j->evs = grown;
+		pe = &j->evs[j->nevs];
+		memset(pe, 0, sizeof(*pe));
+
+		if (stored && j->dest) {
+			dec = sl_policy_decide_stix(j->dest, stored, &ctx, j->now, &err);
+			container = dec ? sl_policy_decision_take_object(dec) : NULL;
+			sl_policy_decision_free(dec);
+		}
+		json_decref(stored);
+		json_decref(ctx_c);
+		if (!container || !(objs = json_array()) ||
+		    !(pe->rows = calloc(j->nwork, sizeof(*pe->rows)))) {
+			json_decref(
+			    container); /* withheld from this destination: so are the rows */
+			continue;
+		}
+		json_array_append(objs, container);
+		json_array_foreach(rows, k, idx)
+		{
+			size_t r = (size_t)json_integer_value(idx);
+			json_array_append(objs, pay[r]);
+			pe->rows[pe->nrows++] = r;
+		}
+		add_stored_refs(l, j->dest, j->now, container, objs);
+		json_decref(container);
+		bundle = json_pack("{s:s,s:s,s:o}", "type", "bundle", "id",
+		                   "bundle--00000000-0000-4000-8000-000000000000", "objects", objs);
+		memset(&err, 0, sizeof(err));
+		ev = bundle ? sl_stix_to_misp(bundle, NULL, NULL, &err) : NULL;
+		json_decref(bundle);
+		if (!ev) {
+			claim_log(j, "%s cannot be rebuilt as a MISP event (%s: %s)", key,
+			          err.where, err.msg);
+			free(pe->rows);
+			pe->rows = NULL;
+			pe->nrows = 0;
+			continue;
+		}
+		bump_timestamp(ev);
+		for (k = 0; k < pe->nrows; k++)
+			covered[pe->rows[k]] = true;
+		pe->event = ev;
+		j->nevs++;
+	}
+	json_decref(by_container);
+}
+
 /* Group the claimed rows into MISP events: one per report/grouping version, holding the objects
  * it refers to (from the batch, else as stored). Objects of the batch that no container of the
  * batch refers to (identities, marking definitions, ...) have nothing to be sent alone: they are
@@ -1021,6 +1145,7 @@ static void build_misp(struct sl_ledger *l, struct claim_job *j)
 		pe->event = ev;
 		j->nevs++;
 	}
+	build_orphans(l, j, pay, covered);
 	for (i = 0; i < j->nwork; i++)
 		if (pay[i] && !covered[i])
 			claim_settle(l, j, i, SL_PEER_PUSH_SENT, NULL, 0);
