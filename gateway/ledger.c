@@ -887,9 +887,13 @@ static void row_key(struct buf *o, const struct item *it)
 	buf_ch(o, '\t');
 }
 
-/* The versions the ledger did not have go straight into objects, provenance and observables by
- * COPY: nothing can collide with them while this transaction holds the ingest lock. Repeats go
- * through staging tables and set-based upserts. */
+/* The versions the ledger did not have go straight into objects (with their first delivery: peer
+ * and origin) and observables by COPY: nothing can collide with them while this transaction holds
+ * the ingest lock. Repeated deliveries go through staging tables and set-based upserts. */
+static const char OBJECTS_COPY[] = "COPY objects (id, modified, type, spec_version, created, "
+                                   "revoked, content_hash, content, date_added, peer, origin_id) "
+                                   "FROM STDIN";
+
 static int store(struct sl_ledger *l, const char *peer, struct batch *b, size_t n,
                  const char *date_added, struct sl_err *err)
 {
@@ -914,39 +918,18 @@ static int store(struct sl_ledger *l, const char *peer, struct batch *b, size_t 
 		buf_put(&b->out, b->canon.p + it->canon_off, it->canon_len);
 		buf_ch(&b->out, '\t');
 		buf_str(&b->out, date_added);
-		buf_ch(&b->out, '\n');
-		if (b->out.len >= 8 * COPY_CHUNK &&
-		    (rc = copy_out(
-		         l,
-		         "COPY objects (id, modified, type, spec_version, created, revoked, "
-		         "content_hash, content, date_added) FROM STDIN",
-		         b, err)) != 0)
-			return rc;
-	}
-	if ((rc = copy_out(l,
-	                   "COPY objects (id, modified, type, spec_version, created, revoked, "
-	                   "content_hash, content, date_added) FROM STDIN",
-	                   b, err)) != 0)
-		return rc;
-	for (i = 0; i < n; i++) { /* provenance of new versions */
-		const struct item *it = &b->items[i];
-
-		if (it->outcome == 's')
-			any_same = true;
-		if (it->outcome == 'r' || it->outcome == 's')
-			continue;
-		row_key(&b->out, it);
+		buf_ch(&b->out, '\t');
 		buf_copy_str(&b->out, peer);
 		buf_ch(&b->out, '\t');
 		buf_copy_str(&b->out, it->origin);
-		buf_str(&b->out, "\t\\\\x");
-		buf_str(&b->out, it->hash);
 		buf_ch(&b->out, '\n');
+		if (b->out.len >= 8 * COPY_CHUNK && (rc = copy_out(l, OBJECTS_COPY, b, err)) != 0)
+			return rc;
 	}
-	if ((rc = copy_out(
-	         l, "COPY provenance (id, modified, peer, origin_id, content_hash) FROM STDIN", b,
-	         err)) != 0)
+	if ((rc = copy_out(l, OBJECTS_COPY, b, err)) != 0)
 		return rc;
+	for (i = 0; i < n; i++)
+		any_same |= b->items[i].outcome == 's';
 	if (any_same) {
 		const char *pp[1] = {peer};
 
@@ -1849,6 +1832,7 @@ int sl_ledger_erase(struct sl_ledger *l, const char *subject, const unsigned cha
 	    (rc = run_ok(l, "erase_set_create", 0, NULL, err)) != 0 ||
 	    (rc = by_id ? run_ok(l, "erase_select_id", 1, p, err)
 	                : run_ok(l, "erase_select_value", 2, p, err)) != 0 ||
+	    (rc = run_ok(l, "erase_provenance", 0, NULL, err)) != 0 ||
 	    (rc = run_ok(l, "erase_tombstone", 0, NULL, err)) != 0 ||
 	    (rc = run_ok(l, "erase_observables", 1, &p[1], err)) != 0 ||
 	    (rc = run_ok(l, "erase_quarantine", 2, p, err)) != 0 ||

@@ -1,5 +1,6 @@
 /* ledger_sql.h — the ledger's SQL, embedded at build time from gateway/sql/ (migrations under
- * migrations/NNN_name, named statements by file name). Used only by ledger.c. */
+ * migrations/NNN_name, named statements by file name). Used by ledger.c (and the upgrade test,
+ * which builds an older schema from the migrations). */
 #ifndef SL_LEDGER_SQL_H
 #define SL_LEDGER_SQL_H
 

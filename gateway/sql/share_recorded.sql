@@ -7,5 +7,7 @@ FROM unnest($1::text[], $2::text[], $3::timestamptz[]) WITH ORDINALITY AS r(dest
 WHERE EXISTS (SELECT 1 FROM audit a
               WHERE a.id = r.id AND a.modified = r.modified AND a.destination = r.destination
                 AND a.decision <> 'erase')
-   OR EXISTS (SELECT 1 FROM provenance p
+   OR EXISTS (SELECT 1 FROM objects o  -- its first delivery
+              WHERE o.id = r.id AND o.modified = r.modified AND o.peer = r.destination)
+   OR EXISTS (SELECT 1 FROM provenance_extra p  -- the others
               WHERE p.id = r.id AND p.modified = r.modified AND p.peer = r.destination)

@@ -16,7 +16,8 @@ SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM ids) THEN NULL ELSE json_build_object
                     'peer', p.peer, 'origin_id', p.origin_id,
                     'first_seen', p.first_seen, 'last_seen', p.last_seen,
                     'count', p.deliveries) ORDER BY p.first_seen, p.peer, p.id), '[]')
-                FROM provenance p WHERE p.id IN (SELECT stix_id FROM ids)),
+                FROM (SELECT DISTINCT stix_id FROM ids) i
+                CROSS JOIN LATERAL (SELECT * FROM provenance v WHERE v.id = i.stix_id) p),
     'containers', (SELECT coalesce(json_agg(json_build_object('id', c.container_id, 'type',
                                             c.container_type) ORDER BY c.container_id), '[]')
                    FROM (SELECT DISTINCT container_id, container_type FROM container_refs
