@@ -59,9 +59,12 @@ struct elems {
 	const char *buf, *what;
 	size_t len;  /* whole document, for error messages */
 	size_t pos;  /* next byte to look at inside the array */
-	size_t stop; /* offset of the array's closing ']' */
+	size_t stop; /* offset of the array's closing ']'; with open, the document's end */
 	int base;    /* brackets open around an element */
 	int first;
+	int open;     /* the list's end is found as the elements are read (no skip over it first) */
+	size_t arr;   /* offset of the list's '[' */
+	size_t close; /* with open: offset of its ']' once reached */
 };
 
 /* The document's own parse error (sl_json_parse), which exists whenever an element cannot be read:
@@ -93,8 +96,16 @@ static int elem_begin(struct elems *st, size_t *at, struct sl_err *err)
 	const char *b = st->buf;
 	size_t i = skip_ws(b, st->stop, st->pos);
 
-	if (i >= st->stop)
+	if (i >= st->stop) {
+		if (!st->open)
+			return 0;
+		doc_error(st, err); /* the list never ends */
+		return -1;
+	}
+	if (st->open && b[i] == ']') {
+		st->close = i;
 		return 0;
+	}
 	if (!st->first) {
 		if (b[i] != ',') {
 			doc_error(st, err);
@@ -428,6 +439,37 @@ out:
 	return r;
 }
 
+/* With an open list, once its end is known: the document with the list emptied, as a tree (the
+ * same tree sl_json_parse would give), or NULL with the document's own parse error. */
+static json_t *whole_skeleton(struct elems *st, struct sl_err *err)
+{
+	size_t tail = st->close + 1, n = st->arr + 2 + (st->len - tail);
+	char *skel = malloc(n);
+	json_t *t;
+
+	if (!skel) {
+		sl_err_set(err, SL_ENOMEM, st->what, "out of memory");
+		return NULL;
+	}
+	memcpy(skel, st->buf, st->arr);
+	memcpy(skel + st->arr, "[]", 2);
+	memcpy(skel + st->arr + 2, st->buf + tail, st->len - tail);
+	t = sl_fast_json_parse(skel, n, 0, SL_JSON_DEFAULT_MAX_DEPTH);
+	if (!t) {
+		/* declined (a 19-digit integer, a NUL in a key...) or malformed: jansson decides */
+		json_error_t je;
+		t = json_loadb(skel, n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
+		if (t && !sl_json_depth_ok(t, SL_JSON_DEFAULT_MAX_DEPTH)) {
+			json_decref(t);
+			t = NULL;
+		}
+	}
+	free(skel);
+	if (!t)
+		doc_error(st, err);
+	return t;
+}
+
 /* The container with its object_refs spliced in from fa's text lists, written in blocks so the
  * list (1.6 MB on a 10,000-attribute event) never sits in the output buffer whole. The bytes
  * '"object_refs":[]' can only be that member: inside a JSON string the quotes would be escaped. */
@@ -474,7 +516,7 @@ static int fast_convert(const json_t *event, struct elems *st, const struct sl_m
 	struct sl_map_ctx c;
 	struct sl_fast_attr *fa = NULL;
 	const json_t *ev, *a;
-	json_t *container = NULL, *pending = NULL, *ident = NULL, *ev_gtags = NULL;
+	json_t *container = NULL, *pending = NULL, *ident = NULL, *ev_gtags = NULL, *full = NULL;
 	char cont_id[SL_STIX_ID_MAX], ts[SL_TS_MAX];
 	size_t i;
 	int rc = SL_ENOMEM, orgc_warned = 0;
@@ -564,9 +606,11 @@ static int fast_convert(const json_t *event, struct elems *st, const struct sl_m
 	snprintf(c.container_id, sizeof(c.container_id), "%s", cont_id);
 	json_object_set_new(c.seen, cont_id, json_true());
 
-	sl_map_galaxy_tags(&c, json_object_get(ev, "Galaxy"));
-	ev_gtags = c.galaxy_tags;
-	c.galaxy_tags = NULL;
+	if (!st->open) {
+		sl_map_galaxy_tags(&c, json_object_get(ev, "Galaxy"));
+		ev_gtags = c.galaxy_tags;
+		c.galaxy_tags = NULL;
+	}
 
 	/* the attributes, one element of the list at a time */
 	for (i = 0;; i++) {
@@ -621,6 +665,28 @@ static int fast_convert(const json_t *event, struct elems *st, const struct sl_m
 			sl_err_set(err, SL_ENOMEM, eu, "out of memory");
 			goto out;
 		}
+	}
+	if (st->open) {
+		/* the rest of the event is only known now: parse it all, less the list */
+		struct sl_err se;
+		sl_err_clear(&se);
+		full = whole_skeleton(st, &se);
+		if (!full) {
+			if (err)
+				*err = se;
+			rc = se.code ? se.code : SL_EINVAL;
+			goto out;
+		}
+		ev = inner_event(full);
+		c.event = ev;
+		if (!sl_json_depth_ok(ev, SL_JSON_DEFAULT_MAX_DEPTH)) {
+			rc = sl_err_set(err, SL_ELIMIT, eu, "event %s nests deeper than %d levels",
+			                eu, SL_JSON_DEFAULT_MAX_DEPTH);
+			goto out;
+		}
+		sl_map_galaxy_tags(&c, json_object_get(ev, "Galaxy"));
+		ev_gtags = c.galaxy_tags;
+		c.galaxy_tags = NULL;
 	}
 	if (check_list(&c, ev, "Object"))
 		sl_map_objects(&c, json_object_get(ev, "Object"));
@@ -703,6 +769,7 @@ static int fast_convert(const json_t *event, struct elems *st, const struct sl_m
 	rc = ferror(out) ? sl_err_set(err, SL_EIO, "output", "writing the bundle failed") : 0;
 out:
 	json_decref(ident);
+	json_decref(full);
 	json_decref(ev_gtags);
 	json_decref(container);
 	json_decref(c.objects);
@@ -738,6 +805,45 @@ static int tree_path(const char *buf, size_t len, const char *what, const struct
 	return r;
 }
 
+/* The event up to its Attribute list, closed right after the list ("...,"Attribute":[]}}"), is
+ * enough to start when it holds every member the conversion needs before the attributes: those
+ * cannot come again later (a duplicate key is an error), so the list is read as it comes and the
+ * rest of the event parsed after it, without a pass over the list to find its end first. Returns
+ * 1 when this way does not apply (nothing written), else the conversion's result. */
+static int prefix_way(const char *buf, size_t len, const char *what, int wrapped, size_t arr,
+                      int base, const struct sl_map_opts *opts, json_t *warnings, FILE *out,
+                      struct sl_err *err)
+{
+	size_t n = arr + 4;
+	char *pre = malloc(n);
+	json_t *tree;
+	const json_t *ev, *orgc;
+
+	if (!pre || !out)
+		return free(pre), 1;
+	memcpy(pre, buf, arr);
+	memcpy(pre + arr, wrapped ? "[]}}" : "[]} ", 4);
+	tree = sl_fast_json_parse(pre, n, 0, SL_JSON_DEFAULT_MAX_DEPTH);
+	free(pre);
+	if (!json_is_object(tree)) {
+		json_decref(tree);
+		return 1;
+	}
+	ev = inner_event(tree);
+	orgc = json_object_get(ev, "Orgc");
+	if (!json_object_get(ev, "uuid") || !json_object_get(ev, "timestamp") || !orgc ||
+	    (!json_is_object(orgc) && !json_object_get(ev, "Org")) ||
+	    !json_object_get(ev, "published") ||
+	    (sl_map_bool(ev, "published", 0) && !json_object_get(ev, "publish_timestamp"))) {
+		json_decref(tree);
+		return 1;
+	}
+	struct elems st = {buf, what, len, arr + 1, len, base, 1, 1, arr, 0};
+	int r = fast_convert(tree, &st, opts, warnings, out, err);
+	json_decref(tree);
+	return r;
+}
+
 int sl_fast_misp2stix_write(const char *buf, size_t len, const char *what,
                             const struct sl_map_opts *opts, json_t *warnings, FILE *out,
                             struct sl_err *err)
@@ -761,6 +867,12 @@ int sl_fast_misp2stix_write(const char *buf, size_t len, const char *what,
 	if (at < 0 || buf[at] != '[')
 		return tree_path(buf, len, what, opts, warnings, out, err);
 	arr = (size_t)at;
+	{
+		int r =
+		    prefix_way(buf, len, what, inner != top, arr, base, opts, warnings, out, err);
+		if (r != 1)
+			return r;
+	}
 	alen = sl_fast_json_skip(buf + arr, len - arr);
 	if (!alen)
 		return tree_path(buf, len, what, opts, warnings, out, err);
@@ -777,7 +889,7 @@ int sl_fast_misp2stix_write(const char *buf, size_t len, const char *what,
 	if (!tree)
 		return tree_path(buf, len, what, opts, warnings, out, err);
 
-	struct elems st = {buf, what, len, arr + 1, arr + alen - 1, base, 1};
+	struct elems st = {buf, what, len, arr + 1, arr + alen - 1, base, 1, 0, arr, 0};
 	int r;
 	if (!out)
 		r = sl_err_set(err, SL_EINVAL, "output", "no output stream");
