@@ -549,6 +549,52 @@ static void malformed_attributes_agree(void **state)
 	}
 }
 
+/* The event read around its Attribute list (the members before it hold what the conversion needs
+ * first): what follows the list is parsed after it, and its faults must give the same errors,
+ * its oddities the same bundle. */
+static void after_the_list_agrees(void **state)
+{
+	static const char *tails[] = {
+	    "", /* nothing after */
+	    ",\"Tag\":[{\"name\":\"tlp:green\"}],\"Galaxy\":[]",
+	    ",\"n\":12345678901234567890,\"Tag\":[]", /* fast_json declines: jansson's tree */
+	    ",\"ke\\u0079\":1",                       /* an escaped key */
+	    ",\"Attribute\":[]",                      /* a second list: a duplicate key */
+	    ",\"uuid\":\"" U2 "\"",                   /* a member needed first, again */
+	    ",\"info\":}",                            /* malformed */
+	    ",\"x\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]"
+	    "]]]]]]]"
+	    "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]", /* too deep */
+	};
+	char list[2048], doc[8192];
+	char *a = attr(U1, "url", "http://example.com/", ""), *b = attr(U2, "md5", "x", "");
+	(void)state;
+	snprintf(list, sizeof(list), "%s,%s", a, b);
+	for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+		char name[32];
+		snprintf(doc, sizeof(doc), "{\"Event\":{" EV ",\"Attribute\":[%s]%s}}", list,
+		         tails[i]);
+		snprintf(name, sizeof(name), "tail %zu", i);
+		agree(doc, 0, 0, name);
+		agree(doc, 1, 0, name);
+		/* unwrapped, and with a top-level member after the event */
+		snprintf(doc, sizeof(doc), "{" EV ",\"Attribute\":[%s]%s}", list, tails[i]);
+		agree(doc, 0, 0, name);
+		snprintf(doc, sizeof(doc), "{\"Event\":{" EV ",\"Attribute\":[%s]%s},\"z\":[1]}",
+		         list, tails[i]);
+		agree(doc, 0, 0, name);
+	}
+	/* the list cut off, or never closed */
+	snprintf(doc, sizeof(doc), "{\"Event\":{" EV ",\"Attribute\":[%s", list);
+	agree(doc, 0, 0, "unclosed");
+	snprintf(doc, sizeof(doc), "{\"Event\":{" EV ",\"Attribute\":[%s,", list);
+	agree(doc, 0, 0, "unclosed after a comma");
+	snprintf(doc, sizeof(doc), "{\"Event\":{" EV ",\"Attribute\":[%s,]}}", list);
+	agree(doc, 0, 0, "trailing comma");
+	free(a);
+	free(b);
+}
+
 /* ---- relationship ids ------------------------------------------------------------------------ */
 
 static void reference_uuid5(const unsigned char ns[16], const char *name, size_t len, char out[37])
@@ -605,6 +651,7 @@ int main(void)
 	    cmocka_unit_test(mixed_paths_agree),
 	    cmocka_unit_test(huge_values_agree),
 	    cmocka_unit_test(malformed_attributes_agree),
+	    cmocka_unit_test(after_the_list_agrees),
 	    cmocka_unit_test(uuid5_matches_openssl),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
