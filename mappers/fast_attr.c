@@ -20,6 +20,7 @@
 /* the object being written (see raw) and the conversion it goes to */
 struct wr {
 	struct sl_map_ctx *c;
+	struct sl_stix_id_hasher *sha;
 	struct refs *objs, *rels;
 	char *p;
 	size_t n, cap;
@@ -55,6 +56,7 @@ struct sl_fast_attr {
 	long long ts_n;
 	char ts_sdo[SL_TS_MAX], ts_plain[SL_TS_MAX];
 	struct wr w;
+	struct sl_stix_id_hasher *sha; /* relationship ids (NULL: the portable SHA-1) */
 	/* the container's object_refs as JSON text ("id","id",...): objects, then relationships */
 	struct refs {
 		char *p;
@@ -66,8 +68,10 @@ struct sl_fast_attr *sl_fast_attr_new(void)
 {
 	struct sl_fast_attr *fa = calloc(1, sizeof(*fa));
 
-	if (fa)
+	if (fa) {
 		fa->ts_n = -1;
+		fa->sha = sl_stix_id_hasher_new();
+	}
 	return fa;
 }
 
@@ -77,6 +81,7 @@ void sl_fast_attr_free(struct sl_fast_attr *fa)
 		return;
 	free(fa->arena);
 	free(fa->w.p);
+	sl_stix_id_hasher_free(fa->sha);
 	free(fa->objs.p);
 	free(fa->rels.p);
 	free(fa);
@@ -793,7 +798,7 @@ static int relationship(struct wr *c, const char *src, const char *type, const c
 	char id[SL_STIX_ID_MAX];
 	int r;
 
-	sl_stix_id_relationship(src, type, tgt, id);
+	sl_stix_id_relationship_with(c->sha, src, type, tgt, id);
 	if ((r = begin(c, id, c->rels)) <= 0)
 		return r;
 	LIT(c, "{\"type\":\"relationship\",\"spec_version\":\"2.1\",\"id\":");
@@ -998,6 +1003,7 @@ int sl_fast_attr_map(struct sl_fast_attr *fa, struct sl_map_ctx *c, const char *
 	memset(&at, 0, sizeof(at));
 	fa->w.c = c;
 	fa->w.objs = &fa->objs;
+	fa->w.sha = fa->sha;
 	fa->w.rels = &fa->rels;
 	fa->w.n = 0;
 	fa->w.oom = fa->w.bad_utf8 = 0;

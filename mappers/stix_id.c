@@ -1,7 +1,7 @@
 /* stix_id.c — uuid validation and UUIDv5 for STIX ids. */
 #include "stix_id.h"
 
-#include <stdint.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,123 +62,21 @@ static void uuid_format(const unsigned char b[16], char out[37])
 	out[o] = '\0';
 }
 
-/* SHA-1 (FIPS 180-4) for UUIDv5 names. Here it only names objects, so SHA-1's weakness as a
- * signature hash does not matter; OpenSSL's EVP path cost more to set up per id (context, fetch)
- * than the hashing itself, a tenth of the fast mapper's time. test_fast_attr checks it against
- * OpenSSL. */
-struct sha1 {
-	uint32_t h[5];
-	unsigned char blk[64];
-	size_t n;      /* bytes in blk */
-	uint64_t bits; /* message length so far */
-};
-
-static uint32_t rol(uint32_t x, int k)
-{
-	return x << k | x >> (32 - k);
-}
-
-#define SHA1_ROUND(f, k)                                                                           \
-	do {                                                                                       \
-		uint32_t t = rol(a, 5) + (f) + e + (k) + w[i];                                     \
-		e = d;                                                                             \
-		d = c;                                                                             \
-		c = rol(b, 30);                                                                    \
-		b = a;                                                                             \
-		a = t;                                                                             \
-	} while (0)
-
-/* four loops of twenty rounds, so no round branches on its index */
-static void sha1_block(uint32_t h[5], const unsigned char *p)
-{
-	uint32_t w[80], a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
-	int i;
-
-	for (i = 0; i < 16; i++)
-		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-		       (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
-	for (i = 16; i < 80; i++)
-		w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-	for (i = 0; i < 20; i++)
-		SHA1_ROUND(d ^ (b & (c ^ d)), 0x5A827999u);
-	for (; i < 40; i++)
-		SHA1_ROUND(b ^ c ^ d, 0x6ED9EBA1u);
-	for (; i < 60; i++)
-		SHA1_ROUND((b & c) | (d & (b | c)), 0x8F1BBCDCu);
-	for (; i < 80; i++)
-		SHA1_ROUND(b ^ c ^ d, 0xCA62C1D6u);
-	h[0] += a;
-	h[1] += b;
-	h[2] += c;
-	h[3] += d;
-	h[4] += e;
-}
-
-static void sha1_init(struct sha1 *s)
-{
-	static const uint32_t iv[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
-	memcpy(s->h, iv, sizeof(iv));
-	s->n = 0;
-	s->bits = 0;
-}
-
-static void sha1_update(struct sha1 *s, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-
-	s->bits += (uint64_t)len * 8;
-	while (len) {
-		size_t take = 64 - s->n < len ? 64 - s->n : len;
-		if (s->n == 0 && len >= 64) {
-			sha1_block(s->h, p);
-			p += 64;
-			len -= 64;
-			continue;
-		}
-		memcpy(s->blk + s->n, p, take);
-		s->n += take;
-		p += take;
-		len -= take;
-		if (s->n == 64) {
-			sha1_block(s->h, s->blk);
-			s->n = 0;
-		}
-	}
-}
-
-static void sha1_final(struct sha1 *s, unsigned char out[20])
-{
-	uint64_t bits = s->bits;
-	unsigned char pad = 0x80, len[8];
-
-	sha1_update(s, &pad, 1);
-	if (s->n > 56) {
-		memset(s->blk + s->n, 0, 64 - s->n);
-		sha1_block(s->h, s->blk);
-		s->n = 0;
-	}
-	memset(s->blk + s->n, 0, 56 - s->n);
-	s->n = 56;
-	for (int i = 0; i < 8; i++)
-		len[i] = (unsigned char)(bits >> (56 - 8 * i));
-	sha1_update(s, len, 8);
-	for (int i = 0; i < 5; i++) {
-		out[4 * i] = (unsigned char)(s->h[i] >> 24);
-		out[4 * i + 1] = (unsigned char)(s->h[i] >> 16);
-		out[4 * i + 2] = (unsigned char)(s->h[i] >> 8);
-		out[4 * i + 3] = (unsigned char)s->h[i];
-	}
-}
+/* SHA-1 of the 16-byte namespace followed by the pieces (NULL-terminated list), through a
+ * context: h's when given (fetched once, reused), else a fresh one. Returns 0, or -1 when
+ * OpenSSL fails (out of memory). */
+static int sha1_pieces(struct sl_stix_id_hasher *h, const unsigned char ns[16],
+                       const char *const *pieces, const size_t *lens, unsigned char md[20]);
 
 void sl_stix_id_uuid5(const unsigned char ns[16], const char *name, size_t len, char out[37])
 {
 	unsigned char md[20];
-	struct sha1 s;
+	const char *pieces[] = {name, NULL};
+	size_t lens[] = {len};
 
-	sha1_init(&s);
-	sha1_update(&s, ns, 16);
-	sha1_update(&s, name, len);
-	sha1_final(&s, md);
+	/* a failed digest (OpenSSL only fails on OOM) leaves md zeroed: ids stay well-formed */
+	if (sha1_pieces(NULL, ns, pieces, lens, md) != 0)
+		memset(md, 0, sizeof(md));
 	md[6] = (unsigned char)((md[6] & 0x0f) | 0x50);
 	md[8] = (unsigned char)((md[8] & 0x3f) | 0x80);
 	uuid_format(md, out);
@@ -187,20 +85,74 @@ void sl_stix_id_uuid5(const unsigned char ns[16], const char *name, size_t len, 
 void sl_stix_id_relationship(const char *source_ref, const char *rel_type, const char *target_ref,
                              char out[SL_STIX_ID_MAX])
 {
+	sl_stix_id_relationship_with(NULL, source_ref, rel_type, target_ref, out);
+}
+
+struct sl_stix_id_hasher {
+	EVP_MD *md;
+	EVP_MD_CTX *ctx;
+};
+
+struct sl_stix_id_hasher *sl_stix_id_hasher_new(void)
+{
+	struct sl_stix_id_hasher *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->md = EVP_MD_fetch(NULL, "SHA1", NULL);
+	h->ctx = EVP_MD_CTX_new();
+	if (!h->md || !h->ctx) {
+		sl_stix_id_hasher_free(h);
+		return NULL;
+	}
+	return h;
+}
+
+void sl_stix_id_hasher_free(struct sl_stix_id_hasher *h)
+{
+	if (!h)
+		return;
+	EVP_MD_CTX_free(h->ctx);
+	EVP_MD_free(h->md);
+	free(h);
+}
+
+static int sha1_pieces(struct sl_stix_id_hasher *h, const unsigned char ns[16],
+                       const char *const *pieces, const size_t *lens, unsigned char md[20])
+{
+	EVP_MD_CTX *ctx = h ? h->ctx : EVP_MD_CTX_new();
+	unsigned char buf[EVP_MAX_MD_SIZE];
+	unsigned int ml = 0;
+	int ok = ctx &&
+	         (h ? EVP_DigestInit_ex2(ctx, h->md, NULL)
+	            : EVP_DigestInit_ex(ctx, EVP_sha1(), NULL)) == 1 &&
+	         EVP_DigestUpdate(ctx, ns, 16) == 1;
+
+	for (size_t i = 0; ok && pieces[i]; i++)
+		ok = EVP_DigestUpdate(ctx, pieces[i], lens[i]) == 1;
+	ok = ok && EVP_DigestFinal_ex(ctx, buf, &ml) == 1 && ml == 20;
+	if (!h)
+		EVP_MD_CTX_free(ctx);
+	if (!ok)
+		return -1;
+	memcpy(md, buf, 20);
+	return 0;
+}
+
+void sl_stix_id_relationship_with(struct sl_stix_id_hasher *h, const char *source_ref,
+                                  const char *rel_type, const char *target_ref,
+                                  char out[SL_STIX_ID_MAX])
+{
 	static const unsigned char ns[16] = {0x76, 0xbe, 0xed, 0x5f, 0x72, 0x51, 0x45, 0x7e,
 	                                     0x8c, 0x2a, 0xb4, 0x5f, 0x7b, 0x58, 0x9d, 0x3d};
-	unsigned char md[20];
-	struct sha1 s;
-
 	/* the name "<source> - <type> - <target>" hashed piece by piece, never built */
-	sha1_init(&s);
-	sha1_update(&s, ns, 16);
-	sha1_update(&s, source_ref, strlen(source_ref));
-	sha1_update(&s, " - ", 3);
-	sha1_update(&s, rel_type, strlen(rel_type));
-	sha1_update(&s, " - ", 3);
-	sha1_update(&s, target_ref, strlen(target_ref));
-	sha1_final(&s, md);
+	const char *pieces[] = {source_ref, " - ", rel_type, " - ", target_ref, NULL};
+	size_t lens[] = {strlen(source_ref), 3, strlen(rel_type), 3, strlen(target_ref)};
+	unsigned char md[20];
+
+	if (sha1_pieces(h, ns, pieces, lens, md) != 0 &&
+	    (!h || sha1_pieces(NULL, ns, pieces, lens, md) != 0))
+		memset(md, 0, sizeof(md));
 	md[6] = (unsigned char)((md[6] & 0x0f) | 0x50);
 	md[8] = (unsigned char)((md[8] & 0x3f) | 0x80);
 	memcpy(out, "relationship--", 14);

@@ -1,6 +1,6 @@
-/* stix_id.h — UUIDs for STIX ids: validation of MISP uuids, UUIDv5 (RFC 4122, with its own SHA-1),
+/* stix_id.h — UUIDs for STIX ids: validation of MISP uuids, UUIDv5 (RFC 4122, SHA-1 via OpenSSL),
  * and the relationship ids misp-stix derives from "source - type - target". No allocation, no
- * state. */
+ * state (except in a hasher, below). */
 #ifndef SL_STIX_ID_H
 #define SL_STIX_ID_H
 
@@ -24,5 +24,16 @@ void sl_stix_id_uuid5(const unsigned char ns[16], const char *name, size_t len, 
  * "<source_ref> - <relationship_type> - <target_ref>"). out must hold SL_STIX_ID_MAX bytes. */
 void sl_stix_id_relationship(const char *source_ref, const char *rel_type, const char *target_ref,
                              char out[SL_STIX_ID_MAX]);
+
+/* Many relationship ids in a row (a conversion): the SHA-1 fetched and its context made once and
+ * reused (a fresh context per id cost twice the hashing). Opaque; _new returns NULL when OpenSSL
+ * cannot provide SHA-1; _free(NULL) is a no-op. One hasher per thread. */
+struct sl_stix_id_hasher;
+struct sl_stix_id_hasher *sl_stix_id_hasher_new(void);
+void sl_stix_id_hasher_free(struct sl_stix_id_hasher *h);
+/* sl_stix_id_relationship through h (the same id; h NULL: a fresh context, as there). */
+void sl_stix_id_relationship_with(struct sl_stix_id_hasher *h, const char *source_ref,
+                                  const char *rel_type, const char *target_ref,
+                                  char out[SL_STIX_ID_MAX]);
 
 #endif

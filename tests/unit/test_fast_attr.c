@@ -4,8 +4,8 @@
  * to_ids / timestamp / first_seen forms, duplicate uuids, strict mode. The oracles are the tree
  * path (sl_misp_to_stix: same objects, warnings and errors) and, where every attribute takes the
  * fast path, the streamed tree path (sl_misp_to_stix_write: the same bytes). The kinds are
- * checked to really take the fast path (a silent fallback would pass the comparisons), and the
- * SHA-1 behind relationship ids is checked against OpenSSL. */
+ * checked to really take the fast path (a silent fallback would pass the comparisons), and
+ * relationship ids (hashed piece by piece, through a reused context) against a plain UUIDv5. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -638,6 +638,18 @@ static void uuid5_matches_openssl(void **state)
 	reference_uuid5(ns, name, strlen(name), want);
 	assert_int_equal(strncmp(id, "relationship--", 14), 0);
 	assert_string_equal(id + 14, want);
+	/* through a reused context (the fast path's), many times: the same ids */
+	struct sl_stix_id_hasher *h = sl_stix_id_hasher_new();
+	assert_non_null(h);
+	for (int i = 0; i < 300; i++) {
+		char src[64], id2[SL_STIX_ID_MAX];
+		snprintf(src, sizeof(src), "indicator--%08d-c7ae-4c7f-b84b-b84a7ce53d1f", i);
+		sl_stix_id_relationship(src, i % 2 ? "based-on" : "related-to", "x--" U2, id);
+		sl_stix_id_relationship_with(h, src, i % 2 ? "based-on" : "related-to", "x--" U2,
+		                             id2);
+		assert_string_equal(id, id2);
+	}
+	sl_stix_id_hasher_free(h);
 }
 
 int main(void)
