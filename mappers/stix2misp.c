@@ -635,6 +635,10 @@ static void remember(struct rctx *c, const char *stix_type, const char *uuid, js
 static void common_fields(struct rctx *c, json_t *a, const json_t *sdo, int container_tags)
 {
 	const char *d = jstr(sdo, "description");
+	/* A revoked object (deleted at OpenCTI, revoked by its producer) is MISP's soft deletion:
+	 * an edit carrying it removes the attribute at the peer, as MISP's own sync does. */
+	if (json_is_true(json_object_get(sdo, "revoked")))
+		json_object_set_new(a, "deleted", json_true());
 	if (d && !json_object_get(a, "comment"))
 		json_object_set_new(a, "comment", json_string(d));
 	json_t *tags = tags_of(c, sdo, container_tags);

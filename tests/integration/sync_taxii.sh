@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # sync_taxii.sh — `sluice run` with a MISP peer and a TAXII 2.1 partner (taxii-peer), both ways: the
 # partner's TLP:GREEN report reaches MISP once and its TLP:RED one never; a new version of one of the
-# report's indicators alone reaches MISP as an edit of the event; MISP's events reach the partner
-# exactly as the audit says the policy allowed; what sluice pushed to the partner and reads back
-# from it is never pushed again, to the partner or back to MISP, and the sync settles.
+# report's indicators alone reaches MISP as an edit of the event, and its revocation as MISP's soft
+# deletion of the attribute; MISP's events reach the partner exactly as the audit says the policy
+# allowed; what sluice pushed to the partner and reads back from it is never pushed again, to the
+# partner or back to MISP, and the sync settles.
 set -u
 bin=${SLUICE_BIN:?}
 misp=${SLUICE_BUILD_DIR:?}/tests/misp-peer
@@ -83,6 +84,18 @@ for _ in $(seq 150); do
 	[ "$(misp_dump | "$py" -c "import json,sys; print(json.load(sys.stdin)['deliveries'].get('8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f',{}).get('applied',0))")" = 2 ] && break
 	sleep 0.2
 done
+# Then the partner revokes it: MISP soft-deletes the attribute (an edit with "deleted": true).
+curl -s -XPOST "${url_p%/}/_test/add" -d '{"collection": "91a7b528-80eb-42ed-a74d-c6fbd5a26116",
+  "objects": [{"type": "indicator", "spec_version": "2.1",
+    "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd40", "revoked": true,
+    "created": "2026-11-01T10:00:00.000Z", "modified": "2026-11-03T09:00:00.000Z",
+    "pattern": "[domain-name:value = '"'"'partner-evil-v2.example'"'"']", "pattern_type": "stix",
+    "valid_from": "2026-11-01T10:00:00Z",
+    "object_marking_refs": ["marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da"]}]}' >/dev/null
+for _ in $(seq 150); do
+	[ "$(misp_dump | "$py" -c "import json,sys; print(json.load(sys.stdin)['deliveries'].get('8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f',{}).get('applied',0))")" = 3 ] && break
+	sleep 0.2
+done
 # Let both peers be polled twice more after that: anything echoing would show by then.
 sleep 11
 kill -TERM $run
@@ -110,13 +123,13 @@ def fail(msg):
 
 dl = misp["deliveries"]
 green, red = "8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f", "8e2e2d2b-17d4-4cbf-938f-98ee46b3cd50"
-if dl.get(green, {}).get("applied") != 2:
-    fail("the partner's TLP:GREEN report and its edited indicator did not reach MISP exactly once "
-         "each: %r" % dl.get(green))
+if dl.get(green, {}).get("applied") != 3:
+    fail("the partner's TLP:GREEN report, its edited and its revoked indicator did not reach MISP "
+         "exactly once each: %r" % dl.get(green))
 ev = [e["Event"] for e in misp["events"] if e["Event"]["uuid"] == green]
-vals = sorted(a["value"] for a in (ev[0].get("Attribute", []) if ev else []))
-if vals != ["partner-evil-v2.example"]:
-    fail("MISP's copy of the partner report holds %r, not the edited indicator alone" % vals)
+vals = sorted((a["value"], bool(a.get("deleted"))) for a in (ev[0].get("Attribute", []) if ev else []))
+if vals != [("partner-evil-v2.example", True)]:
+    fail("MISP's copy of the partner report holds %r, not the edited indicator, soft-deleted" % vals)
 if red in dl:
     fail("the partner's TLP:RED report reached MISP: %r" % dl[red])
 # Nothing of MISP's own events may be pushed back to it (an echo shows as a rejected add/edit).

@@ -217,6 +217,31 @@ static void test_indicator_and_observed(void **state)
 	json_decref(b);
 }
 
+/* A revoked object is MISP's soft deletion: the attribute goes with "deleted": true, so an event
+ * edit removes it at the peer; the others stay as they are. */
+static void test_revoked_is_deleted(void **state)
+{
+	(void)state;
+	json_t *b = bundle(
+	    "", "{\"type\":\"indicator\",\"id\":\"indicator--" U1
+	        "\",\"created\":\"2023-11-15T01:13:20.000Z\","
+	        "\"modified\":\"2023-11-16T01:13:20.000Z\",\"revoked\":true,"
+	        "\"pattern\":\"[domain-name:value = 'gone.example']\",\"pattern_type\":\"stix\","
+	        "\"valid_from\":\"2023-11-15T01:13:20Z\"},"
+	        "{\"type\":\"indicator\",\"id\":\"indicator--" U2
+	        "\",\"created\":\"2023-11-15T01:13:20.000Z\","
+	        "\"modified\":\"2023-11-15T01:13:20.000Z\","
+	        "\"pattern\":\"[domain-name:value = 'kept.example']\",\"pattern_type\":\"stix\","
+	        "\"valid_from\":\"2023-11-15T01:13:20Z\"}");
+	json_t *ev = to_event(b, NULL);
+	assert_string_equal(str(attr(ev, U1), "value"), "gone.example");
+	assert_true(json_is_true(json_object_get(attr(ev, U1), "deleted")));
+	assert_string_equal(str(attr(ev, U2), "value"), "kept.example");
+	assert_null(json_object_get(attr(ev, U2), "deleted"));
+	json_decref(ev);
+	json_decref(b);
+}
+
 static void test_custom_objects(void **state)
 {
 	(void)state;
@@ -583,6 +608,7 @@ int main(void)
 	    cmocka_unit_test(test_pattern_reader),
 	    cmocka_unit_test(test_event_container),
 	    cmocka_unit_test(test_indicator_and_observed),
+	    cmocka_unit_test(test_revoked_is_deleted),
 	    cmocka_unit_test(test_custom_objects),
 	    cmocka_unit_test(test_object_indicator),
 	    cmocka_unit_test(test_tlp_markings),
