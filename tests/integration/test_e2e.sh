@@ -19,7 +19,8 @@
 #                              build_misp), other events' attributes included;
 #   SLUICE_E2E_DISTRIBUTION=1  adds A's events with MISP distribution 1 and 4 (sharing group): the
 #                              pipeline decides mapped STIX without the event's distribution, so
-#                              they reach destinations whose policy refuses them.
+#                              they reach destinations whose policy refuses them; also checks
+#                              the distribution each MISP event arrives with (sluice writes 0).
 # SLUICE_E2E_KEEP=1 keeps the temp dir (peers' dumps per phase, the oracle, sluice's log).
 set -u
 bin=${SLUICE_BIN:?}
@@ -170,7 +171,7 @@ def epoch(v):
     return int(t.replace(tzinfo=datetime.timezone.utc).timestamp())
 def explain(path, text=False):
     out = subprocess.run([binary, "policy", "explain", path, "--policy", fx + "/e2e.policy"] +
-                         ([] if text else ["--json"]), capture_output=True, text=True)
+                         (["--emit"] if text else ["--json"]), capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit("FAIL: sluice policy explain %s: %s" % (path, out.stderr[:300]))
     if text:
@@ -219,6 +220,7 @@ def want(dest, key, ver, ok):
 # A -> B -> A cycle moves the newest version to B), explained as a MISP event for every
 # destination; its STIX mapping explained object by object for the STIX destinations.
 attr_ok = {}   # (dest, event uuid) -> attribute uuids the policy lets through
+emitted = {}   # (dest, event uuid) -> the event as the policy would send it
 for p in "abc":
     evs = []
     for u in sorted(seeded[p]):
@@ -243,15 +245,19 @@ for p in "abc":
         json.dump(e, open(path, "w"))
         rows = explain(path)
         dec = {r["destination"]: r["decision"] in ALLOW for r in rows if r["object_id"] == ev["uuid"]}
-        # each attribute's own decision ("  attribute <uuid>  <decision>" under "== destination X")
-        dest = None
-        for line in explain(path, text=True).splitlines():
-            w = line.split()
-            if line.startswith("== destination "):
-                dest = w[2]
-                attr_ok[(dest, ev["uuid"])] = set()
-            elif len(w) == 3 and w[0] == "attribute" and w[2] in ALLOW:
-                attr_ok[(dest, ev["uuid"])].add(w[1])
+        # each attribute's own decision ("  attribute <uuid>  <decision>" under "== destination X"),
+        # then the event as it would be sent (--emit)
+        for block in explain(path, text=True).split("== destination ")[1:]:
+            lines = block.splitlines()
+            dest = lines[0].strip()
+            attr_ok[(dest, ev["uuid"])] = set()
+            for i, line in enumerate(lines):
+                w = line.split()
+                if len(w) == 3 and w[0] == "attribute" and w[2] in ALLOW:
+                    attr_ok[(dest, ev["uuid"])].add(w[1])
+                elif line == "{":
+                    emitted[(dest, ev["uuid"])] = json.loads("\n".join(lines[i:]))["Event"]
+                    break
         for dest in MISP.values():
             if dest != MISP[q]:
                 want(dest, ev["uuid"], int(ev["timestamp"]), dec.get(dest, False))
@@ -315,6 +321,13 @@ for p, dest in MISP.items():
             if got != want_attrs:
                 bad.append("%s: event %s holds attributes the policy does not give it there %s, lacks %s" %
                            (dest, u, sorted(got - want_attrs)[:4], sorted(want_attrs - got)[:4]))
+            # MISP's own sync keeps an event's distribution (2 goes out as 1) and sharing group
+            if os.environ.get("SLUICE_E2E_DISTRIBUTION") and (dest, u) in emitted:
+                sg = lambda e: (e.get("SharingGroup") or {}).get("uuid")
+                for what, f in (("distribution", lambda e: str(e.get("distribution"))), ("sharing group", sg)):
+                    if f(held[u]) != f(emitted[(dest, u)]):
+                        bad.append("%s: event %s arrived with %s %s, the policy sends %s" %
+                                   (dest, u, what, f(held[u]), f(emitted[(dest, u)])))
     for key in forbid.get(dest, ()):
         for u in misp_keys(key):
             if u in held or u in deliv:
