@@ -157,7 +157,7 @@ static int timestamps(struct sl_fast_attr *fa, struct wr *c, char sdo[SL_TS_MAX]
  * object instead of one per piece. */
 static int grow(struct wr *w, size_t n)
 {
-	size_t cap = w->cap ? w->cap : 1024;
+	size_t cap = w->cap ? w->cap : 512;
 	char *nb;
 
 	while (cap < w->n + n)
@@ -289,7 +289,7 @@ static void qraw(struct wr *c, const char *s)
 static int refs_add(struct refs *r, const char *id, size_t n)
 {
 	if (r->n + n + 3 > r->cap) {
-		size_t cap = r->cap ? r->cap : 4096;
+		size_t cap = r->cap ? r->cap : 512;
 		while (cap < r->n + n + 3)
 			cap *= 2;
 		char *nb = realloc(r->p, cap);
@@ -440,8 +440,9 @@ static int observable(struct wr *c, struct at *at)
 	at->alen = strlen(v);
 	if (mt->hash_sco && strncmp(t, "filename|", 9) != 0) {
 		at->shape = OB_HASH;
-		snprintf(path, sizeof(path), "%s:hashes.%s",
-		         !strncmp(t, "x509-", 5) ? "x509-certificate" : "file", mt->hash_pat);
+		sl_map_cat(path, sizeof(path),
+		           !strncmp(t, "x509-", 5) ? "x509-certificate:hashes." : "file:hashes.",
+		           mt->hash_pat, "");
 		return sl_pattern_add(p, path, v, at->alen) ? SL_ENOMEM : 1;
 	}
 	if (mt->hash_sco) {
@@ -450,7 +451,7 @@ static int observable(struct wr *c, struct at *at)
 		at->shape = OB_FILENAME_HASH;
 		at->alen = (size_t)(bar - v);
 		at->b = bar + 1;
-		snprintf(path, sizeof(path), "file:hashes.%s", mt->hash_pat);
+		sl_map_cat(path, sizeof(path), "file:hashes.", mt->hash_pat, "");
 		return sl_pattern_add(p, "file:name", v, at->alen) ||
 		               sl_pattern_add(p, path, at->b, strlen(at->b))
 		           ? SL_ENOMEM
@@ -492,15 +493,19 @@ static int observable(struct wr *c, struct at *at)
 		if (!k)
 			return 0;
 		at->ip6 = k == 6;
-		const char *side = at->src ? "src" : "dst";
-		snprintf(path, sizeof(path), "network-traffic:%s_ref.type", side);
-		r = sl_pattern_add(p, path, ip_type(at->ip6), 9);
-		snprintf(path, sizeof(path), "network-traffic:%s_ref.value", side);
-		r = r || sl_pattern_add(p, path, ip, at->alen);
+		r = sl_pattern_add(
+		    p, at->src ? "network-traffic:src_ref.type" : "network-traffic:dst_ref.type",
+		    ip_type(at->ip6), 9);
+		r = r || sl_pattern_add(p,
+		                        at->src ? "network-traffic:src_ref.value"
+		                                : "network-traffic:dst_ref.value",
+		                        ip, at->alen);
 		if (at->port >= 0) {
 			snprintf(at->num, sizeof(at->num), "%ld", at->port);
-			snprintf(path, sizeof(path), "network-traffic:%s_port", side);
-			r = r || sl_pattern_add(p, path, at->num, strlen(at->num));
+			r = r || sl_pattern_add(p,
+			                        at->src ? "network-traffic:src_port"
+			                                : "network-traffic:dst_port",
+			                        at->num, strlen(at->num));
 		}
 		return r ? SL_ENOMEM : 1;
 	}
@@ -947,7 +952,6 @@ static int map_one(struct sl_fast_attr *fa, struct wr *c, struct at *at)
 		goto out;
 
 	/* nothing can decline from here on */
-	snprintf(at->where, sizeof(at->where), "attribute %s", at->uuid);
 	if ((r = timestamps(fa, c, at->ts, at->vf)) < 0)
 		goto out;
 	sl_map_cat(at->lab_type, sizeof(at->lab_type), "misp:type=\"", at->type, "\"");
@@ -955,6 +959,7 @@ static int map_one(struct sl_fast_attr *fa, struct wr *c, struct at *at)
 	           at->category ? at->category : "", "\"");
 	switch (kind) {
 	case SL_MT_UNMAPPED:
+		snprintf(at->where, sizeof(at->where), "attribute %s", at->uuid);
 		sl_map_warn(c->c, SL_EUNSUPPORTED, at->where, "MISP Attribute type %s not mapped.",
 		            at->type);
 		r = custom(c, at);

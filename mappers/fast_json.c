@@ -693,7 +693,7 @@ size_t sl_fast_json_skip(const char *buf, size_t len)
 static int arena_put(char **arena, size_t *cap, size_t *n, const char *s, size_t len)
 {
 	if (*n + len + 1 > *cap) {
-		size_t c = *cap ? *cap : 1024;
+		size_t c = *cap ? *cap : 512;
 		while (c < *n + len + 1)
 			c *= 2;
 		char *nb = realloc(*arena, c);
@@ -806,14 +806,12 @@ int sl_fast_json_fields(const char *buf, size_t len, int base_depth, int max_dep
 	               NULL,
 	               0};
 	struct span keys[KEYS_MAX];
-	size_t nkeys = 0, an = 0, nn = 0, nlen[KEYS_MAX];
+	size_t nkeys = 0, an = 0, nn = 0;
 	uint64_t seen[2] = {0, 0};
 	int ok = 0;
 
-	while (names[nn] && nn < KEYS_MAX) {
-		nlen[nn] = strlen(names[nn]);
+	while (names[nn])
 		nn++;
-	}
 	memset(out, 0, nn * sizeof(*out));
 	if (!len || *buf != '{' || ++p.depth > p.max_depth)
 		return 0;
@@ -837,7 +835,7 @@ int sl_fast_json_fields(const char *buf, size_t len, int base_depth, int max_dep
 		if (p.s >= p.end)
 			goto done;
 		for (i = 0; i < nn; i++)
-			if (nlen[i] == kl && names[i][0] == k[0] && !memcmp(names[i], k, kl))
+			if (names[i][0] == k[0] && !strncmp(names[i], k, kl) && !names[i][kl])
 				break;
 		if (i < nn ? field_value(&p, &out[i], arena, arena_cap, &an) != 0
 		           : skip_value(&p) != 0)
