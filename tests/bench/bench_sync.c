@@ -5,6 +5,7 @@
  * 10,000-attribute event to its presence at each destination (goal < 2 s), and the gateway's peak
  * RSS (goal < 200 MB). Skips (77) without ../shared. */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #define N_BATCH 999 /* + the large event = 1,000 */
 #define LARGE_ATTRS "10000"
 #define GIVE_UP_S 1800
+#define STALL_S 120
 
 #define OCTI_TOKEN "sluiceBenchOctiToken0000000000000000000001"
 #define OCTI_USER "5a0c8a2e-6f1b-4b7c-9d3e-0000000b0c71"
@@ -71,11 +73,13 @@ struct dest {
 	void (*conf)(const struct dest *d, FILE *f);
 	void (*policy)(const struct dest *d, FILE *f);
 	/* How many source events it holds now; sets *big_ms (wall ms) once the large event is
-	 * there. Called every tick (200 ms) while the large event is missing, then every second:
-	 * counting a thousand reports each tick would load the machine the gateway runs on. */
-	size_t (*poll)(struct dest *d, const char *big_uuid, long long *big_ms);
+	 * there. Called every tick (200 ms) while the large event is missing, but with count only
+	 * every second (else it returns d->held): counting a thousand reports each tick would load
+	 * the machine the gateway runs on. */
+	size_t (*poll)(struct dest *d, const char *big_uuid, long long *big_ms, bool count);
 	struct sl_peerproc *pp;
-	long long big_ms, all_ms;
+	long long big_ms, all_ms, changed_ms; /* wall ms; changed = when held last grew */
+	size_t held;
 };
 
 static int misp_start(struct dest *d)
@@ -105,12 +109,13 @@ static void misp_policy(const struct dest *d, FILE *f)
 }
 
 /* The events applied (the peer's delivery record, with the time it applied each version). */
-static size_t misp_poll(struct dest *d, const char *big_uuid, long long *big_ms)
+static size_t misp_poll(struct dest *d, const char *big_uuid, long long *big_ms, bool count)
 {
 	json_t *v = get_json(sl_peerproc_url(d->pp), "/_test/deliveries");
 	json_t *big;
 	size_t n;
 
+	(void)count; /* one cheap request tells both */
 	if (!v)
 		return 0;
 	big = json_object_get(json_object_get(v, "deliveries"), big_uuid);
@@ -154,7 +159,7 @@ static void octi_conf(const struct dest *d, FILE *f)
 }
 
 /* Reports OpenCTI holds (one per MISP event). */
-static size_t octi_poll(struct dest *d, const char *big_uuid, long long *big_ms)
+static size_t octi_poll(struct dest *d, const char *big_uuid, long long *big_ms, bool count)
 {
 	static const char *const h[] = {"Authorization: Bearer " OCTI_TOKEN,
 	                                "Content-Type: application/json",
@@ -163,16 +168,16 @@ static size_t octi_poll(struct dest *d, const char *big_uuid, long long *big_ms)
 	json_t *v, *data;
 	size_t n = 0;
 
-	snprintf(q, sizeof(q),
-	         "{\"query\":\"{ report(id: \\\"report--%s\\\") { id } reports(first: 1) { "
-	         "pageInfo { globalCount } } }\"}",
-	         big_uuid);
+	snprintf(q, sizeof(q), "{\"query\":\"{ report(id: \\\"report--%s\\\") { id } %s }\"}",
+	         big_uuid, count ? "reports(first: 1) { pageInfo { globalCount } }" : "");
 	v = req_json("POST", sl_peerproc_url(d->pp), "/graphql", h, q);
 	data = json_object_get(v, "data");
 	if (!*big_ms && json_is_object(json_object_get(data, "report")))
 		*big_ms = now_ms();
-	n = (size_t)json_integer_value(json_object_get(
-	    json_object_get(json_object_get(data, "reports"), "pageInfo"), "globalCount"));
+	n = count
+	        ? (size_t)json_integer_value(json_object_get(
+	              json_object_get(json_object_get(data, "reports"), "pageInfo"), "globalCount"))
+	        : d->held;
 	json_decref(v);
 	return n;
 }
@@ -214,7 +219,7 @@ static void taxii_conf(const struct dest *d, FILE *f)
 }
 
 /* Reports in the collection (paged by `next`). */
-static size_t taxii_poll(struct dest *d, const char *big_uuid, long long *big_ms)
+static size_t taxii_poll(struct dest *d, const char *big_uuid, long long *big_ms, bool count)
 {
 	static const char *const h[] = {
 	    "Authorization: Basic c2x1aWNlOmJlbmNoVGF4aWlQdzA=", /* sluice:benchTaxiiPw0 */
@@ -233,6 +238,8 @@ static size_t taxii_poll(struct dest *d, const char *big_uuid, long long *big_ms
 			*big_ms = now_ms();
 		json_decref(v);
 	}
+	if (!count)
+		return d->held;
 	snprintf(path, sizeof(path),
 	         "/api1/collections/%s/objects/?match%%5Btype%%5D=report&limit=1000",
 	         TAXII_COLLECTION);
@@ -254,9 +261,9 @@ static size_t taxii_poll(struct dest *d, const char *big_uuid, long long *big_ms
 
 /* SLBENCH_DESTS (default "misp opencti taxii") picks the destinations. */
 static struct dest dests[] = {
-    {"misp-dst", misp_start, misp_conf, misp_policy, misp_poll, NULL, 0, 0},
-    {"opencti", octi_start, octi_conf, stix_policy, octi_poll, NULL, 0, 0},
-    {"taxii-partner", taxii_start, taxii_conf, stix_policy, taxii_poll, NULL, 0, 0},
+    {"misp-dst", misp_start, misp_conf, misp_policy, misp_poll, NULL, 0, 0, 0, 0},
+    {"opencti", octi_start, octi_conf, stix_policy, octi_poll, NULL, 0, 0, 0, 0},
+    {"taxii-partner", taxii_start, taxii_conf, stix_policy, taxii_poll, NULL, 0, 0, 0, 0},
 };
 #define NDESTS (sizeof(dests) / sizeof(dests[0]))
 static struct dest *act[NDESTS]; /* the ones this run uses */
@@ -360,6 +367,7 @@ int main(void)
 	const char *which, *large = LARGE_ATTRS;
 	int nbatch = N_BATCH;
 	unsigned tick = 0;
+	long long last;
 
 	if (!interop) {
 		fprintf(stderr, "bench_sync: no ../shared/interop, skipped\n");
@@ -448,12 +456,27 @@ int main(void)
 		tick++;
 		for (i = 0; i < nact; i++) {
 			struct dest *d = act[i];
+			size_t n;
 			if (d->all_ms || (d->big_ms && tick % 5))
 				continue;
-			if (d->poll(d, big_uuid, &d->big_ms) >= (size_t)events) {
-				d->all_ms = now_ms();
+			n = d->poll(d, big_uuid, &d->big_ms, tick % 5 == 0);
+			if (n != d->held) {
+				d->held = n;
+				d->changed_ms = now_ms();
+			}
+			if (n >= (size_t)events) {
+				d->all_ms = d->changed_ms;
 				done++;
 			}
+		}
+		/* gave up: nothing arrived anywhere for STALL_S */
+		for (i = 0, last = t0; i < nact; i++)
+			if (act[i]->changed_ms > last)
+				last = act[i]->changed_ms;
+		if (now_ms() - last > STALL_S * 1000LL) {
+			fprintf(stderr, "bench_sync: nothing arrived for %d s, giving up\n",
+			        STALL_S);
+			break;
 		}
 	}
 	seen = first_sight(src, big_uuid);
@@ -478,8 +501,13 @@ int main(void)
 			printf("sync_large_event_to_%s_s=never\n", d->name);
 		if (d->big_ms - seen > worst_big)
 			worst_big = d->big_ms - seen;
-		printf("sync_all_at_%s_s=%.1f\n", d->name,
-		       d->all_ms ? (d->all_ms - t0) / 1000.0 : -1.0);
+		if (d->all_ms)
+			printf("sync_all_at_%s_s=%.1f\n", d->name, (d->all_ms - t0) / 1000.0);
+		else
+			printf("sync_all_at_%s_s=unfinished\nsync_held_at_%s=%zu\n"
+			       "sync_last_arrival_at_%s_s=%.1f\n",
+			       d->name, d->name, d->held, d->name,
+			       d->changed_ms ? (d->changed_ms - t0) / 1000.0 : -1.0);
 	}
 	if (done == nact) {
 		double s = (t_end - t0) / 1000.0;
