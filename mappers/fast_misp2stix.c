@@ -65,6 +65,8 @@ struct elems {
 	int open;     /* the list's end is found as the elements are read (no skip over it first) */
 	size_t arr;   /* offset of the list's '[' */
 	size_t close; /* with open: offset of its ']' once reached */
+	json_t *prefix; /* with open: the event up to the list (whole_skeleton completes it) */
+	int wrapped;    /* {"Event": {...}} */
 };
 
 /* The document's own parse error (sl_json_parse), which exists whenever an element cannot be read:
@@ -441,12 +443,59 @@ out:
 
 /* With an open list, once its end is known: the document with the list emptied, as a tree (the
  * same tree sl_json_parse would give), or NULL with the document's own parse error. */
+/* The prefix tree completed with what follows the list, parsed on its own behind the same
+ * nesting ({"Event":{"Attribute":[] + the rest); NULL when that does not work out simply (a key
+ * seen before, text fast_json leaves to jansson): the caller then parses the whole. */
+static json_t *tail_merged(struct elems *st)
+{
+	static const char wrap[] = "{\"Event\":{\"Attribute\":[]", bare[] = "{\"Attribute\":[]";
+	const char *head = st->wrapped ? wrap : bare;
+	size_t hl = st->wrapped ? sizeof(wrap) - 1 : sizeof(bare) - 1, tail = st->close + 1;
+	size_t n = hl + (st->len - tail);
+	char *doc = malloc(n);
+	json_t *tt, *pin, *tin, *v;
+	const char *k;
+
+	if (!doc)
+		return NULL;
+	memcpy(doc, head, hl);
+	memcpy(doc + hl, st->buf + tail, st->len - tail);
+	tt = sl_fast_json_parse(doc, n, 0, SL_JSON_DEFAULT_MAX_DEPTH);
+	free(doc);
+	pin = st->wrapped ? json_object_get(st->prefix, "Event") : st->prefix;
+	tin = st->wrapped ? json_object_get(tt, "Event") : tt;
+	if (!json_is_object(pin) || !json_is_object(tin))
+		goto fail;
+	/* a member on both sides is a duplicate key: the whole parse reports it */
+	json_object_foreach(tin, k,
+	                    v) if (strcmp(k, "Attribute") && json_object_get(pin, k)) goto fail;
+	if (st->wrapped)
+		json_object_foreach(tt, k, v) if (strcmp(k, "Event") &&
+		                                  json_object_get(st->prefix, k)) goto fail;
+	json_object_foreach(tin, k,
+	                    v) if (strcmp(k, "Attribute") && json_object_set(pin, k, v)) goto fail;
+	if (st->wrapped)
+		json_object_foreach(tt, k, v) if (strcmp(k, "Event") &&
+		                                  json_object_set(st->prefix, k, v)) goto fail;
+	json_decref(tt);
+	return json_incref(st->prefix);
+fail:
+	json_decref(tt);
+	return NULL;
+}
+
 static json_t *whole_skeleton(struct elems *st, struct sl_err *err)
 {
+	json_t *merged = st->prefix ? tail_merged(st) : NULL;
+
+	if (merged)
+		return merged;
+
 	size_t tail = st->close + 1, n = st->arr + 2 + (st->len - tail);
-	char *skel = malloc(n);
+	char *skel;
 	json_t *t;
 
+	skel = malloc(n);
 	if (!skel) {
 		sl_err_set(err, SL_ENOMEM, st->what, "out of memory");
 		return NULL;
@@ -838,7 +887,7 @@ static int prefix_way(const char *buf, size_t len, const char *what, int wrapped
 		json_decref(tree);
 		return 1;
 	}
-	struct elems st = {buf, what, len, arr + 1, len, base, 1, 1, arr, 0};
+	struct elems st = {buf, what, len, arr + 1, len, base, 1, 1, arr, 0, tree, wrapped};
 	int r = fast_convert(tree, &st, opts, warnings, out, err);
 	json_decref(tree);
 	return r;
@@ -889,7 +938,7 @@ int sl_fast_misp2stix_write(const char *buf, size_t len, const char *what,
 	if (!tree)
 		return tree_path(buf, len, what, opts, warnings, out, err);
 
-	struct elems st = {buf, what, len, arr + 1, arr + alen - 1, base, 1, 0, arr, 0};
+	struct elems st = {buf, what, len, arr + 1, arr + alen - 1, base, 1, 0, arr, 0, NULL, 0};
 	int r;
 	if (!out)
 		r = sl_err_set(err, SL_EINVAL, "output", "no output stream");

@@ -584,6 +584,13 @@ static void after_the_list_agrees(void **state)
 		         list, tails[i]);
 		agree(doc, 0, 0, name);
 	}
+	/* a top-level member before the event repeated after it; the event itself twice */
+	snprintf(doc, sizeof(doc), "{\"a\":1,\"Event\":{" EV ",\"Attribute\":[%s]},\"a\":2}", list);
+	agree(doc, 0, 0, "top-level duplicate");
+	snprintf(doc, sizeof(doc), "{\"Event\":{" EV ",\"Attribute\":[%s]},\"Event\":{}}", list);
+	agree(doc, 0, 0, "two events");
+	snprintf(doc, sizeof(doc), "{\"a\":1,\"Event\":{" EV ",\"Attribute\":[%s]},\"b\":2}", list);
+	agree(doc, 0, 1, "top-level members around the event");
 	/* the list cut off, or never closed */
 	snprintf(doc, sizeof(doc), "{\"Event\":{" EV ",\"Attribute\":[%s", list);
 	agree(doc, 0, 0, "unclosed");
