@@ -5,6 +5,7 @@
  * interns, and on every object of the misp-stix corpus when ../shared is there. Also: objects with
  * more members, labels and personal values than the facts keep inline are read completely. */
 #include <dirent.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -636,6 +637,101 @@ static void test_class_cache(void)
 	}
 }
 
+/* Threads sharing one policy (and so its class cache) decide the same bundles at once: each gets
+ * exactly the verdicts, chains and objects one thread alone gets. */
+#define TH_BUNDLES 8
+#define TH_THREADS 4
+
+struct th_arg {
+	const struct sl_policy *p;
+	json_t *const *bundles;
+	char *digest[TH_BUNDLES]; /* every decision of a bundle, as text */
+};
+
+static char *bundle_digest(const struct sl_policy *p, const json_t *bundle)
+{
+	struct sl_policy_decision **decs[MAXD];
+	size_t nd = sl_policy_dest_count(p), n = 0, i, k;
+	json_t *all = json_array();
+	struct sl_err err;
+	char *s;
+
+	if (sl_policy_decide_bundle_all(p, bundle, NOW, NULL, decs, &n, &err) != 0)
+		return strdup("error");
+	for (i = 0; i < nd; i++) {
+		for (k = 0; k < n; k++) {
+			json_t *row = sl_policy_decision_to_json(decs[i][k]);
+			const json_t *o = sl_policy_decision_object(decs[i][k]);
+			json_object_set(row, "object", o ? (json_t *)o : json_null());
+			json_array_append_new(all, row);
+		}
+		sl_policy_decisions_free(decs[i], n);
+	}
+	s = json_dumps(all, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(all);
+	return s;
+}
+
+static void *th_run(void *a)
+{
+	struct th_arg *t = a;
+	int b, r;
+
+	for (r = 0; r < 3; r++)
+		for (b = 0; b < TH_BUNDLES; b++) {
+			free(t->digest[b]);
+			t->digest[b] = bundle_digest(t->p, t->bundles[b]);
+		}
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	struct sl_policy *ref = pt_policy(policy_text), *p = pt_policy(policy_text);
+	json_t *bundles[TH_BUNDLES];
+	struct th_arg args[TH_THREADS];
+	pthread_t th[TH_THREADS];
+	int b, t, i;
+
+	for (b = 0; b < TH_BUNDLES; b++) {
+		json_t *objs = json_array();
+		for (i = 0; i < 40; i++) {
+			json_t *o = random_object((unsigned)(b * 100 + i));
+			char id[32];
+			snprintf(id, sizeof(id), "x--%d-%d", b, i);
+			json_object_set_new(o, "id", json_string(id));
+			json_array_append_new(objs, o);
+		}
+		bundles[b] = json_pack("{s:s, s:s, s:o}", "type", "bundle", "id", "bundle--t",
+		                       "objects", objs);
+	}
+	memset(args, 0, sizeof(args));
+	for (t = 0; t < TH_THREADS; t++) {
+		args[t].p = p;
+		args[t].bundles = bundles;
+		if (pthread_create(&th[t], NULL, th_run, &args[t]) != 0)
+			abort();
+	}
+	for (t = 0; t < TH_THREADS; t++)
+		pthread_join(th[t], NULL);
+	for (b = 0; b < TH_BUNDLES; b++) {
+		/* a policy of its own, one thread: the reference */
+		char *want = bundle_digest(ref, bundles[b]);
+		for (t = 0; t < TH_THREADS; t++) {
+			cases++;
+			if (!args[t].digest[b] || strcmp(args[t].digest[b], want) != 0) {
+				fprintf(stderr, "threads: thread %d bundle %d differs\n", t, b);
+				failures++;
+			}
+			free(args[t].digest[b]);
+		}
+		free(want);
+		json_decref(bundles[b]);
+	}
+	sl_policy_free(ref);
+	sl_policy_free(p);
+}
+
 /* Every object of every corpus bundle, with its containers and the bundle's markings as
  * sl_policy_decide_bundle passes them. */
 static void test_corpus(void)
@@ -716,6 +812,7 @@ int main(void)
 	test_bundle_classes();
 	test_random_bundles();
 	test_class_cache();
+	test_threads();
 	test_corpus();
 	printf("%ld cases, %ld failures\n", cases, failures);
 	return failures ? 1 : 0;
