@@ -579,7 +579,8 @@ static int fast_convert(const json_t *event, struct elems *st, const struct sl_m
 		return sl_err_set(err, SL_EINVAL, "Event.uuid", "event uuid \"%s\" is not a uuid",
 		                  q);
 	}
-	if (!sl_json_depth_ok(ev, SL_JSON_DEFAULT_MAX_DEPTH))
+	/* an open list's trees come from fast_json, which held the whole document to the limit */
+	if (!st->open && !sl_json_depth_ok(ev, SL_JSON_DEFAULT_MAX_DEPTH))
 		return sl_err_set(err, SL_ELIMIT, eu, "event %s nests deeper than %d levels", eu,
 		                  SL_JSON_DEFAULT_MAX_DEPTH);
 
@@ -726,13 +727,10 @@ static int fast_convert(const json_t *event, struct elems *st, const struct sl_m
 			rc = se.code ? se.code : SL_EINVAL;
 			goto out;
 		}
+		/* no depth check: whole_skeleton's trees are within the limit (fast_json's or
+		 * checked) */
 		ev = inner_event(full);
 		c.event = ev;
-		if (!sl_json_depth_ok(ev, SL_JSON_DEFAULT_MAX_DEPTH)) {
-			rc = sl_err_set(err, SL_ELIMIT, eu, "event %s nests deeper than %d levels",
-			                eu, SL_JSON_DEFAULT_MAX_DEPTH);
-			goto out;
-		}
 		sl_map_galaxy_tags(&c, json_object_get(ev, "Galaxy"));
 		ev_gtags = c.galaxy_tags;
 		c.galaxy_tags = NULL;

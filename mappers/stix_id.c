@@ -6,16 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+/* hex digit values + 1, 0 for anything else: one lookup per character (uuids are checked for
+ * every attribute) */
+static const unsigned char hexv[256] = {
+    ['0'] = 0 + 1,  ['1'] = 1 + 1,  ['2'] = 2 + 1,  ['3'] = 3 + 1,  ['4'] = 4 + 1,  ['5'] = 5 + 1,
+    ['6'] = 6 + 1,  ['7'] = 7 + 1,  ['8'] = 8 + 1,  ['9'] = 9 + 1,  ['a'] = 10 + 1, ['b'] = 11 + 1,
+    ['c'] = 12 + 1, ['d'] = 13 + 1, ['e'] = 14 + 1, ['f'] = 15 + 1, ['A'] = 10 + 1, ['B'] = 11 + 1,
+    ['C'] = 12 + 1, ['D'] = 13 + 1, ['E'] = 14 + 1, ['F'] = 15 + 1,
+};
 
 int sl_stix_id_uuid_parse(const char *s, unsigned char out[16])
 {
@@ -24,12 +22,14 @@ int sl_stix_id_uuid_parse(const char *s, unsigned char out[16])
 	if (!s)
 		return -1;
 	for (i = 0; i < SL_UUID_STRLEN; i++) {
+		unsigned char ch = (unsigned char)s[i];
 		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (s[i] != '-')
+			if (ch != '-')
 				return -1;
 			continue;
 		}
-		int h = hexval((unsigned char)s[i]);
+		/* stored as value + 1 so that 0 means "not a hex digit" (and ends at the NUL) */
+		int h = hexv[ch] - 1;
 		if (h < 0)
 			return -1;
 		if (n % 2 == 0)
