@@ -18,7 +18,9 @@ struct sl_peer; /* one connector instance, owned by whoever called ops->create *
 
 /* The shape of the items a connector hands over and takes.
  *
- * SL_PEER_ITEM_MISP_EVENT: {"Event": {...}} as MISP's REST API has it, both ways.
+ * SL_PEER_ITEM_MISP_EVENT: {"Event": {...}} as MISP's REST API has it, both ways. A pushed item
+ *   may instead be {"x_sluice_delete": ["<attribute uuid>", ...]}: those attributes are erased at
+ *   the peer (GDPR erasure of something it was sent); one the peer does not hold counts as gone.
  *
  * SL_PEER_ITEM_STIX: a STIX 2.1 bundle {"type": "bundle", "id": ..., "objects": [...]}, both ways.
  *  - pulled objects keep the peer's own ids; a peer that renames ids (OpenCTI) leaves the ids it

@@ -27,7 +27,8 @@ struct sl_peer {
 	long long maxts; /* highest timestamp taken in during this pull */
 	/* push */
 	bool pushing;
-	json_t *event; /* {"Event": ...} being pushed */
+	json_t *event;   /* {"Event": ...} being pushed, or {"x_sluice_delete": [...]} */
+	size_t del_next; /* next attribute of x_sluice_delete to erase */
 	char uuid[64];
 	bool editing;
 	sl_peer_push_done pdone;
@@ -399,6 +400,63 @@ static int push_send(struct sl_peer *p, struct sl_err *err)
 	return rc;
 }
 
+static bool is_uuid(const char *u)
+{
+	return u && strlen(u) == 36 && strspn(u, "0123456789abcdefABCDEF-") == 36;
+}
+
+static int delete_next(struct sl_peer *p, struct sl_err *err);
+
+/* One attribute erased: 200, or 404 (MISP's "Invalid attribute": it is gone already, or never
+ * arrived), goes on with the next; anything else ends the push as a failed one would. */
+static void on_delete(const struct sl_http_response *r, void *arg)
+{
+	struct sl_peer *p = arg;
+	struct sl_err err = {0};
+	char req[96];
+	const char *u = json_string_value(
+	    json_array_get(json_object_get(p->event, "x_sluice_delete"), p->del_next));
+
+	p->xfer = NULL;
+	snprintf(req, sizeof(req), "POST /attributes/delete/%s/1", u ? u : "?");
+	if (r->error == SL_HTTP_ESTATUS && r->status != 404) {
+		sl_err_set(&err, SL_ENET, p->cfg->name, "%s: http %d: %.120s", req, r->status,
+		           r->body ? r->body : "");
+		push_finish(p,
+		            r->status >= 500 || r->status == 401 || r->status == 403 ||
+		                    sl_backoff_status_retryable(r->status)
+		                ? SL_PEER_PUSH_RETRY
+		                : SL_PEER_PUSH_PERMANENT,
+		            &err, retry_after(r));
+		return;
+	}
+	if (r->error != SL_HTTP_OK && r->error != SL_HTTP_ESTATUS) {
+		sl_err_set(&err, SL_ENET, p->cfg->name, "%s: %s", req,
+		           sl_http_error_name(r->error));
+		push_finish(p, SL_PEER_PUSH_RETRY, &err, -1);
+		return;
+	}
+	p->del_next++;
+	if (delete_next(p, &err) < 0)
+		push_finish(p, SL_PEER_PUSH_RETRY, &err, -1);
+}
+
+static int delete_next(struct sl_peer *p, struct sl_err *err)
+{
+	const json_t *dels = json_object_get(p->event, "x_sluice_delete");
+	char path[96];
+
+	if (p->del_next >= json_array_size(dels)) {
+		push_finish(p, SL_PEER_PUSH_SENT, NULL, -1);
+		return 0;
+	}
+	/* /1: a hard delete. Erasure is what sends these (GDPR): a soft-deleted attribute would
+	 * keep the value at the peer. */
+	snprintf(path, sizeof(path), "/attributes/delete/%s/1",
+	         json_string_value(json_array_get(dels, p->del_next)));
+	return start(p, "POST", path, "{}", on_delete, err);
+}
+
 static int misp_push(struct sl_peer *p, const json_t *item, sl_peer_push_done done, void *arg,
                      struct sl_err *err)
 {
@@ -409,7 +467,37 @@ static int misp_push(struct sl_peer *p, const json_t *item, sl_peer_push_done do
 	if (p->pulling || p->pushing)
 		return sl_err_set(err, SL_ECONFLICT, p->cfg->name,
 		                  "a request is already in flight");
-	if (!uuid || strlen(uuid) != 36 || strspn(uuid, "0123456789abcdefABCDEF-") != 36)
+	if (!ev && json_is_array(json_object_get(item, "x_sluice_delete"))) {
+		const json_t *u;
+		size_t i;
+		json_array_foreach(json_object_get(item, "x_sluice_delete"), i, u)
+		{
+			if (!is_uuid(json_string_value(u)))
+				return sl_err_set(err, SL_EINVAL, p->cfg->name,
+				                  "x_sluice_delete[%zu]: not an attribute uuid", i);
+		}
+		if (!(p->event = json_deep_copy(item)))
+			return sl_err_set(err, SL_ENOMEM, p->cfg->name, "out of memory");
+		p->del_next = 0;
+		p->pdone = done;
+		p->parg = arg;
+		p->pushing = true;
+		/* finishing at once (nothing to erase) calls done from inside push: not allowed */
+		if (json_array_size(json_object_get(item, "x_sluice_delete")) == 0) {
+			p->pushing = false;
+			json_decref(p->event);
+			p->event = NULL;
+			return sl_err_set(err, SL_EINVAL, p->cfg->name, "nothing to delete");
+		}
+		rc = delete_next(p, err);
+		if (rc < 0) {
+			p->pushing = false;
+			json_decref(p->event);
+			p->event = NULL;
+		}
+		return rc;
+	}
+	if (!is_uuid(uuid))
 		return sl_err_set(err, SL_EINVAL, p->cfg->name, "event to push has no valid uuid");
 	snprintf(p->uuid, sizeof(p->uuid), "%s", uuid);
 	p->event = json_deep_copy(item);

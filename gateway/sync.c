@@ -1073,7 +1073,8 @@ static void build_orphans(struct sl_ledger *l, struct claim_job *j, json_t **pay
  * settled sent. */
 static void build_misp(struct sl_ledger *l, struct claim_job *j)
 {
-	size_t n = j->nwork ? j->nwork : 1, i, k;
+	size_t n = j->nwork ? j->nwork : 1, i, k, nerase = 0, *erase_rows = NULL;
+	json_t *dels = NULL;
 	json_t **pay = calloc(n, sizeof(*pay));
 	bool *covered = calloc(n, sizeof(*covered));
 	struct sl_err err = {0};
@@ -1086,8 +1087,18 @@ static void build_misp(struct sl_ledger *l, struct claim_job *j)
 	}
 	for (i = 0; i < j->nwork; i++) {
 		if (j->work[i].action != SL_LEDGER_DELIVER) {
-			claim_settle(l, j, i, SL_PEER_PUSH_PERMANENT,
-			             "revoke is not supported for MISP yet", 0);
+			/* an erasure: the attribute of the same uuid goes (see below) */
+			const char *u = strstr(j->work[i].id, "--");
+			if (!dels)
+				dels = json_array();
+			if (!erase_rows)
+				erase_rows = calloc(n, sizeof(*erase_rows));
+			if (!u || !dels || !erase_rows) {
+				claim_settle(l, j, i, SL_PEER_PUSH_RETRY, "out of memory", 5);
+				continue;
+			}
+			json_array_append_new(dels, json_string(u + 2));
+			erase_rows[nerase++] = i;
 			continue;
 		}
 		memset(&err, 0, sizeof(err));
@@ -1146,6 +1157,29 @@ static void build_misp(struct sl_ledger *l, struct claim_job *j)
 		j->nevs++;
 	}
 	build_orphans(l, j, pay, covered);
+	/* Erasures (GDPR): MISP attributes carry the uuid of the STIX objects made from them, so
+	 * every revoked id's uuid is erased at the peer (one that is not an attribute there is
+	 * answered "Invalid attribute" and counts as gone). */
+	if (nerase) {
+		struct push_event *grown = realloc(j->evs, (j->nevs + 1) * sizeof(*j->evs));
+		json_t *item = json_pack("{s:O}", "x_sluice_delete", dels);
+		if (grown)
+			j->evs = grown;
+		if (!grown || !item) {
+			json_decref(item);
+			for (i = 0; i < nerase; i++)
+				claim_settle(l, j, erase_rows[i], SL_PEER_PUSH_RETRY,
+				             "out of memory", 5);
+		} else {
+			j->evs[j->nevs].event = item;
+			j->evs[j->nevs].rows = erase_rows;
+			j->evs[j->nevs].nrows = nerase;
+			j->nevs++;
+			erase_rows = NULL;
+		}
+	}
+	json_decref(dels);
+	free(erase_rows);
 	for (i = 0; i < j->nwork; i++)
 		if (pay[i] && !covered[i])
 			claim_settle(l, j, i, SL_PEER_PUSH_SENT, NULL, 0);
@@ -1294,6 +1328,10 @@ static const char *item_name(const struct speer *p, const struct push_event *pe,
 {
 	if (p->ops->items == SL_PEER_ITEM_STIX) {
 		snprintf(buf, 64, "bundle of %zu objects", pe->nrows);
+		return buf;
+	}
+	if (!json_object_get(pe->event, "Event")) {
+		snprintf(buf, 64, "erasure of %zu attributes", pe->nrows);
 		return buf;
 	}
 	snprintf(buf, 64, "event %s",

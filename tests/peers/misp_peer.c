@@ -881,6 +881,63 @@ static json_t *find_attribute(struct misp *m, const char *key, json_t **ev_out)
 	return NULL;
 }
 
+/* Remove attribute a (found by find_attribute) from whichever list holds it. */
+static void remove_attribute(json_t *ev, const json_t *a)
+{
+	size_t j, k;
+	json_t *o, *x;
+	json_t *lists = json_array();
+
+	json_array_append(lists, json_object_get(ev, "Attribute"));
+	json_array_foreach(json_object_get(ev, "Object"), k, o)
+	    json_array_append(lists, json_object_get(o, "Attribute"));
+	json_array_foreach(lists, k, o)
+	{
+		json_array_foreach(o, j, x)
+		{
+			if (x == a) {
+				json_array_remove(o, j);
+				json_decref(lists);
+				return;
+			}
+		}
+	}
+	json_decref(lists);
+}
+
+/* POST /attributes/delete/{id|uuid}[/1]: soft delete (deleted = true), or hard with /1 (gone, as
+ * a GDPR erasure needs). Counted per event as "attr_deleted" / "attr_erased". */
+static void h_attr_delete(struct misp *m, struct evhttp_request *req, const char *key)
+{
+	char url[160], k[64];
+	const char *slash = strchr(key, '/');
+	int hard = slash && strcmp(slash, "/1") == 0;
+	json_t *ev = NULL, *a;
+	size_t n = slash ? (size_t)(slash - key) : strlen(key);
+
+	snprintf(url, sizeof(url), "/attributes/delete/%s", key);
+	if (n >= sizeof(k) || (slash && !hard)) {
+		sl_peer_reply_json(m->peer, req, 404, misp_error("Invalid attribute", url));
+		return;
+	}
+	memcpy(k, key, n);
+	k[n] = 0;
+	a = find_attribute(m, k, &ev);
+	if (!a) {
+		sl_peer_reply_json(m->peer, req, 404, misp_error("Invalid attribute", url));
+		return;
+	}
+	count(delivery(m, json_string_value(json_object_get(ev, "uuid"))),
+	      hard ? "attr_erased" : "attr_deleted");
+	if (hard)
+		remove_attribute(ev, a);
+	else
+		json_object_set_new(a, "deleted", json_true());
+	sl_peer_reply_json(m->peer, req, 200,
+	                   json_pack("{s:s,s:s,s:s}", "name", "Attribute deleted.", "message",
+	                             "Attribute deleted.", "url", url));
+}
+
 static void h_sighting_add(struct misp *m, struct evhttp_request *req, const char *key)
 {
 	char msg[256];
@@ -1302,6 +1359,12 @@ static void handle(struct sl_peer *p, struct evhttp_request *req, const char *pa
 			method_not_allowed(m, req, path, "Method Not Allowed");
 		else
 			h_sighting_search(m, req, path[21] == '/' ? path + 22 : NULL);
+	} else if (strncmp(path, "/attributes/delete/", 19) == 0 && path[19]) {
+		if (!method_is(req, POST | EVHTTP_REQ_DELETE))
+			method_not_allowed(m, req, path,
+			                   "This function can only be reached via POST or DELETE.");
+		else
+			h_attr_delete(m, req, path + 19);
 	} else if (strcmp(path, "/attributes/restSearch") == 0) {
 		if (!method_is(req, POST))
 			method_not_allowed(m, req, path, "Method Not Allowed");
