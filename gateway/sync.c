@@ -824,15 +824,6 @@ static bool is_container(const char *id)
 	return strncmp(id, "report--", 8) == 0 || strncmp(id, "grouping--", 10) == 0;
 }
 
-static bool refs_hold(const json_t *refs, const char *id)
-{
-	size_t i;
-	json_t *r;
-	json_array_foreach(refs, i, r) if (json_is_string(r) &&
-	                                   strcmp(json_string_value(r), id) == 0) return true;
-	return false;
-}
-
 static bool objs_hold(const json_t *objs, const char *id)
 {
 	size_t i;
@@ -844,6 +835,43 @@ static bool objs_hold(const json_t *objs, const char *id)
 			return true;
 	}
 	return false;
+}
+
+/* Every id o refers to (*_ref, *_refs, object_refs) into the set in (a JSON object). */
+static void add_refs(json_t *in, const json_t *o)
+{
+	const char *k;
+	json_t *v, *r;
+	size_t i;
+
+	json_object_foreach((json_t *)o, k, v)
+	{
+		if (!is_ref_key(k))
+			continue;
+		if (json_is_string(v))
+			json_object_set_new(in, json_string_value(v), json_true());
+		json_array_foreach(v, i, r)
+		{
+			if (json_is_string(r))
+				json_object_set_new(in, json_string_value(r), json_true());
+		}
+	}
+}
+
+/* Whether o belongs with the objects in the set in: referred to by one of them, or a relationship
+ * or sighting between them. */
+static bool belongs(const json_t *o, const json_t *in)
+{
+	const char *id = json_string_value(json_object_get(o, "id"));
+	const char *src = json_string_value(json_object_get(o, "source_ref"));
+	const char *dst = json_string_value(json_object_get(o, "target_ref"));
+	const char *of = json_string_value(json_object_get(o, "sighting_of_ref"));
+
+	if (id && json_object_get(in, id))
+		return true;
+	if (src && dst && json_object_get(in, src) && json_object_get(in, dst))
+		return true;
+	return of && json_object_get(in, of);
 }
 
 /* Add to objs what the container refers to and the batch does not hold (unchanged objects of an
@@ -1109,13 +1137,11 @@ static void build_misp(struct sl_ledger *l, struct claim_job *j)
 		}
 	}
 	for (i = 0; i < j->nwork; i++) {
-		const json_t *refs;
 		json_t *bundle, *objs, *ev;
 		struct push_event *pe;
 
 		if (!pay[i] || !is_container(j->work[i].id))
 			continue;
-		refs = json_object_get(pay[i], "object_refs");
 		pe = &j->evs[j->nevs];
 		pe->rows = calloc(j->nwork, sizeof(*pe->rows));
 		objs = json_array();
@@ -1127,14 +1153,31 @@ static void build_misp(struct sl_ledger *l, struct claim_job *j)
 		}
 		json_array_append(objs, pay[i]);
 		pe->rows[pe->nrows++] = i;
-		for (k = 0; k < j->nwork; k++) {
-			if (k == i || !pay[k] || is_container(j->work[k].id))
-				continue;
-			json_array_append(objs, pay[k]);
-			if (refs_hold(refs, j->work[k].id)) {
-				pe->rows[pe->nrows++] = k;
-				covered[k] = true;
+		/* Only what belongs to this event: what the container refers to, what that refers
+		 * to, and the relationships and sightings between them — never the batch's other
+		 * payloads, which belong to other events (with other TLP and distribution). */
+		{
+			json_t *in = json_object();
+			bool grew = true;
+			json_t *taken = json_object();
+			add_refs(in, pay[i]);
+			while (in && taken && grew) {
+				grew = false;
+				for (k = 0; k < j->nwork; k++) {
+					if (k == i || !pay[k] || is_container(j->work[k].id) ||
+					    json_object_get(taken, j->work[k].id) ||
+					    !belongs(pay[k], in))
+						continue;
+					json_object_set_new(taken, j->work[k].id, json_true());
+					add_refs(in, pay[k]);
+					json_array_append(objs, pay[k]);
+					pe->rows[pe->nrows++] = k;
+					covered[k] = true;
+					grew = true;
+				}
 			}
+			json_decref(in);
+			json_decref(taken);
 		}
 		covered[i] = true;
 		add_stored_refs(l, j->dest, j->now, pay[i], objs);
