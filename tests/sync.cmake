@@ -3,7 +3,7 @@
 sl_test(integration sync integration/test_sync.c PG LIBS sl_peer_proc TIMEOUT 180)
 add_dependencies(test_sync misp-peer)
 sl_script_test(integration sync_run ${CMAKE_CURRENT_SOURCE_DIR}/integration/sync_run.sh PG TIMEOUT 120)
-sl_script_test(integration sync_crash ${CMAKE_CURRENT_SOURCE_DIR}/integration/sync_crash.sh PG TIMEOUT 300)
+sl_script_test(integration sync_crash ${CMAKE_CURRENT_SOURCE_DIR}/integration/sync_crash.sh PG TIMEOUT 900)
 # Each failure mode of issue 5 on one MISP peer (behind faultproxy) while two others sync
 # (`test_sync_faults [CASE...]` runs some of them).
 sl_test(integration sync_faults integration/test_sync_faults.c PG LIBS sl_peer_proc TIMEOUT 600)

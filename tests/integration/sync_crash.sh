@@ -243,9 +243,16 @@ PY
 "$bin" run -c "$tmp/sluice.conf" 2>>"$tmp/run.log" &
 run=$!
 pids+=($run)
-for _ in $(seq 150); do
+# Wait until both hold what they must, or nothing new arrived for 90 s once the leases are over
+# (a slow machine is slow, not lossy), or 10 minutes passed.
+last=""
+quiet=0
+for sec in $(seq 600); do
 	sleep 1
-	[ "$(progress)" = "$wants" ] && break
+	now=$(progress)
+	[ "$now" = "$wants" ] && break
+	if [ "$now" = "$last" ]; then quiet=$((quiet + 1)); else quiet=0; last=$now; fi
+	[ "$sec" -gt 70 ] && [ "$quiet" -ge 90 ] && break
 done
 sleep 3 # let anything still in flight land, so a late duplicate is counted
 kill -TERM $run
