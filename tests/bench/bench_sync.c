@@ -26,7 +26,7 @@
 #define N_BATCH 999 /* + the large event = 1,000 */
 #define LARGE_ATTRS "10000"
 #define GIVE_UP_S 1800
-#define STALL_S 120
+#define STALL_S 180
 
 #define OCTI_TOKEN "sluiceBenchOctiToken0000000000000000000001"
 #define OCTI_USER "5a0c8a2e-6f1b-4b7c-9d3e-0000000b0c71"
@@ -469,11 +469,12 @@ int main(void)
 				done++;
 			}
 		}
-		/* gave up: nothing arrived anywhere for STALL_S */
+		/* give up when, after a first arrival, nothing arrived anywhere for STALL_S (the
+		 * first may take minutes: the large event comes first) */
 		for (i = 0, last = t0; i < nact; i++)
 			if (act[i]->changed_ms > last)
 				last = act[i]->changed_ms;
-		if (now_ms() - last > STALL_S * 1000LL) {
+		if (last > t0 && now_ms() - last > STALL_S * 1000LL) {
 			fprintf(stderr, "bench_sync: nothing arrived for %d s, giving up\n",
 			        STALL_S);
 			break;
