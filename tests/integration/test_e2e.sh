@@ -14,9 +14,6 @@
 # partner; (3) B edits A's event, which comes back to A once and then nothing moves.
 #
 # Known sluice bugs kept out of the default run (each makes this test fail; see docs/testing.md):
-#   SLUICE_E2E_BATCH=100       limits.batch_size (default here 1): a MISP event pushed from a batch
-#                              of several holds every claimed object of the batch (gateway/sync.c
-#                              build_misp), other events' attributes included;
 #   SLUICE_E2E_DISTRIBUTION=1  adds A's events with MISP distribution 1 and 4 (sharing group): the
 #                              pipeline decides mapped STIX without the event's distribution, so
 #                              they reach destinations whose policy refuses them; also checks
@@ -24,8 +21,10 @@
 #   SLUICE_E2E_RESENDS=1       also fails when a MISP peer is sent an event version it already
 #                              holds (refused as not newer): since "an object changed on its own
 #                              reaches MISP inside its event", every object claimed without its
-#                              report sends the whole event again (9 times for a 2-attribute event
-#                              with batch_size 1).
+#                              report sends the whole event again (OpenCTI's reports, whose
+#                              objects come one stream event at a time; with SLUICE_E2E_BATCH=1,
+#                              every event 9 times over).
+# SLUICE_E2E_BATCH sets limits.batch_size (default 100).
 # SLUICE_E2E_KEEP=1 keeps the temp dir (peers' dumps per phase, the oracle, sluice's log).
 set -u
 bin=${SLUICE_BIN:?}
@@ -92,7 +91,7 @@ ledger_dsn = "$base dbname=$db"
 policy_file = "$fx/e2e.policy"
 log_level = "info"
 limits {
-  batch_size = ${SLUICE_E2E_BATCH:-1}
+  batch_size = ${SLUICE_E2E_BATCH:-100}
 }
 CONF
 	for p in a b c; do
