@@ -14,10 +14,10 @@
 # partner; (3) B edits A's event, which comes back to A once and then nothing moves.
 #
 # Known sluice bugs kept out of the default run (each makes this test fail; see docs/testing.md):
-#   SLUICE_E2E_DISTRIBUTION=1  adds A's events with MISP distribution 1 and 4 (sharing group): the
-#                              pipeline decides mapped STIX without the event's distribution, so
-#                              they reach destinations whose policy refuses them; also checks
-#                              the distribution each MISP event arrives with (sluice writes 0).
+#   SLUICE_E2E_DISTRIBUTION=1  adds A's event for the Banks-CERT sharing group (distribution 4),
+#                              whose SharingGroupOrg lists B's organisation: sluice keeps only the
+#                              group's uuid with the mapped objects, so a destination that is a
+#                              member by org_uuid (B) is denied it.
 #   SLUICE_E2E_RESENDS=1       also fails when a MISP peer is sent an event version it already
 #                              holds (refused as not newer): since "an object changed on its own
 #                              reaches MISP inside its event", every object claimed without its
@@ -79,8 +79,8 @@ post() { # url json: a test-control POST that must succeed
 }
 # OpenCTI's analysts had created objects before sluice first connected (sluice backfills them).
 post "$url_o/_test/stix" "@$fx/opencti.json"
-# A's events with MISP distribution 1 (this community) and 4 (a sharing group B belongs to): see
-# the header, SLUICE_E2E_DISTRIBUTION.
+# A's event for a sharing group B belongs to through its organisation: see the header,
+# SLUICE_E2E_DISTRIBUTION.
 if [ -n "${SLUICE_E2E_DISTRIBUTION:-}" ]; then
 	for f in "$fx"/misp-a-distribution/*.json; do post "$url_a/_test/seed" "@$f"; done
 fi
@@ -326,7 +326,7 @@ for p, dest in MISP.items():
                 bad.append("%s: event %s holds attributes the policy does not give it there %s, lacks %s" %
                            (dest, u, sorted(got - want_attrs)[:4], sorted(want_attrs - got)[:4]))
             # MISP's own sync keeps an event's distribution (2 goes out as 1) and sharing group
-            if os.environ.get("SLUICE_E2E_DISTRIBUTION") and (dest, u) in emitted:
+            if (dest, u) in emitted:
                 sg = lambda e: (e.get("SharingGroup") or {}).get("uuid")
                 for what, f in (("distribution", lambda e: str(e.get("distribution"))), ("sharing group", sg)):
                     if f(held[u]) != f(emitted[(dest, u)]):
