@@ -234,6 +234,76 @@ int sl_pipeline_objects(struct sl_pipeline *p, const char *peer, const struct sl
 	return rc;
 }
 
+/* MISP's distribution level as an int 0..5, -1 when absent or unreadable. */
+static int dist_of(const json_t *o)
+{
+	const json_t *v = json_object_get(o, "distribution");
+	const char *s = json_string_value(v);
+
+	if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= 5)
+		return (int)json_integer_value(v);
+	if (s && s[0] >= '0' && s[0] <= '5' && !s[1])
+		return s[0] - '0';
+	return -1;
+}
+
+/* uuid -> {"d": level, "sg": sharing group uuid} for whatever in ev has a distribution of its own
+ * (5 = "inherit" has none). */
+static void scope_note(json_t *scope, const json_t *o, int parent)
+{
+	const char *uuid = json_string_value(json_object_get(o, "uuid"));
+	const char *sg =
+	    json_string_value(json_object_get(json_object_get(o, "SharingGroup"), "uuid"));
+	int d = dist_of(o);
+
+	if (d == 5 || d < 0)
+		d = parent;
+	if (!uuid || d < 0 || d == 5)
+		return;
+	json_object_set_new(scope, uuid,
+	                    sg && d == 4 ? json_pack("{s:i,s:s}", "d", d, "sg", sg)
+	                                 : json_pack("{s:i}", "d", d));
+}
+
+/* The MISP sharing scope travels with the mapped objects into the ledger: the container gets the
+ * event's distribution (x_misp_distribution, and x_misp_sharing_group_uuid for 4), and every object
+ * made from an attribute or MISP object with a distribution of its own gets that one (misp-stix
+ * reuses their uuids in the STIX ids). The policy reads them for every destination, later pushes
+ * too; without them an event for "this community" or a sharing group would be decided as if it
+ * had no MISP limit. */
+static void misp_scope(const json_t *ev, json_t *bundle)
+{
+	json_t *scope = json_object(), *o, *a, *obj, *hit;
+	const char *ev_uuid = json_string_value(json_object_get(ev, "uuid"));
+	size_t i, k;
+
+	if (!scope || !ev_uuid)
+		goto done;
+	scope_note(scope, ev, -1);
+	json_array_foreach(json_object_get(ev, "Attribute"), i, a) scope_note(scope, a, -1);
+	json_array_foreach(json_object_get(ev, "Object"), i, o)
+	{
+		int od = dist_of(o);
+		scope_note(scope, o, -1);
+		json_array_foreach(json_object_get(o, "Attribute"), k, a)
+		    scope_note(scope, a, od == 5 ? -1 : od);
+	}
+	json_array_foreach(json_object_get(bundle, "objects"), i, obj)
+	{
+		const char *id = json_string_value(json_object_get(obj, "id"));
+		const char *u = id ? strstr(id, "--") : NULL;
+
+		if (!u || !(hit = json_object_get(scope, u + 2)))
+			continue;
+		json_object_set(obj, "x_misp_distribution", json_object_get(hit, "d"));
+		if (json_object_get(hit, "sg"))
+			json_object_set(obj, "x_misp_sharing_group_uuid",
+			                json_object_get(hit, "sg"));
+	}
+done:
+	json_decref(scope);
+}
+
 int sl_pipeline_misp_event(struct sl_pipeline *p, const char *peer, const json_t *event,
                            const struct sl_ledger_cursor *cursor, long long now,
                            struct sl_pipeline_stats *st, json_t *warnings, struct sl_err *err)
@@ -266,6 +336,7 @@ int sl_pipeline_misp_event(struct sl_pipeline *p, const char *peer, const json_t
 		}
 		return err->code ? err->code : SL_EINVAL;
 	}
+	misp_scope(ev, bundle);
 	rc = sl_pipeline_bundle(p, peer, uuid, bundle, cursor, now, st, err);
 	json_decref(bundle);
 	return rc;

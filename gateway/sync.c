@@ -634,6 +634,12 @@ static void start_done(void *arg, bool cancelled)
 	}
 	if (j->rc < 0 && j->rc != SL_ENOTFOUND) {
 		on_pull_done(p, &j->err, -1);
+	} else if (p->ops->busy(p->conn)) {
+		/* a push started while the cursor was read: the connector does one thing at a
+		 * time; nothing of this pull began, so try again shortly */
+		free(p->run);
+		p->run = NULL;
+		sl_timer_arm(p->poll_timer, BUSY_RETRY_MS);
 	} else if (p->ops->pull(p->conn, j->rc == 0 ? j->cursor : NULL, &cb, &err) < 0) {
 		on_pull_done(p, &err, -1);
 	}
@@ -1451,6 +1457,13 @@ static void push_next(struct speer *p)
 		struct push_event *pe = &p->evs[p->ev_next];
 		size_t j;
 
+		if (p->ops->busy(p->conn)) {
+			/* a pull is in flight (the connector does one thing at a time): the batch
+			 * waits, leased, and the push timer comes back for it */
+			flush_settles(p);
+			sl_timer_arm(p->push_timer, BUSY_RETRY_MS);
+			return;
+		}
 		if (!sl_breaker_allow(p->breaker, mono(p->s))) {
 			/* leave the rest for when the breaker lets a probe through */
 			for (; p->ev_next < p->nevs; p->ev_next++)
@@ -1487,6 +1500,10 @@ static void on_push_timer(struct sl_timer *t, void *arg)
 	uint64_t now = mono(p->s);
 	struct claim_job *j;
 
+	if (p->work && !p->ops->busy(p->conn)) {
+		push_next(p); /* a batch that waited for a pull to end */
+		return;
+	}
 	if (p->work || p->claiming || p->ops->busy(p->conn)) {
 		sl_timer_arm(t, BUSY_RETRY_MS);
 		return;

@@ -639,6 +639,19 @@ static void common_fields(struct rctx *c, json_t *a, const json_t *sdo, int cont
 	 * an edit carrying it removes the attribute at the peer, as MISP's own sync does. */
 	if (json_is_true(json_object_get(sdo, "revoked")))
 		json_object_set_new(a, "deleted", json_true());
+	{
+		/* an attribute's own MISP scope, as the ledger kept it (else 5: the event's) */
+		const json_t *dv = json_object_get(sdo, "x_misp_distribution");
+		const char *sg = jstr(sdo, "x_misp_sharing_group_uuid");
+		if (json_is_integer(dv) && json_integer_value(dv) >= 0 &&
+		    json_integer_value(dv) <= 4 && (json_integer_value(dv) != 4 || sg)) {
+			char lv[2] = {(char)('0' + json_integer_value(dv)), 0};
+			json_object_set_new(a, "distribution", json_string(lv));
+			if (lv[0] == '4')
+				json_object_set_new(a, "SharingGroup",
+				                    json_pack("{s:s}", "uuid", sg));
+		}
+	}
 	if (d && !json_object_get(a, "comment"))
 		json_object_set_new(a, "comment", json_string(d));
 	json_t *tags = tags_of(c, sdo, container_tags);
@@ -1347,7 +1360,21 @@ static json_t *map_event(struct rctx *c, const json_t *container, json_t *member
 		json_object_set_new(ev, "info", json_string(buf));
 		json_object_set_new(ev, "published", json_false());
 	}
-	json_object_set_new(ev, "distribution", json_string("0"));
+	/* The MISP scope the ledger kept (x_misp_distribution, after the policy's downgrade),
+	 * else "your organisation only": never wider than sluice knows. */
+	{
+		const json_t *d =
+		    container ? json_object_get(container, "x_misp_distribution") : NULL;
+		const char *sg = container ? jstr(container, "x_misp_sharing_group_uuid") : NULL;
+		char lv[2] = "0";
+		if (json_is_integer(d) && json_integer_value(d) >= 0 && json_integer_value(d) <= 4)
+			lv[0] = (char)('0' + json_integer_value(d));
+		if (lv[0] == '4' && !sg)
+			lv[0] = '0'; /* a sharing group sluice cannot name */
+		json_object_set_new(ev, "distribution", json_string(lv));
+		if (lv[0] == '4')
+			json_object_set_new(ev, "SharingGroup", json_pack("{s:s}", "uuid", sg));
+	}
 	json_object_set_new(ev, "threat_level_id", json_string("4"));
 	json_object_set_new(ev, "analysis", json_string("0"));
 	json_t *org = container ? org_of(c, jstr(container, "created_by_ref")) : NULL;

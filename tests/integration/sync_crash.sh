@@ -136,10 +136,11 @@ import json, random, sys, urllib.request
 url, key, rnd, n, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 r = random.Random(seed * 100 + rnd)
 h = {"Authorization": key, "Accept": "application/json", "Content-Type": "application/json"}
-for i in r.sample(range(n), 8):
+for k, i in enumerate(r.sample(range(n), 8)):
     u = "5a0c8a2e-6f1b-4b7c-9d3e-%012x" % (0x000000c00000 + i)
     ev = json.load(urllib.request.urlopen(urllib.request.Request(url + "/events/view/" + u, headers=h)))["Event"]
-    ts = str(int(ev["timestamp"]) + 100000)
+    # MISP stamps an edit with the time of the edit: later than every earlier change
+    ts = str(1791000000 + rnd * 100 + k)
     ev["timestamp"] = ts
     ev["Attribute"].append({"type": "domain", "category": "Network activity", "to_ids": True,
                             "value": "edit-%d-%d.example" % (rnd, i), "timestamp": ts, "distribution": "5"})
