@@ -19,8 +19,10 @@ struct sl_ledger;
 #define SL_LEDGER_ID_MAX 256  /* STIX ids, foreign ids, peer and destination names */
 #define SL_LEDGER_TS_MAX 40   /* "2024-01-31T12:00:00.123456Z" */
 #define SL_LEDGER_MSG_MAX 256 /* per-object reasons, delivery errors */
-#define SL_LEDGER_MAX_OBJECT_BYTES                                                                 \
-	(1024u * 1024u) /* canonical JSON of one object; larger = rejected */
+/* Canonical JSON of one object; larger = rejected. A MISP event's report lists every object made
+ * from it (about 180 bytes a ref): 32 MiB holds an event of ~90,000 attributes; a 10,000-attribute
+ * event's report is 1.8 MB. */
+#define SL_LEDGER_MAX_OBJECT_BYTES (32u * 1024u * 1024u)
 #define SL_LEDGER_QUARANTINE_RAW_MAX (64u * 1024u) /* raw text kept per quarantined input */
 #define SL_LEDGER_MAX_BATCH 1000000u               /* objects in one ingest call */
 

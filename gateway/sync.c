@@ -3,6 +3,7 @@
  * ledger pool's worker threads, so a slow database never stalls a transfer. */
 #include "sync.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1008,6 +1009,34 @@ static void bump_timestamp(json_t *ev)
 	json_object_set_new(e, "timestamp", json_string(ts));
 }
 
+/* Whether a's modified is later than b's (RFC 3339 UTC, any number of fraction digits). */
+static bool ts_after(const json_t *a, const json_t *b)
+{
+	const char *x = json_string_value(json_object_get(a, "modified"));
+	const char *y = json_string_value(json_object_get(b, "modified"));
+	size_t i;
+
+	if (!x || !y)
+		return false;
+	/* the same up to the seconds compares as text; then the fractions digit by digit */
+	for (i = 0; i < 19; i++) {
+		if (!x[i] || !y[i] || x[i] != y[i])
+			return x[i] && y[i] && x[i] > y[i];
+	}
+	x += 19;
+	y += 19;
+	x += *x == '.';
+	y += *y == '.';
+	for (;;) {
+		int dx = isdigit((unsigned char)*x) ? *x++ - '0' : 0;
+		int dy = isdigit((unsigned char)*y) ? *y++ - '0' : 0;
+		if (dx != dy)
+			return dx > dy;
+		if (!isdigit((unsigned char)*x) && !isdigit((unsigned char)*y))
+			return false;
+	}
+}
+
 /* Rows of the batch that no container of the batch refers to but a stored report or grouping does
  * (an indicator edited at OpenCTI, a TAXII partner's new version of one object): MISP has no
  * place for them alone, so each such container is rebuilt as it stands — decided again for this
@@ -1057,7 +1086,21 @@ static void build_orphans(struct sl_ledger *l, struct claim_job *j, json_t **pay
 		pe = &j->evs[j->nevs];
 		memset(pe, 0, sizeof(*pe));
 
-		if (stored && j->dest) {
+		/* Only rows newer than the container's version changed on their own: the others
+		 * came with that version, which its own row carries (earlier or later) with its
+		 * stored refs; sending the event again would be refused as not newer. */
+		if (stored) {
+			size_t kept = 0;
+			json_array_foreach(rows, k, idx)
+			{
+				size_t r = (size_t)json_integer_value(idx);
+				if (ts_after(pay[r], stored))
+					json_array_set(rows, kept++, idx);
+			}
+			while (json_array_size(rows) > kept)
+				json_array_remove(rows, kept);
+		}
+		if (stored && j->dest && json_array_size(rows)) {
 			dec = sl_policy_decide_stix(j->dest, stored, &ctx, j->now, &err);
 			container = dec ? sl_policy_decision_take_object(dec) : NULL;
 			sl_policy_decision_free(dec);

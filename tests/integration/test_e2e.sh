@@ -18,12 +18,9 @@
 #                              whose SharingGroupOrg lists B's organisation: sluice keeps only the
 #                              group's uuid with the mapped objects, so a destination that is a
 #                              member by org_uuid (B) is denied it.
-#   SLUICE_E2E_RESENDS=1       also fails when a MISP peer is sent an event version it already
-#                              holds (refused as not newer): since "an object changed on its own
-#                              reaches MISP inside its event", every object claimed without its
-#                              report sends the whole event again (OpenCTI's reports, whose
-#                              objects come one stream event at a time; with SLUICE_E2E_BATCH=1,
-#                              every event 9 times over).
+# SLUICE_E2E_RESENDS=0 stops failing when a MISP peer is sent an event version it already holds
+#                              (refused as not newer; checked by default since sluice sends an
+#                              event again for an object only when that object is newer than it).
 # SLUICE_E2E_BATCH sets limits.batch_size (default 100).
 # SLUICE_E2E_KEEP=1 keeps the temp dir (peers' dumps per phase, the oracle, sluice's log).
 set -u
@@ -351,11 +348,10 @@ for p, dest in MISP.items():
         mine = sum(1 for a in analyst if a[0] == p and a[1] == u)
         if own and not made_elsewhere and (x["add"] > (1 if p == "c" else 0) or x["edit"] > mine):
             bad.append("%s was sent its own event %s back (%r)" % (dest, u, x))
-        # Other destinations get a version again when its objects are claimed apart from its
-        # report (see the header, SLUICE_E2E_RESENDS).
+        # No destination is sent a version it already holds (see the header, SLUICE_E2E_RESENDS).
         gone = any(uuid_of(a) == u for i in deleted for a in seen_ids.get(i, [i]))
         not_newer = x["rejected"] - (x["add"] - (0 if own else 1))
-        if not_newer > 0 and not gone and os.environ.get("SLUICE_E2E_RESENDS"):
+        if not_newer > 0 and not gone and os.environ.get("SLUICE_E2E_RESENDS", "1") != "0":
             bad.append("%s was sent %d version(s) of %s it already held (%r)" % (dest, not_newer, u, x))
 
 # --- OpenCTI: each allowed object present by one of its ids, in its allowed version or newer;
