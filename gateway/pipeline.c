@@ -76,15 +76,15 @@ static int decide_all(struct sl_pipeline *p, const char *peer, const json_t *bun
 	size_t nd = sl_policy_dest_count(p->policy), ndec = 0, d, i, n = 0, n_new = 0;
 	const json_t *objs = json_object_get(bundle, "objects");
 	struct sl_policy_decision ***decs = calloc(nd ? nd : 1, sizeof(*decs));
-	json_t **outs = calloc(nd ? nd : 1, sizeof(*outs));
 	struct sl_ledger_share *rows = NULL;
 	int rc;
 
-	if (!decs || !outs) {
+	if (!decs) {
 		rc = sl_err_set(err, SL_ENOMEM, "pipeline", "out of memory");
 		goto done;
 	}
-	rc = sl_policy_decide_bundle_all(p->policy, bundle, now, outs, decs, &ndec, err);
+	/* the decisions hold what each destination may see: no bundles needed */
+	rc = sl_policy_decide_bundle_all(p->policy, bundle, now, NULL, decs, &ndec, err);
 	if (rc < 0)
 		goto done;
 	rows = calloc(nd * ndec + 1, sizeof(*rows));
@@ -129,12 +129,9 @@ static int decide_all(struct sl_pipeline *p, const char *peer, const json_t *bun
 	}
 done:
 	free(rows);
-	for (d = 0; decs && outs && d < nd; d++) {
+	for (d = 0; decs && d < nd; d++)
 		sl_policy_decisions_free(decs[d], ndec);
-		json_decref(outs[d]);
-	}
 	free(decs);
-	free(outs);
 	return rc;
 }
 
