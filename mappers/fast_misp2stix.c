@@ -154,9 +154,8 @@ static json_t *elem_tree(struct elems *st, size_t i, struct sl_err *err)
 
 /* ---- the conversion ----------------------------------------------------------------------------
  * misp2stix.c's convert() for the streamed case, with each attribute offered to fast_attr first.
- * The event-level steps below (sightings, event reports, the container) are copies of
- * misp2stix.c's static functions of the same names, which this module cannot call; the corpus
- * test (test_fast_misp2stix) holds the two to the same output. */
+ * The event-level steps (identities, sightings, event reports) are misp2stix.c's, through
+ * map_ctx.h. */
 
 static void ref_id(char out[SL_STIX_ID_MAX], const char *type, const char *uuid)
 {
@@ -166,185 +165,6 @@ static void ref_id(char out[SL_STIX_ID_MAX], const char *type, const char *uuid)
 static void set_str(json_t *o, const char *k, const char *v)
 {
 	json_object_set_new_nocheck(o, k, json_string(v));
-}
-
-static void add_org_identity(struct sl_map_ctx *c, const json_t *org, char out[SL_STIX_ID_MAX])
-{
-	const char *u = sl_map_str(org, "uuid"), *name = sl_map_str(org, "name");
-
-	out[0] = '\0';
-	if (!u || !sl_stix_id_uuid_valid(u))
-		return;
-	ref_id(out, "identity", u);
-	if (json_object_get(c->seen, out))
-		return;
-	/* misp-stix stamps other orgs' identities with the conversion time */
-	json_t *o =
-	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type", "identity", "spec_version",
-	              "2.1", "id", out, "created", c->now_ts, "modified", c->now_ts, "name",
-	              name ? name : "", "identity_class", "organization");
-	sl_map_add(c, o);
-}
-
-static void map_sightings(struct sl_map_ctx *c, const json_t *a)
-{
-	const json_t *sl = json_object_get(a, "Sighting");
-	const char *au = sl_map_str(a, "uuid");
-	char ind[SL_STIX_ID_MAX], od[SL_STIX_ID_MAX];
-	size_t i;
-	const json_t *s;
-
-	if (!json_is_array(sl) || !au)
-		return;
-	ref_id(ind, "indicator", au);
-	ref_id(od, "observed-data", au);
-	int has_ind = json_object_get(c->seen, ind) != NULL;
-	int has_od = json_object_get(c->seen, od) != NULL;
-	if (!has_ind && !has_od)
-		return;
-	json_array_foreach(sl, i, s)
-	{
-		const char *su = sl_map_str(s, "uuid");
-		const char *ty = sl_map_str(s, "type");
-		char ts[SL_TS_MAX], id[SL_STIX_ID_MAX], who[SL_STIX_ID_MAX];
-		int type = ty ? atoi(ty) : (int)json_integer_value(json_object_get(s, "type"));
-		if (!su || !sl_stix_id_uuid_valid(su)) {
-			char w[160];
-			snprintf(w, sizeof(w), "attribute %s/Sighting[%zu]", au, i);
-			sl_map_warn(c, SL_EINVAL, w, "sighting has no valid uuid; skipped");
-			continue;
-		}
-		sl_map_ts(c, json_object_get(s, "date_sighting"), 1, ts);
-		const json_t *org = json_object_get(s, "Organisation");
-		const char *ou = sl_map_str(org, "uuid");
-		const char *oname = sl_map_str(org, "name");
-		if (ou && strcmp(ou, c->identity_id + 10) == 0)
-			snprintf(who, sizeof(who), "%s", c->identity_id);
-		else
-			add_org_identity(c, org, who);
-		json_t *o;
-		if (type == 0) {
-			ref_id(id, "sighting", su);
-			o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "sighting",
-			              "spec_version", "2.1", "id", id, "created", ts, "modified",
-			              ts);
-			const char *src = sl_map_str(s, "source");
-			if (src && *src)
-				set_str(o, "description", src);
-			set_str(o, "sighting_of_ref", has_ind ? ind : od);
-			if (has_ind && has_od)
-				json_object_set_new(o, "observed_data_refs", json_pack("[s]", od));
-			if (who[0])
-				json_object_set_new(o, "where_sighted_refs", json_pack("[s]", who));
-		} else if (type == 1) {
-			ref_id(id, "opinion", su);
-			o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type", "opinion",
-			              "spec_version", "2.1", "id", id, "created", ts, "modified",
-			              ts, "explanation", "False positive Sighting", "opinion",
-			              "strongly-disagree");
-			if (oname)
-				json_object_set_new(o, "authors", json_pack("[s]", oname));
-			json_t *refs = json_array();
-			if (has_od)
-				json_array_append_new(refs, json_string(od));
-			if (has_ind)
-				json_array_append_new(refs, json_string(ind));
-			json_object_set_new(o, "object_refs", refs);
-			if (who[0])
-				set_str(o, "x_misp_author_ref", who);
-		} else {
-			continue;
-		}
-		if (json_object_get(c->seen, id)) {
-			json_decref(o);
-			continue;
-		}
-		json_object_set_new(c->seen, id, json_true());
-		json_array_append_new(c->rel_refs, json_string(id));
-		sl_map_emit(c, c->rels, o);
-	}
-}
-
-/* ---- event reports -------------------------------------------------------------------------- */
-
-static void map_event_reports(struct sl_map_ctx *c, const json_t *reports)
-{
-	size_t i;
-	const json_t *r;
-
-	json_array_foreach(reports, i, r)
-	{
-		const char *u = sl_map_str(r, "uuid");
-		const char *content = sl_map_str(r, "content");
-		char ts[SL_TS_MAX];
-		if (!u || !sl_stix_id_uuid_valid(u)) {
-			char w[48];
-			snprintf(w, sizeof(w), "EventReport[%zu]", i);
-			sl_map_warn(c, SL_EINVAL, w, "event report has no valid uuid; skipped");
-			continue;
-		}
-		sl_map_ts(c, json_object_get(r, "timestamp"), 1, ts);
-		json_t *n = sl_map_sdo(c, "note", u, ts);
-		sl_map_push_str(n, "labels", "misp:data-layer=\"Event Report\"");
-		const char *name = sl_map_str(r, "name");
-		if (name)
-			set_str(n, "abstract", name);
-		set_str(n, "content", content ? content : "");
-		/* object_refs: STIX objects cited as @[attribute](uuid) / @[object](uuid) */
-		json_t *refs = json_array();
-		for (const char *p = content; p && (p = strstr(p, "@[")) != NULL; p++) {
-			const char *close = strstr(p, "](");
-			if (!close || close - p > 12)
-				continue;
-			char uu[SL_UUID_STRLEN + 1];
-			if (strlen(close + 2) < SL_UUID_STRLEN + 1)
-				continue;
-			memcpy(uu, close + 2, SL_UUID_STRLEN);
-			uu[SL_UUID_STRLEN] = '\0';
-			if (!sl_stix_id_uuid_valid(uu) || close[2 + SL_UUID_STRLEN] != ')')
-				continue;
-			static const char *types[] = {
-			    "indicator",      "observed-data",    "vulnerability",
-			    "campaign",       "x-misp-attribute", "x-misp-object",
-			    "attack-pattern", "course-of-action", "identity",
-			    "location",       "malware",          "tool",
-			    "intrusion-set",  "threat-actor",     "note"};
-			for (size_t k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
-				char id[SL_STIX_ID_MAX];
-				ref_id(id, types[k], uu);
-				if (json_object_get(c->seen, id))
-					json_array_append_new(refs, json_string(id));
-			}
-		}
-		if (json_array_size(refs) == 0) {
-			char cid[SL_STIX_ID_MAX];
-			(void)cid;
-			json_array_append_new(refs, json_string(c->container_id));
-		}
-		json_object_set_new(n, "object_refs", refs);
-		sl_map_add(c, n);
-	}
-}
-
-static const json_t *inner_event(const json_t *ev)
-{
-	const json_t *in = json_object_get(ev, "Event");
-
-	return json_is_object(in) ? in : ev;
-}
-
-static int check_list(struct sl_map_ctx *c, const json_t *ev, const char *key)
-{
-	const json_t *v = json_object_get(ev, key);
-
-	if (v && !json_is_array(v) && !json_is_null(v)) {
-		sl_map_warn(c, SL_EINVAL, key, "\"%s\" is a %s, not a list; ignored", key,
-		            json_is_object(v)   ? "object"
-		            : json_is_string(v) ? "string"
-		                                : "scalar");
-		return 0;
-	}
-	return json_is_array(v);
 }
 
 /* An attribute fast_attr declined, mapped the tree path's way: the attribute alone in an event
@@ -571,7 +391,7 @@ static int fast_convert(const json_t *event, struct elems *st, const struct sl_m
 	int rc = SL_ENOMEM, orgc_warned = 0;
 
 	sl_err_clear(err);
-	ev = inner_event(event);
+	ev = sl_map_inner_event(event);
 	const char *eu = sl_map_str(ev, "uuid");
 	if (!eu || !sl_stix_id_uuid_valid(eu)) {
 		char q[48];
@@ -729,32 +549,32 @@ static int fast_convert(const json_t *event, struct elems *st, const struct sl_m
 		}
 		/* no depth check: whole_skeleton's trees are within the limit (fast_json's or
 		 * checked) */
-		ev = inner_event(full);
+		ev = sl_map_inner_event(full);
 		c.event = ev;
 		sl_map_galaxy_tags(&c, json_object_get(ev, "Galaxy"));
 		ev_gtags = c.galaxy_tags;
 		c.galaxy_tags = NULL;
 	}
-	if (check_list(&c, ev, "Object"))
+	if (sl_map_check_list(&c, ev, "Object"))
 		sl_map_objects(&c, json_object_get(ev, "Object"));
 	sl_map_galaxies(&c, json_object_get(ev, "Galaxy"), NULL, c.event_ts, 1);
 	if (sl_fast_attr_take_refs(fa, &c) != 0) {
 		sl_err_set(err, SL_ENOMEM, eu, "out of memory");
 		goto out;
 	}
-	json_array_foreach(pending, i, a) map_sightings(&c, a);
-	if (check_list(&c, ev, "Object")) {
+	json_array_foreach(pending, i, a) sl_map_sightings(&c, a);
+	if (sl_map_check_list(&c, ev, "Object")) {
 		const json_t *o;
 		size_t k;
 		json_array_foreach(json_object_get(ev, "Object"), k, o)
 		{
 			const json_t *oa = json_object_get(o, "Attribute");
 			if (json_is_array(oa))
-				json_array_foreach(oa, i, a) map_sightings(&c, a);
+				json_array_foreach(oa, i, a) sl_map_sightings(&c, a);
 		}
 	}
-	if (check_list(&c, ev, "EventReport"))
-		map_event_reports(&c, json_object_get(ev, "EventReport"));
+	if (sl_map_check_list(&c, ev, "EventReport"))
+		sl_map_event_reports(&c, json_object_get(ev, "EventReport"));
 
 	container =
 	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type", kind, "spec_version", "2.1",
@@ -876,7 +696,7 @@ static int prefix_way(const char *buf, size_t len, const char *what, int wrapped
 		json_decref(tree);
 		return 1;
 	}
-	ev = inner_event(tree);
+	ev = sl_map_inner_event(tree);
 	orgc = json_object_get(ev, "Orgc");
 	if (!json_object_get(ev, "uuid") || !json_object_get(ev, "timestamp") || !orgc ||
 	    (!json_is_object(orgc) && !json_object_get(ev, "Org")) ||

@@ -49,6 +49,19 @@ struct sl_map_ctx {
 	struct sl_err strict_err;
 };
 
+/* Event-level steps of misp2stix.c that its fast path (fast_misp2stix.c) takes too. */
+/* The identity of a MISP organisation ({"uuid", "name"}) into the bundle once; its id in out
+ * ("" when the org has no valid uuid). */
+void sl_map_org_identity(struct sl_map_ctx *c, const json_t *org, char out[SL_STIX_ID_MAX]);
+/* The sightings of attribute a as sighting / opinion objects. */
+void sl_map_sightings(struct sl_map_ctx *c, const json_t *a);
+/* MISP event reports as notes. */
+void sl_map_event_reports(struct sl_map_ctx *c, const json_t *reports);
+/* The inner Event of {"Event": ...}, or ev itself. */
+const json_t *sl_map_inner_event(const json_t *ev);
+/* 1 when ev's member key is a list; 0 when absent, null or not a list (warned then). */
+int sl_map_check_list(struct sl_map_ctx *c, const json_t *ev, const char *key);
+
 /* Epoch seconds (a JSON string or integer) -> "YYYY-MM-DDTHH:MM:SS.000Z" (sdo=1) or "...Z" (sdo=0).
  * Returns 0, or -1 when v is not a timestamp (out is then the conversion time). */
 int sl_map_ts(struct sl_map_ctx *c, const json_t *v, int sdo, char out[SL_TS_MAX]);

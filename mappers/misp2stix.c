@@ -1026,7 +1026,7 @@ static int map_attribute_checked(struct sl_map_ctx *c, struct attr *atp, const j
 
 /* ---- sightings ------------------------------------------------------------------------------ */
 
-static void add_org_identity(struct sl_map_ctx *c, const json_t *org, char out[SL_STIX_ID_MAX])
+void sl_map_org_identity(struct sl_map_ctx *c, const json_t *org, char out[SL_STIX_ID_MAX])
 {
 	const char *u = sl_map_str(org, "uuid"), *name = sl_map_str(org, "name");
 
@@ -1044,7 +1044,7 @@ static void add_org_identity(struct sl_map_ctx *c, const json_t *org, char out[S
 	sl_map_add(c, o);
 }
 
-static void map_sightings(struct sl_map_ctx *c, const json_t *a)
+void sl_map_sightings(struct sl_map_ctx *c, const json_t *a)
 {
 	const json_t *sl = json_object_get(a, "Sighting");
 	const char *au = sl_map_str(a, "uuid");
@@ -1079,7 +1079,7 @@ static void map_sightings(struct sl_map_ctx *c, const json_t *a)
 		if (ou && strcmp(ou, c->identity_id + 10) == 0)
 			snprintf(who, sizeof(who), "%s", c->identity_id);
 		else
-			add_org_identity(c, org, who);
+			sl_map_org_identity(c, org, who);
 		json_t *o;
 		if (type == 0) {
 			ref_id(id, "sighting", su);
@@ -1125,7 +1125,7 @@ static void map_sightings(struct sl_map_ctx *c, const json_t *a)
 
 /* ---- event reports -------------------------------------------------------------------------- */
 
-static void map_event_reports(struct sl_map_ctx *c, const json_t *reports)
+void sl_map_event_reports(struct sl_map_ctx *c, const json_t *reports)
 {
 	size_t i;
 	const json_t *r;
@@ -1186,14 +1186,14 @@ static void map_event_reports(struct sl_map_ctx *c, const json_t *reports)
 
 /* ---- the event ------------------------------------------------------------------------------ */
 
-static const json_t *inner_event(const json_t *ev)
+const json_t *sl_map_inner_event(const json_t *ev)
 {
 	const json_t *in = json_object_get(ev, "Event");
 
 	return json_is_object(in) ? in : ev;
 }
 
-static int check_list(struct sl_map_ctx *c, const json_t *ev, const char *key)
+int sl_map_check_list(struct sl_map_ctx *c, const json_t *ev, const char *key)
 {
 	const json_t *v = json_object_get(ev, key);
 
@@ -1266,7 +1266,7 @@ static json_t *convert(const json_t *event, const struct sl_map_attr_src *src,
 	if (!json_is_object(event))
 		return sl_err_set(err, SL_EINVAL, "event", "a MISP event must be a JSON object"),
 		       NULL;
-	ev = inner_event(event);
+	ev = sl_map_inner_event(event);
 	const char *eu = sl_map_str(ev, "uuid");
 	if (!eu || !sl_stix_id_uuid_valid(eu)) {
 		char q[48];
@@ -1389,7 +1389,7 @@ static json_t *convert(const json_t *event, const struct sl_map_attr_src *src,
 			json_decref(ev_gtags);
 			goto out;
 		}
-	} else if (check_list(&c, ev, "Attribute")) {
+	} else if (sl_map_check_list(&c, ev, "Attribute")) {
 		json_array_foreach(json_object_get(ev, "Attribute"), i, a)
 		{
 			int r = map_attribute(&c, a, i);
@@ -1401,25 +1401,25 @@ static json_t *convert(const json_t *event, const struct sl_map_attr_src *src,
 			}
 		}
 	}
-	if (check_list(&c, ev, "Object"))
+	if (sl_map_check_list(&c, ev, "Object"))
 		sl_map_objects(&c, json_object_get(ev, "Object"));
 	sl_map_galaxies(&c, json_object_get(ev, "Galaxy"), NULL, c.event_ts, 1);
 	if (src)
-		json_array_foreach(pending, i, a) map_sightings(&c, a);
-	else if (check_list(&c, ev, "Attribute"))
-		json_array_foreach(json_object_get(ev, "Attribute"), i, a) map_sightings(&c, a);
-	if (check_list(&c, ev, "Object")) {
+		json_array_foreach(pending, i, a) sl_map_sightings(&c, a);
+	else if (sl_map_check_list(&c, ev, "Attribute"))
+		json_array_foreach(json_object_get(ev, "Attribute"), i, a) sl_map_sightings(&c, a);
+	if (sl_map_check_list(&c, ev, "Object")) {
 		const json_t *o;
 		size_t k;
 		json_array_foreach(json_object_get(ev, "Object"), k, o)
 		{
 			const json_t *oa = json_object_get(o, "Attribute");
 			if (json_is_array(oa))
-				json_array_foreach(oa, i, a) map_sightings(&c, a);
+				json_array_foreach(oa, i, a) sl_map_sightings(&c, a);
 		}
 	}
-	if (check_list(&c, ev, "EventReport")) {
-		map_event_reports(&c, json_object_get(ev, "EventReport"));
+	if (sl_map_check_list(&c, ev, "EventReport")) {
+		sl_map_event_reports(&c, json_object_get(ev, "EventReport"));
 	}
 
 	container =
