@@ -831,19 +831,6 @@ static bool is_container(const char *id)
 	return strncmp(id, "report--", 8) == 0 || strncmp(id, "grouping--", 10) == 0;
 }
 
-static bool objs_hold(const json_t *objs, const char *id)
-{
-	size_t i;
-	json_t *o;
-	json_array_foreach(objs, i, o)
-	{
-		const char *oid = json_string_value(json_object_get(o, "id"));
-		if (oid && strcmp(oid, id) == 0)
-			return true;
-	}
-	return false;
-}
-
 /* Every id o refers to (*_ref, *_refs, object_refs) into the set in (a JSON object). */
 static void add_refs(json_t *in, const json_t *o)
 {
@@ -888,13 +875,20 @@ static bool belongs(const json_t *o, const json_t *in)
 static void add_stored_refs(struct sl_ledger *l, const struct sl_policy_dest *d, long long now,
                             const json_t *container, json_t *objs)
 {
-	json_t *ids = json_array(), *ctx_c = json_pack("[O]", container), *id;
+	json_t *ids = json_array(), *ctx_c = json_pack("[O]", container), *id, *o;
+	json_t *have = json_object(); /* ids objs holds: a hash, for events of 10,000s of refs */
 	struct sl_policy_ctx ctx = {ctx_c, NULL, NULL};
 	const json_t *v;
 	size_t i;
 
-	if (!d || !ids || !ctx_c)
+	if (!d || !ids || !ctx_c || !have)
 		goto done;
+	json_array_foreach(objs, i, o)
+	{
+		if (json_is_string(json_object_get(o, "id")))
+			json_object_set_new(have, json_string_value(json_object_get(o, "id")),
+			                    json_true());
+	}
 	json_array_extend(ids, json_object_get(container, "object_refs"));
 	json_array_extend(ids, json_object_get(container, "object_marking_refs"));
 	if ((v = json_object_get(container, "created_by_ref")) != NULL)
@@ -905,8 +899,9 @@ static void add_stored_refs(struct sl_ledger *l, const struct sl_policy_dest *d,
 		struct sl_policy_decision *dec;
 		json_t *obj, *out;
 
-		if (!json_is_string(id) || objs_hold(objs, json_string_value(id)))
+		if (!json_is_string(id) || json_object_get(have, json_string_value(id)))
 			continue;
+		json_object_set_new(have, json_string_value(id), json_true());
 		obj = sl_ledger_get(l, json_string_value(id), NULL, &err);
 		if (!obj)
 			continue; /* e.g. a well-known TLP marking never stored */
@@ -920,6 +915,7 @@ static void add_stored_refs(struct sl_ledger *l, const struct sl_policy_dest *d,
 done:
 	json_decref(ids);
 	json_decref(ctx_c);
+	json_decref(have);
 }
 
 /* A claim and the building of what to send, on a worker. */
