@@ -1075,9 +1075,8 @@ static void build_orphans(struct sl_ledger *l, struct claim_job *j, json_t **pay
 		json_t *container = NULL;
 		struct push_event *pe, *grown = realloc(j->evs, (j->nevs + 1) * sizeof(*j->evs));
 
-		if (!grown)
-			break; /* the rows are settled sent below: MISP has had every other version
-			        */
+		if (!grown) /* out of memory: the rows stay uncovered and are settled below */
+			break;
 		j->evs = grown;
 		pe = &j->evs[j->nevs];
 		memset(pe, 0, sizeof(*pe));
@@ -1090,7 +1089,10 @@ static void build_orphans(struct sl_ledger *l, struct claim_job *j, json_t **pay
 			json_array_foreach(rows, k, idx)
 			{
 				size_t r = (size_t)json_integer_value(idx);
-				if (ts_after(pay[r], stored))
+				/* a revocation (a deletion at OpenCTI: the last version plus
+				 * 1 ms) is news whatever its timestamp */
+				if (ts_after(pay[r], stored) ||
+				    json_is_true(json_object_get(pay[r], "revoked")))
 					json_array_set(rows, kept++, idx);
 			}
 			while (json_array_size(rows) > kept)
@@ -1103,10 +1105,12 @@ static void build_orphans(struct sl_ledger *l, struct claim_job *j, json_t **pay
 		}
 		json_decref(stored);
 		json_decref(ctx_c);
-		if (!container || !(objs = json_array()) ||
-		    !(pe->rows = calloc(j->nwork, sizeof(*pe->rows)))) {
-			json_decref(
-			    container); /* withheld from this destination: so are the rows */
+		/* withheld from this destination: so are the rows */
+		objs = container ? json_array() : NULL;
+		pe->rows = objs ? calloc(j->nwork, sizeof(*pe->rows)) : NULL;
+		if (!pe->rows) {
+			json_decref(objs);
+			json_decref(container);
 			continue;
 		}
 		json_array_append(objs, container);
