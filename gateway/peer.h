@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <jansson.h>
 
@@ -83,5 +84,31 @@ struct sl_peer_ops {
 	/* True while a pull or push is in flight. */
 	bool (*busy)(const struct sl_peer *p);
 };
+
+/* What every connector's requests take from its peer block: TLS settings, the connect timeout and
+ * the credential header (borrowed: cfg and auth must outlive the request's start). The whole-
+ * transfer timeout and the body bound stay the caller's (a stream has neither). */
+static inline void sl_peer_request_base(struct sl_http_request *req,
+                                        const struct sl_config_peer *cfg, const char *auth)
+{
+	req->tls.ca_file = cfg->ca_file;
+	req->tls.ca_dir = cfg->ca_dir;
+	req->tls.client_cert = cfg->client_cert;
+	req->tls.client_key = cfg->client_key;
+	req->tls.insecure_skip_verify = cfg->insecure_skip_verify;
+	req->connect_timeout_ms = cfg->connect_timeout_s * 1000u;
+	req->auth_header = auth;
+}
+
+/* Overwrite a secret (an "Authorization: ..." line) before freeing it. NULL: no-op. */
+static inline void sl_peer_secret_free(char *s)
+{
+	if (s) {
+		volatile char *v = s;
+		while (*v)
+			*v++ = 0;
+		free(s);
+	}
+}
 
 #endif

@@ -159,28 +159,7 @@ static const char *str_of(const json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 
-static void wipe_free(char *s)
-{
-	if (s) {
-		volatile char *v = s;
-		while (*v)
-			*v++ = 0;
-		free(s);
-	}
-}
-
 /* ---- requests -------------------------------------------------------------------------------- */
-
-static void fill_tls(const struct sl_peer *p, struct sl_http_request *req)
-{
-	req->tls.ca_file = p->cfg->ca_file;
-	req->tls.ca_dir = p->cfg->ca_dir;
-	req->tls.client_cert = p->cfg->client_cert;
-	req->tls.client_key = p->cfg->client_key;
-	req->tls.insecure_skip_verify = p->cfg->insecure_skip_verify;
-	req->auth_header = p->auth;
-	req->connect_timeout_ms = p->cfg->connect_timeout_s * 1000u;
-}
 
 static int base_url(const struct sl_peer *p, char *out, size_t n, const char *path,
                     struct sl_err *err)
@@ -224,7 +203,7 @@ static int gql_start(struct sl_peer *p, const char *what, const char *query, jso
 	req.body_len = strlen(body);
 	req.timeout_ms = p->cfg->timeout_s * 1000u;
 	req.max_body = p->cfg->max_body_bytes;
-	fill_tls(p, &req);
+	sl_peer_request_base(&req, p->cfg, p->auth);
 	req.on_done = cb;
 	req.arg = p;
 	p->xfer = sl_http_client_start(p->http, &req, err);
@@ -798,7 +777,7 @@ static int stream_start(struct sl_peer *p, struct sl_err *err)
 	req.url = url;
 	req.headers = hdrs;
 	req.nheaders = nh;
-	fill_tls(p, &req);
+	sl_peer_request_base(&req, p->cfg, p->auth);
 	/* no whole-transfer limit (a stream), but bytes must keep coming: OpenCTI's heartbeat */
 	req.low_speed_bytes = 1;
 	req.low_speed_s = p->cfg->timeout_s;
@@ -1454,7 +1433,7 @@ static void octi_destroy(struct sl_peer *p)
 	json_decref(p->chunks);
 	json_decref(p->dels);
 	json_decref(p->rejected);
-	wipe_free(p->auth);
+	sl_peer_secret_free(p->auth);
 	free(p);
 }
 

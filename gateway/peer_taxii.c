@@ -223,17 +223,11 @@ static int start(struct sl_peer *p, const char *method, const char *url, const c
 	req.url = url;
 	req.headers = body ? post_headers : get_headers;
 	req.nheaders = body ? 2 : 1;
-	req.auth_header = p->auth;
+	sl_peer_request_base(&req, p->cfg, p->auth);
 	req.body = body;
 	req.body_len = body ? strlen(body) : 0;
 	req.timeout_ms = p->cfg->timeout_s * 1000u;
-	req.connect_timeout_ms = p->cfg->connect_timeout_s * 1000u;
 	req.max_body = p->cfg->max_body_bytes;
-	req.tls.ca_file = p->cfg->ca_file;
-	req.tls.ca_dir = p->cfg->ca_dir;
-	req.tls.client_cert = p->cfg->client_cert;
-	req.tls.client_key = p->cfg->client_key;
-	req.tls.insecure_skip_verify = p->cfg->insecure_skip_verify;
 	req.on_done = cb;
 	req.arg = p;
 	p->xfer = sl_http_client_start(p->http, &req, &err);
@@ -1420,12 +1414,7 @@ static void taxii_destroy(struct sl_peer *p)
 	json_decref(p->dels);
 	json_decref(p->chunks);
 	json_decref(p->rejected);
-	if (p->auth) {
-		volatile char *s = p->auth;
-		while (*s)
-			*s++ = 0;
-		free(p->auth);
-	}
+	sl_peer_secret_free(p->auth);
 	free(p);
 }
 
