@@ -381,12 +381,11 @@ static void emit_container(struct sl_map_ctx *c, struct sl_fast_attr *fa, const 
 static int fast_convert(const json_t *event, struct elems *st, const struct sl_map_opts *opts,
                         json_t *warnings, FILE *out, struct sl_err *err)
 {
-	static const struct sl_map_opts defaults = {0};
 	struct sl_map_ctx c;
 	struct sl_fast_attr *fa = NULL;
 	const json_t *ev, *a;
 	json_t *container = NULL, *pending = NULL, *ident = NULL, *ev_gtags = NULL, *full = NULL;
-	char cont_id[SL_STIX_ID_MAX], ts[SL_TS_MAX];
+	char cont_id[SL_STIX_ID_MAX], ts[SL_TS_MAX], pub[SL_TS_MAX];
 	size_t i;
 	int rc = SL_ENOMEM, orgc_warned = 0;
 
@@ -404,77 +403,17 @@ static int fast_convert(const json_t *event, struct elems *st, const struct sl_m
 		return sl_err_set(err, SL_ELIMIT, eu, "event %s nests deeper than %d levels", eu,
 		                  SL_JSON_DEFAULT_MAX_DEPTH);
 
-	memset(&c, 0, sizeof(c));
-	c.opts = opts ? opts : &defaults;
-	c.event = ev;
-	c.warnings = json_is_array(warnings) ? warnings : NULL;
-	snprintf(c.event_uuid, sizeof(c.event_uuid), "%s", eu);
-	{
-		time_t now = time(NULL);
-		struct tm tm;
-		gmtime_r(&now, &tm);
-		strftime(c.now_ts, sizeof(c.now_ts), "%Y-%m-%dT%H:%M:%S.000Z", &tm);
-	}
-	c.objects = json_array();
-	c.rels = json_array();
-	c.refs = json_array();
-	c.rel_refs = json_array();
-	c.seen = json_object();
-	c.markings = json_array();
-	c.pat = sl_pattern_new();
+	if (sl_map_begin(&c, ev, eu, opts, warnings, out, &ident, cont_id, pub, &orgc_warned,
+	                 err) != 0)
+		goto out;
+	snprintf(ts, sizeof(ts), "%s", c.event_ts);
+	const char *kind = pub[0] ? "report" : "grouping"; /* as sl_map_begin named it */
 	fa = sl_fast_attr_new();
 	pending = json_array();
-	if (!c.objects || !c.rels || !c.refs || !c.rel_refs || !c.seen || !c.markings || !c.pat ||
-	    !fa || !pending) {
+	if (!fa || !pending) {
 		sl_err_set(err, SL_ENOMEM, eu, "out of memory");
 		goto out;
 	}
-	{
-		char head[128];
-		int hl = snprintf(head, sizeof(head),
-		                  "{\"type\":\"bundle\",\"id\":\"bundle--%s\",\"objects\":[", eu);
-		c.out = out;
-		c.emit = sl_stix_emit_new(0);
-		if (c.emit)
-			sl_stix_emit_set_sink(c.emit, out, SL_MAP_EMIT_BLOCK);
-		if (!c.emit || sl_stix_emit_raw(c.emit, head, (size_t)hl, err) != 0) {
-			sl_err_set(err, SL_ENOMEM, eu, "out of memory");
-			goto out;
-		}
-	}
-
-	/* creator identity */
-	const json_t *orgc = json_object_get(ev, "Orgc");
-	if (!json_is_object(orgc))
-		orgc = json_object_get(ev, "Org");
-	const char *ou = sl_map_str(orgc, "uuid");
-	const char *oname = sl_map_str(orgc, "name");
-	sl_map_ts(&c, json_object_get(ev, "timestamp"), 1, c.event_ts);
-	snprintf(ts, sizeof(ts), "%s", c.event_ts);
-	if (!ou || !sl_stix_id_uuid_valid(ou)) {
-		sl_map_warn(&c, SL_EINVAL, "Orgc",
-		            "event has no creator organisation uuid; "
-		            "objects are attributed to a default identity");
-		orgc_warned = 1;
-		snprintf(c.identity_id, sizeof(c.identity_id),
-		         "identity--55f6ea65-aa10-4c5a-bf01-4f84950d210f");
-	} else {
-		snprintf(c.identity_id, sizeof(c.identity_id), "identity--%s", ou);
-	}
-	ident = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type", "identity", "spec_version",
-	                  "2.1", "id", c.identity_id, "created", ts, "modified", ts, "name",
-	                  oname ? oname : "MISP", "identity_class", "organization");
-	json_object_set_new(c.seen, c.identity_id, json_true());
-
-	int published = sl_map_bool(ev, "published", 0);
-	const json_t *pts = json_object_get(ev, "publish_timestamp");
-	char pub[SL_TS_MAX];
-	if (published && (sl_map_ts(&c, pts, 0, pub) != 0 || !strcmp(pub, "1970-01-01T00:00:00Z")))
-		published = 0;
-	const char *kind = published ? "report" : "grouping";
-	ref_id(cont_id, kind, eu);
-	snprintf(c.container_id, sizeof(c.container_id), "%s", cont_id);
-	json_object_set_new(c.seen, cont_id, json_true());
 
 	if (!st->open) {
 		sl_map_galaxy_tags(&c, json_object_get(ev, "Galaxy"));
@@ -580,7 +519,7 @@ static int fast_convert(const json_t *event, struct elems *st, const struct sl_m
 	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type", kind, "spec_version", "2.1",
 	              "id", cont_id, "created_by_ref", c.identity_id, "created", ts, "modified", ts,
 	              "name", sl_map_str(ev, "info") ? sl_map_str(ev, "info") : "");
-	if (published)
+	if (pub[0])
 		set_str(container, "published", pub);
 	else
 		set_str(container, "context", "suspicious-activity");

@@ -50,6 +50,14 @@ struct sl_map_ctx {
 };
 
 /* Event-level steps of misp2stix.c that its fast path (fast_misp2stix.c) takes too. */
+/* The start of a conversion: c set up for event ev (uuid eu), the bundle's head written when out is
+ * set, the creator identity (*ident, a new reference the caller adds), the container's id and, when
+ * the event is published, its published time in pub (else ""). *no_org = 1 when the event names
+ * no creator (warned). 0, or SL_ENOMEM with err filled; c is to be cleaned up by the caller. */
+int sl_map_begin(struct sl_map_ctx *c, const json_t *ev, const char *eu,
+                 const struct sl_map_opts *opts, json_t *warnings, FILE *out, json_t **ident,
+                 char cont_id[SL_STIX_ID_MAX], char pub[SL_TS_MAX], int *no_org,
+                 struct sl_err *err);
 /* The identity of a MISP organisation ({"uuid", "name"}) into the bundle once; its id in out
  * ("" when the org has no valid uuid). */
 void sl_map_org_identity(struct sl_map_ctx *c, const json_t *org, char out[SL_STIX_ID_MAX]);

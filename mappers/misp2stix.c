@@ -1250,11 +1250,93 @@ int sl_misp_to_stix_write(const json_t *event, const struct sl_map_opts *opts, j
 	return 0;
 }
 
+/* The start every conversion shares (the tree path here, the text path in fast_misp2stix.c): c set
+ * up for event ev (uuid eu), the bundle's head written when out is set, the creator identity
+ * (*ident, a new reference the caller adds), the container's id and, when the event is published,
+ * its published time in pub (else ""). *no_org is set to 1 when the event names no creator. */
+int sl_map_begin(struct sl_map_ctx *c, const json_t *ev, const char *eu,
+                 const struct sl_map_opts *opts, json_t *warnings, FILE *out, json_t **ident,
+                 char cont_id[SL_STIX_ID_MAX], char pub[SL_TS_MAX], int *no_org, struct sl_err *err)
+{
+	static const struct sl_map_opts defaults = {0};
+	const char *ts;
+
+	memset(c, 0, sizeof(*c));
+	c->opts = opts ? opts : &defaults;
+	c->event = ev;
+	c->warnings = json_is_array(warnings) ? warnings : NULL;
+	snprintf(c->event_uuid, sizeof(c->event_uuid), "%s", eu);
+	{
+		time_t now = time(NULL);
+		struct tm tm;
+		gmtime_r(&now, &tm);
+		strftime(c->now_ts, sizeof(c->now_ts), "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+	}
+	c->objects = json_array();
+	c->rels = json_array();
+	c->refs = json_array();
+	c->rel_refs = json_array();
+	c->seen = json_object();
+	c->markings = json_array();
+	c->pat = sl_pattern_new();
+	if (!c->objects || !c->rels || !c->refs || !c->rel_refs || !c->seen || !c->markings ||
+	    !c->pat) {
+		return sl_err_set(err, SL_ENOMEM, eu, "out of memory");
+	}
+	if (out) {
+		char head[128];
+		int hl = snprintf(head, sizeof(head),
+		                  "{\"type\":\"bundle\",\"id\":\"bundle--%s\",\"objects\":[", eu);
+		c->out = out;
+		c->emit = sl_stix_emit_new(0);
+		if (c->emit)
+			sl_stix_emit_set_sink(c->emit, out, SL_MAP_EMIT_BLOCK);
+		if (!c->emit || sl_stix_emit_raw(c->emit, head, (size_t)hl, err) != 0) {
+			return sl_err_set(err, SL_ENOMEM, eu, "out of memory");
+		}
+	}
+
+	/* creator identity */
+	const json_t *orgc = json_object_get(ev, "Orgc");
+	if (!json_is_object(orgc))
+		orgc = json_object_get(ev, "Org");
+	const char *ou = sl_map_str(orgc, "uuid");
+	const char *oname = sl_map_str(orgc, "name");
+	sl_map_ts(c, json_object_get(ev, "timestamp"), 1, c->event_ts);
+	ts = c->event_ts;
+	if (!ou || !sl_stix_id_uuid_valid(ou)) {
+		sl_map_warn(c, SL_EINVAL, "Orgc",
+		            "event has no creator organisation uuid; "
+		            "objects are attributed to a default identity");
+		*no_org = 1;
+		/* misp-stix's default identity when the creator is unknown */
+		snprintf(c->identity_id, sizeof(c->identity_id),
+		         "identity--55f6ea65-aa10-4c5a-bf01-4f84950d210f");
+	} else {
+		snprintf(c->identity_id, sizeof(c->identity_id), "identity--%s", ou);
+	}
+	*ident = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type", "identity",
+	                   "spec_version", "2.1", "id", c->identity_id, "created", ts, "modified",
+	                   ts, "name", oname ? oname : "MISP", "identity_class", "organization");
+	json_object_set_new(c->seen, c->identity_id, json_true());
+
+	int published = sl_map_bool(ev, "published", 0);
+	const json_t *pts = json_object_get(ev, "publish_timestamp");
+	if (published && (sl_map_ts(c, pts, 0, pub) != 0 || !strcmp(pub, "1970-01-01T00:00:00Z")))
+		published = 0;
+	if (!published)
+		pub[0] = '\0';
+	const char *kind = published ? "report" : "grouping";
+	ref_id(cont_id, kind, eu);
+	snprintf(c->container_id, sizeof(c->container_id), "%s", cont_id);
+	json_object_set_new(c->seen, cont_id, json_true());
+	return 0;
+}
+
 static json_t *convert(const json_t *event, const struct sl_map_attr_src *src,
                        const struct sl_map_opts *opts, json_t *warnings, FILE *out,
                        struct sl_err *err)
 {
-	static const struct sl_map_opts defaults = {0};
 	struct sl_map_ctx c;
 	const json_t *ev;
 	json_t *bundle = NULL, *container = NULL, *all = NULL, *pending = NULL;
@@ -1280,75 +1362,13 @@ static json_t *convert(const json_t *event, const struct sl_map_attr_src *src,
 		return NULL;
 	}
 
-	memset(&c, 0, sizeof(c));
-	c.opts = opts ? opts : &defaults;
-	c.event = ev;
-	c.warnings = json_is_array(warnings) ? warnings : NULL;
-	snprintf(c.event_uuid, sizeof(c.event_uuid), "%s", eu);
-	{
-		time_t now = time(NULL);
-		struct tm tm;
-		gmtime_r(&now, &tm);
-		strftime(c.now_ts, sizeof(c.now_ts), "%Y-%m-%dT%H:%M:%S.000Z", &tm);
-	}
-	c.objects = json_array();
-	c.rels = json_array();
-	c.refs = json_array();
-	c.rel_refs = json_array();
-	c.seen = json_object();
-	c.markings = json_array();
-	c.pat = sl_pattern_new();
-	if (!c.objects || !c.rels || !c.refs || !c.rel_refs || !c.seen || !c.markings || !c.pat) {
-		sl_err_set(err, SL_ENOMEM, eu, "out of memory");
-		goto out;
-	}
-	if (out) {
-		char head[128];
-		int hl = snprintf(head, sizeof(head),
-		                  "{\"type\":\"bundle\",\"id\":\"bundle--%s\",\"objects\":[", eu);
-		c.out = out;
-		c.emit = sl_stix_emit_new(0);
-		if (c.emit)
-			sl_stix_emit_set_sink(c.emit, out, SL_MAP_EMIT_BLOCK);
-		if (!c.emit || sl_stix_emit_raw(c.emit, head, (size_t)hl, err) != 0) {
-			sl_err_set(err, SL_ENOMEM, eu, "out of memory");
-			goto out;
-		}
-	}
-
-	/* creator identity */
-	const json_t *orgc = json_object_get(ev, "Orgc");
-	if (!json_is_object(orgc))
-		orgc = json_object_get(ev, "Org");
-	const char *ou = sl_map_str(orgc, "uuid");
-	const char *oname = sl_map_str(orgc, "name");
-	sl_map_ts(&c, json_object_get(ev, "timestamp"), 1, c.event_ts);
-	snprintf(ts, sizeof(ts), "%s", c.event_ts);
-	if (!ou || !sl_stix_id_uuid_valid(ou)) {
-		sl_map_warn(&c, SL_EINVAL, "Orgc",
-		            "event has no creator organisation uuid; "
-		            "objects are attributed to a default identity");
-		/* misp-stix's default identity when the creator is unknown */
-		snprintf(c.identity_id, sizeof(c.identity_id),
-		         "identity--55f6ea65-aa10-4c5a-bf01-4f84950d210f");
-	} else {
-		snprintf(c.identity_id, sizeof(c.identity_id), "identity--%s", ou);
-	}
-	json_t *ident =
-	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type", "identity", "spec_version",
-	              "2.1", "id", c.identity_id, "created", ts, "modified", ts, "name",
-	              oname ? oname : "MISP", "identity_class", "organization");
-	json_object_set_new(c.seen, c.identity_id, json_true());
-
-	int published = sl_map_bool(ev, "published", 0);
-	const json_t *pts = json_object_get(ev, "publish_timestamp");
+	int no_org = 0;
+	json_t *ident = NULL;
 	char pub[SL_TS_MAX];
-	if (published && (sl_map_ts(&c, pts, 0, pub) != 0 || !strcmp(pub, "1970-01-01T00:00:00Z")))
-		published = 0;
-	const char *kind = published ? "report" : "grouping";
-	ref_id(cont_id, kind, eu);
-	snprintf(c.container_id, sizeof(c.container_id), "%s", cont_id);
-	json_object_set_new(c.seen, cont_id, json_true());
+	if (sl_map_begin(&c, ev, eu, opts, warnings, out, &ident, cont_id, pub, &no_org, err) != 0)
+		goto out;
+	snprintf(ts, sizeof(ts), "%s", c.event_ts);
+	const char *kind = pub[0] ? "report" : "grouping"; /* as sl_map_begin named it */
 
 	/* event-level galaxies first: their tag names are not labels */
 	sl_map_galaxy_tags(&c, json_object_get(ev, "Galaxy"));
@@ -1426,7 +1446,7 @@ static json_t *convert(const json_t *event, const struct sl_map_attr_src *src,
 	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type", kind, "spec_version", "2.1",
 	              "id", cont_id, "created_by_ref", c.identity_id, "created", ts, "modified", ts,
 	              "name", sl_map_str(ev, "info") ? sl_map_str(ev, "info") : "");
-	if (published)
+	if (pub[0])
 		set_str(container, "published", pub);
 	else
 		set_str(container, "context", "suspicious-activity");
