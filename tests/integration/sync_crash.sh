@@ -244,14 +244,15 @@ PY
 "$bin" run -c "$tmp/sluice.conf" 2>>"$tmp/run.log" &
 run=$!
 pids+=($run)
-# Wait until both hold what they must, or nothing new arrived for 90 s once the leases are over
-# (a slow machine is slow, not lossy), or 10 minutes passed.
+# Wait until both hold what they must — every allowed event, each in its newest allowed version
+# (holding all events is not enough: an edit may still be leased by a killed run) — or nothing new
+# arrived for 90 s once the leases are over (a slow machine is slow, not lossy), or 10 minutes.
 last=""
 quiet=0
 for sec in $(seq 600); do
 	sleep 1
 	now=$(progress)
-	[ "$now" = "$wants" ] && break
+	[ "$now" = "$wants" ] && [ "$(verdict | cut -d' ' -f1)" = 0 ] && break
 	if [ "$now" = "$last" ]; then quiet=$((quiet + 1)); else quiet=0; last=$now; fi
 	[ "$sec" -gt 70 ] && [ "$quiet" -ge 90 ] && break
 done
