@@ -66,50 +66,59 @@ static enum sl_ledger_decision ledger_decision(enum sl_policy_verdict v)
 	}
 }
 
-/* Decide the bundle for every destination at once (each object's facts read once) and record, in
- * one transaction, every decision not recorded before — except for the peer the bundle came from.
- */
+/* Decide the bundle for every destination at once (each object's facts read once; the decisions
+ * come as rows of plain data) and record, in one transaction, every decision not recorded before
+ * — except for the peer the bundle came from. */
 static int decide_all(struct sl_pipeline *p, const char *peer, const json_t *bundle,
                       const struct sl_ledger_result *res, long long now,
                       struct sl_pipeline_stats *st, struct sl_err *err)
 {
-	size_t nd = sl_policy_dest_count(p->policy), ndec = 0, d, i, n = 0, n_new = 0;
+	size_t nd = sl_policy_dest_count(p->policy), ndec, d, i, n = 0, n_new = 0;
 	const json_t *objs = json_object_get(bundle, "objects");
-	struct sl_policy_decision ***decs = calloc(nd ? nd : 1, sizeof(*decs));
+	struct sl_policy_rows *dr = NULL;
 	struct sl_ledger_share *rows = NULL;
+	const char **ids = NULL;
 	int rc;
 
-	if (!decs) {
+	rc = sl_policy_decide_bundle_rows(p->policy, bundle, now, &dr, err);
+	if (rc < 0)
+		goto done;
+	ndec = sl_policy_rows_count(dr);
+	if (ndec > json_array_size(objs))
+		ndec = json_array_size(objs);
+	/* not calloc: every field is set below, and zeroing nd * ndec rows cost more than the
+	 * policy's decisions (a bundle's rows are larger than malloc's mmap threshold) */
+	rows = malloc((nd * ndec + 1) * sizeof(*rows));
+	ids = malloc(2 * (ndec + 1) * sizeof(*ids));
+	if (!rows || !ids) {
 		rc = sl_err_set(err, SL_ENOMEM, "pipeline", "out of memory");
 		goto done;
 	}
-	/* the decisions hold what each destination may see: no bundles needed */
-	rc = sl_policy_decide_bundle_all(p->policy, bundle, now, NULL, decs, &ndec, err);
-	if (rc < 0)
-		goto done;
-	rows = calloc(nd * ndec + 1, sizeof(*rows));
-	if (!rows) {
-		rc = sl_err_set(err, SL_ENOMEM, "pipeline", "out of memory");
-		goto done;
+	/* each object's id and version once, not once per destination */
+	for (i = 0; i < ndec; i++) {
+		const json_t *obj = json_array_get(objs, i);
+		ids[2 * i] = json_string_value(json_object_get(obj, "id"));
+		ids[2 * i + 1] = version_of(obj);
 	}
 	for (d = 0; d < nd; d++) {
 		const char *dname = sl_policy_dest_name(sl_policy_dest_at(p->policy, d));
+		const struct sl_policy_row *pr = sl_policy_rows_dest(dr, d);
 		int deliver = !json_object_get(p->pull, dname);
 
 		if (peer && strcmp(dname, peer) == 0)
 			continue; /* never back to the peer it came from */
-		for (i = 0; i < ndec && i < json_array_size(objs); i++) {
-			const json_t *obj = json_array_get(objs, i);
+		for (i = 0; i < ndec; i++) {
 			if (res[i].outcome == SL_LEDGER_REJECTED)
 				continue; /* quarantined: nothing of it goes anywhere */
 			rows[n].destination = dname;
-			rows[n].id = json_string_value(json_object_get(obj, "id"));
-			rows[n].modified = version_of(obj);
-			rows[n].decision = ledger_decision(sl_policy_decision_verdict(decs[d][i]));
-			rows[n].rule = sl_policy_decision_rule(decs[d][i]);
-			rows[n].changes = sl_policy_decision_changes(decs[d][i]);
-			rows[n].obj = sl_policy_decision_object(decs[d][i]);
+			rows[n].id = ids[2 * i];
+			rows[n].modified = ids[2 * i + 1];
+			rows[n].decision = ledger_decision(pr[i].verdict);
+			rows[n].rule = pr[i].rule;
+			rows[n].changes = pr[i].changes;
+			rows[n].obj = pr[i].obj;
 			rows[n].deliver = deliver;
+			rows[n].recorded = false;
 			n++;
 		}
 	}
@@ -129,9 +138,8 @@ static int decide_all(struct sl_pipeline *p, const char *peer, const json_t *bun
 	}
 done:
 	free(rows);
-	for (d = 0; decs && d < nd; d++)
-		sl_policy_decisions_free(decs[d], ndec);
-	free(decs);
+	free(ids);
+	sl_policy_rows_free(dr);
 	return rc;
 }
 

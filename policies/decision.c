@@ -120,6 +120,7 @@ struct rb {
 };
 
 static const char *cls_rule(struct cls *c, unsigned di);
+static int is_ascii(const char *v, size_t n);
 static void fan_release(struct fan *fan, size_t n);
 
 /* ---- facts ---- */
@@ -263,15 +264,37 @@ static unsigned pattern_type_bit(const char *path)
 	return 0;
 }
 
+/* The lengths of pattern_types, and the type bit and length of each of pattern_paths, worked out
+ * once (scan_pattern runs for every indicator). */
+static size_t pattern_type_len[sizeof(pattern_types) / sizeof(pattern_types[0])];
+static struct {
+	unsigned bit;
+	size_t len;
+} pattern_path_info[sizeof(pattern_paths) / sizeof(pattern_paths[0])];
+static pthread_once_t pattern_once = PTHREAD_ONCE_INIT;
+
+static void pattern_info_init(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(pattern_types) / sizeof(pattern_types[0]); i++)
+		pattern_type_len[i] = strlen(pattern_types[i]);
+	for (i = 0; i < sizeof(pattern_paths) / sizeof(pattern_paths[0]); i++) {
+		pattern_path_info[i].bit = pattern_type_bit(pattern_paths[i].path);
+		pattern_path_info[i].len = strlen(pattern_paths[i].path);
+	}
+}
+
 static void scan_pattern(struct sl_policy_facts *f, const char *pat)
 {
 	unsigned seen = 0;
 	const char *c;
 	size_t i, t;
 
+	pthread_once(&pattern_once, pattern_info_init);
 	for (c = strchr(pat, ':'); c; c = strchr(c + 1, ':'))
 		for (t = 0; t < sizeof(pattern_types) / sizeof(pattern_types[0]); t++) {
-			size_t n = strlen(pattern_types[t]);
+			size_t n = pattern_type_len[t];
 			if ((size_t)(c - pat) >= n && memcmp(c - n, pattern_types[t], n) == 0)
 				seen |= 1u << t;
 		}
@@ -279,8 +302,8 @@ static void scan_pattern(struct sl_policy_facts *f, const char *pat)
 		return;
 	for (i = 0; i < sizeof(pattern_paths) / sizeof(pattern_paths[0]); i++) {
 		const char *p = pat, *q;
-		size_t pl = strlen(pattern_paths[i].path);
-		if (!(seen & pattern_type_bit(pattern_paths[i].path)))
+		size_t pl = pattern_path_info[i].len;
+		if (!(seen & pattern_path_info[i].bit))
 			continue;
 		while ((p = strstr(p, pattern_paths[i].path)) != NULL) {
 			int budget = 16;
@@ -634,60 +657,79 @@ struct members {
 	int scan_all; /* more members to scan than SCAN_MAX: scan the whole object */
 };
 
-static int key_index(const char *k)
+/* The member index of key k (n bytes), or -1: by length first, so most keys cost one compare. */
+static int key_index(const char *k, size_t n)
 {
 	int i;
 
-	/* the keys are few and distinct in their first two bytes or their length */
-	switch (k[0]) {
-	case 'i':
-		i = k[1] == 'd' && !k[2] ? K_ID : K_IDENTITY_CLASS;
+	switch (n) {
+	case 2:
+		i = K_ID;
 		break;
-	case 't':
-		i = K_TYPE;
+	case 4:
+		i = k[0] == 't' ? K_TYPE : K_NAME;
 		break;
-	case 'm':
-		i = K_MODIFIED;
-		break;
-	case 'c':
-		i = strcmp(k, "created") == 0 ? K_CREATED : K_CREATED_BY;
-		break;
-	case 'o':
-		i = K_MARKING_REFS;
-		break;
-	case 'g':
-		i = K_GRANULAR;
-		break;
-	case 'l':
-		i = K_LABELS;
-		break;
-	case 'x':
-		if (strncmp(k, "x_misp_", 7) != 0)
-			return -1;
-		i = k[7] == 'd' ? K_DIST : k[7] == 's' ? K_SG : k[7] == 't' ? K_XTYPE : K_XVALUE;
-		break;
-	case 'p':
-		i = K_PATTERN;
-		break;
-	case 'v':
+	case 5:
 		i = K_VALUE;
 		break;
-	case 'd':
-		i = K_DISPLAY_NAME;
+	case 6:
+		i = K_LABELS;
 		break;
-	case 'u':
-		i = K_USER_ID;
+	case 7:
+		i = k[0] == 'c' ? K_CREATED : k[0] == 'p' ? K_PATTERN : K_USER_ID;
 		break;
-	case 'a':
+	case 8:
+		i = K_MODIFIED;
+		break;
+	case 11:
+		i = K_XTYPE;
+		break;
+	case 12:
+		i = k[0] == 'x' ? K_XVALUE : K_DISPLAY_NAME;
+		break;
+	case 13:
 		i = K_ACCOUNT_LOGIN;
 		break;
-	case 'n':
-		i = K_NAME;
+	case 14:
+		i = k[0] == 'c' ? K_CREATED_BY : K_IDENTITY_CLASS;
+		break;
+	case 17:
+		i = K_GRANULAR;
+		break;
+	case 19:
+		i = k[0] == 'o' ? K_MARKING_REFS : K_DIST;
+		break;
+	case 25:
+		i = K_SG;
 		break;
 	default:
 		return -1;
 	}
-	return strcmp(k, key_names[i]) == 0 ? i : -1;
+	return memcmp(k, key_names[i], n) == 0 ? i : -1;
+}
+
+/* Would scan_emails_rec find anything to look at in v: a string holding an '@', or a nested value
+ * other than an array of strings without one (the common nested values: lists of ids, labels,
+ * markings). */
+static int worth_scan(const json_t *v)
+{
+	const json_t *e;
+	size_t i;
+
+	if (json_is_string(v))
+		return memchr(json_string_value(v), '@', json_string_length(v)) != NULL;
+	if (json_is_object(v))
+		return 1;
+	if (!json_is_array(v))
+		return 0;
+	json_array_foreach(v, i, e)
+	{
+		if (json_is_string(e)
+		        ? memchr(json_string_value(e), '@', json_string_length(e)) != NULL
+		        : json_is_object(e) || json_is_array(e))
+			return 1;
+	}
+	return 0;
 }
 
 static void read_members(const json_t *o, struct members *m, int scan)
@@ -704,15 +746,12 @@ static void read_members(const json_t *o, struct members *m, int scan)
 	for (it = json_object_iter((json_t *)o); it; it = json_object_iter_next((json_t *)o, it)) {
 		k = json_object_iter_key(it);
 		e = json_object_iter_value(it);
-		if ((i = key_index(k)) >= 0 && !m->v[i])
+		if ((i = key_index(k, json_object_iter_key_len(it))) >= 0 && !m->v[i])
 			m->v[i] = e;
 		if (!scan || m->scan_all)
 			continue;
-		/* what scan_emails_rec would look at: strings holding an '@', and every nested
-		 * value */
-		if (json_is_string(e)
-		        ? memchr(json_string_value(e), '@', json_string_length(e)) != NULL
-		        : json_is_object(e) || json_is_array(e)) {
+		/* what scan_emails_rec would find something in */
+		if (worth_scan(e)) {
 			if (m->nscan == SCAN_MAX) {
 				m->scan_all = 1;
 				continue;
@@ -746,7 +785,10 @@ static void facts_pii(struct sl_policy_facts *f, const json_t *obj, const struct
 	const char *type = f->type;
 	size_t i;
 
-	if (strcmp(type, "email-addr") == 0) {
+	/* most objects are none of these types: one byte tells */
+	if (!strchr("eui", type[0]) || !type[0]) {
+		/* none of the typed personal data below */
+	} else if (strcmp(type, "email-addr") == 0) {
 		add_pii(f, SL_GDPR_EMAIL, m->v[K_VALUE], "value");
 		add_pii(f, SL_GDPR_PERSON_NAME, m->v[K_DISPLAY_NAME], "display_name");
 	} else if (strcmp(type, "user-account") == 0) {
@@ -1243,8 +1285,13 @@ static int by_length_desc(const void *a, const void *b)
 static json_t *change_new(const char *path, const char *action, const char *category)
 {
 	json_t *c = json_object();
+	size_t n = strlen(path);
 
-	if (!c || json_object_set_new_nocheck(c, "path", json_string(path)) != 0 ||
+	/* an ASCII path (nearly all) is valid UTF-8 without the character-by-character check */
+	if (!c ||
+	    json_object_set_new_nocheck(c, "path",
+	                                is_ascii(path, n) ? json_stringn_nocheck(path, n)
+	                                                  : json_string(path)) != 0 ||
 	    json_object_set_new_nocheck(c, "action", json_string_nocheck(action)) != 0 ||
 	    (category &&
 	     json_object_set_new_nocheck(c, "category", json_string_nocheck(category)) != 0)) {
@@ -1252,6 +1299,23 @@ static json_t *change_new(const char *path, const char *action, const char *cate
 		return NULL;
 	}
 	return c;
+}
+
+/* {"path": "object_refs[<id>]", "action": "removed (withheld)"}, the path cut at 299 bytes as
+ * snprintf into 300 would (snprintf cost more than the rest of the change). */
+static json_t *removed_ref_change(const char *id)
+{
+	char path[300];
+	size_t n = strlen(id);
+
+	memcpy(path, "object_refs[", 12);
+	if (n > sizeof(path) - 13)
+		n = sizeof(path) - 13;
+	memcpy(path + 12, id, n);
+	if (12 + n < sizeof(path) - 1)
+		path[12 + n++] = ']';
+	path[12 + n] = '\0';
+	return change_new(path, "removed (withheld)", NULL);
 }
 
 static int add_change(json_t *changes, const char *path, const char *action, const char *category)
@@ -1950,8 +2014,9 @@ static int redeny(struct sl_policy_decision *dec, const char *why, const char *i
 
 static int is_container(const char *type)
 {
-	return type && (strcmp(type, "report") == 0 || strcmp(type, "grouping") == 0 ||
-	                strcmp(type, "note") == 0 || strcmp(type, "opinion") == 0);
+	return type && strchr("rgno", type[0]) && type[0] &&
+	       (strcmp(type, "report") == 0 || strcmp(type, "grouping") == 0 ||
+	        strcmp(type, "note") == 0 || strcmp(type, "opinion") == 0);
 }
 
 static void facts_free_all(struct sl_policy_facts **facts, size_t n)
@@ -2320,6 +2385,12 @@ struct fan {
 	/* objects by id, those sharing one chained in bundle order */
 	size_t cap, *slot, *next, *tail;
 	struct pcache pc;
+	/* sl_policy_decide_bundle_rows: nd * n rows (destination-major), and what they point to
+	 * that the fan made for them alone (chains, container copies, their changes) */
+	struct sl_policy_row *rows;
+	void **own;
+	unsigned char *own_json; /* per entry of own: a json_t, else a malloc'd string */
+	size_t nown, capown;
 };
 
 static void cls_unref(struct cls *c)
@@ -2368,6 +2439,15 @@ static void fan_free(struct fan *fan)
 	free(fan->robj);
 	free(fan->cinfo);
 	free(fan->blk);
+	for (i = 0; i < fan->nown; i++) {
+		if (fan->own_json[i])
+			json_decref(fan->own[i]);
+		else
+			free(fan->own[i]);
+	}
+	free(fan->own);
+	free(fan->own_json);
+	free(fan->rows);
 	free(fan->slot);
 	pcache_free(&fan->pc);
 	json_decref(fan->empty);
@@ -2882,12 +2962,8 @@ static int fan_refs(struct fan *fan, struct sl_policy_decision **decs, unsigned 
 			if (cr[j] != NO_IDX && chain_withheld(fan, wh, cr[j])) {
 				/* every destination that withholds it records the same change */
 				json_t **ch = &cchg[conts[r].off + j];
-				if (!*ch) {
-					char path[300];
-					snprintf(path, sizeof(path), "object_refs[%s]",
-					         json_string_value(e));
-					*ch = change_new(path, "removed (withheld)", NULL);
-				}
+				if (!*ch)
+					*ch = removed_ref_change(json_string_value(e));
 				if (!*ch || json_array_append(dec->changes, *ch) != 0) {
 					json_decref(copy);
 					json_decref(kept);
@@ -2977,21 +3053,140 @@ static int fan_decide(struct fan *fan, size_t i, long long now,
 	return 0;
 }
 
+/* What sl_policy_decide_bundle_all and sl_policy_decide_bundle_rows share: the facts of every
+ * object read, containers and relationships resolved, every object's verdict class found. The
+ * temporaries live here; the fan outlives them. */
+struct prep {
+	struct fan *fan;
+	struct mlook ml;
+	struct edge *edges;
+	struct cont *conts;
+	struct rel *rels;
+	size_t *phead, *cref, nrels, nconts, ncchg, ccap;
+	json_t **cchg;
+	struct cls **tab;
+	unsigned char *wh, *key;
+};
+
+static void prep_free(struct prep *x)
+{
+	size_t i;
+
+	free(x->edges);
+	free(x->conts);
+	free(x->rels);
+	free(x->phead);
+	free(x->cref);
+	for (i = 0; i < x->ncchg; i++)
+		json_decref(x->cchg[i]);
+	free(x->cchg);
+	free(x->tab);
+	free(x->wh);
+	free(x->key);
+}
+
+/* Fills x (x->fan, one reference for the caller, even on failure when it was made). */
+static int prep_run(const struct sl_policy *p, const json_t *objs, struct prep *x)
+{
+	size_t n = json_array_size(objs), nd = p->ndests, i;
+	struct fan *fan;
+
+	memset(x, 0, sizeof(*x));
+	if (!(fan = x->fan = calloc(1, sizeof(*fan))))
+		return SL_ENOMEM;
+	fan->refs = 1;
+	fan->p = (struct sl_policy *)p;
+	__atomic_add_fetch(&fan->p->refs, 1, __ATOMIC_RELAXED);
+	fan->n = n;
+	fan->nd = nd;
+	x->ml.fan = fan;
+	for (x->ccap = 16; x->ccap < 2 * n; x->ccap *= 2)
+		;
+	if (!(fan->facts = malloc((n ? n : 1) * sizeof(*fan->facts))) ||
+	    !(fan->cls_of = calloc(n ? n : 1, sizeof(*fan->cls_of))) ||
+	    !(fan->used = calloc(n ? n : 1, sizeof(*fan->used))) ||
+	    !(fan->robj = calloc((n ? n : 1) * nd, sizeof(*fan->robj))) ||
+	    !(fan->cinfo = calloc(n ? n : 1, sizeof(*fan->cinfo))) ||
+	    !(fan->empty = json_array()) ||
+	    !(x->phead = malloc(2 * (n ? n : 1) * sizeof(size_t))) ||
+	    !(x->tab = calloc(x->ccap, sizeof(*x->tab))) || !(x->wh = malloc(n ? n : 1)) ||
+	    !(x->key = malloc(KEY_MAX)))
+		return SL_ENOMEM;
+	for (i = 0; i < n; i++)
+		fan->facts[i].obj = NULL;
+	if (fan_read(fan, objs) != 0 || fan_index(fan) != 0 ||
+	    fan_containers(fan, objs, &x->ml, &x->edges, x->phead, &x->conts, &x->nconts,
+	                   &x->cref) != 0)
+		return SL_ENOMEM;
+	if (x->nconts) {
+		size_t nref = x->conts[x->nconts - 1].off + x->conts[x->nconts - 1].nrefs;
+		if (!(x->cchg = calloc(nref ? nref : 1, sizeof(*x->cchg))))
+			return SL_ENOMEM;
+		x->ncchg = nref;
+	}
+	for (i = 0; i < n; i++) {
+		struct sl_policy_facts *f = &fan->facts[i];
+		struct cls *c = NULL;
+		size_t klen, h;
+		uint64_t kh;
+		if (!f->obj)
+			continue;
+		fan_inherit(fan, f, &x->ml, x->edges, x->phead[i]);
+		if (f->oom)
+			return SL_ENOMEM;
+		if (strcmp(f->type, "relationship") == 0 || strcmp(f->type, "sighting") == 0) {
+			static const char *const refkeys[] = {"source_ref", "target_ref",
+			                                      "sighting_of_ref"};
+			struct rel *r;
+			size_t j;
+			if (x->nrels % 64 == 0) {
+				struct rel *nr = realloc(x->rels, (x->nrels + 64) * sizeof(*nr));
+				if (!nr)
+					return SL_ENOMEM;
+				x->rels = nr;
+			}
+			r = &x->rels[x->nrels++];
+			r->i = i;
+			for (j = 0; j < 3; j++) {
+				r->ref[j] = json_string_value(json_object_get(f->obj, refkeys[j]));
+				r->head[j] = r->ref[j] ? fan_find(fan, r->ref[j]) : NO_IDX;
+			}
+		}
+		/* the object's verdict class: found, or new */
+		klen = class_key(f, x->key);
+		kh = klen ? key_hash(x->key, klen) : 0;
+		for (h = kh & (x->ccap - 1); klen && x->tab[h]; h = (h + 1) & (x->ccap - 1))
+			if (x->tab[h]->hash == kh && x->tab[h]->keylen == klen &&
+			    memcmp(x->tab[h]->key, x->key, klen) == 0) {
+				c = x->tab[h];
+				break;
+			}
+		if (!c) {
+			/* an embedded sharing group is known by its address: not across calls */
+			int local = !klen, k;
+			for (k = 0; k < f->ndist; k++)
+				local |= f->dist[k].sg_obj != NULL;
+			c = local ? cls_new(p, f, x->key, klen, kh)
+			          : cls_cached(p, f, x->key, klen, kh);
+			if (!c)
+				return SL_ENOMEM;
+			fan->used[fan->nused++] = c;
+			if (klen)
+				x->tab[h] = c;
+		}
+		fan->cls_of[i] = c;
+	}
+	return 0;
+}
+
 int sl_policy_decide_bundle_all(const struct sl_policy *p, const json_t *bundle, long long now,
                                 json_t **out_bundles, struct sl_policy_decision ***decisions,
                                 size_t *ndecisions, struct sl_err *err)
 {
 	const json_t *objs = json_object_get(bundle, "objects");
-	size_t n = json_array_size(objs), nd = p->ndests, i, d, nrels = 0, nconts = 0, ccap;
-	struct fan *fan = NULL;
-	struct mlook ml = {NULL, NULL};
-	struct edge *edges = NULL;
-	struct cont *conts = NULL;
-	struct rel *rels = NULL;
-	size_t *phead = NULL, *cref = NULL, ncchg = 0;
-	json_t **cchg = NULL;
-	struct cls **tab = NULL;
-	unsigned char *wh = NULL, *key = NULL;
+	size_t n = json_array_size(objs), nd = p->ndests, i, d;
+	struct prep x;
+	struct fan *fan;
 	int r = SL_ENOMEM;
 
 	*ndecisions = 0;
@@ -3004,91 +3199,14 @@ int sl_policy_decide_bundle_all(const struct sl_policy *p, const json_t *bundle,
 		return sl_err_set(err, SL_EINVAL, "bundle", "a bundle needs an objects array");
 	if (nd == 0)
 		return 0;
-	if (!(fan = calloc(1, sizeof(*fan))))
+	if (prep_run(p, objs, &x) != 0)
 		goto oom;
-	fan->refs = 1;
-	fan->p = (struct sl_policy *)p;
-	__atomic_add_fetch(&fan->p->refs, 1, __ATOMIC_RELAXED);
-	fan->n = n;
-	fan->nd = nd;
-	ml.fan = fan;
-	for (ccap = 16; ccap < 2 * n; ccap *= 2)
-		;
-	if (!(fan->facts = malloc((n ? n : 1) * sizeof(*fan->facts))) ||
-	    !(fan->cls_of = calloc(n ? n : 1, sizeof(*fan->cls_of))) ||
-	    !(fan->used = calloc(n ? n : 1, sizeof(*fan->used))) ||
-	    !(fan->robj = calloc((n ? n : 1) * nd, sizeof(*fan->robj))) ||
-	    !(fan->cinfo = calloc(n ? n : 1, sizeof(*fan->cinfo))) ||
-	    !(fan->blk = malloc((n ? n : 1) * nd * sizeof(*fan->blk))) ||
-	    !(fan->empty = json_array()) || !(phead = malloc(2 * (n ? n : 1) * sizeof(*phead))) ||
-	    !(tab = calloc(ccap, sizeof(*tab))) || !(wh = malloc(n ? n : 1)) ||
-	    !(key = malloc(KEY_MAX)))
+	fan = x.fan;
+	if (!(fan->blk = malloc((n ? n : 1) * nd * sizeof(*fan->blk))))
 		goto oom;
-	for (i = 0; i < n; i++)
-		fan->facts[i].obj = NULL;
 	for (d = 0; d < nd; d++)
 		if (!(decisions[d] = calloc(n ? n : 1, sizeof(**decisions))))
 			goto oom;
-	if (fan_read(fan, objs) != 0 || fan_index(fan) != 0 ||
-	    fan_containers(fan, objs, &ml, &edges, phead, &conts, &nconts, &cref) != 0)
-		goto oom;
-	if (nconts) {
-		size_t nref = conts[nconts - 1].off + conts[nconts - 1].nrefs;
-		if (!(cchg = calloc(nref ? nref : 1, sizeof(*cchg))))
-			goto oom;
-		ncchg = nref;
-	}
-	for (i = 0; i < n; i++) {
-		struct sl_policy_facts *f = &fan->facts[i];
-		struct cls *c = NULL;
-		size_t klen, h;
-		uint64_t kh;
-		if (!f->obj)
-			continue;
-		fan_inherit(fan, f, &ml, edges, phead[i]);
-		if (f->oom)
-			goto oom;
-		if (strcmp(f->type, "relationship") == 0 || strcmp(f->type, "sighting") == 0) {
-			static const char *const refkeys[] = {"source_ref", "target_ref",
-			                                      "sighting_of_ref"};
-			struct rel *x;
-			size_t j;
-			if (nrels % 64 == 0) {
-				struct rel *nr = realloc(rels, (nrels + 64) * sizeof(*nr));
-				if (!nr)
-					goto oom;
-				rels = nr;
-			}
-			x = &rels[nrels++];
-			x->i = i;
-			for (j = 0; j < 3; j++) {
-				x->ref[j] = json_string_value(json_object_get(f->obj, refkeys[j]));
-				x->head[j] = x->ref[j] ? fan_find(fan, x->ref[j]) : NO_IDX;
-			}
-		}
-		/* the object's verdict class: found, or new */
-		klen = class_key(f, key);
-		kh = klen ? key_hash(key, klen) : 0;
-		for (h = kh & (ccap - 1); klen && tab[h]; h = (h + 1) & (ccap - 1))
-			if (tab[h]->hash == kh && tab[h]->keylen == klen &&
-			    memcmp(tab[h]->key, key, klen) == 0) {
-				c = tab[h];
-				break;
-			}
-		if (!c) {
-			/* an embedded sharing group is known by its address: not across calls */
-			int local = !klen, k;
-			for (k = 0; k < f->ndist; k++)
-				local |= f->dist[k].sg_obj != NULL;
-			c = local ? cls_new(p, f, key, klen, kh) : cls_cached(p, f, key, klen, kh);
-			if (!c)
-				goto oom;
-			fan->used[fan->nused++] = c;
-			if (klen)
-				tab[h] = c;
-		}
-		fan->cls_of[i] = c;
-	}
 	for (i = 0; i < n; i++) {
 		if (fan->facts[i].obj) {
 			if (fan_decide(fan, i, now, decisions) != 0)
@@ -3107,8 +3225,8 @@ int sl_policy_decide_bundle_all(const struct sl_policy *p, const json_t *bundle,
 		}
 	}
 	for (d = 0; d < nd; d++) {
-		if (fan_refs(fan, decisions[d], wh, rels, nrels, conts, nconts, cref, cchg, objs) !=
-		    0)
+		if (fan_refs(fan, decisions[d], x.wh, x.rels, x.nrels, x.conts, x.nconts, x.cref,
+		             x.cchg, objs) != 0)
 			goto oom;
 		if (out_bundles) {
 			json_t *out = json_copy((json_t *)bundle), *outobjs = json_array();
@@ -3137,20 +3255,266 @@ oom:
 		decisions[d] = NULL;
 	}
 done:
-	if (fan)
-		fan_release(fan, 1);
-	free(edges);
-	free(conts);
-	free(rels);
-	free(phead);
-	free(cref);
-	for (i = 0; i < ncchg; i++)
-		json_decref(cchg[i]);
-	free(cchg);
-	free(tab);
-	free(wh);
-	free(key);
+	if (x.fan)
+		fan_release(x.fan, 1);
+	prep_free(&x);
 	return r;
+}
+
+/* ---- every destination at once, as rows ---- */
+
+struct sl_policy_rows {
+	struct fan *fan;
+};
+
+/* Keep p (a json_t when js, else a malloc'd string) until the fan goes; on failure p is released
+ * and SL_ENOMEM returned. */
+static int fan_own(struct fan *fan, void *p, int js)
+{
+	if (!p)
+		return SL_ENOMEM;
+	if (fan->nown == fan->capown) {
+		size_t nc = fan->capown ? 2 * fan->capown : 64;
+		void **no = realloc(fan->own, nc * sizeof(*no));
+		unsigned char *nj = no ? realloc(fan->own_json, nc) : NULL;
+		if (no)
+			fan->own = no;
+		if (!nj) {
+			if (js)
+				json_decref(p);
+			else
+				free(p);
+			return SL_ENOMEM;
+		}
+		fan->own_json = nj;
+		fan->capown = nc;
+	}
+	fan->own[fan->nown] = p;
+	fan->own_json[fan->nown++] = (unsigned char)js;
+	return 0;
+}
+
+/* Every destination's row on object i (facts f, class c), as fan_decide makes decisions. */
+static int rows_decide(struct fan *fan, size_t i, long long now)
+{
+	struct sl_policy_facts *f = &fan->facts[i];
+	struct cls *c = fan->cls_of[i];
+	size_t d, nd = fan->nd, n = fan->n;
+
+	for (d = 0; d < nd; d++) {
+		const struct sl_policy_dest *dd = &fan->p->dests[d];
+		enum sl_policy_verdict v = (enum sl_policy_verdict)c->v[d];
+		struct sl_policy_row *row = &fan->rows[d * n + i];
+		if (dd->retention_days > 0 && !f->meta && too_old(dd, f, now) &&
+		    (v != SL_POLICY_DENY || c->pre_ok[d])) {
+			/* withheld for its age: a chain of its own, written now */
+			struct outcome o = {SL_POLICY_ALLOW, 0, NULL};
+			struct rb r;
+			r.len = 0;
+			r.buf[0] = '\0';
+			if (evaluate(dd, f, now, &r, &o) == SL_POLICY_DENY) {
+				char *rule = strdup(r.buf);
+				if (fan_own(fan, rule, 0) != 0)
+					return SL_ENOMEM;
+				row->verdict = SL_POLICY_DENY;
+				row->rule = rule;
+				row->changes = fan->empty;
+				row->obj = NULL;
+				continue;
+			}
+		}
+		row->verdict = v;
+		row->rule = cls_rule(c, (unsigned)d);
+		row->changes = fan->empty;
+		row->obj = v == SL_POLICY_ALLOW ? f->obj : NULL;
+		if (v == SL_POLICY_ALLOW_CHANGED) {
+			unsigned s = c->slot[d];
+			json_t **ro = &fan->robj[i * nd + s];
+			if (!*ro) {
+				if (!(*ro = fan_changed(fan, c, s, f)))
+					return SL_ENOMEM;
+				fan->nrobj++;
+			}
+			row->obj = *ro;
+			row->changes = __atomic_load_n(&c->changes[s], __ATOMIC_ACQUIRE);
+		}
+	}
+	return 0;
+}
+
+/* A row becomes a deny naming why, as redeny does to a decision. */
+static int row_redeny(struct fan *fan, struct sl_policy_row *row, const char *why, const char *id)
+{
+	size_t n = strlen(row->rule) + strlen(why) + strlen(id) + 32;
+	char *nr = malloc(n);
+
+	if (!nr)
+		return SL_ENOMEM;
+	snprintf(nr, n, "%s; but %s %s -> deny", row->rule, why, id);
+	if (fan_own(fan, nr, 0) != 0)
+		return SL_ENOMEM;
+	row->rule = nr;
+	row->verdict = SL_POLICY_DENY;
+	row->obj = NULL;
+	row->changes = fan->empty;
+	return 0;
+}
+
+/* Relationships and containers in one destination's rows, as fan_refs does them. */
+static int rows_refs(struct fan *fan, struct sl_policy_row *rows, const struct prep *x,
+                     const json_t *objs)
+{
+	size_t i, j, r;
+	unsigned char *wh = x->wh;
+
+	for (i = 0; i < fan->n; i++)
+		wh[i] = rows[i].verdict == SL_POLICY_DENY && fan->facts[i].obj && fan->facts[i].id;
+	for (r = 0; r < x->nrels; r++) {
+		struct sl_policy_row *row = &rows[x->rels[r].i];
+		if (row->verdict == SL_POLICY_DENY)
+			continue;
+		for (j = 0; j < 3; j++)
+			if (x->rels[r].head[j] != NO_IDX &&
+			    chain_withheld(fan, wh, x->rels[r].head[j])) {
+				if (row_redeny(fan, row, "it refers to withheld",
+				               x->rels[r].ref[j]) != 0)
+					return SL_ENOMEM;
+				wh[x->rels[r].i] = 1;
+				break;
+			}
+	}
+	for (r = 0; r < x->nconts; r++) {
+		struct sl_policy_row *row = &rows[x->conts[r].i];
+		const size_t *cr = x->cref + x->conts[r].off;
+		const json_t *refs, *e;
+		json_t *copy, *kept, *chg;
+		size_t removed = 0;
+		if (row->verdict == SL_POLICY_DENY)
+			continue;
+		for (j = 0; j < x->conts[r].nrefs; j++)
+			removed += cr[j] != NO_IDX && chain_withheld(fan, wh, cr[j]);
+		if (!removed)
+			continue;
+		if (removed == x->conts[r].nrefs) {
+			if (row_redeny(fan, row, "every object it refers to is withheld:",
+			               "object_refs") != 0)
+				return SL_ENOMEM;
+			continue;
+		}
+		refs = json_object_get(json_array_get(objs, x->conts[r].i), "object_refs");
+		/* neither the input object nor a changed object other destinations share is
+		 * modified: copy its top level, and the changes list (its entries are shared) */
+		copy = json_copy((json_t *)row->obj);
+		kept = json_array();
+		chg = json_copy((json_t *)row->changes);
+		if (!copy || !kept || !chg || json_object_set_new(copy, "object_refs", kept) != 0) {
+			json_decref(copy);
+			json_decref(kept);
+			json_decref(chg);
+			return SL_ENOMEM;
+		}
+		if (fan_own(fan, copy, 1) != 0 || fan_own(fan, chg, 1) != 0)
+			return SL_ENOMEM;
+		json_array_foreach(refs, j, e)
+		{
+			if (cr[j] != NO_IDX && chain_withheld(fan, wh, cr[j])) {
+				/* every destination that withholds it records the same change */
+				json_t **ch = &x->cchg[x->conts[r].off + j];
+				if (!*ch)
+					*ch = removed_ref_change(json_string_value(e));
+				if (!*ch || json_array_append(chg, *ch) != 0)
+					return SL_ENOMEM;
+			} else if (json_array_append(kept, (json_t *)e) != 0) {
+				return SL_ENOMEM;
+			}
+		}
+		if (row->verdict == SL_POLICY_ALLOW) {
+			char *nr = malloc(strlen(row->rule) + 64);
+			if (!nr)
+				return SL_ENOMEM;
+			sprintf(nr, "%s; %zu withheld refs removed", row->rule, removed);
+			if (fan_own(fan, nr, 0) != 0)
+				return SL_ENOMEM;
+			row->rule = nr;
+		}
+		row->verdict = SL_POLICY_ALLOW_CHANGED;
+		row->obj = copy;
+		row->changes = chg;
+	}
+	return 0;
+}
+
+int sl_policy_decide_bundle_rows(const struct sl_policy *p, const json_t *bundle, long long now,
+                                 struct sl_policy_rows **out, struct sl_err *err)
+{
+	const json_t *objs = json_object_get(bundle, "objects");
+	size_t n = json_array_size(objs), nd = p->ndests, i, d;
+	struct sl_policy_rows *rs = NULL;
+	struct prep x;
+	struct fan *fan;
+
+	*out = NULL;
+	if (!json_is_array(objs))
+		return sl_err_set(err, SL_EINVAL, "bundle", "a bundle needs an objects array");
+	if (prep_run(p, objs, &x) != 0)
+		goto oom;
+	fan = x.fan;
+	if (!(rs = malloc(sizeof(*rs))) ||
+	    !(fan->rows = malloc(((n ? n : 1) * (nd ? nd : 1)) * sizeof(*fan->rows))))
+		goto oom;
+	rs->fan = fan;
+	for (i = 0; i < n; i++) {
+		if (fan->facts[i].obj) {
+			if (rows_decide(fan, i, now) != 0)
+				goto oom;
+			continue;
+		}
+		/* one malformed entry is withheld; the rest of the bundle is still decided */
+		for (d = 0; d < nd; d++) {
+			struct sl_policy_row *row = &fan->rows[d * n + i];
+			char *rule = malloc(strlen(p->dests[d].rule_prefix) + 64);
+			if (!rule)
+				goto oom;
+			sprintf(rule, "%s -> deny (objects[%zu] is not a JSON object)",
+			        p->dests[d].rule_prefix, i);
+			if (fan_own(fan, rule, 0) != 0)
+				goto oom;
+			row->verdict = SL_POLICY_DENY;
+			row->rule = rule;
+			row->changes = fan->empty;
+			row->obj = NULL;
+		}
+	}
+	for (d = 0; d < nd; d++)
+		if (rows_refs(fan, fan->rows + d * n, &x, objs) != 0)
+			goto oom;
+	prep_free(&x);
+	*out = rs;
+	return 0;
+oom:
+	free(rs);
+	if (x.fan)
+		fan_release(x.fan, 1);
+	prep_free(&x);
+	return sl_err_set(err, SL_ENOMEM, "bundle", "out of memory");
+}
+
+size_t sl_policy_rows_count(const struct sl_policy_rows *r)
+{
+	return r->fan->n;
+}
+
+const struct sl_policy_row *sl_policy_rows_dest(const struct sl_policy_rows *r, size_t i)
+{
+	return r->fan->rows + i * r->fan->n;
+}
+
+void sl_policy_rows_free(struct sl_policy_rows *r)
+{
+	if (!r)
+		return;
+	fan_release(r->fan, 1);
+	free(r);
 }
 
 /* ---- MISP events ---- */

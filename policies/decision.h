@@ -79,6 +79,31 @@ int sl_policy_decide_bundle_all(const struct sl_policy *p, const json_t *bundle,
                                 json_t **out_bundles, struct sl_policy_decision ***decisions,
                                 size_t *ndecisions, struct sl_err *err);
 
+/* One destination's decision on one object of a bundle, as plain data: the same verdict, rule
+ * chain, changes and object as sl_policy_decide_bundle gives, borrowed from the rows that hold it
+ * (valid until sl_policy_rows_free; objects and changes are shared, read-only). */
+struct sl_policy_row {
+	enum sl_policy_verdict verdict;
+	const char *rule;      /* the rule chain */
+	const json_t *changes; /* [{path, action, ...}]: an empty array when there are none */
+	const json_t *obj;     /* what the destination may receive; NULL when denied */
+};
+
+struct sl_policy_rows; /* owned by the caller: sl_policy_rows_free */
+
+/* A whole bundle for every destination of p at once, as sl_policy_decide_bundle_all decides it
+ * (each object's facts read once, verdict classes kept in p), but the decisions are rows in one
+ * block instead of a decision object per object and destination: what the gateway's pipeline
+ * records. *out is NULL on error. */
+int sl_policy_decide_bundle_rows(const struct sl_policy *p, const json_t *bundle, long long now,
+                                 struct sl_policy_rows **out, struct sl_err *err);
+/* The number of objects in the bundle (rows per destination). */
+size_t sl_policy_rows_count(const struct sl_policy_rows *r);
+/* Destination i's rows (sl_policy_dest_at(p, i)), one per object in bundle order. Borrowed. */
+const struct sl_policy_row *sl_policy_rows_dest(const struct sl_policy_rows *r, size_t i);
+/* NULL is a no-op. */
+void sl_policy_rows_free(struct sl_policy_rows *r);
+
 /* A MISP event ({"Event": {...}} or the inner object): the event as a whole, then each attribute
  * and object (strictest of event and own distribution, event TLP inherited). Withheld
  * attributes/objects are removed with the ObjectReferences that point at them; distribution 2

@@ -4,11 +4,13 @@
 #include <ctype.h>
 #include <errno.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -137,14 +139,21 @@ static char *pseudonym_input(enum sl_gdpr_cat c, const char *value, size_t *len)
 
 static char *pseudonym_text(enum sl_gdpr_cat c, const char *hexd)
 {
+	size_t n = strnlen(hexd, 40);
 	char *out = malloc(64);
 
+	/* as snprintf(out, 64, "%s@pseudonym.invalid" / "pseudonym:%s"), which costs more than the
+	 * HMAC's own work */
 	if (!out)
 		return NULL;
-	if (c == SL_GDPR_EMAIL)
-		snprintf(out, 64, "%s@pseudonym.invalid", hexd);
-	else
-		snprintf(out, 64, "pseudonym:%s", hexd);
+	if (c == SL_GDPR_EMAIL) {
+		memcpy(out, hexd, n);
+		memcpy(out + n, "@pseudonym.invalid", 19);
+	} else {
+		memcpy(out, "pseudonym:", 10);
+		memcpy(out + 10, hexd, n);
+		out[10 + n] = '\0';
+	}
 	return out;
 }
 
@@ -164,34 +173,60 @@ char *sl_gdpr_pseudonym(const unsigned char *key, size_t keylen, enum sl_gdpr_ca
 	return pseudonym_text(c, hexd);
 }
 
+/* HMAC-SHA256 (RFC 2104) with the key's inner and outer hash states computed once: a pseudonym
+ * then costs two copies of a state and two short hashes, instead of setting up a MAC. */
 struct sl_gdpr_pseudonymiser {
-	EVP_MAC *mac;
-	EVP_MAC_CTX *ctx;
+	EVP_MD *md;
+	EVP_MD_CTX *inner, *outer, *tmp;
 };
 
 void sl_gdpr_pseudonymiser_free(struct sl_gdpr_pseudonymiser *ps)
 {
 	if (!ps)
 		return;
-	EVP_MAC_CTX_free(ps->ctx);
-	EVP_MAC_free(ps->mac);
+	EVP_MD_CTX_free(ps->inner);
+	EVP_MD_CTX_free(ps->outer);
+	EVP_MD_CTX_free(ps->tmp);
+	EVP_MD_free(ps->md);
 	free(ps);
 }
 
 struct sl_gdpr_pseudonymiser *sl_gdpr_pseudonymiser_new(const unsigned char *key, size_t keylen)
 {
 	struct sl_gdpr_pseudonymiser *ps = calloc(1, sizeof(*ps));
-	OSSL_PARAM params[2];
+	unsigned char k[64], pad[64];
+	unsigned int klen = 0;
+	size_t i;
 
 	if (!ps || !key)
 		goto fail;
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
-	params[1] = OSSL_PARAM_construct_end();
-	if (!(ps->mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) ||
-	    !(ps->ctx = EVP_MAC_CTX_new(ps->mac)) || !EVP_MAC_init(ps->ctx, key, keylen, params))
+	memset(k, 0, sizeof(k));
+	if (!(ps->md = EVP_MD_fetch(NULL, "SHA256", NULL)) || !(ps->inner = EVP_MD_CTX_new()) ||
+	    !(ps->outer = EVP_MD_CTX_new()) || !(ps->tmp = EVP_MD_CTX_new()))
 		goto fail;
+	/* a key longer than the block is hashed first */
+	if (keylen > sizeof(k)) {
+		if (!EVP_Digest(key, keylen, k, &klen, ps->md, NULL))
+			goto fail;
+	} else {
+		memcpy(k, key, keylen);
+	}
+	for (i = 0; i < sizeof(pad); i++)
+		pad[i] = k[i] ^ 0x36;
+	if (!EVP_DigestInit_ex(ps->inner, ps->md, NULL) ||
+	    !EVP_DigestUpdate(ps->inner, pad, sizeof(pad)))
+		goto fail;
+	for (i = 0; i < sizeof(pad); i++)
+		pad[i] = k[i] ^ 0x5c;
+	if (!EVP_DigestInit_ex(ps->outer, ps->md, NULL) ||
+	    !EVP_DigestUpdate(ps->outer, pad, sizeof(pad)))
+		goto fail;
+	OPENSSL_cleanse(k, sizeof(k));
+	OPENSSL_cleanse(pad, sizeof(pad));
 	return ps;
 fail:
+	OPENSSL_cleanse(k, sizeof(k));
+	OPENSSL_cleanse(pad, sizeof(pad));
 	sl_gdpr_pseudonymiser_free(ps);
 	return NULL;
 }
@@ -200,17 +235,19 @@ char *sl_gdpr_pseudonymiser_make(struct sl_gdpr_pseudonymiser *ps, enum sl_gdpr_
                                  const char *value)
 {
 	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned char ih[EVP_MAX_MD_SIZE], md[EVP_MAX_MD_SIZE];
+	unsigned int ilen = 0, mdlen = 0;
 	char hexd[33], *in;
-	size_t len, mdlen = 0, i;
+	size_t len, i;
 	int ok;
 
 	if (!(in = pseudonym_input(c, value, &len)))
 		return NULL;
-	/* a NULL key starts a new MAC with the key given at _new */
-	ok = EVP_MAC_init(ps->ctx, NULL, 0, NULL) &&
-	     EVP_MAC_update(ps->ctx, (const unsigned char *)in, len) &&
-	     EVP_MAC_final(ps->ctx, md, &mdlen, sizeof(md)) && mdlen >= 16;
+	ok = EVP_MD_CTX_copy_ex(ps->tmp, ps->inner) &&
+	     EVP_DigestUpdate(ps->tmp, (const unsigned char *)in, len) &&
+	     EVP_DigestFinal_ex(ps->tmp, ih, &ilen) && EVP_MD_CTX_copy_ex(ps->tmp, ps->outer) &&
+	     EVP_DigestUpdate(ps->tmp, ih, ilen) && EVP_DigestFinal_ex(ps->tmp, md, &mdlen) &&
+	     mdlen >= 16;
 	free(in);
 	if (!ok)
 		return NULL;
@@ -226,15 +263,29 @@ static int key_is_identity(const char *k)
 {
 	size_t n = strlen(k);
 
-	/* most keys end neither in _ref(s) nor are one of the six: decide those by their first
-	 * and last letters */
-	if (n > 4 && k[n - 1] != 'f' && k[n - 1] != 's' && !strchr("itscmu", k[0]))
-		return 0;
-	if (strcmp(k, "id") == 0 || strcmp(k, "type") == 0 || strcmp(k, "spec_version") == 0 ||
-	    strcmp(k, "created") == 0 || strcmp(k, "modified") == 0 || strcmp(k, "uuid") == 0)
-		return 1;
-	return (n > 4 && strcmp(k + n - 4, "_ref") == 0) ||
-	       (n > 5 && strcmp(k + n - 5, "_refs") == 0);
+	/* by length first: this runs for every key of every object a change is made to */
+	switch (n) {
+	case 2:
+		return k[0] == 'i' && k[1] == 'd';
+	case 4:
+		return memcmp(k, "type", 4) == 0 || memcmp(k, "uuid", 4) == 0;
+	case 7:
+		if (memcmp(k, "created", 7) == 0)
+			return 1;
+		break;
+	case 8:
+		if (memcmp(k, "modified", 8) == 0)
+			return 1;
+		break;
+	case 12:
+		if (memcmp(k, "spec_version", 12) == 0)
+			return 1;
+		break;
+	default:
+		break;
+	}
+	return (n > 4 && k[n - 1] == 'f' && memcmp(k + n - 4, "_ref", 4) == 0) ||
+	       (n > 5 && k[n - 1] == 's' && memcmp(k + n - 5, "_refs", 5) == 0);
 }
 
 /* A new string with every occurrence of value replaced, or NULL when there is none. */
@@ -336,6 +387,22 @@ int sl_gdpr_replace(json_t *v, const char *value, const char *with)
 	return replace_rec(v, value, strlen(value), with, 0);
 }
 
+/* A JSON string of s: plain ASCII (nearly every replaced value) needs no UTF-8 check, which costs
+ * more than the replacement. */
+static json_t *string_new(const char *s)
+{
+	size_t n = strlen(s), i = 0;
+	uint64_t acc = 0, w;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, s + i, 8);
+		acc |= w;
+	}
+	for (; i < n; i++)
+		acc |= (unsigned char)s[i];
+	return (acc & 0x8080808080808080ull) == 0 ? json_stringn_nocheck(s, n) : json_string(s);
+}
+
 static json_t *replaced_rec(json_t *v, const char *value, size_t vlen, const char *with, int depth,
                             int *count)
 {
@@ -352,7 +419,7 @@ static json_t *replaced_rec(json_t *v, const char *value, size_t vlen, const cha
 			return NULL;
 		if (!s)
 			return json_incref(v);
-		n = json_string(s);
+		n = string_new(s);
 		free(s);
 		(*count)++;
 		return n;

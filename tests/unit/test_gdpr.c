@@ -213,6 +213,39 @@ static void pseudonymiser_matches_hmac(void **state)
 	sl_gdpr_pseudonymiser_free(NULL);
 }
 
+/* Key files may be longer than SHA-256's 64-byte block (up to SL_GDPR_KEY_MAX): HMAC hashes such
+ * a key first, and the pseudonymiser, which keeps the key's hash states, must do the same; keys of
+ * exactly one block, and shorter ones, are used as they are. */
+static void pseudonymiser_key_lengths(void **state)
+{
+	static const size_t lens[] = {16, 63, 64, 65, 200, SL_GDPR_KEY_MAX};
+	unsigned char *key = malloc(SL_GDPR_KEY_MAX);
+	size_t i, j;
+
+	(void)state;
+	assert_non_null(key);
+	for (j = 0; j < SL_GDPR_KEY_MAX; j++)
+		key[j] = (unsigned char)(j * 131 + 7);
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		struct sl_gdpr_pseudonymiser *ps = sl_gdpr_pseudonymiser_new(key, lens[i]);
+		unsigned char md[EVP_MAX_MD_SIZE];
+		unsigned int mdlen = 0;
+		char hexd[33], want[80], *many;
+		const char *input = "ip-address:203.0.113.9";
+		assert_non_null(ps);
+		assert_non_null(HMAC(EVP_sha256(), key, (int)lens[i], (const unsigned char *)input,
+		                     strlen(input), md, &mdlen));
+		for (j = 0; j < 16; j++)
+			snprintf(hexd + 2 * j, 3, "%02x", md[j]);
+		snprintf(want, sizeof(want), "pseudonym:%s", hexd);
+		many = sl_gdpr_pseudonymiser_make(ps, SL_GDPR_IP_ADDRESS, "203.0.113.9");
+		assert_string_equal(many, want);
+		free(many);
+		sl_gdpr_pseudonymiser_free(ps);
+	}
+	free(key);
+}
+
 static void each_category_is_found(void **state)
 {
 	struct sl_policy *p = policy_with("redact", NULL);
@@ -485,6 +518,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(keep_leaves_it),
 	    cmocka_unit_test(pseudonymiser_matches_hmac),
+	    cmocka_unit_test(pseudonymiser_key_lengths),
 	    cmocka_unit_test(drop_withholds_the_object),
 	    cmocka_unit_test(redact_keeps_the_object),
 	    cmocka_unit_test(pseudonymise_is_keyed_stable_and_consistent),

@@ -346,11 +346,13 @@ static int same_object(const json_t *a, const json_t *b)
 }
 
 /* sl_policy_decide_bundle_all gives every destination what sl_policy_decide_bundle gives it:
- * same verdicts, rule chains, changes, objects and bundle to send. */
+ * same verdicts, rule chains, changes, objects and bundle to send; and so do the rows of
+ * sl_policy_decide_bundle_rows (what the gateway records). */
 static void bundle_agree(const struct sl_policy *p, const json_t *bundle, const char *what)
 {
 	json_t *outs[MAXD];
 	struct sl_policy_decision **decs[MAXD];
+	struct sl_policy_rows *rows = NULL;
 	struct sl_err err;
 	size_t nd = sl_policy_dest_count(p), n = 0, i, k;
 
@@ -358,6 +360,11 @@ static void bundle_agree(const struct sl_policy *p, const json_t *bundle, const 
 		fprintf(stderr, "%s: bundle_all: %s\n", what, err.msg);
 		failures++;
 		return;
+	}
+	if (sl_policy_decide_bundle_rows(p, bundle, NOW, &rows, &err) != 0 ||
+	    sl_policy_rows_count(rows) != n) {
+		fprintf(stderr, "%s: bundle_rows: %s\n", what, rows ? "count differs" : err.msg);
+		failures++;
 	}
 	for (i = 0; i < nd; i++) {
 		json_t *out1 = NULL;
@@ -384,12 +391,28 @@ static void bundle_agree(const struct sl_policy *p, const json_t *bundle, const 
 				        sl_policy_decision_rule(decs[i][k]));
 				failures++;
 			}
+			if (rows && k < sl_policy_rows_count(rows)) {
+				const struct sl_policy_row *rw = &sl_policy_rows_dest(rows, i)[k];
+				cases++;
+				if (sl_policy_decision_verdict(d1[k]) != rw->verdict ||
+				    strcmp(sl_policy_decision_rule(d1[k]), rw->rule) != 0 ||
+				    !json_equal((json_t *)sl_policy_decision_changes(d1[k]),
+				                (json_t *)rw->changes) ||
+				    !same_object(sl_policy_decision_object(d1[k]), rw->obj)) {
+					fprintf(stderr,
+					        "%s: rows: destination %zu object %zu: %s | %s\n",
+					        what, i, k, sl_policy_decision_rule(d1[k]),
+					        rw->rule);
+					failures++;
+				}
+			}
 		}
 		json_decref(out1);
 		sl_policy_decisions_free(d1, n1);
 		json_decref(outs[i]);
 		sl_policy_decisions_free(decs[i], n);
 	}
+	sl_policy_rows_free(rows);
 }
 
 static void test_bundle_all(void)

@@ -479,6 +479,7 @@ static void check_bundle_all(const struct sl_policy *p, const struct dest *ds, i
 	json_t *rep = json_deep_copy(json_array_get(conts, 0)), *b, *outs[16];
 	const char *id = json_string_value(json_object_get(o, "id"));
 	struct sl_policy_decision **decs[16];
+	struct sl_policy_rows *rows = NULL;
 	struct sl_err err;
 	size_t n = 0, k;
 	int i;
@@ -511,6 +512,26 @@ static void check_bundle_all(const struct sl_policy *p, const struct dest *ds, i
 		json_decref(outs[i]);
 		sl_policy_decisions_free(decs[i], n);
 	}
+	/* the rows the gateway records: the same, row by row */
+	cases++;
+	if (sl_policy_decide_bundle_rows(p, b, NOW, &rows, &err) != 0 ||
+	    sl_policy_rows_count(rows) != 2) {
+		violation("bundle not decided as rows", &ds[0], rows ? "row count" : err.msg);
+		sl_policy_rows_free(rows);
+		json_decref(b);
+		return;
+	}
+	for (i = 0; i < nd; i++) {
+		const struct sl_policy_row *rw = sl_policy_rows_dest(rows, (size_t)i);
+		int want = oracle_allows(&ds[i], f);
+		if ((rw[0].verdict != SL_POLICY_DENY) != want || (rw[0].obj != NULL) != want)
+			violation(want ? "allowed object withheld from the rows"
+			               : "forbidden object sent in the rows",
+			          &ds[i], rw[0].rule);
+		if (want && rw[0].obj)
+			check_pii(&ds[i], f, rw[0].obj, rw[0].rule);
+	}
+	sl_policy_rows_free(rows);
 	json_decref(b);
 }
 
