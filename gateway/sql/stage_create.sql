@@ -10,7 +10,8 @@ CREATE TEMP TABLE IF NOT EXISTS stage_prov (
 	id text NOT NULL,
 	modified timestamptz NOT NULL,
 	origin_id text NOT NULL,
-	content_hash bytea NOT NULL
+	content_hash bytea NOT NULL,
+	of_first boolean NOT NULL -- repeats the version's first delivery (same peer and origin)
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_obs (
 	value text NOT NULL,

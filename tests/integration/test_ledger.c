@@ -17,6 +17,7 @@
 #include <libpq-fe.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/sha.h>
 
 #include "ledger.h"
 #include "sltest.h"
@@ -607,6 +608,197 @@ static void audit_is_append_only(void **state)
 	json_decref(list);
 }
 
+/* The one text value of sql with parameter p1 (NULL when the value is NULL), a new string. */
+static char *q_text1(PGconn *pg, const char *sql, const char *p1)
+{
+	PGresult *r = PQexecParams(pg, sql, 1, NULL, &p1, NULL, NULL, 0);
+	char *v;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		fail_msg("%s: %s", sql, PQerrorMessage(pg));
+	v = PQgetisnull(r, 0, 0) ? NULL : strdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return v;
+}
+
+static void assert_q1(PGconn *pg, const char *sql, const char *p1, const char *want)
+{
+	char *got = q_text1(pg, sql, p1);
+
+	if (!got || strcmp(got, want) != 0)
+		fail_msg("%s [%s]\n got: %s\nwant: %s", sql, p1, got ? got : "NULL", want);
+	free(got);
+}
+
+/* Each version is stored as delivered: its content, version key, created and revoked, and as
+ * content_hash the SHA-256 of the canonical text (compact, keys sorted, as jansson writes it),
+ * whatever the strings hold, however many keys, with or without real numbers. */
+static void stored_as_delivered_with_its_canonical_hash(void **state)
+{
+	struct ctx *c = *state;
+	struct sl_err err = {0};
+	json_t *objs[3], *nested;
+	char *canon[3], hexd[65], key[16];
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	enum sl_ledger_outcome o[3];
+	size_t i, k;
+
+	objs[0] =
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:I}", "type", "note", "spec_version",
+	              "2.1", "id", "note--" U1, "created", "1999-12-31T23:59:59.999999Z",
+	              "modified", "2024-02-29T12:34:56.1234567Z", "revoked", 1, "content",
+	              "tab\there \"q\" back\\slash \x01\x1f del\x7f /s \xc3\xa9 "
+	              "\xe2\x82\xac \xf0\x9f\x98\x80",
+	              "x_n", (json_int_t)-9007199254740993LL);
+	nested =
+	    json_pack("{s:[i, i, {s:b, s:n}], s:s, s:{}}", "b", 1, -2, "z", 1, "a", "a", "A", "c");
+	json_object_set_new(objs[0], "x_nested", nested);
+	for (k = 0; k < 40; k++) { /* more keys than sorted on the stack, in reverse order */
+		snprintf(key, sizeof(key), "x_k%02zu", 39 - k);
+		json_object_set_new(objs[0], key, json_integer((json_int_t)k));
+	}
+	objs[1] = json_pack("{s:s, s:s, s:s, s:s, s:s, s:f}", "type", "opinion", "spec_version",
+	                    "2.1", "id", "opinion--" U2, "created", "2024-01-01T00:00:00Z",
+	                    "modified", "2024-01-01T00:00:00.5Z", "x_real", 0.1);
+	objs[2] = sco("ipv4-addr", U3, "192.0.2.7");
+	for (i = 0; i < 3; i++) {
+		canon[i] = json_dumps(objs[i], JSON_COMPACT | JSON_SORT_KEYS);
+		json_incref(objs[i]);
+	}
+	assert_int_equal(ingest(c->l, "misp-a", objs, 3, NULL, o, NULL, &err), 0);
+	for (i = 0; i < 3; i++) {
+		char id[80];
+
+		assert_int_equal(o[i], SL_LEDGER_NEW);
+		snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(objs[i], "id")));
+		SHA256((const unsigned char *)canon[i], strlen(canon[i]), md);
+		for (k = 0; k < sizeof(md); k++)
+			snprintf(hexd + 2 * k, 3, "%02x", md[k]);
+		assert_q1(c->pg, "SELECT encode(content_hash, 'hex') FROM objects WHERE id = $1",
+		          id, hexd);
+		{ /* the stored content is the object as delivered */
+			const char *p[2] = {id, canon[i]};
+			PGresult *r = PQexecParams(
+			    c->pg, "SELECT content = $2::jsonb FROM objects WHERE id = $1", 2, NULL,
+			    p, NULL, NULL, 0);
+
+			assert_int_equal(PQntuples(r), 1);
+			assert_string_equal(PQgetvalue(r, 0, 0), "t");
+			PQclear(r);
+		}
+		json_decref(objs[i]);
+	}
+	/* the version key, created and revoked of the note */
+	{
+		const char *p[2] = {"note--" U1, canon[0]};
+		PGresult *r =
+		    PQexecParams(c->pg,
+		                 "SELECT content = $2::jsonb, revoked, "
+		                 "to_char(modified AT TIME ZONE 'UTC', "
+		                 "'YYYY-MM-DD\"T\"HH24:MI:SS.US'), "
+		                 "to_char(created AT TIME ZONE 'UTC', "
+		                 "'YYYY-MM-DD\"T\"HH24:MI:SS.US') FROM objects WHERE id = $1",
+		                 2, NULL, p, NULL, NULL, 0);
+
+		assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+		assert_int_equal(PQntuples(r), 1);
+		assert_string_equal(PQgetvalue(r, 0, 0), "t");
+		assert_string_equal(PQgetvalue(r, 0, 1), "t");
+		/* digits past the microsecond are dropped from the key */
+		assert_string_equal(PQgetvalue(r, 0, 2), "2024-02-29T12:34:56.123456");
+		assert_string_equal(PQgetvalue(r, 0, 3), "1999-12-31T23:59:59.999999");
+		PQclear(r);
+	}
+	assert_q1(
+	    c->pg,
+	    "SELECT to_char(modified AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || ' ' || "
+	    "revoked || ' ' || (created IS NULL) FROM objects WHERE id = $1",
+	    "ipv4-addr--" U3, "1970-01-01 00:00:00.000000 false true");
+	assert_q1(c->pg,
+	          "SELECT to_char(modified AT TIME ZONE 'UTC', 'SS.US') FROM objects WHERE id = $1",
+	          "opinion--" U2, "00.500000");
+	for (i = 0; i < 3; i++)
+		free(canon[i]);
+}
+
+/* Provenance counts each (version, peer, origin) once, also when a batch repeats a version: the
+ * first delivery (on the version's row) and its repeats are one row, other origins their own. */
+static void repeats_within_a_batch_count_on_the_right_row(void **state)
+{
+	struct ctx *c = *state;
+	struct sl_err err = {0};
+	struct sl_ledger_in in[3];
+	struct sl_ledger_result res[3];
+	json_t *x = sco("domain-name", U1, "repeat.example.com");
+	const char *o1[] = {"e1", "e1", "e2"}, *o2[] = {"e1", "e2", "e3"};
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		in[i].obj = x;
+		in[i].origin_id = o1[i];
+	}
+	assert_int_equal(sl_ledger_ingest(c->l, "misp-a", in, 3, NULL, res, &err), 0);
+	assert_int_equal(res[0].outcome, SL_LEDGER_NEW);
+	assert_int_equal(res[1].outcome, SL_LEDGER_SAME);
+	assert_int_equal(res[2].outcome, SL_LEDGER_SAME);
+	assert_q1(c->pg,
+	          "SELECT string_agg(peer || ' ' || origin_id || ' ' || deliveries, ', ' ORDER BY "
+	          "peer, origin_id) FROM provenance WHERE id = $1",
+	          "domain-name--" U1, "misp-a e1 2, misp-a e2 1");
+	for (i = 0; i < 3; i++)
+		in[i].origin_id = o2[i];
+	assert_int_equal(sl_ledger_ingest(c->l, "misp-a", in, 3, NULL, res, &err), 0);
+	in[0].origin_id = "e1";
+	assert_int_equal(sl_ledger_ingest(c->l, "opencti", in, 1, NULL, res, &err), 0);
+	assert_int_equal(res[0].outcome, SL_LEDGER_SAME);
+	assert_q1(c->pg,
+	          "SELECT string_agg(peer || ' ' || origin_id || ' ' || deliveries, ', ' ORDER BY "
+	          "peer, origin_id) FROM provenance WHERE id = $1",
+	          "domain-name--" U1, "misp-a e1 3, misp-a e2 2, misp-a e3 1, opencti e1 1");
+	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM objects"), 1);
+	json_decref(x);
+}
+
+/* An object refused only once serialised (a NUL in a string) does not count as a version: the
+ * valid version of the same id is the newest, and a valid copy of the refused version is new. */
+static void refused_while_serialising_is_no_version(void **state)
+{
+	struct ctx *c = *state;
+	struct sl_err err = {0};
+	struct sl_ledger_in in[4];
+	struct sl_ledger_result res[4];
+	json_t *objs[4], *got;
+	size_t i;
+
+	objs[0] = indicator(U1, "2024-01-01T00:00:00Z", "[domain-name:value = 'a.example.com']");
+	objs[1] = indicator(U1, "2024-02-01T00:00:00Z", "[domain-name:value = 'b.example.com']");
+	json_object_set_new(objs[1], "description", json_stringn("nul\0in", 6));
+	objs[2] = indicator(U2, "2024-01-01T00:00:00Z", "[domain-name:value = 'c.example.com']");
+	json_object_set_new(objs[2], "description", json_stringn("nul\0in", 6));
+	objs[3] = indicator(U2, "2024-01-01T00:00:00Z", "[domain-name:value = 'c.example.com']");
+	for (i = 0; i < 4; i++) {
+		in[i].obj = objs[i];
+		in[i].origin_id = NULL;
+	}
+	assert_int_equal(sl_ledger_ingest(c->l, "feed-x", in, 4, NULL, res, &err), 0);
+	assert_int_equal(res[0].outcome, SL_LEDGER_NEW);
+	assert_int_equal(res[1].outcome, SL_LEDGER_REJECTED);
+	assert_non_null(strstr(res[1].msg, "NUL"));
+	assert_int_equal(res[2].outcome, SL_LEDGER_REJECTED);
+	assert_int_equal(res[3].outcome, SL_LEDGER_NEW);
+	got = sl_ledger_get(c->l, "indicator--" U1, NULL, &err);
+	assert_non_null(got);
+	assert_string_equal(json_string_value(json_object_get(got, "modified")),
+	                    "2024-01-01T00:00:00Z");
+	json_decref(got);
+	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM objects"), 2);
+	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM quarantine"), 2);
+	assert_int_equal(
+	    q_int(c->pg, "SELECT count(*) FROM observables WHERE value = 'c.example.com'"), 1);
+	for (i = 0; i < 4; i++)
+		json_decref(objs[i]);
+}
+
 static void bad_input_is_quarantined_and_the_rest_stored(void **state)
 {
 	struct ctx *c = *state;
@@ -942,6 +1134,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(cursor_and_data_commit_together, setup, teardown),
 	    cmocka_unit_test_setup_teardown(audit_is_append_only, setup, teardown),
 	    cmocka_unit_test_setup_teardown(bad_input_is_quarantined_and_the_rest_stored, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(stored_as_delivered_with_its_canonical_hash, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(repeats_within_a_batch_count_on_the_right_row, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(refused_while_serialising_is_no_version, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(erasure_tombstones_revokes_and_audits_a_hash, setup,
 	                                    teardown),

@@ -1,6 +1,7 @@
 /* test_ledger_upgrade.c — a database at schema 3 (as sluice before migration 004 left it: every
  * delivery in the provenance table) is upgraded by `migrate` without losing or changing any
- * provenance, and then ingests, shares, answers `sources` and erases as a fresh one does.
+ * provenance, and then ingests, shares, answers `sources` and erases as a fresh one does; its
+ * observables' stix_id index becomes a hash index (migration 005) that still finds them.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -110,6 +111,14 @@ static void schema_3_upgrades_and_keeps_provenance(void **state)
 	assert_int_equal(to, sl_ledger_schema_known());
 	assert_true(to >= 4);
 	assert_query(pg, PROV, before); /* the same rows, counts and hashes */
+	/* 005: the observables' stix_id index is rebuilt as a hash index and still finds them */
+	assert_query(pg,
+	             "SELECT a.amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam "
+	             "WHERE c.relname = 'observables_stix_id'",
+	             "hash");
+	exec_ok(pg, "SET enable_seqscan = off");
+	assert_query(pg, "SELECT count(*) FROM observables WHERE stix_id = '" DOM "'", "1");
+	exec_ok(pg, "RESET enable_seqscan");
 
 	/* a repeat from misp-a counts on the old row; a new version's first delivery is listed */
 	dom = json_pack("{s:s, s:s, s:s, s:s}", "type", "domain-name", "spec_version", "2.1", "id",
