@@ -1962,8 +1962,9 @@ out:
 	return rc;
 }
 
-int sl_ledger_outbox_claim(struct sl_ledger *l, const char *destination, size_t max, int lease_s,
-                           struct sl_ledger_work *out, size_t *n, struct sl_err *err)
+/* A claim; with payloads non-NULL, also what to send for each row (parsed, or NULL). */
+static int claim(struct sl_ledger *l, const char *destination, size_t max, int lease_s,
+                 struct sl_ledger_work *out, json_t **payloads, size_t *n, struct sl_err *err)
 {
 	char lim[24], lease[24];
 	const char *p[3] = {destination, lim, lease};
@@ -1991,10 +1992,83 @@ int sl_ledger_outbox_claim(struct sl_ledger *l, const char *destination, size_t 
 		w->action = strcmp(PQgetvalue(r, i, 4), "revoke") == 0 ? SL_LEDGER_REVOKE
 		                                                       : SL_LEDGER_DELIVER;
 		w->attempts = atoi(PQgetvalue(r, i, 5));
+		if (payloads) {
+			struct sl_json_limits lim_j = sl_json_limits_default();
+			struct sl_err e2 = {0};
+
+			payloads[i] = NULL;
+			if (PQgetisnull(r, i, 6))
+				continue;
+			lim_j.max_bytes = (size_t)PQgetlength(r, i, 6) + 1;
+			payloads[i] = sl_json_parse(
+			    PQgetvalue(r, i, 6), (size_t)PQgetlength(r, i, 6), &lim_j, w->id, &e2);
+		}
 	}
 	*n = (size_t)i;
 	PQclear(r);
 	return 0;
+}
+
+int sl_ledger_outbox_claim(struct sl_ledger *l, const char *destination, size_t max, int lease_s,
+                           struct sl_ledger_work *out, size_t *n, struct sl_err *err)
+{
+	return claim(l, destination, max, lease_s, out, NULL, n, err);
+}
+
+int sl_ledger_outbox_claim_payloads(struct sl_ledger *l, const char *destination, size_t max,
+                                    int lease_s, struct sl_ledger_work *out, json_t **payloads,
+                                    size_t *n, struct sl_err *err)
+{
+	if (!payloads)
+		return sl_err_set(err, SL_EINVAL, "outbox", "claim needs room for the payloads");
+	return claim(l, destination, max, lease_s, out, payloads, n, err);
+}
+
+json_t *sl_ledger_outbox_newest(struct sl_ledger *l, const char *const *ids, size_t n,
+                                struct sl_err *err)
+{
+	struct buf a = {0};
+	const char *p[1];
+	json_t *out;
+	PGresult *r;
+	size_t i;
+	int k;
+
+	if (n && !ids)
+		return sl_err_set(err, SL_EINVAL, "outbox", "no ids"), NULL;
+	if (!(out = json_object()))
+		return sl_err_set(err, SL_ENOMEM, "outbox", "out of memory"), NULL;
+	if (n == 0)
+		return out;
+	buf_ch(&a, '{');
+	for (i = 0; i < n; i++)
+		buf_arr_elem(&a, ids[i]);
+	buf_ch(&a, '}');
+	p[0] = a.p;
+	if (a.oom) {
+		buf_free(&a);
+		json_decref(out);
+		return sl_err_set(err, SL_ENOMEM, "outbox", "out of memory"), NULL;
+	}
+	if (ready(l, err) != 0 || !(r = run(l, "outbox_newest", 1, p, err))) {
+		buf_free(&a);
+		json_decref(out);
+		return NULL;
+	}
+	buf_free(&a);
+	for (k = 0; k < PQntuples(r); k++) {
+		struct sl_json_limits lim = sl_json_limits_default();
+		struct sl_err e2 = {0};
+		json_t *o;
+
+		lim.max_bytes = (size_t)PQgetlength(r, k, 1) + 1;
+		o = sl_json_parse(PQgetvalue(r, k, 1), (size_t)PQgetlength(r, k, 1), &lim,
+		                  PQgetvalue(r, k, 0), &e2);
+		if (o)
+			json_object_set_new(out, PQgetvalue(r, k, 0), o);
+	}
+	PQclear(r);
+	return out;
 }
 
 static int settle(struct sl_ledger *l, int64_t id, const char *state, const char *msg, int retry_s,
@@ -2039,6 +2113,104 @@ int sl_ledger_outbox_blocked(struct sl_ledger *l, int64_t outbox_id, const char 
                              struct sl_err *err)
 {
 	return settle(l, outbox_id, "blocked", rule, 0, err);
+}
+
+int sl_ledger_outbox_settle_many(struct sl_ledger *l, const struct sl_ledger_settle *rows, size_t n,
+                                 struct sl_err *err)
+{
+	static const char *const states[] = {"sent", "failed", "parked"};
+	struct buf a[4];
+	const char *p[4];
+	char num[24];
+	PGresult *r;
+	size_t i, k, found;
+	int rc = 0;
+
+	if (n && !rows)
+		return sl_err_set(err, SL_EINVAL, "outbox", "no rows to settle");
+	if (n == 0)
+		return 0;
+	memset(a, 0, sizeof(a));
+	for (k = 0; k < 4; k++)
+		buf_ch(&a[k], '{');
+	for (i = 0; i < n; i++) {
+		if ((unsigned)rows[i].state > SL_LEDGER_SETTLE_PARKED) {
+			rc = sl_err_set(err, SL_EINVAL, "outbox", "settle row %zu has no state", i);
+			goto out;
+		}
+		snprintf(num, sizeof(num), "%" PRId64, rows[i].outbox_id);
+		buf_arr_elem(&a[0], num);
+		buf_arr_elem(&a[1], states[rows[i].state]);
+		buf_arr_elem(&a[2], rows[i].msg);
+		snprintf(num, sizeof(num), "%d",
+		         rows[i].retry_after_s < 0 ? 0 : rows[i].retry_after_s);
+		buf_arr_elem(&a[3], num);
+	}
+	for (k = 0; k < 4; k++) {
+		buf_ch(&a[k], '}');
+		p[k] = a[k].p;
+		if (a[k].oom) {
+			rc = sl_err_set(err, SL_ENOMEM, "outbox", "out of memory");
+			goto out;
+		}
+	}
+	if ((rc = ready(l, err)) != 0)
+		goto out;
+	if (!(r = run(l, "outbox_settle_many", 4, p, err))) {
+		rc = SL_EDB;
+		goto out;
+	}
+	found = (size_t)strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	if (found < n)
+		rc = sl_err_set(err, SL_ENOTFOUND, "outbox", "%zu of %zu outbox rows were gone",
+		                n - found, n);
+out:
+	for (k = 0; k < 4; k++)
+		buf_free(&a[k]);
+	return rc;
+}
+
+json_t *sl_ledger_outbox_containers(struct sl_ledger *l, const char *const *ids, size_t n,
+                                    struct sl_err *err)
+{
+	struct buf a = {0};
+	const char *p[1];
+	json_t *out, *arr;
+	PGresult *r;
+	size_t i;
+	int k;
+
+	if (n && !ids)
+		return sl_err_set(err, SL_EINVAL, "outbox", "no ids"), NULL;
+	if (!(out = json_object()))
+		return sl_err_set(err, SL_ENOMEM, "outbox", "out of memory"), NULL;
+	if (n == 0)
+		return out;
+	buf_ch(&a, '{');
+	for (i = 0; i < n; i++)
+		buf_arr_elem(&a, ids[i]);
+	buf_ch(&a, '}');
+	p[0] = a.p;
+	if (a.oom || ready(l, err) != 0 || !(r = run(l, "outbox_containers", 1, p, err))) {
+		if (a.oom)
+			sl_err_set(err, SL_ENOMEM, "outbox", "out of memory");
+		buf_free(&a);
+		json_decref(out);
+		return NULL;
+	}
+	buf_free(&a);
+	for (k = 0; k < PQntuples(r); k++) {
+		const char *ref = PQgetvalue(r, k, 0);
+		if (!(arr = json_object_get(out, ref))) {
+			arr = json_array();
+			if (!arr || json_object_set_new(out, ref, arr) != 0)
+				continue;
+		}
+		json_array_append_new(arr, json_string(PQgetvalue(r, k, 1)));
+	}
+	PQclear(r);
+	return out;
 }
 
 int sl_ledger_outbox_depth(struct sl_ledger *l, struct sl_ledger_depth **out, size_t *n,
@@ -2390,7 +2562,8 @@ int sl_ledger_share_record(struct sl_ledger *l, struct sl_ledger_share *rows, si
 			viewed++;
 			continue;
 		}
-		if (!deny && s->obj)
+		/* an allowed version goes as stored: only a changed one needs its own payload */
+		if (s->decision == SL_LEDGER_ALLOW_WITH_CHANGES && s->obj)
 			payload = json_dumps(s->obj, JSON_COMPACT | JSON_SORT_KEYS);
 		buf_arr_elem(&o[0], s->destination);
 		buf_arr_elem(&o[1], s->id);

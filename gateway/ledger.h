@@ -209,6 +209,16 @@ struct sl_ledger_work {
  * *n set to the number filled. */
 int sl_ledger_outbox_claim(struct sl_ledger *l, const char *destination, size_t max, int lease_s,
                            struct sl_ledger_work *out, size_t *n, struct sl_err *err) SL_MUSTCHECK;
+/* The same claim, with what to send for each row in the same round trip: payloads[i] (room for max)
+ * is a new reference to the row's payload, else its stored version, or NULL for a revocation (and
+ * for a version no longer stored, which the caller retries). The caller decrefs each. */
+int sl_ledger_outbox_claim_payloads(struct sl_ledger *l, const char *destination, size_t max,
+                                    int lease_s, struct sl_ledger_work *out, json_t **payloads,
+                                    size_t *n, struct sl_err *err) SL_MUSTCHECK;
+/* The newest stored version of each of ids[0..n) in one round trip: a new object id -> object,
+ * without the ids the ledger does not hold; NULL with err on failure. */
+json_t *sl_ledger_outbox_newest(struct sl_ledger *l, const char *const *ids, size_t n,
+                                struct sl_err *err);
 /* Settle a claimed row. failed: retried after retry_after_s; parked and blocked are final.
  * msg (may be NULL) is the delivery error or the policy rule. */
 int sl_ledger_outbox_sent(struct sl_ledger *l, int64_t outbox_id, struct sl_err *err) SL_MUSTCHECK;
@@ -218,6 +228,27 @@ int sl_ledger_outbox_parked(struct sl_ledger *l, int64_t outbox_id, const char *
                             struct sl_err *err) SL_MUSTCHECK;
 int sl_ledger_outbox_blocked(struct sl_ledger *l, int64_t outbox_id, const char *rule,
                              struct sl_err *err) SL_MUSTCHECK;
+
+/* Settle many claimed rows in one statement (one transaction): what a push of a whole batch
+ * ends in. state is SL_LEDGER_SETTLE_*; msg and retry_after_s as above. SL_ENOTFOUND when some
+ * row was gone (the others are settled all the same). */
+enum sl_ledger_settle_state {
+	SL_LEDGER_SETTLE_SENT,
+	SL_LEDGER_SETTLE_FAILED,
+	SL_LEDGER_SETTLE_PARKED
+};
+struct sl_ledger_settle {
+	int64_t outbox_id;
+	enum sl_ledger_settle_state state;
+	const char *msg;
+	int retry_after_s;
+};
+int sl_ledger_outbox_settle_many(struct sl_ledger *l, const struct sl_ledger_settle *rows, size_t n,
+                                 struct sl_err *err) SL_MUSTCHECK;
+/* sl_ledger_containers_of for ids[0..n) in one round trip: a new object id -> array of container
+ * ids, without the ids no container refers to; NULL with err on failure. */
+json_t *sl_ledger_outbox_containers(struct sl_ledger *l, const char *const *ids, size_t n,
+                                    struct sl_err *err);
 
 /* ---- audit (append-only: the database refuses UPDATE and DELETE) ------------------------------
  */
@@ -262,10 +293,11 @@ struct sl_ledger_share {
 };
 
 /* Record decisions, each once per (destination, id, modified): an audit row; for deliver rows an
- * outbox row (pending with obj as its payload when allowed, blocked with the rule when denied); for
- * the other (pull) rows that are allowed, obj joins the destination's view (sl_ledger_page with
- * destination set); all in one transaction. Decisions recorded before are skipped (recorded =
- * false). *n_new (may be NULL) = the number recorded now. */
+ * outbox row (pending when allowed — with obj as its payload when allowed with changes, else it
+ * goes as stored — blocked with the rule when denied); for the other (pull) rows that are allowed,
+ * obj joins the destination's view (sl_ledger_page with destination set); all in one transaction.
+ * Decisions recorded before are skipped (recorded = false). *n_new (may be NULL) = the number
+ * recorded now. */
 int sl_ledger_share_record(struct sl_ledger *l, struct sl_ledger_share *rows, size_t n,
                            size_t *n_new, struct sl_err *err) SL_MUSTCHECK;
 
