@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backoff.h"
 #include "decision.h"
@@ -75,6 +76,7 @@ struct speer {
 	struct settle_row *pend; /* settled on the loop, not yet written */
 	size_t npend;
 	char *seen_uuid, *seen_ts; /* a MISP event pushed: raise its seen mark with the settle */
+	uint64_t push_t0;          /* when the push in flight began (mono ms), for the debug log */
 };
 
 struct sl_sync {
@@ -134,6 +136,14 @@ static void wctx_free(void *ctx, void *hook_arg)
 {
 	(void)hook_arg;
 	sl_pipeline_free(ctx);
+}
+
+/* Monotonic milliseconds on any thread (job timings for the debug log). */
+static long long thread_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static uint64_t mono(const struct sl_sync *s)
@@ -279,6 +289,7 @@ struct pull_job {
 	enum pull_outcome outcome;
 	struct sl_pipeline_stats st;
 	struct sl_err err;
+	long long work_ms; /* time in the ledger worker, for the debug log */
 };
 
 /* The STIX id sluice knows foreign_id of peer by: the id map first, else one of the ids the peer
@@ -378,6 +389,7 @@ static int pull_work(struct sl_ledger *l, void *ctx, void *arg)
 {
 	struct pull_job *j = arg;
 	struct sl_ledger_cursor cur = {j->cfg->name, SL_SYNC_STREAM, j->position};
+	long long t0 = thread_ms();
 	int rc;
 
 	if (j->run->aborted) {
@@ -422,6 +434,7 @@ static int pull_work(struct sl_ledger *l, void *ctx, void *arg)
 		j->run->abort_err = j->err;
 		j->outcome = PULLED_SKIPPED;
 	}
+	j->work_ms = thread_ms() - t0;
 	return rc;
 }
 
@@ -444,6 +457,10 @@ static void pull_done(void *arg, bool cancelled)
 		switch (j->outcome) {
 		case PULLED_IN:
 			p->s->st.events_in++;
+			sl_debug(
+			    "peer %s: took in %s: %zu objects, %zu new, %zu decisions in %lld ms",
+			    p->cfg->name, j->origin ? j->origin : "an item", j->st.objects,
+			    j->st.stored, j->st.allowed + j->st.changed + j->st.denied, j->work_ms);
 			if (j->st.allowed || j->st.changed || j->st.denied)
 				run->took_in = true;
 			break;
@@ -712,13 +729,32 @@ static void batch_free(struct speer *p)
 	p->nevs = p->nwork = p->ev_next = 0;
 }
 
+/* Write settled rows, all in one statement. */
+static int settle_rows(struct sl_ledger *l, const struct settle_row *r, size_t n,
+                       struct sl_err *err)
+{
+	struct sl_ledger_settle *rows = calloc(n ? n : 1, sizeof(*rows));
+	size_t i;
+	int rc;
+
+	if (!rows)
+		return sl_err_set(err, SL_ENOMEM, "outbox", "out of memory");
+	for (i = 0; i < n; i++) {
+		rows[i].outbox_id = r[i].outbox_id;
+		rows[i].state = r[i].res == SL_PEER_PUSH_SENT    ? SL_LEDGER_SETTLE_SENT
+		                : r[i].res == SL_PEER_PUSH_RETRY ? SL_LEDGER_SETTLE_FAILED
+		                                                 : SL_LEDGER_SETTLE_PARKED;
+		rows[i].msg = r[i].msg;
+		rows[i].retry_after_s = r[i].retry_s;
+	}
+	rc = sl_ledger_outbox_settle_many(l, rows, n, err);
+	free(rows);
+	return rc;
+}
+
 static int settle_one(struct sl_ledger *l, const struct settle_row *r, struct sl_err *err)
 {
-	if (r->res == SL_PEER_PUSH_SENT)
-		return sl_ledger_outbox_sent(l, r->outbox_id, err);
-	if (r->res == SL_PEER_PUSH_RETRY)
-		return sl_ledger_outbox_failed(l, r->outbox_id, r->msg, r->retry_s, err);
-	return sl_ledger_outbox_parked(l, r->outbox_id, r->msg, err);
+	return settle_rows(l, r, 1, err);
 }
 
 /* Settled rows are written by a job on the destination's queue (before its next claim). */
@@ -734,21 +770,13 @@ struct settle_job {
 static int settle_work(struct sl_ledger *l, void *ctx, void *arg)
 {
 	struct settle_job *j = arg;
-	size_t i;
 	int rc = 0;
 
 	(void)ctx;
 	/* A lost settle is not lost work: the lease runs out and the row is claimed again. */
-	for (i = 0; i < j->n; i++) {
-		struct sl_err e = {0};
-		int r = settle_one(l, &j->rows[i], &e);
-		if (r < 0 && rc == 0) {
-			rc = r;
-			j->err = e;
-		}
-		if (r == SL_EDB)
-			break;
-	}
+	rc = settle_rows(l, j->rows, j->n, &j->err);
+	if (rc == SL_ENOTFOUND)
+		rc = 0; /* a row gone (erased) is settled enough; the others are written */
 	if (rc == 0 && j->seen_uuid) /* so that pulling the peer does not take our push back in */
 		seen_raise(l, j->seen_uuid, j->seen_ts);
 	return rc;
@@ -877,9 +905,12 @@ static void add_stored_refs(struct sl_ledger *l, const struct sl_policy_dest *d,
 {
 	json_t *ids = json_array(), *ctx_c = json_pack("[O]", container), *id, *o;
 	json_t *have = json_object(); /* ids objs holds: a hash, for events of 10,000s of refs */
+	json_t *stored = NULL;
 	struct sl_policy_ctx ctx = {ctx_c, NULL, NULL};
+	struct sl_err err = {0};
 	const json_t *v;
-	size_t i;
+	const char **want = NULL;
+	size_t i, nwant = 0;
 
 	if (!d || !ids || !ctx_c || !have)
 		goto done;
@@ -893,16 +924,22 @@ static void add_stored_refs(struct sl_ledger *l, const struct sl_policy_dest *d,
 	json_array_extend(ids, json_object_get(container, "object_marking_refs"));
 	if ((v = json_object_get(container, "created_by_ref")) != NULL)
 		json_array_append(ids, (json_t *)v);
+	/* the missing ones, fetched in one round trip (an event may refer to 10,000s) */
+	if (!(want = calloc(json_array_size(ids) + 1, sizeof(*want))))
+		goto done;
 	json_array_foreach(ids, i, id)
 	{
-		struct sl_err err = {0};
-		struct sl_policy_decision *dec;
-		json_t *obj, *out;
-
 		if (!json_is_string(id) || json_object_get(have, json_string_value(id)))
 			continue;
 		json_object_set_new(have, json_string_value(id), json_true());
-		obj = sl_ledger_get(l, json_string_value(id), NULL, &err);
+		want[nwant++] = json_string_value(id);
+	}
+	if (!(stored = sl_ledger_outbox_newest(l, want, nwant, &err)))
+		goto done;
+	for (i = 0; i < nwant; i++) {
+		struct sl_policy_decision *dec;
+		json_t *obj = json_object_get(stored, want[i]), *out;
+
 		if (!obj)
 			continue; /* e.g. a well-known TLP marking never stored */
 		dec = sl_policy_decide_stix(d, obj, &ctx, now, &err);
@@ -910,9 +947,10 @@ static void add_stored_refs(struct sl_ledger *l, const struct sl_policy_dest *d,
 		if (out)
 			json_array_append_new(objs, out);
 		sl_policy_decision_free(dec);
-		json_decref(obj);
 	}
 done:
+	free(want);
+	json_decref(stored);
 	json_decref(ids);
 	json_decref(ctx_c);
 	json_decref(have);
@@ -935,9 +973,11 @@ struct claim_job {
 	bool *settled;
 	struct push_event *evs;
 	size_t nevs;
-	struct settle_row *pre; /* rows settled while building (written here already) */
-	size_t npre;
-	char **logs; /* messages for the loop to log */
+	json_t **pay;           /* what to send for each claimed row (owned; NULL once taken) */
+	struct settle_row *pre; /* rows settled while building, written at the end of the job */
+	size_t npre, nsent_pre;
+	long long claim_ms, build_ms; /* for the debug log */
+	char **logs;                  /* messages for the loop to log */
 	size_t nlogs;
 };
 
@@ -962,16 +1002,19 @@ static void claim_log(struct claim_job *j, const char *fmt, ...)
 static void claim_settle(struct sl_ledger *l, struct claim_job *j, size_t i,
                          enum sl_peer_push_result res, const char *msg, int retry_s)
 {
-	struct settle_row r = {j->work[i].outbox_id, res, (char *)msg, retry_s};
-	struct sl_err err = {0};
+	struct settle_row *r;
 
+	(void)l;
 	if (j->settled[i])
 		return;
 	j->settled[i] = true;
 	if (res == SL_PEER_PUSH_SENT)
-		j->npre++; /* counted as sent on the loop */
-	if (settle_one(l, &r, &err) < 0)
-		claim_log(j, "%s: %s", err.where, err.msg);
+		j->nsent_pre++; /* counted as sent on the loop */
+	r = &j->pre[j->npre++]; /* room for every claimed row */
+	r->outbox_id = j->work[i].outbox_id;
+	r->res = res;
+	r->msg = msg ? strdup(msg) : NULL;
+	r->retry_s = retry_s;
 }
 
 /* MISP decides "newer" by the event's timestamp: an event rebuilt because one of its objects
@@ -1039,19 +1082,33 @@ static bool ts_after(const json_t *a, const json_t *b)
  * destination — with the new versions in it, and sent as an edit of its event. */
 static void build_orphans(struct sl_ledger *l, struct claim_job *j, json_t **pay, bool *covered)
 {
-	json_t *by_container = json_object(), *rows, *cid;
-	const char *key;
-	size_t i, k;
+	json_t *by_container = json_object(), *rows, *cid, *of = NULL;
+	const char *key, **ids = calloc(j->nwork + 1, sizeof(*ids));
+	size_t i, k, nids = 0;
+	struct sl_err oerr = {0};
 
-	for (i = 0; by_container && i < j->nwork; i++) {
-		struct sl_err err = {0};
-		json_t *cs;
+	for (i = 0; ids && i < j->nwork; i++)
+		if (pay[i] && !covered[i] && !is_container(j->work[i].id) &&
+		    strncmp(j->work[i].id, "identity--", 10) != 0 &&
+		    strncmp(j->work[i].id, "marking-definition--", 20) != 0)
+			ids[nids++] = j->work[i].id;
+	/* the events of every such row, in one round trip */
+	if (nids && !(of = sl_ledger_outbox_containers(l, ids, nids, &oerr))) {
+		/* not known which events they go in: they come back, never counted sent */
+		claim_log(j, "%s: %s", oerr.where, oerr.msg);
+		for (i = 0; i < j->nwork; i++)
+			if (pay[i] && !covered[i] && !is_container(j->work[i].id))
+				claim_settle(l, j, i, SL_PEER_PUSH_RETRY, oerr.msg, 5);
+	}
+	free(ids);
+	for (i = 0; of && by_container && i < j->nwork; i++) {
+		const json_t *cs;
 
 		if (!pay[i] || covered[i] || is_container(j->work[i].id) ||
 		    strncmp(j->work[i].id, "identity--", 10) == 0 ||
 		    strncmp(j->work[i].id, "marking-definition--", 20) == 0)
 			continue;
-		cs = sl_ledger_containers_of(l, j->work[i].id, &err);
+		cs = json_object_get(of, j->work[i].id);
 		json_array_foreach(cs, k, cid)
 		{
 			const char *c = json_string_value(cid);
@@ -1063,8 +1120,8 @@ static void build_orphans(struct sl_ledger *l, struct claim_job *j, json_t **pay
 			}
 			json_array_append_new(rows, json_integer((json_int_t)i));
 		}
-		json_decref(cs);
 	}
+	json_decref(of);
 	json_object_foreach(by_container, key, rows)
 	{
 		struct sl_err err = {0};
@@ -1178,11 +1235,12 @@ static void build_misp(struct sl_ledger *l, struct claim_job *j)
 			erase_rows[nerase++] = i;
 			continue;
 		}
-		memset(&err, 0, sizeof(err));
-		pay[i] = sl_ledger_outbox_payload(l, j->work[i].outbox_id, &err);
+		pay[i] = j->pay[i];
+		j->pay[i] = NULL;
 		if (!pay[i]) {
-			claim_log(j, "%s: %s", err.where, err.msg);
-			claim_settle(l, j, i, SL_PEER_PUSH_RETRY, err.msg, 5);
+			claim_log(j, "%s: its stored version cannot be read", j->work[i].id);
+			claim_settle(l, j, i, SL_PEER_PUSH_RETRY, "stored version cannot be read",
+			             5);
 		}
 	}
 	for (i = 0; i < j->nwork; i++) {
@@ -1294,7 +1352,6 @@ static void build_stix(struct sl_ledger *l, struct claim_job *j)
 		goto fail; /* rows stay leased and come back */
 	pe = j->evs;
 	for (i = 0; i < j->nwork; i++) {
-		struct sl_err err = {0};
 		json_t *pay;
 
 		if (j->work[i].action == SL_LEDGER_REVOKE) {
@@ -1302,10 +1359,12 @@ static void build_stix(struct sl_ledger *l, struct claim_job *j)
 			pe->rows[pe->nrows++] = i;
 			continue;
 		}
-		pay = sl_ledger_outbox_payload(l, j->work[i].outbox_id, &err);
+		pay = j->pay[i];
+		j->pay[i] = NULL;
 		if (!pay) {
-			claim_log(j, "%s: %s", err.where, err.msg);
-			claim_settle(l, j, i, SL_PEER_PUSH_RETRY, err.msg, 5);
+			claim_log(j, "%s: its stored version cannot be read", j->work[i].id);
+			claim_settle(l, j, i, SL_PEER_PUSH_RETRY, "stored version cannot be read",
+			             5);
 			continue;
 		}
 		json_array_append_new(objs, pay);
@@ -1336,20 +1395,32 @@ fail:
 static int claim_work(struct sl_ledger *l, void *ctx, void *arg)
 {
 	struct claim_job *j = arg;
+	long long t0;
 
 	(void)ctx;
 	j->work = calloc(j->max, sizeof(*j->work));
 	j->settled = calloc(j->max, sizeof(*j->settled));
-	if (!j->work || !j->settled)
+	j->pay = calloc(j->max, sizeof(*j->pay));
+	j->pre = calloc(j->max, sizeof(*j->pre));
+	if (!j->work || !j->settled || !j->pay || !j->pre)
 		return j->rc = sl_err_set(&j->err, SL_ENOMEM, j->cfg->name, "out of memory");
-	j->rc = sl_ledger_outbox_claim(l, j->cfg->name, j->max, j->lease_s, j->work, &j->nwork,
-	                               &j->err);
+	t0 = thread_ms();
+	j->rc = sl_ledger_outbox_claim_payloads(l, j->cfg->name, j->max, j->lease_s, j->work,
+	                                        j->pay, &j->nwork, &j->err);
+	j->claim_ms = thread_ms() - t0;
 	if (j->rc < 0 || j->nwork == 0)
 		return j->rc;
+	t0 = thread_ms();
 	if (j->kind == SL_PEER_ITEM_STIX)
 		build_stix(l, j);
 	else
 		build_misp(l, j);
+	if (j->npre) {
+		struct sl_err err = {0};
+		if (settle_rows(l, j->pre, j->npre, &err) < 0 && err.code != SL_ENOTFOUND)
+			claim_log(j, "%s: %s", err.where, err.msg);
+	}
+	j->build_ms = thread_ms() - t0;
 	return 0;
 }
 
@@ -1357,6 +1428,10 @@ static void claim_job_free(struct claim_job *j)
 {
 	size_t i;
 	events_free(j->evs, j->nevs);
+	for (i = 0; j->pay && i < j->nwork; i++)
+		json_decref(j->pay[i]);
+	free(j->pay);
+	pend_free(j->pre, j->npre);
 	free(j->work);
 	free(j->settled);
 	for (i = 0; i < j->nlogs; i++)
@@ -1400,7 +1475,9 @@ static void claim_done(void *arg, bool cancelled)
 		             p->s->opts.push_idle_ms ? p->s->opts.push_idle_ms : PUSH_IDLE_MS);
 		return;
 	}
-	p->s->st.rows_sent += j->npre;
+	sl_debug("peer %s: claimed %zu rows in %lld ms, built %zu items in %lld ms", p->cfg->name,
+	         j->nwork, j->claim_ms, j->nevs, j->build_ms);
+	p->s->st.rows_sent += j->nsent_pre;
 	p->work = j->work;
 	p->nwork = j->nwork;
 	p->settled = j->settled;
@@ -1454,7 +1531,8 @@ static void on_pushed(void *arg, enum sl_peer_push_result res, const struct sl_e
 			p->seen_uuid = strdup(json_string_value(json_object_get(ev, "uuid")));
 			p->seen_ts = strdup(ts);
 		}
-		sl_debug("peer %s: pushed %s", p->cfg->name, name);
+		sl_debug("peer %s: pushed %s in %llu ms", p->cfg->name, name,
+		         (unsigned long long)(now - p->push_t0));
 	} else if (res == SL_PEER_PUSH_RETRY) {
 		uint64_t d;
 		sl_breaker_failure(p->breaker, now);
@@ -1518,6 +1596,7 @@ static void push_next(struct speer *p)
 					             1));
 			break;
 		}
+		p->push_t0 = mono(p->s);
 		if (p->ops->push(p->conn, pe->event, on_pushed, p, &err) == 0)
 			return; /* on_pushed goes on */
 		sl_breaker_failure(p->breaker, mono(p->s));
