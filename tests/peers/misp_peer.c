@@ -138,12 +138,24 @@ static int find_event(struct misp *m, const char *key)
 	return -1;
 }
 
+/* Attributes an event holds, its objects' included (how complete a delivered version is). */
+static json_int_t attribute_count(const json_t *ev)
+{
+	const json_t *o;
+	json_int_t n = (json_int_t)json_array_size(json_object_get(ev, "Attribute"));
+	size_t i;
+
+	json_array_foreach(json_object_get(ev, "Object"), i, o) n +=
+	    (json_int_t)json_array_size(json_object_get(o, "Attribute"));
+	return n;
+}
+
 static json_t *delivery(struct misp *m, const char *uuid)
 {
 	json_t *d = json_object_get(m->deliveries, uuid);
 	if (!d) {
-		d = json_pack("{s:i,s:i,s:i,s:i,s:[],s:[]}", "add", 0, "edit", 0, "applied", 0,
-		              "rejected", 0, "versions", "applied_ms");
+		d = json_pack("{s:i,s:i,s:i,s:i,s:[],s:[],s:[]}", "add", 0, "edit", 0, "applied", 0,
+		              "rejected", 0, "versions", "applied_ms", "attributes");
 		json_object_set_new(m->deliveries, uuid, d);
 	}
 	return d;
@@ -361,6 +373,8 @@ static void h_add(struct misp *m, struct evhttp_request *req, const char *path)
 	json_array_append_new(json_object_get(d, "versions"),
 	                      json_integer(ev_num(copy, "timestamp")));
 	json_array_append_new(json_object_get(d, "applied_ms"), json_integer(wall_ms()));
+	json_array_append_new(json_object_get(d, "attributes"),
+	                      json_integer(attribute_count(copy)));
 	sl_peer_reply_json(m->peer, req, 200, wrap(copy));
 	json_decref(copy);
 }
@@ -456,6 +470,8 @@ static void h_edit(struct misp *m, struct evhttp_request *req, const char *key)
 	json_array_append_new(json_object_get(d, "versions"),
 	                      json_integer(ev_num(merged, "timestamp")));
 	json_array_append_new(json_object_get(d, "applied_ms"), json_integer(wall_ms()));
+	json_array_append_new(json_object_get(d, "attributes"),
+	                      json_integer(attribute_count(merged)));
 	sl_peer_reply_json(m->peer, req, 200, wrap(merged));
 	json_decref(merged);
 }

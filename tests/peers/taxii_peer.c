@@ -661,9 +661,15 @@ static void handle(struct sl_peer *p, struct evhttp_request *req, const char *pa
 
 	(void)p;
 	if (strncmp(path, "/_test/", 7) == 0) {
-		if (strcmp(path, "/_test/add") == 0 && cmd == EVHTTP_REQ_POST)
+		if (strcmp(path, "/_test/add") == 0 && cmd == EVHTTP_REQ_POST) {
 			test_add(t, req);
-		else
+		} else if (strcmp(path, "/_test/count") == 0) {
+			/* object versions held, all collections (the dump builds them all) */
+			json_int_t held = 0;
+			for (size_t i = 0; i < t->ncolls; i++)
+				held += (json_int_t)t->colls[i].n;
+			sl_peer_reply_json(p, req, 200, json_pack("{s:I}", "count", held));
+		} else
 			reply_error(t, req, 404, "NotFound", "no such test endpoint");
 		return;
 	}
