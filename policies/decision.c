@@ -2388,6 +2388,9 @@ struct fan {
 	/* sl_policy_decide_bundle_rows: nd * n rows (destination-major), and what they point to
 	 * that the fan made for them alone (chains, container copies, their changes) */
 	struct sl_policy_row *rows;
+	/* facts, cls_of, used, robj, cinfo and rows in one allocation (each large block freed is a
+	 * consolidation of malloc's free lists, which cost more than the fan's own work) */
+	void *block;
 	void **own;
 	unsigned char *own_json; /* per entry of own: a json_t, else a malloc'd string */
 	size_t nown, capown;
@@ -2423,7 +2426,8 @@ static void fan_free(struct fan *fan)
 
 	for (i = 0; i < fan->nused; i++)
 		cls_unref(fan->used[i]);
-	free(fan->used);
+	if (!fan->block)
+		free(fan->used);
 	for (i = 0, k = 0; fan->robj && k < fan->nrobj && i < fan->n * fan->nd; i++)
 		if (fan->robj[i]) {
 			json_decref(fan->robj[i]);
@@ -2434,10 +2438,14 @@ static void fan_free(struct fan *fan)
 	for (i = 0; fan->facts && i < fan->n; i++)
 		if (fan->facts[i].obj)
 			facts_clear(&fan->facts[i]);
-	free(fan->facts);
-	free(fan->cls_of);
-	free(fan->robj);
-	free(fan->cinfo);
+	if (fan->block) {
+		free(fan->block);
+	} else {
+		free(fan->facts);
+		free(fan->cls_of);
+		free(fan->robj);
+		free(fan->cinfo);
+	}
 	free(fan->blk);
 	for (i = 0; i < fan->nown; i++) {
 		if (fan->own_json[i])
@@ -2447,7 +2455,6 @@ static void fan_free(struct fan *fan)
 	}
 	free(fan->own);
 	free(fan->own_json);
-	free(fan->rows);
 	free(fan->slot);
 	pcache_free(&fan->pc);
 	json_decref(fan->empty);
@@ -3086,7 +3093,7 @@ static void prep_free(struct prep *x)
 }
 
 /* Fills x (x->fan, one reference for the caller, even on failure when it was made). */
-static int prep_run(const struct sl_policy *p, const json_t *objs, struct prep *x)
+static int prep_run(const struct sl_policy *p, const json_t *objs, struct prep *x, int want_rows)
 {
 	size_t n = json_array_size(objs), nd = p->ndests, i;
 	struct fan *fan;
@@ -3102,12 +3109,26 @@ static int prep_run(const struct sl_policy *p, const json_t *objs, struct prep *
 	x->ml.fan = fan;
 	for (x->ccap = 16; x->ccap < 2 * n; x->ccap *= 2)
 		;
-	if (!(fan->facts = malloc((n ? n : 1) * sizeof(*fan->facts))) ||
-	    !(fan->cls_of = calloc(n ? n : 1, sizeof(*fan->cls_of))) ||
-	    !(fan->used = calloc(n ? n : 1, sizeof(*fan->used))) ||
-	    !(fan->robj = calloc((n ? n : 1) * nd, sizeof(*fan->robj))) ||
-	    !(fan->cinfo = calloc(n ? n : 1, sizeof(*fan->cinfo))) ||
-	    !(fan->empty = json_array()) ||
+	{
+		size_t n1 = n ? n : 1, nptr = 3 * n1 + n1 * nd;
+		size_t nrows = want_rows ? n1 * (nd ? nd : 1) : 0;
+		char *b = malloc(n1 * sizeof(*fan->facts) + nptr * sizeof(void *) +
+		                 nrows * sizeof(*fan->rows));
+		if (!(fan->block = b))
+			return SL_ENOMEM;
+		fan->facts = (struct sl_policy_facts *)b;
+		for (i = 0; i < n1; i++)
+			fan->facts[i].obj = NULL; /* fan_free reads it, also after a failure */
+		b += n1 * sizeof(*fan->facts);
+		/* the pointer arrays start cleared; the rows are all written */
+		memset(b, 0, nptr * sizeof(void *));
+		fan->cls_of = (struct cls **)b;
+		fan->used = fan->cls_of + n1;
+		fan->cinfo = (struct sl_policy_facts **)(fan->used + n1);
+		fan->robj = (json_t **)(fan->cinfo + n1);
+		fan->rows = want_rows ? (struct sl_policy_row *)(fan->robj + n1 * nd) : NULL;
+	}
+	if (!(fan->empty = json_array()) ||
 	    !(x->phead = malloc(2 * (n ? n : 1) * sizeof(size_t))) ||
 	    !(x->tab = calloc(x->ccap, sizeof(*x->tab))) || !(x->wh = malloc(n ? n : 1)) ||
 	    !(x->key = malloc(KEY_MAX)))
@@ -3199,7 +3220,7 @@ int sl_policy_decide_bundle_all(const struct sl_policy *p, const json_t *bundle,
 		return sl_err_set(err, SL_EINVAL, "bundle", "a bundle needs an objects array");
 	if (nd == 0)
 		return 0;
-	if (prep_run(p, objs, &x) != 0)
+	if (prep_run(p, objs, &x, 0) != 0)
 		goto oom;
 	fan = x.fan;
 	if (!(fan->blk = malloc((n ? n : 1) * nd * sizeof(*fan->blk))))
@@ -3456,11 +3477,10 @@ int sl_policy_decide_bundle_rows(const struct sl_policy *p, const json_t *bundle
 	*out = NULL;
 	if (!json_is_array(objs))
 		return sl_err_set(err, SL_EINVAL, "bundle", "a bundle needs an objects array");
-	if (prep_run(p, objs, &x) != 0)
+	if (prep_run(p, objs, &x, 1) != 0)
 		goto oom;
 	fan = x.fan;
-	if (!(rs = malloc(sizeof(*rs))) ||
-	    !(fan->rows = malloc(((n ? n : 1) * (nd ? nd : 1)) * sizeof(*fan->rows))))
+	if (!(rs = malloc(sizeof(*rs))))
 		goto oom;
 	rs->fan = fan;
 	for (i = 0; i < n; i++) {
