@@ -475,7 +475,23 @@ static bool stix_ts(const char *s, char *out)
 	dim = mdays[mo - 1] + (mo == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
 	if (d < 1 || d > dim)
 		return false;
-	snprintf(out, SL_LEDGER_TS_MAX, TS_FMT, y, mo, d, h, mi, se, us);
+	/* TS_FMT, written by hand: this runs twice per ingested object */
+	{
+		const int parts[7] = {y, mo, d, h, mi, se, us};
+		static const int width[7] = {4, 2, 2, 2, 2, 2, 6};
+		static const char after[7] = {'-', '-', 'T', ':', ':', '.', 'Z'};
+		char *o = out;
+
+		for (i = 0; i < 7; i++) {
+			int k, v = parts[i];
+
+			for (k = width[i] - 1; k >= 0; k--, v /= 10)
+				o[k] = (char)('0' + v % 10);
+			o += width[i];
+			*o++ = after[i];
+		}
+		*o = '\0';
+	}
 	return true;
 }
 
@@ -661,6 +677,7 @@ struct item {
 	/* for a version already stored: its first delivery, kept on its objects row (NULL when
 	 * stored before schema 4), borrowed from the outcome query's result */
 	const char *db_peer, *db_origin;
+	bool prov_seen; /* provenance_extra has (this version, peer, this origin) already */
 };
 
 struct batch {
@@ -1162,20 +1179,135 @@ static void bin_ts(struct buf *b, const char *t)
 	bin_i64(b, us);
 }
 
+/* Send b->out, a binary COPY of stmt begun with BIN_HEADER, with its trailer; then empty it. */
+static int bin_out(struct sl_ledger *l, const char *stmt, struct batch *b, struct sl_err *err)
+{
+	if (b->out.len <= sizeof(BIN_HEADER)) {
+		b->out.len = 0;
+		return 0;
+	}
+	buf_put(&b->out, "\377\377", 2); /* the trailer: a tuple of -1 fields */
+	return copy_out(l, stmt, b, err);
+}
+
+/* Within-batch bookkeeping, so the database is asked only about distinct versions: which items
+ * repeat an earlier (id, modified), and the newest modified of each id in the batch. */
+static uint64_t fnv(const char *s, const char *t)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	if (t) {
+		h = (h ^ 0xff) * 1099511628211ull;
+		for (; *t; t++)
+			h = (h ^ (unsigned char)*t) * 1099511628211ull;
+	}
+	return h;
+}
+
+/* Does the repeat delivery it (outcome 's') repeat its version's first delivery, kept on the
+ * objects row: same peer, same origin? */
+static bool repeats_first(const struct batch *b, const struct item *it, const char *peer)
+{
+	const struct item *f = &b->items[it->first];
+
+	if (f->outcome != 's') /* the version is new in this batch: f is its first delivery */
+		return strcmp(it->origin, f->origin) == 0;
+	return f->db_peer && strcmp(f->db_peer, peer) == 0 && strcmp(f->db_origin, it->origin) == 0;
+}
+
+static const char PROVENANCE_COPY[] = "COPY provenance_extra (id, modified, peer, origin_id, "
+                                      "content_hash, deliveries, of_first) FROM STDIN (FORMAT "
+                                      "binary)";
+
+/* Repeated deliveries: one provenance row per (version, peer, origin), counted. A row known not to
+ * exist yet (the version is new in this batch, or the outcome query found none for the origin it
+ * probed) is COPYed in, counted here; the others are upserted from a staging table. */
+static int store_repeats(struct sl_ledger *l, const char *peer, struct batch *b, size_t n,
+                         struct sl_err *err)
+{
+	size_t cap = 16, i, h, *slot, *count;
+	const char *pp[1] = {peer};
+	bool any_upsert = false;
+	int rc = 0;
+
+	while (cap < 2 * n)
+		cap *= 2;
+	slot = malloc(cap * sizeof(size_t));
+	count = calloc(n, sizeof(size_t));
+	if (!slot || !count) {
+		free(slot);
+		free(count);
+		return sl_err_set(err, SL_ENOMEM, "ingest", "out of memory");
+	}
+	memset(slot, 0xff, cap * sizeof(size_t));
+	for (i = 0; i < n;
+	     i++) { /* group the new rows by (version, origin): same version = same first */
+		const struct item *it = &b->items[i], *f = &b->items[it->first];
+
+		if (it->outcome != 's')
+			continue;
+		if (f->outcome == 's' && (f->prov_seen || strcmp(it->origin, f->origin) != 0)) {
+			any_upsert = true;
+			continue;
+		}
+		for (h = (fnv(it->origin, NULL) ^ (it->first * 0x9E3779B97F4A7C15ull)) & (cap - 1);
+		     slot[h] != SIZE_MAX; h = (h + 1) & (cap - 1)) {
+			const struct item *g = &b->items[slot[h]];
+
+			if (g->first == it->first && strcmp(g->origin, it->origin) == 0)
+				break;
+		}
+		if (slot[h] == SIZE_MAX)
+			slot[h] = i;
+		count[slot[h]]++;
+	}
+	for (i = 0; i < n; i++) {
+		const struct item *it = &b->items[i];
+		char of_first = repeats_first(b, it, peer);
+
+		if (count[i] == 0)
+			continue;
+		if (b->out.len == 0)
+			buf_put(&b->out, BIN_HEADER, sizeof(BIN_HEADER));
+		buf_put(&b->out, "\0\7", 2); /* 7 fields */
+		bin_text(&b->out, it->p.id);
+		bin_ts(&b->out, it->p.modified);
+		bin_text(&b->out, peer);
+		bin_text(&b->out, it->origin);
+		bin_field(&b->out, it->md, sizeof(it->md));
+		bin_u32(&b->out, 4);
+		bin_u32(&b->out, (uint32_t)count[i]);
+		bin_field(&b->out, &of_first, 1);
+	}
+	free(slot);
+	free(count);
+	if ((rc = bin_out(l, PROVENANCE_COPY, b, err)) != 0 || !any_upsert)
+		return rc;
+	for (i = 0; i < n; i++) {
+		const struct item *it = &b->items[i], *f = &b->items[it->first];
+
+		if (it->outcome != 's' ||
+		    !(f->outcome == 's' && (f->prov_seen || strcmp(it->origin, f->origin) != 0)))
+			continue;
+		row_key(&b->out, it);
+		buf_copy_str(&b->out, it->origin);
+		buf_str(&b->out, "\t\\\\x");
+		buf_str(&b->out, it->hash);
+		buf_str(&b->out, repeats_first(b, it, peer) ? "\tt\n" : "\tf\n");
+	}
+	if ((rc = copy_out(l, "COPY stage_prov FROM STDIN", b, err)) != 0)
+		return rc;
+	return run_ok(l, "ingest_provenance", 1, pp, err);
+}
+
 /* The versions the ledger did not have go straight into objects (with their first delivery: peer
  * and origin) and observables by COPY: nothing can collide with them while this transaction holds
  * the ingest lock. Repeated deliveries go through staging tables and set-based upserts. */
 static const char OBJECTS_COPY[] = "COPY objects (id, modified, type, spec_version, created, "
                                    "revoked, content_hash, content, date_added, peer, origin_id) "
                                    "FROM STDIN (FORMAT binary)";
-
-static int objects_out(struct sl_ledger *l, struct batch *b, struct sl_err *err)
-{
-	if (b->out.len <= sizeof(BIN_HEADER))
-		return 0;
-	buf_put(&b->out, "\377\377", 2); /* the trailer: a tuple of -1 fields */
-	return copy_out(l, OBJECTS_COPY, b, err);
-}
 
 static int store(struct sl_ledger *l, const char *peer, struct batch *b, size_t n,
                  int64_t date_added_us, struct sl_err *err)
@@ -1210,39 +1342,15 @@ static int store(struct sl_ledger *l, const char *peer, struct batch *b, size_t 
 		bin_i64(&b->out, date_added_us);
 		bin_text(&b->out, peer);
 		bin_text(&b->out, it->origin);
-		if (b->out.len >= 8 * COPY_CHUNK && (rc = objects_out(l, b, err)) != 0)
+		if (b->out.len >= 8 * COPY_CHUNK && (rc = bin_out(l, OBJECTS_COPY, b, err)) != 0)
 			return rc;
 	}
-	if ((rc = objects_out(l, b, err)) != 0)
+	if ((rc = bin_out(l, OBJECTS_COPY, b, err)) != 0)
 		return rc;
 	for (i = 0; i < n; i++)
 		any_same |= b->items[i].outcome == 's';
-	if (any_same) {
-		const char *pp[1] = {peer};
-
-		for (i = 0; i < n; i++) {
-			const struct item *it = &b->items[i];
-			const struct item *f = &b->items[it->first];
-			bool of_first;
-
-			if (it->outcome != 's')
-				continue;
-			/* does this delivery repeat the first one, kept on the objects row? */
-			if (f->outcome != 's')
-				of_first = strcmp(it->origin, f->origin) == 0;
-			else
-				of_first = f->db_peer && strcmp(f->db_peer, peer) == 0 &&
-				           strcmp(f->db_origin, it->origin) == 0;
-			row_key(&b->out, it);
-			buf_copy_str(&b->out, it->origin);
-			buf_str(&b->out, "\t\\\\x");
-			buf_str(&b->out, it->hash);
-			buf_str(&b->out, of_first ? "\tt\n" : "\tf\n");
-		}
-		if ((rc = copy_out(l, "COPY stage_prov FROM STDIN", b, err)) != 0 ||
-		    (rc = run_ok(l, "ingest_provenance", 1, pp, err)) != 0)
-			return rc;
-	}
+	if (any_same && (rc = store_repeats(l, peer, b, n, err)) != 0)
+		return rc;
 	for (i = 0; i < n; i++) { /* observables of brand-new ids */
 		const struct item *it = &b->items[i];
 
@@ -1287,22 +1395,6 @@ static int store(struct sl_ledger *l, const char *peer, struct batch *b, size_t 
 			return rc;
 	}
 	return 0;
-}
-
-/* Within-batch bookkeeping, so the database is asked only about distinct versions: which items
- * repeat an earlier (id, modified), and the newest modified of each id in the batch. */
-static uint64_t fnv(const char *s, const char *t)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	if (t) {
-		h = (h ^ 0xff) * 1099511628211ull;
-		for (; *t; t++)
-			h = (h ^ (unsigned char)*t) * 1099511628211ull;
-	}
-	return h;
 }
 
 static int batch_index(struct batch *b, size_t n)
@@ -1381,24 +1473,31 @@ static char judge(const struct item *it, const char *pm, bool exact)
 	return pm ? 'w' : 'n';
 }
 
-/* Stage the version keys of the distinct valid items (ord = item index) in a fresh stage table. */
+/* Stage the version keys of the distinct valid items (ord = item index, and the origin they came
+ * from) in a fresh stage table, by binary COPY. */
 static int stage_keys(struct sl_ledger *l, struct batch *b, size_t n, size_t *staged,
                       struct sl_err *err)
 {
-	char num[24];
 	size_t i;
 
 	*staged = 0;
 	for (i = 0; i < n; i++) {
-		if (b->items[i].outcome == 'r' || b->items[i].repeat)
+		const struct item *it = &b->items[i];
+
+		if (it->outcome == 'r' || it->repeat)
 			continue;
-		snprintf(num, sizeof(num), "%zu\t", i);
-		buf_str(&b->out, num);
-		row_key(&b->out, &b->items[i]);
-		b->out.p[b->out.len - 1] = '\n'; /* the row ends after modified */
+		if (b->out.len == 0)
+			buf_put(&b->out, BIN_HEADER, sizeof(BIN_HEADER));
+		buf_put(&b->out, "\0\4", 2); /* 4 fields */
+		bin_u32(&b->out, 4);
+		bin_u32(&b->out, (uint32_t)i);
+		bin_text(&b->out, it->p.id);
+		bin_ts(&b->out, it->p.modified);
+		bin_text(&b->out, it->origin);
 		(*staged)++;
 	}
-	return copy_out(l, "COPY stage FROM STDIN", b, err);
+	return bin_out(l, "COPY stage (ord, id, modified, origin_id) FROM STDIN (FORMAT binary)", b,
+	               err);
 }
 
 /* The result of ingest_outcomes sent with PQsendQuery, or NULL with err. */
@@ -1446,6 +1545,7 @@ static int judge_all(struct batch *b, size_t n, PGresult *r, struct sl_err *err)
 			it->db_peer = PQgetvalue(r, k, 3);
 			it->db_origin = PQgetisnull(r, k, 4) ? "" : PQgetvalue(r, k, 4);
 		}
+		it->prov_seen = PQgetvalue(r, k, 5)[0] == 't';
 	}
 	for (i = 0; i < n; i++) {
 		if (b->items[i].repeat)
@@ -1507,7 +1607,8 @@ int sl_ledger_ingest(struct sl_ledger *l, const char *peer, const struct sl_ledg
 		date_added = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
 		PQclear(r);
 		/* the server probes the ledger while we serialise and hash the objects */
-		if (!PQsendQuery(l->conn, sql("ingest_outcomes"))) {
+		if (!PQsendQueryParams(l->conn, sql("ingest_outcomes"), 1, NULL, &peer, NULL, NULL,
+		                       0)) {
 			rc = db_fail(l, NULL, "ingest_outcomes", err);
 			goto out;
 		}
@@ -1535,7 +1636,7 @@ int sl_ledger_ingest(struct sl_ledger *l, const char *peer, const struct sl_ledg
 			if ((rc = run_ok(l, "stage_clear", 0, NULL, err)) != 0 ||
 			    (rc = stage_keys(l, &b, n, &staged, err)) != 0)
 				goto out;
-			if (!(outcomes = run(l, "ingest_outcomes", 0, NULL, err))) {
+			if (!(outcomes = run(l, "ingest_outcomes", 1, &peer, err))) {
 				rc = SL_EDB;
 				goto out;
 			}
@@ -2383,7 +2484,10 @@ int sl_ledger_erase(struct sl_ledger *l, const char *subject, const unsigned cha
 		return rc;
 	p[0] = subject;
 	p[1] = canon;
+	/* ingests wait while we erase: none adds a version holding the subject after we looked,
+	 * and none counts on provenance rows we are adding (repeats are COPYed when known new) */
 	if ((rc = exec_plain(l, "BEGIN", "erase", err)) != 0 ||
+	    (rc = run_ok(l, "ingest_lock", 0, NULL, err)) != 0 ||
 	    (rc = run_ok(l, "erase_set_create", 0, NULL, err)) != 0 ||
 	    (rc = by_id ? run_ok(l, "erase_select_id", 1, p, err)
 	                : run_ok(l, "erase_select_value", 2, p, err)) != 0 ||

@@ -4,7 +4,8 @@
 CREATE TEMP TABLE IF NOT EXISTS stage (
 	ord integer NOT NULL,
 	id text NOT NULL,
-	modified timestamptz NOT NULL
+	modified timestamptz NOT NULL,
+	origin_id text NOT NULL -- where the peer had it (provenance is per version, peer and origin)
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_prov (
 	id text NOT NULL,

@@ -755,6 +755,13 @@ static void repeats_within_a_batch_count_on_the_right_row(void **state)
 	          "SELECT string_agg(peer || ' ' || origin_id || ' ' || deliveries, ', ' ORDER BY "
 	          "peer, origin_id) FROM provenance WHERE id = $1",
 	          "domain-name--" U1, "misp-a e1 3, misp-a e2 2, misp-a e3 1, opencti e1 1");
+	/* a stored version twice in one batch from a new source: one row, counted twice */
+	in[0].origin_id = in[1].origin_id = "e9";
+	assert_int_equal(sl_ledger_ingest(c->l, "taxii", in, 2, NULL, res, &err), 0);
+	assert_q1(c->pg,
+	          "SELECT string_agg(peer || ' ' || origin_id || ' ' || deliveries, ', ' ORDER BY "
+	          "peer, origin_id) FROM provenance WHERE id = $1 AND peer = 'taxii'",
+	          "domain-name--" U1, "taxii e9 2");
 	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM objects"), 1);
 	json_decref(x);
 }
