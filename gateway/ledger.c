@@ -2569,8 +2569,11 @@ int sl_ledger_stats(struct sl_ledger *l, struct sl_ledger_stats *out, struct sl_
 
 /* ---- policy decisions ----------------------------------------------------------------------- */
 
-int sl_ledger_share_record(struct sl_ledger *l, struct sl_ledger_share *rows, size_t n,
-                           size_t *n_new, struct sl_err *err)
+#define SHARE_SLICE 8192u /* rows per statement of sl_ledger_share_record */
+
+/* One slice of sl_ledger_share_record, inside its transaction. */
+static int share_slice(struct sl_ledger *l, struct sl_ledger_share *rows, size_t n, size_t *n_new,
+                       struct sl_err *err)
 {
 	struct buf d = {0}, ids = {0}, mods = {0}, a[7], o[6], v[5];
 	const char *p[7];
@@ -2612,8 +2615,6 @@ int sl_ledger_share_record(struct sl_ledger *l, struct sl_ledger_share *rows, si
 	buf_ch(&d, '}');
 	buf_ch(&ids, '}');
 	buf_ch(&mods, '}');
-	if ((rc = ready(l, err)) != 0 || (rc = exec_plain(l, "BEGIN", "share", err)) != 0)
-		goto out;
 	p[0] = d.p;
 	p[1] = ids.p;
 	p[2] = mods.p;
@@ -2715,16 +2716,9 @@ int sl_ledger_share_record(struct sl_ledger *l, struct sl_ledger_share *rows, si
 	    ((rc = run_ok(l, "share_lock", 0, NULL, err)) != 0 ||
 	     (rc = run_ok(l, "share_view_insert", 5, p, err)) != 0))
 		goto out;
-	if (rc == 0)
-		rc = commit(l, "share", err);
 	if (rc == 0 && n_new)
 		*n_new = fresh;
 out:
-	if (rc != 0) {
-		rollback(l);
-		for (i = 0; i < n; i++)
-			rows[i].recorded = false;
-	}
 	buf_free(&d);
 	buf_free(&ids);
 	buf_free(&mods);
@@ -2736,6 +2730,40 @@ out:
 		buf_free(&v[k]);
 	free(ts);
 	return rc;
+}
+
+int sl_ledger_share_record(struct sl_ledger *l, struct sl_ledger_share *rows, size_t n,
+                           size_t *n_new, struct sl_err *err)
+{
+	size_t off, fresh = 0, i;
+	int rc;
+
+	if (n_new)
+		*n_new = 0;
+	if (n && !rows)
+		return sl_err_set(err, SL_EINVAL, "share", "no rows");
+	if (n == 0)
+		return 0;
+	if ((rc = ready(l, err)) != 0 || (rc = exec_plain(l, "BEGIN", "share", err)) != 0)
+		return rc;
+	/* In slices, one transaction: the arrays sent for a 10,000-attribute event decided for
+	 * several destinations (100,000s of rows) would otherwise be held all at once. */
+	for (off = 0; rc == 0 && off < n; off += SHARE_SLICE) {
+		size_t cnt = n - off < SHARE_SLICE ? n - off : SHARE_SLICE, got = 0;
+		rc = share_slice(l, rows + off, cnt, &got, err);
+		fresh += got;
+	}
+	if (rc == 0)
+		rc = commit(l, "share", err);
+	if (rc != 0) {
+		rollback(l);
+		for (i = 0; i < n; i++)
+			rows[i].recorded = false;
+		return rc;
+	}
+	if (n_new)
+		*n_new = fresh;
+	return 0;
 }
 
 json_t *sl_ledger_outbox_payload(struct sl_ledger *l, int64_t outbox_id, struct sl_err *err)

@@ -1,7 +1,8 @@
 /* test_outbox.c — the ledger's bulk outbox calls that a push of a whole batch uses, on the real
  * test PostgreSQL: a claim that brings what to send (the stored version of an allowed row, the
  * changed payload of an allowed-with-changes one, nothing for a revocation), settling many rows in
- * one statement, and the newest versions and containers of many ids in one round trip. */
+ * one statement, the newest versions and containers of many ids in one round trip, and recording
+ * more decisions than one statement takes (slices of one transaction). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -267,12 +268,75 @@ static void test_newest_and_containers(void **state)
 		json_decref(objs[i]);
 }
 
+/* 20,000 decisions (more than two slices): all recorded once, in one transaction; a bad row in
+ * the last slice leaves nothing of the call behind. */
+static void test_share_in_slices(void **state)
+{
+	struct ctx *c = *state;
+	enum { N = 20000 };
+	struct sl_ledger_share *rows = calloc(N, sizeof(*rows));
+	char(*ids)[80] = calloc(N, sizeof(*ids));
+	struct sl_err err = {0};
+	size_t fresh = 0, i;
+	char *count;
+
+	assert_non_null(rows);
+	assert_non_null(ids);
+	for (i = 0; i < N; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "indicator--0a1c0f6e-3c43-4f83-9c33-%012zx",
+		         i / 2);
+		rows[i] = (struct sl_ledger_share){i % 2 ? "alpha" : "beta",
+		                                   ids[i],
+		                                   T1,
+		                                   i % 3 ? SL_LEDGER_ALLOW : SL_LEDGER_DENY,
+		                                   "rule",
+		                                   NULL,
+		                                   NULL,
+		                                   1,
+		                                   false};
+	}
+	rows[N - 1].modified = "not a time";
+	assert_int_not_equal(sl_ledger_share_record(c->l, rows, N, &fresh, &err), 0);
+	assert_non_null(strstr(err.msg, "not a time"));
+	assert_false(rows[0].recorded);
+	count = q_text(c->pg, "SELECT count(*) FROM audit");
+	assert_string_equal(count, "0");
+	free(count);
+
+	rows[N - 1].modified = T1;
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(sl_ledger_share_record(c->l, rows, N, &fresh, &err), 0);
+	assert_int_equal(fresh, N);
+	assert_true(rows[0].recorded && rows[N - 1].recorded);
+	count =
+	    q_text(c->pg, "SELECT count(*) || ' ' || count(DISTINCT (destination, id)) FROM audit");
+	assert_string_equal(count, "20000 20000");
+	free(count);
+	count = q_text(c->pg, "SELECT count(*) FILTER (WHERE state = 'pending') || ' ' || "
+	                      "count(*) FILTER (WHERE state = 'blocked') FROM outbox");
+	{
+		char want[32];
+		size_t denied = 0;
+		for (i = 0; i < N; i++)
+			denied += rows[i].decision == SL_LEDGER_DENY;
+		snprintf(want, sizeof(want), "%zu %zu", (size_t)N - denied, denied);
+		assert_string_equal(count, want);
+	}
+	free(count);
+	/* once recorded, never again */
+	assert_int_equal(sl_ledger_share_record(c->l, rows, N, &fresh, &err), 0);
+	assert_int_equal(fresh, 0);
+	free(rows);
+	free(ids);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_claim_brings_what_to_send, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_settle_many, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_newest_and_containers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_share_in_slices, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
