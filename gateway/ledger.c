@@ -31,7 +31,6 @@ struct buf {
 };
 
 #define COPY_CHUNK (1u << 20)
-#define TS_FMT "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ"
 #define EPOCH_TS "1970-01-01T00:00:00.000000Z"
 
 /* ---- small helpers -------------------------------------------------------------------------- */
@@ -475,7 +474,7 @@ static bool stix_ts(const char *s, char *out)
 	dim = mdays[mo - 1] + (mo == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
 	if (d < 1 || d > dim)
 		return false;
-	/* TS_FMT, written by hand: this runs twice per ingested object */
+	/* "YYYY-MM-DDTHH:MM:SS.ffffffZ", by hand: this runs twice per ingested object */
 	{
 		const int parts[7] = {y, mo, d, h, mi, se, us};
 		static const int width[7] = {4, 2, 2, 2, 2, 2, 6};
@@ -1226,6 +1225,15 @@ static bool repeats_first(const struct batch *b, const struct item *it, const ch
 	return f->db_peer && strcmp(f->db_peer, peer) == 0 && strcmp(f->db_origin, it->origin) == 0;
 }
 
+/* Must the repeat delivery it be upserted: its version was stored before and the outcome query
+ * found a provenance row for the origin it probed, or did not probe this origin? */
+static bool repeat_upserted(const struct batch *b, const struct item *it)
+{
+	const struct item *f = &b->items[it->first];
+
+	return f->outcome == 's' && (f->prov_seen || strcmp(it->origin, f->origin) != 0);
+}
+
 static const char PROVENANCE_COPY[] = "COPY provenance_extra (id, modified, peer, origin_id, "
                                       "content_hash, deliveries, of_first) FROM STDIN (FORMAT "
                                       "binary)";
@@ -1251,13 +1259,13 @@ static int store_repeats(struct sl_ledger *l, const char *peer, struct batch *b,
 		return sl_err_set(err, SL_ENOMEM, "ingest", "out of memory");
 	}
 	memset(slot, 0xff, cap * sizeof(size_t));
-	for (i = 0; i < n;
-	     i++) { /* group the new rows by (version, origin): same version = same first */
-		const struct item *it = &b->items[i], *f = &b->items[it->first];
+	/* group the new rows by (version, origin): items of the same version share their first */
+	for (i = 0; i < n; i++) {
+		const struct item *it = &b->items[i];
 
 		if (it->outcome != 's')
 			continue;
-		if (f->outcome == 's' && (f->prov_seen || strcmp(it->origin, f->origin) != 0)) {
+		if (repeat_upserted(b, it)) {
 			any_upsert = true;
 			continue;
 		}
@@ -1295,10 +1303,9 @@ static int store_repeats(struct sl_ledger *l, const char *peer, struct batch *b,
 	if ((rc = bin_out(l, PROVENANCE_COPY, b, err)) != 0 || !any_upsert)
 		return rc;
 	for (i = 0; i < n; i++) {
-		const struct item *it = &b->items[i], *f = &b->items[it->first];
+		const struct item *it = &b->items[i];
 
-		if (it->outcome != 's' ||
-		    !(f->outcome == 's' && (f->prov_seen || strcmp(it->origin, f->origin) != 0)))
+		if (it->outcome != 's' || !repeat_upserted(b, it))
 			continue;
 		row_key(&b->out, it);
 		buf_copy_str(&b->out, it->origin);
