@@ -311,10 +311,11 @@ static int refs_add(struct refs *r, const char *id, size_t n)
  * bundle (the object is dropped), 1 when it is to be written, SL_ENOMEM. */
 static int begin(struct wr *c, const char *id, struct refs *refs)
 {
-	if (json_object_get(c->c->seen, id))
+	int r = sl_map_ids_add(c->c->seen, id);
+
+	if (r == 0)
 		return 0;
-	if (json_object_set_new_nocheck(c->c->seen, id, json_true()) != 0 ||
-	    refs_add(refs, id, strlen(id)) != 0)
+	if (r < 0 || refs_add(refs, id, strlen(id)) != 0)
 		return SL_ENOMEM;
 	c->n = 0;
 	if (c->c->nout++ > 0)

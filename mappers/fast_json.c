@@ -409,7 +409,7 @@ static int skip_value(struct fp *p)
 static int kept(const char *const *keep, const char *k, size_t kl)
 {
 	for (; *keep; keep++)
-		if (strlen(*keep) == kl && memcmp(*keep, k, kl) == 0)
+		if ((*keep)[0] == k[0] && strncmp(*keep, k, kl) == 0 && (*keep)[kl] == '\0')
 			return 1;
 	return 0;
 }
@@ -448,6 +448,116 @@ static json_t *object_kept(struct fp *p, const char *const *keep)
 		if (kept(keep, k, kl)) {
 			json_t *v = value(p);
 			if (!v || json_object_setn_new_nocheck(o, k, kl, v) != 0)
+				goto fail;
+		} else if (skip_value(p) != 0) {
+			goto fail;
+		}
+		ws(p);
+		if (p->s >= p->end)
+			goto fail;
+		if (*p->s == ',') {
+			p->s++;
+			ws(p);
+			continue;
+		}
+		if (*p->s != '}')
+			goto fail;
+		p->s++;
+		p->depth--;
+		return o;
+	}
+fail:
+	json_decref(o);
+	return NULL;
+}
+
+/* An object filtered by k: the members k->names names are built (all of them when names is
+ * NULL), the member k->sub (an object, or an array whose object elements are) filtered in turn by
+ * k->inner, the rest validated and dropped. */
+static json_t *object_filtered(struct fp *p, const struct sl_fast_json_keep *k);
+
+static json_t *sub_filtered(struct fp *p, const struct sl_fast_json_keep *k)
+{
+	json_t *a;
+
+	if (*p->s == '{')
+		return object_filtered(p, k);
+	if (*p->s != '[')
+		return value(p);
+	if (++p->depth > p->max_depth)
+		return NULL;
+	a = json_array();
+	if (!a)
+		return NULL;
+	p->s++;
+	ws(p);
+	if (p->s < p->end && *p->s == ']') {
+		p->s++;
+		p->depth--;
+		return a;
+	}
+	for (;;) {
+		json_t *v = p->s < p->end && *p->s == '{' ? object_filtered(p, k) : value(p);
+		if (!v || json_array_append_new(a, v) != 0)
+			goto fail;
+		ws(p);
+		if (p->s >= p->end)
+			goto fail;
+		if (*p->s == ',') {
+			p->s++;
+			ws(p);
+			continue;
+		}
+		if (*p->s != ']')
+			goto fail;
+		p->s++;
+		p->depth--;
+		return a;
+	}
+fail:
+	json_decref(a);
+	return NULL;
+}
+
+static json_t *object_filtered(struct fp *p, const struct sl_fast_json_keep *k)
+{
+	struct span keys[KEYS_MAX];
+	size_t nkeys = 0, subl = k->sub ? strlen(k->sub) : 0;
+	uint64_t seen = 0;
+	json_t *o;
+
+	if (++p->depth > p->max_depth)
+		return NULL;
+	o = json_object();
+	if (!o)
+		return NULL;
+	p->s++;
+	ws(p);
+	if (p->s < p->end && *p->s == '}') {
+		p->s++;
+		p->depth--;
+		return o;
+	}
+	for (;;) {
+		const char *key;
+		size_t kl;
+		if (p->s >= p->end || *p->s != '"' ||
+		    plain_key(p, keys, &nkeys, &seen, &key, &kl) != 0 || memchr(key, 0, kl))
+			goto fail;
+		ws(p);
+		if (p->s >= p->end || *p->s != ':')
+			goto fail;
+		p->s++;
+		ws(p);
+		if (p->s >= p->end)
+			goto fail;
+		if (k->sub && kl == subl && memcmp(key, k->sub, kl) == 0) {
+			json_t *v = sub_filtered(p, k->inner);
+			if (!v || json_object_setn_new_nocheck(o, key, kl, v) != 0)
+				goto fail;
+		} else if (!k->names || kept(k->names, key, kl)) {
+			json_t *v = value(p);
+			if (!v || json_object_setn_new_nocheck(o, key, kl, v) != 0)
 				goto fail;
 		} else if (skip_value(p) != 0) {
 			goto fail;
@@ -647,6 +757,30 @@ json_t *sl_fast_json_parse_value(const char *buf, size_t len, int base_depth, in
 	free(p.scratch);
 	if (v && used)
 		*used = (size_t)(p.s - (const unsigned char *)buf);
+	return v;
+}
+
+json_t *sl_fast_json_parse_kept(const char *buf, size_t len, int base_depth, int max_depth,
+                                const struct sl_fast_json_keep *keep)
+{
+	struct fp p = {(const unsigned char *)buf,
+	               (const unsigned char *)buf + len,
+	               base_depth,
+	               max_depth,
+	               NULL,
+	               0};
+	json_t *v = NULL;
+
+	ws(&p);
+	if (p.s < p.end && *p.s == '{') {
+		v = object_filtered(&p, keep);
+		ws(&p);
+		if (v && p.s != p.end) {
+			json_decref(v);
+			v = NULL;
+		}
+	}
+	free(p.scratch);
 	return v;
 }
 

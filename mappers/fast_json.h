@@ -22,6 +22,22 @@ json_t *sl_fast_json_parse(const char *buf, size_t len, int base_depth, int max_
 json_t *sl_fast_json_parse_value(const char *buf, size_t len, int base_depth, int max_depth,
                                  const char *const *keep, size_t *used);
 
+/* Which members of an object sl_fast_json_parse_kept builds: those named in names (every one when
+ * names is NULL); the member named sub, when it is an object or an array, has it (or each of its
+ * object elements) filtered by inner; the others are checked as jansson would check them (syntax,
+ * UTF-8, duplicates, depth) and dropped. */
+struct sl_fast_json_keep {
+	const char *const *names; /* NULL-terminated, or NULL for all */
+	const char *sub;
+	const struct sl_fast_json_keep *inner;
+};
+
+/* Parse the object buf[0..len) (whitespace around it allowed) keeping what keep says, as a tree.
+ * NULL when declined: not valid JSON, too deep, not an object, a key with an escape or a NUL, more
+ * than 64 members in an object, or what sl_fast_json_parse declines. */
+json_t *sl_fast_json_parse_kept(const char *buf, size_t len, int base_depth, int max_depth,
+                                const struct sl_fast_json_keep *keep);
+
 /* The byte length of the JSON value starting at buf[0] (leading whitespace not allowed), found by
  * matching brackets and string quotes only, without validating it; 0 if it does not end within
  * len. */

@@ -2,6 +2,7 @@
 #include "map_ctx.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,6 +311,152 @@ void sl_map_emit(struct sl_map_ctx *c, json_t *arr, json_t *obj)
 	json_decref(obj);
 }
 
+/* ---- the id set: open addressing on a 64-bit hash, ids kept in one growing arena ---------- */
+
+struct ids_slot {
+	uint64_t h; /* 0: empty */
+	size_t off; /* of the id in the arena */
+};
+
+struct sl_map_ids {
+	struct ids_slot *slot;
+	size_t cap, n; /* cap a power of two, n <= cap / 2 */
+	char *arena;
+	size_t alen, acap;
+};
+
+/* 8 bytes at a time, then murmur3's finaliser: ids are ~50 bytes of which most differ only in
+ * their uuid */
+static uint64_t ids_hash(const char *s, size_t *len)
+{
+	size_t n = strlen(s), i = 0;
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n, w;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, s + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 31;
+	}
+	if (i < n) {
+		w = 0;
+		memcpy(&w, s + i, n - i);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+	}
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	*len = n;
+	return h ? h : 1;
+}
+
+struct sl_map_ids *sl_map_ids_new(void)
+{
+	struct sl_map_ids *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->cap = 256;
+	s->slot = calloc(s->cap, sizeof(*s->slot));
+	if (!s->slot) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void sl_map_ids_free(struct sl_map_ids *s)
+{
+	if (!s)
+		return;
+	free(s->slot);
+	free(s->arena);
+	free(s);
+}
+
+size_t sl_map_ids_count(const struct sl_map_ids *s)
+{
+	return s ? s->n : 0;
+}
+
+/* The slot of id (hash h) or the empty slot where it would go. */
+static struct ids_slot *ids_find(const struct sl_map_ids *s, const char *id, size_t len, uint64_t h)
+{
+	size_t mask = s->cap - 1, i = (size_t)h & mask;
+
+	for (;; i = (i + 1) & mask) {
+		struct ids_slot *x = &s->slot[i];
+		if (!x->h || (x->h == h && !memcmp(s->arena + x->off, id, len + 1)))
+			return x;
+	}
+}
+
+int sl_map_ids_has(const struct sl_map_ids *s, const char *id)
+{
+	size_t len;
+	uint64_t h;
+
+	if (!s || !id)
+		return 0;
+	h = ids_hash(id, &len);
+	return ids_find(s, id, len, h)->h != 0;
+}
+
+static int ids_grow(struct sl_map_ids *s)
+{
+	size_t cap = s->cap * 2;
+	struct ids_slot *slot = calloc(cap, sizeof(*slot)), *old = s->slot;
+
+	if (!slot)
+		return SL_ENOMEM;
+	for (size_t i = 0; i < s->cap; i++) {
+		if (!old[i].h)
+			continue;
+		size_t k = (size_t)old[i].h & (cap - 1);
+		while (slot[k].h)
+			k = (k + 1) & (cap - 1);
+		slot[k] = old[i];
+	}
+	s->slot = slot;
+	s->cap = cap;
+	free(old);
+	return 0;
+}
+
+int sl_map_ids_add(struct sl_map_ids *s, const char *id)
+{
+	size_t len;
+	uint64_t h;
+	struct ids_slot *x;
+
+	if (!s || !id)
+		return SL_ENOMEM;
+	h = ids_hash(id, &len);
+	x = ids_find(s, id, len, h);
+	if (x->h)
+		return 0;
+	if (s->alen + len + 1 > s->acap) {
+		size_t cap = s->acap ? s->acap : 4096;
+		while (cap < s->alen + len + 1)
+			cap *= 2;
+		char *a = realloc(s->arena, cap);
+		if (!a)
+			return SL_ENOMEM;
+		s->arena = a;
+		s->acap = cap;
+	}
+	if ((s->n + 1) * 2 > s->cap) {
+		if (ids_grow(s) != 0)
+			return SL_ENOMEM;
+		x = ids_find(s, id, len, h);
+	}
+	memcpy(s->arena + s->alen, id, len + 1);
+	x->h = h;
+	x->off = s->alen;
+	s->alen += len + 1;
+	s->n++;
+	return 1;
+}
+
 int sl_map_add(struct sl_map_ctx *c, json_t *obj)
 {
 	const char *id = sl_map_str(obj, "id");
@@ -318,11 +465,10 @@ int sl_map_add(struct sl_map_ctx *c, json_t *obj)
 		json_decref(obj);
 		return SL_ENOMEM;
 	}
-	if (json_object_get(c->seen, id)) {
+	if (sl_map_ids_add(c->seen, id) == 0) { /* already there (out of memory: kept anyway) */
 		json_decref(obj);
 		return 0;
 	}
-	json_object_set_new(c->seen, id, json_true());
 	json_array_append_new(c->refs, json_string(id));
 	sl_map_emit(c, c->objects, obj);
 	return 1;
@@ -335,7 +481,7 @@ int sl_map_rel(struct sl_map_ctx *c, const char *src, const char *type, const ch
 	json_t *r;
 
 	sl_stix_id_relationship(src, type, tgt, id);
-	if (json_object_get(c->seen, id))
+	if (sl_map_ids_has(c->seen, id))
 		return 0;
 	r = json_object();
 	if (!r)
@@ -349,7 +495,7 @@ int sl_map_rel(struct sl_map_ctx *c, const char *src, const char *type, const ch
 	json_object_set_new_nocheck(r, "relationship_type", json_string(type));
 	put(r, "source_ref", src);
 	put(r, "target_ref", tgt);
-	json_object_set_new(c->seen, id, json_true());
+	sl_map_ids_add(c->seen, id);
 	json_array_append_new(c->rel_refs, json_string(id));
 	sl_map_emit(c, c->rels, r);
 	return 1;
@@ -392,7 +538,7 @@ const char *sl_map_tlp(struct sl_map_ctx *c, const char *tag)
 		json_t *m;
 		if (strcmp(tag, t->tag) != 0)
 			continue;
-		if (json_object_get(c->seen, t->id))
+		if (sl_map_ids_has(c->seen, t->id))
 			return t->id;
 		if (t->v2)
 			m = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:{s:s, s:s}}}", "type",
@@ -408,7 +554,7 @@ const char *sl_map_tlp(struct sl_map_ctx *c, const char *tag)
 			              "tlp", "name", t->name, "definition", "tlp", t->level);
 		if (!m)
 			return NULL;
-		json_object_set_new(c->seen, t->id, json_true());
+		sl_map_ids_add(c->seen, t->id);
 		json_array_append_new(c->markings, m);
 		return t->id;
 	}

@@ -20,20 +20,31 @@
  * every event of a batch) */
 #define SL_MAP_EMIT_BLOCK (16u * 1024u)
 
+/* A set of STIX ids (strings, copied in): the bundle's dedup, cheaper than a jansson object used as
+ * one (no allocation per id, nothing to free per id). */
+struct sl_map_ids;
+struct sl_map_ids *sl_map_ids_new(void);
+void sl_map_ids_free(struct sl_map_ids *s);
+/* 1 when id (NULL: never) is in s. */
+int sl_map_ids_has(const struct sl_map_ids *s, const char *id);
+/* Adds id: 1 when added, 0 when already there, SL_ENOMEM. */
+int sl_map_ids_add(struct sl_map_ids *s, const char *id);
+size_t sl_map_ids_count(const struct sl_map_ids *s);
+
 /* Internal to the mappers: misp2stix.c creates it, the attribute/object/galaxy mappers fill it. The
  * struct is visible because those three files are one conversion split by MISP concept. */
 struct sl_map_ctx {
 	const struct sl_map_opts *opts;
-	const json_t *event;    /* the inner Event object (borrowed) */
-	json_t *objects;        /* SDOs and SCOs in MISP order (owned) */
-	json_t *rels;           /* relationships and sightings, appended after objects (owned) */
-	json_t *refs;           /* container object_refs for objects (owned) */
-	json_t *rel_refs;       /* container object_refs for relationships (owned) */
-	json_t *seen;           /* id -> true: what is in the bundle (owned; a hash table) */
-	json_t *markings;       /* marking-definitions used (owned) */
-	json_t *galaxy_tags;    /* tag names of clusters at the current level (borrowed use) */
-	json_t *warnings;       /* caller's array (borrowed, may be NULL) */
-	struct sl_pattern *pat; /* reused pattern builder */
+	const json_t *event;     /* the inner Event object (borrowed) */
+	json_t *objects;         /* SDOs and SCOs in MISP order (owned) */
+	json_t *rels;            /* relationships and sightings, appended after objects (owned) */
+	json_t *refs;            /* container object_refs for objects (owned) */
+	json_t *rel_refs;        /* container object_refs for relationships (owned) */
+	struct sl_map_ids *seen; /* ids of what is in the bundle (owned) */
+	json_t *markings;        /* marking-definitions used (owned) */
+	json_t *galaxy_tags;     /* tag names of clusters at the current level (borrowed use) */
+	json_t *warnings;        /* caller's array (borrowed, may be NULL) */
+	struct sl_pattern *pat;  /* reused pattern builder */
 	char event_uuid[SL_UUID_STRLEN + 1];
 	char identity_id[SL_STIX_ID_MAX];
 	char container_id[SL_STIX_ID_MAX];

@@ -1034,7 +1034,7 @@ void sl_map_org_identity(struct sl_map_ctx *c, const json_t *org, char out[SL_ST
 	if (!u || !sl_stix_id_uuid_valid(u))
 		return;
 	ref_id(out, "identity", u);
-	if (json_object_get(c->seen, out))
+	if (sl_map_ids_has(c->seen, out))
 		return;
 	/* misp-stix stamps other orgs' identities with the conversion time */
 	json_t *o =
@@ -1056,8 +1056,8 @@ void sl_map_sightings(struct sl_map_ctx *c, const json_t *a)
 		return;
 	ref_id(ind, "indicator", au);
 	ref_id(od, "observed-data", au);
-	int has_ind = json_object_get(c->seen, ind) != NULL;
-	int has_od = json_object_get(c->seen, od) != NULL;
+	int has_ind = sl_map_ids_has(c->seen, ind);
+	int has_od = sl_map_ids_has(c->seen, od);
 	if (!has_ind && !has_od)
 		return;
 	json_array_foreach(sl, i, s)
@@ -1113,11 +1113,11 @@ void sl_map_sightings(struct sl_map_ctx *c, const json_t *a)
 		} else {
 			continue;
 		}
-		if (json_object_get(c->seen, id)) {
+		if (sl_map_ids_has(c->seen, id)) {
 			json_decref(o);
 			continue;
 		}
-		json_object_set_new(c->seen, id, json_true());
+		sl_map_ids_add(c->seen, id);
 		json_array_append_new(c->rel_refs, json_string(id));
 		sl_map_emit(c, c->rels, o);
 	}
@@ -1170,7 +1170,7 @@ void sl_map_event_reports(struct sl_map_ctx *c, const json_t *reports)
 			for (size_t k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
 				char id[SL_STIX_ID_MAX];
 				ref_id(id, types[k], uu);
-				if (json_object_get(c->seen, id))
+				if (sl_map_ids_has(c->seen, id))
 					json_array_append_new(refs, json_string(id));
 			}
 		}
@@ -1276,7 +1276,7 @@ int sl_map_begin(struct sl_map_ctx *c, const json_t *ev, const char *eu,
 	c->rels = json_array();
 	c->refs = json_array();
 	c->rel_refs = json_array();
-	c->seen = json_object();
+	c->seen = sl_map_ids_new();
 	c->markings = json_array();
 	c->pat = sl_pattern_new();
 	if (!c->objects || !c->rels || !c->refs || !c->rel_refs || !c->seen || !c->markings ||
@@ -1318,7 +1318,7 @@ int sl_map_begin(struct sl_map_ctx *c, const json_t *ev, const char *eu,
 	*ident = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type", "identity",
 	                   "spec_version", "2.1", "id", c->identity_id, "created", ts, "modified",
 	                   ts, "name", oname ? oname : "MISP", "identity_class", "organization");
-	json_object_set_new(c->seen, c->identity_id, json_true());
+	sl_map_ids_add(c->seen, c->identity_id);
 
 	int published = sl_map_bool(ev, "published", 0);
 	const json_t *pts = json_object_get(ev, "publish_timestamp");
@@ -1329,7 +1329,7 @@ int sl_map_begin(struct sl_map_ctx *c, const json_t *ev, const char *eu,
 	const char *kind = published ? "report" : "grouping";
 	ref_id(cont_id, kind, eu);
 	snprintf(c->container_id, sizeof(c->container_id), "%s", cont_id);
-	json_object_set_new(c->seen, cont_id, json_true());
+	sl_map_ids_add(c->seen, cont_id);
 	return 0;
 }
 
@@ -1512,7 +1512,7 @@ out:
 	json_decref(c.rels);
 	json_decref(c.refs);
 	json_decref(c.rel_refs);
-	json_decref(c.seen);
+	sl_map_ids_free(c.seen);
 	json_decref(c.markings);
 	json_decref(c.galaxy_tags);
 	sl_pattern_free(c.pat);

@@ -355,7 +355,7 @@ void sl_map_galaxies(struct sl_map_ctx *c, const json_t *galaxies, const char *s
 				            "MISP galaxy type %s not mapped; custom object used",
 				            gtype ? gtype : "(none)");
 			snprintf(id, sizeof(id), "%s--%s", stype, u);
-			if (!json_object_get(c->seen, id)) {
+			if (!sl_map_ids_has(c->seen, id)) {
 				json_t *sdo = cluster_sdo(c, g, cl, stype, u, ts);
 				if (!sdo) {
 					/* no country or region to satisfy the schema: keep it

@@ -1285,7 +1285,7 @@ static int stix_id_of(struct sl_map_ctx *c, const char *uuid, char out[SL_STIX_I
 	    "campaign",       "x-misp-attribute", "note",          "software"};
 	for (size_t k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
 		snprintf(out, SL_STIX_ID_MAX, "%s--%s", types[k], uuid);
-		if (json_object_get(c->seen, out))
+		if (sl_map_ids_has(c->seen, out))
 			return 0;
 	}
 	return -1;
@@ -1313,7 +1313,7 @@ static void map_references(struct sl_map_ctx *c, const json_t *o)
 			snprintf(id, sizeof(id), "relationship--%s", ru);
 		else
 			sl_stix_id_relationship(src, rt, tgt, id);
-		if (json_object_get(c->seen, id))
+		if (sl_map_ids_has(c->seen, id))
 			continue;
 		json_t *rel =
 		    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type", "relationship",
@@ -1321,7 +1321,7 @@ static void map_references(struct sl_map_ctx *c, const json_t *o)
 		              "relationship_type", rt, "source_ref", src, "target_ref", tgt);
 		if (!rel)
 			continue;
-		json_object_set_new(c->seen, id, json_true());
+		sl_map_ids_add(c->seen, id);
 		json_array_append_new(c->rel_refs, json_string(id));
 		sl_map_emit(c, c->rels, rel);
 	}

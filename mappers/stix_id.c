@@ -2,6 +2,7 @@
 #include "stix_id.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,17 @@ static void uuid_format(const unsigned char b[16], char out[37])
 	out[o] = '\0';
 }
 
+/* SHA-1 fetched once per process (EVP_MD_fetch costs about as much as mapping a small event's
+ * attributes) and shared: a fetched EVP_MD is immutable and counted, each hasher holds a
+ * reference. */
+static EVP_MD *sha1_md;
+static pthread_once_t sha1_once = PTHREAD_ONCE_INIT;
+
+static void sha1_fetch(void)
+{
+	sha1_md = EVP_MD_fetch(NULL, "SHA1", NULL);
+}
+
 /* SHA-1 of the 16-byte namespace followed by the pieces (NULL-terminated list), through a
  * context: h's when given (fetched once, reused), else a fresh one. Returns 0, or -1 when
  * OpenSSL fails (out of memory). */
@@ -99,7 +111,9 @@ struct sl_stix_id_hasher *sl_stix_id_hasher_new(void)
 
 	if (!h)
 		return NULL;
-	h->md = EVP_MD_fetch(NULL, "SHA1", NULL);
+	pthread_once(&sha1_once, sha1_fetch);
+	if (sha1_md && EVP_MD_up_ref(sha1_md) == 1)
+		h->md = sha1_md;
 	h->ctx = EVP_MD_CTX_new();
 	if (!h->md || !h->ctx) {
 		sl_stix_id_hasher_free(h);
@@ -123,10 +137,17 @@ static int sha1_pieces(struct sl_stix_id_hasher *h, const unsigned char ns[16],
 	EVP_MD_CTX *ctx = h ? h->ctx : EVP_MD_CTX_new();
 	unsigned char buf[EVP_MAX_MD_SIZE];
 	unsigned int ml = 0;
-	int ok = ctx &&
-	         (h ? EVP_DigestInit_ex2(ctx, h->md, NULL)
-	            : EVP_DigestInit_ex(ctx, EVP_sha1(), NULL)) == 1 &&
-	         EVP_DigestUpdate(ctx, ns, 16) == 1;
+	int ok;
+
+	if (!h)
+		pthread_once(&sha1_once, sha1_fetch);
+	/* without a hasher, the shared fetched SHA-1 still spares the implicit fetch EVP_sha1()
+	 * makes at every init */
+	ok = ctx &&
+	     (h         ? EVP_DigestInit_ex2(ctx, h->md, NULL)
+	      : sha1_md ? EVP_DigestInit_ex2(ctx, sha1_md, NULL)
+	                : EVP_DigestInit_ex(ctx, EVP_sha1(), NULL)) == 1 &&
+	     EVP_DigestUpdate(ctx, ns, 16) == 1;
 
 	for (size_t i = 0; ok && pieces[i]; i++)
 		ok = EVP_DigestUpdate(ctx, pieces[i], lens[i]) == 1;

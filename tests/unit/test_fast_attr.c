@@ -191,7 +191,7 @@ static void rig_open(struct rig *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->c.opts = &r->opts;
-	r->c.seen = json_object();
+	r->c.seen = sl_map_ids_new();
 	r->c.refs = json_array();
 	r->c.rel_refs = json_array();
 	r->c.markings = json_array();
@@ -215,7 +215,7 @@ static void rig_close(struct rig *r)
 	fclose(r->c.out);
 	free(r->text);
 	sl_pattern_free(r->c.pat);
-	json_decref(r->c.seen);
+	sl_map_ids_free(r->c.seen);
 	json_decref(r->c.refs);
 	json_decref(r->c.rel_refs);
 	json_decref(r->c.markings);
@@ -239,7 +239,7 @@ static int taken(const char *text)
 		/* declined: nothing written, nothing recorded */
 		sl_stix_emit_data(r.c.emit, &after);
 		assert_int_equal(after, before);
-		assert_int_equal(json_object_size(r.c.seen), 0);
+		assert_int_equal(sl_map_ids_count(r.c.seen), 0);
 		assert_int_equal(sl_fast_attr_ref_count(r.fa), 0);
 		assert_int_equal(json_array_size(r.c.warnings), 0);
 	}
