@@ -309,32 +309,33 @@ done:
 	json_decref(scope);
 }
 
-int sl_pipeline_misp_event(struct sl_pipeline *p, const char *peer, const json_t *event,
-                           const struct sl_ledger_cursor *cursor, long long now,
-                           struct sl_pipeline_stats *st, json_t *warnings, struct sl_err *err)
+int sl_pipeline_misp_event_take(struct sl_pipeline *p, const char *peer, json_t **event,
+                                const struct sl_ledger_cursor *cursor, long long now,
+                                struct sl_pipeline_stats *st, json_t *warnings, struct sl_err *err)
 {
 	struct sl_map_opts opts = {0};
 	json_t *w = json_array(), *bundle;
-	const json_t *ev = json_object_get(event, "Event");
-	const char *uuid;
+	const json_t *ev = json_object_get(*event, "Event");
+	char *uuid;
 	int rc;
 
 	if (!ev)
-		ev = event;
-	uuid = json_string_value(json_object_get(ev, "uuid"));
-	bundle = sl_misp_to_stix(event, &opts, w, err);
+		ev = *event;
+	bundle = sl_misp_to_stix(*event, &opts, w, err);
 	if (st)
 		st->warnings += json_array_size(w);
 	if (warnings)
 		json_array_extend(warnings, w);
 	json_decref(w);
 	if (!bundle) {
-		char *raw = json_dumps(event, JSON_COMPACT);
+		char *raw = json_dumps(*event, JSON_COMPACT);
 		if (sl_ledger_quarantine(p->ledger, peer, raw ? raw : "", raw ? strlen(raw) : 0,
 		                         err->msg, NULL) < 0) {
 			/* the refusal stands; quarantine is best effort here */
 		}
 		free(raw);
+		json_decref(*event);
+		*event = NULL;
 		if (st) {
 			st->events++;
 			st->failed++;
@@ -342,7 +343,22 @@ int sl_pipeline_misp_event(struct sl_pipeline *p, const char *peer, const json_t
 		return err->code ? err->code : SL_EINVAL;
 	}
 	misp_scope(ev, bundle);
+	uuid = json_string_value(json_object_get(ev, "uuid"))
+	           ? strdup(json_string_value(json_object_get(ev, "uuid")))
+	           : NULL;
+	json_decref(*event); /* all of it is in the bundle now */
+	*event = NULL;
 	rc = sl_pipeline_bundle(p, peer, uuid, bundle, cursor, now, st, err);
+	free(uuid);
 	json_decref(bundle);
 	return rc;
+}
+
+int sl_pipeline_misp_event(struct sl_pipeline *p, const char *peer, const json_t *event,
+                           const struct sl_ledger_cursor *cursor, long long now,
+                           struct sl_pipeline_stats *st, json_t *warnings, struct sl_err *err)
+{
+	json_t *e = json_incref((json_t *)event); /* the caller keeps its own reference */
+
+	return sl_pipeline_misp_event_take(p, peer, &e, cursor, now, st, warnings, err);
 }

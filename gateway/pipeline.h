@@ -47,6 +47,13 @@ int sl_pipeline_misp_event(struct sl_pipeline *p, const char *peer, const json_t
                            const struct sl_ledger_cursor *cursor, long long now,
                            struct sl_pipeline_stats *st, json_t *warnings,
                            struct sl_err *err) SL_MUSTCHECK;
+/* The same, taking the caller's reference to *event and dropping it as soon as the event is
+ * mapped (*event is NULL on return): a 10,000-attribute event's tree is not held while its
+ * objects are ingested and decided. */
+int sl_pipeline_misp_event_take(struct sl_pipeline *p, const char *peer, json_t **event,
+                                const struct sl_ledger_cursor *cursor, long long now,
+                                struct sl_pipeline_stats *st, json_t *warnings,
+                                struct sl_err *err) SL_MUSTCHECK;
 
 /* Loose STIX objects from peer (a TAXII partner's POSTed envelope): ingested with per-object
  * results in res (n entries, as sl_ledger_ingest fills them, for the caller to report), then

@@ -390,6 +390,7 @@ static int pull_work(struct sl_ledger *l, void *ctx, void *arg)
 	struct pull_job *j = arg;
 	struct sl_ledger_cursor cur = {j->cfg->name, SL_SYNC_STREAM, j->position};
 	long long t0 = thread_ms();
+	char uuid[64] = "", ts[32] = "";
 	int rc;
 
 	if (j->run->aborted) {
@@ -409,8 +410,15 @@ static int pull_work(struct sl_ledger *l, void *ctx, void *arg)
 			rc = sl_pipeline_bundle(ctx, j->cfg->name, j->origin, j->item, &cur, j->now,
 			                        &j->st, &j->err);
 		} else {
-			rc = sl_pipeline_misp_event(ctx, j->cfg->name, j->item, &cur, j->now,
-			                            &j->st, NULL, &j->err);
+			const json_t *ev = json_object_get(j->item, "Event");
+			const char *u = json_string_value(json_object_get(ev, "uuid"));
+			snprintf(uuid, sizeof(uuid), "%s", u ? u : "");
+			if (!ts_text(json_object_get(ev, "timestamp"), ts))
+				ts[0] = '\0';
+			/* the pipeline drops the event once mapped: not held while it is ingested
+			 */
+			rc = sl_pipeline_misp_event_take(ctx, j->cfg->name, &j->item, &cur, j->now,
+			                                 &j->st, NULL, &j->err);
 		}
 		j->outcome = PULLED_IN;
 		if (rc < 0 && rc != SL_EDB && rc != SL_ENOMEM) {
@@ -421,10 +429,7 @@ static int pull_work(struct sl_ledger *l, void *ctx, void *arg)
 			if (rc < 0)
 				j->err = e2;
 		} else if (rc == 0 && j->kind == SL_PEER_ITEM_MISP_EVENT) {
-			const json_t *ev = json_object_get(j->item, "Event");
-			char ts[32];
-			seen_raise(l, json_string_value(json_object_get(ev, "uuid")),
-			           ts_text(json_object_get(ev, "timestamp"), ts));
+			seen_raise(l, uuid[0] ? uuid : NULL, ts[0] ? ts : NULL);
 		}
 	}
 	if (rc < 0) {
