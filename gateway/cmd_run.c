@@ -1,6 +1,9 @@
 /* cmd_run.c — `sluice run -c FILE`: the daemon. Loads the config and the policy, opens and migrates
  * the ledger, runs the sync loop; SIGTERM/SIGINT stop it, SIGHUP reloads the config and policy. */
 #include <getopt.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +108,15 @@ int sl_cmd_run(int argc, char **argv)
 	struct sl_err err = {0};
 	int c, rc = 1, from, to;
 
+#ifdef __GLIBC__
+	/* One malloc arena for the whole daemon: the ledger workers take turns with big items (a
+	 * 10,000-attribute event is 100s of MB of trees while it is mapped, decided, rebuilt for
+	 * MISP), and with an arena each, memory one worker freed is not reused by the next, so the
+	 * peak resident set is the sum of their peaks (bench.sync: 259 MB, 162 MB with one arena).
+	 * MALLOC_ARENA_MAX in the environment overrides this. */
+	if (!getenv("MALLOC_ARENA_MAX"))
+		mallopt(M_ARENA_MAX, 1);
+#endif
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		if (c == 'c')
