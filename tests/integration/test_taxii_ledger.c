@@ -425,8 +425,20 @@ static void erase_while_paging(const char *path, const char *id)
 	if (sl_ledger_erase(L2, id, key, sizeof(key) - 1, &er, &err) != 0)
 		fail_msg("erase: %s", err.msg);
 	assert_true(er.versions > 0);
-	/* The notification reaches the server within a moment of the commit (see docs/taxii.md). */
-	nanosleep(&(struct timespec){0, 20000000}, NULL);
+	/* The notification reaches the server a moment after the commit (see docs/taxii.md): wait
+	 * (at most 10 s) until one of our own pages no longer carries the id; from then on no page
+	 * may. A fixed 20 ms was too short on a loaded 2-core machine. */
+	for (int tries = 0;; tries++) {
+		struct tx_resp r = get(path, ALICE);
+		bool gone = r.status == 200 && r.body && !strstr(r.body, id);
+
+		tx_resp_free(&r);
+		if (gone)
+			break;
+		if (tries >= 1000)
+			fail_msg("%s still served 10 s after its erasure was committed", id);
+		nanosleep(&(struct timespec){0, 10000000}, NULL);
+	}
 	p.erased = 1;
 	while (p.pages_after < 20)
 		nanosleep(&(struct timespec){0, 1000000}, NULL);
