@@ -971,6 +971,8 @@ int sl_fast_json_fields(const char *buf, size_t len, int base_depth, int max_dep
 		for (i = 0; i < nn; i++)
 			if (names[i][0] == k[0] && !strncmp(names[i], k, kl) && !names[i][kl])
 				break;
+		if (i < nn)
+			out[i].at = (size_t)(p.s - (const unsigned char *)buf);
 		if (i < nn ? field_value(&p, &out[i], arena, arena_cap, &an) != 0
 		           : skip_value(&p) != 0)
 			goto done;

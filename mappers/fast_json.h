@@ -58,6 +58,7 @@ struct sl_fast_json_field {
 	enum sl_fast_json_kind kind;
 	const char *s; /* points into *arena: valid until the arena is next used */
 	size_t n, off;
+	size_t at; /* byte offset of the value in buf (every kind but SL_FJ_ABSENT) */
 	long long i;
 };
 

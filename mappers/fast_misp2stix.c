@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "fast_attr.h"
@@ -105,13 +106,267 @@ static const struct sl_fast_json_keep keep_obj_attr = {obj_attr_keys, NULL, NULL
 static const struct sl_fast_json_keep keep_obj = {obj_keys, "Attribute", &keep_obj_attr};
 static const struct sl_fast_json_keep keep_event = {NULL, "Object", &keep_obj};
 static const struct sl_fast_json_keep keep_wrapped = {NULL, "Event", &keep_event};
-
 /* The event skeleton (the event without its Attribute list, or part of it) as a tree with its
  * objects reduced to what is read; NULL when declined (the caller's full parse decides). */
 static json_t *skeleton_parse(const char *buf, size_t len, int wrapped)
 {
 	return sl_fast_json_parse_kept(buf, len, 0, SL_JSON_DEFAULT_MAX_DEPTH,
 	                               wrapped ? &keep_wrapped : &keep_event);
+}
+
+/* ---- MISP objects read from the text ------------------------------------------------------------
+ * The Object list after the Attribute list is read object by object with sl_fast_json_fields (no
+ * tree), into sl_map_obj_in for misp_objects.c, which maps them as it maps trees. All or nothing:
+ * when any object is something this reader leaves to the tree (not an object, references, an
+ * attribute that is not an object or has sightings, text fast_json declines), none is taken and
+ * the list goes the tree's way. */
+
+enum { OF_UUID, OF_NAME, OF_META, OF_TS, OF_COMMENT, OF_FIRST, OF_LAST, OF_ATTR, OF_REFS, OF_N };
+static const char *const of_names[] = {
+    "uuid",       "name",      "meta-category", "timestamp",       "comment",
+    "first_seen", "last_seen", "Attribute",     "ObjectReference", NULL};
+enum { AF_REL, AF_TYPE, AF_VALUE, AF_UUID, AF_CAT, AF_COMMENT, AF_DATA, AF_IDS, AF_SIGHT, AF_N };
+static const char *const af_names[] = {"object_relation", "type", "value",  "uuid",     "category",
+                                       "comment",         "data", "to_ids", "Sighting", NULL};
+
+#define NO_STR ((size_t)-1)
+
+struct objs {
+	struct sl_map_obj_in *o;
+	size_t n, cap, aoffcap, tscap;
+	struct sl_map_oattr_in *a;
+	size_t na, acap;
+	size_t *aoff; /* per object: index of its first attribute in a */
+	size_t *soff; /* string offsets into str: 6 per object, then 7 per attribute */
+	size_t ns, scap;
+	char *str; /* the strings, NUL-terminated */
+	size_t slen, strcap;
+	json_t **ts; /* per object: its timestamp (owned), or NULL */
+	char *arena; /* sl_fast_json_fields' */
+	size_t arena_cap;
+	size_t list_at, list_end; /* the list's text: [list_at, list_end) of the document */
+};
+
+static void objs_free(struct objs *x)
+{
+	for (size_t i = 0; i < x->n; i++)
+		json_decref(x->ts[i]);
+	free(x->o);
+	free(x->a);
+	free(x->aoff);
+	free(x->soff);
+	free(x->str);
+	free(x->ts);
+	free(x->arena);
+	memset(x, 0, sizeof(*x));
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+	if (need <= *cap)
+		return 0;
+	size_t c = *cap ? *cap * 2 : 16;
+	while (c < need)
+		c *= 2;
+	void *q = realloc(*p, c * size);
+	if (!q)
+		return -1;
+	*p = q;
+	*cap = c;
+	return 0;
+}
+
+/* A string member's offset in x->str (NO_STR when absent or not a string). */
+static int put_str(struct objs *x, const struct sl_fast_json_field *f)
+{
+	size_t off = NO_STR;
+
+	if (f->kind == SL_FJ_STRING) {
+		if (grow((void **)&x->str, &x->strcap, x->slen + f->n + 1, 1))
+			return -1;
+		memcpy(x->str + x->slen, f->s, f->n);
+		x->str[x->slen + f->n] = '\0';
+		off = x->slen;
+		x->slen += f->n + 1;
+	}
+	if (grow((void **)&x->soff, &x->scap, x->ns + 1, sizeof(size_t)))
+		return -1;
+	x->soff[x->ns++] = off;
+	return 0;
+}
+
+static const char *str_at(const struct objs *x, size_t k)
+{
+	return x->soff[k] == NO_STR ? NULL : x->str + x->soff[k];
+}
+
+/* to_ids as sl_map_bool reads it, -1 for the type's default */
+static int field_bool(const struct sl_fast_json_field *f)
+{
+	switch (f->kind) {
+	case SL_FJ_TRUE:
+		return 1;
+	case SL_FJ_FALSE:
+		return 0;
+	case SL_FJ_INTEGER:
+		return f->i != 0;
+	case SL_FJ_STRING:
+		return !strcmp(f->s, "1") || !strcasecmp(f->s, "true");
+	default:
+		return -1;
+	}
+}
+
+/* The offset of the value of the event member named key in the text after the Attribute list
+ * (b[i] is just past its ']'), or 0 when not there or not simply found. */
+static size_t tail_member(const char *b, size_t len, size_t i, const char *key)
+{
+	size_t kl = strlen(key);
+
+	for (;;) {
+		i = skip_ws(b, len, i);
+		if (i >= len || b[i] != ',')
+			return 0;
+		i = skip_ws(b, len, i + 1);
+		if (i >= len || b[i] != '"')
+			return 0;
+		size_t k = i + 1;
+		while (k < len && b[k] != '"' && b[k] != '\\')
+			k++;
+		if (k >= len || b[k] == '\\')
+			return 0;
+		int match = k - (i + 1) == kl && !memcmp(b + i + 1, key, kl);
+		size_t v = skip_ws(b, len, k + 1);
+		if (v >= len || b[v] != ':')
+			return 0;
+		v = skip_ws(b, len, v + 1);
+		if (match)
+			return v < len ? v : 0;
+		size_t n = v < len ? sl_fast_json_skip(b + v, len - v) : 0;
+		if (!n)
+			return 0;
+		i = v + n;
+	}
+}
+
+/* The attributes of one object, the list at b[i] ('['); 1 read, 0 left to the tree, -1 OOM. */
+static int read_obj_attrs(struct objs *x, const char *b, size_t len, size_t i, int depth)
+{
+	struct sl_fast_json_field f[AF_N];
+	size_t used;
+	int first = 1;
+
+	i = skip_ws(b, len, i + 1);
+	for (;;) {
+		if (i >= len)
+			return 0;
+		if (b[i] == ']')
+			return 1;
+		if (!first) {
+			if (b[i] != ',')
+				return 0;
+			i = skip_ws(b, len, i + 1);
+		}
+		first = 0;
+		if (i >= len || b[i] != '{' ||
+		    !sl_fast_json_fields(b + i, len - i, depth, SL_JSON_DEFAULT_MAX_DEPTH, af_names,
+		                         f, &x->arena, &x->arena_cap, &used))
+			return 0;
+		if (f[AF_SIGHT].kind == SL_FJ_OTHER)
+			return 0; /* sightings: the tree's way */
+		if (grow((void **)&x->a, &x->acap, x->na + 1, sizeof(*x->a)))
+			return -1;
+		x->a[x->na].to_ids = field_bool(&f[AF_IDS]);
+		for (int k = AF_REL; k <= AF_DATA; k++)
+			if (put_str(x, &f[k]))
+				return -1;
+		x->na++;
+		i = skip_ws(b, len, i + used);
+	}
+}
+
+/* The Object list at b[i] ('[') whose elements sit at nesting depth base: 1 when every object
+ * was read, 0 when the tree is to map them, -1 out of memory. */
+static int read_objects(struct objs *x, const char *b, size_t len, size_t i, int base)
+{
+	struct sl_fast_json_field f[OF_N];
+	size_t used;
+	int first = 1;
+
+	x->list_at = i;
+	i = skip_ws(b, len, i + 1);
+	for (;;) {
+		if (i >= len)
+			return 0;
+		if (b[i] == ']') {
+			x->list_end = i + 1;
+			break;
+		}
+		if (!first) {
+			if (b[i] != ',')
+				return 0;
+			i = skip_ws(b, len, i + 1);
+		}
+		first = 0;
+		if (i >= len || b[i] != '{' ||
+		    !sl_fast_json_fields(b + i, len - i, base, SL_JSON_DEFAULT_MAX_DEPTH, of_names,
+		                         f, &x->arena, &x->arena_cap, &used))
+			return 0;
+		if (f[OF_REFS].kind == SL_FJ_OTHER)
+			return 0; /* references: the tree's way */
+		if (grow((void **)&x->o, &x->cap, x->n + 1, sizeof(*x->o)) ||
+		    grow((void **)&x->aoff, &x->aoffcap, x->n + 1, sizeof(*x->aoff)) ||
+		    grow((void **)&x->ts, &x->tscap, x->n + 1, sizeof(*x->ts)))
+			return -1;
+		struct sl_map_obj_in *o = &x->o[x->n];
+		memset(o, 0, sizeof(*o));
+		x->ts[x->n] = f[OF_TS].kind == SL_FJ_STRING ? json_stringn(f[OF_TS].s, f[OF_TS].n)
+		              : f[OF_TS].kind == SL_FJ_INTEGER ? json_integer(f[OF_TS].i)
+		                                               : NULL;
+		if ((f[OF_TS].kind == SL_FJ_STRING || f[OF_TS].kind == SL_FJ_INTEGER) &&
+		    !x->ts[x->n])
+			return -1;
+		x->aoff[x->n] = x->na;
+		x->n++;
+		for (int k = OF_UUID; k <= OF_LAST; k++)
+			if (k != OF_TS && put_str(x, &f[k]))
+				return -1;
+		enum sl_fast_json_kind ak = f[OF_ATTR].kind;
+		o->attr_list = ak == SL_FJ_ABSENT || ak == SL_FJ_EMPTY_ARRAY ||
+		               (ak == SL_FJ_OTHER && b[i + f[OF_ATTR].at] == '[');
+		if (ak == SL_FJ_OTHER && o->attr_list) {
+			int r = read_obj_attrs(x, b + i, used, f[OF_ATTR].at, base + 2);
+			if (r <= 0)
+				return r;
+		}
+		i = skip_ws(b, len, i + used);
+	}
+	/* every string is in place: point at them */
+	size_t k = 0;
+	for (size_t j = 0; j < x->n; j++) {
+		struct sl_map_obj_in *o = &x->o[j];
+		o->uuid = str_at(x, k++);
+		o->name = str_at(x, k++);
+		o->meta = str_at(x, k++);
+		o->comment = str_at(x, k++);
+		o->first_seen = str_at(x, k++);
+		o->last_seen = str_at(x, k++);
+		o->timestamp = x->ts[j];
+		size_t end = j + 1 < x->n ? x->aoff[j + 1] : x->na;
+		o->at = x->a + x->aoff[j];
+		o->n = end - x->aoff[j];
+		for (size_t q = x->aoff[j]; q < end; q++) {
+			struct sl_map_oattr_in *a = &x->a[q];
+			a->rel = str_at(x, k++);
+			a->type = str_at(x, k++);
+			a->value = str_at(x, k++);
+			a->uuid = str_at(x, k++);
+			a->category = str_at(x, k++);
+			a->comment = str_at(x, k++);
+			a->data = str_at(x, k++);
+		}
+	}
+	return 1;
 }
 
 /* Where the next element starts: 1 (*at set), 0 at the end of the list, -1 when the text between
@@ -289,20 +544,29 @@ out:
 /* The prefix tree completed with what follows the list, parsed on its own behind the same
  * nesting ({"Event":{"Attribute":[] + the rest); NULL when that does not work out simply (a key
  * seen before, text fast_json leaves to jansson): the caller then parses the whole. */
-static json_t *tail_merged(struct elems *st)
+static json_t *tail_merged(struct elems *st, const struct objs *ob)
 {
 	static const char wrap[] = "{\"Event\":{\"Attribute\":[]", bare[] = "{\"Attribute\":[]";
 	const char *head = st->wrapped ? wrap : bare;
 	size_t hl = st->wrapped ? sizeof(wrap) - 1 : sizeof(bare) - 1, tail = st->close + 1;
-	size_t n = hl + (st->len - tail);
-	char *doc = malloc(n);
+	/* objects read from the text (ob): their list, already checked, stands as [] */
+	size_t cut = ob ? ob->list_at : st->len, resume = ob ? ob->list_end : st->len;
+	size_t n = hl + (cut - tail) + (ob ? 2 : 0) + (st->len - resume);
+	char *doc = malloc(n), *d = doc;
 	json_t *tt, *pin, *tin, *v;
 	const char *k;
 
 	if (!doc)
 		return NULL;
-	memcpy(doc, head, hl);
-	memcpy(doc + hl, st->buf + tail, st->len - tail);
+	memcpy(d, head, hl);
+	d += hl;
+	memcpy(d, st->buf + tail, cut - tail);
+	d += cut - tail;
+	if (ob) {
+		memcpy(d, "[]", 2);
+		d += 2;
+	}
+	memcpy(d, st->buf + resume, st->len - resume);
 	tt = skeleton_parse(doc, n, st->wrapped);
 	free(doc);
 	pin = st->wrapped ? json_object_get(st->prefix, "Event") : st->prefix;
@@ -327,12 +591,18 @@ fail:
 	return NULL;
 }
 
-static json_t *whole_skeleton(struct elems *st, struct sl_err *err)
+/* ob: the objects were read from the text (their list stands as [] in the tree; *text_objs = 1
+ * when it does, 0 when a fallback below built them whole). */
+static json_t *whole_skeleton(struct elems *st, const struct objs *ob, int *text_objs,
+                              struct sl_err *err)
 {
-	json_t *merged = st->prefix ? tail_merged(st) : NULL;
+	json_t *merged = st->prefix ? tail_merged(st, ob) : NULL;
 
-	if (merged)
+	*text_objs = 0;
+	if (merged) {
+		*text_objs = ob != NULL;
 		return merged;
+	}
 
 	size_t tail = st->close + 1, n = st->arr + 2 + (st->len - tail);
 	char *skel;
@@ -412,7 +682,10 @@ static int fast_convert(const json_t *event, struct elems *st, const struct sl_m
 	json_t *container = NULL, *pending = NULL, *ident = NULL, *ev_gtags = NULL, *full = NULL;
 	char cont_id[SL_STIX_ID_MAX], ts[SL_TS_MAX], pub[SL_TS_MAX];
 	size_t i;
-	int rc = SL_ENOMEM, orgc_warned = 0;
+	int rc = SL_ENOMEM, orgc_warned = 0, text_objs = 0;
+	struct objs objs;
+
+	memset(&objs, 0, sizeof(objs));
 
 	sl_err_clear(err);
 	ev = sl_map_inner_event(event);
@@ -503,8 +776,17 @@ static int fast_convert(const json_t *event, struct elems *st, const struct sl_m
 	if (st->open) {
 		/* the rest of the event is only known now: parse it all, less the list */
 		struct sl_err se;
+		size_t ol = tail_member(st->buf, st->len, st->close + 1, "Object");
 		sl_err_clear(&se);
-		full = whole_skeleton(st, &se);
+		if (ol && st->buf[ol] == '[') {
+			int r = read_objects(&objs, st->buf, st->len, ol, st->base);
+			if (r < 0) {
+				sl_err_set(err, SL_ENOMEM, eu, "out of memory");
+				goto out;
+			}
+			text_objs = r;
+		}
+		full = whole_skeleton(st, text_objs ? &objs : NULL, &text_objs, &se);
 		if (!full) {
 			if (err)
 				*err = se;
@@ -519,8 +801,12 @@ static int fast_convert(const json_t *event, struct elems *st, const struct sl_m
 		ev_gtags = c.galaxy_tags;
 		c.galaxy_tags = NULL;
 	}
-	if (sl_map_check_list(&c, ev, "Object"))
-		sl_map_objects(&c, json_object_get(ev, "Object"));
+	if (sl_map_check_list(&c, ev, "Object")) {
+		if (text_objs)
+			sl_map_objects_in(&c, objs.o, objs.n);
+		else
+			sl_map_objects(&c, json_object_get(ev, "Object"));
+	}
 	sl_map_galaxies(&c, json_object_get(ev, "Galaxy"), NULL, c.event_ts, 1);
 	if (sl_fast_attr_take_refs(fa, &c) != 0) {
 		sl_err_set(err, SL_ENOMEM, eu, "out of memory");
@@ -614,6 +900,7 @@ out:
 	sl_stix_emit_free(c.emit);
 	sl_fast_attr_free(fa);
 	json_decref(pending);
+	objs_free(&objs);
 	return rc;
 }
 

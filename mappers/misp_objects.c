@@ -221,14 +221,15 @@ static const struct tmpl *find_tmpl(const char *name)
 }
 
 struct oattr {
-	const json_t *a;
+	const char *category, *comment, *data;
 	const char *rel, *type, *value, *uuid;
 	int to_ids;
 	int used;
 };
 
 struct obj {
-	const json_t *o;
+	const json_t *ts_v; /* the object's timestamp member */
+	const char *comment, *first_seen, *last_seen;
 	const char *uuid, *name, *meta;
 	char ts[SL_TS_MAX];
 	char where[96];
@@ -257,7 +258,7 @@ static void set_str(json_t *o, const char *k, const char *v)
 static void set_custom(json_t *o, const char *prop, const struct oattr *a)
 {
 	json_t *v, *old;
-	const char *data = sl_map_str(a->a, "data");
+	const char *data = a->data;
 
 	if ((!strcmp(a->type, "attachment") || !strcmp(a->type, "malware-sample")) && data)
 		v = json_pack("{s:s, s:s}", "value", a->value, "data", data);
@@ -418,7 +419,7 @@ static int simple(struct sl_map_ctx *c, struct obj *ob, const struct tmpl *t, js
 				break;
 			}
 			case R_DATA: {
-				const char *data = sl_map_str(a->a, "data");
+				const char *data = a->data;
 				if (!data)
 					break;
 				set_str(s, r->prop, data);
@@ -915,7 +916,7 @@ static int rule_object(struct sl_map_ctx *c, struct obj *ob)
 	rule->used = 1;
 	json_t *ind = sl_map_sdo(c, "indicator", ob->uuid, ob->ts), *ext = json_array();
 	char vf[SL_TS_MAX];
-	sl_map_ts(c, json_object_get(ob->o, "timestamp"), 0, vf);
+	sl_map_ts(c, ob->ts_v, 0, vf);
 	const char *version = "2.1";
 	for (size_t i = 0; i < ob->n; i++) {
 		struct oattr *a = &ob->at[i];
@@ -1036,9 +1037,9 @@ static json_t *custom_object(struct sl_map_ctx *c, struct obj *ob)
 		const struct oattr *a = &ob->at[i];
 		json_t *x = json_pack("{s:s, s:s, s:s}", "type", a->type, "object_relation", a->rel,
 		                      "value", a->value);
-		const char *cat = sl_map_str(a->a, "category");
-		const char *cm = sl_map_str(a->a, "comment");
-		const char *data = sl_map_str(a->a, "data");
+		const char *cat = a->category;
+		const char *cm = a->comment;
+		const char *data = a->data;
 		if (cat)
 			set_str(x, "category", cat);
 		if (cm && *cm)
@@ -1055,7 +1056,7 @@ static json_t *custom_object(struct sl_map_ctx *c, struct obj *ob)
 		json_object_set_new(o, "x_misp_attributes", attrs);
 	else
 		json_decref(attrs);
-	const char *cm = sl_map_str(ob->o, "comment");
+	const char *cm = ob->comment;
 	if (cm && *cm)
 		set_str(o, "x_misp_comment", cm);
 	set_str(o, "x_misp_meta_category", ob->meta ? ob->meta : "");
@@ -1063,17 +1064,21 @@ static json_t *custom_object(struct sl_map_ctx *c, struct obj *ob)
 	return o;
 }
 
-static int map_object(struct sl_map_ctx *c, const json_t *o, size_t idx)
+/* One object from its members (in), tree or text alike: every check and warning from here on is
+ * the same for both. */
+static int map_object_in(struct sl_map_ctx *c, const struct sl_map_obj_in *in, size_t idx)
 {
 	struct obj ob;
-	const json_t *attrs = json_object_get(o, "Attribute");
 	int r = 0;
 
 	memset(&ob, 0, sizeof(ob));
-	ob.o = o;
-	ob.uuid = sl_map_str(o, "uuid");
-	ob.name = sl_map_str(o, "name");
-	ob.meta = sl_map_str(o, "meta-category");
+	ob.ts_v = in->timestamp;
+	ob.comment = in->comment;
+	ob.first_seen = in->first_seen;
+	ob.last_seen = in->last_seen;
+	ob.uuid = in->uuid;
+	ob.name = in->name;
+	ob.meta = in->meta;
 	if (!ob.uuid || !sl_stix_id_uuid_valid(ob.uuid) || !ob.name) {
 		char w[48];
 		snprintf(w, sizeof(w), "Object[%zu]", idx);
@@ -1081,12 +1086,12 @@ static int map_object(struct sl_map_ctx *c, const json_t *o, size_t idx)
 		return 0;
 	}
 	snprintf(ob.where, sizeof(ob.where), "object %s", ob.uuid);
-	sl_map_ts(c, json_object_get(o, "timestamp"), 1, ob.ts);
-	if (attrs && !json_is_array(attrs)) {
+	sl_map_ts(c, in->timestamp, 1, ob.ts);
+	if (!in->attr_list) {
 		sl_map_warn(c, SL_EINVAL, ob.where, "object Attribute is not a list; skipped");
 		return 0;
 	}
-	ob.at = calloc(json_array_size(attrs) + 1, sizeof(*ob.at));
+	ob.at = calloc(in->n + 1, sizeof(*ob.at));
 	json_t *owned = json_array(); /* normalised copies of values, freed with the object */
 	if (!ob.at || !owned) {
 		free(ob.at);
@@ -1094,15 +1099,16 @@ static int map_object(struct sl_map_ctx *c, const json_t *o, size_t idx)
 		return SL_ENOMEM;
 	}
 	size_t i;
-	const json_t *a;
-	json_array_foreach(attrs, i, a)
-	{
+	for (i = 0; i < in->n; i++) {
+		const struct sl_map_oattr_in *a = &in->at[i];
 		struct oattr *x = &ob.at[ob.n];
-		x->a = a;
-		x->rel = sl_map_str(a, "object_relation");
-		x->type = sl_map_str(a, "type");
-		x->value = sl_map_str(a, "value");
-		x->uuid = sl_map_str(a, "uuid");
+		x->category = a->category;
+		x->comment = a->comment;
+		x->data = a->data;
+		x->rel = a->rel;
+		x->type = a->type;
+		x->value = a->value;
+		x->uuid = a->uuid;
 		char w[160];
 		snprintf(w, sizeof(w), "object %s/attribute %s", ob.uuid, x->uuid ? x->uuid : "?");
 		if (x->uuid && !sl_stix_id_uuid_valid(x->uuid))
@@ -1138,7 +1144,7 @@ static int map_object(struct sl_map_ctx *c, const json_t *o, size_t idx)
 			    json_string_value(json_array_get(owned, json_array_size(owned) - 1));
 		}
 		const struct sl_mtype *mt = sl_mtype_get(x->type);
-		x->to_ids = sl_map_bool(a, "to_ids", mt ? mt->to_ids_default : 0);
+		x->to_ids = a->to_ids >= 0 ? a->to_ids : mt ? mt->to_ids_default : 0;
 		if (x->to_ids)
 			ob.any_ids = 1;
 		ob.n++;
@@ -1228,10 +1234,10 @@ static int map_object(struct sl_map_ctx *c, const json_t *o, size_t idx)
 	}
 	json_t *od = sl_map_sdo(c, "observed-data", ob.uuid, ob.ts);
 	char fo[SL_TS_MAX], lo[SL_TS_MAX], vf[SL_TS_MAX];
-	sl_map_ts(c, json_object_get(o, "timestamp"), 0, vf);
-	if (sl_map_iso_ts(sl_map_str(o, "first_seen"), fo) != 0)
+	sl_map_ts(c, ob.ts_v, 0, vf);
+	if (sl_map_iso_ts(ob.first_seen, fo) != 0)
 		snprintf(fo, sizeof(fo), "%s", vf);
-	if (sl_map_iso_ts(sl_map_str(o, "last_seen"), lo) != 0)
+	if (sl_map_iso_ts(ob.last_seen, lo) != 0)
 		snprintf(lo, sizeof(lo), "%s", vf);
 	set_str(od, "first_observed", fo);
 	set_str(od, "last_observed", lo);
@@ -1255,7 +1261,7 @@ static int map_object(struct sl_map_ctx *c, const json_t *o, size_t idx)
 	if (pat) {
 		char ind_id[SL_STIX_ID_MAX];
 		json_t *ind = sl_map_sdo(c, "indicator", ob.uuid, ob.ts);
-		const char *cm = sl_map_str(o, "comment");
+		const char *cm = ob.comment;
 		if (cm && *cm)
 			set_str(ind, "description", cm);
 		set_str(ind, "pattern", pat);
@@ -1273,6 +1279,69 @@ static int map_object(struct sl_map_ctx *c, const json_t *o, size_t idx)
 	free(ob.at);
 	json_decref(owned);
 	return 0;
+}
+
+/* to_ids as sl_map_bool reads it; -1 when it leaves the type's default */
+static int to_ids_of(const json_t *v)
+{
+	if (json_is_boolean(v))
+		return json_is_true(v);
+	if (json_is_integer(v))
+		return json_integer_value(v) != 0;
+	if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		return !strcmp(s, "1") || !strcasecmp(s, "true");
+	}
+	return -1;
+}
+
+/* One object of the tree: its members read into sl_map_obj_in. */
+static int map_object(struct sl_map_ctx *c, const json_t *o, size_t idx)
+{
+	const json_t *attrs = json_object_get(o, "Attribute");
+	struct sl_map_obj_in in = {
+	    .uuid = sl_map_str(o, "uuid"),
+	    .name = sl_map_str(o, "name"),
+	    .meta = sl_map_str(o, "meta-category"),
+	    .comment = sl_map_str(o, "comment"),
+	    .first_seen = sl_map_str(o, "first_seen"),
+	    .last_seen = sl_map_str(o, "last_seen"),
+	    .timestamp = json_object_get(o, "timestamp"),
+	    .attr_list = !attrs || json_is_array(attrs),
+	};
+	struct sl_map_oattr_in *at = NULL;
+	size_t i;
+	const json_t *a;
+	int r;
+
+	if (in.attr_list && json_array_size(attrs)) {
+		at = calloc(json_array_size(attrs), sizeof(*at));
+		if (!at)
+			return SL_ENOMEM;
+		json_array_foreach(attrs, i, a)
+		{
+			at[i].rel = sl_map_str(a, "object_relation");
+			at[i].type = sl_map_str(a, "type");
+			at[i].value = sl_map_str(a, "value");
+			at[i].uuid = sl_map_str(a, "uuid");
+			at[i].category = sl_map_str(a, "category");
+			at[i].comment = sl_map_str(a, "comment");
+			at[i].data = sl_map_str(a, "data");
+			at[i].to_ids = to_ids_of(json_object_get(a, "to_ids"));
+		}
+		in.n = json_array_size(attrs);
+	}
+	in.at = at;
+	r = map_object_in(c, &in, idx);
+	free(at);
+	return r;
+}
+
+void sl_map_objects_in(struct sl_map_ctx *c, const struct sl_map_obj_in *objs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (map_object_in(c, &objs[i], i) == SL_ENOMEM)
+			return;
 }
 
 /* The STIX id an object uuid was mapped to (borrowed from a static list of candidates). */

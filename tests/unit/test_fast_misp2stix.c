@@ -297,6 +297,271 @@ static void malformed_gets_parser_error(void **state)
 	clear(&f);
 }
 
+/* ---- MISP objects: the fast path reads them from the text (no tree) when the event starts the
+ * way MISP writes it (Orgc, published... before the Attribute list) and hands them to the same
+ * object mapper; every template the tree path knows, and bad input inside objects. */
+
+#define EVHEAD                                                                                     \
+	"{\"Event\":{\"uuid\":\"a6ef17d6-91cb-4a05-b10b-2f045daf874c\",\"info\":\"objects\","      \
+	"\"timestamp\":\"1603642920\",\"published\":true,\"publish_timestamp\":\"1603642950\","    \
+	"\"Orgc\":{\"id\":\"1\",\"uuid\":\"55f6ea5e-2c60-40e5-964f-47a8950d210f\","                \
+	"\"name\":\"CIRCL\"},\"Attribute\":[" A(U1, "ip-dst", "1.2.3.4",                           \
+	                                        "") "],"                                           \
+	                                            "\"ShadowAttribute\":[],\"Object\":["
+#define EVTAIL "],\"Tag\":[{\"name\":\"tlp:green\"}]}}"
+/* an object attribute; n: a digit making its uuid unique within the object */
+#define OA(n, rel, type, value, ids)                                                               \
+	"{\"id\":\"9\",\"uuid\":\"0c8e4a4e-1d7c-4c8b-9b5a-5d7e0f3b1a0" n                           \
+	"\",\"object_relation\":\"" rel "\",\"type\":\"" type "\",\"value\":\"" value              \
+	"\",\"to_ids\":" ids                                                                       \
+	",\"category\":\"Other\",\"comment\":\"c\",\"distribution\":\"5\",\"deleted\":false}"
+/* an object; u: the last hex digit of its uuid */
+#define OBJ(u, name, meta, attrs)                                                                  \
+	"{\"id\":\"7\",\"name\":\"" name "\",\"meta-category\":\"" meta                            \
+	"\",\"description\":\"d\","                                                                \
+	"\"uuid\":\"3f9a7e2c-6b1d-4e5f-8a7b-c2d3e4f5a6b" u "\",\"timestamp\":\"1603642930\","      \
+	"\"comment\":\"oc\",\"first_seen\":null,\"last_seen\":null,\"ObjectReference\":[],"        \
+	"\"Attribute\":[" attrs "]}"
+
+static const char *const kinds[] = {
+    OBJ("0", "file", "file",
+        OA("1", "filename", "filename", "a.exe",
+           "true") "," OA("2", "md5", "md5", "d41d8cd98f00b204e9800998ecf8427e",
+                          "true") "," OA("3", "size-in-bytes", "size-in-bytes", "12",
+                                         "false") "," OA("4", "path", "text", "C:\\\\temp",
+                                                         "false") "," OA("5", "entropy", "float",
+                                                                         "4.2", "false")),
+    OBJ("1", "ip-port", "network",
+        OA("1", "ip", "ip-dst", "10.0.0.1", "true") "," OA("2", "dst-port", "port", "443",
+                                                           "true") "," OA("3", "domain", "domain",
+                                                                          "a.example", "false")),
+    OBJ("2", "domain-ip", "network",
+        OA("1", "domain", "domain", "b.example", "true") "," OA(
+            "2", "ip", "ip-dst", "10.0.0.2", "true") "," OA("3", "ip", "ip-dst", "::1", "false")),
+    OBJ("3", "url", "network",
+        OA("1", "url", "url", "http://c.example/x", "true") "," OA("2", "port", "port", "80",
+                                                                   "false")),
+    OBJ("4", "email", "network",
+        OA("1", "from", "email-src", "a@example.org",
+           "true") "," OA("2", "to", "email-dst", "b@example.org",
+                          "false") "," OA("3", "subject", "email-subject", "hi", "true")),
+    OBJ("5", "network-connection", "network",
+        OA("1", "ip-src", "ip-src", "10.0.0.3", "true") "," OA(
+            "2", "ip-dst", "ip-dst", "10.0.0.4",
+            "true") "," OA("3", "dst-port", "port", "53", "false") "," OA("4", "layer4-protocol",
+                                                                          "text", "UDP", "false")),
+    OBJ("6", "network-socket", "network",
+        OA("1", "ip-dst", "ip-dst", "10.0.0.5",
+           "false") "," OA("2", "address-family", "text", "AF_INET",
+                           "false") "," OA("3", "state", "text", "listening", "false")),
+    OBJ("7", "x509", "network",
+        OA("1", "x509-fingerprint-sha1", "x509-fingerprint-sha1",
+           "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+           "true") "," OA("2", "issuer", "text", "CN=x",
+                          "false") "," OA("3", "is_self_signed", "boolean", "1",
+                                          "false") "," OA("4", "pubkey-info-exponent", "text",
+                                                          "65537", "false")),
+    OBJ("8", "registry-key", "misc",
+        OA("1", "key", "regkey", "HKLM\\\\Software\\\\x",
+           "true") "," OA("2", "data", "text", "1", "false") "," OA("3", "data-type", "text",
+                                                                    "REG_DWORD", "false")),
+    OBJ("9", "user-account", "misc",
+        OA("1", "username", "text", "root",
+           "true") "," OA("2", "user-id", "text", "0", "false") "," OA("3", "disabled", "boolean",
+                                                                       "true", "false")),
+    OBJ("a", "process", "misc",
+        OA("1", "pid", "text", "42", "true") "," OA("2", "command-line", "text", "sh -c x",
+                                                    "false") "," OA("3", "hidden", "boolean", "0",
+                                                                    "false")),
+    OBJ("b", "asn", "network",
+        OA("1", "asn", "AS", "AS64500", "true") "," OA("2", "description", "text", "Test AS",
+                                                       "false")),
+    OBJ("c", "mutex", "misc", OA("1", "name", "mutex", "Global\\\\m", "true")),
+    OBJ("d", "android-app", "misc", OA("1", "name", "text", "app", "false")),
+    OBJ("e", "cpe-asset", "misc",
+        OA("1", "cpe", "cpe", "cpe:2.3:a:x:y:1", "false") "," OA("2", "language", "text", "en",
+                                                                 "false")),
+    OBJ("f", "artifact", "file",
+        OA("1", "sha256", "sha256",
+           "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "true")),
+    OBJ("0", "directory", "file", OA("1", "path", "text", "/tmp", "false")),
+    OBJ("1", "credential", "misc",
+        OA("1", "username", "text", "u", "false") "," OA("2", "password", "text", "p", "false")),
+    OBJ("2", "attack-pattern", "misc",
+        OA("1", "name", "text", "AP", "false") "," OA("2", "id", "text", "66", "false")),
+    OBJ("3", "course-of-action", "misc", OA("1", "name", "text", "Patch", "false")),
+    OBJ("4", "intrusion-set", "misc",
+        OA("1", "name", "text", "IS", "false") "," OA("2", "aliases", "text", "a1", "false") "," OA(
+            "3", "first_seen", "datetime", "2020-01-01T00:00:00+01:00", "false")),
+    OBJ("5", "person", "misc",
+        OA("1", "first-name", "first-name", "Ann", "false") "," OA("2", "phone-number",
+                                                                   "phone-number", "+1", "false")),
+    OBJ("6", "organization", "misc", OA("1", "name", "text", "Org", "false")),
+    OBJ("7", "employee", "misc", OA("1", "first-name", "first-name", "Bo", "false")),
+    OBJ("8", "legal-entity", "misc", OA("1", "name", "text", "LE", "false")),
+    OBJ("9", "news-agency", "misc", OA("1", "name", "text", "NA", "false")),
+    OBJ("a", "github-user", "misc", OA("1", "username", "text", "gh", "false")),
+    OBJ("b", "twitter-account", "misc", OA("1", "name", "text", "tw", "false")),
+    OBJ("c", "facebook-account", "misc", OA("1", "account-id", "text", "1", "false")),
+    OBJ("d", "gitlab-user", "misc", OA("1", "id", "text", "2", "false")),
+    OBJ("e", "telegram-account", "misc", OA("1", "username", "text", "tg", "false")),
+    OBJ("f", "reddit-account", "misc", OA("1", "account-name", "text", "rd", "false")),
+    OBJ("0", "parler-account", "misc", OA("1", "account-name", "text", "pa", "false")),
+    OBJ("1", "vulnerability", "vulnerability",
+        OA("1", "id", "vulnerability", "CVE-2020-0001", "false") "," OA("2", "summary", "text", "s",
+                                                                        "false")),
+    OBJ("2", "yara", "misc",
+        OA("1", "yara", "yara", "rule x { condition: true }",
+           "false") "," OA("2", "yara-rule-name", "text", "x", "false")),
+    OBJ("3", "sigma", "misc", OA("1", "sigma", "sigma", "title: x", "false")),
+    /* no template: an x-misp-object, warned about */
+    OBJ("4", "no-such-template", "misc", OA("1", "thing", "text", "v", "true")),
+};
+
+static void objects_agree(void **state)
+{
+	char doc[16384];
+	(void)state;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		char name[64];
+		int n = snprintf(doc, sizeof(doc), EVHEAD "%s" EVTAIL, kinds[i]);
+		assert_true(n > 0 && (size_t)n < sizeof(doc));
+		snprintf(name, sizeof(name), "object kind %zu", i);
+		compare(doc, (size_t)n, name, 0);
+		compare(doc, (size_t)n, name, 1);
+	}
+	/* all of them in one event (their uuids repeat: dedup too) */
+	size_t total = 0;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		total += strlen(kinds[i]) + 1;
+	char *all = malloc(total + 4096);
+	assert_non_null(all);
+	size_t at = (size_t)sprintf(all, "%s", EVHEAD);
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		at += (size_t)sprintf(all + at, "%s%s", i ? "," : "", kinds[i]);
+	at += (size_t)sprintf(all + at, "%s", EVTAIL);
+	compare(all, at, "all object kinds", 0);
+	free(all);
+}
+
+#define OU "3f9a7e2c-6b1d-4e5f-8a7b-c2d3e4f5a6b"
+/* objects with something wrong inside: warned, naming the object and attribute, the rest mapped */
+static void bad_objects_warned(void **state)
+{
+	static const struct {
+		const char *objs;
+		const char *where; /* in a warning */
+		const char *words; /* in that warning's message */
+	} cases[] = {
+	    /* an attribute value that is not an IP */
+	    {OBJ("0", "ip-port", "network", OA("1", "ip", "ip-dst", "300.1.1.1", "true")),
+	     "object " OU "0/attribute 0c8e4a4e-1d7c-4c8b-9b5a-5d7e0f3b1a01", "300.1.1.1"},
+	    /* an attribute without a value; a value that is a number */
+	    {OBJ("1", "url", "network",
+	         "{\"uuid\":\"0c8e4a4e-1d7c-4c8b-9b5a-5d7e0f3b1a01\",\"object_relation\":\"url\","
+	         "\"type\":\"url\",\"value\":5}"),
+	     "object " OU "1/attribute 0c8e4a4e-1d7c-4c8b-9b5a-5d7e0f3b1a01", "lacks"},
+	    /* an object without a uuid */
+	    {"{\"name\":\"url\",\"Attribute\":[" OA("1", "url", "url", "http://x.example/",
+	                                            "true") "]}",
+	     "Object[1]", "no valid uuid"},
+	    /* Attribute that is not a list */
+	    {"{\"name\":\"url\",\"uuid\":\"" OU "2\",\"Attribute\":{}}", "object " OU "2",
+	     "not a list"},
+	    /* a file object with only a bad size: nothing to build from */
+	    {OBJ("3", "file", "file", OA("1", "size-in-bytes", "size-in-bytes", "big", "true")),
+	     "object " OU "3", "whole number"},
+	};
+	char doc[8192];
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char name[64];
+		/* the bad object between two good ones */
+		int n = snprintf(doc, sizeof(doc), EVHEAD "%s,%s,%s" EVTAIL, kinds[3],
+		                 cases[i].objs, kinds[2]);
+		assert_true(n > 0 && (size_t)n < sizeof(doc));
+		snprintf(name, sizeof(name), "bad object %zu", i);
+		compare(doc, (size_t)n, name, 0);
+		struct outcome f;
+		memset(&f, 0, sizeof(f));
+		fast_way(doc, (size_t)n, NULL, &f);
+		assert_int_equal(f.rc, 0);
+		int found = 0;
+		size_t k;
+		json_t *w;
+		json_array_foreach(f.warnings, k, w)
+		{
+			const char *text = json_string_value(w);
+			if (!text)
+				text = json_string_value(json_object_get(w, "message"));
+			char *dump = json_dumps(w, JSON_ENCODE_ANY);
+			if (dump && strstr(dump, cases[i].where) && strstr(dump, cases[i].words))
+				found = 1;
+			free(dump);
+			(void)text;
+		}
+		if (!found) {
+			char *dump = json_dumps(f.warnings, 0);
+			fail_msg("case %zu: no warning naming %s (%s): %s", i, cases[i].where,
+			         cases[i].words, dump);
+		}
+		/* the good objects on either side are in the bundle */
+		json_t *m = by_id(f.bundle);
+		assert_non_null(json_object_get(m, "observed-data--" OU "3"));
+		assert_non_null(json_object_get(m, "observed-data--" OU "2"));
+		json_decref(m);
+		clear(&f);
+	}
+	/* broken JSON inside an object: the parser's own error (what, line, column) */
+	static const char *broken[] = {
+	    EVHEAD OBJ("0", "url", "network", OA("1", "url", "url", "http://x/", "tru")) EVTAIL,
+	    EVHEAD OBJ("0", "url", "network",
+	               OA("1", "url", "url", "http://x/", "true") ","
+	                                                          "{\"uuid\":1,\"uuid\":2}") EVTAIL,
+	    EVHEAD "{\"name\":\"url\" \"uuid\":1}" EVTAIL,
+	    EVHEAD OBJ("0", "url", "network", OA("1", "url", "url", "http://x/", "true")) EVTAIL
+	    ",\"Object\":[]}",
+	};
+	for (size_t i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+		struct outcome t, f;
+		memset(&t, 0, sizeof(t));
+		memset(&f, 0, sizeof(f));
+		tree_way(broken[i], strlen(broken[i]), NULL, &t);
+		fast_way(broken[i], strlen(broken[i]), NULL, &f);
+		assert_int_equal(t.rc, SL_EINVAL);
+		assert_int_equal(f.rc, SL_EINVAL);
+		assert_string_equal(f.err.where, t.err.where);
+		assert_string_equal(f.err.msg, t.err.msg);
+		assert_non_null(strstr(f.err.where, "ev:1:"));
+		clear(&t);
+		clear(&f);
+	}
+}
+
+/* what the text reader leaves to the tree (references, sightings, a non-object): the same bundle */
+static void objects_left_to_tree_agree(void **state)
+{
+	static const char *docs[] = {
+	    EVHEAD "{\"name\":\"url\",\"uuid\":\"" OU "0\",\"ObjectReference\":[{\"uuid\":"
+	           "\"9d2c6a3e-5b7f-4a1c-8e2d-3f4a5b6c7d8e\",\"referenced_uuid\":\"" U1 "\","
+	           "\"relationship_type\":\"related-to\"}],\"Attribute\":[" OA(
+	               "1", "url", "url", "http://x.example/", "true") "]}" EVTAIL,
+	    EVHEAD OBJ(
+	        "1", "url", "network",
+	        "{\"uuid\":\"0c8e4a4e-1d7c-4c8b-9b5a-5d7e0f3b1a01\",\"object_relation\":"
+	        "\"url\",\"type\":\"url\",\"value\":\"http://y.example/\",\"to_ids\":true" SIGHT
+	        "}") EVTAIL,
+	    EVHEAD "7," OBJ("2", "url", "network", OA("1", "url", "url", "http://z/", "1")) EVTAIL,
+	    EVHEAD OBJ("3", "url", "network", "8") EVTAIL,
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "left to tree %zu", i);
+		compare(docs[i], strlen(docs[i]), name, 0);
+	}
+}
+
 /* map_ctx formats timestamps by hand (the hot path); libc's gmtime_r is the oracle */
 static void timestamps_match_gmtime(void **state)
 {
@@ -344,6 +609,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(shapes_agree),
+	    cmocka_unit_test(objects_agree),
+	    cmocka_unit_test(bad_objects_warned),
+	    cmocka_unit_test(objects_left_to_tree_agree),
 	    cmocka_unit_test(malformed_gets_parser_error),
 	    cmocka_unit_test(fixtures_agree),
 	    cmocka_unit_test(corpus_agrees),
