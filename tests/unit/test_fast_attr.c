@@ -659,9 +659,40 @@ static void uuid5_matches_openssl(void **state)
 	sl_stix_id_hasher_free(h);
 }
 
+/* the bundle's id set: what was added is there once, what was not is not, across growth */
+static void id_set(void **state)
+{
+	struct sl_map_ids *s = sl_map_ids_new();
+	char id[SL_STIX_ID_MAX];
+
+	(void)state;
+	assert_non_null(s);
+	for (int i = 0; i < 5000; i++) {
+		snprintf(id, sizeof(id), "indicator--%08x-0000-4000-8000-%012d", i * 2654435761u,
+		         i);
+		assert_int_equal(sl_map_ids_add(s, id), 1);
+		assert_int_equal(sl_map_ids_add(s, id), 0);
+	}
+	assert_int_equal(sl_map_ids_count(s), 5000);
+	for (int i = 0; i < 5000; i++) {
+		snprintf(id, sizeof(id), "indicator--%08x-0000-4000-8000-%012d", i * 2654435761u,
+		         i);
+		assert_true(sl_map_ids_has(s, id));
+		id[0] = 'x'; /* a different id with the same tail */
+		assert_false(sl_map_ids_has(s, id));
+	}
+	assert_false(sl_map_ids_has(s, NULL));
+	assert_false(sl_map_ids_has(s, ""));
+	assert_int_equal(sl_map_ids_add(s, ""), 1);
+	assert_true(sl_map_ids_has(s, ""));
+	sl_map_ids_free(s);
+	sl_map_ids_free(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(id_set),
 	    cmocka_unit_test(common_kinds_take_the_fast_path),
 	    cmocka_unit_test(unusual_attributes_are_declined),
 	    cmocka_unit_test(hostile_values_agree),

@@ -26,10 +26,13 @@ static const char *const keep_none[] = {"(none)", NULL};
  * the text, fast must refuse it too. must_take: jansson accepts it and fast must not decline. */
 static void check_kept(const char *buf, size_t len, const char *const *keep);
 
+static void check_filtered(const char *buf, size_t len);
+
 static void check(const char *buf, size_t len, int must_take)
 {
 	check_kept(buf, len, keep_event);
 	check_kept(buf, len, keep_none);
+	check_filtered(buf, len);
 	json_error_t je;
 	json_t *want = json_loadb(buf, len, FLAGS, &je);
 	json_t *got = sl_fast_json_parse(buf, len, 0, 64);
@@ -102,6 +105,105 @@ static void check_kept(const char *buf, size_t len, const char *const *keep)
 	free(b);
 	json_decref(want);
 	json_decref(got);
+}
+
+/* sl_fast_json_parse_kept with a schema like the fast path's (Event -> Object list -> each
+ * object's Attribute list): refused whenever jansson refuses the text, else jansson's tree with the
+ * same members dropped. */
+static const char *const obj_names[] = {"uuid", "name", "Attribute", NULL};
+static const char *const attr_names[] = {"type", "value", NULL};
+static const struct sl_fast_json_keep k_attr = {attr_names, NULL, NULL};
+static const struct sl_fast_json_keep k_obj = {obj_names, "Attribute", &k_attr};
+static const struct sl_fast_json_keep k_event = {NULL, "Object", &k_obj};
+static const struct sl_fast_json_keep k_top = {NULL, "Event", &k_event};
+
+/* the oracle: jansson's value v filtered by k (a new reference) */
+static json_t *filter(const json_t *v, const struct sl_fast_json_keep *k)
+{
+	if (json_is_array(v)) {
+		json_t *a = json_array();
+		size_t i;
+		json_t *e;
+		json_array_foreach(v, i, e)
+		    json_array_append_new(a, json_is_object(e) ? filter(e, k) : json_incref(e));
+		return a;
+	}
+	if (!json_is_object(v))
+		return json_incref((json_t *)v);
+	json_t *o = json_object();
+	const char *key;
+	json_t *m;
+	json_object_foreach((json_t *)v, key, m)
+	{
+		int keep = !k->names;
+		for (const char *const *n = k->names; n && *n; n++)
+			keep |= !strcmp(*n, key);
+		if (k->sub && !strcmp(k->sub, key))
+			json_object_set_new(o, key,
+			                    json_is_object(m) || json_is_array(m)
+			                        ? filter(m, k->inner)
+			                        : json_incref(m));
+		else if (keep)
+			json_object_set(o, key, m);
+	}
+	return o;
+}
+
+static void check_filtered(const char *buf, size_t len)
+{
+	json_error_t je;
+	json_t *got = sl_fast_json_parse_kept(buf, len, 0, 64, &k_top);
+	json_t *want = got ? json_loadb(buf, len, FLAGS, &je) : NULL;
+
+	if (!got)
+		return;
+	if (!want || !sl_json_depth_ok(want, 64))
+		fail_msg("parse_kept accepted what jansson refuses: %.*s",
+		         (int)(len > 200 ? 200 : len), buf);
+	json_t *f = filter(want, &k_top);
+	char *a = json_dumps(f, JSON_COMPACT), *b = json_dumps(got, JSON_COMPACT);
+	if (!a || !b || strcmp(a, b) != 0)
+		fail_msg("parse_kept differs:\n jansson %.300s\n fast    %.300s", a, b);
+	free(a);
+	free(b);
+	json_decref(f);
+	json_decref(want);
+	json_decref(got);
+}
+
+/* the filter drops what it should, keeps order, and still refuses bad text it drops */
+static void kept_schema(void **state)
+{
+	static const char doc[] =
+	    "{\"Event\":{\"x\":1,\"Object\":[{\"id\":\"1\",\"name\":\"n\",\"Attribute\":[{"
+	    "\"id\":2,\"type\":\"t\",\"value\":\"v\",\"deep\":[[1]]},5]},7],\"y\":[]}}";
+	(void)state;
+	json_t *got = sl_fast_json_parse_kept(doc, strlen(doc), 0, 64, &k_top);
+	assert_non_null(got);
+	char *text = json_dumps(got, JSON_COMPACT);
+	assert_string_equal(text, "{\"Event\":{\"x\":1,\"Object\":[{\"name\":\"n\",\"Attribute\":"
+	                          "[{\"type\":\"t\",\"value\":\"v\"},5]},7],\"y\":[]}}");
+	free(text);
+	json_decref(got);
+	static const char *refused[] = {
+	    /* broken, duplicated or too deep inside a dropped member */
+	    "{\"Event\":{\"Object\":[{\"id\":tru,\"name\":\"n\"}]}}",
+	    "{\"Event\":{\"Object\":[{\"id\":1,\"id\":2}]}}",
+	    "{\"Event\":{\"Object\":[{\"Attribute\":[{\"id\":\"\\x\"}]}]}}",
+	    /* an escaped key (left to the full parser), not an object */
+	    "{\"Event\":{\"\\u0041\":1}}",
+	    "[1]",
+	};
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		assert_null(sl_fast_json_parse_kept(refused[i], strlen(refused[i]), 0, 64, &k_top));
+	char deep[256];
+	int n = snprintf(deep, sizeof(deep), "{\"Event\":{\"Object\":[{\"id\":");
+	for (int i = 0; i < 70; i++)
+		deep[n++] = '[';
+	for (int i = 0; i < 70; i++)
+		deep[n++] = ']';
+	n += snprintf(deep + n, sizeof(deep) - (size_t)n, "}]}}");
+	assert_null(sl_fast_json_parse_kept(deep, (size_t)n, 0, 64, &k_top));
 }
 
 static void edge_cases(void **state)
@@ -255,6 +357,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(edge_cases),
+	    cmocka_unit_test(kept_schema),
 	    cmocka_unit_test(skip_finds_value_ends),
 	    cmocka_unit_test(fixtures_and_corpus),
 	};
