@@ -540,20 +540,33 @@ const char *sl_map_tlp(struct sl_map_ctx *c, const char *tag)
 			continue;
 		if (sl_map_ids_has(c->seen, t->id))
 			return t->id;
-		if (t->v2)
-			m = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:{s:s, s:s}}}", "type",
-			              "marking-definition", "spec_version", "2.1", "id", t->id,
-			              "created", "2022-10-01T00:00:00.000Z", "name", t->name,
-			              "extensions",
-			              "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d",
-			              "extension_type", "property-extension", "tlp_2_0", t->level);
-		else
-			m = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s}}", "type",
-			              "marking-definition", "spec_version", "2.1", "id", t->id,
-			              "created", "2017-01-20T00:00:00.000Z", "definition_type",
-			              "tlp", "name", t->name, "definition", "tlp", t->level);
-		if (!m)
+		/* built member by member: json_pack's format parsing cost as much as the rest of a
+		 * small event's tags (every value here is a constant) */
+		json_t *inner = json_object(), *outer = json_object();
+		m = json_object();
+		put(m, "type", "marking-definition");
+		put(m, "spec_version", "2.1");
+		put(m, "id", t->id);
+		put(m, "created", t->v2 ? "2022-10-01T00:00:00.000Z" : "2017-01-20T00:00:00.000Z");
+		if (t->v2) {
+			put(m, "name", t->name);
+			put(inner, "extension_type", "property-extension");
+			put(inner, "tlp_2_0", t->level);
+			json_object_set_new_nocheck(
+			    outer, "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d",
+			    inner);
+			json_object_set_new_nocheck(m, "extensions", outer);
+		} else {
+			put(m, "definition_type", "tlp");
+			put(m, "name", t->name);
+			put(inner, "tlp", t->level);
+			json_object_set_new_nocheck(m, "definition", inner);
+			json_decref(outer);
+		}
+		if (!m || !inner || !outer || json_object_size(m) != (size_t)(t->v2 ? 6 : 7)) {
+			json_decref(m);
 			return NULL;
+		}
 		sl_map_ids_add(c->seen, t->id);
 		json_array_append_new(c->markings, m);
 		return t->id;
