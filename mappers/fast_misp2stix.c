@@ -826,10 +826,10 @@ static int fast_convert(const json_t *event, struct elems *st, const struct sl_m
 	if (sl_map_check_list(&c, ev, "EventReport"))
 		sl_map_event_reports(&c, json_object_get(ev, "EventReport"));
 
-	container =
-	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type", kind, "spec_version", "2.1",
-	              "id", cont_id, "created_by_ref", c.identity_id, "created", ts, "modified", ts,
-	              "name", sl_map_str(ev, "info") ? sl_map_str(ev, "info") : "");
+	container = sl_map_strobj((const char *const[]){
+	    "type", kind, "spec_version", "2.1", "id", cont_id, "created_by_ref", c.identity_id,
+	    "created", ts, "modified", ts, "name",
+	    sl_map_str(ev, "info") ? sl_map_str(ev, "info") : "", NULL});
 	if (pub[0])
 		set_str(container, "published", pub);
 	else

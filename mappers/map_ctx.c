@@ -262,6 +262,20 @@ static void put(json_t *o, const char *k, const char *v)
 	json_object_set_new_nocheck(o, k, json_string_nocheck(v));
 }
 
+json_t *sl_map_strobj(const char *const *kv)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; o && kv[i]; i += 2) {
+		json_t *v = kv[i + 1] ? json_string(kv[i + 1]) : NULL;
+		if (!v || json_object_set_new(o, kv[i], v) != 0) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
 json_t *sl_map_sdo(struct sl_map_ctx *c, const char *type, const char *uuid, const char *ts)
 {
 	char id[SL_STIX_ID_MAX];

@@ -87,6 +87,11 @@ int sl_map_ts(struct sl_map_ctx *c, const json_t *v, int sdo, char out[SL_TS_MAX
 /* ISO-8601 datetime with offset (MISP first_seen) -> "...Z" in UTC. Returns 0 or -1. */
 int sl_map_iso_ts(const char *s, char out[SL_TS_MAX]);
 
+/* An object of string members from kv (key, value, key, value, ..., NULL), in that order: what
+ * json_pack("{s:s, ...}") builds, without parsing a format. NULL when a value is not valid UTF-8 or
+ * memory runs out (as json_pack). */
+json_t *sl_map_strobj(const char *const *kv);
+
 /* A string member of o, or NULL when absent / not a string. */
 const char *sl_map_str(const json_t *o, const char *key);
 /* A boolean-ish member ("1", 1, true): 1, 0, or dflt when absent. */

@@ -1315,9 +1315,10 @@ int sl_map_begin(struct sl_map_ctx *c, const json_t *ev, const char *eu,
 	} else {
 		snprintf(c->identity_id, sizeof(c->identity_id), "identity--%s", ou);
 	}
-	*ident = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type", "identity",
-	                   "spec_version", "2.1", "id", c->identity_id, "created", ts, "modified",
-	                   ts, "name", oname ? oname : "MISP", "identity_class", "organization");
+	*ident = sl_map_strobj((const char *const[]){"type", "identity", "spec_version", "2.1",
+	                                             "id", c->identity_id, "created", ts,
+	                                             "modified", ts, "name", oname ? oname : "MISP",
+	                                             "identity_class", "organization", NULL});
 	sl_map_ids_add(c->seen, c->identity_id);
 
 	int published = sl_map_bool(ev, "published", 0);
@@ -1442,10 +1443,10 @@ static json_t *convert(const json_t *event, const struct sl_map_attr_src *src,
 		sl_map_event_reports(&c, json_object_get(ev, "EventReport"));
 	}
 
-	container =
-	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type", kind, "spec_version", "2.1",
-	              "id", cont_id, "created_by_ref", c.identity_id, "created", ts, "modified", ts,
-	              "name", sl_map_str(ev, "info") ? sl_map_str(ev, "info") : "");
+	container = sl_map_strobj((const char *const[]){
+	    "type", kind, "spec_version", "2.1", "id", cont_id, "created_by_ref", c.identity_id,
+	    "created", ts, "modified", ts, "name",
+	    sl_map_str(ev, "info") ? sl_map_str(ev, "info") : "", NULL});
 	if (pub[0])
 		set_str(container, "published", pub);
 	else
