@@ -13,15 +13,17 @@
 #include "evloop.h"
 #include "ledger.h"
 #include "log.h"
+#include "serve.h"
 #include "policy.h"
 #include "sync.h"
 
 static const char usage_text[] =
     "usage: sluice run -c FILE\n"
     "\n"
-    "Run the sync daemon: pull every MISP peer into the ledger, decide what each destination of\n"
-    "the policy may receive, and push it. SIGTERM/SIGINT stop; SIGHUP reloads FILE and its policy\n"
-    "(a bad new file is logged and the running one kept).\n"
+    "Run the sync daemon: pull every peer into the ledger, decide what each destination of the\n"
+    "policy may receive, push it, and (with a taxii_server block) serve each TAXII partner what\n"
+    "its policy destination of the same name allows. SIGTERM/SIGINT stop; SIGHUP reloads FILE\n"
+    "and its policy (a bad new file is logged and the running one kept).\n"
     "\n"
     "options:\n"
     "  -c, --config FILE  sluice.conf (needs ledger_dsn and policy_file)\n"
@@ -34,6 +36,7 @@ struct run {
 	struct sl_config *cfg;
 	struct sl_policy *policy;
 	struct sl_sync *sync;
+	struct sl_serve *serve; /* sluice's own TAXII server, when the config has one */
 };
 
 /* Load config and policy from path; on success they replace nothing yet (the caller swaps). */
@@ -54,6 +57,29 @@ static int load(const char *path, struct sl_config **cfg, struct sl_policy **pol
 		*cfg = NULL;
 		return err->code ? err->code : SL_EINVAL;
 	}
+	return 0;
+}
+
+/* Start the TAXII server of cfg (if any); a partner without a policy destination of its name
+ * would see nothing, which is said. */
+static int serve(struct run *r, const struct sl_config *cfg, const struct sl_policy *pol,
+                 struct sl_err *err)
+{
+	const struct sl_config_taxii *t = sl_config_taxii(cfg);
+	size_t i;
+
+	if (sl_serve_start(sl_evloop_base(r->loop), cfg, r->ledger, &r->serve, err) < 0)
+		return -1;
+	if (!r->serve)
+		return 0;
+	for (i = 0; i < t->npartners; i++)
+		if (!sl_policy_dest_find(pol, t->partners[i].name))
+			sl_warn(
+			    "run: TAXII partner %s has no destination of that name in the policy: "
+			    "it is served nothing",
+			    t->partners[i].name);
+	sl_info("run: TAXII 2.1 server on %s:%u, %zu partners", t->listen_host,
+	        sl_serve_port(r->serve), t->npartners);
 	return 0;
 }
 
@@ -83,8 +109,11 @@ static void on_reload(struct sl_evloop *loop, void *arg)
 	/* In-flight transfers are cancelled; their leased outbox rows come back by themselves. */
 	sl_sync_free(r->sync);
 	r->sync = NULL;
+	sl_serve_free(r->serve); /* partners and collections may have changed too */
+	r->serve = NULL;
 	sync = sl_sync_new(r->loop, cfg, r->ledger, pol, NULL, &err);
-	if (!sync) {
+	if (!sync || serve(r, cfg, pol, &err) < 0) {
+		sl_sync_free(sync);
 		sl_log_err(SL_LOG_ERROR, "run: reload failed, stopping", &err);
 		sl_config_unref(cfg);
 		sl_policy_free(pol);
@@ -149,10 +178,15 @@ int sl_cmd_run(int argc, char **argv)
 		fprintf(stderr, "sluice run: %s: %s\n", err.where, err.msg);
 		goto done;
 	}
+	if (serve(&r, r.cfg, r.policy, &err) < 0) {
+		fprintf(stderr, "sluice run: %s: %s\n", err.where, err.msg);
+		goto done;
+	}
 	sl_info("run: started with %zu peers, ledger schema %d", sl_config_npeers(r.cfg), to);
 	rc = sl_evloop_run(r.loop) == 0 ? 0 : 1;
 	sl_info("run: stopped");
 done:
+	sl_serve_free(r.serve);
 	sl_sync_free(r.sync);
 	sl_evloop_free(r.loop);
 	sl_ledger_close(r.ledger);

@@ -5,6 +5,8 @@ sl_test(integration sync integration/test_sync.c PG LIBS sl_peer_proc TIMEOUT 18
 sl_test(integration outbox integration/test_outbox.c PG)
 add_dependencies(test_sync misp-peer)
 sl_script_test(integration sync_run ${CMAKE_CURRENT_SOURCE_DIR}/integration/sync_run.sh PG TIMEOUT 120)
+# `sluice run` serving its own TAXII 2.1 API to the config's partners, each its policy's view.
+sl_script_test(integration run_taxii ${CMAKE_CURRENT_SOURCE_DIR}/integration/run_taxii.sh PG TIMEOUT 120)
 sl_script_test(integration sync_crash ${CMAKE_CURRENT_SOURCE_DIR}/integration/sync_crash.sh PG TIMEOUT 900)
 # Each failure mode of issue 5 on one MISP peer (behind faultproxy) while two others sync
 # (`test_sync_faults [CASE...]` runs some of them).
