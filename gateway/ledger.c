@@ -2143,6 +2143,18 @@ int sl_ledger_outbox_claim_payloads(struct sl_ledger *l, const char *destination
 	return claim(l, destination, max, lease_s, out, payloads, n, err);
 }
 
+/* ids[0..n) as one text[] parameter in a; false when out of memory. */
+static bool ids_param(struct buf *a, const char *const *ids, size_t n)
+{
+	size_t i;
+
+	buf_ch(a, '{');
+	for (i = 0; i < n; i++)
+		buf_arr_elem(a, ids[i]);
+	buf_ch(a, '}');
+	return !a->oom;
+}
+
 json_t *sl_ledger_outbox_newest(struct sl_ledger *l, const char *const *ids, size_t n,
                                 struct sl_err *err)
 {
@@ -2150,7 +2162,6 @@ json_t *sl_ledger_outbox_newest(struct sl_ledger *l, const char *const *ids, siz
 	const char *p[1];
 	json_t *out;
 	PGresult *r;
-	size_t i;
 	int k;
 
 	if (n && !ids)
@@ -2159,16 +2170,12 @@ json_t *sl_ledger_outbox_newest(struct sl_ledger *l, const char *const *ids, siz
 		return sl_err_set(err, SL_ENOMEM, "outbox", "out of memory"), NULL;
 	if (n == 0)
 		return out;
-	buf_ch(&a, '{');
-	for (i = 0; i < n; i++)
-		buf_arr_elem(&a, ids[i]);
-	buf_ch(&a, '}');
-	p[0] = a.p;
-	if (a.oom) {
+	if (!ids_param(&a, ids, n)) {
 		buf_free(&a);
 		json_decref(out);
 		return sl_err_set(err, SL_ENOMEM, "outbox", "out of memory"), NULL;
 	}
+	p[0] = a.p;
 	if (ready(l, err) != 0 || !(r = run(l, "outbox_newest", 1, p, err))) {
 		buf_free(&a);
 		json_decref(out);
@@ -2297,7 +2304,6 @@ json_t *sl_ledger_outbox_containers(struct sl_ledger *l, const char *const *ids,
 	const char *p[1];
 	json_t *out, *arr;
 	PGresult *r;
-	size_t i;
 	int k;
 
 	if (n && !ids)
@@ -2306,14 +2312,13 @@ json_t *sl_ledger_outbox_containers(struct sl_ledger *l, const char *const *ids,
 		return sl_err_set(err, SL_ENOMEM, "outbox", "out of memory"), NULL;
 	if (n == 0)
 		return out;
-	buf_ch(&a, '{');
-	for (i = 0; i < n; i++)
-		buf_arr_elem(&a, ids[i]);
-	buf_ch(&a, '}');
+	if (!ids_param(&a, ids, n)) {
+		buf_free(&a);
+		json_decref(out);
+		return sl_err_set(err, SL_ENOMEM, "outbox", "out of memory"), NULL;
+	}
 	p[0] = a.p;
-	if (a.oom || ready(l, err) != 0 || !(r = run(l, "outbox_containers", 1, p, err))) {
-		if (a.oom)
-			sl_err_set(err, SL_ENOMEM, "outbox", "out of memory");
+	if (ready(l, err) != 0 || !(r = run(l, "outbox_containers", 1, p, err))) {
 		buf_free(&a);
 		json_decref(out);
 		return NULL;
