@@ -1821,12 +1821,21 @@ static int caller_ts(const char *in, char *out, const char **param, const char *
 	return 0;
 }
 
+/* The JSON text of one cell (stored by the ledger, so only bounded by its own length). */
+static json_t *json_cell(PGresult *r, int row, int col, const char *what, struct sl_err *err)
+{
+	struct sl_json_limits lim = sl_json_limits_default();
+
+	lim.max_bytes = (size_t)PQgetlength(r, row, col) + 1;
+	return sl_json_parse(PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col), &lim, what,
+	                     err);
+}
+
 static json_t *json_result(struct sl_ledger *l, const char *name, int np, const char *const *params,
                            const char *what, struct sl_err *err)
 {
 	PGresult *r;
 	json_t *j;
-	struct sl_json_limits lim = sl_json_limits_default();
 
 	if (ready(l, err) != 0)
 		return NULL;
@@ -1837,8 +1846,7 @@ static json_t *json_result(struct sl_ledger *l, const char *name, int np, const 
 		sl_err_set(err, SL_ENOTFOUND, what, "not in the ledger");
 		return NULL;
 	}
-	lim.max_bytes = (size_t)PQgetlength(r, 0, 0) + 1;
-	j = sl_json_parse(PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0), &lim, what, err);
+	j = json_cell(r, 0, 0, what, err);
 	PQclear(r);
 	return j;
 }
@@ -2112,15 +2120,8 @@ static int claim(struct sl_ledger *l, const char *destination, size_t max, int l
 		                                                       : SL_LEDGER_DELIVER;
 		w->attempts = atoi(PQgetvalue(r, i, 5));
 		if (payloads) {
-			struct sl_json_limits lim_j = sl_json_limits_default();
 			struct sl_err e2 = {0};
-
-			payloads[i] = NULL;
-			if (PQgetisnull(r, i, 6))
-				continue;
-			lim_j.max_bytes = (size_t)PQgetlength(r, i, 6) + 1;
-			payloads[i] = sl_json_parse(
-			    PQgetvalue(r, i, 6), (size_t)PQgetlength(r, i, 6), &lim_j, w->id, &e2);
+			payloads[i] = PQgetisnull(r, i, 6) ? NULL : json_cell(r, i, 6, w->id, &e2);
 		}
 	}
 	*n = (size_t)i;
@@ -2143,23 +2144,31 @@ int sl_ledger_outbox_claim_payloads(struct sl_ledger *l, const char *destination
 	return claim(l, destination, max, lease_s, out, payloads, n, err);
 }
 
-/* ids[0..n) as one text[] parameter in a; false when out of memory. */
-static bool ids_param(struct buf *a, const char *const *ids, size_t n)
+/* Run statement name with ids[0..n) (n > 0) as its one text[] parameter. */
+static PGresult *run_ids(struct sl_ledger *l, const char *name, const char *const *ids, size_t n,
+                         struct sl_err *err)
 {
+	struct buf a = {0};
+	const char *p[1];
+	PGresult *r = NULL;
 	size_t i;
 
-	buf_ch(a, '{');
+	buf_ch(&a, '{');
 	for (i = 0; i < n; i++)
-		buf_arr_elem(a, ids[i]);
-	buf_ch(a, '}');
-	return !a->oom;
+		buf_arr_elem(&a, ids[i]);
+	buf_ch(&a, '}');
+	p[0] = a.p;
+	if (a.oom)
+		sl_err_set(err, SL_ENOMEM, "outbox", "out of memory");
+	else if (ready(l, err) == 0)
+		r = run(l, name, 1, p, err);
+	buf_free(&a);
+	return r;
 }
 
 json_t *sl_ledger_outbox_newest(struct sl_ledger *l, const char *const *ids, size_t n,
                                 struct sl_err *err)
 {
-	struct buf a = {0};
-	const char *p[1];
 	json_t *out;
 	PGresult *r;
 	int k;
@@ -2170,26 +2179,14 @@ json_t *sl_ledger_outbox_newest(struct sl_ledger *l, const char *const *ids, siz
 		return sl_err_set(err, SL_ENOMEM, "outbox", "out of memory"), NULL;
 	if (n == 0)
 		return out;
-	if (!ids_param(&a, ids, n)) {
-		buf_free(&a);
-		json_decref(out);
-		return sl_err_set(err, SL_ENOMEM, "outbox", "out of memory"), NULL;
-	}
-	p[0] = a.p;
-	if (ready(l, err) != 0 || !(r = run(l, "outbox_newest", 1, p, err))) {
-		buf_free(&a);
+	if (!(r = run_ids(l, "outbox_newest", ids, n, err))) {
 		json_decref(out);
 		return NULL;
 	}
-	buf_free(&a);
 	for (k = 0; k < PQntuples(r); k++) {
-		struct sl_json_limits lim = sl_json_limits_default();
 		struct sl_err e2 = {0};
-		json_t *o;
+		json_t *o = json_cell(r, k, 1, PQgetvalue(r, k, 0), &e2);
 
-		lim.max_bytes = (size_t)PQgetlength(r, k, 1) + 1;
-		o = sl_json_parse(PQgetvalue(r, k, 1), (size_t)PQgetlength(r, k, 1), &lim,
-		                  PQgetvalue(r, k, 0), &e2);
 		if (o)
 			json_object_set_new(out, PQgetvalue(r, k, 0), o);
 	}
@@ -2197,54 +2194,42 @@ json_t *sl_ledger_outbox_newest(struct sl_ledger *l, const char *const *ids, siz
 	return out;
 }
 
-static int settle(struct sl_ledger *l, int64_t id, const char *state, const char *msg, int retry_s,
-                  struct sl_err *err)
+/* One row: the same statement as a batch. */
+static int settle(struct sl_ledger *l, int64_t id, enum sl_ledger_settle_state state,
+                  const char *msg, int retry_s, struct sl_err *err)
 {
-	char ids[24], retry[24];
-	const char *p[4] = {ids, state, msg, retry};
-	PGresult *r;
-	int rc;
+	struct sl_ledger_settle r = {id, state, msg, retry_s};
 
-	if ((rc = ready(l, err)) != 0)
-		return rc;
-	snprintf(ids, sizeof(ids), "%" PRId64, id);
-	snprintf(retry, sizeof(retry), "%d", retry_s < 0 ? 0 : retry_s);
-	if (!(r = run(l, "outbox_settle", 4, p, err)))
-		return SL_EDB;
-	rc = strcmp(PQcmdTuples(r), "1") == 0
-	         ? 0
-	         : sl_err_set(err, SL_ENOTFOUND, "outbox", "no outbox row %" PRId64, id);
-	PQclear(r);
-	return rc;
+	return sl_ledger_outbox_settle_many(l, &r, 1, err);
 }
 
 int sl_ledger_outbox_sent(struct sl_ledger *l, int64_t outbox_id, struct sl_err *err)
 {
-	return settle(l, outbox_id, "sent", NULL, 0, err);
+	return settle(l, outbox_id, SL_LEDGER_SETTLE_SENT, NULL, 0, err);
 }
 
 int sl_ledger_outbox_failed(struct sl_ledger *l, int64_t outbox_id, const char *msg,
                             int retry_after_s, struct sl_err *err)
 {
-	return settle(l, outbox_id, "failed", msg, retry_after_s, err);
+	return settle(l, outbox_id, SL_LEDGER_SETTLE_FAILED, msg, retry_after_s, err);
 }
 
 int sl_ledger_outbox_parked(struct sl_ledger *l, int64_t outbox_id, const char *msg,
                             struct sl_err *err)
 {
-	return settle(l, outbox_id, "parked", msg, 0, err);
+	return settle(l, outbox_id, SL_LEDGER_SETTLE_PARKED, msg, 0, err);
 }
 
 int sl_ledger_outbox_blocked(struct sl_ledger *l, int64_t outbox_id, const char *rule,
                              struct sl_err *err)
 {
-	return settle(l, outbox_id, "blocked", rule, 0, err);
+	return settle(l, outbox_id, SL_LEDGER_SETTLE_BLOCKED, rule, 0, err);
 }
 
 int sl_ledger_outbox_settle_many(struct sl_ledger *l, const struct sl_ledger_settle *rows, size_t n,
                                  struct sl_err *err)
 {
-	static const char *const states[] = {"sent", "failed", "parked"};
+	static const char *const states[] = {"sent", "failed", "parked", "blocked"};
 	struct buf a[4];
 	const char *p[4];
 	char num[24];
@@ -2260,7 +2245,7 @@ int sl_ledger_outbox_settle_many(struct sl_ledger *l, const struct sl_ledger_set
 	for (k = 0; k < 4; k++)
 		buf_ch(&a[k], '{');
 	for (i = 0; i < n; i++) {
-		if ((unsigned)rows[i].state > SL_LEDGER_SETTLE_PARKED) {
+		if ((unsigned)rows[i].state > SL_LEDGER_SETTLE_BLOCKED) {
 			rc = sl_err_set(err, SL_EINVAL, "outbox", "settle row %zu has no state", i);
 			goto out;
 		}
@@ -2300,8 +2285,6 @@ out:
 json_t *sl_ledger_outbox_containers(struct sl_ledger *l, const char *const *ids, size_t n,
                                     struct sl_err *err)
 {
-	struct buf a = {0};
-	const char *p[1];
 	json_t *out, *arr;
 	PGresult *r;
 	int k;
@@ -2312,18 +2295,10 @@ json_t *sl_ledger_outbox_containers(struct sl_ledger *l, const char *const *ids,
 		return sl_err_set(err, SL_ENOMEM, "outbox", "out of memory"), NULL;
 	if (n == 0)
 		return out;
-	if (!ids_param(&a, ids, n)) {
-		buf_free(&a);
-		json_decref(out);
-		return sl_err_set(err, SL_ENOMEM, "outbox", "out of memory"), NULL;
-	}
-	p[0] = a.p;
-	if (ready(l, err) != 0 || !(r = run(l, "outbox_containers", 1, p, err))) {
-		buf_free(&a);
+	if (!(r = run_ids(l, "outbox_containers", ids, n, err))) {
 		json_decref(out);
 		return NULL;
 	}
-	buf_free(&a);
 	for (k = 0; k < PQntuples(r); k++) {
 		const char *ref = PQgetvalue(r, k, 0);
 		if (!(arr = json_object_get(out, ref))) {
@@ -2776,15 +2751,6 @@ int sl_ledger_share_record(struct sl_ledger *l, struct sl_ledger_share *rows, si
 	if (n_new)
 		*n_new = fresh;
 	return 0;
-}
-
-json_t *sl_ledger_outbox_payload(struct sl_ledger *l, int64_t outbox_id, struct sl_err *err)
-{
-	char ids[24];
-	const char *p[1] = {ids};
-
-	snprintf(ids, sizeof(ids), "%" PRId64, outbox_id);
-	return json_result(l, "outbox_payload", 1, p, "outbox", err);
 }
 
 /* ---- a side connection for long-running servers: notifications, audit off the request path ----

@@ -235,7 +235,8 @@ int sl_ledger_outbox_blocked(struct sl_ledger *l, int64_t outbox_id, const char 
 enum sl_ledger_settle_state {
 	SL_LEDGER_SETTLE_SENT,
 	SL_LEDGER_SETTLE_FAILED,
-	SL_LEDGER_SETTLE_PARKED
+	SL_LEDGER_SETTLE_PARKED,
+	SL_LEDGER_SETTLE_BLOCKED
 };
 struct sl_ledger_settle {
 	int64_t outbox_id;
@@ -319,10 +320,6 @@ int sl_ledger_outbox_depth(struct sl_ledger *l, struct sl_ledger_depth **out, si
                            struct sl_err *err) SL_MUSTCHECK;
 /* NULL is a no-op. */
 void sl_ledger_outbox_depth_free(struct sl_ledger_depth *d);
-
-/* What to send for a claimed outbox row: its payload (the object after policy changes) or, when it
- * has none, the stored version. A new reference; NULL with SL_ENOTFOUND when the row is gone. */
-json_t *sl_ledger_outbox_payload(struct sl_ledger *l, int64_t outbox_id, struct sl_err *err);
 
 /* ---- GDPR erasure ---------------------------------------------------------------------------- */
 

@@ -757,11 +757,6 @@ static int settle_rows(struct sl_ledger *l, const struct settle_row *r, size_t n
 	return rc;
 }
 
-static int settle_one(struct sl_ledger *l, const struct settle_row *r, struct sl_err *err)
-{
-	return settle_rows(l, r, 1, err);
-}
-
 /* Settled rows are written by a job on the destination's queue (before its next claim). */
 struct settle_job {
 	struct sl_sync *s;
@@ -1457,14 +1452,20 @@ static void claim_done(void *arg, bool cancelled)
 	for (i = 0; i < j->nlogs; i++)
 		sl_error("peer %s: %s", p->cfg->name, j->logs[i]);
 	if (cancelled || p->s->stopping) {
-		/* Hand back what was claimed, so a restart need not wait out the lease. */
-		for (i = 0; !cancelled && i < j->nwork; i++) {
-			struct settle_row r = {j->work[i].outbox_id, SL_PEER_PUSH_RETRY,
-			                       "sluice stopped before it was sent", 0};
-			struct sl_err err = {0};
-			if (!j->settled[i] && settle_one(p->s->ledger, &r, &err) < 0)
-				sl_log_err(SL_LOG_WARN, p->cfg->name, &err);
-		}
+		/* Hand back what was claimed, so a restart need not wait out the lease (the job's
+		 * own pre-settled rows were written by it). */
+		struct settle_row *back = cancelled ? NULL : calloc(j->nwork + 1, sizeof(*back));
+		size_t nback = 0;
+		struct sl_err err = {0};
+
+		for (i = 0; back && i < j->nwork; i++)
+			if (!j->settled[i])
+				back[nback++] = (struct settle_row){
+				    j->work[i].outbox_id, SL_PEER_PUSH_RETRY,
+				    (char *)"sluice stopped before it was sent", 0};
+		if (nback && settle_rows(p->s->ledger, back, nback, &err) < 0)
+			sl_log_err(SL_LOG_WARN, p->cfg->name, &err);
+		free(back);
 		claim_job_free(j);
 		return;
 	}

@@ -1006,6 +1006,7 @@ static void idmap_and_shared_decisions(void **state)
 	json_t *objs[1], *redacted, *payload;
 	struct sl_ledger_share rows[2];
 	struct sl_ledger_work w[4];
+	json_t *pays[4] = {0};
 	size_t n_new = 0, n;
 
 	assert_int_equal(
@@ -1053,9 +1054,9 @@ static void idmap_and_shared_decisions(void **state)
 	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM outbox WHERE state = 'blocked' AND "
 	                              "destination = 'closed'"),
 	                 1);
-	assert_int_equal(sl_ledger_outbox_claim(c->l, NULL, 4, 60, w, &n, &err), 0);
+	assert_int_equal(sl_ledger_outbox_claim_payloads(c->l, NULL, 4, 60, w, pays, &n, &err), 0);
 	assert_int_equal(n, 1);
-	payload = sl_ledger_outbox_payload(c->l, w[0].outbox_id, &err);
+	payload = pays[0];
 	assert_non_null(payload);
 	assert_string_equal(json_string_value(json_object_get(payload, "description")),
 	                    "[redacted]");
