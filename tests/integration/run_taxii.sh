@@ -11,29 +11,16 @@ bin=${SLUICE_BIN:?}
 peer=${SLUICE_BUILD_DIR:?}/tests/misp-peer
 py=${SLUICE_PYTHON3:-python3}
 src=$(cd "$(dirname "$0")/../.." && pwd)
-base=$(cat "${SLUICE_TEST_PGENV:?}")
-export PGOPTIONS="-c client_min_messages=warning"
 export SLTEST_TX_MISP_KEY=sluiceTestMispKey0000000000000000000000a
 export SLTEST_TX_PW_GREEN=greenPartnerPw0
 export SLTEST_TX_PW_CLEAR=clearPartnerPw0
 db=sl_run_taxii_$$
 coll=5a0c8a2e-6f1b-4b7c-9d3e-00000000c011
 other=5a0c8a2e-6f1b-4b7c-9d3e-00000000c022
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-	rm -rf "$tmp"
-	psql "$base" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
-}
-trap cleanup EXIT
-psql "$base" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null || exit 1
+. "$(dirname "$0")/script_env.sh"
 fail=0
 
-mkfifo "$tmp/peer.fifo"
-"$peer" --seed "$src/fixtures/e2e/misp-a" >"$tmp/peer.fifo" &
-pids+=($!)
-read -r _ url <"$tmp/peer.fifo"
+start_peer url "$peer" --seed "$src/fixtures/e2e/misp-a"
 
 cat >"$tmp/run.policy" <<'POLICY'
 destination "misp-a" {

@@ -8,34 +8,15 @@ bin=${SLUICE_BIN:?}
 peer=${SLUICE_BUILD_DIR:?}/tests/misp-peer
 py=${SLUICE_PYTHON3:-python3}
 src=$(cd "$(dirname "$0")/../.." && pwd)
-base=$(cat "${SLUICE_TEST_PGENV:?}")
-export PGOPTIONS="-c client_min_messages=warning"
 export SLTEST_ERASE_MISP_KEY=sluiceTestMispKey0000000000000000000000a
 db=sl_sync_erase_$$
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-	rm -rf "$tmp"
-	psql "$base" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
-}
-trap cleanup EXIT
-psql "$base" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null || exit 1
+. "$(dirname "$0")/script_env.sh"
 fail=0
 uuid=7a1c3e10-5b2d-4f6e-9a01-1c2d3e4f5a01 # fixtures/peers/misp/01-phishing.json (TLP:GREEN)
 value=login-secure-bank.example            # its attribute ...5b01
 
-start_peer() { # name [args]: starts a misp-peer, sets url_<name>
-	local name=$1
-	shift
-	mkfifo "$tmp/$name.fifo"
-	"$peer" "$@" >"$tmp/$name.fifo" &
-	pids+=($!)
-	read -r _ url <"$tmp/$name.fifo"
-	eval "url_$name=\$url"
-}
-start_peer a --seed "$src/fixtures/peers/misp"
-start_peer b
+start_peer url_a "$peer" --seed "$src/fixtures/peers/misp"
+start_peer url_b "$peer"
 cat >"$tmp/sluice.conf" <<CONF
 ledger_dsn = "$base dbname=$db"
 policy_file = "$src/fixtures/sync/sync.policy"

@@ -11,33 +11,14 @@ misp=${SLUICE_BUILD_DIR:?}/tests/misp-peer
 taxii=${SLUICE_BUILD_DIR:?}/tests/taxii-peer
 py=${SLUICE_PYTHON3:-python3}
 src=$(cd "$(dirname "$0")/../.." && pwd)
-base=$(cat "${SLUICE_TEST_PGENV:?}")
-export PGOPTIONS="-c client_min_messages=warning"
 export SLTEST_STIX_MISP_KEY=sluiceTestMispKey0000000000000000000000a
 export SLTEST_STIX_TAXII_CRED=partner:partnerPw0
 db=sl_sync_taxii_$$
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-	rm -rf "$tmp"
-	psql "$base" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
-}
-trap cleanup EXIT
-psql "$base" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null || exit 1
+. "$(dirname "$0")/script_env.sh"
 fail=0
 
-start() { # var binary args...: starts a peer that prints "LISTEN <url>", sets var to the url
-	local var=$1
-	shift
-	mkfifo "$tmp/$var.fifo"
-	"$@" >"$tmp/$var.fifo" 2>"$tmp/$var.log" &
-	pids+=($!)
-	read -r _ url <"$tmp/$var.fifo"
-	eval "$var=\$url"
-}
-start url_a "$misp" --seed "$src/fixtures/peers/misp"
-start url_p "$taxii" --user partner --password partnerPw0 --data "$src/fixtures/sync/taxii-partner.json"
+start_peer url_a "$misp" --seed "$src/fixtures/peers/misp"
+start_peer url_p "$taxii" --user partner --password partnerPw0 --data "$src/fixtures/sync/taxii-partner.json"
 
 cat >"$tmp/sluice.conf" <<CONF
 ledger_dsn = "$base dbname=$db"

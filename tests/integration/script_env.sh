@@ -1,0 +1,26 @@
+# script_env.sh — sourced by the script tests of `sluice run` (with $db set): the test
+# PostgreSQL's base DSN in $base and a fresh database $db in it, a temp dir $tmp, and
+# start_peer for the test peers; on exit the peers are stopped, $tmp removed and $db dropped.
+base=$(cat "${SLUICE_TEST_PGENV:?}")
+export PGOPTIONS="-c client_min_messages=warning"
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	rm -rf "$tmp"
+	psql "$base" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
+}
+trap cleanup EXIT
+psql "$base" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null || exit 1
+
+# start_peer VAR BINARY [ARGS...]: start a test peer (it prints "LISTEN <url>" first, its stderr
+# goes to $tmp/VAR.log) and set VAR to its url.
+start_peer() {
+	local sp_var=$1 sp_url # (names no caller's VAR will have)
+	shift
+	mkfifo "$tmp/$sp_var.fifo"
+	"$@" >"$tmp/$sp_var.fifo" 2>"$tmp/$sp_var.log" &
+	pids+=($!)
+	read -r _ sp_url <"$tmp/$sp_var.fifo"
+	printf -v "$sp_var" '%s' "$sp_url"
+}
