@@ -3,7 +3,8 @@
 #include "serve.h"
 
 #include <stdlib.h>
-#include <string.h>
+
+#include <jansson.h>
 
 #include "http_server.h"
 #include "taxii_server.h"
@@ -31,25 +32,23 @@ void sl_serve_free(struct sl_serve *s)
 /* Every collection any partner may read, once. */
 static int add_collections(struct sl_serve *s, const struct sl_config_taxii *t, struct sl_err *err)
 {
-	size_t i, k, j;
+	json_t *seen = json_object();
+	size_t i, k;
+	int rc = 0;
 
-	for (i = 0; i < t->npartners; i++)
-		for (k = 0; k < t->partners[i].collections.n; k++) {
+	if (!seen)
+		return sl_err_set(err, SL_ENOMEM, "taxii_server", "out of memory");
+	for (i = 0; rc == 0 && i < t->npartners; i++)
+		for (k = 0; rc == 0 && k < t->partners[i].collections.n; k++) {
 			const char *id = t->partners[i].collections.v[k];
-			bool seen = false;
-			for (j = 0; j < i && !seen; j++)
-				for (size_t m = 0; m < t->partners[j].collections.n; m++)
-					if (strcmp(t->partners[j].collections.v[m], id) == 0)
-						seen = true;
-			for (size_t m = 0; m < k && !seen; m++)
-				if (strcmp(t->partners[i].collections.v[m], id) == 0)
-					seen = true;
-			if (!seen && sl_taxii_store_mem_add_collection(
-			                 s->dir, id, id, "what your sharing policy allows you",
-			                 NULL, err) < 0)
-				return -1;
+			if (json_object_get(seen, id))
+				continue;
+			json_object_set_new(seen, id, json_true());
+			rc = sl_taxii_store_mem_add_collection(
+			    s->dir, id, id, "what your sharing policy allows you", NULL, err);
 		}
-	return 0;
+	json_decref(seen);
+	return rc < 0 ? -1 : 0;
 }
 
 int sl_serve_start(struct event_base *base, const struct sl_config *cfg, struct sl_ledger *ledger,
