@@ -249,6 +249,23 @@ static size_t tail_member(const char *b, size_t len, size_t i, const char *key)
 	}
 }
 
+/* Step through a list of objects: at b[*i] (past '[' or past the previous element) the next
+ * element's '{' (1, *i on it), the list's ']' (0, *i on it), or anything else (-1). */
+static int list_next(const char *b, size_t len, size_t *i, int *first)
+{
+	if (*i >= len)
+		return -1;
+	if (b[*i] == ']')
+		return 0;
+	if (!*first) {
+		if (b[*i] != ',')
+			return -1;
+		*i = skip_ws(b, len, *i + 1);
+	}
+	*first = 0;
+	return *i < len && b[*i] == '{' ? 1 : -1;
+}
+
 /* The attributes of one object, the list at b[i] ('['); 1 read, 0 left to the tree, -1 OOM. */
 static int read_obj_attrs(struct objs *x, const char *b, size_t len, size_t i, int depth)
 {
@@ -258,18 +275,11 @@ static int read_obj_attrs(struct objs *x, const char *b, size_t len, size_t i, i
 
 	i = skip_ws(b, len, i + 1);
 	for (;;) {
-		if (i >= len)
-			return 0;
-		if (b[i] == ']')
-			return 1;
-		if (!first) {
-			if (b[i] != ',')
-				return 0;
-			i = skip_ws(b, len, i + 1);
-		}
-		first = 0;
-		if (i >= len || b[i] != '{' ||
-		    !sl_fast_json_fields(b + i, len - i, depth, SL_JSON_DEFAULT_MAX_DEPTH, af_names,
+		int e = list_next(b, len, &i, &first);
+
+		if (e <= 0)
+			return e == 0;
+		if (!sl_fast_json_fields(b + i, len - i, depth, SL_JSON_DEFAULT_MAX_DEPTH, af_names,
 		                         f, &x->arena, &x->arena_cap, &used))
 			return 0;
 		if (f[AF_SIGHT].kind == SL_FJ_OTHER)
@@ -296,20 +306,15 @@ static int read_objects(struct objs *x, const char *b, size_t len, size_t i, int
 	x->list_at = i;
 	i = skip_ws(b, len, i + 1);
 	for (;;) {
-		if (i >= len)
+		int e = list_next(b, len, &i, &first);
+
+		if (e < 0)
 			return 0;
-		if (b[i] == ']') {
+		if (e == 0) {
 			x->list_end = i + 1;
 			break;
 		}
-		if (!first) {
-			if (b[i] != ',')
-				return 0;
-			i = skip_ws(b, len, i + 1);
-		}
-		first = 0;
-		if (i >= len || b[i] != '{' ||
-		    !sl_fast_json_fields(b + i, len - i, base, SL_JSON_DEFAULT_MAX_DEPTH, of_names,
+		if (!sl_fast_json_fields(b + i, len - i, base, SL_JSON_DEFAULT_MAX_DEPTH, of_names,
 		                         f, &x->arena, &x->arena_cap, &used))
 			return 0;
 		if (f[OF_REFS].kind == SL_FJ_OTHER)
