@@ -1,6 +1,7 @@
 /* ledger.c — the PostgreSQL ledger behind ledger.h. Synchronous libpq, one connection per handle;
  * every statement comes from gateway/sql/ (embedded) and binds its values as parameters. The bulk
- * ingest is in ledger_ingest.c; connection, queries, cursors, outbox, audit and erasure are here. */
+ * ingest is in ledger_ingest.c; connection, queries, cursors, outbox, audit and erasure are here.
+ */
 #include "ledger.h"
 
 #include <ctype.h>
@@ -970,6 +971,56 @@ int sl_ledger_outbox_settle_many(struct sl_ledger *l, const struct sl_ledger_set
 		                n - found, n);
 out:
 	for (k = 0; k < 4; k++)
+		lg_buf_free(&a[k]);
+	return rc;
+}
+
+int sl_ledger_outbox_sent_with(struct sl_ledger *l, const char *destination, const char *const *ids,
+                               const char *const *modified, size_t n, size_t *settled,
+                               struct sl_err *err)
+{
+	struct buf a[2];
+	const char *p[3];
+	char ts[SL_LEDGER_TS_MAX];
+	PGresult *r;
+	size_t i, k;
+	int rc = 0;
+
+	if (settled)
+		*settled = 0;
+	if (!destination || (n && (!ids || !modified)))
+		return sl_err_set(err, SL_EINVAL, "outbox", "no destination or versions");
+	if (n == 0)
+		return 0;
+	memset(a, 0, sizeof(a));
+	for (k = 0; k < 2; k++)
+		lg_buf_ch(&a[k], '{');
+	for (i = 0; i < n; i++) {
+		if (!ids[i] || !modified[i] || !lg_stix_ts(modified[i], ts))
+			continue; /* not a version the ledger could hold: nothing to settle */
+		lg_buf_arr_elem(&a[0], ids[i]);
+		lg_buf_arr_elem(&a[1], ts);
+	}
+	p[0] = destination;
+	for (k = 0; k < 2; k++) {
+		lg_buf_ch(&a[k], '}');
+		p[k + 1] = a[k].p;
+		if (a[k].oom) {
+			rc = sl_err_set(err, SL_ENOMEM, "outbox", "out of memory");
+			goto out;
+		}
+	}
+	if ((rc = lg_ready(l, err)) != 0)
+		goto out;
+	if (!(r = lg_run(l, "outbox_sent_with", 3, p, err))) {
+		rc = SL_EDB;
+		goto out;
+	}
+	if (settled)
+		*settled = (size_t)strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+out:
+	for (k = 0; k < 2; k++)
 		lg_buf_free(&a[k]);
 	return rc;
 }

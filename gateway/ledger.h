@@ -78,6 +78,7 @@ struct sl_ledger_cursor {
  * modified use created (marking-definition) or, for SCOs, which have no versions, the epoch
  * 1970-01-01T00:00:00Z. Invalid objects are quarantined and reported in results[i]; they do not
  * fail the call. results has n entries (required). Returns 0 or a negative sl_err_code. */
+#define SL_LEDGER_SCO_MODIFIED "1970-01-01T00:00:00Z" /* the one version an SCO has */
 int sl_ledger_ingest(struct sl_ledger *l, const char *peer, const struct sl_ledger_in *in, size_t n,
                      const struct sl_ledger_cursor *cursor, struct sl_ledger_result *results,
                      struct sl_err *err) SL_MUSTCHECK;
@@ -246,6 +247,13 @@ struct sl_ledger_settle {
 };
 int sl_ledger_outbox_settle_many(struct sl_ledger *l, const struct sl_ledger_settle *rows, size_t n,
                                  struct sl_err *err) SL_MUSTCHECK;
+/* Versions (ids[i], modified[i], n of them) that went out to destination inside another row's
+ * delivery — the attributes of a MISP event rebuilt from its report — are sent: their open deliver
+ * rows are settled so, and are never claimed to be sent again. *settled (may be NULL) says how many
+ * rows that was; a version without an open row is no error. */
+int sl_ledger_outbox_sent_with(struct sl_ledger *l, const char *destination, const char *const *ids,
+                               const char *const *modified, size_t n, size_t *settled,
+                               struct sl_err *err) SL_MUSTCHECK;
 /* sl_ledger_containers_of for ids[0..n) in one round trip: a new object id -> array of container
  * ids, without the ids no container refers to; NULL with err on failure. */
 json_t *sl_ledger_outbox_containers(struct sl_ledger *l, const char *const *ids, size_t n,

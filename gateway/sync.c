@@ -41,6 +41,7 @@ struct push_event {
 	json_t *event; /* {"Event": ...} or a bundle */
 	size_t *rows;  /* indexes into work[] settled by this push */
 	size_t nrows;
+	json_t *carried; /* [[id, modified], ...]: stored versions sent inside it, not in rows */
 };
 
 /* One outbox row's outcome, written by a settle job. */
@@ -76,6 +77,7 @@ struct speer {
 	struct settle_row *pend; /* settled on the loop, not yet written */
 	size_t npend;
 	char *seen_uuid, *seen_ts; /* a MISP event pushed: raise its seen mark with the settle */
+	json_t *carried;           /* versions pushed inside events: settled with the settle */
 	uint64_t push_t0;          /* when the push in flight began (mono ms), for the debug log */
 };
 
@@ -710,6 +712,7 @@ static void events_free(struct push_event *evs, size_t n)
 	size_t i;
 	for (i = 0; evs && i < n; i++) {
 		json_decref(evs[i].event);
+		json_decref(evs[i].carried);
 		free(evs[i].rows);
 	}
 	free(evs);
@@ -757,6 +760,32 @@ static int settle_rows(struct sl_ledger *l, const struct settle_row *r, size_t n
 	return rc;
 }
 
+/* The open rows of versions that went out inside an event (carried: [[id, modified], ...]). */
+static int settle_carried(struct sl_ledger *l, const char *destination, const json_t *carried,
+                          struct sl_err *err)
+{
+	size_t n = json_array_size(carried), i;
+	const char **ids = calloc(n ? n : 1, sizeof(*ids)),
+	           **mods = calloc(n ? n : 1, sizeof(*mods));
+	const json_t *v;
+	int rc;
+
+	if (!ids || !mods) {
+		free(ids);
+		free(mods);
+		return 0; /* the rows are claimed later and found sent then */
+	}
+	json_array_foreach(carried, i, v)
+	{
+		ids[i] = json_string_value(json_array_get(v, 0));
+		mods[i] = json_string_value(json_array_get(v, 1));
+	}
+	rc = sl_ledger_outbox_sent_with(l, destination, ids, mods, n, NULL, err);
+	free(ids);
+	free(mods);
+	return rc;
+}
+
 /* Settled rows are written by a job on the destination's queue (before its next claim). */
 struct settle_job {
 	struct sl_sync *s;
@@ -764,6 +793,7 @@ struct settle_job {
 	struct settle_row *rows;
 	size_t n;
 	char *seen_uuid, *seen_ts;
+	json_t *carried;
 	struct sl_err err; /* the first failure */
 };
 
@@ -777,6 +807,8 @@ static int settle_work(struct sl_ledger *l, void *ctx, void *arg)
 	rc = settle_rows(l, j->rows, j->n, &j->err);
 	if (rc == SL_ENOTFOUND)
 		rc = 0; /* a row gone (erased) is settled enough; the others are written */
+	if (rc == 0 && j->carried) /* not claimed again only to be found sent */
+		rc = settle_carried(l, j->cfg->name, j->carried, &j->err);
 	if (rc == 0 && j->seen_uuid) /* so that pulling the peer does not take our push back in */
 		seen_raise(l, j->seen_uuid, j->seen_ts);
 	return rc;
@@ -787,6 +819,7 @@ static void settle_job_free(struct settle_job *j)
 	pend_free(j->rows, j->n);
 	free(j->seen_uuid);
 	free(j->seen_ts);
+	json_decref(j->carried);
 	free(j);
 }
 
@@ -808,7 +841,7 @@ static void flush_settles(struct speer *p)
 	struct settle_job *j;
 	struct sl_err err = {0};
 
-	if (!p->npend && !p->seen_uuid)
+	if (!p->npend && !p->seen_uuid && !p->carried)
 		return;
 	j = calloc(1, sizeof(*j));
 	if (!j) {
@@ -821,7 +854,9 @@ static void flush_settles(struct speer *p)
 	j->n = p->npend;
 	j->seen_uuid = p->seen_uuid;
 	j->seen_ts = p->seen_ts;
+	j->carried = p->carried;
 	p->seen_uuid = p->seen_ts = NULL;
+	p->carried = NULL;
 	if (p->s->stopping ||
 	    sl_ledger_pool_submit(p->s->pool, p->push_key, settle_work, settle_done, j, &err) < 0)
 		settle_done(j, true);
@@ -830,7 +865,9 @@ out:
 	p->npend = 0;
 	free(p->seen_uuid);
 	free(p->seen_ts);
+	json_decref(p->carried);
 	p->seen_uuid = p->seen_ts = NULL;
+	p->carried = NULL;
 }
 
 static void settle(struct speer *p, size_t row, enum sl_peer_push_result res, const char *msg,
@@ -901,7 +938,7 @@ static bool belongs(const json_t *o, const json_t *in)
  * for this destination with the container as context, so a partial batch never sends a partial
  * event and nothing the policy withholds or redacts goes out as stored. */
 static void add_stored_refs(struct sl_ledger *l, const struct sl_policy_dest *d, long long now,
-                            const json_t *container, json_t *objs)
+                            const json_t *container, json_t *objs, json_t *carried)
 {
 	json_t *ids = json_array(), *ctx_c = json_pack("[O]", container), *id, *o;
 	json_t *have = json_object(); /* ids objs holds: a hash, for events of 10,000s of refs */
@@ -944,8 +981,13 @@ static void add_stored_refs(struct sl_ledger *l, const struct sl_policy_dest *d,
 			continue; /* e.g. a well-known TLP marking never stored */
 		dec = sl_policy_decide_stix(d, obj, &ctx, now, &err);
 		out = dec ? sl_policy_decision_take_object(dec) : NULL;
-		if (out)
+		if (out) {
 			json_array_append_new(objs, out);
+			if (carried)
+				json_array_append_new(
+				    carried,
+				    json_pack("[s,O]", want[i], json_object_get(obj, "modified")));
+		}
 		sl_policy_decision_free(dec);
 	}
 done:
@@ -954,6 +996,28 @@ done:
 	json_decref(ids);
 	json_decref(ctx_c);
 	json_decref(have);
+}
+
+/* The SCOs the observed-data of objs point at travel with them (their values are the event's
+ * attributes): carried too, in the one version an SCO has in the ledger. */
+static void carry_scos(const json_t *objs, json_t *carried)
+{
+	const json_t *o, *ref;
+	size_t i, k;
+
+	json_array_foreach(objs, i, o)
+	{
+		const char *type = json_string_value(json_object_get(o, "type"));
+
+		if (!type || strcmp(type, "observed-data") != 0)
+			continue;
+		json_array_foreach(json_object_get(o, "object_refs"), k, ref)
+		{
+			if (json_is_string(ref))
+				json_array_append_new(
+				    carried, json_pack("[O,s]", ref, SL_LEDGER_SCO_MODIFIED));
+		}
+	}
 }
 
 /* A claim and the building of what to send, on a worker. */
@@ -1177,7 +1241,9 @@ static void build_orphans(struct sl_ledger *l, struct claim_job *j, json_t **pay
 			json_array_append(objs, pay[r]);
 			pe->rows[pe->nrows++] = r;
 		}
-		add_stored_refs(l, j->dest, j->now, container, objs);
+		pe->carried = json_array();
+		add_stored_refs(l, j->dest, j->now, container, objs, pe->carried);
+		carry_scos(objs, pe->carried);
 		json_decref(container);
 		bundle = json_pack("{s:s,s:s,s:o}", "type", "bundle", "id",
 		                   "bundle--00000000-0000-4000-8000-000000000000", "objects", objs);
@@ -1187,6 +1253,8 @@ static void build_orphans(struct sl_ledger *l, struct claim_job *j, json_t **pay
 		if (!ev) {
 			claim_log(j, "%s cannot be rebuilt as a MISP event (%s: %s)", key,
 			          err.where, err.msg);
+			json_decref(pe->carried);
+			pe->carried = NULL;
 			free(pe->rows);
 			pe->rows = NULL;
 			pe->nrows = 0;
@@ -1287,7 +1355,9 @@ static void build_misp(struct sl_ledger *l, struct claim_job *j)
 			json_decref(taken);
 		}
 		covered[i] = true;
-		add_stored_refs(l, j->dest, j->now, pay[i], objs);
+		pe->carried = json_array();
+		add_stored_refs(l, j->dest, j->now, pay[i], objs, pe->carried);
+		carry_scos(objs, pe->carried);
 		bundle = json_pack("{s:s,s:s,s:o}", "type", "bundle", "id",
 		                   "bundle--00000000-0000-4000-8000-000000000000", "objects", objs);
 		memset(&err, 0, sizeof(err));
@@ -1298,6 +1368,8 @@ static void build_misp(struct sl_ledger *l, struct claim_job *j)
 				claim_settle(l, j, pe->rows[k], SL_PEER_PUSH_PERMANENT, err.msg, 0);
 			claim_log(j, "%s cannot be rebuilt as a MISP event (%s: %s): parked",
 			          j->work[i].id, err.where, err.msg);
+			json_decref(pe->carried);
+			pe->carried = NULL;
 			free(pe->rows);
 			pe->rows = NULL;
 			pe->nrows = 0;
@@ -1536,6 +1608,11 @@ static void on_pushed(void *arg, enum sl_peer_push_result res, const struct sl_e
 			free(p->seen_ts);
 			p->seen_uuid = strdup(json_string_value(json_object_get(ev, "uuid")));
 			p->seen_ts = strdup(ts);
+		}
+		if (json_array_size(pe->carried)) {
+			if (!p->carried)
+				p->carried = json_array();
+			json_array_extend(p->carried, pe->carried);
 		}
 		sl_debug("peer %s: pushed %s in %llu ms", p->cfg->name, name,
 		         (unsigned long long)(now - p->push_t0));
@@ -1787,6 +1864,7 @@ void sl_sync_free(struct sl_sync *s)
 		pend_free(p->pend, p->npend);
 		free(p->seen_uuid);
 		free(p->seen_ts);
+		json_decref(p->carried);
 		sl_breaker_free(p->breaker);
 	}
 	free(s->peers);

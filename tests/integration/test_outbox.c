@@ -1,8 +1,9 @@
 /* test_outbox.c — the ledger's bulk outbox calls that a push of a whole batch uses, on the real
  * test PostgreSQL: a claim that brings what to send (the stored version of an allowed row, the
  * changed payload of an allowed-with-changes one, nothing for a revocation), settling many rows in
- * one statement, the newest versions and containers of many ids in one round trip, and recording
- * more decisions than one statement takes (slices of one transaction). */
+ * one statement, the newest versions and containers of many ids in one round trip, recording
+ * more decisions than one statement takes (slices of one transaction), and settling the versions
+ * that went out inside another row's delivery. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -330,6 +331,51 @@ static void test_share_in_slices(void **state)
 	free(ids);
 }
 
+/* Versions sent inside another delivery (a MISP event built from its report): their open deliver
+ * rows at that destination are settled sent and never claimed; a revocation, a blocked row, another
+ * destination's row and another version are left as they were. */
+static void test_sent_with(void **state)
+{
+	struct ctx *c = *state;
+	json_t *objs[3] = {indicator(IND1, T1, "[domain-name:value = 'a.example']"),
+	                   indicator(IND2, T1, "[domain-name:value = 'b.example']"),
+	                   indicator(IND3, T1, "[domain-name:value = 'c.example']")};
+	struct sl_ledger_share other = {"other", IND1, T1,   SL_LEDGER_ALLOW, "r1", NULL,
+	                                objs[0], 1,    false};
+	const char *ids[4] = {IND1, IND2, IND3, IND2};
+	const char *mods[4] = {"2026-11-20T10:00:00Z", T1, T1, T2};
+	struct sl_ledger_work w[8];
+	json_t *pay[8] = {0};
+	struct sl_err err = {0};
+	size_t n = 0, settled = 0, fresh = 0;
+	char *states;
+
+	ingest(c, objs, 3);
+	fill(c, objs);
+	assert_int_equal(sl_ledger_share_record(c->l, &other, 1, &fresh, &err), 0);
+	/* IND1 named with fewer fraction digits is the same version; IND2 at T2 is not stored */
+	assert_int_equal(sl_ledger_outbox_sent_with(c->l, "partner", ids, mods, 4, &settled, &err),
+	                 0);
+	assert_int_equal(settled, 2);
+	states =
+	    q_text(c->pg, "SELECT string_agg(destination || ' ' || right(id, 1) || ' ' || action "
+	                  "|| ' ' || state, ',' ORDER BY destination, id, action) FROM outbox");
+	assert_string_equal(states, "other 1 deliver pending,partner 1 deliver sent,"
+	                            "partner 1 revoke pending,partner 2 deliver sent,"
+	                            "partner 3 deliver blocked");
+	free(states);
+	/* only the revocation is left to claim at partner */
+	assert_int_equal(sl_ledger_outbox_claim_payloads(c->l, "partner", 8, 60, w, pay, &n, &err),
+	                 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(w[0].action, SL_LEDGER_REVOKE);
+	/* bad input is named */
+	assert_int_equal(sl_ledger_outbox_sent_with(c->l, NULL, ids, mods, 1, NULL, &err),
+	                 SL_EINVAL);
+	for (size_t i = 0; i < 3; i++)
+		json_decref(objs[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -337,6 +383,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_settle_many, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_newest_and_containers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_share_in_slices, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sent_with, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
