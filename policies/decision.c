@@ -1303,10 +1303,24 @@ static json_t *change_new(const char *path, const char *action, const char *cate
 
 /* {"path": "object_refs[<id>]", "action": "removed (withheld)"}, the path cut at 299 bytes as
  * snprintf into 300 would (snprintf cost more than the rest of the change). */
+static json_t *removed_ref_change_as(const char *id, json_t *action);
+
 static json_t *removed_ref_change(const char *id)
+{
+	json_t *action = json_string_nocheck("removed (withheld)"), *c;
+
+	c = action ? removed_ref_change_as(id, action) : NULL;
+	json_decref(action);
+	return c;
+}
+
+/* The same with the action string given (shared by a bundle's changes: one string less to make
+ * and free per withheld ref). */
+static json_t *removed_ref_change_as(const char *id, json_t *action)
 {
 	char path[300];
 	size_t n = strlen(id);
+	json_t *c;
 
 	memcpy(path, "object_refs[", 12);
 	if (n > sizeof(path) - 13)
@@ -1315,7 +1329,17 @@ static json_t *removed_ref_change(const char *id)
 	if (12 + n < sizeof(path) - 1)
 		path[12 + n++] = ']';
 	path[12 + n] = '\0';
-	return change_new(path, "removed (withheld)", NULL);
+	n = strlen(path);
+	/* an ASCII path (nearly all) is valid UTF-8 without the character-by-character check */
+	if (!(c = json_object()) ||
+	    json_object_set_new_nocheck(c, "path",
+	                                is_ascii(path, n) ? json_stringn_nocheck(path, n)
+	                                                  : json_string(path)) != 0 ||
+	    json_object_set_nocheck(c, "action", action) != 0) {
+		json_decref(c);
+		return NULL;
+	}
+	return c;
 }
 
 static int add_change(json_t *changes, const char *path, const char *action, const char *category)
@@ -1532,6 +1556,76 @@ static int apply_pii(const struct sl_policy_dest *d, const struct sl_policy_fact
 		r = add_change(changes, path, sl_gdpr_action_name(a), sl_gdpr_cat_name(p->cat));
 	}
 	free(order);
+	return r;
+}
+
+/* apply_pii for a fan's changed objects: every redacted or pseudonymised value of f replaced in
+ * one copy-on-write pass over the object (pseudonyms from the fan's cache) instead of one pass
+ * and one copy per value; the same object and the same changes (when changes is not NULL). */
+static int fan_apply_pii(const struct sl_policy_dest *d, const struct sl_policy_facts *f,
+                         const unsigned char *act, json_t **target, json_t *changes,
+                         struct pcache *pc)
+{
+	const struct pii *sorder[INLINE_PII], **order = sorder;
+	struct sl_gdpr_sub ssub[INLINE_PII], *sub = ssub;
+	char sbuf[512], *vbuf = sbuf, *vb;
+	size_t k, n = 0, total = 0;
+	json_t *nt;
+	int r = SL_ENOMEM;
+
+	if (f->npii == 0)
+		return 0;
+	for (k = 0; k < f->npii; k++)
+		total += f->pii[k].len + 1;
+	if (f->npii > INLINE_PII) {
+		order = malloc(f->npii * sizeof(*order));
+		sub = malloc(f->npii * sizeof(*sub));
+	}
+	if (total > sizeof(sbuf))
+		vbuf = malloc(total);
+	if (!order || !sub || !vbuf)
+		goto done;
+	for (k = 0; k < f->npii; k++)
+		if (act[k] == SL_GDPR_REDACT || act[k] == SL_GDPR_PSEUDONYMISE)
+			order[n++] = &f->pii[k];
+	/* longer values first, so a name inside an email address does not break the email's
+	 * pseudonym */
+	if (n > 1)
+		qsort(order, n, sizeof(*order), by_length_desc);
+	for (k = 0, vb = vbuf; k < n; k++) {
+		const struct pii *p = order[k];
+		memcpy(vb, p->value, p->len);
+		vb[p->len] = '\0';
+		sub[k].value = vb;
+		sub[k].vlen = strlen(vb);
+		vb += p->len + 1;
+		if (act[p - f->pii] == SL_GDPR_PSEUDONYMISE) {
+			if (!d->key || !(sub[k].with = pcache_get(pc, d, p->cat, p->value, p->len)))
+				goto done;
+		} else {
+			sub[k].with = sl_gdpr_redaction(p->cat);
+		}
+	}
+	if (!(nt = sl_gdpr_replaced_n(*target, sub, n)))
+		goto done;
+	json_decref(*target);
+	*target = nt;
+	r = 0;
+	for (k = 0; changes && k < n && r == 0; k++) {
+		const struct pii *p = order[k];
+		char path[256];
+		snprintf(path, sizeof(path), "%s", p->field ? p->field : "");
+		r = add_change(changes, path,
+		               sl_gdpr_action_name((enum sl_gdpr_action)act[p - f->pii]),
+		               sl_gdpr_cat_name(p->cat));
+	}
+done:
+	if (order != sorder)
+		free(order);
+	if (sub != ssub)
+		free(sub);
+	if (vbuf != sbuf)
+		free(vbuf);
 	return r;
 }
 
@@ -2754,7 +2848,7 @@ static json_t *fan_changed(struct fan *fan, struct cls *c, unsigned s, struct sl
 			o.downgrade = 1;
 	/* copy on write: unchanged parts stay shared with the input */
 	obj = json_incref(f->obj);
-	r = apply_pii(d, f, &o, &obj, 1, NULL, changes, &fan->pc);
+	r = fan_apply_pii(d, f, act, &obj, changes, &fan->pc);
 	if (r == 0 && o.downgrade &&
 	    parse_level(json_object_get(obj, "x_misp_distribution")) == 2) {
 		if (obj == f->obj) {
@@ -3071,6 +3165,16 @@ struct prep {
 	struct rel *rels;
 	size_t *phead, *cref, nrels, nconts, ncchg, ccap;
 	json_t **cchg;
+	/* sl_policy_decide_bundle_rows: per container, the copy the last destination that removed
+	 * refs from it made (destinations withholding the same refs share it), per ref whether
+	 * that destination removed it and whether the current one does; the action string of
+	 * every removed-ref change */
+	struct cshare {
+		const json_t *in_obj, *in_changes;
+		json_t *copy, *chg;
+	} * cshare;
+	unsigned char *crm, *crm_cur;
+	json_t *removed_action;
 	struct cls **tab;
 	unsigned char *wh, *key;
 };
@@ -3087,6 +3191,9 @@ static void prep_free(struct prep *x)
 	for (i = 0; i < x->ncchg; i++)
 		json_decref(x->cchg[i]);
 	free(x->cchg);
+	free(x->cshare);
+	free(x->crm);
+	json_decref(x->removed_action);
 	free(x->tab);
 	free(x->wh);
 	free(x->key);
@@ -3366,12 +3473,22 @@ static int rows_decide(struct fan *fan, size_t i, long long now)
 /* A row becomes a deny naming why, as redeny does to a decision. */
 static int row_redeny(struct fan *fan, struct sl_policy_row *row, const char *why, const char *id)
 {
-	size_t n = strlen(row->rule) + strlen(why) + strlen(id) + 32;
-	char *nr = malloc(n);
+	size_t lr = strlen(row->rule), lw = strlen(why), li = strlen(id);
+	char *nr = malloc(lr + lw + li + 32), *o = nr;
 
 	if (!nr)
 		return SL_ENOMEM;
-	snprintf(nr, n, "%s; but %s %s -> deny", row->rule, why, id);
+	/* "%s; but %s %s -> deny" without snprintf, which cost more than the rest of the row */
+	memcpy(o, row->rule, lr);
+	o += lr;
+	memcpy(o, "; but ", 6);
+	o += 6;
+	memcpy(o, why, lw);
+	o += lw;
+	*o++ = ' ';
+	memcpy(o, id, li);
+	o += li;
+	memcpy(o, " -> deny", 9);
 	if (fan_own(fan, nr, 0) != 0)
 		return SL_ENOMEM;
 	row->rule = nr;
@@ -3382,11 +3499,19 @@ static int row_redeny(struct fan *fan, struct sl_policy_row *row, const char *wh
 }
 
 /* Relationships and containers in one destination's rows, as fan_refs does them. */
-static int rows_refs(struct fan *fan, struct sl_policy_row *rows, const struct prep *x,
+static int rows_refs(struct fan *fan, struct sl_policy_row *rows, struct prep *x,
                      const json_t *objs)
 {
 	size_t i, j, r;
 	unsigned char *wh = x->wh;
+
+	if (x->nconts && !x->cshare) {
+		if (!(x->cshare = calloc(x->nconts, sizeof(*x->cshare))) ||
+		    !(x->crm = malloc(2 * (x->ncchg ? x->ncchg : 1))) ||
+		    !(x->removed_action = json_string_nocheck("removed (withheld)")))
+			return SL_ENOMEM;
+		x->crm_cur = x->crm + x->ncchg;
+	}
 
 	for (i = 0; i < fan->n; i++)
 		wh[i] = rows[i].verdict == SL_POLICY_DENY && fan->facts[i].obj && fan->facts[i].id;
@@ -3407,20 +3532,30 @@ static int rows_refs(struct fan *fan, struct sl_policy_row *rows, const struct p
 	for (r = 0; r < x->nconts; r++) {
 		struct sl_policy_row *row = &rows[x->conts[r].i];
 		const size_t *cr = x->cref + x->conts[r].off;
+		unsigned char *rm = x->crm_cur + x->conts[r].off, *prev = x->crm + x->conts[r].off;
+		struct cshare *cs = &x->cshare[r];
 		const json_t *refs, *e;
 		json_t *copy, *kept, *chg;
-		size_t removed = 0;
+		size_t removed = 0, nrefs = x->conts[r].nrefs;
 		if (row->verdict == SL_POLICY_DENY)
 			continue;
-		for (j = 0; j < x->conts[r].nrefs; j++)
-			removed += cr[j] != NO_IDX && chain_withheld(fan, wh, cr[j]);
+		for (j = 0; j < nrefs; j++)
+			removed += rm[j] = cr[j] != NO_IDX && chain_withheld(fan, wh, cr[j]);
 		if (!removed)
 			continue;
-		if (removed == x->conts[r].nrefs) {
+		if (removed == nrefs) {
 			if (row_redeny(fan, row, "every object it refers to is withheld:",
 			               "object_refs") != 0)
 				return SL_ENOMEM;
 			continue;
+		}
+		if (cs->copy && cs->in_obj == row->obj && cs->in_changes == row->changes &&
+		    memcmp(rm, prev, nrefs) == 0) {
+			/* the same refs withheld from the same object as for an earlier
+			 * destination: the same copy and changes */
+			copy = cs->copy;
+			chg = cs->chg;
+			goto changed;
 		}
 		refs = json_object_get(json_array_get(objs, x->conts[r].i), "object_refs");
 		/* neither the input object nor a changed object other destinations share is
@@ -3438,17 +3573,24 @@ static int rows_refs(struct fan *fan, struct sl_policy_row *rows, const struct p
 			return SL_ENOMEM;
 		json_array_foreach(refs, j, e)
 		{
-			if (cr[j] != NO_IDX && chain_withheld(fan, wh, cr[j])) {
+			if (j < nrefs && rm[j]) {
 				/* every destination that withholds it records the same change */
 				json_t **ch = &x->cchg[x->conts[r].off + j];
 				if (!*ch)
-					*ch = removed_ref_change(json_string_value(e));
+					*ch = removed_ref_change_as(json_string_value(e),
+					                            x->removed_action);
 				if (!*ch || json_array_append(chg, *ch) != 0)
 					return SL_ENOMEM;
 			} else if (json_array_append(kept, (json_t *)e) != 0) {
 				return SL_ENOMEM;
 			}
 		}
+		cs->in_obj = row->obj;
+		cs->in_changes = row->changes;
+		cs->copy = copy;
+		cs->chg = chg;
+		memcpy(prev, rm, nrefs);
+	changed:
 		if (row->verdict == SL_POLICY_ALLOW) {
 			char *nr = malloc(strlen(row->rule) + 64);
 			if (!nr)

@@ -469,6 +469,133 @@ fail:
 	return NULL;
 }
 
+/* s with every substitution applied in turn (the result of one is the input of the next), as
+ * n replace_all calls would give it; NULL with *oom clear when none applies. */
+static char *replace_each(const char *s, const struct sl_gdpr_sub *subs, size_t n, int *oom)
+{
+	char *cur = NULL, *next;
+	size_t k;
+
+	for (k = 0; k < n; k++) {
+		next = replace_all(cur ? cur : s, subs[k].value, subs[k].vlen, subs[k].with, oom);
+		if (*oom) {
+			free(cur);
+			return NULL;
+		}
+		if (next) {
+			free(cur);
+			cur = next;
+		}
+	}
+	return cur;
+}
+
+#define SUBS_INLINE 32
+
+/* replaced_rec for n substitutions at once. An object is copied only when a member changed, and
+ * then built member by member (json_copy and a second set of the changed member cost twice). */
+static json_t *replaced_n_rec(json_t *v, const struct sl_gdpr_sub *subs, size_t n, int depth)
+{
+	json_t *sv[SUBS_INLINE], **nv = sv, *copy = NULL, *e, *ne;
+	size_t i, size, changed = 0;
+	void *it;
+	int oom = 0;
+
+	if (depth > 128)
+		return NULL;
+	if (json_is_string(v)) {
+		char *s = replace_each(json_string_value(v), subs, n, &oom);
+		if (oom)
+			return NULL;
+		if (!s)
+			return json_incref(v);
+		ne = string_new(s);
+		free(s);
+		return ne;
+	}
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, e)
+		{
+			if (!json_is_string(e) && !json_is_object(e) && !json_is_array(e))
+				continue;
+			if (!(ne = replaced_n_rec(e, subs, n, depth + 1)))
+				goto fail;
+			if (ne == e) {
+				json_decref(ne);
+				continue;
+			}
+			if (!copy && !(copy = json_copy(v))) {
+				json_decref(ne);
+				return NULL;
+			}
+			if (json_array_set_new(copy, i, ne) != 0)
+				goto fail;
+		}
+		return copy ? copy : json_incref(v);
+	}
+	if (!json_is_object(v))
+		return json_incref(v);
+	size = json_object_size(v);
+	if (size > SUBS_INLINE && !(nv = malloc(size * sizeof(*nv))))
+		return NULL;
+	memset(nv, 0, size * sizeof(*nv));
+	for (i = 0, it = json_object_iter(v); it && i < size;
+	     i++, it = json_object_iter_next(v, it)) {
+		e = json_object_iter_value(it);
+		if (json_is_object(e) || ((json_is_string(e) || json_is_array(e)) &&
+		                          !key_is_identity(json_object_iter_key(it)))) {
+			if (!(ne = replaced_n_rec(e, subs, n, depth + 1)))
+				goto fail_obj;
+			if (ne == e)
+				json_decref(ne);
+			else
+				nv[i] = ne, changed++;
+		}
+	}
+	if (!changed) {
+		copy = json_incref(v);
+		goto done_obj;
+	}
+	if (!(copy = json_object()))
+		goto fail_obj;
+	for (i = 0, it = json_object_iter(v); it && i < size;
+	     i++, it = json_object_iter_next(v, it)) {
+		ne = nv[i] ? nv[i] : json_incref(json_object_iter_value(it));
+		nv[i] = NULL;
+		if (json_object_setn_new_nocheck(copy, json_object_iter_key(it),
+		                                 json_object_iter_key_len(it), ne) != 0) {
+			json_decref(copy);
+			copy = NULL;
+			goto fail_obj;
+		}
+	}
+	goto done_obj;
+fail_obj:
+	for (i = 0; i < size; i++)
+		json_decref(nv[i]);
+	copy = NULL;
+done_obj:
+	if (nv != sv)
+		free(nv);
+	return copy;
+fail:
+	json_decref(copy);
+	return NULL;
+}
+
+json_t *sl_gdpr_replaced_n(json_t *v, const struct sl_gdpr_sub *subs, size_t n)
+{
+	size_t k;
+
+	if (!v)
+		return NULL;
+	for (k = 0; k < n; k++)
+		if (!subs[k].value || !subs[k].value[0] || !subs[k].with ||
+		    subs[k].vlen != strlen(subs[k].value))
+			return NULL;
+	return n ? replaced_n_rec(v, subs, n, 0) : json_incref(v);
+}
+
 json_t *sl_gdpr_replaced(json_t *v, const char *value, const char *with, int *count)
 {
 	int c = 0;

@@ -72,6 +72,17 @@ int sl_gdpr_replace(json_t *v, const char *value, const char *with);
  * or nesting deeper than 128. */
 json_t *sl_gdpr_replaced(json_t *v, const char *value, const char *with, int *count);
 
+/* Several substitutions in a row, copy-on-write, in one pass over v: the same result as calling
+ * sl_gdpr_replaced with subs[0], then subs[1] on its result, and so on. value is NUL-terminated
+ * and vlen its strlen. NULL on allocation failure, a bad substitution or nesting deeper than
+ * 128. */
+struct sl_gdpr_sub {
+	const char *value;
+	size_t vlen;
+	const char *with;
+};
+json_t *sl_gdpr_replaced_n(json_t *v, const struct sl_gdpr_sub *subs, size_t n);
+
 /* Erasure for the ledger: a new object (owned by the caller) equal to obj with every occurrence of
  * value replaced by "[erased]", and *count (may be NULL) the number of strings changed. NULL with
  * err on failure. */

@@ -513,6 +513,69 @@ static void changes_never_touch_the_input(void **state)
 	sl_policy_free(p);
 }
 
+/* sl_gdpr_replaced_n (one pass, what a bundle's changed objects are built with) gives what
+ * sl_gdpr_replaced gives applied once per value in the same order: nested objects and arrays,
+ * identity keys and refs left alone, a later value found inside an earlier replacement, several
+ * occurrences in one string; the input is never modified and unchanged parts are shared. */
+static void one_pass_equals_one_pass_per_value(void **state)
+{
+	static const char *const objs[] = {
+	    "{\"type\":\"indicator\",\"id\":\"indicator--a@b.example\",\"pattern\":"
+	    "\"[email-addr:value = 'a@b.example'] OR [email-addr:value = 'A@b.example']\","
+	    "\"description\":\"a@b.example and kim and 10.0.0.1, a@b.example\","
+	    "\"created_by_ref\":\"identity--kim\",\"object_refs\":[\"x--kim\"],"
+	    "\"labels\":[\"kim\",\"other\"],\"kill_chain_phases\":[{\"kill_chain_name\":\"kim\","
+	    "\"phase_name\":\"10.0.0.1\",\"id\":\"kim\"}],\"x_n\":7,\"x_b\":true,"
+	    "\"extensions\":{\"e\":{\"deep\":[[\"kim\"],{\"type\":\"kim\",\"v\":\"kim\"}]}}}",
+	    "{\"type\":\"ipv4-addr\",\"id\":\"ipv4-addr--1\",\"value\":\"10.0.0.1\"}",
+	    "{\"type\":\"note\",\"id\":\"note--1\",\"content\":\"nothing personal\","
+	    "\"x\":[1,2,{\"y\":null}]}",
+	};
+	/* "pseudonym:kim" contains "kim": the second substitution rewrites the first's output */
+	const struct sl_gdpr_sub subs[] = {
+	    {"a@b.example", 11, "ps@pseudonym.invalid"},
+	    {"10.0.0.1", 8, "[redacted:ip-address]"},
+	    {"kim", 3, "pseudonym:kim"},
+	    {"pseudonym", 9, "[redacted:person-name]"},
+	};
+	size_t i, n;
+
+	(void)state;
+	for (i = 0; i < sizeof(objs) / sizeof(objs[0]); i++)
+		for (n = 0; n <= sizeof(subs) / sizeof(subs[0]); n++) {
+			json_t *o = pt_json(objs[i]), *before = json_deep_copy(o);
+			json_t *seq = json_incref(o), *one = sl_gdpr_replaced_n(o, subs, n), *nx;
+			size_t k;
+			for (k = 0; k < n; k++) {
+				nx = sl_gdpr_replaced(seq, subs[k].value, subs[k].with, NULL);
+				assert_non_null(nx);
+				json_decref(seq);
+				seq = nx;
+			}
+			assert_non_null(one);
+			if (!json_equal(one, seq)) {
+				char *a = json_dumps(one, JSON_SORT_KEYS),
+				     *b = json_dumps(seq, JSON_SORT_KEYS);
+				fail_msg("object %zu, %zu substitutions:\n%s\n%s", i, n, a, b);
+			}
+			assert_true(json_equal(o, before));
+			/* nothing changed: the input itself */
+			if (json_equal(o, seq))
+				assert_ptr_equal(one, o);
+			json_decref(one);
+			json_decref(seq);
+			json_decref(before);
+			json_decref(o);
+		}
+	/* a substitution that is not one: refused, not looped on */
+	{
+		const struct sl_gdpr_sub bad[] = {{"", 0, "x"}};
+		json_t *o = pt_json(objs[1]);
+		assert_null(sl_gdpr_replaced_n(o, bad, 1));
+		json_decref(o);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -531,6 +594,7 @@ int main(void)
 	    cmocka_unit_test(keyed_hash_for_audit_rows),
 	    cmocka_unit_test(tag_type_and_org_lists),
 	    cmocka_unit_test(changes_never_touch_the_input),
+	    cmocka_unit_test(one_pass_equals_one_pass_per_value),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
