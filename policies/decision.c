@@ -82,6 +82,11 @@ struct sl_policy_facts {
 	struct result *results; /* RESULTS entries, allocated with the first changed decision */
 	/* read by a fan before the bundle's markings and containers are known */
 	const json_t *own_refs, *own_gran, *own_labels, *own_dist, *own_sg;
+	/* a fan's changed objects of this object: which members the values replaced (pii bits
+	 * touched_vals) occur in, so a second changed object with the same values looks at those
+	 * members only */
+	struct sl_gdpr_touched touched;
+	uint64_t touched_vals;
 	const char *tags_inline[INLINE_TAGS];
 	struct pii pii_inline[INLINE_PII];
 };
@@ -627,26 +632,6 @@ enum {
 	K_N
 };
 
-static const char *const key_names[K_N] = {"id",
-                                           "type",
-                                           "modified",
-                                           "created",
-                                           "object_marking_refs",
-                                           "granular_markings",
-                                           "labels",
-                                           "x_misp_distribution",
-                                           "x_misp_sharing_group_uuid",
-                                           "created_by_ref",
-                                           "x_misp_type",
-                                           "x_misp_value",
-                                           "pattern",
-                                           "value",
-                                           "display_name",
-                                           "user_id",
-                                           "account_login",
-                                           "identity_class",
-                                           "name"};
-
 #define SCAN_MAX 32
 
 struct members {
@@ -657,56 +642,53 @@ struct members {
 	int scan_all; /* more members to scan than SCAN_MAX: scan the whole object */
 };
 
-/* The member index of key k (n bytes), or -1: by length first, so most keys cost one compare. */
+/* The member index of key k (n bytes), or -1: by length first, so most keys cost one compare,
+ * and each compare of a constant length, which the compiler does inline (a libc memcmp call per
+ * key of every object cost more than the rest of the lookup). */
+#define KEY_IS(lit) (memcmp(k, lit, sizeof(lit) - 1) == 0)
 static int key_index(const char *k, size_t n)
 {
-	int i;
-
 	switch (n) {
 	case 2:
-		i = K_ID;
-		break;
+		return KEY_IS("id") ? K_ID : -1;
 	case 4:
-		i = k[0] == 't' ? K_TYPE : K_NAME;
-		break;
+		return KEY_IS("type") ? K_TYPE : KEY_IS("name") ? K_NAME : -1;
 	case 5:
-		i = K_VALUE;
-		break;
+		return KEY_IS("value") ? K_VALUE : -1;
 	case 6:
-		i = K_LABELS;
-		break;
+		return KEY_IS("labels") ? K_LABELS : -1;
 	case 7:
-		i = k[0] == 'c' ? K_CREATED : k[0] == 'p' ? K_PATTERN : K_USER_ID;
-		break;
+		return KEY_IS("created")   ? K_CREATED
+		       : KEY_IS("pattern") ? K_PATTERN
+		       : KEY_IS("user_id") ? K_USER_ID
+		                           : -1;
 	case 8:
-		i = K_MODIFIED;
-		break;
+		return KEY_IS("modified") ? K_MODIFIED : -1;
 	case 11:
-		i = K_XTYPE;
-		break;
+		return KEY_IS("x_misp_type") ? K_XTYPE : -1;
 	case 12:
-		i = k[0] == 'x' ? K_XVALUE : K_DISPLAY_NAME;
-		break;
+		return KEY_IS("x_misp_value")   ? K_XVALUE
+		       : KEY_IS("display_name") ? K_DISPLAY_NAME
+		                                : -1;
 	case 13:
-		i = K_ACCOUNT_LOGIN;
-		break;
+		return KEY_IS("account_login") ? K_ACCOUNT_LOGIN : -1;
 	case 14:
-		i = k[0] == 'c' ? K_CREATED_BY : K_IDENTITY_CLASS;
-		break;
+		return KEY_IS("created_by_ref")   ? K_CREATED_BY
+		       : KEY_IS("identity_class") ? K_IDENTITY_CLASS
+		                                  : -1;
 	case 17:
-		i = K_GRANULAR;
-		break;
+		return KEY_IS("granular_markings") ? K_GRANULAR : -1;
 	case 19:
-		i = k[0] == 'o' ? K_MARKING_REFS : K_DIST;
-		break;
+		return KEY_IS("object_marking_refs")   ? K_MARKING_REFS
+		       : KEY_IS("x_misp_distribution") ? K_DIST
+		                                       : -1;
 	case 25:
-		i = K_SG;
-		break;
+		return KEY_IS("x_misp_sharing_group_uuid") ? K_SG : -1;
 	default:
 		return -1;
 	}
-	return memcmp(k, key_names[i], n) == 0 ? i : -1;
 }
+#undef KEY_IS
 
 /* Would scan_emails_rec find anything to look at in v: a string holding an '@', or a nested value
  * other than an array of strings without one (the common nested values: lists of ids, labels,
@@ -1606,8 +1588,23 @@ static int fan_apply_pii(const struct sl_policy_dest *d, const struct sl_policy_
 			sub[k].with = sl_gdpr_redaction(p->cat);
 		}
 	}
-	if (!(nt = sl_gdpr_replaced_n(*target, sub, n)))
-		goto done;
+	{
+		/* the same values as an earlier changed object of f: the same members change */
+		struct sl_policy_facts *mf = (struct sl_policy_facts *)f;
+		uint64_t vals = 0;
+		for (k = 0; k < n && f->npii <= 64; k++)
+			vals |= (uint64_t)1 << (order[k] - f->pii);
+		if (f->npii > 64 || *target != f->obj) {
+			nt = sl_gdpr_replaced_n(*target, sub, n, NULL);
+		} else {
+			if (mf->touched.known && mf->touched_vals != vals)
+				mf->touched.known = 0;
+			mf->touched_vals = vals;
+			nt = sl_gdpr_replaced_n(*target, sub, n, &mf->touched);
+		}
+		if (!nt)
+			goto done;
+	}
 	json_decref(*target);
 	*target = nt;
 	r = 0;

@@ -494,7 +494,8 @@ static char *replace_each(const char *s, const struct sl_gdpr_sub *subs, size_t 
 
 /* replaced_rec for n substitutions at once. An object is copied only when a member changed, and
  * then built member by member (json_copy and a second set of the changed member cost twice). */
-static json_t *replaced_n_rec(json_t *v, const struct sl_gdpr_sub *subs, size_t n, int depth)
+static json_t *replaced_n_rec(json_t *v, const struct sl_gdpr_sub *subs, size_t n, int depth,
+                              struct sl_gdpr_touched *touched)
 {
 	json_t *sv[SUBS_INLINE], **nv = sv, *copy = NULL, *e, *ne;
 	size_t i, size, changed = 0;
@@ -518,7 +519,7 @@ static json_t *replaced_n_rec(json_t *v, const struct sl_gdpr_sub *subs, size_t 
 		{
 			if (!json_is_string(e) && !json_is_object(e) && !json_is_array(e))
 				continue;
-			if (!(ne = replaced_n_rec(e, subs, n, depth + 1)))
+			if (!(ne = replaced_n_rec(e, subs, n, depth + 1, NULL)))
 				goto fail;
 			if (ne == e) {
 				json_decref(ne);
@@ -542,16 +543,22 @@ static json_t *replaced_n_rec(json_t *v, const struct sl_gdpr_sub *subs, size_t 
 	for (i = 0, it = json_object_iter(v); it && i < size;
 	     i++, it = json_object_iter_next(v, it)) {
 		e = json_object_iter_value(it);
+		if (touched && touched->known && i < 64 && !(touched->members >> i & 1))
+			continue;
 		if (json_is_object(e) || ((json_is_string(e) || json_is_array(e)) &&
 		                          !key_is_identity(json_object_iter_key(it)))) {
-			if (!(ne = replaced_n_rec(e, subs, n, depth + 1)))
+			if (!(ne = replaced_n_rec(e, subs, n, depth + 1, NULL)))
 				goto fail_obj;
 			if (ne == e)
 				json_decref(ne);
 			else
 				nv[i] = ne, changed++;
+			if (nv[i] && touched && !touched->known && i < 64)
+				touched->members |= (uint64_t)1 << i;
 		}
 	}
+	if (touched && !touched->known && size <= 64)
+		touched->known = 1;
 	if (!changed) {
 		copy = json_incref(v);
 		goto done_obj;
@@ -583,7 +590,8 @@ fail:
 	return NULL;
 }
 
-json_t *sl_gdpr_replaced_n(json_t *v, const struct sl_gdpr_sub *subs, size_t n)
+json_t *sl_gdpr_replaced_n(json_t *v, const struct sl_gdpr_sub *subs, size_t n,
+                           struct sl_gdpr_touched *touched)
 {
 	size_t k;
 
@@ -593,7 +601,11 @@ json_t *sl_gdpr_replaced_n(json_t *v, const struct sl_gdpr_sub *subs, size_t n)
 		if (!subs[k].value || !subs[k].value[0] || !subs[k].with ||
 		    subs[k].vlen != strlen(subs[k].value))
 			return NULL;
-	return n ? replaced_n_rec(v, subs, n, 0) : json_incref(v);
+	if (touched && !json_is_object(v))
+		touched = NULL;
+	if (touched && !touched->known)
+		touched->members = 0;
+	return n ? replaced_n_rec(v, subs, n, 0, touched) : json_incref(v);
 }
 
 json_t *sl_gdpr_replaced(json_t *v, const char *value, const char *with, int *count)

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 
@@ -81,7 +82,17 @@ struct sl_gdpr_sub {
 	size_t vlen;
 	const char *with;
 };
-json_t *sl_gdpr_replaced_n(json_t *v, const struct sl_gdpr_sub *subs, size_t n);
+/* touched (may be NULL) is for building several results of one v with the same values (and
+ * other replacements): when touched->known, v's top-level members (the first 64, in iteration
+ * order) whose bit is clear are taken unchanged without being looked at; else it is filled with
+ * the members that changed. A member changes exactly when one of the values occurs in it,
+ * whatever they are replaced with, so the filter is exact for any with. */
+struct sl_gdpr_touched {
+	int known;
+	uint64_t members;
+};
+json_t *sl_gdpr_replaced_n(json_t *v, const struct sl_gdpr_sub *subs, size_t n,
+                           struct sl_gdpr_touched *touched);
 
 /* Erasure for the ledger: a new object (owned by the caller) equal to obj with every occurrence of
  * value replaced by "[erased]", and *count (may be NULL) the number of strings changed. NULL with

@@ -544,7 +544,8 @@ static void one_pass_equals_one_pass_per_value(void **state)
 	for (i = 0; i < sizeof(objs) / sizeof(objs[0]); i++)
 		for (n = 0; n <= sizeof(subs) / sizeof(subs[0]); n++) {
 			json_t *o = pt_json(objs[i]), *before = json_deep_copy(o);
-			json_t *seq = json_incref(o), *one = sl_gdpr_replaced_n(o, subs, n), *nx;
+			json_t *seq = json_incref(o), *one = sl_gdpr_replaced_n(o, subs, n, NULL),
+			       *nx;
 			size_t k;
 			for (k = 0; k < n; k++) {
 				nx = sl_gdpr_replaced(seq, subs[k].value, subs[k].with, NULL);
@@ -557,6 +558,28 @@ static void one_pass_equals_one_pass_per_value(void **state)
 				char *a = json_dumps(one, JSON_SORT_KEYS),
 				     *b = json_dumps(seq, JSON_SORT_KEYS);
 				fail_msg("object %zu, %zu substitutions:\n%s\n%s", i, n, a, b);
+			}
+			/* the members found touched by one set of replacements are the ones others
+			 * of the same values touch: a second build through the filter (other
+			 * with-strings, as a second destination's) is what a full pass gives */
+			{
+				struct sl_gdpr_sub other[4];
+				struct sl_gdpr_touched t = {0, 0};
+				json_t *first = sl_gdpr_replaced_n(o, subs, n, &t), *second, *full;
+				assert_non_null(first);
+				assert_true(json_equal(first, one));
+				assert_true(t.known || n == 0);
+				for (k = 0; k < n; k++) {
+					other[k] = subs[k];
+					other[k].with = k % 2 ? "[x]" : "pseudonym:other";
+				}
+				second = sl_gdpr_replaced_n(o, other, n, &t);
+				full = sl_gdpr_replaced_n(o, other, n, NULL);
+				assert_non_null(second);
+				assert_true(json_equal(second, full));
+				json_decref(first);
+				json_decref(second);
+				json_decref(full);
 			}
 			assert_true(json_equal(o, before));
 			/* nothing changed: the input itself */
@@ -571,7 +594,7 @@ static void one_pass_equals_one_pass_per_value(void **state)
 	{
 		const struct sl_gdpr_sub bad[] = {{"", 0, "x"}};
 		json_t *o = pt_json(objs[1]);
-		assert_null(sl_gdpr_replaced_n(o, bad, 1));
+		assert_null(sl_gdpr_replaced_n(o, bad, 1, NULL));
 		json_decref(o);
 	}
 }
