@@ -46,12 +46,9 @@ int sl_pipeline_set_pull(struct sl_pipeline *p, const char *destination, struct 
 }
 
 /* The version key the ledger uses: modified, else created, else (SCOs) the epoch. */
-static const char *version_of(const json_t *obj)
+static const char *version_of(const char *modified, const char *created)
 {
-	const char *m = json_string_value(json_object_get(obj, "modified"));
-	if (!m)
-		m = json_string_value(json_object_get(obj, "created"));
-	return m ? m : "1970-01-01T00:00:00Z";
+	return modified ? modified : created ? created : "1970-01-01T00:00:00Z";
 }
 
 static enum sl_ledger_decision ledger_decision(enum sl_policy_verdict v)
@@ -94,11 +91,12 @@ static int decide_all(struct sl_pipeline *p, const char *peer, const json_t *bun
 		rc = sl_err_set(err, SL_ENOMEM, "pipeline", "out of memory");
 		goto done;
 	}
-	/* each object's id and version once, not once per destination */
+	/* each object's id and version once, not once per destination, as the policy read them
+	 * with the object's facts (three lookups per object cost a third of filling its rows) */
 	for (i = 0; i < ndec; i++) {
-		const json_t *obj = json_array_get(objs, i);
-		ids[2 * i] = json_string_value(json_object_get(obj, "id"));
-		ids[2 * i + 1] = version_of(obj);
+		const char *m, *c;
+		sl_policy_rows_object(dr, i, &ids[2 * i], &m, &c);
+		ids[2 * i + 1] = version_of(m, c);
 	}
 	for (d = 0; d < nd; d++) {
 		const char *dname = sl_policy_dest_name(sl_policy_dest_at(p->policy, d));

@@ -87,6 +87,8 @@ struct sl_policy_facts {
 	 * members only */
 	struct sl_gdpr_touched touched;
 	uint64_t touched_vals;
+	/* a fan's objects: modified and created as the object holds them, for the rows' caller */
+	const char *modified_raw, *created_raw;
 	const char *tags_inline[INLINE_TAGS];
 	struct pii pii_inline[INLINE_PII];
 };
@@ -2899,6 +2901,8 @@ static int fan_read(struct fan *fan, const json_t *objs)
 		f->own_labels = m.v[K_LABELS];
 		f->own_dist = m.v[K_DIST];
 		f->own_sg = m.v[K_SG];
+		f->modified_raw = json_string_value(m.v[K_MODIFIED]);
+		f->created_raw = json_string_value(m.v[K_CREATED]);
 		if (f->oom)
 			return SL_ENOMEM;
 	}
@@ -3661,6 +3665,16 @@ oom:
 size_t sl_policy_rows_count(const struct sl_policy_rows *r)
 {
 	return r->fan->n;
+}
+
+void sl_policy_rows_object(const struct sl_policy_rows *r, size_t i, const char **id,
+                           const char **modified, const char **created)
+{
+	const struct sl_policy_facts *f = &r->fan->facts[i];
+
+	*id = f->obj ? f->id : NULL;
+	*modified = f->obj ? f->modified_raw : NULL;
+	*created = f->obj ? f->created_raw : NULL;
 }
 
 const struct sl_policy_row *sl_policy_rows_dest(const struct sl_policy_rows *r, size_t i)

@@ -99,6 +99,11 @@ int sl_policy_decide_bundle_rows(const struct sl_policy *p, const json_t *bundle
                                  struct sl_policy_rows **out, struct sl_err *err);
 /* The number of objects in the bundle (rows per destination). */
 size_t sl_policy_rows_count(const struct sl_policy_rows *r);
+/* Object i's "id", "modified" and "created" string members (NULL when absent, not strings, or the
+ * entry is not an object), read once with its facts, so the caller need not look them up again.
+ * Borrowed from the bundle: valid while it is. */
+void sl_policy_rows_object(const struct sl_policy_rows *r, size_t i, const char **id,
+                           const char **modified, const char **created);
 /* Destination i's rows (sl_policy_dest_at(p, i)), one per object in bundle order. Borrowed. */
 const struct sl_policy_row *sl_policy_rows_dest(const struct sl_policy_rows *r, size_t i);
 /* NULL is a no-op. */

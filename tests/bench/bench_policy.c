@@ -141,7 +141,6 @@ struct step_counts {
 __attribute__((noinline)) static int pipeline_step(const struct sl_policy *p, const json_t *bundle,
                                                    struct step_counts *c)
 {
-	const json_t *objs = json_object_get(bundle, "objects");
 	size_t nd = sl_policy_dest_count(p), n, d, i, k = 0;
 	struct sl_policy_rows *dr = NULL;
 	struct sl_ledger_share *rows;
@@ -158,12 +157,9 @@ __attribute__((noinline)) static int pipeline_step(const struct sl_policy *p, co
 	if (!rows || !ids)
 		abort();
 	for (i = 0; i < n; i++) {
-		const json_t *obj = json_array_get(objs, i);
-		const char *m = json_string_value(json_object_get(obj, "modified"));
-		ids[2 * i] = json_string_value(json_object_get(obj, "id"));
-		if (!m)
-			m = json_string_value(json_object_get(obj, "created"));
-		ids[2 * i + 1] = m ? m : "1970-01-01T00:00:00Z";
+		const char *m, *cr;
+		sl_policy_rows_object(dr, i, &ids[2 * i], &m, &cr);
+		ids[2 * i + 1] = m ? m : cr ? cr : "1970-01-01T00:00:00Z";
 	}
 	for (d = 0; d < nd; d++) {
 		const char *dname = sl_policy_dest_name(sl_policy_dest_at(p, d));

@@ -366,6 +366,20 @@ static void bundle_agree(const struct sl_policy *p, const json_t *bundle, const 
 		fprintf(stderr, "%s: bundle_rows: %s\n", what, rows ? "count differs" : err.msg);
 		failures++;
 	}
+	/* each object's id, modified and created as the bundle holds them (what the pipeline
+	 * records the rows under) */
+	for (k = 0; rows && k < sl_policy_rows_count(rows); k++) {
+		const json_t *o = json_array_get(json_object_get(bundle, "objects"), k);
+		const char *id, *m, *c;
+		sl_policy_rows_object(rows, k, &id, &m, &c);
+		cases++;
+		if (id != json_string_value(json_object_get(o, "id")) ||
+		    m != json_string_value(json_object_get(o, "modified")) ||
+		    c != json_string_value(json_object_get(o, "created"))) {
+			fprintf(stderr, "%s: rows: object %zu: id or version differs\n", what, k);
+			failures++;
+		}
+	}
 	for (i = 0; i < nd; i++) {
 		json_t *out1 = NULL;
 		struct sl_policy_decision **d1 = NULL;
