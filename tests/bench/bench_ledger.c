@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -21,6 +22,51 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU seconds (user + system) of process pid, from /proc: the server's work for one backend, which
+ * moves far less than wall-clock time on a machine shared with other jobs. -1 when unreadable (a
+ * server on another host). */
+static double proc_cpu_s(int pid)
+{
+	char path[64];
+	unsigned long ut, st;
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (pid <= 0 || !(f = fopen(path, "r")))
+		return -1;
+	ok = fscanf(f, "%*d (%*[^)]) %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+	            &st) == 2;
+	fclose(f);
+	return ok ? (double)(ut + st) / (double)sysconf(_SC_CLK_TCK) : -1;
+}
+
+static double thread_cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The backend serving the ledger handle: the only sluice-ledger session in database db. */
+static int ledger_backend(const char *dsn, const char *db)
+{
+	PGconn *c = PQconnectdb(dsn);
+	const char *p[1] = {db};
+	PGresult *r = PQexecParams(c,
+	                           "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND "
+	                           "application_name = 'sluice-ledger' AND pid <> pg_backend_pid()",
+	                           1, NULL, p, NULL, NULL, 0);
+	int pid = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1
+	              ? atoi(PQgetvalue(r, 0, 0))
+	              : -1;
+
+	PQclear(r);
+	PQfinish(c);
+	return pid;
 }
 
 static size_t env_size(const char *name, size_t dflt)
@@ -99,10 +145,10 @@ static void exec_or_die(PGconn *c, const char *q)
 /* A raw COPY of the same rows into a bare table, in one COPY: the ceiling for ingest. The rows are
  * all generated before the clock starts, so the server's work is timed, not overlapped with ours.
  */
-static double raw_copy(const char *dsn, size_t unique, size_t total)
+static double raw_copy(const char *dsn, size_t unique, size_t total, double *cpu)
 {
 	PGconn *c = PQconnectdb(dsn);
-	double t0, t;
+	double t0, t, c0;
 	size_t i, len = 0, cap = total * 400 + 4096, off;
 	char *buf = malloc(cap);
 	PGresult *r;
@@ -130,6 +176,7 @@ static double raw_copy(const char *dsn, size_t unique, size_t total)
 		free(s);
 		json_decref(o);
 	}
+	c0 = proc_cpu_s(PQbackendPID(c));
 	t0 = now_s();
 	r = PQexec(c, "COPY raw_copy FROM STDIN");
 	PQclear(r);
@@ -150,6 +197,7 @@ static double raw_copy(const char *dsn, size_t unique, size_t total)
 		PQclear(r);
 	}
 	t = now_s() - t0;
+	*cpu = c0 < 0 || proc_cpu_s(PQbackendPID(c)) < 0 ? -1 : proc_cpu_s(PQbackendPID(c)) - c0;
 	free(buf);
 	PQfinish(c);
 	return t;
@@ -166,12 +214,15 @@ int main(void)
 	struct sl_ledger *l = sl_ledger_open(dsn, &err);
 	struct sl_ledger_in *in = calloc(batch, sizeof(*in));
 	struct sl_ledger_result *res = calloc(batch, sizeof(*res));
-	double t_ingest = 0, t0, t_raw, t_rel;
+	double t_ingest = 0, t0, t_raw, t_rel, cpu_client = 0, cpu_raw, cpu_b0, cpu_b1, c0;
+	int backend;
 	json_t *refs, *ev, *rel;
 	int phase;
 
 	if (!l || sl_ledger_migrate(l, NULL, NULL, &err) != 0)
 		die("open", &err);
+	backend = ledger_backend(sltest_pg_dsn(), "sl_bench_ledger");
+	cpu_b0 = proc_cpu_s(backend);
 	/* 80% unique from peer a, then the first 20% again from peer b: n objects in all */
 	for (phase = 0; phase < 2; phase++) {
 		size_t end = phase == 0 ? unique : n - unique;
@@ -185,16 +236,19 @@ int main(void)
 				in[i].origin_id = phase == 0 ? "event-a" : "event-b";
 			}
 			t0 = now_s();
+			c0 = thread_cpu_s();
 			if (sl_ledger_ingest(l, peer, in, k, NULL, res, &err) != 0)
 				die("ingest", &err);
 			t_ingest += now_s() - t0;
+			cpu_client += thread_cpu_s() - c0;
 			for (i = 0; i < k; i++) {
 				counts[res[i].outcome]++;
 				json_decref((json_t *)in[i].obj);
 			}
 		}
 	}
-	t_raw = raw_copy(rawdsn, unique, n);
+	cpu_b1 = proc_cpu_s(backend);
+	t_raw = raw_copy(rawdsn, unique, n, &cpu_raw);
 	printf("ledger_objects=%zu\n", n);
 	printf("ledger_new=%zu\nledger_same=%zu\nledger_rejected=%zu\n", counts[SL_LEDGER_NEW],
 	       counts[SL_LEDGER_SAME], counts[SL_LEDGER_REJECTED]);
@@ -203,6 +257,15 @@ int main(void)
 	printf("raw_copy_seconds=%.3f\n", t_raw);
 	printf("raw_copy_rows_per_s=%.0f\n", (double)n / t_raw);
 	printf("ledger_vs_raw_copy_ratio=%.3f\n", t_raw / t_ingest);
+	/* CPU, which moves less than wall-clock time when other jobs share the machine: the ledger
+	 * backend's and sluice's own during ingest, the raw COPY backend's */
+	printf("ledger_client_cpu_seconds=%.2f\n", cpu_client);
+	if (cpu_b0 >= 0 && cpu_b1 >= 0 && cpu_raw >= 0) {
+		printf("ledger_backend_cpu_seconds=%.2f\n", cpu_b1 - cpu_b0);
+		printf("raw_copy_backend_cpu_seconds=%.2f\n", cpu_raw);
+		printf("ledger_vs_raw_copy_cpu_ratio=%.3f\n",
+		       cpu_raw / (cpu_b1 - cpu_b0 + cpu_client));
+	}
 
 	/* an event citing 10,000 observables (SCOs and indicators), and ten events sharing some */
 	refs = json_array();
