@@ -2470,7 +2470,8 @@ struct fan {
 	struct cls **cls_of;           /* n */
 	struct cls **used;             /* the distinct classes of cls_of, one reference each */
 	size_t nused;
-	json_t **robj; /* n * nd: the changed object per object and slot of its class */
+	json_t **robj; /* n * rslots: the changed object per object and slot of its class */
+	size_t rslots; /* the most slots a class of the bundle has */
 	size_t nrobj;  /* how many were made */
 	json_t *empty; /* the changes of every decision that has none */
 	struct sl_policy_facts **cinfo; /* n: what a container passes to the objects it lists */
@@ -2521,7 +2522,7 @@ static void fan_free(struct fan *fan)
 		cls_unref(fan->used[i]);
 	if (!fan->block)
 		free(fan->used);
-	for (i = 0, k = 0; fan->robj && k < fan->nrobj && i < fan->n * fan->nd; i++)
+	for (i = 0, k = 0; fan->robj && k < fan->nrobj && i < fan->n * fan->rslots; i++)
 		if (fan->robj[i]) {
 			json_decref(fan->robj[i]);
 			k++;
@@ -2531,12 +2532,12 @@ static void fan_free(struct fan *fan)
 	for (i = 0; fan->facts && i < fan->n; i++)
 		if (fan->facts[i].obj)
 			facts_clear(&fan->facts[i]);
+	free(fan->robj);
 	if (fan->block) {
 		free(fan->block);
 	} else {
 		free(fan->facts);
 		free(fan->cls_of);
-		free(fan->robj);
 		free(fan->cinfo);
 	}
 	free(fan->blk);
@@ -3140,7 +3141,7 @@ static int fan_decide(struct fan *fan, size_t i, long long now,
 			dec->obj = f->obj;
 		} else if (v == SL_POLICY_ALLOW_CHANGED) {
 			unsigned s = c->slot[d];
-			json_t **ro = &fan->robj[i * nd + s];
+			json_t **ro = &fan->robj[i * fan->rslots + s];
 			if (!*ro) {
 				if (!(*ro = fan_changed(fan, c, s, f)))
 					return SL_ENOMEM;
@@ -3218,7 +3219,7 @@ static int prep_run(const struct sl_policy *p, const json_t *objs, struct prep *
 	for (x->ccap = 16; x->ccap < 2 * n; x->ccap *= 2)
 		;
 	{
-		size_t n1 = n ? n : 1, nptr = 3 * n1 + n1 * nd;
+		size_t n1 = n ? n : 1, nptr = 3 * n1;
 		size_t nrows = want_rows ? n1 * (nd ? nd : 1) : 0;
 		char *b = malloc(n1 * sizeof(*fan->facts) + nptr * sizeof(void *) +
 		                 nrows * sizeof(*fan->rows));
@@ -3233,8 +3234,7 @@ static int prep_run(const struct sl_policy *p, const json_t *objs, struct prep *
 		fan->cls_of = (struct cls **)b;
 		fan->used = fan->cls_of + n1;
 		fan->cinfo = (struct sl_policy_facts **)(fan->used + n1);
-		fan->robj = (json_t **)(fan->cinfo + n1);
-		fan->rows = want_rows ? (struct sl_policy_row *)(fan->robj + n1 * nd) : NULL;
+		fan->rows = want_rows ? (struct sl_policy_row *)(fan->cinfo + n1) : NULL;
 	}
 	if (!(fan->empty = json_array()) ||
 	    !(x->phead = malloc(2 * (n ? n : 1) * sizeof(size_t))) ||
@@ -3302,9 +3302,15 @@ static int prep_run(const struct sl_policy *p, const json_t *objs, struct prep *
 			fan->used[fan->nused++] = c;
 			if (klen)
 				x->tab[h] = c;
+			if (c->nslots > fan->rslots)
+				fan->rslots = c->nslots;
 		}
 		fan->cls_of[i] = c;
 	}
+	/* a changed object per object and slot: as many slots as the bundle's classes have (most
+	 * have one or two), not one per destination */
+	if (fan->rslots && !(fan->robj = calloc(n * fan->rslots, sizeof(*fan->robj))))
+		return SL_ENOMEM;
 	return 0;
 }
 
@@ -3458,7 +3464,7 @@ static int rows_decide(struct fan *fan, size_t i, long long now)
 		row->obj = v == SL_POLICY_ALLOW ? f->obj : NULL;
 		if (v == SL_POLICY_ALLOW_CHANGED) {
 			unsigned s = c->slot[d];
-			json_t **ro = &fan->robj[i * nd + s];
+			json_t **ro = &fan->robj[i * fan->rslots + s];
 			if (!*ro) {
 				if (!(*ro = fan_changed(fan, c, s, f)))
 					return SL_ENOMEM;
@@ -3503,7 +3509,7 @@ static int row_redeny(struct fan *fan, struct sl_policy_row *row, const char *wh
 static int rows_refs(struct fan *fan, struct sl_policy_row *rows, struct prep *x,
                      const json_t *objs)
 {
-	size_t i, j, r;
+	size_t i, j, r, nwh = 0;
 	unsigned char *wh = x->wh;
 
 	if (x->nconts && !x->cshare) {
@@ -3513,9 +3519,11 @@ static int rows_refs(struct fan *fan, struct sl_policy_row *rows, struct prep *x
 			return SL_ENOMEM;
 		x->crm_cur = x->crm + x->ncchg;
 	}
-
 	for (i = 0; i < fan->n; i++)
-		wh[i] = rows[i].verdict == SL_POLICY_DENY && fan->facts[i].obj && fan->facts[i].id;
+		nwh += wh[i] =
+		    rows[i].verdict == SL_POLICY_DENY && fan->facts[i].obj && fan->facts[i].id;
+	if (!nwh)
+		return 0; /* nothing withheld: no relationship or container to change */
 	for (r = 0; r < x->nrels; r++) {
 		struct sl_policy_row *row = &rows[x->rels[r].i];
 		if (row->verdict == SL_POLICY_DENY)
