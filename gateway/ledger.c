@@ -113,10 +113,14 @@ void lg_buf_arr_elem(struct buf *b, const char *s)
 		return;
 	}
 	lg_buf_ch(b, '"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			lg_buf_ch(b, '\\');
-		lg_buf_ch(b, *s);
+	while (*s) { /* runs without quotes or backslashes are copied whole */
+		size_t run = strcspn(s, "\"\\");
+		lg_buf_put(b, s, run);
+		s += run;
+		if (*s) {
+			char esc[2] = {'\\', *s++};
+			lg_buf_put(b, esc, 2);
+		}
 	}
 	lg_buf_ch(b, '"');
 }
