@@ -2105,11 +2105,26 @@ static int redeny(struct sl_policy_decision *dec, const char *why, const char *i
 	return 0;
 }
 
+/* Compares of constant length (with the NUL), which the compiler does inline: these run per
+ * object of every bundle. */
+#define TYPE_IS(t, lit) (memcmp((t), lit, sizeof(lit)) == 0)
+
 static int is_container(const char *type)
 {
-	return type && strchr("rgno", type[0]) && type[0] &&
-	       (strcmp(type, "report") == 0 || strcmp(type, "grouping") == 0 ||
-	        strcmp(type, "note") == 0 || strcmp(type, "opinion") == 0);
+	if (!type)
+		return 0;
+	switch (type[0]) {
+	case 'r':
+		return strlen(type) == 6 && TYPE_IS(type, "report");
+	case 'g':
+		return strlen(type) == 8 && TYPE_IS(type, "grouping");
+	case 'n':
+		return strlen(type) == 4 && TYPE_IS(type, "note");
+	case 'o':
+		return strlen(type) == 7 && TYPE_IS(type, "opinion");
+	default:
+		return 0;
+	}
 }
 
 static void facts_free_all(struct sl_policy_facts **facts, size_t n)
@@ -3263,7 +3278,9 @@ static int prep_run(const struct sl_policy *p, const json_t *objs, struct prep *
 		fan_inherit(fan, f, &x->ml, x->edges, x->phead[i]);
 		if (f->oom)
 			return SL_ENOMEM;
-		if (strcmp(f->type, "relationship") == 0 || strcmp(f->type, "sighting") == 0) {
+		if ((f->type[0] == 'r' && strlen(f->type) == 12 &&
+		     TYPE_IS(f->type, "relationship")) ||
+		    (f->type[0] == 's' && strlen(f->type) == 8 && TYPE_IS(f->type, "sighting"))) {
 			static const char *const refkeys[] = {"source_ref", "target_ref",
 			                                      "sighting_of_ref"};
 			struct rel *r;
