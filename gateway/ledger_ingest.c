@@ -916,39 +916,47 @@ static const char OBJECTS_COPY[] = "COPY objects (id, modified, type, spec_versi
                                    "revoked, content_hash, content, date_added, peer, origin_id) "
                                    "FROM STDIN (FORMAT binary)";
 
+/* Append item it's objects row (binary COPY, after BIN_HEADER) to b->out, when it is a version to
+ * store. */
+static void object_row(struct batch *b, const struct item *it, const char *peer,
+                       int64_t date_added_us)
+{
+	char flag = it->p.revoked;
+
+	if (it->outcome == 'r' || it->outcome == 's')
+		return;
+	lg_buf_put(&b->out, "\0\13", 2); /* 11 fields */
+	bin_text(&b->out, it->p.id);
+	bin_ts(&b->out, it->p.modified);
+	bin_text(&b->out, it->p.type);
+	bin_text(&b->out, it->p.spec_version);
+	if (it->p.has_created)
+		bin_ts(&b->out, it->p.created);
+	else
+		bin_u32(&b->out, UINT32_MAX); /* NULL */
+	bin_field(&b->out, &flag, 1);
+	bin_field(&b->out, it->md, sizeof(it->md));
+	bin_u32(&b->out, (uint32_t)it->canon_len + 1);
+	lg_buf_ch(&b->out, 1); /* jsonb's binary form: version 1, then the text */
+	lg_buf_put(&b->out, b->canon.p + it->canon_off, it->canon_len);
+	bin_u32(&b->out, 8);
+	bin_i64(&b->out, date_added_us);
+	bin_text(&b->out, peer);
+	bin_text(&b->out, it->origin);
+}
+
+/* objects_stored: the objects rows are already in (streamed while serialising). */
 static int store(struct sl_ledger *l, const char *peer, struct batch *b, size_t n,
-                 int64_t date_added_us, struct sl_err *err)
+                 int64_t date_added_us, bool objects_stored, struct sl_err *err)
 {
 	size_t i;
 	bool any_same = false, any_obs_upsert = false, any_container = false;
 	int rc;
 
-	for (i = 0; i < n; i++) { /* objects */
-		const struct item *it = &b->items[i];
-		char flag = it->p.revoked;
-
-		if (it->outcome == 'r' || it->outcome == 's')
-			continue;
+	for (i = 0; i < n && !objects_stored; i++) {
 		if (b->out.len == 0)
 			lg_buf_put(&b->out, BIN_HEADER, sizeof(BIN_HEADER));
-		lg_buf_put(&b->out, "\0\13", 2); /* 11 fields */
-		bin_text(&b->out, it->p.id);
-		bin_ts(&b->out, it->p.modified);
-		bin_text(&b->out, it->p.type);
-		bin_text(&b->out, it->p.spec_version);
-		if (it->p.has_created)
-			bin_ts(&b->out, it->p.created);
-		else
-			bin_u32(&b->out, UINT32_MAX); /* NULL */
-		bin_field(&b->out, &flag, 1);
-		bin_field(&b->out, it->md, sizeof(it->md));
-		bin_u32(&b->out, (uint32_t)it->canon_len + 1);
-		lg_buf_ch(&b->out, 1); /* jsonb's binary form: version 1, then the text */
-		lg_buf_put(&b->out, b->canon.p + it->canon_off, it->canon_len);
-		bin_u32(&b->out, 8);
-		bin_i64(&b->out, date_added_us);
-		bin_text(&b->out, peer);
-		bin_text(&b->out, it->origin);
+		object_row(b, &b->items[i], peer, date_added_us);
 		if (b->out.len >= 8 * COPY_CHUNK && (rc = bin_out(l, OBJECTS_COPY, b, err)) != 0)
 			return rc;
 	}
@@ -1163,14 +1171,80 @@ static int judge_all(struct batch *b, size_t n, PGresult *r, struct sl_err *err)
 	return 0;
 }
 
-int sl_ledger_ingest(struct sl_ledger *l, const char *peer, const struct sl_ledger_in *in, size_t n,
-                     const struct sl_ledger_cursor *cursor, struct sl_ledger_result *results,
-                     struct sl_err *err)
+/* Returned by stream_objects when an object is refused only as it serialises after the batch
+ * was judged: the transaction is rolled back and the batch ingested again without streaming. */
+#define AGAIN 1
+
+/* Send b->out into the COPY in progress and empty it. */
+static int put_out(struct sl_ledger *l, struct batch *b, struct sl_err *err)
+{
+	int rc = 0;
+
+	if (batch_oom(b))
+		rc = sl_err_set(err, SL_ENOMEM, "ingest", "out of memory");
+	else if (PQputCopyData(l->conn, b->out.p, (int)b->out.len) != 1)
+		rc = lg_db_fail(l, NULL, "ingest objects", err);
+	b->out.len = 0;
+	return rc;
+}
+
+/* The objects COPY, sent while the objects from `from` on are serialised: the server parses and
+ * indexes versions while sluice serialises and hashes the next ones. Called only when the batch
+ * has versions to store. */
+static int stream_objects(struct sl_ledger *l, const char *peer, const struct sl_ledger_in *in,
+                          struct sl_ledger_result *results, struct batch *b, size_t n, size_t from,
+                          int64_t date_added_us, struct sl_err *err)
+{
+	PGresult *r = PQexec(l->conn, OBJECTS_COPY);
+	bool again = false;
+	size_t i;
+	int rc = 0;
+
+	if (PQresultStatus(r) != PGRES_COPY_IN) {
+		rc = lg_db_fail(l, r, OBJECTS_COPY, err);
+		PQclear(r);
+		return rc;
+	}
+	PQclear(r);
+	b->out.len = 0;
+	lg_buf_put(&b->out, BIN_HEADER, sizeof(BIN_HEADER));
+	for (i = 0; i < n && rc == 0; i++) {
+		struct item *it = &b->items[i];
+
+		if (i >= from && it->outcome != 'r' &&
+		    !serialise_one(peer, &in[i], b, it, &results[i])) {
+			again = true;
+			break;
+		}
+		object_row(b, it, peer, date_added_us);
+		if (b->out.len >= COPY_CHUNK)
+			rc = put_out(l, b, err);
+	}
+	if (rc == 0 && !again) {
+		lg_buf_put(&b->out, "\377\377", 2); /* the trailer: a tuple of -1 fields */
+		rc = put_out(l, b, err);
+	}
+	/* ending the COPY with an error message makes the server refuse it (and the transaction) */
+	if (PQputCopyEnd(l->conn, rc == 0 && !again ? NULL : "ingest stopped") != 1 && rc == 0)
+		rc = lg_db_fail(l, NULL, "ingest objects", err);
+	while ((r = PQgetResult(l->conn)) != NULL) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0 && !again)
+			rc = lg_db_fail(l, r, "ingest objects", err);
+		PQclear(r);
+	}
+	b->out.len = 0;
+	return rc == 0 && again ? AGAIN : rc;
+}
+
+static int ingest(struct sl_ledger *l, const char *peer, const struct sl_ledger_in *in, size_t n,
+                  const struct sl_ledger_cursor *cursor, struct sl_ledger_result *results,
+                  bool streaming, struct sl_err *err)
 {
 	struct batch b;
 	PGresult *r, *outcomes = NULL;
-	size_t staged = 0, i, late = 0;
+	size_t staged = 0, i, late = 0, done;
 	int64_t date_added = 0;
+	bool streamed = false;
 	int rc;
 
 	if (!peer || !*peer || (n && (!in || !results)))
@@ -1223,19 +1297,30 @@ int sl_ledger_ingest(struct sl_ledger *l, const char *peer, const struct sl_ledg
 		}
 	}
 	for (i = 0; i < n; i++) {
+		if (staged && i % 64 == 0) {
+			if (!PQconsumeInput(l->conn))
+				break; /* the lost connection shows in the result */
+			if (streaming && i && !PQisBusy(l->conn))
+				break; /* the outcomes are in: the rest is serialised as objects go
+				          out */
+		}
 		if (b.items[i].outcome == 'r')
 			continue;
 		if (!serialise_one(peer, &in[i], &b, &b.items[i], &results[i]))
 			late++;
-		if (staged && i % 256 == 0 && !PQconsumeInput(l->conn))
-			break; /* the lost connection shows in the result */
 	}
+	done = i;
 	if (staged) {
 		if (!(outcomes = outcomes_result(l, err))) {
 			rc = SL_EDB;
 			goto out;
 		}
 		if (late) { /* rare: judge again without the versions rejected while serialising */
+			for (; done < n; done++)
+				if (b.items[done].outcome != 'r' &&
+				    !serialise_one(peer, &in[done], &b, &b.items[done],
+				                   &results[done]))
+					late++;
 			PQclear(outcomes);
 			outcomes = NULL;
 			if (batch_index(&b, n) != 0) {
@@ -1252,7 +1337,16 @@ int sl_ledger_ingest(struct sl_ledger *l, const char *peer, const struct sl_ledg
 		}
 		if ((rc = judge_all(&b, n, outcomes, err)) != 0)
 			goto out;
-		if ((rc = store(l, peer, &b, n, date_added, err)) != 0)
+		for (i = 0; i < n && !streamed; i++)
+			streamed = done < n && strchr("nwo", b.items[i].outcome);
+		if (streamed)
+			rc = stream_objects(l, peer, in, results, &b, n, done, date_added, err);
+		for (i = done; i < n && rc == 0 && !streamed;
+		     i++) /* nothing to store but repeats */
+			if (b.items[i].outcome != 'r' &&
+			    !serialise_one(peer, &in[i], &b, &b.items[i], &results[i]))
+				rc = AGAIN;
+		if (rc != 0 || (rc = store(l, peer, &b, n, date_added, streamed, err)) != 0)
 			goto out;
 	}
 	if (batch_oom(&b)) {
@@ -1281,11 +1375,20 @@ out:
 				PQclear(r);
 		lg_rollback(l);
 	}
-	if (rc != 0)
+	if (rc < 0)
 		sl_err_prefix_where(err, peer);
 	PQclear(outcomes);
 	batch_free(&b);
 	return rc;
+}
+
+int sl_ledger_ingest(struct sl_ledger *l, const char *peer, const struct sl_ledger_in *in, size_t n,
+                     const struct sl_ledger_cursor *cursor, struct sl_ledger_result *results,
+                     struct sl_err *err)
+{
+	int rc = ingest(l, peer, in, n, cursor, results, true, err);
+
+	return rc == AGAIN ? ingest(l, peer, in, n, cursor, results, false, err) : rc;
 }
 
 int sl_ledger_quarantine(struct sl_ledger *l, const char *peer, const char *raw, size_t raw_len,

@@ -806,6 +806,74 @@ static void refused_while_serialising_is_no_version(void **state)
 		json_decref(objs[i]);
 }
 
+/* The same refusals at the end of a batch large enough that the outcomes arrive while objects are
+ * still serialised, so new versions are already going out when the refusals show: the batch must
+ * still come out as if they had never been sent. */
+static void refused_while_serialising_late_in_a_large_batch(void **state)
+{
+	struct ctx *c = *state;
+	struct sl_err err = {0};
+	enum { N = 20000 };
+	struct sl_ledger_in *in = calloc(N, sizeof(*in));
+	struct sl_ledger_result *res = calloc(N, sizeof(*res));
+	json_t *got;
+	size_t i, k;
+
+	assert_non_null(in);
+	assert_non_null(res);
+	for (i = 0; i < N - 4; i++) {
+		char u[40], id[64];
+		json_t *o;
+
+		snprintf(u, sizeof(u), "%08zx-2222-4222-8222-222222222222", i);
+		snprintf(id, sizeof(id), "domain-name--%s", u);
+		o = json_pack("{s:s, s:s, s:s, s:s}", "type", "domain-name", "spec_version", "2.1",
+		              "id", id, "value", "filler.example.com");
+		for (k = 0; k < 30; k++) { /* slow to serialise, as real objects are */
+			char key[16];
+
+			snprintf(key, sizeof(key), "x_k%02zu", 29 - k);
+			json_object_set_new(o, key, json_integer((json_int_t)k));
+		}
+		in[i].obj = o;
+	}
+	in[N - 4].obj =
+	    indicator(U1, "2024-01-01T00:00:00Z", "[domain-name:value = 'a.example.com']");
+	in[N - 3].obj =
+	    indicator(U1, "2024-02-01T00:00:00Z", "[domain-name:value = 'b.example.com']");
+	json_object_set_new((json_t *)in[N - 3].obj, "description", json_stringn("nul\0in", 6));
+	in[N - 2].obj =
+	    indicator(U2, "2024-01-01T00:00:00Z", "[domain-name:value = 'c.example.com']");
+	json_object_set_new((json_t *)in[N - 2].obj, "description", json_stringn("nul\0in", 6));
+	in[N - 1].obj =
+	    indicator(U2, "2024-01-01T00:00:00Z", "[domain-name:value = 'c.example.com']");
+	assert_int_equal(sl_ledger_ingest(c->l, "feed-x", in, N, NULL, res, &err), 0);
+	for (i = 0; i < N - 4; i++)
+		assert_int_equal(res[i].outcome, SL_LEDGER_NEW);
+	assert_int_equal(res[N - 4].outcome, SL_LEDGER_NEW);
+	assert_int_equal(res[N - 3].outcome, SL_LEDGER_REJECTED);
+	assert_non_null(strstr(res[N - 3].msg, "NUL"));
+	assert_int_equal(res[N - 2].outcome, SL_LEDGER_REJECTED);
+	assert_int_equal(res[N - 1].outcome, SL_LEDGER_NEW);
+	got = sl_ledger_get(c->l, "indicator--" U1, NULL, &err);
+	assert_non_null(got);
+	assert_string_equal(json_string_value(json_object_get(got, "modified")),
+	                    "2024-01-01T00:00:00Z");
+	json_decref(got);
+	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM objects"), N - 2);
+	assert_int_equal(q_int(c->pg, "SELECT count(DISTINCT (id, modified)) FROM objects"), N - 2);
+	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM quarantine"), 2);
+	assert_int_equal(
+	    q_int(c->pg, "SELECT count(*) FROM observables WHERE value = 'c.example.com'"), 1);
+	assert_int_equal(
+	    q_int(c->pg, "SELECT count(*) FROM observables WHERE value = 'filler.example.com'"),
+	    N - 4);
+	for (i = 0; i < N; i++)
+		json_decref((json_t *)in[i].obj);
+	free(in);
+	free(res);
+}
+
 static void bad_input_is_quarantined_and_the_rest_stored(void **state)
 {
 	struct ctx *c = *state;
@@ -1146,6 +1214,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(stored_as_delivered_with_its_canonical_hash, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(repeats_within_a_batch_count_on_the_right_row, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(refused_while_serialising_late_in_a_large_batch, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(refused_while_serialising_is_no_version, setup,
 	                                    teardown),
