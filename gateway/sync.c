@@ -69,6 +69,7 @@ struct speer {
 	struct pull_run *run; /* the pull in progress, NULL between pulls */
 	/* the outbox batch being pushed (claimed by a claim job, then pushed from the loop) */
 	bool claiming;
+	struct claim_job *ready; /* the next batch, claimed while this one was pushed */
 	struct sl_ledger_work *work;
 	size_t nwork;
 	bool *settled;
@@ -1513,6 +1514,8 @@ static void claim_job_free(struct claim_job *j)
 }
 
 static void push_next(struct speer *p);
+static void take_batch(struct speer *p, struct claim_job *j);
+static bool start_claim(struct speer *p);
 
 static void claim_done(void *arg, bool cancelled)
 {
@@ -1541,20 +1544,39 @@ static void claim_done(void *arg, bool cancelled)
 		claim_job_free(j);
 		return;
 	}
+	/* With a batch in hand (this was the claim of the next one) the end of that batch
+	 * arms the timer: armed now, it would push the batch in hand a second time. */
 	if (j->rc < 0) {
 		sl_log_err(SL_LOG_ERROR, p->cfg->name, &j->err);
 		claim_job_free(j);
-		sl_timer_arm(p->push_timer, PUSH_IDLE_MS);
+		if (!p->work)
+			sl_timer_arm(p->push_timer, PUSH_IDLE_MS);
 		return;
 	}
 	if (j->nwork == 0) {
 		claim_job_free(j);
-		sl_timer_arm(p->push_timer,
-		             p->s->opts.push_idle_ms ? p->s->opts.push_idle_ms : PUSH_IDLE_MS);
+		if (!p->work)
+			sl_timer_arm(p->push_timer, p->s->opts.push_idle_ms
+			                                ? p->s->opts.push_idle_ms
+			                                : PUSH_IDLE_MS);
 		return;
 	}
 	sl_debug("peer %s: claimed %zu rows in %lld ms, built %zu items in %lld ms", p->cfg->name,
 	         j->nwork, j->claim_ms, j->nevs, j->build_ms);
+	if (p->work) {
+		p->ready = j; /* pushed when the batch in hand is done */
+		return;
+	}
+	take_batch(p, j);
+}
+
+/* Make j's claimed batch the one in hand and push it; while it goes out, a full batch of STIX
+ * objects has the next one claimed and built (the ledger and the peer work at the same time). A
+ * MISP destination waits: pushing an event settles rows a claim made now would hold. */
+static void take_batch(struct speer *p, struct claim_job *j)
+{
+	bool full = j->nwork == sl_config_limits(p->s->cfg)->batch_size;
+
 	p->s->st.rows_sent += j->nsent_pre;
 	p->work = j->work;
 	p->nwork = j->nwork;
@@ -1567,6 +1589,9 @@ static void claim_done(void *arg, bool cancelled)
 	j->evs = NULL;
 	j->nevs = 0;
 	claim_job_free(j);
+	if (full && p->ops->items == SL_PEER_ITEM_STIX &&
+	    sl_breaker_state(p->breaker, mono(p->s)) != SL_BREAKER_OPEN)
+		start_claim(p);
 	push_next(p);
 }
 
@@ -1691,19 +1716,24 @@ static void push_next(struct speer *p)
 	flush_settles(p);
 	{
 		bool full = p->nwork == sl_config_limits(p->s->cfg)->batch_size;
+		struct claim_job *next = p->ready;
+
 		batch_free(p);
-		sl_timer_arm(
-		    p->push_timer,
-		    full ? 0 : (p->s->opts.push_idle_ms ? p->s->opts.push_idle_ms : PUSH_IDLE_MS));
+		p->ready = NULL;
+		if (next)
+			take_batch(p, next);
+		else if (!p->claiming) /* else the claim in flight brings the next batch */
+			sl_timer_arm(p->push_timer,
+			             full ? 0
+			                  : (p->s->opts.push_idle_ms ? p->s->opts.push_idle_ms
+			                                             : PUSH_IDLE_MS));
 	}
 }
 
 static void on_push_timer(struct sl_timer *t, void *arg)
 {
 	struct speer *p = arg;
-	struct sl_err err = {0};
 	uint64_t now = mono(p->s);
-	struct claim_job *j;
 
 	if (p->work && !p->ops->busy(p->conn)) {
 		push_next(p); /* a batch that waited for a pull to end */
@@ -1717,10 +1747,18 @@ static void on_push_timer(struct sl_timer *t, void *arg)
 		sl_timer_arm(t, sl_breaker_wait_ms(p->breaker, now) + 1);
 		return;
 	}
-	if (!(j = calloc(1, sizeof(*j)))) {
+	if (!start_claim(p))
 		sl_timer_arm(t, BUSY_RETRY_MS);
-		return;
-	}
+}
+
+/* Submit a claim job for p's next batch; false when it could not be. */
+static bool start_claim(struct speer *p)
+{
+	struct sl_err err = {0};
+	struct claim_job *j;
+
+	if (p->claiming || p->s->stopping || !(j = calloc(1, sizeof(*j))))
+		return false;
 	j->p = p;
 	j->cfg = p->cfg;
 	j->dest = sl_policy_dest_find(p->s->policy, p->cfg->name);
@@ -1730,10 +1768,10 @@ static void on_push_timer(struct sl_timer *t, void *arg)
 	j->now = wall_s(p->s);
 	if (sl_ledger_pool_submit(p->s->pool, p->push_key, claim_work, claim_done, j, &err) < 0) {
 		claim_job_free(j);
-		sl_timer_arm(t, BUSY_RETRY_MS);
-		return;
+		return false;
 	}
 	p->claiming = true;
+	return true;
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------- */
@@ -1855,6 +1893,11 @@ void sl_sync_free(struct sl_sync *s)
 			settle(p, j, SL_PEER_PUSH_RETRY, "sluice stopped before it was sent", 0);
 		flush_settles(p); /* written at once on the loop's connection: stopping */
 		batch_free(p);
+		if (p->ready) { /* the next batch too (claim_done hands it back: stopping) */
+			struct claim_job *next = p->ready;
+			p->ready = NULL;
+			claim_done(next, false);
+		}
 	}
 	/* Jobs running finish and their done callbacks see stopping; queued ones are cancelled. */
 	sl_ledger_pool_free(s->pool);
