@@ -1140,9 +1140,9 @@ static PGresult *outcomes_result(struct sl_ledger *l, struct sl_err *err)
 }
 
 /* Judge every staged item from the outcome rows (ord, the ledger's newest modified of the id,
- * whether this version is stored, and that stored version's first peer and origin), then the
- * items repeating a version earlier in the batch. Returns 0, or SL_EDB when one has no outcome. */
-static int judge_all(struct batch *b, size_t n, PGresult *r, struct sl_err *err)
+ * whether this version is stored, and that stored version's first peer and origin; no row: the
+ * ledger has no version of the id), then the items repeating a version earlier in the batch. */
+static void judge_all(struct batch *b, size_t n, PGresult *r)
 {
 	int k, rows = PQntuples(r);
 	size_t i;
@@ -1166,9 +1166,8 @@ static int judge_all(struct batch *b, size_t n, PGresult *r, struct sl_err *err)
 		if (b->items[i].repeat)
 			b->items[i].outcome = 's';
 		else if (b->items[i].outcome == 0)
-			return sl_err_set(err, SL_EDB, "ingest", "no outcome for object %zu", i);
+			b->items[i].outcome = judge(&b->items[i], NULL, false);
 	}
-	return 0;
 }
 
 /* Returned by stream_objects when an object is refused only as it serialises after the batch
@@ -1335,8 +1334,7 @@ static int ingest(struct sl_ledger *l, const char *peer, const struct sl_ledger_
 				goto out;
 			}
 		}
-		if ((rc = judge_all(&b, n, outcomes, err)) != 0)
-			goto out;
+		judge_all(&b, n, outcomes);
 		for (i = 0; i < n && !streamed; i++)
 			streamed = done < n && strchr("nwo", b.items[i].outcome);
 		if (streamed)
