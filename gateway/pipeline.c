@@ -12,6 +12,12 @@ struct sl_pipeline {
 	struct sl_ledger *ledger;
 	const struct sl_policy *policy;
 	json_t *pull; /* set of pull-only destination names */
+	/* decide_all's share rows and ids, kept from one bundle to the next (a bundle's rows are
+	 * hundreds of KB: a new block per bundle cost fresh pages, and freeing it made malloc
+	 * consolidate its free lists) */
+	struct sl_ledger_share *rows;
+	const char **ids;
+	size_t rows_cap, ids_cap;
 };
 
 struct sl_pipeline *sl_pipeline_new(struct sl_ledger *ledger, const struct sl_policy *policy,
@@ -34,6 +40,8 @@ void sl_pipeline_free(struct sl_pipeline *p)
 	if (!p)
 		return;
 	json_decref(p->pull);
+	free(p->rows);
+	free(p->ids);
 	free(p);
 }
 
@@ -73,8 +81,8 @@ static int decide_all(struct sl_pipeline *p, const char *peer, const json_t *bun
 	size_t nd = sl_policy_dest_count(p->policy), ndec, d, i, n = 0, n_new = 0;
 	const json_t *objs = json_object_get(bundle, "objects");
 	struct sl_policy_rows *dr = NULL;
-	struct sl_ledger_share *rows = NULL;
-	const char **ids = NULL;
+	struct sl_ledger_share *rows;
+	const char **ids;
 	int rc;
 
 	rc = sl_policy_decide_bundle_rows(p->policy, bundle, now, &dr, err);
@@ -83,14 +91,28 @@ static int decide_all(struct sl_pipeline *p, const char *peer, const json_t *bun
 	ndec = sl_policy_rows_count(dr);
 	if (ndec > json_array_size(objs))
 		ndec = json_array_size(objs);
-	/* not calloc: every field is set below, and zeroing nd * ndec rows cost more than the
-	 * policy's decisions (a bundle's rows are larger than malloc's mmap threshold) */
-	rows = malloc((nd * ndec + 1) * sizeof(*rows));
-	ids = malloc(2 * (ndec + 1) * sizeof(*ids));
-	if (!rows || !ids) {
-		rc = sl_err_set(err, SL_ENOMEM, "pipeline", "out of memory");
-		goto done;
+	/* not zeroed: every field is set below, and zeroing nd * ndec rows cost more than the
+	 * policy's decisions */
+	if (nd * ndec + 1 > p->rows_cap) {
+		free(p->rows);
+		p->rows_cap = 0;
+		if (!(p->rows = malloc((nd * ndec + 1) * sizeof(*p->rows)))) {
+			rc = sl_err_set(err, SL_ENOMEM, "pipeline", "out of memory");
+			goto done;
+		}
+		p->rows_cap = nd * ndec + 1;
 	}
+	if (2 * (ndec + 1) > p->ids_cap) {
+		free(p->ids);
+		p->ids_cap = 0;
+		if (!(p->ids = malloc(2 * (ndec + 1) * sizeof(*p->ids)))) {
+			rc = sl_err_set(err, SL_ENOMEM, "pipeline", "out of memory");
+			goto done;
+		}
+		p->ids_cap = 2 * (ndec + 1);
+	}
+	rows = p->rows;
+	ids = p->ids;
 	/* each object's id and version once, not once per destination, as the policy read them
 	 * with the object's facts (three lookups per object cost a third of filling its rows) */
 	for (i = 0; i < ndec; i++) {
@@ -135,8 +157,6 @@ static int decide_all(struct sl_pipeline *p, const char *peer, const json_t *bun
 			st->denied++;
 	}
 done:
-	free(rows);
-	free(ids);
 	sl_policy_rows_free(dr);
 	return rc;
 }

@@ -2500,6 +2500,7 @@ struct fan {
 	/* facts, cls_of, used, robj, cinfo and rows in one allocation (each large block freed is a
 	 * consolidation of malloc's free lists, which cost more than the fan's own work) */
 	void *block;
+	size_t block_cap;
 	void **own;
 	unsigned char *own_json; /* per entry of own: a json_t, else a malloc'd string */
 	size_t nown, capown;
@@ -2529,6 +2530,45 @@ void sl_policy_classes_clear(struct sl_policy *p)
 	p->classes_cap = p->classes_n = 0;
 }
 
+void sl_policy_spare_free(struct sl_policy *p)
+{
+	free(p->spare_block);
+	p->spare_block = NULL;
+	p->spare_size = 0;
+}
+
+/* A block of at least size bytes: the policy's spare when it is large enough. */
+static void *block_get(struct sl_policy *p, size_t size, size_t *cap)
+{
+	void *b = NULL;
+
+	pthread_mutex_lock(&p->classes_mu);
+	if (p->spare_block && p->spare_size >= size) {
+		b = p->spare_block;
+		*cap = p->spare_size;
+		p->spare_block = NULL;
+		p->spare_size = 0;
+	}
+	pthread_mutex_unlock(&p->classes_mu);
+	if (!b && (b = malloc(size)) != NULL)
+		*cap = size;
+	return b;
+}
+
+/* Give a block back: it becomes the policy's spare (the larger of the two is kept). */
+static void block_put(struct sl_policy *p, void *b, size_t cap)
+{
+	pthread_mutex_lock(&p->classes_mu);
+	if (!p->spare_block || p->spare_size < cap) {
+		void *old = p->spare_block;
+		p->spare_block = b;
+		p->spare_size = cap;
+		b = old;
+	}
+	pthread_mutex_unlock(&p->classes_mu);
+	free(b);
+}
+
 static void fan_free(struct fan *fan)
 {
 	size_t i, k;
@@ -2549,7 +2589,7 @@ static void fan_free(struct fan *fan)
 			facts_clear(&fan->facts[i]);
 	free(fan->robj);
 	if (fan->block) {
-		free(fan->block);
+		block_put(fan->p, fan->block, fan->block_cap);
 	} else {
 		free(fan->facts);
 		free(fan->cls_of);
@@ -3236,8 +3276,10 @@ static int prep_run(const struct sl_policy *p, const json_t *objs, struct prep *
 	{
 		size_t n1 = n ? n : 1, nptr = 3 * n1;
 		size_t nrows = want_rows ? n1 * (nd ? nd : 1) : 0;
-		char *b = malloc(n1 * sizeof(*fan->facts) + nptr * sizeof(void *) +
-		                 nrows * sizeof(*fan->rows));
+		char *b = block_get(fan->p,
+		                    n1 * sizeof(*fan->facts) + nptr * sizeof(void *) +
+		                        nrows * sizeof(*fan->rows),
+		                    &fan->block_cap);
 		if (!(fan->block = b))
 			return SL_ENOMEM;
 		fan->facts = (struct sl_policy_facts *)b;

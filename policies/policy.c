@@ -449,6 +449,7 @@ void sl_policy_free(struct sl_policy *p)
 	if (!p || __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	sl_policy_classes_clear(p);
+	sl_policy_spare_free(p);
 	pthread_mutex_destroy(&p->classes_mu);
 	for (i = 0; i < p->ndests; i++)
 		dest_clear(&p->dests[i]);

@@ -63,10 +63,17 @@ struct sl_policy {
 	pthread_mutex_t classes_mu;
 	struct cls **classes;
 	size_t classes_cap, classes_n;
+	/* the last bundle's block of facts and rows (decision.c), kept for the next bundle under
+	 * classes_mu: freeing a block this large made malloc consolidate its free lists, and a new
+	 * one cost fresh pages, once per bundle */
+	void *spare_block;
+	size_t spare_size;
 };
 
 /* Drop the class cache (decision.c), when the policy is freed. */
 void sl_policy_classes_clear(struct sl_policy *p);
+/* Free the spare block (decision.c), when the policy is freed. */
+void sl_policy_spare_free(struct sl_policy *p);
 
 /* Keep d's policy alive until a matching sl_policy_free (a decision that builds its rule chain
  * later holds it this way). */

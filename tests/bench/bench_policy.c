@@ -133,6 +133,13 @@ struct step_counts {
 	long decisions, allowed, changed, denied, rules, changes, objects;
 };
 
+/* The share rows and ids decide_all keeps in its pipeline from one bundle to the next. */
+static struct {
+	struct sl_ledger_share *rows;
+	const char **ids;
+	size_t rows_cap, ids_cap;
+} step_buf;
+
 /* Exactly what gateway/pipeline.c's decide_all does with the policy for one bundle (everything
  * but the ledger call): every destination's decisions at once as rows
  * (sl_policy_decide_bundle_rows), each object's id and version read once, one ledger share row
@@ -152,10 +159,20 @@ __attribute__((noinline)) static int pipeline_step(const struct sl_policy *p, co
 		return -1;
 	}
 	n = sl_policy_rows_count(dr);
-	rows = malloc((nd * n + 1) * sizeof(*rows));
-	ids = malloc(2 * (n + 1) * sizeof(*ids));
-	if (!rows || !ids)
-		abort();
+	if (nd * n + 1 > step_buf.rows_cap) {
+		free(step_buf.rows);
+		if (!(step_buf.rows = malloc((nd * n + 1) * sizeof(*step_buf.rows))))
+			abort();
+		step_buf.rows_cap = nd * n + 1;
+	}
+	if (2 * (n + 1) > step_buf.ids_cap) {
+		free(step_buf.ids);
+		if (!(step_buf.ids = malloc(2 * (n + 1) * sizeof(*step_buf.ids))))
+			abort();
+		step_buf.ids_cap = 2 * (n + 1);
+	}
+	rows = step_buf.rows;
+	ids = step_buf.ids;
 	for (i = 0; i < n; i++) {
 		const char *m, *cr;
 		sl_policy_rows_object(dr, i, &ids[2 * i], &m, &cr);
@@ -189,8 +206,6 @@ __attribute__((noinline)) static int pipeline_step(const struct sl_policy *p, co
 		else
 			c->denied++;
 	}
-	free(rows);
-	free(ids);
 	sl_policy_rows_free(dr);
 	return 0;
 }
@@ -566,6 +581,10 @@ int main(int argc, char **argv)
 	for (i = 0; i < POOL; i++)
 		json_decref(pool[i]);
 	free(pool);
+#ifdef SL_BENCH_HAVE_MAPPER
+	free(step_buf.rows);
+	free(step_buf.ids);
+#endif
 	json_decref(report);
 	sl_policy_free(p);
 	sl_policy_free(pkeep);
