@@ -277,6 +277,7 @@ struct batch {
 	 * every call, 1.2 us an object instead of 0.45 */
 	EVP_MD *sha256;
 	EVP_MD_CTX *sha;
+	int64_t seq; /* the next of the seq values reserved for this batch's versions */
 };
 
 static void batch_free(struct batch *b)
@@ -913,8 +914,8 @@ static int store_repeats(struct sl_ledger *l, const char *peer, struct batch *b,
  * and origin) and observables by COPY: nothing can collide with them while this transaction holds
  * the ingest lock. Repeated deliveries go through staging tables and set-based upserts. */
 static const char OBJECTS_COPY[] = "COPY objects (id, modified, type, spec_version, created, "
-                                   "revoked, content_hash, content, date_added, peer, origin_id) "
-                                   "FROM STDIN (FORMAT binary)";
+                                   "revoked, content_hash, content, date_added, peer, origin_id, "
+                                   "seq) FROM STDIN (FORMAT binary)";
 
 /* Append item it's objects row (binary COPY, after BIN_HEADER) to b->out, when it is a version to
  * store. */
@@ -925,7 +926,7 @@ static void object_row(struct batch *b, const struct item *it, const char *peer,
 
 	if (it->outcome == 'r' || it->outcome == 's')
 		return;
-	lg_buf_put(&b->out, "\0\13", 2); /* 11 fields */
+	lg_buf_put(&b->out, "\0\14", 2); /* 12 fields */
 	bin_text(&b->out, it->p.id);
 	bin_ts(&b->out, it->p.modified);
 	bin_text(&b->out, it->p.type);
@@ -943,6 +944,8 @@ static void object_row(struct batch *b, const struct item *it, const char *peer,
 	bin_i64(&b->out, date_added_us);
 	bin_text(&b->out, peer);
 	bin_text(&b->out, it->origin);
+	bin_u32(&b->out, 8);
+	bin_i64(&b->out, b->seq++);
 }
 
 /* objects_stored: the objects rows are already in (streamed while serialising). */
@@ -1242,6 +1245,8 @@ static int ingest(struct sl_ledger *l, const char *peer, const struct sl_ledger_
 	struct batch b;
 	PGresult *r, *outcomes = NULL;
 	size_t staged = 0, i, late = 0, done;
+	char nkeys[24];
+	const char *pk[1] = {nkeys};
 	int64_t date_added = 0;
 	bool streamed = false;
 	int rc;
@@ -1282,11 +1287,13 @@ static int ingest(struct sl_ledger *l, const char *peer, const struct sl_ledger_
 	if (staged) {
 		if ((rc = lg_run_ok(l, "ingest_lock", 0, NULL, err)) != 0)
 			goto out;
-		if (!(r = lg_run(l, "ingest_date_added", 0, NULL, err))) {
+		snprintf(nkeys, sizeof(nkeys), "%zu", staged);
+		if (!(r = lg_run(l, "ingest_date_added", 1, pk, err))) {
 			rc = SL_EDB;
 			goto out;
 		}
 		date_added = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+		b.seq = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
 		PQclear(r);
 		/* the server probes the ledger while we serialise and hash the objects */
 		if (!PQsendQueryParams(l->conn, lg_sql("ingest_outcomes"), 1, NULL, &peer, NULL,

@@ -1,7 +1,8 @@
 /* test_ledger_upgrade.c — a database at schema 3 (as sluice before migration 004 left it: every
  * delivery in the provenance table) is upgraded by `migrate` without losing or changing any
  * provenance, and then ingests, shares, answers `sources` and erases as a fresh one does; its
- * observables' stix_id index becomes a hash index (migration 005) that still finds them.
+ * observables' stix_id index becomes a hash index (migration 005) that still finds them, and
+ * versions stored after the upgrade take seq values above the old ones (migration 009).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -135,6 +136,11 @@ static void schema_3_upgrades_and_keeps_provenance(void **state)
 	assert_query(
 	    pg, "SELECT deliveries FROM provenance WHERE id = '" DOM "' AND peer = 'misp-a'", "3");
 	assert_query(pg, "SELECT count(*) FROM provenance", "3");
+	/* 009: versions stored after the upgrade page after those stored before it */
+	assert_query(pg,
+	             "SELECT bool_and(seq > (SELECT seq FROM objects WHERE id = '" DOM "')) "
+	             "FROM objects WHERE id <> '" DOM "'",
+	             "t");
 	/* the IP again from misp-a (same origin: one row, twice) and from opencti (a second row) */
 	assert_int_equal(sl_ledger_ingest(l, "misp-a", &in[1], 1, NULL, res, &err), 0);
 	assert_int_equal(sl_ledger_ingest(l, "opencti", &in[1], 1, NULL, res, &err), 0);
