@@ -1,12 +1,22 @@
 # script_env.sh — sourced by the script tests of `sluice run` (with $db set): the test
 # PostgreSQL's base DSN in $base and a fresh database $db in it, a temp dir $tmp, and
-# start_peer for the test peers; on exit the peers are stopped, $tmp removed and $db dropped.
+# start_peer for the test peers; on exit the peers are stopped, $tmp removed and $db dropped. A
+# test that fails shows the last lines of every log in $tmp first (peers', sluice's), which would
+# otherwise go with it.
 base=$(cat "${SLUICE_TEST_PGENV:?}")
 export PGOPTIONS="-c client_min_messages=warning"
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
+	local rc=$? f
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
+		for f in "$tmp"/*.log; do
+			[ -s "$f" ] || continue
+			echo "--- last lines of ${f##*/} ---" >&2
+			tail -n 40 "$f" >&2
+		done
+	fi
 	rm -rf "$tmp"
 	psql "$base" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
 }
