@@ -20,6 +20,8 @@ struct sl_pipeline {
 	size_t rows_cap, ids_cap;
 };
 
+#define ROWS_KEPT_MAX (4u << 20) /* bytes of share rows (or ids) kept between bundles */
+
 struct sl_pipeline *sl_pipeline_new(struct sl_ledger *ledger, const struct sl_policy *policy,
                                     struct sl_err *err)
 {
@@ -157,6 +159,18 @@ static int decide_all(struct sl_pipeline *p, const char *peer, const json_t *bun
 			st->denied++;
 	}
 done:
+	/* the rows of an ordinary bundle are kept for the next; a 10,000-attribute event's (100,000
+	 * rows, 10 MB) are not held for the rest of the run */
+	if (p->rows_cap * sizeof(*p->rows) > ROWS_KEPT_MAX) {
+		free(p->rows);
+		p->rows = NULL;
+		p->rows_cap = 0;
+	}
+	if (p->ids_cap * sizeof(*p->ids) > ROWS_KEPT_MAX) {
+		free(p->ids);
+		p->ids = NULL;
+		p->ids_cap = 0;
+	}
 	sl_policy_rows_free(dr);
 	return rc;
 }

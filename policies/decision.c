@@ -2555,9 +2555,18 @@ static void *block_get(struct sl_policy *p, size_t size, size_t *cap)
 	return b;
 }
 
+/* The largest block kept as a spare: an ordinary bundle's (hundreds of KB) is kept; a
+ * 10,000-attribute event's (20 MB) is not held for the rest of the run (bench.sync's peak RSS:
+ * 181 MB with it kept, 159 MB without). */
+#define SPARE_MAX (4u << 20)
+
 /* Give a block back: it becomes the policy's spare (the larger of the two is kept). */
 static void block_put(struct sl_policy *p, void *b, size_t cap)
 {
+	if (cap > SPARE_MAX) {
+		free(b);
+		return;
+	}
 	pthread_mutex_lock(&p->classes_mu);
 	if (!p->spare_block || p->spare_size < cap) {
 		void *old = p->spare_block;
