@@ -643,6 +643,16 @@ static void test_killed_connection(void **state)
 	assert_int_equal(sl_ledger_pool_submit(p, "peer-kill", db_work, db_done, &set, &err), 0);
 	wait_done(fx, 1);
 	assert_int_equal(set.rc, 0);
+	/* proto's backend goes away on its own time after the close: wait until the worker's is the
+	 * only other one (counting it at once found 2 now and then) */
+	for (i = 0; i < 1000; i++) {
+		if (q_int(pg, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+		              "current_database() AND pid <> pg_backend_pid() AND backend_type = "
+		              "'client backend'") == 1)
+			break;
+		usleep(10000);
+	}
+	assert_true(i < 1000);
 
 	assert_int_equal(q_int(pg, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
 	                           "WHERE datname = current_database() AND pid <> pg_backend_pid() "
