@@ -3,6 +3,8 @@
 sl_test(integration sync integration/test_sync.c PG LIBS sl_peer_proc TIMEOUT 180)
 # The ledger's bulk outbox calls a push uses (claim with payloads, settle many, newest, containers).
 sl_test(integration outbox integration/test_outbox.c PG)
+# A large bundle's decisions recorded by two connections at once, each exactly once.
+sl_test(integration pipeline integration/test_pipeline.c PG)
 add_dependencies(test_sync misp-peer)
 sl_script_test(integration sync_run ${CMAKE_CURRENT_SOURCE_DIR}/integration/sync_run.sh PG TIMEOUT 120)
 # `sluice run` serving its own TAXII 2.1 API to the config's partners, each its policy's view.
