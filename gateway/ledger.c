@@ -947,6 +947,39 @@ int sl_ledger_outbox_blocked(struct sl_ledger *l, int64_t outbox_id, const char 
 	return settle(l, outbox_id, SL_LEDGER_SETTLE_BLOCKED, rule, 0, err);
 }
 
+/* n PostgreSQL array literals built side by side, one element per row (statements take a batch
+ * as parallel arrays): open them, append with lg_buf_arr_elem, close them (p[k] then points at
+ * array k's text; false when one ran out of memory), free them. */
+static void arrays_open(struct buf *a, size_t n)
+{
+	size_t k;
+
+	memset(a, 0, n * sizeof(*a));
+	for (k = 0; k < n; k++)
+		lg_buf_ch(&a[k], '{');
+}
+
+static bool arrays_close(struct buf *a, size_t n, const char **p)
+{
+	bool ok = true;
+	size_t k;
+
+	for (k = 0; k < n; k++) {
+		lg_buf_ch(&a[k], '}');
+		p[k] = a[k].p;
+		ok = ok && !a[k].oom;
+	}
+	return ok;
+}
+
+static void arrays_free(struct buf *a, size_t n)
+{
+	size_t k;
+
+	for (k = 0; k < n; k++)
+		lg_buf_free(&a[k]);
+}
+
 int sl_ledger_outbox_settle_many(struct sl_ledger *l, const struct sl_ledger_settle *rows, size_t n,
                                  struct sl_err *err)
 {
@@ -955,16 +988,14 @@ int sl_ledger_outbox_settle_many(struct sl_ledger *l, const struct sl_ledger_set
 	const char *p[4];
 	char num[24];
 	PGresult *r;
-	size_t i, k, found;
+	size_t i, found;
 	int rc = 0;
 
 	if (n && !rows)
 		return sl_err_set(err, SL_EINVAL, "outbox", "no rows to settle");
 	if (n == 0)
 		return 0;
-	memset(a, 0, sizeof(a));
-	for (k = 0; k < 4; k++)
-		lg_buf_ch(&a[k], '{');
+	arrays_open(a, 4);
 	for (i = 0; i < n; i++) {
 		if ((unsigned)rows[i].state > SL_LEDGER_SETTLE_BLOCKED) {
 			rc = sl_err_set(err, SL_EINVAL, "outbox", "settle row %zu has no state", i);
@@ -978,13 +1009,9 @@ int sl_ledger_outbox_settle_many(struct sl_ledger *l, const struct sl_ledger_set
 		         rows[i].retry_after_s < 0 ? 0 : rows[i].retry_after_s);
 		lg_buf_arr_elem(&a[3], num);
 	}
-	for (k = 0; k < 4; k++) {
-		lg_buf_ch(&a[k], '}');
-		p[k] = a[k].p;
-		if (a[k].oom) {
-			rc = sl_err_set(err, SL_ENOMEM, "outbox", "out of memory");
-			goto out;
-		}
+	if (!arrays_close(a, 4, p)) {
+		rc = sl_err_set(err, SL_ENOMEM, "outbox", "out of memory");
+		goto out;
 	}
 	if ((rc = lg_ready(l, err)) != 0)
 		goto out;
@@ -998,8 +1025,7 @@ int sl_ledger_outbox_settle_many(struct sl_ledger *l, const struct sl_ledger_set
 		rc = sl_err_set(err, SL_ENOTFOUND, "outbox", "%zu of %zu outbox rows were gone",
 		                n - found, n);
 out:
-	for (k = 0; k < 4; k++)
-		lg_buf_free(&a[k]);
+	arrays_free(a, 4);
 	return rc;
 }
 
@@ -1011,7 +1037,7 @@ int sl_ledger_outbox_sent_with(struct sl_ledger *l, const char *destination, con
 	const char *p[3];
 	char ts[SL_LEDGER_TS_MAX];
 	PGresult *r;
-	size_t i, k;
+	size_t i;
 	int rc = 0;
 
 	if (settled)
@@ -1020,9 +1046,7 @@ int sl_ledger_outbox_sent_with(struct sl_ledger *l, const char *destination, con
 		return sl_err_set(err, SL_EINVAL, "outbox", "no destination or versions");
 	if (n == 0)
 		return 0;
-	memset(a, 0, sizeof(a));
-	for (k = 0; k < 2; k++)
-		lg_buf_ch(&a[k], '{');
+	arrays_open(a, 2);
 	for (i = 0; i < n; i++) {
 		if (!ids[i] || !modified[i] || !lg_stix_ts(modified[i], ts))
 			continue; /* not a version the ledger could hold: nothing to settle */
@@ -1030,13 +1054,9 @@ int sl_ledger_outbox_sent_with(struct sl_ledger *l, const char *destination, con
 		lg_buf_arr_elem(&a[1], ts);
 	}
 	p[0] = destination;
-	for (k = 0; k < 2; k++) {
-		lg_buf_ch(&a[k], '}');
-		p[k + 1] = a[k].p;
-		if (a[k].oom) {
-			rc = sl_err_set(err, SL_ENOMEM, "outbox", "out of memory");
-			goto out;
-		}
+	if (!arrays_close(a, 2, p + 1)) {
+		rc = sl_err_set(err, SL_ENOMEM, "outbox", "out of memory");
+		goto out;
 	}
 	if ((rc = lg_ready(l, err)) != 0)
 		goto out;
@@ -1048,8 +1068,7 @@ int sl_ledger_outbox_sent_with(struct sl_ledger *l, const char *destination, con
 		*settled = (size_t)strtoull(PQgetvalue(r, 0, 0), NULL, 10);
 	PQclear(r);
 out:
-	for (k = 0; k < 2; k++)
-		lg_buf_free(&a[k]);
+	arrays_free(a, 2);
 	return rc;
 }
 
@@ -1149,12 +1168,10 @@ static int audit_params(const struct sl_ledger_audit *rows, size_t n, struct buf
                         const char *p[7], struct sl_err *err)
 {
 	char ts[SL_LEDGER_TS_MAX];
-	size_t i, k;
+	size_t i;
 	int rc = 0;
 
-	memset(a, 0, 7 * sizeof(*a));
-	for (k = 0; k < 7; k++)
-		lg_buf_ch(&a[k], '{');
+	arrays_open(a, 7);
 	for (i = 0; i < n && rc == 0; i++) {
 		const struct sl_ledger_audit *r = &rows[i];
 		const char *m = NULL;
@@ -1183,12 +1200,8 @@ static int audit_params(const struct sl_ledger_audit *rows, size_t n, struct buf
 		lg_buf_arr_elem(&a[6], r->result);
 		free(changes);
 	}
-	for (k = 0; k < 7; k++) {
-		lg_buf_ch(&a[k], '}');
-		if (a[k].oom && rc == 0)
-			rc = sl_err_set(err, SL_ENOMEM, "audit", "out of memory");
-		p[k] = a[k].p;
-	}
+	if (!arrays_close(a, 7, p) && rc == 0)
+		rc = sl_err_set(err, SL_ENOMEM, "audit", "out of memory");
 	return rc;
 }
 
@@ -1197,7 +1210,6 @@ int sl_ledger_audit_append(struct sl_ledger *l, const struct sl_ledger_audit *ro
 {
 	struct buf a[7];
 	const char *p[7];
-	size_t k;
 	int rc = 0;
 
 	if (n && !rows)
@@ -1209,8 +1221,7 @@ int sl_ledger_audit_append(struct sl_ledger *l, const struct sl_ledger_audit *ro
 	rc = audit_params(rows, n, a, p, err);
 	if (rc == 0)
 		rc = lg_run_ok(l, "audit_append", 7, p, err);
-	for (k = 0; k < 7; k++)
-		lg_buf_free(&a[k]);
+	arrays_free(a, 7);
 	return rc;
 }
 
@@ -1394,12 +1405,9 @@ static int share_slice(struct sl_ledger *l, struct sl_ledger_share *rows, size_t
 			rows[ord - 1].recorded = false;
 	}
 	PQclear(r);
-	for (k = 0; k < 7; k++)
-		lg_buf_ch(&a[k], '{');
-	for (k = 0; k < 6; k++)
-		lg_buf_ch(&o[k], '{');
-	for (k = 0; k < 5; k++)
-		lg_buf_ch(&v[k], '{');
+	arrays_open(a, 7);
+	arrays_open(o, 6);
+	arrays_open(v, 5);
 	for (i = 0; i < n; i++) {
 		struct sl_ledger_share *s = &rows[i];
 		char *changes = NULL, *payload = NULL;
@@ -1449,31 +1457,24 @@ static int share_slice(struct sl_ledger *l, struct sl_ledger_share *rows, size_t
 		free(payload);
 		queued++;
 	}
-	for (k = 0; k < 7; k++) {
-		lg_buf_ch(&a[k], '}');
-		p[k] = a[k].p;
-		if (a[k].oom)
-			rc = sl_err_set(err, SL_ENOMEM, "share", "out of memory");
-	}
-	if (rc == 0 && fresh && (rc = lg_run_ok(l, "audit_append", 7, p, err)) != 0)
+	if (!arrays_close(a, 7, p)) {
+		rc = sl_err_set(err, SL_ENOMEM, "share", "out of memory");
 		goto out;
-	for (k = 0; k < 6; k++) {
-		lg_buf_ch(&o[k], '}');
-		p[k] = o[k].p;
-		if (o[k].oom && rc == 0)
-			rc = sl_err_set(err, SL_ENOMEM, "share", "out of memory");
 	}
-	if (rc == 0 && queued && (rc = lg_run_ok(l, "outbox_share", 6, p, err)) != 0)
+	if (fresh && (rc = lg_run_ok(l, "audit_append", 7, p, err)) != 0)
 		goto out;
-	for (k = 0; k < 5; k++) {
-		lg_buf_ch(&v[k], '}');
-		p[k] = v[k].p;
-		if (v[k].oom && rc == 0)
-			rc = sl_err_set(err, SL_ENOMEM, "share", "out of memory");
+	if (!arrays_close(o, 6, p)) {
+		rc = sl_err_set(err, SL_ENOMEM, "share", "out of memory");
+		goto out;
 	}
-	if (rc == 0 && viewed &&
-	    ((rc = lg_run_ok(l, "share_lock", 0, NULL, err)) != 0 ||
-	     (rc = lg_run_ok(l, "share_view_insert", 5, p, err)) != 0))
+	if (queued && (rc = lg_run_ok(l, "outbox_share", 6, p, err)) != 0)
+		goto out;
+	if (!arrays_close(v, 5, p)) {
+		rc = sl_err_set(err, SL_ENOMEM, "share", "out of memory");
+		goto out;
+	}
+	if (viewed && ((rc = lg_run_ok(l, "share_lock", 0, NULL, err)) != 0 ||
+	               (rc = lg_run_ok(l, "share_view_insert", 5, p, err)) != 0))
 		goto out;
 	if (rc == 0 && n_new)
 		*n_new = fresh;
@@ -1481,12 +1482,9 @@ out:
 	lg_buf_free(&d);
 	lg_buf_free(&ids);
 	lg_buf_free(&mods);
-	for (k = 0; k < 7; k++)
-		lg_buf_free(&a[k]);
-	for (k = 0; k < 6; k++)
-		lg_buf_free(&o[k]);
-	for (k = 0; k < 5; k++)
-		lg_buf_free(&v[k]);
+	arrays_free(a, 7);
+	arrays_free(o, 6);
+	arrays_free(v, 5);
 	free(ts);
 	return rc;
 }
@@ -1612,7 +1610,6 @@ int sl_ledger_audit_send(struct sl_ledger *l, const struct sl_ledger_audit *rows
 {
 	struct buf a[7];
 	const char *p[7];
-	size_t k;
 	int rc = 0;
 
 	if (n && !rows)
@@ -1627,8 +1624,7 @@ int sl_ledger_audit_send(struct sl_ledger *l, const struct sl_ledger_audit *rows
 	if (rc == 0 &&
 	    !PQsendQueryParams(l->conn, lg_sql("audit_append"), 7, NULL, p, NULL, NULL, 0))
 		rc = lg_db_fail(l, NULL, "audit_append", err);
-	for (k = 0; k < 7; k++)
-		lg_buf_free(&a[k]);
+	arrays_free(a, 7);
 	return rc;
 }
 
