@@ -1,6 +1,7 @@
 /* bench_http.c — HTTP client throughput: 10,000 small GETs against a local evhttp server with 100
  * in flight, on one thread. Prints name=value lines. Env: SLUICE_BENCH_N, SLUICE_BENCH_CONCURRENCY.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,7 @@ int main(void)
 	long conc = env_long("SLUICE_BENCH_CONCURRENCY", 100), i;
 	double secs;
 
+	signal(SIGPIPE, SIG_IGN); /* the server shares the process with its clients */
 	bn.total = env_long("SLUICE_BENCH_N", 10000);
 	bn.base = event_base_new();
 	http = evhttp_new(bn.base);

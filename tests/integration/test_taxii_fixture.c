@@ -1,6 +1,7 @@
 /* test_taxii_fixture.c — see test_taxii_fixture.h. */
 #include "test_taxii_fixture.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,8 @@ static void *loop(void *arg)
 
 void tx_server_start(struct tx_server *s)
 {
+	/* the server shares the process with its clients: one that hangs up must not kill it */
+	signal(SIGPIPE, SIG_IGN);
 	if (pthread_create(&s->thread, NULL, loop, s) != 0)
 		die("thread", NULL);
 	s->running = true;
