@@ -22,6 +22,10 @@ struct sl_peer; /* one connector instance, owned by whoever called ops->create *
  * SL_PEER_ITEM_MISP_EVENT: {"Event": {...}} as MISP's REST API has it, both ways. A pushed item
  *   may instead be {"x_sluice_delete": ["<attribute uuid>", ...]}: those attributes are erased at
  *   the peer (GDPR erasure of something it was sent); one the peer does not hold counts as gone.
+ *   Or {"x_sluice_sightings": {"event_uuid": "<uuid>", "Sighting": [{"uuid", "attribute_uuid",
+ *   "date_sighting", "type", "source"}, ...]}}: sightings of attributes of an event the peer
+ *   already holds, sent alone (MISP's /sightings/bulkSaveSightings; a sighting the peer holds
+ *   already is skipped there, so a re-push is harmless).
  *
  * SL_PEER_ITEM_STIX: a STIX 2.1 bundle {"type": "bundle", "id": ..., "objects": [...]}, both ways.
  *  - pulled objects keep the peer's own ids; a peer that renames ids (OpenCTI) leaves the ids it

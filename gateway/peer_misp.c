@@ -451,6 +451,77 @@ static int delete_next(struct sl_peer *p, struct sl_err *err)
 	return start(p, "POST", path, "{}", on_delete, err);
 }
 
+/* Sightings alone, as MISP's own sync pushes them: one bulkSaveSightings request per event. The
+ * peer skips a sighting whose uuid it holds (a re-push after a crash is a no-op) and one whose
+ * attribute it lacks; an event it does not hold (its answer: 405 "Event not found") is refused for
+ * good: the sightings are parked, visible in `sluice status`. */
+static void on_sightings(const struct sl_http_response *r, void *arg)
+{
+	struct sl_peer *p = arg;
+	struct sl_err err = {0};
+	char req[128];
+	json_t *v;
+
+	p->xfer = NULL;
+	snprintf(req, sizeof(req), "POST /sightings/bulkSaveSightings/%s", p->uuid);
+	if (r->error == SL_HTTP_ESTATUS) {
+		sl_err_set(&err, SL_ENET, p->cfg->name, "%s: http %d: %.120s", req, r->status,
+		           r->body ? r->body : "");
+		push_finish(p,
+		            r->status >= 500 || r->status == 401 || r->status == 403 ||
+		                    sl_backoff_status_retryable(r->status)
+		                ? SL_PEER_PUSH_RETRY
+		                : SL_PEER_PUSH_PERMANENT,
+		            &err, retry_after(r));
+		return;
+	}
+	if (!(v = answer_json(p, req, r, &err))) {
+		push_finish(p, SL_PEER_PUSH_RETRY, &err, retry_after(r));
+		return;
+	}
+	/* {"saved": true|false, "success": "..."}: false means every one was held already or
+	 * names an attribute the peer lacks; an HTML page or another shape is not an answer */
+	if (!json_is_boolean(json_object_get(v, "saved"))) {
+		sl_err_set(&err, SL_EINVAL, p->cfg->name, "%s: answer holds no \"saved\"", req);
+		json_decref(v);
+		push_finish(p, SL_PEER_PUSH_RETRY, &err, -1);
+		return;
+	}
+	json_decref(v);
+	push_finish(p, SL_PEER_PUSH_SENT, NULL, -1);
+}
+
+static int push_sightings(struct sl_peer *p, const json_t *item, struct sl_err *err)
+{
+	const json_t *list = json_object_get(item, "Sighting"), *s;
+	const char *ev = json_string_value(json_object_get(item, "event_uuid"));
+	char path[96], *body;
+	size_t i;
+	int rc;
+
+	if (!is_uuid(ev))
+		return sl_err_set(err, SL_EINVAL, p->cfg->name,
+		                  "x_sluice_sightings: no valid event_uuid");
+	if (!json_is_array(list) || json_array_size(list) == 0)
+		return sl_err_set(err, SL_EINVAL, p->cfg->name, "x_sluice_sightings: no sightings");
+	json_array_foreach(list, i, s)
+	{
+		if (!is_uuid(json_string_value(json_object_get(s, "uuid"))) ||
+		    !is_uuid(json_string_value(json_object_get(s, "attribute_uuid"))))
+			return sl_err_set(err, SL_EINVAL, p->cfg->name,
+			                  "x_sluice_sightings: Sighting[%zu] lacks a uuid or an "
+			                  "attribute_uuid",
+			                  i);
+	}
+	snprintf(p->uuid, sizeof(p->uuid), "%s", ev);
+	snprintf(path, sizeof(path), "/sightings/bulkSaveSightings/%s", ev);
+	if (!(body = json_dumps(list, JSON_COMPACT)))
+		return sl_err_set(err, SL_ENOMEM, p->cfg->name, "out of memory");
+	rc = start(p, "POST", path, body, on_sightings, err);
+	free(body);
+	return rc;
+}
+
 static int misp_push(struct sl_peer *p, const json_t *item, sl_peer_push_done done, void *arg,
                      struct sl_err *err)
 {
@@ -489,6 +560,15 @@ static int misp_push(struct sl_peer *p, const json_t *item, sl_peer_push_done do
 			json_decref(p->event);
 			p->event = NULL;
 		}
+		return rc;
+	}
+	if (!ev && json_is_object(json_object_get(item, "x_sluice_sightings"))) {
+		p->pdone = done;
+		p->parg = arg;
+		p->pushing = true;
+		rc = push_sightings(p, json_object_get(item, "x_sluice_sightings"), err);
+		if (rc < 0)
+			p->pushing = false;
 		return rc;
 	}
 	if (!is_uuid(uuid))

@@ -1270,6 +1270,117 @@ static void build_orphans(struct sl_ledger *l, struct claim_job *j, json_t **pay
 	json_decref(by_container);
 }
 
+/* Sightings (and false-positive opinions) of the batch that no event of the batch carries: a
+ * partner saw an indicator of a MISP event, or a MISP peer's sighting came in alone. An event
+ * edit cannot carry them (MISP applies an edit only with a newer event timestamp, and a sighting
+ * does not change the event), so they go as MISP's own sync sends sightings: one
+ * /sightings/bulkSaveSightings item per event holding their attributes (the event whose stored
+ * report refers to the sighted object). One whose object is in no event has no place at a MISP
+ * peer and is settled with the rest below. */
+static void build_sightings(struct sl_ledger *l, struct claim_job *j, json_t **pay,
+                            bool *covered)
+{
+	const char **targets = calloc(j->nwork + 1, sizeof(*targets));
+	json_t **sg = calloc(j->nwork + 1, sizeof(*sg));
+	json_t *of = NULL, *by_event = json_object(), *list;
+	size_t i, k, n = 0;
+	const char *key;
+	struct sl_err err = {0};
+
+	for (i = 0; targets && sg && i < j->nwork; i++) {
+		const char *t = pay[i] && !covered[i]
+		                    ? json_string_value(json_object_get(pay[i], "type"))
+		                    : NULL;
+		if (!t || (strcmp(t, "sighting") != 0 && strcmp(t, "opinion") != 0))
+			continue;
+		memset(&err, 0, sizeof(err));
+		if (!(sg[i] = sl_stix_sighting_to_misp(pay[i], &err)))
+			continue;
+		targets[i] = strcmp(t, "sighting") == 0
+		                 ? json_string_value(json_object_get(pay[i], "sighting_of_ref"))
+		                 : json_string_value(
+		                       json_array_get(json_object_get(pay[i], "object_refs"), 0));
+		n++;
+	}
+	if (n) {
+		const char **ids = calloc(n, sizeof(*ids));
+		for (i = 0, k = 0; ids && i < j->nwork; i++)
+			if (sg[i])
+				ids[k++] = targets[i];
+		memset(&err, 0, sizeof(err));
+		if (!ids || !(of = sl_ledger_outbox_containers(l, ids, k, &err))) {
+			/* not known which events they belong to: they come back later */
+			claim_log(j, "sightings: %s", ids ? err.msg : "out of memory");
+			for (i = 0; i < j->nwork; i++)
+				if (sg[i]) {
+					claim_settle(l, j, i, SL_PEER_PUSH_RETRY,
+					             ids ? err.msg : "out of memory", 5);
+					covered[i] = true;
+				}
+		}
+		free(ids);
+	}
+	for (i = 0; of && by_event && i < j->nwork; i++) {
+		const json_t *cid;
+		const char *ev = NULL;
+
+		if (!sg[i])
+			continue;
+		json_array_foreach(json_object_get(of, targets[i]), k, cid)
+		{
+			const char *c = json_string_value(cid);
+			if (c && (strncmp(c, "report--", 8) == 0 || strncmp(c, "grouping--", 10) == 0)) {
+				ev = strstr(c, "--") + 2;
+				break;
+			}
+		}
+		if (!ev)
+			continue;
+		if (!(list = json_object_get(by_event, ev))) {
+			list = json_array();
+			json_object_set_new(by_event, ev, list);
+		}
+		json_object_set_new(sg[i], "x_row", json_integer((json_int_t)i));
+		json_array_append(list, sg[i]);
+	}
+	json_object_foreach(by_event, key, list)
+	{
+		struct push_event *pe, *grown = realloc(j->evs, (j->nevs + 1) * sizeof(*j->evs));
+		json_t *s;
+
+		if (!grown) /* out of memory: the rows stay uncovered and are settled below */
+			break;
+		j->evs = grown;
+		pe = &j->evs[j->nevs];
+		memset(pe, 0, sizeof(*pe));
+		if (!(pe->rows = calloc(json_array_size(list), sizeof(*pe->rows))))
+			break;
+		json_array_foreach(list, k, s)
+		{
+			size_t r = (size_t)json_integer_value(json_object_get(s, "x_row"));
+			json_object_del(s, "x_row");
+			pe->rows[pe->nrows++] = r;
+			covered[r] = true;
+		}
+		pe->event = json_pack("{s:{s:s,s:O}}", "x_sluice_sightings", "event_uuid", key,
+		                      "Sighting", list);
+		if (!pe->event) {
+			for (k = 0; k < pe->nrows; k++)
+				covered[pe->rows[k]] = false;
+			free(pe->rows);
+			pe->rows = NULL;
+			break;
+		}
+		j->nevs++;
+	}
+	for (i = 0; sg && i < j->nwork; i++)
+		json_decref(sg[i]);
+	free(sg);
+	free(targets);
+	json_decref(of);
+	json_decref(by_event);
+}
+
 /* Group the claimed rows into MISP events: one per report/grouping version, holding the objects
  * it refers to (from the batch, else as stored). Objects of the batch that no container of the
  * batch refers to (identities, marking definitions, ...) have nothing to be sent alone: they are
@@ -1380,6 +1491,7 @@ static void build_misp(struct sl_ledger *l, struct claim_job *j)
 		j->nevs++;
 	}
 	build_orphans(l, j, pay, covered);
+	build_sightings(l, j, pay, covered);
 	/* Erasures (GDPR): MISP attributes carry the uuid of the STIX objects made from them, so
 	 * every revoked id's uuid is erased at the peer (one that is not an attribute there is
 	 * answered "Invalid attribute" and counts as gone). */
@@ -1600,6 +1712,12 @@ static const char *item_name(const struct speer *p, const struct push_event *pe,
 {
 	if (p->ops->items == SL_PEER_ITEM_STIX) {
 		snprintf(buf, 64, "bundle of %zu objects", pe->nrows);
+		return buf;
+	}
+	if (json_object_get(pe->event, "x_sluice_sightings")) {
+		snprintf(buf, 64, "%zu sightings of event %.36s", pe->nrows,
+		         json_string_value(json_object_get(
+		             json_object_get(pe->event, "x_sluice_sightings"), "event_uuid")));
 		return buf;
 	}
 	if (!json_object_get(pe->event, "Event")) {

@@ -3,8 +3,9 @@
 # partner's TLP:GREEN report reaches MISP once and its TLP:RED one never; a new version of one of the
 # report's indicators alone reaches MISP as an edit of the event, and its revocation as MISP's soft
 # deletion of the attribute; MISP's events reach the partner exactly as the audit says the policy
-# allowed; what sluice pushed to the partner and reads back from it is never pushed again, to the
-# partner or back to MISP, and the sync settles.
+# allowed; a sighting the partner made of MISP's indicator reaches MISP alone, once; what sluice
+# pushed to the partner and reads back from it is never pushed again, to the partner or back to
+# MISP, and the sync settles.
 set -u
 bin=${SLUICE_BIN:?}
 misp=${SLUICE_BUILD_DIR:?}/tests/misp-peer
@@ -77,6 +78,19 @@ for _ in $(seq 150); do
 	[ "$(misp_dump | "$py" -c "import json,sys; print(json.load(sys.stdin)['deliveries'].get('8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f',{}).get('applied',0))")" = 3 ] && break
 	sleep 0.2
 done
+# The partner saw one of MISP's own indicators: the sighting reaches MISP alone (the event does not
+# change), as MISP's own sync sends sightings, once, and never goes back to the partner.
+curl -s -XPOST "${url_p%/}/_test/add" -d '{"collection": "91a7b528-80eb-42ed-a74d-c6fbd5a26116",
+  "objects": [{"type": "sighting", "spec_version": "2.1",
+    "id": "sighting--5a1d0c3e-2b7f-4c1a-9d3e-6f7a8b9c0d1e",
+    "created": "2026-11-04T10:00:00.000Z", "modified": "2026-11-04T10:00:00.000Z",
+    "sighting_of_ref": "indicator--7a1c3e10-5b2d-4f6e-9a01-1c2d3e4f5b01", "count": 3,
+    "description": "partner sensor",
+    "object_marking_refs": ["marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da"]}]}' >/dev/null
+for _ in $(seq 150); do
+	[ "$(misp_dump | "$py" -c "import json,sys; print(len(json.load(sys.stdin)['sightings']))")" -ge 1 ] && break
+	sleep 0.2
+done
 # Let both peers be polled twice more after that: anything echoing would show by then.
 sleep 11
 kill -TERM $run
@@ -113,6 +127,17 @@ if vals != [("partner-evil-v2.example", True)]:
     fail("MISP's copy of the partner report holds %r, not the edited indicator, soft-deleted" % vals)
 if red in dl:
     fail("the partner's TLP:RED report reached MISP: %r" % dl[red])
+sg = [x for x in misp.get("sightings", []) if x.get("uuid") == "5a1d0c3e-2b7f-4c1a-9d3e-6f7a8b9c0d1e"]
+if len(sg) != 1 or len(misp.get("sightings", [])) != 1:
+    fail("MISP holds %r, not the partner's one sighting once" % misp.get("sightings"))
+elif (sg[0].get("attribute_uuid") != "7a1c3e10-5b2d-4f6e-9a01-1c2d3e4f5b01" or
+      str(sg[0].get("type")) != "0" or str(sg[0].get("date_sighting")) != "1793786400" or
+      sg[0].get("source") != "partner sensor"):
+    fail("the sighting reached MISP as %r" % sg[0])
+if misp.get("sighting_posts") != {"7a1c3e10-5b2d-4f6e-9a01-1c2d3e4f5a01": {"requests": 1, "saved": 1}}:
+    fail("sightings were pushed to MISP as %r, not once" % misp.get("sighting_posts"))
+if sum(1 for o in got if o["id"] == "sighting--5a1d0c3e-2b7f-4c1a-9d3e-6f7a8b9c0d1e") != 1:
+    fail("the partner's sighting went back to the partner")
 # Nothing of MISP's own events may be pushed back to it (an echo shows as a rejected add/edit).
 for uuid in ("7a1c3e10-5b2d-4f6e-9a01-1c2d3e4f5a01", "7a1c3e10-5b2d-4f6e-9a01-1c2d3e4f5a02"):
     if uuid in dl:

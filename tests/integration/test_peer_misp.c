@@ -395,16 +395,66 @@ static void test_delete_and_sightings(void **state)
 	json_decref(j);
 	sl_http_result_free(&r);
 
+	/* MISP's sync push: a sighting it holds by uuid, or of an attribute it lacks, is skipped */
+	j = call("POST", "/sightings/bulkSaveSightings/33333333-0000-4000-8000-000000000001",
+	         "[{\"uuid\":\"44444444-0000-4000-8000-0000000000b1\",\"attribute_uuid\":"
+	         "\"33333333-0000-4000-8000-0000000000a1\",\"type\":\"0\",\"date_sighting\":"
+	         "\"1793786400\",\"source\":\"s1\"},{\"uuid\":\"44444444-0000-4000-8000-"
+	         "0000000000b2\",\"attribute_uuid\":\"55555555-0000-4000-8000-000000000001\","
+	         "\"type\":\"0\"}]",
+	         &r);
+	assert_int_equal(r.status, 200);
+	assert_true(json_is_true(json_object_get(j, "saved")));
+	assert_string_equal(sget(j, "success"), "1 sightings added.");
+	json_decref(j);
+	sl_http_result_free(&r);
+	j = call("POST", "/sightings/bulkSaveSightings/33333333-0000-4000-8000-000000000001",
+	         "{\"Sighting\":[{\"uuid\":\"44444444-0000-4000-8000-0000000000b1\","
+	         "\"attribute_uuid\":\"33333333-0000-4000-8000-0000000000a1\"}]}",
+	         &r);
+	assert_int_equal(r.status, 200);
+	assert_true(json_is_false(json_object_get(j, "saved")));
+	json_decref(j);
+	sl_http_result_free(&r);
+	j = call("POST", "/sightings/bulkSaveSightings/99999999-0000-4000-8000-000000000001", "[]",
+	         &r);
+	assert_int_equal(r.status, 405);
+	assert_non_null(strstr(sget(j, "message"), "Event not found"));
+	json_decref(j);
+	sl_http_result_free(&r);
+	j = call("GET", "/sightings/bulkSaveSightings/33333333-0000-4000-8000-000000000001", NULL,
+	         &r);
+	assert_int_equal(r.status, 405);
+	json_decref(j);
+	sl_http_result_free(&r);
+	/* the index shows when the event was last sighted */
+	j = call("POST", "/events/index", "{\"minimal\":1}", &r);
+	assert_int_equal(r.status, 200);
+	{
+		size_t i;
+		int found = 0;
+		for (i = 0; i < json_array_size(j); i++)
+			if (strcmp(sget(json_array_get(j, i), "uuid"),
+			           "33333333-0000-4000-8000-000000000001") == 0) {
+				found = 1;
+				assert_string_not_equal(
+				    sget(json_array_get(j, i), "sighting_timestamp"), "0");
+			}
+		assert_true(found);
+	}
+	json_decref(j);
+	sl_http_result_free(&r);
+
 	j = call("GET", "/sightings/index/33333333-0000-4000-8000-000000000001", NULL, &r);
 	assert_int_equal(r.status, 200);
-	assert_int_equal(json_array_size(j), 1);
+	assert_int_equal(json_array_size(j), 2);
 	json_decref(j);
 	sl_http_result_free(&r);
 
 	j = call("POST", "/sightings/restSearch/event",
 	         "{\"returnFormat\":\"json\",\"id\":\"33333333-0000-4000-8000-000000000001\"}", &r);
 	assert_int_equal(r.status, 200);
-	assert_int_equal(json_array_size(j), 1);
+	assert_int_equal(json_array_size(j), 2);
 	json_decref(j);
 	sl_http_result_free(&r);
 	j = call("POST", "/sightings/restSearch/attribute",

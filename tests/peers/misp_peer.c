@@ -24,6 +24,7 @@ struct misp {
 	json_t *events;     /* array of Event objects (no wrapper), ordered by id */
 	json_t *deliveries; /* uuid -> {add, edit, applied, rejected, versions[]} */
 	json_t *sightings;  /* array of Sighting objects */
+	json_t *sighting_posts; /* event uuid -> {"requests", "saved"} of bulkSaveSightings */
 	long next_id, next_attr_id, next_sighting_id;
 	const char *authkey;
 	const char *org_name, *org_uuid;
@@ -838,6 +839,9 @@ static void h_index(struct misp *m, struct evhttp_request *req)
 			                "sighting_timestamp", "0", "published",
 			                json_object_get(e, "published"), "uuid",
 			                json_object_get(e, "uuid"), "orgc_uuid", orgc_uuid(e));
+			if (json_object_get(e, "sighting_timestamp"))
+				json_object_set(row, "sighting_timestamp",
+				                json_object_get(e, "sighting_timestamp"));
 		} else {
 			row = json_deep_copy(e);
 			json_object_del(row, "Attribute");
@@ -1016,6 +1020,93 @@ static void h_sighting_add(struct misp *m, struct evhttp_request *req, const cha
 	json_array_append(m->sightings, s);
 	json_decref(b);
 	sl_peer_reply_json(m->peer, req, 200, json_pack("{s:o}", "Sighting", s));
+}
+
+/* POST /sightings/bulkSaveSightings/{event id|uuid}: what MISP's own sync pushes (Sighting.php
+ * bulkSaveSightings). Body: a list of sightings, or {"Sighting": [...]}. One whose uuid is already
+ * held, or whose attribute_uuid names no attribute here, is skipped silently; so a re-push is a
+ * no-op. An unknown event is MISP's NotFoundException turned into a 405. */
+static void h_sighting_bulk(struct misp *m, struct evhttp_request *req, const char *event_key)
+{
+	char msg[256], url[160];
+	json_t *b = sl_peer_body_json(m->peer, req, msg, sizeof(msg)), *list, *in, *held, *s;
+	json_t *target;
+	size_t i, j;
+	int at = event_key && *event_key ? find_event(m, event_key) : -1, saved = 0;
+
+	snprintf(url, sizeof(url), "/sightings/bulkSaveSightings/%s", event_key ? event_key : "");
+	if (at < 0) {
+		json_decref(b);
+		sl_peer_reply_json(m->peer, req, 405,
+		                   misp_error("Event not found or not accessible by this user.", url));
+		return;
+	}
+	list = json_is_object(b) ? json_object_get(b, "Sighting") : b;
+	if (!json_is_array(list)) {
+		json_decref(b);
+		sl_peer_reply_json(m->peer, req, 400, misp_error("Invalid request body.", url));
+		return;
+	}
+	json_array_foreach(list, i, in)
+	{
+		const char *u = json_string_value(json_object_get(in, "uuid"));
+		const char *au = json_string_value(json_object_get(in, "attribute_uuid"));
+		json_t *attr;
+		long long v;
+		int dup = 0;
+
+		if (!u || !au || json_array_size(m->sightings) >= m->max_events * 10)
+			continue;
+		json_array_foreach(m->sightings, j, held) if (strcasecmp(
+		    json_string_value(json_object_get(held, "uuid")), u) == 0) dup = 1;
+		if (dup || !(attr = find_attribute(m, au, &target)))
+			continue;
+		s = json_object();
+		set_numstr(s, "id", m->next_sighting_id++);
+		json_object_set(s, "attribute_id", json_object_get(attr, "id"));
+		json_object_set(s, "event_id", json_object_get(target, "id"));
+		json_object_set_new(s, "org_id", json_string("1"));
+		set_numstr(s, "date_sighting",
+		           num_of(json_object_get(in, "date_sighting"), &v) == 0 ? v
+		                                                                 : (long long)time(NULL));
+		json_object_set_new(s, "uuid", json_string(u));
+		set_numstr(s, "type", num_of(json_object_get(in, "type"), &v) == 0 ? v : 0);
+		json_object_set_new(s, "source",
+		                    json_string(json_is_string(json_object_get(in, "source"))
+		                                    ? json_string_value(json_object_get(in, "source"))
+		                                    : ""));
+		json_object_set(s, "attribute_uuid", json_object_get(attr, "uuid"));
+		json_object_set_new(s, "Organisation",
+		                    json_is_object(json_object_get(in, "Organisation"))
+		                        ? json_deep_copy(json_object_get(in, "Organisation"))
+		                        : our_org(m));
+		json_array_append_new(m->sightings, s);
+		/* MISP keeps the newest sighting's time on the event: the index shows it */
+		set_numstr(target, "sighting_timestamp", (long long)time(NULL));
+		saved++;
+	}
+	json_decref(b);
+	{
+		/* per event: bulk requests and sightings saved (what a test counts pushes by) */
+		const char *eu = json_string_value(
+		    json_object_get(json_array_get(m->events, (size_t)at), "uuid"));
+		json_t *c = json_object_get(m->sighting_posts, eu ? eu : "?");
+		if (!c) {
+			c = json_pack("{s:i,s:i}", "requests", 0, "saved", 0);
+			json_object_set_new(m->sighting_posts, eu ? eu : "?", c);
+		}
+		count(c, "requests");
+		json_object_set_new(
+		    c, "saved", json_integer(json_integer_value(json_object_get(c, "saved")) + saved));
+	}
+	if (saved > 0) {
+		snprintf(msg, sizeof(msg), "%d sightings added.", saved);
+		sl_peer_reply_json(m->peer, req, 200,
+		                   json_pack("{s:b,s:s}", "saved", 1, "success", msg));
+	} else {
+		sl_peer_reply_json(m->peer, req, 200,
+		                   json_pack("{s:b,s:s}", "saved", 0, "success", "No sightings added."));
+	}
 }
 
 static void h_sighting_index(struct misp *m, struct evhttp_request *req, const char *event_key)
@@ -1369,6 +1460,12 @@ static void handle(struct sl_peer *p, struct evhttp_request *req, const char *pa
 			method_not_allowed(m, req, path, "Method Not Allowed");
 		else
 			h_sighting_add(m, req, path[14] == '/' ? path + 15 : NULL);
+	} else if (strncmp(path, "/sightings/bulkSaveSightings/", 29) == 0) {
+		if (!method_is(req, POST))
+			method_not_allowed(m, req, path,
+			                   "This method is only accessible via POST requests.");
+		else
+			h_sighting_bulk(m, req, path + 29);
 	} else if (strcmp(path, "/sightings/restSearch") == 0 ||
 	           strncmp(path, "/sightings/restSearch/", 22) == 0) {
 		if (!method_is(req, POST))
@@ -1399,9 +1496,10 @@ static json_t *dump(void *ctx)
 	json_t *evs = json_array(), *ev;
 	size_t i;
 	json_array_foreach(m->events, i, ev) json_array_append_new(evs, wrap(ev));
-	return json_pack("{s:o,s:I,s:O,s:O,s:I}", "events", evs, "count",
+	return json_pack("{s:o,s:I,s:O,s:O,s:O,s:I}", "events", evs, "count",
 	                 (json_int_t)json_array_size(m->events), "deliveries", m->deliveries,
-	                 "sightings", m->sightings, "answered", (json_int_t)m->answered);
+	                 "sightings", m->sightings, "sighting_posts", m->sighting_posts,
+	                 "answered", (json_int_t)m->answered);
 }
 
 /* Load one MISP event document ({"Event": ...}, {"response": [...]} or a list of those). */
@@ -1511,6 +1609,7 @@ static void test_seed_or_reset(struct misp *m, struct evhttp_request *req, const
 		json_array_clear(m->events);
 		json_object_clear(m->deliveries);
 		json_array_clear(m->sightings);
+		json_object_clear(m->sighting_posts);
 		json_array_clear(m->reqlog);
 		sl_peer_reply_json(m->peer, req, 200, json_pack("{s:b}", "reset", 1));
 	} else if (strcmp(path, "/_test/seed") == 0 && method_is(req, EVHTTP_REQ_POST)) {
@@ -1635,6 +1734,7 @@ int main(int argc, char **argv)
 	m.events = json_array();
 	m.deliveries = json_object();
 	m.sightings = json_array();
+	m.sighting_posts = json_object();
 	m.reqlog = json_array();
 	m.next_id = m.next_attr_id = m.next_sighting_id = 1;
 	m.peer = sl_peer_new(base, port, &ops, &m, &o, err, sizeof(err));
@@ -1662,6 +1762,7 @@ out:
 	json_decref(m.events);
 	json_decref(m.deliveries);
 	json_decref(m.sightings);
+	json_decref(m.sighting_posts);
 	json_decref(m.reqlog);
 	event_base_free(base);
 	return rc;
