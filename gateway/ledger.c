@@ -1432,7 +1432,8 @@ static int share_slice(struct sl_ledger *l, struct sl_ledger_share *rows, size_t
 			const char *type = json_string_value(json_object_get(s->obj, "type"));
 			if (deny || !s->obj || !type)
 				continue;
-			if (!(payload = json_dumps(s->obj, JSON_COMPACT | JSON_SORT_KEYS))) {
+			if (!s->payload &&
+			    !(payload = json_dumps(s->obj, JSON_COMPACT | JSON_SORT_KEYS))) {
 				rc = sl_err_set(err, SL_ENOMEM, "share", "out of memory");
 				goto out;
 			}
@@ -1440,19 +1441,22 @@ static int share_slice(struct sl_ledger *l, struct sl_ledger_share *rows, size_t
 			lg_buf_arr_elem(&v[1], s->id);
 			lg_buf_arr_elem(&v[2], ts[i]);
 			lg_buf_arr_elem(&v[3], type);
-			lg_buf_arr_elem(&v[4], payload);
+			lg_buf_arr_elem(&v[4], s->payload ? s->payload : payload);
 			free(payload);
 			viewed++;
 			continue;
 		}
 		/* an allowed version goes as stored: only a changed one needs its own payload */
-		if (s->decision == SL_LEDGER_ALLOW_WITH_CHANGES && s->obj)
+		if (s->decision == SL_LEDGER_ALLOW_WITH_CHANGES && s->obj && !s->payload)
 			payload = json_dumps(s->obj, JSON_COMPACT | JSON_SORT_KEYS);
 		lg_buf_arr_elem(&o[0], s->destination);
 		lg_buf_arr_elem(&o[1], s->id);
 		lg_buf_arr_elem(&o[2], ts[i]);
 		lg_buf_arr_elem(&o[3], deny ? "blocked" : "pending");
-		lg_buf_arr_elem(&o[4], payload);
+		lg_buf_arr_elem(&o[4], s->decision == SL_LEDGER_ALLOW_WITH_CHANGES && s->obj &&
+		                               s->payload
+		                           ? s->payload
+		                           : payload);
 		lg_buf_arr_elem(&o[5], deny ? (s->rule ? s->rule : "denied by policy") : NULL);
 		free(payload);
 		queued++;

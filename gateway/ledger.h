@@ -299,6 +299,9 @@ struct sl_ledger_share {
 	const json_t *obj; /* the object as this destination may receive it; NULL when denied */
 	int deliver;       /* non-zero: a push destination, enqueue a deliver (or blocked) row */
 	bool recorded;     /* out: true when this decision was recorded by this call */
+	/* when set: the object's JSON text as this destination may receive it (compact, keys
+	 * sorted), stored instead of serialising obj, which then only gives the type */
+	const char *payload;
 };
 
 /* Record decisions, each once per (destination, id, modified): an audit row; for deliver rows an

@@ -154,7 +154,9 @@ static int decide_all(struct sl_pipeline *p, const char *peer, const json_t *bun
 	const char **ids;
 	int rc;
 
-	rc = sl_policy_decide_bundle_rows(p->policy, bundle, now, &dr, err);
+	/* changed objects come as their JSON text, the payload the ledger stores: no changed tree
+	 * is built, freed and serialised again */
+	rc = sl_policy_decide_bundle_rows(p->policy, bundle, now, SL_POLICY_ROWS_TEXT, &dr, err);
 	if (rc < 0)
 		goto done;
 	ndec = sl_policy_rows_count(dr);
@@ -205,7 +207,9 @@ static int decide_all(struct sl_pipeline *p, const char *peer, const json_t *bun
 			rows[n].decision = ledger_decision(pr[i].verdict);
 			rows[n].rule = pr[i].rule;
 			rows[n].changes = pr[i].changes;
-			rows[n].obj = pr[i].obj;
+			/* a changed object's text is what goes; the input object gives its type */
+			rows[n].obj = pr[i].text ? json_array_get(objs, i) : pr[i].obj;
+			rows[n].payload = pr[i].text;
 			rows[n].deliver = deliver;
 			rows[n].recorded = false;
 			n++;

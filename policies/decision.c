@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "gdpr.h"
+#include "payload.h"
 #include "policy_impl.h"
 #include "tlp.h"
 
@@ -129,6 +130,7 @@ struct rb {
 static const char *cls_rule(struct cls *c, unsigned di);
 static int is_ascii(const char *v, size_t n);
 static void fan_release(struct fan *fan, size_t n);
+static int fan_own(struct fan *fan, void *p, int js);
 
 /* ---- facts ---- */
 
@@ -1543,6 +1545,88 @@ static int apply_pii(const struct sl_policy_dest *d, const struct sl_policy_fact
 	return r;
 }
 
+/* The substitutions act makes in f's values (redactions, pseudonyms from the fan's cache), longest
+ * value first so a name inside an email address does not break the email's pseudonym: sub[k]
+ * replaces order[k]'s value. */
+struct subs {
+	const struct pii *sorder[INLINE_PII], **order;
+	struct sl_gdpr_sub ssub[INLINE_PII], *sub;
+	char sbuf[512], *vbuf;
+	size_t n;
+};
+
+static void subs_free(struct subs *S)
+{
+	if (S->order != S->sorder)
+		free(S->order);
+	if (S->sub != S->ssub)
+		free(S->sub);
+	if (S->vbuf != S->sbuf)
+		free(S->vbuf);
+}
+
+/* 0, or SL_ENOMEM (S is then to be freed too). */
+static int subs_make(struct subs *S, const struct sl_policy_dest *d,
+                     const struct sl_policy_facts *f, const unsigned char *act, struct pcache *pc)
+{
+	size_t k, total = 0;
+	char *vb;
+
+	S->order = S->sorder;
+	S->sub = S->ssub;
+	S->vbuf = S->sbuf;
+	S->n = 0;
+	for (k = 0; k < f->npii; k++)
+		total += f->pii[k].len + 1;
+	if (f->npii > INLINE_PII) {
+		S->order = malloc(f->npii * sizeof(*S->order));
+		S->sub = malloc(f->npii * sizeof(*S->sub));
+	}
+	if (total > sizeof(S->sbuf))
+		S->vbuf = malloc(total);
+	if (!S->order || !S->sub || !S->vbuf)
+		return SL_ENOMEM;
+	for (k = 0; k < f->npii; k++)
+		if (act[k] == SL_GDPR_REDACT || act[k] == SL_GDPR_PSEUDONYMISE)
+			S->order[S->n++] = &f->pii[k];
+	if (S->n > 1)
+		qsort(S->order, S->n, sizeof(*S->order), by_length_desc);
+	for (k = 0, vb = S->vbuf; k < S->n; k++) {
+		const struct pii *p = S->order[k];
+		memcpy(vb, p->value, p->len);
+		vb[p->len] = '\0';
+		S->sub[k].value = vb;
+		S->sub[k].vlen = strlen(vb);
+		vb += p->len + 1;
+		if (act[p - f->pii] == SL_GDPR_PSEUDONYMISE) {
+			if (!d->key ||
+			    !(S->sub[k].with = pcache_get(pc, d, p->cat, p->value, p->len)))
+				return SL_ENOMEM;
+		} else {
+			S->sub[k].with = sl_gdpr_redaction(p->cat);
+		}
+	}
+	return 0;
+}
+
+/* The changes S makes, in its order. */
+static int subs_changes(const struct subs *S, const struct sl_policy_facts *f,
+                        const unsigned char *act, json_t *changes)
+{
+	size_t k;
+	int r = 0;
+
+	for (k = 0; k < S->n && r == 0; k++) {
+		const struct pii *p = S->order[k];
+		char path[256];
+		snprintf(path, sizeof(path), "%s", p->field ? p->field : "");
+		r = add_change(changes, path,
+		               sl_gdpr_action_name((enum sl_gdpr_action)act[p - f->pii]),
+		               sl_gdpr_cat_name(p->cat));
+	}
+	return r;
+}
+
 /* apply_pii for a fan's changed objects: every redacted or pseudonymised value of f replaced in
  * one copy-on-write pass over the object (pseudonyms from the fan's cache) instead of one pass
  * and one copy per value; the same object and the same changes (when changes is not NULL). */
@@ -1550,81 +1634,37 @@ static int fan_apply_pii(const struct sl_policy_dest *d, const struct sl_policy_
                          const unsigned char *act, json_t **target, json_t *changes,
                          struct pcache *pc)
 {
-	const struct pii *sorder[INLINE_PII], **order = sorder;
-	struct sl_gdpr_sub ssub[INLINE_PII], *sub = ssub;
-	char sbuf[512], *vbuf = sbuf, *vb;
-	size_t k, n = 0, total = 0;
+	struct subs S;
+	size_t k;
 	json_t *nt;
 	int r = SL_ENOMEM;
 
 	if (f->npii == 0)
 		return 0;
-	for (k = 0; k < f->npii; k++)
-		total += f->pii[k].len + 1;
-	if (f->npii > INLINE_PII) {
-		order = malloc(f->npii * sizeof(*order));
-		sub = malloc(f->npii * sizeof(*sub));
-	}
-	if (total > sizeof(sbuf))
-		vbuf = malloc(total);
-	if (!order || !sub || !vbuf)
+	if (subs_make(&S, d, f, act, pc) != 0)
 		goto done;
-	for (k = 0; k < f->npii; k++)
-		if (act[k] == SL_GDPR_REDACT || act[k] == SL_GDPR_PSEUDONYMISE)
-			order[n++] = &f->pii[k];
-	/* longer values first, so a name inside an email address does not break the email's
-	 * pseudonym */
-	if (n > 1)
-		qsort(order, n, sizeof(*order), by_length_desc);
-	for (k = 0, vb = vbuf; k < n; k++) {
-		const struct pii *p = order[k];
-		memcpy(vb, p->value, p->len);
-		vb[p->len] = '\0';
-		sub[k].value = vb;
-		sub[k].vlen = strlen(vb);
-		vb += p->len + 1;
-		if (act[p - f->pii] == SL_GDPR_PSEUDONYMISE) {
-			if (!d->key || !(sub[k].with = pcache_get(pc, d, p->cat, p->value, p->len)))
-				goto done;
-		} else {
-			sub[k].with = sl_gdpr_redaction(p->cat);
-		}
-	}
 	{
 		/* the same values as an earlier changed object of f: the same members change */
 		struct sl_policy_facts *mf = (struct sl_policy_facts *)f;
 		uint64_t vals = 0;
-		for (k = 0; k < n && f->npii <= 64; k++)
-			vals |= (uint64_t)1 << (order[k] - f->pii);
+		for (k = 0; k < S.n && f->npii <= 64; k++)
+			vals |= (uint64_t)1 << (S.order[k] - f->pii);
 		if (f->npii > 64 || *target != f->obj) {
-			nt = sl_gdpr_replaced_n(*target, sub, n, NULL);
+			nt = sl_gdpr_replaced_n(*target, S.sub, S.n, NULL);
 		} else {
 			if (mf->touched.known && mf->touched_vals != vals)
 				mf->touched.known = 0;
 			mf->touched_vals = vals;
-			nt = sl_gdpr_replaced_n(*target, sub, n, &mf->touched);
+			nt = sl_gdpr_replaced_n(*target, S.sub, S.n, &mf->touched);
 		}
 		if (!nt)
 			goto done;
 	}
 	json_decref(*target);
 	*target = nt;
-	r = 0;
-	for (k = 0; changes && k < n && r == 0; k++) {
-		const struct pii *p = order[k];
-		char path[256];
-		snprintf(path, sizeof(path), "%s", p->field ? p->field : "");
-		r = add_change(changes, path,
-		               sl_gdpr_action_name((enum sl_gdpr_action)act[p - f->pii]),
-		               sl_gdpr_cat_name(p->cat));
-	}
+	r = changes ? subs_changes(&S, f, act, changes) : 0;
 done:
-	if (order != sorder)
-		free(order);
-	if (sub != ssub)
-		free(sub);
-	if (vbuf != sbuf)
-		free(vbuf);
+	subs_free(&S);
 	return r;
 }
 
@@ -2488,6 +2528,13 @@ struct fan {
 	json_t **robj; /* n * rslots: the changed object per object and slot of its class */
 	size_t rslots; /* the most slots a class of the bundle has */
 	size_t nrobj;  /* how many were made */
+	/* rows as text (SL_POLICY_ROWS_TEXT): the changed object's JSON text per object and slot
+	 * instead of robj, written into chunks the fan owns */
+	const char **rtext;
+	struct sl_payload_buf tbuf;
+	struct sl_payload_memo memo; /* of the last object written: its other texts copy from it */
+	char *tchunk;
+	size_t tused, tcap;
 	json_t *empty; /* the changes of every decision that has none */
 	struct sl_policy_facts **cinfo; /* n: what a container passes to the objects it lists */
 	struct sl_policy_decision *blk; /* nd * n */
@@ -2597,6 +2644,8 @@ static void fan_free(struct fan *fan)
 		if (fan->facts[i].obj)
 			facts_clear(&fan->facts[i]);
 	free(fan->robj);
+	free(fan->rtext);
+	free(fan->tbuf.p);
 	if (fan->block) {
 		block_put(fan->p, fan->block, fan->block_cap);
 	} else {
@@ -2940,6 +2989,88 @@ done:
 		return NULL;
 	}
 	return obj;
+}
+
+#define TEXT_CHUNK 65536
+
+/* Keep text[0..len) (and a NUL) in the fan's chunks: a copy valid until the fan goes. */
+static const char *fan_keep_text(struct fan *fan, const char *text, size_t len)
+{
+	char *t;
+
+	if (!fan->tchunk || fan->tcap - fan->tused < len + 1) {
+		size_t cap = len + 1 > TEXT_CHUNK ? len + 1 : TEXT_CHUNK;
+		char *c = malloc(cap);
+		if (fan_own(fan, c, 0) != 0)
+			return NULL;
+		fan->tchunk = c;
+		fan->tcap = cap;
+		fan->tused = 0;
+	}
+	t = fan->tchunk + fan->tused;
+	memcpy(t, text, len + 1);
+	fan->tused += len + 1;
+	return t;
+}
+
+/* fan_changed as text: what json_dumps(fan_changed(...), JSON_COMPACT | JSON_SORT_KEYS) gives,
+ * written from f's object with the substitutions applied as it goes (no changed tree built and
+ * freed), and the class's changes with the first, as fan_changed makes them. Borrowed from the
+ * fan; NULL on failure. */
+static const char *fan_changed_text(struct fan *fan, struct cls *c, unsigned s,
+                                    struct sl_policy_facts *f)
+{
+	const struct sl_policy_dest *d = &fan->p->dests[c->slot_dest[s]];
+	unsigned char sact[KEY_PII_MAX], *act = f->npii <= KEY_PII_MAX ? sact : malloc(f->npii);
+	struct subs S = {0};
+	json_t *changes = NULL;
+	const char *text = NULL;
+	size_t k;
+	int i, downgrade = 0, downgraded = 0, r = SL_ENOMEM;
+
+	S.order = S.sorder;
+	S.sub = S.ssub;
+	S.vbuf = S.sbuf;
+	if (!act ||
+	    (!__atomic_load_n(&c->changes[s], __ATOMIC_ACQUIRE) && !(changes = json_array())))
+		goto done;
+	for (k = 0; k < f->npii; k++)
+		act[k] = (unsigned char)d->gdpr[f->pii[k].cat];
+	for (i = 0; i < f->ndist; i++)
+		if (f->dist[i].level == 2 && d->kind == SL_DEST_MISP)
+			downgrade = 1;
+	if (f->npii && subs_make(&S, d, f, act, &fan->pc) != 0)
+		goto done;
+	{
+		/* the object's texts for other destinations have the same values (replaced
+		 * otherwise): members none of them occurs in are copied from the first text */
+		unsigned long long vals = 0;
+		for (k = 0; k < S.n && f->npii <= 64; k++)
+			vals |= 1ull << (S.order[k] - f->pii);
+		if (sl_payload_text_memo(&fan->tbuf, f->obj, S.sub, S.n, downgrade, &downgraded,
+		                         f->npii <= 64 ? &fan->memo : NULL, vals) != 0)
+			goto done;
+	}
+	r = changes ? subs_changes(&S, f, act, changes) : 0;
+	if (r == 0 && downgraded && changes)
+		r = add_change(changes, "x_misp_distribution", "downgrade 2 -> 1", NULL);
+	if (r == 0 && changes) {
+		/* another thread deciding with this class may have been first */
+		json_t *none = NULL;
+		if (__atomic_compare_exchange_n(&c->changes[s], &none, changes, 0, __ATOMIC_ACQ_REL,
+		                                __ATOMIC_ACQUIRE))
+			changes = NULL;
+	}
+	if (r == 0)
+		text = fan_keep_text(fan, fan->tbuf.p, fan->tbuf.len);
+	if (text && fan->memo.obj == f->obj && !fan->memo.text)
+		fan->memo.text = text;
+done:
+	subs_free(&S);
+	if (act != sact)
+		free(act);
+	json_decref(changes);
+	return text;
 }
 
 /* Pass 1: what each object says of itself (TLP, tags and containers come once the bundle's
@@ -3379,6 +3510,9 @@ static int prep_run(const struct sl_policy *p, const json_t *objs, struct prep *
 	 * have one or two), not one per destination */
 	if (fan->rslots && !(fan->robj = calloc(n * fan->rslots, sizeof(*fan->robj))))
 		return SL_ENOMEM;
+	if (want_rows == 2 && fan->rslots &&
+	    !(fan->rtext = calloc(n * fan->rslots, sizeof(*fan->rtext))))
+		return SL_ENOMEM;
 	return 0;
 }
 
@@ -3523,6 +3657,7 @@ static int rows_decide(struct fan *fan, size_t i, long long now)
 				row->rule = rule;
 				row->changes = fan->empty;
 				row->obj = NULL;
+				row->text = NULL;
 				continue;
 			}
 		}
@@ -3530,7 +3665,15 @@ static int rows_decide(struct fan *fan, size_t i, long long now)
 		row->rule = cls_rule(c, (unsigned)d);
 		row->changes = fan->empty;
 		row->obj = v == SL_POLICY_ALLOW ? f->obj : NULL;
-		if (v == SL_POLICY_ALLOW_CHANGED) {
+		row->text = NULL;
+		if (v == SL_POLICY_ALLOW_CHANGED && fan->rtext) {
+			unsigned s = c->slot[d];
+			const char **rt = &fan->rtext[i * fan->rslots + s];
+			if (!*rt && !(*rt = fan_changed_text(fan, c, s, f)))
+				return SL_ENOMEM;
+			row->text = *rt;
+			row->changes = __atomic_load_n(&c->changes[s], __ATOMIC_ACQUIRE);
+		} else if (v == SL_POLICY_ALLOW_CHANGED) {
 			unsigned s = c->slot[d];
 			json_t **ro = &fan->robj[i * fan->rslots + s];
 			if (!*ro) {
@@ -3569,14 +3712,15 @@ static int row_redeny(struct fan *fan, struct sl_policy_row *row, const char *wh
 	row->rule = nr;
 	row->verdict = SL_POLICY_DENY;
 	row->obj = NULL;
+	row->text = NULL;
 	row->changes = fan->empty;
 	return 0;
 }
 
 /* Relationships and containers in one destination's rows, as fan_refs does them. */
-static int rows_refs(struct fan *fan, struct sl_policy_row *rows, struct prep *x,
-                     const json_t *objs)
+static int rows_refs(struct fan *fan, size_t d, struct prep *x, const json_t *objs)
 {
+	struct sl_policy_row *rows = fan->rows + d * fan->n;
 	size_t i, j, r, nwh = 0;
 	unsigned char *wh = x->wh;
 
@@ -3620,6 +3764,21 @@ static int rows_refs(struct fan *fan, struct sl_policy_row *rows, struct prep *x
 			removed += rm[j] = cr[j] != NO_IDX && chain_withheld(fan, wh, cr[j]);
 		if (!removed)
 			continue;
+		if (row->text) {
+			/* a container changed for its personal data loses refs too: its refs are
+			 * removed from the changed object, built as a tree for it (rare) */
+			size_t ci = x->conts[r].i;
+			struct cls *c = fan->cls_of[ci];
+			unsigned s = c->slot[d];
+			json_t **ro = &fan->robj[ci * fan->rslots + s];
+			if (!*ro) {
+				if (!(*ro = fan_changed(fan, c, s, &fan->facts[ci])))
+					return SL_ENOMEM;
+				fan->nrobj++;
+			}
+			row->obj = *ro;
+			row->text = NULL;
+		}
 		if (removed == nrefs) {
 			if (row_redeny(fan, row, "every object it refers to is withheld:",
 			               "object_refs") != 0)
@@ -3685,7 +3844,7 @@ static int rows_refs(struct fan *fan, struct sl_policy_row *rows, struct prep *x
 }
 
 int sl_policy_decide_bundle_rows(const struct sl_policy *p, const json_t *bundle, long long now,
-                                 struct sl_policy_rows **out, struct sl_err *err)
+                                 unsigned flags, struct sl_policy_rows **out, struct sl_err *err)
 {
 	const json_t *objs = json_object_get(bundle, "objects");
 	size_t n = json_array_size(objs), nd = p->ndests, i, d;
@@ -3696,7 +3855,7 @@ int sl_policy_decide_bundle_rows(const struct sl_policy *p, const json_t *bundle
 	*out = NULL;
 	if (!json_is_array(objs))
 		return sl_err_set(err, SL_EINVAL, "bundle", "a bundle needs an objects array");
-	if (prep_run(p, objs, &x, 1) != 0)
+	if (prep_run(p, objs, &x, flags & SL_POLICY_ROWS_TEXT ? 2 : 1) != 0)
 		goto oom;
 	fan = x.fan;
 	if (!(rs = malloc(sizeof(*rs))))
@@ -3722,10 +3881,11 @@ int sl_policy_decide_bundle_rows(const struct sl_policy *p, const json_t *bundle
 			row->rule = rule;
 			row->changes = fan->empty;
 			row->obj = NULL;
+			row->text = NULL;
 		}
 	}
 	for (d = 0; d < nd; d++)
-		if (rows_refs(fan, fan->rows + d * n, &x, objs) != 0)
+		if (rows_refs(fan, d, &x, objs) != 0)
 			goto oom;
 	prep_free(&x);
 	*out = rs;

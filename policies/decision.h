@@ -86,7 +86,13 @@ struct sl_policy_row {
 	enum sl_policy_verdict verdict;
 	const char *rule;      /* the rule chain */
 	const json_t *changes; /* [{path, action, ...}]: an empty array when there are none */
-	const json_t *obj;     /* what the destination may receive; NULL when denied */
+	const json_t *obj;     /* what the destination may receive; NULL when denied, and NULL
+	                        * when text holds it */
+	/* rows asked for as text (SL_POLICY_ROWS_TEXT): an object allowed with changes for its
+	 * personal data or distribution comes as its JSON text, exactly what
+	 * json_dumps(changed object, JSON_COMPACT | JSON_SORT_KEYS) gives, written from the input
+	 * object with the changes applied (no changed tree is built); NULL otherwise */
+	const char *text;
 };
 
 struct sl_policy_rows; /* owned by the caller: sl_policy_rows_free */
@@ -94,9 +100,12 @@ struct sl_policy_rows; /* owned by the caller: sl_policy_rows_free */
 /* A whole bundle for every destination of p at once, as sl_policy_decide_bundle_all decides it
  * (each object's facts read once, verdict classes kept in p), but the decisions are rows in one
  * block instead of a decision object per object and destination: what the gateway's pipeline
- * records. *out is NULL on error. */
+ * records. With SL_POLICY_ROWS_TEXT in flags, objects changed for their personal data or
+ * distribution come as text (the row's text) instead of a changed tree (a container that also
+ * lost withheld refs still comes as a tree). *out is NULL on error. */
+#define SL_POLICY_ROWS_TEXT 1u
 int sl_policy_decide_bundle_rows(const struct sl_policy *p, const json_t *bundle, long long now,
-                                 struct sl_policy_rows **out, struct sl_err *err);
+                                 unsigned flags, struct sl_policy_rows **out, struct sl_err *err);
 /* The number of objects in the bundle (rows per destination). */
 size_t sl_policy_rows_count(const struct sl_policy_rows *r);
 /* Object i's "id", "modified" and "created" string members (NULL when absent, not strings, or the

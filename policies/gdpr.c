@@ -259,7 +259,7 @@ char *sl_gdpr_pseudonymiser_make(struct sl_gdpr_pseudonymiser *ps, enum sl_gdpr_
 	return pseudonym_text(c, hexd);
 }
 
-static int key_is_identity(const char *k)
+int sl_gdpr_key_is_identity(const char *k)
 {
 	size_t n = strlen(k);
 
@@ -337,7 +337,7 @@ static int replace_rec(json_t *v, const char *value, size_t vlen, const char *wi
 		{
 			if (json_is_string(e)) {
 				char *n;
-				if (key_is_identity(k))
+				if (sl_gdpr_key_is_identity(k))
 					continue;
 				n = replace_all(json_string_value(e), value, vlen, with, &oom);
 				if (oom)
@@ -349,7 +349,7 @@ static int replace_rec(json_t *v, const char *value, size_t vlen, const char *wi
 						return SL_ENOMEM;
 					changed++;
 				}
-			} else if (json_is_object(e) || (json_is_array(e) && !key_is_identity(k))) {
+			} else if (json_is_object(e) || (json_is_array(e) && !sl_gdpr_key_is_identity(k))) {
 				if ((r = replace_rec(e, value, vlen, with, depth + 1)) < 0)
 					return r;
 				changed += r;
@@ -427,7 +427,7 @@ static json_t *replaced_rec(json_t *v, const char *value, size_t vlen, const cha
 	if (json_is_object(v)) {
 		json_object_foreach(v, k, e)
 		{
-			if (key_is_identity(k) && (json_is_string(e) || json_is_array(e)))
+			if (sl_gdpr_key_is_identity(k) && (json_is_string(e) || json_is_array(e)))
 				continue;
 			if (!json_is_string(e) && !json_is_object(e) && !json_is_array(e))
 				continue;
@@ -471,7 +471,7 @@ fail:
 
 /* s with every substitution applied in turn (the result of one is the input of the next), as
  * n replace_all calls would give it; NULL with *oom clear when none applies. */
-static char *replace_each(const char *s, const struct sl_gdpr_sub *subs, size_t n, int *oom)
+char *sl_gdpr_replace_each(const char *s, const struct sl_gdpr_sub *subs, size_t n, int *oom)
 {
 	char *cur = NULL, *next;
 	size_t k;
@@ -505,7 +505,7 @@ static json_t *replaced_n_rec(json_t *v, const struct sl_gdpr_sub *subs, size_t 
 	if (depth > 128)
 		return NULL;
 	if (json_is_string(v)) {
-		char *s = replace_each(json_string_value(v), subs, n, &oom);
+		char *s = sl_gdpr_replace_each(json_string_value(v), subs, n, &oom);
 		if (oom)
 			return NULL;
 		if (!s)
@@ -546,7 +546,7 @@ static json_t *replaced_n_rec(json_t *v, const struct sl_gdpr_sub *subs, size_t 
 		if (touched && touched->known && i < 64 && !(touched->members >> i & 1))
 			continue;
 		if (json_is_object(e) || ((json_is_string(e) || json_is_array(e)) &&
-		                          !key_is_identity(json_object_iter_key(it)))) {
+		                          !sl_gdpr_key_is_identity(json_object_iter_key(it)))) {
 			if (!(ne = replaced_n_rec(e, subs, n, depth + 1, NULL)))
 				goto fail_obj;
 			if (ne == e)

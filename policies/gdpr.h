@@ -93,6 +93,12 @@ struct sl_gdpr_touched {
 };
 json_t *sl_gdpr_replaced_n(json_t *v, const struct sl_gdpr_sub *subs, size_t n,
                            struct sl_gdpr_touched *touched);
+/* What sl_gdpr_replaced_n does to one string: s (up to its NUL) with every substitution applied in
+ * turn, malloc'd; NULL with *oom clear when none of the values occurs in it. */
+char *sl_gdpr_replace_each(const char *s, const struct sl_gdpr_sub *subs, size_t n, int *oom);
+/* Whether a member of this name is left alone by the replacements (id, type, spec_version,
+ * created, modified, uuid, *_ref, *_refs). */
+int sl_gdpr_key_is_identity(const char *k);
 
 /* Erasure for the ledger: a new object (owned by the caller) equal to obj with every occurrence of
  * value replaced by "[erased]", and *count (may be NULL) the number of strings changed. NULL with

@@ -145,16 +145,30 @@ static struct {
  * (sl_policy_decide_bundle_rows), each object's id and version read once, one ledger share row
  * per destination and object filled from them, the verdicts counted as decide_all counts them for
  * its stats, then everything freed. */
+__attribute__((noinline)) static int pipeline_step_flags(const struct sl_policy *p,
+                                                         const json_t *bundle, unsigned flags,
+                                                         struct step_counts *c);
+
 __attribute__((noinline)) static int pipeline_step(const struct sl_policy *p, const json_t *bundle,
                                                    struct step_counts *c)
 {
+	return pipeline_step_flags(p, bundle, SL_POLICY_ROWS_TEXT, c);
+}
+
+/* pipeline_step with flags: 0 gives changed objects as trees (what decide_all asked for before
+ * the payload text), which the ledger then serialised per recorded row. */
+__attribute__((noinline)) static int pipeline_step_flags(const struct sl_policy *p,
+                                                         const json_t *bundle, unsigned flags,
+                                                         struct step_counts *c)
+{
 	size_t nd = sl_policy_dest_count(p), n, d, i, k = 0;
+	const json_t *objs = json_object_get(bundle, "objects");
 	struct sl_policy_rows *dr = NULL;
 	struct sl_ledger_share *rows;
 	const char **ids;
 	struct sl_err err;
 
-	if (sl_policy_decide_bundle_rows(p, bundle, NOW, &dr, &err) != 0) {
+	if (sl_policy_decide_bundle_rows(p, bundle, NOW, flags, &dr, &err) != 0) {
 		fprintf(stderr, "bench: %s: %s\n", err.where, err.msg);
 		return -1;
 	}
@@ -191,7 +205,8 @@ __attribute__((noinline)) static int pipeline_step(const struct sl_policy *p, co
 			                       : SL_LEDGER_DENY;
 			rows[k].rule = pr[i].rule;
 			rows[k].changes = pr[i].changes;
-			rows[k].obj = pr[i].obj;
+			rows[k].obj = pr[i].text ? json_array_get(objs, i) : pr[i].obj;
+			rows[k].payload = pr[i].text;
 			rows[k].deliver = 1;
 			rows[k].recorded = false;
 		}
@@ -208,6 +223,33 @@ __attribute__((noinline)) static int pipeline_step(const struct sl_policy *p, co
 	}
 	sl_policy_rows_free(dr);
 	return 0;
+}
+
+/* What the ledger did with a changed row before rows came with the payload text: serialise the
+ * changed tree (json_dumps, compact, keys sorted) for every changed row it records; with the text
+ * it stores the row's text as it is. The step with trees, then that serialisation, per bundle:
+ * the whole pipeline's cost of a changed payload before this change. */
+__attribute__((noinline)) static long ledger_payload_dumps(const struct sl_policy *p,
+                                                           const json_t *bundle)
+{
+	struct sl_policy_rows *dr = NULL;
+	struct sl_err err;
+	size_t nd = sl_policy_dest_count(p), n, d, i;
+	long rows = 0;
+
+	if (sl_policy_decide_bundle_rows(p, bundle, NOW, 0, &dr, &err) != 0)
+		return -1;
+	n = sl_policy_rows_count(dr);
+	for (d = 0; d < nd; d++) {
+		const struct sl_policy_row *pr = sl_policy_rows_dest(dr, d);
+		for (i = 0; i < n; i++)
+			if (pr[i].verdict == SL_POLICY_ALLOW_CHANGED && pr[i].obj) {
+				free(json_dumps(pr[i].obj, JSON_COMPACT | JSON_SORT_KEYS));
+				rows++;
+			}
+	}
+	sl_policy_rows_free(dr);
+	return rows;
 }
 
 /* The same decisions through sl_policy_decide_bundle_all (a decision object per object and
@@ -254,6 +296,18 @@ __attribute__((noinline)) static int step_policy(const struct sl_policy *p, cons
                                                  struct step_counts *c)
 {
 	return pipeline_step(p, bundle, c);
+}
+
+__attribute__((noinline)) static int step_policy_trees(const struct sl_policy *p,
+                                                       const json_t *bundle, struct step_counts *c)
+{
+	return pipeline_step_flags(p, bundle, 0, c);
+}
+
+__attribute__((noinline)) static long step_ledger_payload_dumps(const struct sl_policy *p,
+                                                               const json_t *bundle)
+{
+	return ledger_payload_dumps(p, bundle);
 }
 
 __attribute__((noinline)) static int
@@ -371,9 +425,10 @@ static void print_ratio(const char *name, double t, long nobj, double t_map, lon
  * measured the older, finer ways. */
 static void mapped_section(const struct sl_policy *p, const struct sl_policy *pkeep, long total)
 {
-	struct step_counts c, cb, ck;
-	long nev = 0, nobj = 0, ndetail = 0;
-	double t_map = 0, t_step = 0, t_step_b = 0, t_step_k = 0, t0, t[6] = {0, 0, 0, 0, 0, 0};
+	struct step_counts c, cb, ck, ct;
+	long nev = 0, nobj = 0, ndetail = 0, dumped = 0, nchanged_detail = 0;
+	double t_map = 0, t_step = 0, t_step_b = 0, t_step_k = 0, t_step_t = 0, t_dumps = 0, t0,
+	       t[6] = {0, 0, 0, 0, 0, 0};
 	struct sl_err err;
 	static const char *const names[6] = {
 	    "policy",       "verdict_only",           "verdicts_all",
@@ -383,6 +438,7 @@ static void mapped_section(const struct sl_policy *p, const struct sl_policy *pk
 	memset(&c, 0, sizeof(c));
 	memset(&cb, 0, sizeof(cb));
 	memset(&ck, 0, sizeof(ck));
+	memset(&ct, 0, sizeof(ct));
 	while (nobj < total) {
 		json_t *ev = make_event(nev), *bundle;
 		size_t n;
@@ -407,6 +463,13 @@ static void mapped_section(const struct sl_policy *p, const struct sl_policy *pk
 			if (step_policy_personal_data_kept(pkeep, bundle, &ck) != 0)
 				exit(1);
 			t_step_k += now_s() - t0;
+			t0 = now_s();
+			if (step_policy_trees(p, bundle, &ct) != 0)
+				exit(1);
+			t_step_t += now_s() - t0;
+			t0 = now_s();
+			dumped += step_ledger_payload_dumps(p, bundle);
+			t_dumps += now_s() - t0;
 			detail_measures(p, bundle, t);
 			ndetail += (long)n;
 		}
@@ -429,6 +492,16 @@ static void mapped_section(const struct sl_policy *p, const struct sl_policy *pk
 	print_ratio("pipeline_step", t_step, nobj, t_map, nobj);
 	print_ratio("pipeline_step_decision_objects", t_step_b, ndetail, t_map, nobj);
 	print_ratio("pipeline_step_personal_data_kept", t_step_k, ndetail, t_map, nobj);
+	/* before the payload text: the step with changed trees, and the ledger's json_dumps of each
+	 * changed row (the step and the dumps together were the pipeline's cost of a payload) */
+	nchanged_detail = ct.changed;
+	print_ratio("pipeline_step_changed_trees", t_step_t, ndetail, t_map, nobj);
+	printf("ledger_payload_dumps_rows=%ld\n", dumped);
+	printf("ledger_payload_dumps_ns_per_changed_row=%.1f\n",
+	       dumped ? (t_dumps - t_step_t) * 1e9 / (double)dumped : 0.0);
+	print_ratio("ledger_payload_dumps", t_dumps - t_step_t, ndetail, t_map, nobj);
+	if (nchanged_detail != dumped)
+		printf("warning: %ld changed rows, %ld dumped\n", nchanged_detail, dumped);
 	for (k = 0; k < 6; k++)
 		print_ratio(names[k], t[k], ndetail, t_map, nobj);
 }

@@ -1102,7 +1102,8 @@ static void idmap_and_shared_decisions(void **state)
 	                                   NULL,
 	                                   redacted,
 	                                   1,
-	                                   false};
+	                                   false,
+	                                   NULL};
 	rows[1] = (struct sl_ledger_share){"closed",
 	                                   "indicator--" U1,
 	                                   "2024-01-01T00:00:00Z",
@@ -1111,7 +1112,8 @@ static void idmap_and_shared_decisions(void **state)
 	                                   NULL,
 	                                   NULL,
 	                                   1,
-	                                   false};
+	                                   false,
+	                                   NULL};
 	assert_int_equal(sl_ledger_share_record(c->l, rows, 2, &n_new, &err), 0);
 	assert_int_equal(n_new, 2);
 	assert_true(rows[0].recorded && rows[1].recorded);

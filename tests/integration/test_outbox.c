@@ -98,9 +98,9 @@ static void fill(struct ctx *c, json_t **objs)
 	struct sl_err err = {0};
 	json_t *changed = indicator(IND2, T1, "[domain-name:value = 'REDACTED']");
 	struct sl_ledger_share rows[3] = {
-	    {"partner", IND1, T1, SL_LEDGER_ALLOW, "r1", NULL, objs[0], 1, false},
-	    {"partner", IND2, T1, SL_LEDGER_ALLOW_WITH_CHANGES, "r2", NULL, changed, 1, false},
-	    {"partner", IND3, T1, SL_LEDGER_DENY, "r3", NULL, NULL, 1, false},
+	    {"partner", IND1, T1, SL_LEDGER_ALLOW, "r1", NULL, objs[0], 1, false, NULL},
+	    {"partner", IND2, T1, SL_LEDGER_ALLOW_WITH_CHANGES, "r2", NULL, changed, 1, false, NULL},
+	    {"partner", IND3, T1, SL_LEDGER_DENY, "r3", NULL, NULL, 1, false, NULL},
 	};
 	struct sl_ledger_ref rev = {IND1, T1};
 	size_t fresh = 0;
@@ -294,7 +294,8 @@ static void test_share_in_slices(void **state)
 		                                   NULL,
 		                                   NULL,
 		                                   1,
-		                                   false};
+		                                   false,
+		                                   NULL};
 	}
 	rows[N - 1].modified = "not a time";
 	assert_int_not_equal(sl_ledger_share_record(c->l, rows, N, &fresh, &err), 0);
@@ -341,7 +342,7 @@ static void test_sent_with(void **state)
 	                   indicator(IND2, T1, "[domain-name:value = 'b.example']"),
 	                   indicator(IND3, T1, "[domain-name:value = 'c.example']")};
 	struct sl_ledger_share other = {"other", IND1, T1,   SL_LEDGER_ALLOW, "r1", NULL,
-	                                objs[0], 1,    false};
+	                                objs[0], 1,    false, NULL};
 	const char *ids[4] = {IND1, IND2, IND3, IND2};
 	const char *mods[4] = {"2026-11-20T10:00:00Z", T1, T1, T2};
 	struct sl_ledger_work w[8];

@@ -1,7 +1,8 @@
 /* test_pipeline.c — the pipeline's recording of a large bundle's decisions on the real test
  * PostgreSQL: a bundle whose decisions are recorded by two connections at once (7,000 objects x 4
  * destinations) ends with every decision recorded exactly once, what each destination's policy
- * says, and taking the same bundle again records nothing. */
+ * says, and taking the same bundle again records nothing; objects changed for their personal data
+ * (handed to the ledger as text) are stored as each destination's decision says. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,6 +15,7 @@
 
 #include <libpq-fe.h>
 
+#include "decision.h"
 #include "ledger.h"
 #include "pipeline.h"
 #include "policy.h"
@@ -150,10 +152,122 @@ static void test_large_bundle_recorded_once(void **state)
 	sl_pipeline_free(p);
 }
 
+/* The object a destination may receive, as sl_policy_decide_bundle (one destination) gives it. */
+static json_t *oracle_object(const struct sl_policy *pol, const char *dest, const json_t *b,
+                             size_t k)
+{
+	struct sl_policy_decision **decs = NULL;
+	json_t *out = NULL, *o;
+	struct sl_err err = {0};
+	size_t n = 0;
+
+	assert_int_equal(sl_policy_decide_bundle(sl_policy_dest_find(pol, dest), b, 1795200000LL,
+	                                         &out, &decs, &n, &err),
+	                 0);
+	assert_true(k < n);
+	o = json_incref((json_t *)sl_policy_decision_object(decs[k]));
+	json_decref(out);
+	sl_policy_decisions_free(decs, n);
+	return o;
+}
+
+static json_t *q_json(PGconn *pg, const char *sql)
+{
+	PGresult *r = PQexec(pg, sql);
+	json_t *v;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		fail_msg("%s: %s", sql, PQerrorMessage(pg));
+	v = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+	PQclear(r);
+	assert_non_null(v);
+	return v;
+}
+
+/* An email address redacted for a push destination, pseudonymised for a pull one, and a MISP
+ * destination's distribution 2 written as 1: the outbox payload and the view hold exactly the
+ * object sl_policy_decide_bundle gives each destination. */
+static void test_changed_payloads(void **state)
+{
+	struct ctx *c = *state;
+	struct sl_pipeline_stats st = {0};
+	struct sl_err err = {0};
+	struct sl_policy *pol = NULL;
+	struct sl_pipeline *p;
+	char dir[] = "/tmp/sl_pipeline_pd_XXXXXX", path[128], key[128], text[1024];
+	static const char *const dests[3] = {"redact-push", "pseudo-pull", "misp"};
+	json_t *b;
+	FILE *f;
+	int i;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(key, sizeof(key), "%s/key", dir);
+	assert_non_null(f = fopen(key, "w"));
+	fputs("pipeline-test-key-0123456789abcdef", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/policy.conf", dir);
+	snprintf(text, sizeof(text),
+	         "hmac_key_file = \"%s\"\n"
+	         "destination \"redact-push\" {\n max_tlp = \"amber\"\n unmarked = \"green\"\n"
+	         " distribution = {2, 3}\n gdpr {\n  email = \"redact\"\n }\n}\n"
+	         "destination \"pseudo-pull\" {\n max_tlp = \"amber\"\n unmarked = \"green\"\n"
+	         " distribution = {2, 3}\n gdpr {\n  email = \"pseudonymise\"\n }\n}\n"
+	         "destination \"misp\" {\n kind = \"misp\"\n max_tlp = \"amber\"\n unmarked = "
+	         "\"green\"\n distribution = {2, 3}\n gdpr {\n  email = \"redact\"\n }\n}\n",
+	         key);
+	assert_non_null(f = fopen(path, "w"));
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(sl_policy_load(path, &pol, &err), 0);
+	unlink(path);
+	unlink(key);
+	rmdir(dir);
+	b = json_loads(
+	    "{\"type\": \"bundle\", \"id\": \"bundle--5d1c2e3f-0000-4000-8000-000000000001\", "
+	    "\"objects\": [{\"type\": \"indicator\", \"spec_version\": \"2.1\", \"id\": "
+	    "\"indicator--5d1c2e3f-0000-4000-8000-000000000002\", \"created\": "
+	    "\"2026-11-20T10:00:00.000Z\", \"modified\": \"2026-11-20T10:00:00.000Z\", "
+	    "\"pattern\": \"[email-addr:value = 'j.doe@mail.example.org']\", \"pattern_type\": "
+	    "\"stix\", \"valid_from\": \"2026-11-20T10:00:00Z\", \"description\": \"Sent by "
+	    "j.doe@mail.example.org \\\"quoted\\\" \\u00e4\", \"x_misp_distribution\": 2, "
+	    "\"labels\": [\"a\", \"b\"], \"object_marking_refs\": [\"" GREEN "\"]}]}",
+	    0, NULL);
+	assert_non_null(b);
+	assert_non_null(p = sl_pipeline_new(c->l, pol, &err));
+	assert_int_equal(sl_pipeline_set_pull(p, "pseudo-pull", &err), 0);
+	assert_int_equal(sl_pipeline_bundle(p, "misp-a", "event-2", b, NULL, 1795200000LL, &st, &err),
+	                 0);
+	assert_int_equal(st.changed, 3);
+	for (i = 0; i < 3; i++) {
+		char sql[512];
+		json_t *want = oracle_object(pol, dests[i], b, 0), *got;
+		snprintf(sql, sizeof(sql),
+		         i == 1 ? "SELECT content::text FROM shares WHERE destination = '%s' AND id = "
+		                  "'indicator--5d1c2e3f-0000-4000-8000-000000000002'"
+		                : "SELECT payload::text FROM outbox WHERE destination = '%s' AND id = "
+		                  "'indicator--5d1c2e3f-0000-4000-8000-000000000002'",
+		         dests[i]);
+		got = q_json(c->pg, sql);
+		assert_non_null(want);
+		if (!json_equal(want, got)) {
+			char *w = json_dumps(want, JSON_COMPACT), *g = json_dumps(got, JSON_COMPACT);
+			fail_msg("%s: stored %s, want %s", dests[i], g, w);
+		}
+		/* what each destination's policy says was changed, not the input */
+		assert_false(json_equal(got, json_array_get(json_object_get(b, "objects"), 0)));
+		json_decref(want);
+		json_decref(got);
+	}
+	json_decref(b);
+	sl_pipeline_free(p);
+	sl_policy_free(pol);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_large_bundle_recorded_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_changed_payloads, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

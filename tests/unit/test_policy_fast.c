@@ -24,7 +24,7 @@ static unsigned rnd(unsigned n)
 	return (unsigned)(rng % n);
 }
 
-static long cases, failures;
+static long cases, failures, texts; /* texts: changed objects compared as text */
 
 /* Every destination's fast verdicts against its full decision, for one object. */
 static void agree(const struct sl_policy *p, const json_t *o, const struct sl_policy_ctx *ctx,
@@ -345,6 +345,36 @@ static int same_object(const json_t *a, const json_t *b)
 	return (!a && !b) || (a && b && json_equal((json_t *)a, (json_t *)b));
 }
 
+/* A row of the rows asked for as text agrees with the per-destination decision: the same
+ * verdict, chain and changes; an object changed for its personal data or distribution comes as
+ * text, byte for byte what the ledger stored before (json_dumps of the changed object, compact,
+ * keys sorted), and every other object as a tree. */
+static void text_row_agrees(const struct sl_policy_decision *dec, const struct sl_policy_row *rw,
+                            const char *what, size_t i, size_t k)
+{
+	const json_t *o = sl_policy_decision_object(dec);
+	char *want = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	int ok = sl_policy_decision_verdict(dec) == rw->verdict &&
+	         strcmp(sl_policy_decision_rule(dec), rw->rule) == 0 &&
+	         json_equal((json_t *)sl_policy_decision_changes(dec), (json_t *)rw->changes);
+
+	cases++;
+	if (rw->text)
+		ok = ok && !rw->obj && rw->verdict == SL_POLICY_ALLOW_CHANGED && want &&
+		     strcmp(want, rw->text) == 0;
+	else
+		ok = ok && same_object(o, rw->obj);
+	if (!ok) {
+		fprintf(stderr, "%s: rows as text: destination %zu object %zu: %s | %s\n  %s\n  %s\n",
+		        what, i, k, sl_policy_decision_rule(dec), rw->rule, want ? want : "(none)",
+		        rw->text ? rw->text : "(tree)");
+		failures++;
+	}
+	if (rw->text)
+		texts++;
+	free(want);
+}
+
 /* sl_policy_decide_bundle_all gives every destination what sl_policy_decide_bundle gives it:
  * same verdicts, rule chains, changes, objects and bundle to send; and so do the rows of
  * sl_policy_decide_bundle_rows (what the gateway records). */
@@ -352,7 +382,7 @@ static void bundle_agree(const struct sl_policy *p, const json_t *bundle, const 
 {
 	json_t *outs[MAXD];
 	struct sl_policy_decision **decs[MAXD];
-	struct sl_policy_rows *rows = NULL;
+	struct sl_policy_rows *rows = NULL, *trows = NULL;
 	struct sl_err err;
 	size_t nd = sl_policy_dest_count(p), n = 0, i, k;
 
@@ -361,9 +391,16 @@ static void bundle_agree(const struct sl_policy *p, const json_t *bundle, const 
 		failures++;
 		return;
 	}
-	if (sl_policy_decide_bundle_rows(p, bundle, NOW, &rows, &err) != 0 ||
+	if (sl_policy_decide_bundle_rows(p, bundle, NOW, 0, &rows, &err) != 0 ||
 	    sl_policy_rows_count(rows) != n) {
 		fprintf(stderr, "%s: bundle_rows: %s\n", what, rows ? "count differs" : err.msg);
+		failures++;
+	}
+	/* the rows as the pipeline asks for them: changed objects as text */
+	if (sl_policy_decide_bundle_rows(p, bundle, NOW, SL_POLICY_ROWS_TEXT, &trows, &err) != 0 ||
+	    sl_policy_rows_count(trows) != n) {
+		fprintf(stderr, "%s: bundle_rows as text: %s\n", what,
+		        trows ? "count differs" : err.msg);
 		failures++;
 	}
 	/* each object's id, modified and created as the bundle holds them (what the pipeline
@@ -412,7 +449,8 @@ static void bundle_agree(const struct sl_policy *p, const json_t *bundle, const 
 				    strcmp(sl_policy_decision_rule(d1[k]), rw->rule) != 0 ||
 				    !json_equal((json_t *)sl_policy_decision_changes(d1[k]),
 				                (json_t *)rw->changes) ||
-				    !same_object(sl_policy_decision_object(d1[k]), rw->obj)) {
+				    !same_object(sl_policy_decision_object(d1[k]), rw->obj) ||
+				    rw->text) {
 					fprintf(stderr,
 					        "%s: rows: destination %zu object %zu: %s | %s\n",
 					        what, i, k, sl_policy_decision_rule(d1[k]),
@@ -420,6 +458,8 @@ static void bundle_agree(const struct sl_policy *p, const json_t *bundle, const 
 					failures++;
 				}
 			}
+			if (trows && k < sl_policy_rows_count(trows))
+				text_row_agrees(d1[k], &sl_policy_rows_dest(trows, i)[k], what, i, k);
 		}
 		json_decref(out1);
 		sl_policy_decisions_free(d1, n1);
@@ -427,6 +467,7 @@ static void bundle_agree(const struct sl_policy *p, const json_t *bundle, const 
 		sl_policy_decisions_free(decs[i], n);
 	}
 	sl_policy_rows_free(rows);
+	sl_policy_rows_free(trows);
 }
 
 static void test_bundle_all(void)
@@ -851,6 +892,11 @@ int main(void)
 	test_class_cache();
 	test_threads();
 	test_corpus();
+	if (texts == 0) {
+		fprintf(stderr, "no object came as text: the text rows were not tested\n");
+		failures++;
+	}
+	printf("%ld changed objects compared as text\n", texts);
 	printf("%ld cases, %ld failures\n", cases, failures);
 	return failures ? 1 : 0;
 }

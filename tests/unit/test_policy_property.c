@@ -514,7 +514,7 @@ static void check_bundle_all(const struct sl_policy *p, const struct dest *ds, i
 	}
 	/* the rows the gateway records: the same, row by row */
 	cases++;
-	if (sl_policy_decide_bundle_rows(p, b, NOW, &rows, &err) != 0 ||
+	if (sl_policy_decide_bundle_rows(p, b, NOW, 0, &rows, &err) != 0 ||
 	    sl_policy_rows_count(rows) != 2) {
 		violation("bundle not decided as rows", &ds[0], rows ? "row count" : err.msg);
 		sl_policy_rows_free(rows);
