@@ -63,11 +63,11 @@ void tx_server_init_store(struct tx_server *s, const struct sl_http_server_confi
 	         hcfg && hcfg->tls_cert_file ? "https" : "http", (unsigned)s->port);
 }
 
+/* The thread gets the event base, not the tx_server: callers copy a started tx_server by value
+ * (own_server in test_taxii.c returns one), and the copy it was started from is gone. */
 static void *loop(void *arg)
 {
-	struct tx_server *s = arg;
-
-	event_base_loop(s->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	event_base_loop(arg, EVLOOP_NO_EXIT_ON_EMPTY);
 	return NULL;
 }
 
@@ -75,7 +75,7 @@ void tx_server_start(struct tx_server *s)
 {
 	/* the server shares the process with its clients: one that hangs up must not kill it */
 	signal(SIGPIPE, SIG_IGN);
-	if (pthread_create(&s->thread, NULL, loop, s) != 0)
+	if (pthread_create(&s->thread, NULL, loop, s->base) != 0)
 		die("thread", NULL);
 	s->running = true;
 }
