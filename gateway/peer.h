@@ -25,7 +25,9 @@ struct sl_peer; /* one connector instance, owned by whoever called ops->create *
  *   Or {"x_sluice_sightings": {"event_uuid": "<uuid>", "Sighting": [{"uuid", "attribute_uuid",
  *   "date_sighting", "type", "source"}, ...]}}: sightings of attributes of an event the peer
  *   already holds, sent alone (MISP's /sightings/bulkSaveSightings; a sighting the peer holds
- *   already is skipped there, so a re-push is harmless).
+ *   already is skipped there, so a re-push is harmless). A pulled item may instead be
+ *   {"Sighting": {..., "Attribute": {"uuid", ...}, "Event": {"uuid", ...}}}: a sighting recorded
+ *   at the peer on its own (its event's timestamp did not change); origin is its event's uuid.
  *
  * SL_PEER_ITEM_STIX: a STIX 2.1 bundle {"type": "bundle", "id": ..., "objects": [...]}, both ways.
  *  - pulled objects keep the peer's own ids; a peer that renames ids (OpenCTI) leaves the ids it

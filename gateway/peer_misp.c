@@ -1,5 +1,6 @@
-/* peer_misp.c — MISP REST connector: index-then-view pull with a timestamp cursor, add-or-edit
- * push. One request in flight per connector; every answer is checked for status, JSON and shape. */
+/* peer_misp.c — MISP REST connector: index-then-view pull with a timestamp cursor, then the
+ * sightings since the cursor; add-or-edit push, sightings alone. One request in flight per
+ * connector; every answer is checked for status, JSON and shape. */
 #include "peer_misp.h"
 
 #include <inttypes.h>
@@ -25,6 +26,10 @@ struct sl_peer {
 	json_t *index;   /* the current index page */
 	size_t next;     /* next entry of index to view */
 	long long maxts; /* highest timestamp taken in during this pull */
+	/* sightings pass, after the events: sightings dated since scur, oldest first */
+	long long scur;     /* lower bound of date_sighting (inclusive); -1: none yet */
+	json_t *sightings;  /* [{"Sighting": ...}] sorted by date_sighting */
+	size_t snext;       /* next of sightings to hand over */
 	/* push */
 	bool pushing;
 	json_t *event;   /* {"Event": ...} being pushed, or {"x_sluice_delete": [...]} */
@@ -116,6 +121,8 @@ static void pull_finish(struct sl_peer *p, const struct sl_err *err, int64_t ra)
 	p->pulling = false;
 	json_decref(p->index);
 	p->index = NULL;
+	json_decref(p->sightings);
+	p->sightings = NULL;
 	free(p->cursor);
 	p->cursor = NULL;
 	cb.done(cb.arg, err ? err : &ok, ra);
@@ -157,13 +164,23 @@ static bool wanted(const struct sl_peer *p, const json_t *ev)
 	return !has_tag(ev, &p->cfg->tags_exclude);
 }
 
+/* The cursor a pulled item leaves: the events' timestamp, and once sightings have been read on
+ * their own, ",<date_sighting>" of the newest taken in. */
+static void position(const struct sl_peer *p, long long sdate, char out[48])
+{
+	if (sdate >= 0)
+		snprintf(out, 48, "%lld,%lld", p->maxts, sdate);
+	else
+		snprintf(out, 48, "%lld", p->maxts);
+}
+
 static void on_view(const struct sl_http_response *r, void *arg)
 {
 	struct sl_peer *p = arg;
 	struct sl_err err = {0};
 	const json_t *entry = json_array_get(p->index, p->next);
 	const char *uuid = json_string_value(json_object_get(entry, "uuid"));
-	char req[160], pos[32];
+	char req[160], pos[48];
 	json_t *ev, *inner;
 	long long ts;
 
@@ -187,7 +204,7 @@ static void on_view(const struct sl_http_response *r, void *arg)
 	ts = ts_of(json_object_get(entry, "timestamp"));
 	if (ts > p->maxts)
 		p->maxts = ts;
-	snprintf(pos, sizeof(pos), "%lld", p->maxts);
+	position(p, p->scur, pos);
 	/* a filtered-out event is still passed over: the cursor moves past it */
 	if (p->pcb.item(p->pcb.arg, wanted(p, inner) ? ev : NULL,
 	                json_string_value(json_object_get(inner, "uuid")), pos, &err) < 0) {
@@ -199,6 +216,117 @@ static void on_view(const struct sl_http_response *r, void *arg)
 	p->next++;
 	if (pull_next(p, &err) < 0)
 		pull_finish(p, &err, -1);
+}
+
+static int pull_sightings(struct sl_peer *p, struct sl_err *err);
+
+static long long sighting_date(const json_t *entry)
+{
+	long long v = ts_of(json_object_get(json_object_get(entry, "Sighting"), "date_sighting"));
+	return v < 0 ? 0 : v;
+}
+
+static int by_date(const void *a, const void *b)
+{
+	long long x = sighting_date(*(json_t *const *)a), y = sighting_date(*(json_t *const *)b);
+	return x < y ? -1 : x > y;
+}
+
+/* Hand the sightings over one by one, oldest first: {"Sighting": {...}} with its Attribute and
+ * Event, origin the event's uuid; the cursor moves to each one's date (>=: a later pull reads the
+ * sightings of that second again; sluice keeps a sighting once, by uuid, as MISP does). */
+static void sightings_next(struct sl_peer *p)
+{
+	struct sl_err err = {0};
+	char pos[48];
+
+	while (p->snext < json_array_size(p->sightings)) {
+		const json_t *e = json_array_get(p->sightings, p->snext);
+		const json_t *s = json_object_get(e, "Sighting");
+		const char *eu = json_string_value(json_object_get(json_object_get(s, "Event"), "uuid"));
+
+		position(p, sighting_date(e), pos);
+		p->snext++;
+		if (p->pcb.item(p->pcb.arg, json_is_object(s) ? e : NULL, eu, pos, &err) < 0) {
+			pull_finish(p, &err, -1);
+			return;
+		}
+	}
+	pull_finish(p, NULL, -1);
+}
+
+static void on_sightings_search(const struct sl_http_response *r, void *arg)
+{
+	struct sl_peer *p = arg;
+	struct sl_err err = {0};
+	const char *req = "POST /sightings/restSearch";
+	json_t *v, *e;
+	size_t i, n;
+
+	p->xfer = NULL;
+	if (!(v = answer_json(p, req, r, &err))) {
+		pull_finish(p, &err, retry_after(r));
+		return;
+	}
+	if (!json_is_array(v)) {
+		sl_err_set(&err, SL_EINVAL, p->cfg->name, "%s: answer is not a list of sightings",
+		           req);
+		json_decref(v);
+		pull_finish(p, &err, -1);
+		return;
+	}
+	json_array_foreach(v, i, e)
+	{
+		if (!json_is_object(json_object_get(e, "Sighting"))) {
+			sl_err_set(&err, SL_EINVAL, p->cfg->name,
+			           "%s: entry %zu is not {\"Sighting\": {...}}", req, i);
+			json_decref(v);
+			pull_finish(p, &err, -1);
+			return;
+		}
+	}
+	/* oldest first, so that the cursor only ever moves past what was handed over */
+	n = json_array_size(v);
+	{
+		json_t **sorted = calloc(n + 1, sizeof(*sorted));
+		if (!sorted) {
+			json_decref(v);
+			sl_err_set(&err, SL_ENOMEM, p->cfg->name, "out of memory");
+			pull_finish(p, &err, -1);
+			return;
+		}
+		for (i = 0; i < n; i++)
+			sorted[i] = json_incref(json_array_get(v, i));
+		qsort(sorted, n, sizeof(*sorted), by_date);
+		json_array_clear(v);
+		for (i = 0; i < n; i++)
+			json_array_append_new(v, sorted[i]);
+		free(sorted);
+	}
+	json_decref(p->sightings);
+	p->sightings = v;
+	p->snext = 0;
+	sightings_next(p);
+}
+
+/* After the events: the sightings recorded since the cursor, each with its attribute and event
+ * (MISP's sightings search filters on date_sighting: from..to). A sighting added to an event does
+ * not change the event's timestamp, so the event pass never brings it. */
+static int pull_sightings(struct sl_peer *p, struct sl_err *err)
+{
+	long long from = p->scur >= 0 ? p->scur : p->cursor ? strtoll(p->cursor, NULL, 10) : 0;
+	json_t *q = json_pack("{s:s,s:I,s:I,s:b,s:b}", "returnFormat", "json", "from",
+	                      (json_int_t)from, "to", (json_int_t)(time(NULL) + 86400), "includeAttribute",
+	                      1, "includeEvent", 1);
+	char *body = q ? json_dumps(q, JSON_COMPACT) : NULL;
+	int rc;
+
+	json_decref(q);
+	if (!body)
+		return sl_err_set(err, SL_ENOMEM, p->cfg->name, "out of memory");
+	rc = start(p, "POST", "/sightings/restSearch", body, on_sightings_search, err);
+	free(body);
+	return rc;
 }
 
 /* View the next published event of the page, or the next page, or finish. */
@@ -223,10 +351,8 @@ static int pull_next(struct sl_peer *p, struct sl_err *err)
 		snprintf(path, sizeof(path), "/events/view/%s", uuid);
 		return start(p, "GET", path, NULL, on_view, err);
 	}
-	if (json_array_size(p->index) < SL_PEER_MISP_PAGE) {
-		pull_finish(p, NULL, -1);
-		return 0;
-	}
+	if (json_array_size(p->index) < SL_PEER_MISP_PAGE)
+		return pull_sightings(p, err);
 	p->page++;
 	return pull_index(p, err);
 }
@@ -286,11 +412,18 @@ static int misp_pull(struct sl_peer *p, const char *cursor, const struct sl_peer
 	if (p->pulling || p->pushing)
 		return sl_err_set(err, SL_ECONFLICT, p->cfg->name,
 		                  "a request is already in flight");
-	if (cursor && (!*cursor || strspn(cursor, "0123456789") != strlen(cursor)))
-		return sl_err_set(err, SL_EINVAL, p->cfg->name,
-		                  "cursor \"%.40s\" is not a timestamp", cursor);
+	if (cursor) {
+		size_t e = strspn(cursor, "0123456789");
+		const char *sd = cursor[e] == ',' ? cursor + e + 1 : NULL;
+		if (e == 0 || (cursor[e] && (!sd || !*sd || strspn(sd, "0123456789") != strlen(sd))))
+			return sl_err_set(err, SL_EINVAL, p->cfg->name,
+			                  "cursor \"%.40s\" is not a timestamp (or two)", cursor);
+		p->scur = sd ? strtoll(sd, NULL, 10) : -1;
+	} else {
+		p->scur = -1;
+	}
 	p->pcb = *cb;
-	p->cursor = cursor ? strdup(cursor) : NULL;
+	p->cursor = cursor ? strndup(cursor, strspn(cursor, "0123456789")) : NULL;
 	p->maxts = cursor ? strtoll(cursor, NULL, 10) : 0;
 	p->page = 1;
 	p->pulling = true;
@@ -624,6 +757,7 @@ static void misp_destroy(struct sl_peer *p)
 	if (p->xfer)
 		sl_http_xfer_cancel(p->xfer);
 	json_decref(p->index);
+	json_decref(p->sightings);
 	json_decref(p->event);
 	free(p->cursor);
 	sl_peer_secret_free(p->auth);

@@ -21,6 +21,7 @@
 #include "peer_opencti.h"
 #include "peer_taxii.h"
 #include "pipeline.h"
+#include "misp_sighting.h"
 #include "stix2misp.h"
 
 #define PUSH_IDLE_MS 5000u
@@ -387,6 +388,102 @@ static bool is_echo(struct sl_ledger *l, const json_t *item)
 	return strtoll(ts, NULL, 10) <= seen_get(l, uuid);
 }
 
+/* Copy onto a sighting pulled alone what decides where it may go, from the object it sights (else
+ * from that object's first MISP event): its markings and MISP distribution. Inside its event a
+ * sighting is decided with the event's report as context; alone it has none, and unmarked it
+ * would be refused everywhere a policy denies unmarked objects, or sent where the event may not
+ * go. */
+static void sighting_scope(struct sl_ledger *l, json_t *sg, const json_t *target)
+{
+	static const char *const keys[] = {"object_marking_refs", "x_misp_distribution",
+	                                   "x_misp_sharing_group_uuid"};
+	const char *tid = json_string_value(json_object_get(target, "id"));
+	json_t *of = NULL, *report = NULL;
+	struct sl_err err = {0};
+	size_t i, k;
+	const json_t *c;
+
+	if (tid && (!json_object_get(target, "object_marking_refs") ||
+	            !json_object_get(target, "x_misp_distribution"))) {
+		of = sl_ledger_outbox_containers(l, &tid, 1, &err);
+		json_array_foreach(json_object_get(of, tid), k, c)
+		{
+			const char *cid = json_string_value(c);
+			if (cid && strncmp(cid, "report--", 8) == 0) {
+				memset(&err, 0, sizeof(err));
+				report = sl_ledger_get(l, cid, NULL, &err);
+				break;
+			}
+		}
+	}
+	for (i = 0; i < sizeof(keys) / sizeof(*keys); i++) {
+		const json_t *v = json_object_get(target, keys[i]);
+		if (!v)
+			v = json_object_get(report, keys[i]);
+		if (v)
+			json_object_set_new(sg, keys[i], json_deep_copy(v));
+	}
+	json_decref(report);
+	json_decref(of);
+}
+
+/* A MISP sighting pulled on its own ({"Sighting": {..., "Attribute": {"uuid"}, "Event": {"uuid"}}}):
+ * kept once per uuid, as MISP keeps sightings (a later copy, our own push read back included, is
+ * passed over); mapped as misp2stix maps it inside its event, onto the attribute's indicator or
+ * observed-data the ledger holds; into the pipeline with the cursor. 1 when passed over. */
+static int take_sighting(struct sl_ledger *l, void *ctx, struct pull_job *j,
+                         const struct sl_ledger_cursor *cur)
+{
+	const json_t *s = json_object_get(j->item, "Sighting");
+	const char *su = json_string_value(json_object_get(s, "uuid"));
+	const char *au = json_string_value(json_object_get(json_object_get(s, "Attribute"), "uuid"));
+	char ind[SL_LEDGER_ID_MAX], od[SL_LEDGER_ID_MAX], sid[SL_LEDGER_ID_MAX];
+	json_t *ti = NULL, *to = NULL, *held, *sg, *bundle;
+	struct sl_err err = {0};
+	int rc;
+
+	if (!au)
+		au = json_string_value(json_object_get(s, "attribute_uuid"));
+	if (!su || !au || strlen(su) != 36 || strlen(au) != 36)
+		return 1;
+	snprintf(sid, sizeof(sid), "sighting--%s", su);
+	if ((held = sl_ledger_get(l, sid, NULL, &err)) != NULL) {
+		json_decref(held);
+		return 1;
+	}
+	snprintf(sid, sizeof(sid), "opinion--%s", su);
+	memset(&err, 0, sizeof(err));
+	if ((held = sl_ledger_get(l, sid, NULL, &err)) != NULL) {
+		json_decref(held);
+		return 1;
+	}
+	snprintf(ind, sizeof(ind), "indicator--%s", au);
+	snprintf(od, sizeof(od), "observed-data--%s", au);
+	memset(&err, 0, sizeof(err));
+	ti = sl_ledger_get(l, ind, NULL, &err);
+	memset(&err, 0, sizeof(err));
+	to = sl_ledger_get(l, od, NULL, &err);
+	/* an attribute sluice does not hold (its event was not taken in): nothing to sight */
+	if (!ti && !to)
+		return 1;
+	sg = sl_misp_sighting_to_stix(s, ti ? ind : NULL, to ? od : NULL, &j->err);
+	if (!sg) {
+		json_decref(ti);
+		json_decref(to);
+		return j->err.code == SL_EUNSUPPORTED ? 1 : SL_EINVAL;
+	}
+	sighting_scope(l, sg, ti ? ti : to);
+	json_decref(ti);
+	json_decref(to);
+	bundle = json_pack("{s:s,s:s,s:[o]}", "type", "bundle", "id",
+	                   "bundle--00000000-0000-4000-8000-000000000000", "objects", sg);
+	if (!bundle)
+		return sl_err_set(&j->err, SL_ENOMEM, j->cfg->name, "out of memory");
+	rc = sl_pipeline_bundle(ctx, j->cfg->name, j->origin, bundle, cur, j->now, &j->st, &j->err);
+	json_decref(bundle);
+	return rc;
+}
+
 /* On a worker: one pulled item into the pipeline, the cursor with it. */
 static int pull_work(struct sl_ledger *l, void *ctx, void *arg)
 {
@@ -406,6 +503,19 @@ static int pull_work(struct sl_ledger *l, void *ctx, void *arg)
 	} else if (j->kind == SL_PEER_ITEM_MISP_EVENT && is_echo(l, j->item)) {
 		j->outcome = PULLED_ECHO;
 		rc = sl_ledger_cursor_set(l, &cur, &j->err);
+	} else if (j->kind == SL_PEER_ITEM_MISP_EVENT && json_object_get(j->item, "Sighting")) {
+		rc = take_sighting(l, ctx, j, &cur);
+		j->outcome = rc == 1 ? PULLED_PASSED : PULLED_IN;
+		if (rc == 1) {
+			rc = sl_ledger_cursor_set(l, &cur, &j->err);
+		} else if (rc < 0 && rc != SL_EDB && rc != SL_ENOMEM) {
+			/* quarantined (or unmappable): the rest of the peer's items go on */
+			struct sl_err e2 = {0};
+			j->outcome = PULLED_FAILED;
+			rc = sl_ledger_cursor_set(l, &cur, &e2);
+			if (rc < 0)
+				j->err = e2;
+		}
 	} else {
 		if (j->kind == SL_PEER_ITEM_STIX) {
 			if (j->cfg->kind == SL_PEER_OPENCTI)

@@ -1619,36 +1619,3 @@ json_t *sl_stix_to_misp_all(const json_t *bundle, const struct sl_map_opts *opts
 	}
 	return out;
 }
-
-json_t *sl_stix_sighting_to_misp(const json_t *o, struct sl_err *err)
-{
-	const char *t = jstr(o, "type"), *id = jstr(o, "id"), *target, *au, *u;
-	int opinion;
-	json_t *sg;
-
-	opinion = t && strcmp(t, "opinion") == 0 && jstr(o, "explanation") &&
-	          strstr(jstr(o, "explanation"), "False positive");
-	if (!t || (!opinion && strcmp(t, "sighting") != 0))
-		return sl_err_set(err, SL_EUNSUPPORTED, id ? id : "object",
-		                  "neither a sighting nor a false-positive opinion"),
-		       NULL;
-	target = opinion ? json_string_value(json_array_get(json_object_get(o, "object_refs"), 0))
-	                 : jstr(o, "sighting_of_ref");
-	u = uuid_of(id);
-	au = uuid_of(target);
-	if (!u || !au || !sl_stix_id_uuid_valid(u) || !sl_stix_id_uuid_valid(au) ||
-	    (strncmp(target, "indicator--", 11) != 0 && strncmp(target, "observed-data--", 15) != 0))
-		return sl_err_set(err, SL_EINVAL, id ? id : "object",
-		                  "%s of %s, which is not an attribute", t, target ? target : "nothing"),
-		       NULL;
-	/* the same fields as a sighting inside an event (map_sighting), plus the attribute */
-	sg = json_pack("{s:s, s:s, s:s}", "uuid", u, "attribute_uuid", au, "type",
-	               opinion ? "1" : "0");
-	if (!sg)
-		return sl_err_set(err, SL_ENOMEM, id, "out of memory"), NULL;
-	set_ts(sg, "date_sighting", jstr(o, "created"));
-	json_object_set_new(sg, "source", json_string(!opinion && jstr(o, "description")
-	                                                  ? jstr(o, "description")
-	                                                  : ""));
-	return sg;
-}

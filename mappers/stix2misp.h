@@ -20,11 +20,4 @@ json_t *sl_stix_to_misp(const json_t *bundle, const struct sl_map_opts *opts, js
 json_t *sl_stix_to_misp_all(const json_t *bundle, const struct sl_map_opts *opts, json_t *warnings,
 			    struct sl_err *err) SL_MUSTCHECK;
 
-/* One STIX sighting (sighting_of_ref an indicator or observed-data) or false-positive opinion
- * (borrowed) as the MISP sighting of that attribute, for /sightings/bulkSaveSightings:
- * {"uuid", "attribute_uuid", "type": "0"|"1", "date_sighting", "source"}. The attribute's uuid is
- * the target object's (MISP attributes carry the uuid of the STIX objects made from them). NULL
- * with err filled for anything else. */
-json_t *sl_stix_sighting_to_misp(const json_t *obj, struct sl_err *err) SL_MUSTCHECK;
-
 #endif

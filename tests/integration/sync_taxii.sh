@@ -3,7 +3,8 @@
 # partner's TLP:GREEN report reaches MISP once and its TLP:RED one never; a new version of one of the
 # report's indicators alone reaches MISP as an edit of the event, and its revocation as MISP's soft
 # deletion of the attribute; MISP's events reach the partner exactly as the audit says the policy
-# allowed; a sighting the partner made of MISP's indicator reaches MISP alone, once; what sluice
+# allowed; a sighting the partner made of MISP's indicator reaches MISP alone, once, and one made
+# on MISP reaches the partner alone, with the event's TLP; what sluice
 # pushed to the partner and reads back from it is never pushed again, to the partner or back to
 # MISP, and the sync settles.
 set -u
@@ -91,6 +92,16 @@ for _ in $(seq 150); do
 	[ "$(misp_dump | "$py" -c "import json,sys; print(len(json.load(sys.stdin)['sightings']))")" -ge 1 ] && break
 	sleep 0.2
 done
+# MISP's own SOC sights the event's address on MISP: the sighting alone (its event does not
+# change) reaches the partner as a STIX sighting of the indicator, with the event's TLP:GREEN.
+sid=$(curl -s -XPOST "$url_a/sightings/add" -H "Authorization: $SLTEST_STIX_MISP_KEY" \
+	-H "Accept: application/json" -H "Content-Type: application/json" \
+	-d '{"uuid": "7a1c3e10-5b2d-4f6e-9a01-1c2d3e4f5b02", "type": "0", "date_sighting": "1793790000", "source": "soc"}' |
+	"$py" -c "import json,sys; print(json.load(sys.stdin)['Sighting']['uuid'])")
+for _ in $(seq 150); do
+	taxii_dump | grep -q "sighting--$sid" && break
+	sleep 0.2
+done
 # Let both peers be polled twice more after that: anything echoing would show by then.
 sleep 11
 kill -TERM $run
@@ -102,7 +113,7 @@ taxii_dump >"$tmp/taxii.json"
 "$bin" ledger audit --db "$base dbname=$db" --json >"$tmp/audit.json" || { echo "FAIL: ledger audit"; fail=1; }
 "$bin" status -c "$tmp/sluice.conf" --json >"$tmp/status.json" || { echo "FAIL: sluice status"; fail=1; }
 
-"$py" - "$tmp" <<'PY' || fail=1
+"$py" - "$tmp" "$sid" <<'PY' || fail=1
 import json, sys
 d = sys.argv[1]
 misp = json.load(open(d + "/misp.json"))
@@ -128,8 +139,8 @@ if vals != [("partner-evil-v2.example", True)]:
 if red in dl:
     fail("the partner's TLP:RED report reached MISP: %r" % dl[red])
 sg = [x for x in misp.get("sightings", []) if x.get("uuid") == "5a1d0c3e-2b7f-4c1a-9d3e-6f7a8b9c0d1e"]
-if len(sg) != 1 or len(misp.get("sightings", [])) != 1:
-    fail("MISP holds %r, not the partner's one sighting once" % misp.get("sightings"))
+if len(sg) != 1 or len(misp.get("sightings", [])) != 2:
+    fail("MISP holds %r, not the partner's sighting and its own, once each" % misp.get("sightings"))
 elif (sg[0].get("attribute_uuid") != "7a1c3e10-5b2d-4f6e-9a01-1c2d3e4f5b01" or
       str(sg[0].get("type")) != "0" or str(sg[0].get("date_sighting")) != "1793786400" or
       sg[0].get("source") != "partner sensor"):
@@ -138,6 +149,13 @@ if misp.get("sighting_posts") != {"7a1c3e10-5b2d-4f6e-9a01-1c2d3e4f5a01": {"requ
     fail("sightings were pushed to MISP as %r, not once" % misp.get("sighting_posts"))
 if sum(1 for o in got if o["id"] == "sighting--5a1d0c3e-2b7f-4c1a-9d3e-6f7a8b9c0d1e") != 1:
     fail("the partner's sighting went back to the partner")
+mine = [o for o in got if o["id"] == "sighting--" + sys.argv[2]]
+if len(mine) != 1:
+    fail("MISP's own sighting reached the partner %d times" % len(mine))
+elif (mine[0].get("sighting_of_ref") != "indicator--7a1c3e10-5b2d-4f6e-9a01-1c2d3e4f5b02" or
+      mine[0].get("created") != "2026-11-04T11:00:00.000Z" or
+      mine[0].get("object_marking_refs") != ["marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da"]):
+    fail("MISP's own sighting reached the partner as %r" % mine[0])
 # Nothing of MISP's own events may be pushed back to it (an echo shows as a rejected add/edit).
 for uuid in ("7a1c3e10-5b2d-4f6e-9a01-1c2d3e4f5a01", "7a1c3e10-5b2d-4f6e-9a01-1c2d3e4f5a02"):
     if uuid in dl:

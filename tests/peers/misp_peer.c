@@ -1159,6 +1159,15 @@ static void h_sighting_search(struct misp *m, struct evhttp_request *req, const 
 	json_array_foreach(m->sightings, i, s)
 	{
 		long long ds = ev_num(s, "date_sighting");
+		/* MISP's Sighting::restSearch: from and to together, else last */
+		if (json_object_get(q, "from") && json_object_get(q, "to")) {
+			long long lo, hi;
+			if (parse_time(json_object_get(q, "from"), &lo) != 0 ||
+			    parse_time(json_object_get(q, "to"), &hi) != 0)
+				bad = 1;
+			else if (ds < lo || ds > hi)
+				continue;
+		}
 		if (!time_ok(json_object_get(q, "timestamp"), ds, &bad) ||
 		    !time_ok(json_object_get(q, "date_from"), ds, &bad) ||
 		    !time_ok(json_object_get(q, "last"), ds, &bad))
@@ -1197,7 +1206,33 @@ static void h_sighting_search(struct misp *m, struct evhttp_request *req, const 
 		seen++;
 		if (limit && (seen <= (page - 1) * limit || seen > page * limit))
 			continue;
-		json_array_append_new(out, json_pack("{s:O}", "Sighting", s));
+		{
+			/* includeAttribute / includeEvent add what MISP's export adds */
+			json_t *c = json_copy(s), *ev = NULL, *a = NULL;
+			const char *au = json_string_value(json_object_get(s, "attribute_uuid"));
+			if (au)
+				a = find_attribute(m, au, &ev);
+			if (a)
+				json_object_set(c, "value", json_object_get(a, "value"));
+			if (a && truthy(json_object_get(q, "includeAttribute")))
+				json_object_set_new(
+				    c, "Attribute",
+				    json_pack("{s:O?,s:O?,s:O?,s:O?,s:O?,s:O?}", "id",
+				              json_object_get(a, "id"),
+				              "uuid", json_object_get(a, "uuid"), "type",
+				              json_object_get(a, "type"), "category",
+				              json_object_get(a, "category"), "to_ids",
+				              json_object_get(a, "to_ids"), "value",
+				              json_object_get(a, "value")));
+			if (ev && truthy(json_object_get(q, "includeEvent")))
+				json_object_set_new(c, "Event",
+				                    json_pack("{s:O?,s:O?,s:s,s:s,s:O?}", "id",
+				                              json_object_get(ev, "id"), "uuid",
+				                              json_object_get(ev, "uuid"), "orgc_id", "1",
+				                              "org_id", "1", "info",
+				                              json_object_get(ev, "info")));
+			json_array_append_new(out, json_pack("{s:o}", "Sighting", c));
+		}
 	}
 	json_decref(q);
 	if (bad) {

@@ -454,64 +454,6 @@ static void test_third_party(void **state)
 	json_decref(w);
 }
 
-/* A sighting or false positive sent alone (sync's bulkSaveSightings item): the attribute is the
- * sighted object's uuid; anything that is not a sighting of an attribute is refused, named. */
-static void test_sighting_alone(void **state)
-{
-	(void)state;
-	struct sl_err err;
-	json_t *s = json_loads(
-	    "{\"type\":\"sighting\",\"spec_version\":\"2.1\","
-	    "\"id\":\"sighting--5a1d0c3e-2b7f-4c1a-9d3e-6f7a8b9c0d1e\","
-	    "\"created\":\"2026-11-04T10:00:00.250Z\",\"modified\":\"2026-11-04T10:00:00.250Z\","
-	    "\"sighting_of_ref\":\"indicator--7a1c3e10-5b2d-4f6e-9a01-1c2d3e4f5b01\","
-	    "\"description\":\"sensor 4\"}",
-	    0, NULL);
-	json_t *m = sl_stix_sighting_to_misp(s, &err);
-
-	assert_non_null(m);
-	assert_string_equal(str(m, "uuid"), "5a1d0c3e-2b7f-4c1a-9d3e-6f7a8b9c0d1e");
-	assert_string_equal(str(m, "attribute_uuid"), "7a1c3e10-5b2d-4f6e-9a01-1c2d3e4f5b01");
-	assert_string_equal(str(m, "type"), "0");
-	assert_string_equal(str(m, "date_sighting"), "1793786400");
-	assert_string_equal(str(m, "source"), "sensor 4");
-	json_decref(m);
-	json_decref(s);
-
-	s = json_loads("{\"type\":\"opinion\",\"id\":\"opinion--5a1d0c3e-2b7f-4c1a-9d3e-6f7a8b9c0d1f\","
-	               "\"created\":\"2026-11-04T10:00:00Z\",\"opinion\":\"strongly-disagree\","
-	               "\"explanation\":\"False positive Sighting\",\"object_refs\":"
-	               "[\"observed-data--7a1c3e10-5b2d-4f6e-9a01-1c2d3e4f5b02\"]}",
-	               0, NULL);
-	m = sl_stix_sighting_to_misp(s, &err);
-	assert_non_null(m);
-	assert_string_equal(str(m, "type"), "1");
-	assert_string_equal(str(m, "attribute_uuid"), "7a1c3e10-5b2d-4f6e-9a01-1c2d3e4f5b02");
-	assert_string_equal(str(m, "source"), "");
-	json_decref(m);
-	json_decref(s);
-
-	/* a sighting of an identity, an opinion that is no false positive, a broken uuid */
-	s = json_loads("{\"type\":\"sighting\",\"id\":\"sighting--5a1d0c3e-2b7f-4c1a-9d3e-6f7a8b9c0d20\","
-	               "\"sighting_of_ref\":\"identity--7a1c3e10-5b2d-4f6e-9a01-1c2d3e4f5b01\"}",
-	               0, NULL);
-	assert_null(sl_stix_sighting_to_misp(s, &err));
-	assert_non_null(strstr(err.msg, "not an attribute"));
-	assert_non_null(strstr(err.where, "sighting--5a1d0c3e"));
-	json_decref(s);
-	s = json_loads("{\"type\":\"opinion\",\"id\":\"opinion--5a1d0c3e-2b7f-4c1a-9d3e-6f7a8b9c0d21\","
-	               "\"opinion\":\"agree\",\"object_refs\":"
-	               "[\"indicator--7a1c3e10-5b2d-4f6e-9a01-1c2d3e4f5b01\"]}",
-	               0, NULL);
-	assert_null(sl_stix_sighting_to_misp(s, &err));
-	json_decref(s);
-	s = json_loads("{\"type\":\"sighting\",\"id\":\"sighting--nope\","
-	               "\"sighting_of_ref\":\"indicator--7a1c3e10-5b2d-4f6e-9a01-1c2d3e4f5b01\"}",
-	               0, NULL);
-	assert_null(sl_stix_sighting_to_misp(s, &err));
-	json_decref(s);
-}
-
 static void test_bad_input(void **state)
 {
 	(void)state;
@@ -676,7 +618,6 @@ int main(void)
 	    cmocka_unit_test(test_opencti_samples),
 	    cmocka_unit_test(test_all_containers),
 	    cmocka_unit_test(test_object_attribute_meta),
-	    cmocka_unit_test(test_sighting_alone),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
