@@ -84,10 +84,10 @@ static const struct sl_config_key keys[] = {
      "filter: only objects carrying one of these tags (empty = all)"},
     {"peer", "tags_exclude", "string list", "{}", 0, 0, false,
      "filter: drop objects carrying any of these tags"},
-    {"peer", "published_only", "bool", "false", 0, 0, false,
-     "filter: MISP events must be published"},
+    {"peer", "published_only", "bool", "true", 0, 0, false,
+     "filter: MISP events must be published (as MISP's own sync); false also pulls drafts"},
     {"peer", "max_age_days", "int", "0", 0, 36500, false,
-     "filter: skip objects older than this on first pull; 0 = no limit"},
+     "filter: skip objects older than this on first pull (MISP, TAXII); 0 = no limit"},
 };
 
 const struct sl_config_key *sl_config_keys(size_t *n)

@@ -131,6 +131,13 @@ static void pull_finish(struct sl_peer *p, const struct sl_err *err, int64_t ra)
 static int pull_index(struct sl_peer *p, struct sl_err *err);
 static int pull_next(struct sl_peer *p, struct sl_err *err);
 
+/* Where a pull without a cursor starts: max_age_days back, else the beginning. */
+static long long first_pull_from(const struct sl_peer *p)
+{
+	return p->cfg->max_age_days ? (long long)time(NULL) - (long long)p->cfg->max_age_days * 86400
+	                            : 0;
+}
+
 static long long ts_of(const json_t *v)
 {
 	if (json_is_integer(v))
@@ -314,7 +321,9 @@ static void on_sightings_search(const struct sl_http_response *r, void *arg)
  * not change the event's timestamp, so the event pass never brings it. */
 static int pull_sightings(struct sl_peer *p, struct sl_err *err)
 {
-	long long from = p->scur >= 0 ? p->scur : p->cursor ? strtoll(p->cursor, NULL, 10) : 0;
+	long long from = p->scur >= 0   ? p->scur
+	                 : p->cursor    ? strtoll(p->cursor, NULL, 10)
+	                                : first_pull_from(p);
 	json_t *q = json_pack("{s:s,s:I,s:I,s:b,s:b}", "returnFormat", "json", "from",
 	                      (json_int_t)from, "to", (json_int_t)(time(NULL) + 86400), "includeAttribute",
 	                      1, "includeEvent", 1);
@@ -343,7 +352,7 @@ static int pull_next(struct sl_peer *p, struct sl_err *err)
 		    (json_is_string(pub) && strcmp(json_string_value(pub), "1") == 0) ||
 		    (json_is_integer(pub) && json_integer_value(pub) == 1);
 		/* uuids go into a path: only the characters a uuid has */
-		if (!uuid || !published || strlen(uuid) != 36 ||
+		if (!uuid || (!published && p->cfg->published_only) || strlen(uuid) != 36 ||
 		    strspn(uuid, "0123456789abcdefABCDEF-") != 36) {
 			p->next++;
 			continue;
@@ -387,14 +396,19 @@ static void on_index(const struct sl_http_response *r, void *arg)
 
 static int pull_index(struct sl_peer *p, struct sl_err *err)
 {
-	json_t *q =
-	    json_pack("{s:i,s:i,s:s,s:s,s:i,s:i}", "minimal", 1, "published", 1, "sort",
-	              "timestamp", "direction", "asc", "limit", SL_PEER_MISP_PAGE, "page", p->page);
+	json_t *q = json_pack("{s:i,s:s,s:s,s:i,s:i}", "minimal", 1, "sort", "timestamp",
+	                      "direction", "asc", "limit", SL_PEER_MISP_PAGE, "page", p->page);
 	char *body;
 	int rc;
 
+	if (!q)
+		return sl_err_set(err, SL_ENOMEM, p->cfg->name, "out of memory");
+	if (p->cfg->published_only)
+		json_object_set_new(q, "published", json_integer(1));
 	if (p->cursor)
 		json_object_set_new(q, "timestamp", json_string(p->cursor));
+	else if (p->cfg->max_age_days) /* the first pull reaches back that far only */
+		json_object_set_new(q, "timestamp", json_sprintf("%lld", first_pull_from(p)));
 	body = json_dumps(q, JSON_COMPACT);
 	json_decref(q);
 	if (!body)

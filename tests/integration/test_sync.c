@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -208,6 +209,8 @@ static char *tag_more(char *text, const char *tag)
 /* misp-b's direction in the config written next (the stop test makes B push-only, so that no
  * pull of B holds its connector while the push hangs). */
 static const char *b_direction = "both";
+/* lines added to each peer block of the config written next (the filters test) */
+static const char *peer_extra[3] = {"", "", ""};
 
 static void write_conf(struct world *w, const char *dsn)
 {
@@ -228,10 +231,10 @@ static void write_conf(struct world *w, const char *dsn)
 		    "peer \"%s\" {\n kind = \"misp\"\n url = \"%s\"\n direction = \"%s\"\n"
 		    " api_key_env = \"SLTEST_SYNC_MISP_KEY\"\n allow_plain_http = true\n"
 		    " timeout = 5\n connect_timeout = 2\n retry_base_ms = 50\n retry_cap_ms = 400\n"
-		    " breaker_failures = 3\n breaker_cooldown = 1\n%s}\n",
+		    " breaker_failures = 3\n breaker_cooldown = 1\n%s%s}\n",
 		    names[i], sl_peerproc_url(pp[i]), i == 1 ? b_direction : "both",
 		    /* B's events tagged "internal" stay with B */
-		    i == 1 ? " tags_exclude = {\"Internal\"}\n" : "");
+		    i == 1 ? " tags_exclude = {\"Internal\"}\n" : "", peer_extra[i]);
 	fclose(f);
 }
 
@@ -545,12 +548,100 @@ static void test_sync_stop_releases(void **state)
 	free(green);
 }
 
+/* The pull filters of a MISP peer block: published_only = false also takes drafts (A), the default
+ * takes published events only (C), and max_age_days keeps a first pull from reaching further back
+ * (B). What was taken in is read from the ledger: each event's report (a grouping when it is not
+ * published, as misp-stix maps it). */
+static bool in_ledger(struct world *w, const char *event_uuid)
+{
+	static const char *const kinds[] = {"report", "grouping"};
+	char id[96];
+	struct sl_err err = {0};
+	json_t *o = NULL;
+	size_t i;
+
+	for (i = 0; i < 2 && !o; i++) {
+		snprintf(id, sizeof(id), "%s--%s", kinds[i], event_uuid);
+		o = sl_ledger_get(w->ledger, id, NULL, &err);
+		json_decref(o);
+	}
+	return o != NULL;
+}
+
+static char *unpublished(char *text)
+{
+	json_t *e = json_loads(text, 0, NULL);
+	char *out;
+	json_object_set_new(json_object_get(e, "Event"), "published", json_false());
+	out = json_dumps(e, JSON_COMPACT);
+	json_decref(e);
+	free(text);
+	return out;
+}
+
+#define DRAFT_A "5a0c8a2e-6f1b-4b7c-9d3e-0000000f0001"
+#define DRAFT_C "5a0c8a2e-6f1b-4b7c-9d3e-0000000f0002"
+#define OLD_B "5a0c8a2e-6f1b-4b7c-9d3e-0000000f0003"
+#define NEW_B "5a0c8a2e-6f1b-4b7c-9d3e-0000000f0004"
+
+static bool filters_done(struct world *w)
+{
+	return in_ledger(w, DRAFT_A) && in_ledger(w, NEW_B);
+}
+
+static void test_sync_pull_filters(void **state)
+{
+	struct world *w = *state;
+	struct sl_err err = {0};
+	struct sl_sync_opts opts = {.poll_ms = 150, .push_idle_ms = 150, .lease_s = 2, .seed = 7};
+	char *dsn = strdup(sl_config_db_dsn(w->cfg));
+	long long now = (long long)time(NULL);
+	char *ev;
+
+	peer_extra[0] = " published_only = false\n";
+	peer_extra[1] = " max_age_days = 30\n";
+	write_conf(w, dsn);
+	peer_extra[0] = peer_extra[1] = "";
+	free(dsn);
+	sl_sync_free(w->sync);
+	sl_config_unref(w->cfg);
+	w->cfg = sl_config_load(w->conf, SL_CONFIG_STRICT, &err);
+	assert_non_null(w->cfg);
+	assert_false(sl_config_peer_by_name(w->cfg, "misp-a")->published_only);
+	assert_true(sl_config_peer_by_name(w->cfg, "misp-c")->published_only);
+	ev = unpublished(event_json(DRAFT_A, "tlp:green", now - 3600,
+	                            "5a0c8a2e-6f1b-4b7c-9d3e-0000000fa001", "draft-a.example"));
+	json_decref(call("POST", sl_peerproc_url(w->a), "/events/add", ev, 200));
+	free(ev);
+	ev = unpublished(event_json(DRAFT_C, "tlp:green", now - 3600,
+	                            "5a0c8a2e-6f1b-4b7c-9d3e-0000000fa002", "draft-c.example"));
+	json_decref(call("POST", sl_peerproc_url(w->c), "/events/add", ev, 200));
+	free(ev);
+	ev = event_json(OLD_B, "tlp:green", now - 60 * 86400, "5a0c8a2e-6f1b-4b7c-9d3e-0000000fa003",
+	                "old-b.example");
+	json_decref(call("POST", sl_peerproc_url(w->b), "/events/add", ev, 200));
+	free(ev);
+	ev = event_json(NEW_B, "tlp:green", now - 86400, "5a0c8a2e-6f1b-4b7c-9d3e-0000000fa004",
+	                "new-b.example");
+	json_decref(call("POST", sl_peerproc_url(w->b), "/events/add", ev, 200));
+	free(ev);
+	w->sync = sl_sync_new(w->loop, w->cfg, w->ledger, w->policy, &opts, &err);
+	assert_non_null(w->sync);
+	assert_true(run_until(w, filters_done, 20000));
+	run_until(w, NULL, 1000); /* a few more pulls of each */
+	assert_true(in_ledger(w, DRAFT_A));
+	assert_false(in_ledger(w, DRAFT_C));
+	assert_true(in_ledger(w, NEW_B));
+	assert_false(in_ledger(w, OLD_B));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_sync_story, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sync_bad_answers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sync_stop_releases, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sync_pull_filters, setup, teardown),
 	};
 	if (!sltest_pg_dsn()) {
 		fprintf(stderr, "no test PostgreSQL (run through ctest)\n");
