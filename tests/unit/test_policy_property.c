@@ -532,6 +532,30 @@ static void check_bundle_all(const struct sl_policy *p, const struct dest *ds, i
 			check_pii(&ds[i], f, rw[0].obj, rw[0].rule);
 	}
 	sl_policy_rows_free(rows);
+	/* the rows as the pipeline takes them: a changed object as its JSON text */
+	rows = NULL;
+	cases++;
+	if (sl_policy_decide_bundle_rows(p, b, NOW, SL_POLICY_ROWS_TEXT, &rows, &err) != 0 ||
+	    sl_policy_rows_count(rows) != 2) {
+		violation("bundle not decided as text rows", &ds[0], rows ? "row count" : err.msg);
+		sl_policy_rows_free(rows);
+		json_decref(b);
+		return;
+	}
+	for (i = 0; i < nd; i++) {
+		const struct sl_policy_row *rw = sl_policy_rows_dest(rows, (size_t)i);
+		int want = oracle_allows(&ds[i], f);
+		json_t *sent = rw[0].text ? json_loads(rw[0].text, 0, NULL) : NULL;
+		if ((rw[0].verdict != SL_POLICY_DENY) != want ||
+		    (rw[0].obj != NULL || rw[0].text != NULL) != want || (rw[0].text && !sent))
+			violation(want ? "allowed object withheld from the text rows"
+			               : "forbidden object sent in the text rows",
+			          &ds[i], rw[0].rule);
+		if (want && (sent || rw[0].obj))
+			check_pii(&ds[i], f, sent ? sent : rw[0].obj, rw[0].rule);
+		json_decref(sent);
+	}
+	sl_policy_rows_free(rows);
 	json_decref(b);
 }
 
