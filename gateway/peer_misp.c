@@ -357,7 +357,9 @@ static int pull_next(struct sl_peer *p, struct sl_err *err)
 			p->next++;
 			continue;
 		}
-		snprintf(path, sizeof(path), "/events/view/%s", uuid);
+		/* with its soft-deleted attributes and objects, as MISP's own pull asks: that is how
+		 * a deletion at the peer travels */
+		snprintf(path, sizeof(path), "/events/view/%s?deleted=1", uuid);
 		return start(p, "GET", path, NULL, on_view, err);
 	}
 	if (json_array_size(p->index) < SL_PEER_MISP_PAGE)

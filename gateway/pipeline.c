@@ -3,6 +3,7 @@
 #include "pipeline.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -412,18 +413,75 @@ done:
 	json_decref(scope);
 }
 
+/* MISP's flags are true, 1, "1" or "true". */
+static bool misp_true(const json_t *v)
+{
+	const char *s = json_string_value(v);
+	return json_is_true(v) || (json_is_integer(v) && json_integer_value(v) != 0) ||
+	       (s && (strcmp(s, "1") == 0 || strcmp(s, "true") == 0));
+}
+
+/* Deletions at a MISP peer, which MISP's sync carries as soft-deleted attributes and objects
+ * ("deleted": true, with a newer timestamp) inside the event: an attribute deleted inside a live
+ * object is taken out before mapping (the object is what is left of it); the uuids of deleted
+ * attributes and objects are returned, so that what they map to goes as a revoked version. */
+static json_t *misp_deleted(json_t *ev)
+{
+	json_t *gone = json_object(), *a, *o, *attrs;
+	size_t i, k;
+
+	json_array_foreach(json_object_get(ev, "Attribute"), i, a) if (misp_true(
+	    json_object_get(a, "deleted")) && json_string_value(json_object_get(a, "uuid")))
+	    json_object_set_new(gone, json_string_value(json_object_get(a, "uuid")), json_true());
+	json_array_foreach(json_object_get(ev, "Object"), i, o)
+	{
+		if (misp_true(json_object_get(o, "deleted"))) {
+			if (json_string_value(json_object_get(o, "uuid")))
+				json_object_set_new(gone, json_string_value(json_object_get(o, "uuid")),
+				                    json_true());
+			continue;
+		}
+		attrs = json_object_get(o, "Attribute");
+		for (k = json_array_size(attrs); k-- > 0;)
+			if (misp_true(json_object_get(json_array_get(attrs, k), "deleted")))
+				json_array_remove(attrs, k);
+	}
+	return gone;
+}
+
+/* Every object made from a deleted attribute or object (misp-stix reuses their uuids in the STIX
+ * ids) goes as revoked: destinations withdraw it (MISP: a soft deletion; TAXII: the revoked
+ * version; OpenCTI: a deletion). */
+static void misp_revoke(const json_t *gone, json_t *bundle)
+{
+	json_t *obj;
+	size_t i;
+
+	if (!json_object_size(gone))
+		return;
+	json_array_foreach(json_object_get(bundle, "objects"), i, obj)
+	{
+		const char *id = json_string_value(json_object_get(obj, "id"));
+		const char *u = id ? strstr(id, "--") : NULL;
+
+		if (u && json_object_get(gone, u + 2) && json_object_get(obj, "modified"))
+			json_object_set_new(obj, "revoked", json_true());
+	}
+}
+
 int sl_pipeline_misp_event_take(struct sl_pipeline *p, const char *peer, json_t **event,
                                 const struct sl_ledger_cursor *cursor, long long now,
                                 struct sl_pipeline_stats *st, json_t *warnings, struct sl_err *err)
 {
 	struct sl_map_opts opts = {0};
-	json_t *w = json_array(), *bundle;
+	json_t *w = json_array(), *bundle, *gone;
 	const json_t *ev = json_object_get(*event, "Event");
 	char *uuid;
 	int rc;
 
 	if (!ev)
 		ev = *event;
+	gone = misp_deleted((json_t *)ev);
 	bundle = sl_misp_to_stix(*event, &opts, w, err);
 	if (st)
 		st->warnings += json_array_size(w);
@@ -439,6 +497,7 @@ int sl_pipeline_misp_event_take(struct sl_pipeline *p, const char *peer, json_t 
 		free(raw);
 		json_decref(*event);
 		*event = NULL;
+		json_decref(gone);
 		if (st) {
 			st->events++;
 			st->failed++;
@@ -446,6 +505,8 @@ int sl_pipeline_misp_event_take(struct sl_pipeline *p, const char *peer, json_t 
 		return err->code ? err->code : SL_EINVAL;
 	}
 	misp_scope(ev, bundle);
+	misp_revoke(gone, bundle);
+	json_decref(gone);
 	uuid = json_string_value(json_object_get(ev, "uuid"))
 	           ? strdup(json_string_value(json_object_get(ev, "uuid")))
 	           : NULL;
@@ -461,7 +522,26 @@ int sl_pipeline_misp_event(struct sl_pipeline *p, const char *peer, const json_t
                            const struct sl_ledger_cursor *cursor, long long now,
                            struct sl_pipeline_stats *st, json_t *warnings, struct sl_err *err)
 {
-	json_t *e = json_incref((json_t *)event); /* the caller keeps its own reference */
+	/* the caller keeps its own reference; misp_deleted edits only an event whose objects hold
+	 * deleted attributes: that one is copied first */
+	json_t *e = json_incref((json_t *)event);
+	const json_t *ev = json_object_get(event, "Event") ? json_object_get(event, "Event") : event;
+	const json_t *o;
+	size_t i, k;
+
+	json_array_foreach(json_object_get(ev, "Object"), i, o)
+	{
+		const json_t *a;
+		json_array_foreach(json_object_get(o, "Attribute"), k, a) if (misp_true(
+		    json_object_get(a, "deleted")))
+		{
+			json_decref(e);
+			if (!(e = json_deep_copy(event)))
+				return sl_err_set(err, SL_ENOMEM, "pipeline", "out of memory");
+			goto take;
+		}
+	}
+take:
 
 	return sl_pipeline_misp_event_take(p, peer, &e, cursor, now, st, warnings, err);
 }

@@ -4,7 +4,8 @@
 # report's indicators alone reaches MISP as an edit of the event, and its revocation as MISP's soft
 # deletion of the attribute; MISP's events reach the partner exactly as the audit says the policy
 # allowed; a sighting the partner made of MISP's indicator reaches MISP alone, once, and one made
-# on MISP reaches the partner alone, with the event's TLP; what sluice
+# on MISP reaches the partner alone, with the event's TLP; a domain deleted on MISP reaches the
+# partner as its revoked version; what sluice
 # pushed to the partner and reads back from it is never pushed again, to the partner or back to
 # MISP, and the sync settles.
 set -u
@@ -102,6 +103,18 @@ for _ in $(seq 150); do
 	taxii_dump | grep -q "sighting--$sid" && break
 	sleep 0.2
 done
+# An analyst deletes the phishing domain on MISP (a soft delete, as MISP's sync carries
+# deletions): the partner gets the indicator's revoked version.
+curl -s -XPOST "$url_a/attributes/delete/7a1c3e10-5b2d-4f6e-9a01-1c2d3e4f5b01" \
+	-H "Authorization: $SLTEST_STIX_MISP_KEY" -H "Accept: application/json" >/dev/null
+for _ in $(seq 150); do
+	taxii_dump | "$py" -c "
+import json,sys
+objs = [r['object'] for c in json.load(sys.stdin)['collections'].values() for r in c['objects']]
+sys.exit(0 if any(o['id'] == 'indicator--7a1c3e10-5b2d-4f6e-9a01-1c2d3e4f5b01' and o.get('revoked')
+                  for o in objs) else 1)" && break
+	sleep 0.2
+done
 # Let both peers be polled twice more after that: anything echoing would show by then.
 sleep 11
 kill -TERM $run
@@ -149,6 +162,11 @@ if misp.get("sighting_posts") != {"7a1c3e10-5b2d-4f6e-9a01-1c2d3e4f5a01": {"requ
     fail("sightings were pushed to MISP as %r, not once" % misp.get("sighting_posts"))
 if sum(1 for o in got if o["id"] == "sighting--5a1d0c3e-2b7f-4c1a-9d3e-6f7a8b9c0d1e") != 1:
     fail("the partner's sighting went back to the partner")
+dom = sorted((o for o in got if o["id"] == "indicator--7a1c3e10-5b2d-4f6e-9a01-1c2d3e4f5b01"),
+             key=lambda o: o["modified"])
+if not dom or not dom[-1].get("revoked") or any(o.get("revoked") for o in dom[:-1]):
+    fail("the domain deleted on MISP is not revoked at the partner: %r" %
+         [(o["modified"], o.get("revoked")) for o in dom])
 mine = [o for o in got if o["id"] == "sighting--" + sys.argv[2]]
 if len(mine) != 1:
     fail("MISP's own sighting reached the partner %d times" % len(mine))
@@ -158,7 +176,7 @@ elif (mine[0].get("sighting_of_ref") != "indicator--7a1c3e10-5b2d-4f6e-9a01-1c2d
     fail("MISP's own sighting reached the partner as %r" % mine[0])
 # Nothing of MISP's own events may be pushed back to it (an echo shows as a rejected add/edit).
 for uuid in ("7a1c3e10-5b2d-4f6e-9a01-1c2d3e4f5a01", "7a1c3e10-5b2d-4f6e-9a01-1c2d3e4f5a02"):
-    if uuid in dl:
+    if dl.get(uuid, {}).get("add") or dl.get(uuid, {}).get("edit") or dl.get(uuid, {}).get("rejected"):
         fail("MISP's own event %s was pushed back to it: %r" % (uuid, dl[uuid]))
 
 # What reached the partner is exactly what the audit says the policy allowed it.

@@ -2,7 +2,8 @@
  * PostgreSQL: a bundle whose decisions are recorded by two connections at once (7,000 objects x 4
  * destinations) ends with every decision recorded exactly once, what each destination's policy
  * says, and taking the same bundle again records nothing; objects changed for their personal data
- * (handed to the ledger as text) are stored as each destination's decision says. */
+ * (handed to the ledger as text) are stored as each destination's decision says; deletions at a
+ * MISP peer are stored as revoked versions. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -263,11 +264,77 @@ static void test_changed_payloads(void **state)
 	sl_policy_free(pol);
 }
 
+/* Deletions at a MISP peer arrive as MISP's sync carries them: attributes and objects with
+ * "deleted": true (and newer timestamps). What a deleted attribute maps to is stored revoked, an
+ * attribute deleted inside a live object is left out of the object, the live rest is not revoked,
+ * and the caller's event is not edited. */
+static void test_misp_deletions(void **state)
+{
+	struct ctx *c = *state;
+	struct sl_pipeline *p;
+	struct sl_err err = {0};
+	json_t *ev = json_loads(
+	    "{\"Event\":{\"uuid\":\"6b1c3e10-5b2d-4f6e-9a01-1c2d3e4f5a01\",\"info\":\"d\","
+	    "\"date\":\"2026-11-01\",\"timestamp\":\"1793800000\",\"published\":true,"
+	    "\"publish_timestamp\":\"1793800000\",\"distribution\":\"3\","
+	    "\"Orgc\":{\"uuid\":\"55f6ea5e-2c60-40e5-964f-47a8950d210f\",\"name\":\"CERT-A\"},"
+	    "\"Tag\":[{\"name\":\"tlp:green\"}],\"Attribute\":["
+	    "{\"uuid\":\"6b1c3e10-5b2d-4f6e-9a01-1c2d3e4f5b01\",\"type\":\"domain\","
+	    "\"category\":\"Network activity\",\"value\":\"gone.example\",\"to_ids\":true,"
+	    "\"timestamp\":\"1793800000\",\"deleted\":true},"
+	    "{\"uuid\":\"6b1c3e10-5b2d-4f6e-9a01-1c2d3e4f5b02\",\"type\":\"domain\","
+	    "\"category\":\"Network activity\",\"value\":\"kept.example\",\"to_ids\":true,"
+	    "\"timestamp\":\"1793700000\",\"deleted\":false}],"
+	    "\"Object\":[{\"uuid\":\"6b1c3e10-5b2d-4f6e-9a01-1c2d3e4f5c01\",\"name\":\"domain-ip\","
+	    "\"meta-category\":\"network\",\"timestamp\":\"1793800000\",\"Attribute\":["
+	    "{\"uuid\":\"6b1c3e10-5b2d-4f6e-9a01-1c2d3e4f5c02\",\"type\":\"domain\","
+	    "\"object_relation\":\"domain\",\"category\":\"Network activity\","
+	    "\"value\":\"object-kept.example\",\"to_ids\":true,\"timestamp\":\"1793700000\"},"
+	    "{\"uuid\":\"6b1c3e10-5b2d-4f6e-9a01-1c2d3e4f5c03\",\"type\":\"ip-dst\","
+	    "\"object_relation\":\"ip\",\"category\":\"Network activity\","
+	    "\"value\":\"203.0.113.77\",\"to_ids\":true,\"timestamp\":\"1793800000\","
+	    "\"deleted\":\"1\"}]}]}}",
+	    0, NULL);
+	char *before = json_dumps(ev, JSON_SORT_KEYS);
+	char *after;
+
+	assert_non_null(ev);
+	assert_non_null(p = sl_pipeline_new(c->l, c->pol, &err));
+	if (sl_pipeline_misp_event(p, "misp-a", ev, NULL, 1793900000LL, NULL, NULL, &err) != 0)
+		fail_msg("%s: %s", err.where, err.msg);
+	after = json_dumps(ev, JSON_SORT_KEYS);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+	assert_int_equal(q_long(c->pg, "SELECT count(*) FROM objects WHERE id = "
+	                               "'indicator--6b1c3e10-5b2d-4f6e-9a01-1c2d3e4f5b01' AND "
+	                               "content->>'revoked' = 'true'"),
+	                 1);
+	assert_int_equal(q_long(c->pg, "SELECT count(*) FROM objects WHERE id = "
+	                               "'indicator--6b1c3e10-5b2d-4f6e-9a01-1c2d3e4f5b02' AND "
+	                               "content->>'revoked' IS NULL"),
+	                 1);
+	/* the object: live, its deleted address left out */
+	assert_true(q_long(c->pg, "SELECT count(*) FROM objects WHERE id LIKE "
+	                          "'%--6b1c3e10-5b2d-4f6e-9a01-1c2d3e4f5c01' AND "
+	                          "content->>'revoked' IS NULL") >= 1);
+	assert_int_equal(q_long(c->pg, "SELECT count(*) FROM objects WHERE id LIKE "
+	                               "'%--6b1c3e10-5b2d-4f6e-9a01-1c2d3e4f5c01' AND "
+	                               "content::text LIKE '%203.0.113.77%'"),
+	                 0);
+	assert_true(q_long(c->pg, "SELECT count(*) FROM objects WHERE id LIKE "
+	                          "'%--6b1c3e10-5b2d-4f6e-9a01-1c2d3e4f5c01' AND "
+	                          "content::text LIKE '%object-kept.example%'") >= 1);
+	sl_pipeline_free(p);
+	json_decref(ev);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_large_bundle_recorded_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_changed_payloads, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_misp_deletions, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

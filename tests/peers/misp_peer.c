@@ -949,10 +949,16 @@ static void h_attr_delete(struct misp *m, struct evhttp_request *req, const char
 	}
 	count(delivery(m, json_string_value(json_object_get(ev, "uuid"))),
 	      hard ? "attr_erased" : "attr_deleted");
-	if (hard)
+	if (hard) {
 		remove_attribute(ev, a);
-	else
+	} else {
+		/* MISP's soft delete saves the attribute with a new timestamp, and the event with it:
+		 * that is how the deletion reaches those who sync the event */
+		long long now = (long long)time(NULL);
 		json_object_set_new(a, "deleted", json_true());
+		set_numstr(a, "timestamp", now);
+		set_numstr(ev, "timestamp", now);
+	}
 	sl_peer_reply_json(m->peer, req, 200,
 	                   json_pack("{s:s,s:s,s:s}", "name", "Attribute deleted.", "message",
 	                             "Attribute deleted.", "url", url));
