@@ -24,8 +24,8 @@ struct member {
 	const json_t *v;
 };
 
-/* Room for n more bytes and a NUL. */
-static int reserve(struct sl_payload_buf *b, size_t n)
+/* Room for n more bytes and a NUL: the buffer grown. */
+static int grow(struct sl_payload_buf *b, size_t n)
 {
 	size_t cap;
 	char *np;
@@ -43,6 +43,11 @@ static int reserve(struct sl_payload_buf *b, size_t n)
 	return 0;
 }
 
+static inline int reserve(struct sl_payload_buf *b, size_t n)
+{
+	return b->len + n + 1 <= b->cap ? 0 : grow(b, n);
+}
+
 static int put(struct sl_payload_buf *b, const char *s, size_t n)
 {
 	if (reserve(b, n) != 0)
@@ -54,7 +59,7 @@ static int put(struct sl_payload_buf *b, const char *s, size_t n)
 
 static int put1(struct sl_payload_buf *b, char c)
 {
-	if (b->len + 2 > b->cap && reserve(b, 1) != 0)
+	if (b->len + 2 > b->cap && grow(b, 1) != 0)
 		return SL_ENOMEM;
 	b->p[b->len++] = c;
 	return 0;
@@ -87,19 +92,18 @@ static int special8(const unsigned char *p)
 	       (w & HIGHS) != 0;
 }
 
-/* s[0..n) as a JSON string, as json_dumps writes it (escapes of jansson 2.x, UTF-8 passed
- * through, invalid UTF-8 refused). */
-static int put_str(struct sl_payload_buf *b, const char *str, size_t n)
+/* s[0..n) as the inside of a JSON string, as json_dumps writes it (escapes of jansson 2.x, UTF-8
+ * passed through, invalid UTF-8 refused). */
+static int put_chars(struct sl_payload_buf *b, const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	size_t i, run = 0;
 	char *o;
 
 	/* the worst case (every byte a \u00XX): no check per byte */
-	if (n > SIZE_MAX / 8 || reserve(b, 6 * n + 2) != 0)
+	if (n > SIZE_MAX / 8 || reserve(b, 6 * n) != 0)
 		return SL_ENOMEM;
 	o = b->p + b->len;
-	*o++ = '"';
 	for (i = 0; i < n;) {
 		unsigned k;
 		/* eight plain bytes at a time: ids, timestamps, patterns are ASCII */
@@ -154,9 +158,18 @@ static int put_str(struct sl_payload_buf *b, const char *str, size_t n)
 	}
 	memcpy(o, str + run, n - run);
 	o += n - run;
-	*o++ = '"';
 	b->len = (size_t)(o - b->p);
 	return 0;
+}
+
+/* s[0..n) as a JSON string. */
+static int put_str(struct sl_payload_buf *b, const char *s, size_t n)
+{
+	int rc = put1(b, '"');
+
+	if (rc == 0)
+		rc = put_chars(b, s, n);
+	return rc ? rc : put1(b, '"');
 }
 
 /* Whether one of the values occurs in s[0..n): a cheap test before sl_gdpr_replace_each, which
@@ -188,6 +201,23 @@ static int put_string(struct writer *w, const json_t *v, int subst)
 	if (!subst || !w->n || !any_occurs(w, s, n))
 		return put_str(w->b, s, n);
 	w->hits++;
+	if (w->n == 1 && strlen(s) == n) {
+		/* one value (nearly always): its occurrences replaced as they are written, left
+		 * to right without overlap as sl_gdpr_replace_each does, no string built */
+		const char *val = w->subs[0].value, *with = w->subs[0].with, *p = s, *q;
+		size_t vl = w->subs[0].vlen, wl = strlen(with);
+		if ((rc = put1(w->b, '"')) != 0)
+			return rc;
+		while ((q = strstr(p, val)) != NULL) {
+			if ((rc = put_chars(w->b, p, (size_t)(q - p))) != 0 ||
+			    (rc = put_chars(w->b, with, wl)) != 0)
+				return rc;
+			p = q + vl;
+		}
+		if ((rc = put_chars(w->b, p, n - (size_t)(p - s))) != 0)
+			return rc;
+		return put1(w->b, '"');
+	}
 	r = sl_gdpr_replace_each(s, w->subs, w->n, &oom);
 	if (oom)
 		return SL_ENOMEM;

@@ -132,6 +132,8 @@ static void test_fixed(void)
 	json_object_set_new(o, "x_nul", json_stringn("eve\0tail", 8));
 	json_object_set_new(o, "x_nul2", json_stringn("none\0eve", 8));
 	check("NUL inside a string", o, subs, 3, 0);
+	check("NUL inside a string, one value", o, subs + 2, 1, 0);
+	check("one value, many occurrences", o, subs, 1, 0);
 	/* keys that sort by bytes: non-ASCII, prefixes, upper case; and more than 32 members */
 	json_object_set_new(o, "\xc3\xa4", json_string("eve"));
 	json_object_set_new(o, "Z", json_string("eve"));
