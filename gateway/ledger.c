@@ -865,12 +865,13 @@ int sl_ledger_outbox_claim_payloads(struct sl_ledger *l, const char *destination
 	return claim(l, destination, max, lease_s, out, payloads, n, err);
 }
 
-/* Run statement name with ids[0..n) (n > 0) as its one text[] parameter. */
-static PGresult *run_ids(struct sl_ledger *l, const char *name, const char *const *ids, size_t n,
-                         struct sl_err *err)
+/* Run statement name with ids[0..n) (n > 0) as its last text[] parameter, after first (NULL: it
+ * has only that one). */
+static PGresult *run_ids_after(struct sl_ledger *l, const char *name, const char *first,
+                               const char *const *ids, size_t n, struct sl_err *err)
 {
 	struct buf a = {0};
-	const char *p[1];
+	const char *p[2] = {first, NULL};
 	PGresult *r = NULL;
 	size_t i;
 
@@ -878,13 +879,66 @@ static PGresult *run_ids(struct sl_ledger *l, const char *name, const char *cons
 	for (i = 0; i < n; i++)
 		lg_buf_arr_elem(&a, ids[i]);
 	lg_buf_ch(&a, '}');
-	p[0] = a.p;
+	p[first ? 1 : 0] = a.p;
 	if (a.oom)
-		sl_err_set(err, SL_ENOMEM, "outbox", "out of memory");
+		sl_err_set(err, SL_ENOMEM, name, "out of memory");
 	else if (lg_ready(l, err) == 0)
-		r = lg_run(l, name, 1, p, err);
+		r = lg_run(l, name, first ? 2 : 1, p, err);
 	lg_buf_free(&a);
 	return r;
+}
+
+static PGresult *run_ids(struct sl_ledger *l, const char *name, const char *const *ids, size_t n,
+                         struct sl_err *err)
+{
+	return run_ids_after(l, name, NULL, ids, n, err);
+}
+
+/* A new object of the rows of r: column 0 -> column 1 (a string), or -> true when r has one. */
+static json_t *ids_result(PGresult *r, struct sl_err *err)
+{
+	json_t *out = json_object();
+	int k;
+
+	if (!out)
+		return sl_err_set(err, SL_ENOMEM, "ledger", "out of memory"), NULL;
+	for (k = 0; k < PQntuples(r); k++)
+		json_object_set_new(out, PQgetvalue(r, k, 0),
+		                    PQnfields(r) > 1 ? json_string(PQgetvalue(r, k, 1)) : json_true());
+	return out;
+}
+
+json_t *sl_ledger_idmap_to_stix_many(struct sl_ledger *l, const char *peer,
+                                     const char *const *foreign_ids, size_t n, struct sl_err *err)
+{
+	PGresult *r;
+	json_t *out;
+
+	if (!peer || (n && !foreign_ids))
+		return sl_err_set(err, SL_EINVAL, "idmap", "no peer or ids"), NULL;
+	if (n == 0)
+		return json_object();
+	if (!(r = run_ids_after(l, "idmap_to_stix_many", peer, foreign_ids, n, err)))
+		return NULL;
+	out = ids_result(r, err);
+	PQclear(r);
+	return out;
+}
+
+json_t *sl_ledger_known(struct sl_ledger *l, const char *const *ids, size_t n, struct sl_err *err)
+{
+	PGresult *r;
+	json_t *out;
+
+	if (n && !ids)
+		return sl_err_set(err, SL_EINVAL, "ledger", "no ids"), NULL;
+	if (n == 0)
+		return json_object();
+	if (!(r = run_ids(l, "objects_known", ids, n, err)))
+		return NULL;
+	out = ids_result(r, err);
+	PQclear(r);
+	return out;
 }
 
 json_t *sl_ledger_outbox_newest(struct sl_ledger *l, const char *const *ids, size_t n,

@@ -106,6 +106,13 @@ int sl_ledger_idmap_to_stix(struct sl_ledger *l, const char *peer, const char *f
                             char *out, size_t n, struct sl_err *err) SL_MUSTCHECK;
 int sl_ledger_idmap_to_foreign(struct sl_ledger *l, const char *peer, const char *stix_id,
                                char *out, size_t n, struct sl_err *err) SL_MUSTCHECK;
+/* sl_ledger_idmap_to_stix for foreign_ids[0..n) in one round trip: a new object foreign id -> our
+ * STIX id, without the ids the map does not hold. NULL with err on failure. */
+json_t *sl_ledger_idmap_to_stix_many(struct sl_ledger *l, const char *peer,
+                                     const char *const *foreign_ids, size_t n, struct sl_err *err);
+/* Which of ids[0..n) the ledger holds a version of, in one round trip: a new object id -> true.
+ * NULL with err on failure. */
+json_t *sl_ledger_known(struct sl_ledger *l, const char *const *ids, size_t n, struct sl_err *err);
 
 /* ---- reading object versions ----------------------------------------------------------------- */
 

@@ -14,6 +14,7 @@
 #include "backoff.h"
 #include "decision.h"
 #include "http_client.h"
+#include "idlocal.h"
 #include "ledger_pool.h"
 #include "log.h"
 #include "peer.h"
@@ -30,8 +31,6 @@
 /* Items of one pull queued for the pipeline before the pull pauses (and resumes from its cursor
  * once they are in): bounds memory whatever the peer has. */
 #define PULL_INFLIGHT_MAX 16u
-/* OpenCTI's core extension, where its output keeps the other ids an object had. */
-#define OCTI_CORE_EXT "extension-definition--ea279b3e-5c71-4632-ac08-831c66a786ba"
 
 /* Threads. Everything in struct sl_sync and struct speer belongs to the loop thread. A job struct
  * belongs to its work function from submit until work returns, then to its done callback (the
@@ -296,82 +295,11 @@ struct pull_job {
 	long long work_ms; /* time in the ledger worker, for the debug log */
 };
 
-/* The STIX id sluice knows foreign_id of peer by: the id map first, else one of the ids the peer
- * says the object had before (OpenCTI's x_opencti_stix_ids, or its core extension's stix_ids)
- * that the ledger holds — remembered in the id map from then on. NULL when the object is new to
- * sluice (it keeps the peer's id). */
-static const char *local_id(struct sl_ledger *l, const char *peer, const char *foreign_id,
-                            const json_t *obj, char out[SL_LEDGER_ID_MAX])
-{
-	const json_t *c, *ids;
-	struct sl_err err = {0};
-	size_t i;
-
-	if (sl_ledger_idmap_to_stix(l, peer, foreign_id, out, SL_LEDGER_ID_MAX, &err) == 0)
-		return out;
-	ids = json_object_get(obj, "x_opencti_stix_ids");
-	if (!ids) /* OpenCTI's own output form: its core extension */
-		ids = json_object_get(
-		    json_object_get(json_object_get(obj, "extensions"), OCTI_CORE_EXT), "stix_ids");
-	json_array_foreach(ids, i, c)
-	{
-		const char *id = json_string_value(c);
-		json_t *known;
-
-		if (!id || strcmp(id, foreign_id) == 0 || strlen(id) >= SL_LEDGER_ID_MAX)
-			continue;
-		memset(&err, 0, sizeof(err));
-		known = sl_ledger_get(l, id, NULL, &err);
-		if (!known)
-			continue;
-		json_decref(known);
-		memset(&err, 0, sizeof(err));
-		if (sl_ledger_idmap_put(l, peer, foreign_id, id, &err) < 0) {
-			/* looked up through the ledger again next time */
-		}
-		return strcpy(out, id);
-	}
-	return NULL;
-}
-
 static bool is_ref_key(const char *k)
 {
 	size_t n = strlen(k);
 	return (n > 4 && strcmp(k + n - 4, "_ref") == 0) ||
 	       (n > 5 && strcmp(k + n - 5, "_refs") == 0);
-}
-
-/* Give the objects of a peer that renames ids (OpenCTI) back the ids sluice knows them by: their
- * own id and every *_ref / *_refs value, so an edit at the peer is a new version of our object,
- * not a second object. */
-static void localise_ids(struct sl_ledger *l, const char *peer, json_t *bundle)
-{
-	char buf[SL_LEDGER_ID_MAX];
-	json_t *o, *v, *r;
-	const char *k, *id;
-	size_t i, j;
-
-	json_array_foreach(json_object_get(bundle, "objects"), i, o)
-	{
-		if ((id = json_string_value(json_object_get(o, "id"))) != NULL &&
-		    local_id(l, peer, id, o, buf))
-			json_object_set_new(o, "id", json_string(buf));
-		json_object_foreach(o, k, v)
-		{
-			if (!is_ref_key(k))
-				continue;
-			if (json_is_string(v) && local_id(l, peer, json_string_value(v), NULL, buf))
-				json_string_set(v, buf);
-			if (!json_is_array(v))
-				continue;
-			json_array_foreach(v, j, r)
-			{
-				if (json_is_string(r) &&
-				    local_id(l, peer, json_string_value(r), NULL, buf))
-					json_string_set(r, buf);
-			}
-		}
-	}
 }
 
 /* This version of the MISP event is already in: taken in from another peer (then every
@@ -518,10 +446,12 @@ static int pull_work(struct sl_ledger *l, void *ctx, void *arg)
 		}
 	} else {
 		if (j->kind == SL_PEER_ITEM_STIX) {
-			if (j->cfg->kind == SL_PEER_OPENCTI)
-				localise_ids(l, j->cfg->name, j->item);
-			rc = sl_pipeline_bundle(ctx, j->cfg->name, j->origin, j->item, &cur, j->now,
-			                        &j->st, &j->err);
+			/* not recognised (the ledger failed): not taken in either, under the peer's
+			 * ids it would be a second object; the item comes back */
+			if (j->cfg->kind != SL_PEER_OPENCTI ||
+			    (rc = sl_idlocal_bundle(l, j->cfg->name, j->item, &j->err)) >= 0)
+				rc = sl_pipeline_bundle(ctx, j->cfg->name, j->origin, j->item, &cur,
+				                        j->now, &j->st, &j->err);
 		} else {
 			const json_t *ev = json_object_get(j->item, "Event");
 			const char *u = json_string_value(json_object_get(ev, "uuid"));

@@ -382,6 +382,14 @@ for p in "gw":
             bad.append("%s lacks version %s of %s (holds %s)" % (dest, ver, i, sorted(got[i])))
     for i in forbid.get(dest, ()):
         if i in got: bad.append("%s received %s, which the policy denies it" % (dest, i))
+    # An object sluice sent OpenCTI, which OpenCTI renamed (its standard id, keeping the id it was
+    # given in stix_ids), travels on under sluice's id: under OpenCTI's it would be a second
+    # object. (Ids OpenCTI's own seed was imported with are OpenCTI's business.)
+    for i in got:
+        ids, x = octi_ids.get(i, (set(), {}))
+        ours = ids - {i} - octi_seed
+        if x.get("id") == i and ours:
+            bad.append("%s holds %s under OpenCTI's id, not sluice's %s" % (dest, i, sorted(ours)))
 
 # --- Deletions on OpenCTI: a STIX destination that received the object holds, as its newest
 # version, the revoked one (or nothing). (MISP destinations: see docs/testing.md, not propagated.)
