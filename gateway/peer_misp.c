@@ -30,6 +30,7 @@ struct sl_peer {
 	long long scur;     /* lower bound of date_sighting (inclusive); -1: none yet */
 	json_t *sightings;  /* [{"Sighting": ...}] sorted by date_sighting */
 	size_t snext;       /* next of sightings to hand over */
+	long long started;  /* when this pull began (epoch seconds) */
 	/* push */
 	bool pushing;
 	json_t *event;   /* {"Event": ...} being pushed, or {"x_sluice_delete": [...]} */
@@ -321,9 +322,11 @@ static void on_sightings_search(const struct sl_http_response *r, void *arg)
  * not change the event's timestamp, so the event pass never brings it. */
 static int pull_sightings(struct sl_peer *p, struct sl_err *err)
 {
-	long long from = p->scur >= 0   ? p->scur
-	                 : p->cursor    ? strtoll(p->cursor, NULL, 10)
-	                                : first_pull_from(p);
+	/* A first pull viewed every event whole, sightings included: only those recorded since it
+	 * began can be missing (5 minutes' margin for the peer's clock). */
+	long long from = p->scur >= 0 ? p->scur
+	                 : p->cursor  ? strtoll(p->cursor, NULL, 10)
+	                              : p->started - 300;
 	json_t *q = json_pack("{s:s,s:I,s:I,s:b,s:b}", "returnFormat", "json", "from",
 	                      (json_int_t)from, "to", (json_int_t)(time(NULL) + 86400), "includeAttribute",
 	                      1, "includeEvent", 1);
@@ -439,6 +442,7 @@ static int misp_pull(struct sl_peer *p, const char *cursor, const struct sl_peer
 		p->scur = -1;
 	}
 	p->pcb = *cb;
+	p->started = (long long)time(NULL);
 	p->cursor = cursor ? strndup(cursor, strspn(cursor, "0123456789")) : NULL;
 	p->maxts = cursor ? strtoll(cursor, NULL, 10) : 0;
 	p->page = 1;

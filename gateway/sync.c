@@ -1388,7 +1388,7 @@ static void build_sightings(struct sl_ledger *l, struct claim_job *j, json_t **p
 		struct push_event *pe, *grown = realloc(j->evs, (j->nevs + 1) * sizeof(*j->evs));
 		json_t *s;
 
-		if (!grown) /* out of memory: the rows stay uncovered and are settled below */
+		if (!grown) /* out of memory: see below */
 			break;
 		j->evs = grown;
 		pe = &j->evs[j->nevs];
@@ -1405,16 +1405,24 @@ static void build_sightings(struct sl_ledger *l, struct claim_job *j, json_t **p
 		pe->event = json_pack("{s:{s:s,s:O}}", "x_sluice_sightings", "event_uuid", key,
 		                      "Sighting", list);
 		if (!pe->event) {
-			for (k = 0; k < pe->nrows; k++)
-				covered[pe->rows[k]] = false;
+			for (k = 0; k < pe->nrows; k++) {
+				claim_settle(l, j, pe->rows[k], SL_PEER_PUSH_RETRY, "out of memory", 5);
+				covered[pe->rows[k]] = true;
+			}
 			free(pe->rows);
 			pe->rows = NULL;
 			break;
 		}
 		j->nevs++;
 	}
-	for (i = 0; sg && i < j->nwork; i++)
+	/* out of memory above: what was to go (x_row still set) comes back later, never as sent */
+	for (i = 0; sg && i < j->nwork; i++) {
+		if (sg[i] && !covered[i] && json_object_get(sg[i], "x_row")) {
+			claim_settle(l, j, i, SL_PEER_PUSH_RETRY, "out of memory", 5);
+			covered[i] = true;
+		}
 		json_decref(sg[i]);
+	}
 	free(sg);
 	free(targets);
 	json_decref(of);
