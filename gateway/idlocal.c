@@ -57,30 +57,11 @@ static void add_ids(json_t *ids, const json_t *o)
 	}
 }
 
-/* The former ids of the objects the map does not know, into cands. */
-static void add_former(json_t *cands, const json_t *objs, const json_t *map)
-{
-	const json_t *o, *c;
-	const char *id;
-	size_t i, j;
-
-	json_array_foreach(objs, i, o)
-	{
-		if (!(id = json_string_value(json_object_get(o, "id"))) || json_object_get(map, id))
-			continue;
-		json_array_foreach(former_ids(o), j, c)
-		{
-			const char *f = json_string_value(c);
-			if (f && strcmp(f, id) != 0 && strlen(f) < SL_LEDGER_ID_MAX)
-				json_object_set_new(cands, f, json_true());
-		}
-	}
-}
-
-/* An object the map does not know takes the first of its former ids the ledger holds; the pair
- * goes into the id map (a failed write is recognised through the ledger again next time). */
-static void recognise(struct sl_ledger *l, const char *peer, const json_t *objs, json_t *map,
-                      const json_t *known)
+/* For every object the map does not know, its former ids: without known, gathered into cands;
+ * with it, the first one the ledger holds becomes the object's id in the map, and the pair goes
+ * into the ledger's id map (a failed write is recognised through the ledger again next time). */
+static void former_pass(struct sl_ledger *l, const char *peer, const json_t *objs, json_t *map,
+                        json_t *cands, const json_t *known)
 {
 	const json_t *o, *c;
 	const char *id;
@@ -95,7 +76,13 @@ static void recognise(struct sl_ledger *l, const char *peer, const json_t *objs,
 			const char *f = json_string_value(c);
 			struct sl_err err = {0};
 
-			if (!f || strcmp(f, id) == 0 || !json_object_get(known, f))
+			if (!f || strcmp(f, id) == 0 || strlen(f) >= SL_LEDGER_ID_MAX)
+				continue;
+			if (!known) {
+				json_object_set_new(cands, f, json_true());
+				continue;
+			}
+			if (!json_object_get(known, f))
 				continue;
 			if (sl_ledger_idmap_put(l, peer, id, f, &err) < 0) {
 				/* see above */
@@ -135,7 +122,7 @@ int sl_idlocal_bundle(struct sl_ledger *l, const char *peer, json_t *bundle, str
 		rc = err->code ? err->code : SL_EDB;
 		goto out;
 	}
-	add_former(cands, objs, map);
+	former_pass(l, peer, objs, map, cands, NULL);
 	if (json_object_size(cands)) {
 		free(ids);
 		if (!(ids = keys_of(cands, &n))) {
@@ -146,7 +133,7 @@ int sl_idlocal_bundle(struct sl_ledger *l, const char *peer, json_t *bundle, str
 			rc = err->code ? err->code : SL_EDB;
 			goto out;
 		}
-		recognise(l, peer, objs, map, known);
+		former_pass(l, peer, objs, map, NULL, known);
 	}
 	json_array_foreach(objs, i, o)
 	{

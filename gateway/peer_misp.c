@@ -473,6 +473,17 @@ static void push_finish(struct sl_peer *p, enum sl_peer_push_result res, const s
 
 static int push_send(struct sl_peer *p, struct sl_err *err);
 
+/* A push the peer answered with an error status: 5xx and the retryable 4xx come back later, and
+ * so do 401/403 (the key or its role is wrong, not the item: retried with backoff and the breaker
+ * until an operator fixes the key, never parked); any other 4xx refuses the item for good. */
+static enum sl_peer_push_result refusal(const struct sl_http_response *r)
+{
+	return r->status >= 500 || r->status == 401 || r->status == 403 ||
+	               sl_backoff_status_retryable(r->status)
+	           ? SL_PEER_PUSH_RETRY
+	           : SL_PEER_PUSH_PERMANENT;
+}
+
 static bool body_says(const struct sl_http_response *r, const char *what)
 {
 	return r->body && strstr(r->body, what) != NULL;
@@ -503,14 +514,7 @@ static void on_push(const struct sl_http_response *r, void *arg)
 		}
 		sl_err_set(&err, SL_ENET, p->cfg->name, "%s: http %d: %.120s", req, r->status,
 		           r->body ? r->body : "");
-		/* 401/403 say the key or its role is wrong, not the event: retried with backoff
-		 * (and the breaker) until an operator fixes the key, never parked. */
-		push_finish(p,
-		            r->status >= 500 || r->status == 401 || r->status == 403 ||
-		                    sl_backoff_status_retryable(r->status)
-		                ? SL_PEER_PUSH_RETRY
-		                : SL_PEER_PUSH_PERMANENT,
-		            &err, retry_after(r));
+		push_finish(p, refusal(r), &err, retry_after(r));
 		return;
 	}
 	v = answer_json(p, req, r, &err);
@@ -569,12 +573,7 @@ static void on_delete(const struct sl_http_response *r, void *arg)
 	if (r->error == SL_HTTP_ESTATUS && r->status != 404) {
 		sl_err_set(&err, SL_ENET, p->cfg->name, "%s: http %d: %.120s", req, r->status,
 		           r->body ? r->body : "");
-		push_finish(p,
-		            r->status >= 500 || r->status == 401 || r->status == 403 ||
-		                    sl_backoff_status_retryable(r->status)
-		                ? SL_PEER_PUSH_RETRY
-		                : SL_PEER_PUSH_PERMANENT,
-		            &err, retry_after(r));
+		push_finish(p, refusal(r), &err, retry_after(r));
 		return;
 	}
 	if (r->error != SL_HTTP_OK && r->error != SL_HTTP_ESTATUS) {
@@ -620,12 +619,7 @@ static void on_sightings(const struct sl_http_response *r, void *arg)
 	if (r->error == SL_HTTP_ESTATUS) {
 		sl_err_set(&err, SL_ENET, p->cfg->name, "%s: http %d: %.120s", req, r->status,
 		           r->body ? r->body : "");
-		push_finish(p,
-		            r->status >= 500 || r->status == 401 || r->status == 403 ||
-		                    sl_backoff_status_retryable(r->status)
-		                ? SL_PEER_PUSH_RETRY
-		                : SL_PEER_PUSH_PERMANENT,
-		            &err, retry_after(r));
+		push_finish(p, refusal(r), &err, retry_after(r));
 		return;
 	}
 	if (!(v = answer_json(p, req, r, &err))) {

@@ -645,3 +645,17 @@ void sl_map_tags(struct sl_map_ctx *c, json_t *obj, const json_t *tags)
 	if (conf >= 0)
 		json_object_set_new(obj, "confidence", json_integer(conf));
 }
+
+int sl_map_iso_epoch(const char *s, char out[24])
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+	                 &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	snprintf(out, 24, "%lld", (long long)timegm(&tm));
+	return 0;
+}

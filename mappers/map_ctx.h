@@ -86,6 +86,9 @@ int sl_map_check_list(struct sl_map_ctx *c, const json_t *ev, const char *key);
 int sl_map_ts(struct sl_map_ctx *c, const json_t *v, int sdo, char out[SL_TS_MAX]);
 /* ISO-8601 datetime with offset (MISP first_seen) -> "...Z" in UTC. Returns 0 or -1. */
 int sl_map_iso_ts(const char *s, char out[SL_TS_MAX]);
+/* A STIX timestamp ("2023-11-15T01:13:20.000Z") -> MISP's epoch seconds as text ("1700010800"),
+ * the fraction dropped. Returns 0, or -1 when it does not parse. */
+int sl_map_iso_epoch(const char *s, char out[24]);
 
 /* An object of string members from kv (key, value, key, value, ..., NULL), in that order: what
  * json_pack("{s:s, ...}") builds, without parsing a format. NULL when a value is not valid UTF-8 or

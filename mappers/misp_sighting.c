@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "map_ctx.h"
 #include "stix_id.h"
 
 static const char *jstr(const json_t *o, const char *k)
@@ -95,21 +96,6 @@ json_t *sl_misp_sighting_to_stix(const json_t *s, const char *ind, const char *o
 	return o;
 }
 
-/* "2023-11-15T01:13:20.000Z" -> "1700010800"; -1 when it does not parse. */
-static int iso_epoch(const char *s, char out[24])
-{
-	struct tm tm;
-
-	memset(&tm, 0, sizeof(tm));
-	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-	                 &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
-		return -1;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	snprintf(out, 24, "%lld", (long long)timegm(&tm));
-	return 0;
-}
-
 json_t *sl_stix_sighting_to_misp(const json_t *o, struct sl_err *err)
 {
 	const char *t = jstr(o, "type"), *id = jstr(o, "id"), *target, *au, *u;
@@ -137,7 +123,7 @@ json_t *sl_stix_sighting_to_misp(const json_t *o, struct sl_err *err)
 	               opinion ? "1" : "0");
 	if (!sg)
 		return sl_err_set(err, SL_ENOMEM, id, "out of memory"), NULL;
-	if (iso_epoch(jstr(o, "created"), ts) == 0)
+	if (sl_map_iso_epoch(jstr(o, "created"), ts) == 0)
 		json_object_set_new(sg, "date_sighting", json_string(ts));
 	json_object_set_new(sg, "source", json_string(!opinion && jstr(o, "description")
 	                                                  ? jstr(o, "description")

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "map_ctx.h"
 #include "stix2misp_pattern.h"
 #include "stix_id.h"
 
@@ -77,24 +78,10 @@ static const char *uuid_of(const char *id)
 	return p ? p + 2 : NULL;
 }
 
-/* "2023-11-15T01:13:20.000Z" -> "1700010800"; 0 when it does not parse. */
-static int iso_epoch(const char *s, char out[24])
-{
-	struct tm tm;
-	memset(&tm, 0, sizeof(tm));
-	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-	                 &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
-		return -1;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	snprintf(out, 24, "%lld", (long long)timegm(&tm));
-	return 0;
-}
-
 static void set_ts(json_t *dst, const char *key, const char *iso)
 {
 	char buf[24];
-	if (iso_epoch(iso, buf) == 0)
+	if (sl_map_iso_epoch(iso, buf) == 0)
 		json_object_set_new(dst, key, json_string(buf));
 }
 
@@ -667,8 +654,8 @@ static void seen_times(json_t *a, const json_t *od)
 	const char *m = jstr(od, "modified");
 	/* misp-stix writes the timestamp there when first_seen/last_seen are absent */
 	char fe[24], le[24], me[24];
-	if (f && l && m && iso_epoch(f, fe) == 0 && iso_epoch(l, le) == 0 &&
-	    iso_epoch(m, me) == 0 && (strcmp(fe, me) != 0 || strcmp(le, me) != 0)) {
+	if (f && l && m && sl_map_iso_epoch(f, fe) == 0 && sl_map_iso_epoch(l, le) == 0 &&
+	    sl_map_iso_epoch(m, me) == 0 && (strcmp(fe, me) != 0 || strcmp(le, me) != 0)) {
 		json_object_set_new(a, "first_seen", json_string(f));
 		json_object_set_new(a, "last_seen", json_string(l));
 	}
