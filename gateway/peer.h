@@ -25,7 +25,9 @@ struct sl_peer; /* one connector instance, owned by whoever called ops->create *
  *   Or {"x_sluice_sightings": {"event_uuid": "<uuid>", "Sighting": [{"uuid", "attribute_uuid",
  *   "date_sighting", "type", "source"}, ...]}}: sightings of attributes of an event the peer
  *   already holds, sent alone (MISP's /sightings/bulkSaveSightings; a sighting the peer holds
- *   already is skipped there, so a re-push is harmless). A pulled item may instead be
+ *   already is skipped there, so a re-push is harmless). Or {"x_sluice_delete_event": "<uuid>"}:
+ *   the event was withdrawn (its report or grouping revoked) and is deleted at the peer; one the
+ *   peer does not hold counts as gone. A pulled item may instead be
  *   {"Sighting": {..., "Attribute": {"uuid", ...}, "Event": {"uuid", ...}}}: a sighting recorded
  *   at the peer on its own (its event's timestamp did not change); origin is its event's uuid.
  *

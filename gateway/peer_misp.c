@@ -669,6 +669,30 @@ static int push_sightings(struct sl_peer *p, const json_t *item, struct sl_err *
 	return rc;
 }
 
+/* A withdrawn event deleted: 200, or 404 (MISP's "Invalid event": gone already, or never sent). */
+static void on_event_delete(const struct sl_http_response *r, void *arg)
+{
+	struct sl_peer *p = arg;
+	struct sl_err err = {0};
+	char req[96];
+
+	p->xfer = NULL;
+	snprintf(req, sizeof(req), "POST /events/delete/%s", p->uuid);
+	if (r->error == SL_HTTP_ESTATUS && r->status != 404) {
+		sl_err_set(&err, SL_ENET, p->cfg->name, "%s: http %d: %.120s", req, r->status,
+		           r->body ? r->body : "");
+		push_finish(p, refusal(r), &err, retry_after(r));
+		return;
+	}
+	if (r->error != SL_HTTP_OK && r->error != SL_HTTP_ESTATUS) {
+		sl_err_set(&err, SL_ENET, p->cfg->name, "%s: %s", req,
+		           sl_http_error_name(r->error));
+		push_finish(p, SL_PEER_PUSH_RETRY, &err, retry_after(r));
+		return;
+	}
+	push_finish(p, SL_PEER_PUSH_SENT, NULL, -1);
+}
+
 static int misp_push(struct sl_peer *p, const json_t *item, sl_peer_push_done done, void *arg,
                      struct sl_err *err)
 {
@@ -707,6 +731,21 @@ static int misp_push(struct sl_peer *p, const json_t *item, sl_peer_push_done do
 			json_decref(p->event);
 			p->event = NULL;
 		}
+		return rc;
+	}
+	if (!ev && json_is_string(json_object_get(item, "x_sluice_delete_event"))) {
+		const char *u = json_string_value(json_object_get(item, "x_sluice_delete_event"));
+		char path[96];
+		if (!is_uuid(u))
+			return sl_err_set(err, SL_EINVAL, p->cfg->name,
+			                  "x_sluice_delete_event: not an event uuid");
+		snprintf(p->uuid, sizeof(p->uuid), "%s", u);
+		snprintf(path, sizeof(path), "/events/delete/%s", u);
+		p->pdone = done;
+		p->parg = arg;
+		p->pushing = true;
+		if ((rc = start(p, "POST", path, "{}", on_event_delete, err)) < 0)
+			p->pushing = false;
 		return rc;
 	}
 	if (!ev && json_is_object(json_object_get(item, "x_sluice_sightings"))) {

@@ -1242,6 +1242,13 @@ static void build_orphans(struct sl_ledger *l, struct claim_job *j, json_t **pay
 		j->evs = grown;
 		pe = &j->evs[j->nevs];
 		memset(pe, 0, sizeof(*pe));
+		/* a withdrawn event (its container revoked: deleted at the peer by its own row) has
+		 * no place for them: they are settled with the rest below, never rebuilt into it */
+		if (json_is_true(json_object_get(stored, "revoked"))) {
+			json_decref(stored);
+			json_decref(ctx_c);
+			continue;
+		}
 
 		/* Only rows newer than the container's version changed on their own: the others
 		 * came with that version, which its own row carries (earlier or later) with its
@@ -1477,6 +1484,24 @@ static void build_misp(struct sl_ledger *l, struct claim_job *j)
 
 		if (!pay[i] || !is_container(j->work[i].id))
 			continue;
+		if (json_is_true(json_object_get(pay[i], "revoked"))) {
+			/* the container withdrawn (a deletion at OpenCTI, a partner's revoked report):
+			 * MISP has no revoked event; the event is deleted at the peer */
+			const char *u = strstr(j->work[i].id, "--");
+			pe = &j->evs[j->nevs];
+			pe->rows = calloc(1, sizeof(*pe->rows));
+			pe->event = pe->rows ? json_pack("{s:s}", "x_sluice_delete_event", u + 2) : NULL;
+			if (!pe->event) {
+				free(pe->rows);
+				pe->rows = NULL;
+				claim_settle(l, j, i, SL_PEER_PUSH_RETRY, "out of memory", 5);
+			} else {
+				pe->rows[pe->nrows++] = i;
+				j->nevs++;
+			}
+			covered[i] = true;
+			continue;
+		}
 		pe = &j->evs[j->nevs];
 		pe->rows = calloc(j->nwork, sizeof(*pe->rows));
 		objs = json_array();
@@ -1760,6 +1785,11 @@ static const char *item_name(const struct speer *p, const struct push_event *pe,
 {
 	if (p->ops->items == SL_PEER_ITEM_STIX) {
 		snprintf(buf, 64, "bundle of %zu objects", pe->nrows);
+		return buf;
+	}
+	if (json_object_get(pe->event, "x_sluice_delete_event")) {
+		snprintf(buf, 64, "deletion of event %.36s",
+		         json_string_value(json_object_get(pe->event, "x_sluice_delete_event")));
 		return buf;
 	}
 	if (json_object_get(pe->event, "x_sluice_sightings")) {

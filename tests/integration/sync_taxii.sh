@@ -5,7 +5,8 @@
 # deletion of the attribute; MISP's events reach the partner exactly as the audit says the policy
 # allowed; a sighting the partner made of MISP's indicator reaches MISP alone, once, and one made
 # on MISP reaches the partner alone, with the event's TLP; a domain deleted on MISP reaches the
-# partner as its revoked version; what sluice
+# partner as its revoked version; the partner's withdrawn (revoked) report deletes MISP's copy of
+# its event; what sluice
 # pushed to the partner and reads back from it is never pushed again, to the partner or back to
 # MISP, and the sync settles.
 set -u
@@ -80,6 +81,7 @@ for _ in $(seq 150); do
 	[ "$(misp_dump | "$py" -c "import json,sys; print(json.load(sys.stdin)['deliveries'].get('8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f',{}).get('applied',0))")" = 3 ] && break
 	sleep 0.2
 done
+misp_dump >"$tmp/misp_mid.json" # MISP's copy of the partner's report, before it is withdrawn
 # The partner saw one of MISP's own indicators: the sighting reaches MISP alone (the event does not
 # change), as MISP's own sync sends sightings, once, and never goes back to the partner.
 curl -s -XPOST "${url_p%/}/_test/add" -d '{"collection": "91a7b528-80eb-42ed-a74d-c6fbd5a26116",
@@ -115,6 +117,20 @@ sys.exit(0 if any(o['id'] == 'indicator--7a1c3e10-5b2d-4f6e-9a01-1c2d3e4f5b01' a
                   for o in objs) else 1)" && break
 	sleep 0.2
 done
+# Last, the partner withdraws its report (a revoked version): MISP has no revoked event, so its
+# copy is deleted, once.
+"$py" - "$src/fixtures/sync/taxii-partner.json" <<'PY' >"$tmp/withdraw.json"
+import json, sys
+c = json.load(open(sys.argv[1]))["collections"][0]
+r = next(x for x in c["objects"] if x["id"] == "report--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f")
+r.update(modified="2026-11-05T09:00:00.000Z", revoked=True)
+print(json.dumps({"collection": c["id"], "objects": [r]}))
+PY
+curl -s -XPOST "${url_p%/}/_test/add" -d "@$tmp/withdraw.json" >/dev/null
+for _ in $(seq 150); do
+	[ "$(misp_dump | "$py" -c "import json,sys; print(json.load(sys.stdin)['deliveries'].get('8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f',{}).get('deleted',0))")" = 1 ] && break
+	sleep 0.2
+done
 # Let both peers be polled twice more after that: anything echoing would show by then.
 sleep 11
 kill -TERM $run
@@ -145,10 +161,13 @@ green, red = "8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f", "8e2e2d2b-17d4-4cbf-938f-98
 if dl.get(green, {}).get("applied") != 3:
     fail("the partner's TLP:GREEN report, its edited and its revoked indicator did not reach MISP "
          "exactly once each: %r" % dl.get(green))
-ev = [e["Event"] for e in misp["events"] if e["Event"]["uuid"] == green]
+mid = json.load(open(d + "/misp_mid.json"))
+ev = [e["Event"] for e in mid["events"] if e["Event"]["uuid"] == green]
 vals = sorted((a["value"], bool(a.get("deleted"))) for a in (ev[0].get("Attribute", []) if ev else []))
 if vals != [("partner-evil-v2.example", True)]:
     fail("MISP's copy of the partner report holds %r, not the edited indicator, soft-deleted" % vals)
+if any(e["Event"]["uuid"] == green for e in misp["events"]) or dl.get(green, {}).get("deleted") != 1:
+    fail("the partner's withdrawn report was not deleted at MISP once: %r" % dl.get(green))
 if red in dl:
     fail("the partner's TLP:RED report reached MISP: %r" % dl[red])
 sg = [x for x in misp.get("sightings", []) if x.get("uuid") == "5a1d0c3e-2b7f-4c1a-9d3e-6f7a8b9c0d1e"]

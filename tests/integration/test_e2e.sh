@@ -339,8 +339,7 @@ for p, dest in MISP.items():
         # A version the peer already held, sent again (an echo to its origin, a repeat) is an edit
         # MISP refuses as not newer. "rejected" also counts the add answered "already exists"
         # that precedes every edit sluice makes, so: not newer = rejected - adds after the first.
-        # (Events whose container OpenCTI deleted are left out: sluice cannot delete in MISP and
-        # sends the deletion as an edit of the same second, which MISP refuses.)
+        # (Events whose container OpenCTI deleted are left out: their deletion is checked below.)
         # An event's origin never gets it back (the echo that starts a ping-pong): while no other
         # peer has made a version of it, the origin's only writes to it are its analysts' edits.
         own = u in seeded.get(p, ())
@@ -392,9 +391,16 @@ for p in "gw":
             bad.append("%s holds %s under OpenCTI's id, not sluice's %s" % (dest, i, sorted(ours)))
 
 # --- Deletions on OpenCTI: a STIX destination that received the object holds, as its newest
-# version, the revoked one (or nothing). (MISP destinations: see docs/testing.md, not propagated.)
+# version, the revoked one (or nothing); a MISP destination no longer holds the event of a deleted
+# report (MISP has no revoked event: sluice deletes it there).
 for i in deleted:
     aliases = set(seen_ids.get(i, [i]))
+    if i.startswith(("report--", "grouping--")):
+        for p in "abc":
+            held = [e["Event"]["uuid"] for e in dump[p]["events"]
+                    if any(uuid_of(a) == e["Event"]["uuid"] for a in aliases)]
+            if held:
+                bad.append("%s still holds event %s, whose report OpenCTI deleted" % (MISP[p], held[0]))
     if i in octi_seed and any(a in got_o for a in aliases):
         bad.append("opencti still holds %s after its analyst deleted it" % i)
     for p in "gw":
