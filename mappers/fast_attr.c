@@ -182,90 +182,22 @@ static void raw(struct wr *w, const char *s, size_t n)
 
 #define LIT(c, s) raw(c, s, sizeof(s) - 1)
 
-#define ONES 0x0101010101010101ULL
-#define HIGHS 0x8080808080808080ULL
-
-/* any of 8 bytes below 0x20, '"', '\\' or non-ASCII */
-static int special8(const unsigned char *q)
-{
-	uint64_t x, a, b;
-
-	memcpy(&x, q, 8);
-	a = x ^ (ONES * '"');
-	b = x ^ (ONES * '\\');
-	return (((x - ONES * 0x20) | (a - ONES) | (b - ONES)) & ~x & HIGHS) != 0 ||
-	       (x & HIGHS) != 0;
-}
-
-/* a JSON string from the event, escaped as json_dumps escapes it (stix_emit's put_string rules:
- * short escapes, \u00XX in upper case for other control characters, UTF-8 as is and checked) */
+/* a JSON string from the event, escaped as json_dumps escapes it (sl_json_escape: short escapes,
+ * \u00XX in upper case for other control characters, UTF-8 as is and checked) */
 static void str(struct wr *w, const char *str, size_t n)
 {
-	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0;
-	char *o;
+	size_t k;
 
 	if (w->n + 6 * n + 2 > w->cap && grow(w, 6 * n + 2))
 		return;
-	o = w->p + w->n;
-	*o++ = '"';
-	while (i < n) {
-		while (i + 8 <= n && !special8(s + i)) {
-			memcpy(o, s + i, 8);
-			o += 8;
-			i += 8;
-		}
-		if (i >= n)
-			break;
-		unsigned ch = s[i];
-		if (ch >= 0x80) {
-			size_t l = sl_json_utf8_seq(s + i, n - i);
-			if (!l) {
-				w->bad_utf8 = 1;
-				return;
-			}
-			memcpy(o, s + i, l);
-			o += l;
-			i += l;
-			continue;
-		}
-		i++;
-		if (ch >= 0x20 && ch != '"' && ch != '\\') {
-			*o++ = (char)ch;
-			continue;
-		}
-		*o++ = '\\';
-		switch (ch) {
-		case '"':
-			*o++ = '"';
-			break;
-		case '\\':
-			*o++ = '\\';
-			break;
-		case '\b':
-			*o++ = 'b';
-			break;
-		case '\f':
-			*o++ = 'f';
-			break;
-		case '\n':
-			*o++ = 'n';
-			break;
-		case '\r':
-			*o++ = 'r';
-			break;
-		case '\t':
-			*o++ = 't';
-			break;
-		default:
-			memcpy(o, "u00", 3);
-			o[3] = "0123456789ABCDEF"[ch >> 4];
-			o[4] = "0123456789ABCDEF"[ch & 15];
-			o += 5;
-		}
+	w->p[w->n++] = '"';
+	if ((k = sl_json_escape(w->p + w->n, str, n)) == SL_JSON_BAD_UTF8) {
+		w->n--; /* nothing of it written */
+		w->bad_utf8 = 1;
+		return;
 	}
-	*o++ = '"';
-	w->n = (size_t)(o - w->p);
+	w->n += k;
+	w->p[w->n++] = '"';
 }
 
 static void cstr(struct wr *c, const char *s)

@@ -2,6 +2,7 @@
 #include "json.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -199,4 +200,94 @@ size_t sl_json_utf8_seq(const unsigned char *s, size_t n)
 	    (len == 4 && v < 0x10000))
 		return 0;
 	return len;
+}
+
+/* 1: the byte needs an escape; 2: it starts a multi-byte sequence; 0: copied as is */
+static const unsigned char esc_cls[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+};
+
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* Whether any of 8 bytes is below 0x20, '"', '\\' or non-ASCII (exact, no false negatives). */
+static int special8(const unsigned char *p)
+{
+	uint64_t w, q, b;
+
+	memcpy(&w, p, 8);
+	q = w ^ (ONES * '"');
+	b = w ^ (ONES * '\\');
+	return (((w - ONES * 0x20) | (q - ONES) | (b - ONES)) & ~w & HIGHS) != 0 ||
+	       (w & HIGHS) != 0;
+}
+
+size_t sl_json_escape(char *out, const char *str, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0, run = 0;
+	char *o = out;
+
+	while (i < n) {
+		unsigned k;
+		/* eight plain bytes at a time: ids, timestamps and patterns are ASCII */
+		while (i + 8 <= n && !special8(s + i))
+			i += 8;
+		if (i >= n)
+			break;
+		k = esc_cls[s[i]];
+		if (k == 0) {
+			i++;
+			continue;
+		}
+		if (k == 2) {
+			size_t l = sl_json_utf8_seq(s + i, n - i);
+			if (!l)
+				return SL_JSON_BAD_UTF8;
+			i += l;
+			continue;
+		}
+		memcpy(o, str + run, i - run);
+		o += i - run;
+		*o++ = '\\';
+		switch (s[i]) {
+		case '"':
+			*o++ = '"';
+			break;
+		case '\\':
+			*o++ = '\\';
+			break;
+		case '\b':
+			*o++ = 'b';
+			break;
+		case '\f':
+			*o++ = 'f';
+			break;
+		case '\n':
+			*o++ = 'n';
+			break;
+		case '\r':
+			*o++ = 'r';
+			break;
+		case '\t':
+			*o++ = 't';
+			break;
+		default:
+			memcpy(o, "u00", 3);
+			o[3] = "0123456789ABCDEF"[s[i] >> 4];
+			o[4] = "0123456789ABCDEF"[s[i] & 15];
+			o += 5;
+		}
+		run = ++i;
+	}
+	memcpy(o, str + run, n - run);
+	o += n - run;
+	return (size_t)(o - out);
 }

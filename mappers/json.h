@@ -1,5 +1,6 @@
 /* json.h — bounded JSON input: every document sluice reads from outside passes through here, so size and
- * nesting limits hold everywhere, and errors name the line, column and byte offset. */
+ * nesting limits hold everywhere, and errors name the line, column and byte offset; and the two
+ * rules the fast paths share with jansson (UTF-8 checks, string escapes). */
 #ifndef SL_JSON_H
 #define SL_JSON_H
 
@@ -36,5 +37,12 @@ int sl_json_depth_ok(const json_t *v, int max_depth);
  * rules (no overlong forms, no surrogates, nothing above U+10FFFF), so fast paths accept and emit
  * exactly what jansson does. */
 size_t sl_json_utf8_seq(const unsigned char *s, size_t n);
+
+/* s[0..n) as the inside of a JSON string, exactly as jansson's json_dumps writes it (short escapes,
+ * \u00XX in upper case for the other control characters, UTF-8 as is and checked), into out,
+ * which has room for 6 * n bytes. Returns the bytes written, or SL_JSON_BAD_UTF8 when s is not
+ * valid UTF-8 (json_dumps refuses it too). The fast paths that write JSON text share it. */
+#define SL_JSON_BAD_UTF8 ((size_t)-1)
+size_t sl_json_escape(char *out, const char *s, size_t n);
 
 #endif

@@ -103,105 +103,32 @@ static int putc1(struct sl_stix_emit *e, char ch)
 	return 0;
 }
 
-/* 1: the byte needs an escape; 2: it starts a multi-byte sequence; 0: copy as is */
-static const unsigned char cls[256] = {
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-};
-
-#define ONES 0x0101010101010101ULL
-#define HIGHS 0x8080808080808080ULL
-
-/* Whether any of 8 bytes is below 0x20, '"', '\\' or non-ASCII (exact, no false negatives). */
-static int special8(const unsigned char *p)
-{
-	uint64_t w, q, b;
-
-	memcpy(&w, p, 8);
-	q = w ^ (ONES * '"');
-	b = w ^ (ONES * '\\');
-	return (((w - ONES * 0x20) | (q - ONES) | (b - ONES)) & ~w & HIGHS) != 0 ||
-	       (w & HIGHS) != 0;
-}
-
+/* s[0..n) as a JSON string, as json_dumps writes it (sl_json_escape). */
 static int put_string(struct sl_stix_emit *e, const char *str, size_t n)
 {
-	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0, run = 0;
+	size_t k;
+	char *tmp;
 	int r;
 
-	/* room for the worst case (every byte a \u00XX) when the bound allows it, so the common
-	 * case never reallocates; else at least the bytes themselves, growing as escapes come */
-	size_t worst = n <= (e->max - e->len) / 6 ? 6 * n + 2 : n + 2;
-	if ((r = reserve(e, worst)) != 0)
-		return r;
-	e->buf[e->len++] = '"';
-	while (i < n) {
-		/* eight plain bytes at a time: most of a STIX object is ids, timestamps and ASCII
-		 */
-		while (i + 8 <= n && !special8(s + i))
-			i += 8;
-		if (i >= n)
-			break;
-		unsigned k = cls[s[i]];
-		if (k == 0) {
-			i++;
-			continue;
-		}
-		if (k == 2) {
-			size_t l = sl_json_utf8_seq(s + i, n - i);
-			if (!l)
-				return SL_EINVAL;
-			i += l;
-			continue;
-		}
-		/* flush the plain run, then the escape */
-		if ((r = put(e, str + run, i - run)) != 0)
+	/* room for the worst case (every byte a \u00XX) when the bound allows it: the escapes are
+	 * written in place; near the bound, into a scratch block, and the bound decides */
+	if (n <= (e->max - e->len) / 6) {
+		if ((r = reserve(e, 6 * n + 2)) != 0)
 			return r;
-		char esc[8];
-		size_t el = 2;
-		esc[0] = '\\';
-		switch (s[i]) {
-		case '"':
-			esc[1] = '"';
-			break;
-		case '\\':
-			esc[1] = '\\';
-			break;
-		case '\b':
-			esc[1] = 'b';
-			break;
-		case '\f':
-			esc[1] = 'f';
-			break;
-		case '\n':
-			esc[1] = 'n';
-			break;
-		case '\r':
-			esc[1] = 'r';
-			break;
-		case '\t':
-			esc[1] = 't';
-			break;
-		default:
-			memcpy(esc + 1, "u00", 3);
-			esc[4] = "0123456789ABCDEF"[s[i] >> 4];
-			esc[5] = "0123456789ABCDEF"[s[i] & 15];
-			el = 6;
-		}
-		if ((r = put(e, esc, el)) != 0)
-			return r;
-		run = ++i;
+		e->buf[e->len++] = '"';
+		if ((k = sl_json_escape(e->buf + e->len, str, n)) == SL_JSON_BAD_UTF8)
+			return SL_EINVAL;
+		e->len += k;
+		return putc1(e, '"');
 	}
-	if ((r = put(e, str + run, n - run)) != 0)
-		return r;
-	return putc1(e, '"');
+	if (n > SIZE_MAX / 6 || !(tmp = malloc(6 * n + 1)))
+		return SL_ENOMEM;
+	k = sl_json_escape(tmp, str, n);
+	r = k == SL_JSON_BAD_UTF8 ? SL_EINVAL : putc1(e, '"');
+	if (r == 0)
+		r = put(e, tmp, k);
+	free(tmp);
+	return r ? r : putc1(e, '"');
 }
 
 static int put_integer(struct sl_stix_emit *e, json_int_t v)

@@ -65,100 +65,18 @@ static int put1(struct sl_payload_buf *b, char c)
 	return 0;
 }
 
-/* 1: the byte needs an escape; 2: it starts a multi-byte sequence; 0: copied as is */
-static const unsigned char cls[256] = {
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-};
-
-#define ONES 0x0101010101010101ULL
-#define HIGHS 0x8080808080808080ULL
-
-/* Whether any of 8 bytes is below 0x20, '"', '\\' or non-ASCII (exact, no false negatives). */
-static int special8(const unsigned char *p)
-{
-	uint64_t w, q, b;
-
-	memcpy(&w, p, 8);
-	q = w ^ (ONES * '"');
-	b = w ^ (ONES * '\\');
-	return (((w - ONES * 0x20) | (q - ONES) | (b - ONES)) & ~w & HIGHS) != 0 ||
-	       (w & HIGHS) != 0;
-}
-
-/* s[0..n) as the inside of a JSON string, as json_dumps writes it (escapes of jansson 2.x, UTF-8
- * passed through, invalid UTF-8 refused). */
+/* s[0..n) as the inside of a JSON string, as json_dumps writes it (sl_json_escape: escapes of
+ * jansson 2.x, UTF-8 passed through, invalid UTF-8 refused). */
 static int put_chars(struct sl_payload_buf *b, const char *str, size_t n)
 {
-	const unsigned char *s = (const unsigned char *)str;
-	size_t i, run = 0;
-	char *o;
+	size_t k;
 
 	/* the worst case (every byte a \u00XX): no check per byte */
 	if (n > SIZE_MAX / 8 || reserve(b, 6 * n) != 0)
 		return SL_ENOMEM;
-	o = b->p + b->len;
-	for (i = 0; i < n;) {
-		unsigned k;
-		/* eight plain bytes at a time: ids, timestamps, patterns are ASCII */
-		while (i + 8 <= n && !special8(s + i))
-			i += 8;
-		if (i >= n)
-			break;
-		k = cls[s[i]];
-		if (k == 0) {
-			i++;
-			continue;
-		}
-		if (k == 2) {
-			size_t l = sl_json_utf8_seq(s + i, n - i);
-			if (!l)
-				return SL_EINVAL;
-			i += l;
-			continue;
-		}
-		memcpy(o, str + run, i - run);
-		o += i - run;
-		*o++ = '\\';
-		switch (s[i]) {
-		case '"':
-			*o++ = '"';
-			break;
-		case '\\':
-			*o++ = '\\';
-			break;
-		case '\b':
-			*o++ = 'b';
-			break;
-		case '\f':
-			*o++ = 'f';
-			break;
-		case '\n':
-			*o++ = 'n';
-			break;
-		case '\r':
-			*o++ = 'r';
-			break;
-		case '\t':
-			*o++ = 't';
-			break;
-		default:
-			memcpy(o, "u00", 3);
-			o[3] = "0123456789ABCDEF"[s[i] >> 4];
-			o[4] = "0123456789ABCDEF"[s[i] & 15];
-			o += 5;
-		}
-		run = ++i;
-	}
-	memcpy(o, str + run, n - run);
-	o += n - run;
-	b->len = (size_t)(o - b->p);
+	if ((k = sl_json_escape(b->p + b->len, str, n)) == SL_JSON_BAD_UTF8)
+		return SL_EINVAL;
+	b->len += k;
 	return 0;
 }
 
