@@ -489,12 +489,56 @@ static bool body_says(const struct sl_http_response *r, const char *what)
 	return r->body && strstr(r->body, what) != NULL;
 }
 
+/* A push the peer did not answer with 2xx (gone_ok: nor 404, which then means the thing to delete
+ * is gone already), or did not answer at all: finished (refused, or to retry), true. */
+static bool push_failed(struct sl_peer *p, const char *req, const struct sl_http_response *r,
+                        bool gone_ok)
+{
+	struct sl_err err = {0};
+
+	if (r->error == SL_HTTP_ESTATUS && !(gone_ok && r->status == 404)) {
+		sl_err_set(&err, SL_ENET, p->cfg->name, "%s: http %d: %.120s", req, r->status,
+		           r->body ? r->body : "");
+		push_finish(p, refusal(r), &err, retry_after(r));
+		return true;
+	}
+	if (r->error != SL_HTTP_OK && r->error != SL_HTTP_ESTATUS) {
+		sl_err_set(&err, r->error == SL_HTTP_ETOO_LARGE ? SL_ELIMIT : SL_ENET, p->cfg->name,
+		           "%s: %s: %s", req, sl_http_error_name(r->error), r->err.msg);
+		push_finish(p, SL_PEER_PUSH_RETRY, &err, retry_after(r));
+		return true;
+	}
+	return false;
+}
+
+/* A 2xx answer to a save: sent when it is JSON holding key (an object, else a boolean), else to
+ * retry (an HTML login page with 200, another shape: not a save). */
+static void push_saved(struct sl_peer *p, const char *req, const struct sl_http_response *r,
+                       const char *key, bool object)
+{
+	struct sl_err err = {0};
+	json_t *v = answer_json(p, req, r, &err), *x;
+
+	if (!v) {
+		push_finish(p, SL_PEER_PUSH_RETRY, &err, retry_after(r));
+		return;
+	}
+	x = json_object_get(v, key);
+	if (object ? !json_is_object(x) : !json_is_boolean(x)) {
+		sl_err_set(&err, SL_EINVAL, p->cfg->name, "%s: answer holds no %s", req, key);
+		json_decref(v);
+		push_finish(p, SL_PEER_PUSH_RETRY, &err, -1);
+		return;
+	}
+	json_decref(v);
+	push_finish(p, SL_PEER_PUSH_SENT, NULL, -1);
+}
+
 static void on_push(const struct sl_http_response *r, void *arg)
 {
 	struct sl_peer *p = arg;
 	struct sl_err err = {0};
 	char req[128];
-	json_t *v;
 
 	p->xfer = NULL;
 	snprintf(req, sizeof(req), "POST /events/%s%s", p->editing ? "edit/" : "add",
@@ -512,26 +556,9 @@ static void on_push(const struct sl_http_response *r, void *arg)
 			push_finish(p, SL_PEER_PUSH_SENT, NULL, -1);
 			return;
 		}
-		sl_err_set(&err, SL_ENET, p->cfg->name, "%s: http %d: %.120s", req, r->status,
-		           r->body ? r->body : "");
-		push_finish(p, refusal(r), &err, retry_after(r));
-		return;
 	}
-	v = answer_json(p, req, r, &err);
-	if (!v) {
-		push_finish(p, SL_PEER_PUSH_RETRY, &err, retry_after(r));
-		return;
-	}
-	/* An HTML login page with 200 parses as nothing above; a JSON answer without the event is
-	 * not a save either. */
-	if (!json_is_object(json_object_get(v, "Event"))) {
-		sl_err_set(&err, SL_EINVAL, p->cfg->name, "%s: answer holds no Event", req);
-		json_decref(v);
-		push_finish(p, SL_PEER_PUSH_RETRY, &err, -1);
-		return;
-	}
-	json_decref(v);
-	push_finish(p, SL_PEER_PUSH_SENT, NULL, -1);
+	if (!push_failed(p, req, r, false))
+		push_saved(p, req, r, "Event", true);
 }
 
 static int push_send(struct sl_peer *p, struct sl_err *err)
@@ -570,18 +597,8 @@ static void on_delete(const struct sl_http_response *r, void *arg)
 
 	p->xfer = NULL;
 	snprintf(req, sizeof(req), "POST /attributes/delete/%s/1", u ? u : "?");
-	if (r->error == SL_HTTP_ESTATUS && r->status != 404) {
-		sl_err_set(&err, SL_ENET, p->cfg->name, "%s: http %d: %.120s", req, r->status,
-		           r->body ? r->body : "");
-		push_finish(p, refusal(r), &err, retry_after(r));
+	if (push_failed(p, req, r, true))
 		return;
-	}
-	if (r->error != SL_HTTP_OK && r->error != SL_HTTP_ESTATUS) {
-		sl_err_set(&err, SL_ENET, p->cfg->name, "%s: %s", req,
-		           sl_http_error_name(r->error));
-		push_finish(p, SL_PEER_PUSH_RETRY, &err, -1);
-		return;
-	}
 	p->del_next++;
 	if (delete_next(p, &err) < 0)
 		push_finish(p, SL_PEER_PUSH_RETRY, &err, -1);
@@ -610,32 +627,14 @@ static int delete_next(struct sl_peer *p, struct sl_err *err)
 static void on_sightings(const struct sl_http_response *r, void *arg)
 {
 	struct sl_peer *p = arg;
-	struct sl_err err = {0};
 	char req[128];
-	json_t *v;
 
 	p->xfer = NULL;
 	snprintf(req, sizeof(req), "POST /sightings/bulkSaveSightings/%s", p->uuid);
-	if (r->error == SL_HTTP_ESTATUS) {
-		sl_err_set(&err, SL_ENET, p->cfg->name, "%s: http %d: %.120s", req, r->status,
-		           r->body ? r->body : "");
-		push_finish(p, refusal(r), &err, retry_after(r));
-		return;
-	}
-	if (!(v = answer_json(p, req, r, &err))) {
-		push_finish(p, SL_PEER_PUSH_RETRY, &err, retry_after(r));
-		return;
-	}
 	/* {"saved": true|false, "success": "..."}: false means every one was held already or
-	 * names an attribute the peer lacks; an HTML page or another shape is not an answer */
-	if (!json_is_boolean(json_object_get(v, "saved"))) {
-		sl_err_set(&err, SL_EINVAL, p->cfg->name, "%s: answer holds no \"saved\"", req);
-		json_decref(v);
-		push_finish(p, SL_PEER_PUSH_RETRY, &err, -1);
-		return;
-	}
-	json_decref(v);
-	push_finish(p, SL_PEER_PUSH_SENT, NULL, -1);
+	 * names an attribute the peer lacks */
+	if (!push_failed(p, req, r, false))
+		push_saved(p, req, r, "saved", false);
 }
 
 static int push_sightings(struct sl_peer *p, const json_t *item, struct sl_err *err)
@@ -673,24 +672,12 @@ static int push_sightings(struct sl_peer *p, const json_t *item, struct sl_err *
 static void on_event_delete(const struct sl_http_response *r, void *arg)
 {
 	struct sl_peer *p = arg;
-	struct sl_err err = {0};
 	char req[96];
 
 	p->xfer = NULL;
 	snprintf(req, sizeof(req), "POST /events/delete/%s", p->uuid);
-	if (r->error == SL_HTTP_ESTATUS && r->status != 404) {
-		sl_err_set(&err, SL_ENET, p->cfg->name, "%s: http %d: %.120s", req, r->status,
-		           r->body ? r->body : "");
-		push_finish(p, refusal(r), &err, retry_after(r));
-		return;
-	}
-	if (r->error != SL_HTTP_OK && r->error != SL_HTTP_ESTATUS) {
-		sl_err_set(&err, SL_ENET, p->cfg->name, "%s: %s", req,
-		           sl_http_error_name(r->error));
-		push_finish(p, SL_PEER_PUSH_RETRY, &err, retry_after(r));
-		return;
-	}
-	push_finish(p, SL_PEER_PUSH_SENT, NULL, -1);
+	if (!push_failed(p, req, r, true))
+		push_finish(p, SL_PEER_PUSH_SENT, NULL, -1);
 }
 
 static int misp_push(struct sl_peer *p, const json_t *item, sl_peer_push_done done, void *arg,

@@ -25,21 +25,6 @@ static void ws(struct fp *p)
 		p->s++;
 }
 
-#define ONES 0x0101010101010101ULL
-#define HIGHS 0x8080808080808080ULL
-
-/* any of 8 bytes below 0x20, '"', '\\' or non-ASCII */
-static int special8(const unsigned char *q)
-{
-	uint64_t w, a, b;
-
-	memcpy(&w, q, 8);
-	a = w ^ (ONES * '"');
-	b = w ^ (ONES * '\\');
-	return (((w - ONES * 0x20) | (a - ONES) | (b - ONES)) & ~w & HIGHS) != 0 ||
-	       (w & HIGHS) != 0;
-}
-
 static int hex4(const unsigned char *s, unsigned *out)
 {
 	unsigned v = 0;
@@ -88,7 +73,7 @@ static int string(struct fp *p, const char **out, size_t *len)
 	int esc = 0;
 
 	for (;;) {
-		while (s + 8 <= end && !special8(s))
+		while (s + 8 <= end && !sl_json_special8(s))
 			s += 8;
 		if (s >= end)
 			return -1;

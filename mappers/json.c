@@ -214,21 +214,6 @@ static const unsigned char esc_cls[256] = {
     2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
 };
 
-#define ONES 0x0101010101010101ULL
-#define HIGHS 0x8080808080808080ULL
-
-/* Whether any of 8 bytes is below 0x20, '"', '\\' or non-ASCII (exact, no false negatives). */
-static int special8(const unsigned char *p)
-{
-	uint64_t w, q, b;
-
-	memcpy(&w, p, 8);
-	q = w ^ (ONES * '"');
-	b = w ^ (ONES * '\\');
-	return (((w - ONES * 0x20) | (q - ONES) | (b - ONES)) & ~w & HIGHS) != 0 ||
-	       (w & HIGHS) != 0;
-}
-
 size_t sl_json_escape(char *out, const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)str;
@@ -238,7 +223,7 @@ size_t sl_json_escape(char *out, const char *str, size_t n)
 	while (i < n) {
 		unsigned k;
 		/* eight plain bytes at a time: ids, timestamps and patterns are ASCII */
-		while (i + 8 <= n && !special8(s + i))
+		while (i + 8 <= n && !sl_json_special8(s + i))
 			i += 8;
 		if (i >= n)
 			break;

@@ -6,7 +6,9 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "err.h"
 
@@ -37,6 +39,36 @@ int sl_json_depth_ok(const json_t *v, int max_depth);
  * rules (no overlong forms, no surrogates, nothing above U+10FFFF), so fast paths accept and emit
  * exactly what jansson does. */
 size_t sl_json_utf8_seq(const unsigned char *s, size_t n);
+
+/* Whether any of the 8 bytes at p is below 0x20, '"', '\\' or non-ASCII (exact, no false
+ * negatives): lets the fast readers and writers skip plain runs 8 bytes at a time. */
+static inline int sl_json_special8(const unsigned char *p)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	uint64_t w, q, b;
+
+	memcpy(&w, p, 8);
+	q = w ^ (ones * '"');
+	b = w ^ (ones * '\\');
+	return (((w - ones * 0x20) | (q - ones) | (b - ones)) & ~w & highs) != 0 || (w & highs) != 0;
+}
+
+/* v in decimal, as json_dumps writes an integer: written at the end of buf, returns where it
+ * starts; *len its length. */
+static inline const char *sl_json_int_text(json_int_t v, char buf[24], size_t *len)
+{
+	char *p = buf + 24;
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	*len = (size_t)(buf + 24 - p);
+	return p;
+}
 
 /* s[0..n) as the inside of a JSON string, exactly as jansson's json_dumps writes it (short escapes,
  * \u00XX in upper case for the other control characters, UTF-8 as is and checked), into out,

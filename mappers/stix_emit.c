@@ -133,16 +133,11 @@ static int put_string(struct sl_stix_emit *e, const char *str, size_t n)
 
 static int put_integer(struct sl_stix_emit *e, json_int_t v)
 {
-	char tmp[24], *p = tmp + sizeof(tmp);
-	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	char tmp[24];
+	size_t n;
+	const char *p = sl_json_int_text(v, tmp, &n);
 
-	do {
-		*--p = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (v < 0)
-		*--p = '-';
-	return put(e, p, (size_t)(tmp + sizeof(tmp) - p));
+	return put(e, p, n);
 }
 
 /* Reals are rare in STIX output; jansson's own formatting (precision, ".0", exponent) is kept

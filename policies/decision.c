@@ -2941,6 +2941,23 @@ static struct cls *cls_cached(const struct sl_policy *cp, struct sl_policy_facts
 	return c;
 }
 
+/* What destination d does with f's personal data (act[k], the GDPR action for f->pii[k]), and
+ * whether f goes to it downgraded (MISP "connected communities" becomes "this community"): what
+ * fan_changed and fan_changed_text both apply. */
+static int fan_actions(const struct sl_policy_dest *d, const struct sl_policy_facts *f,
+                       unsigned char *act)
+{
+	size_t k;
+	int i;
+
+	for (k = 0; k < f->npii; k++)
+		act[k] = (unsigned char)d->gdpr[f->pii[k].cat];
+	for (i = 0; i < f->ndist; i++)
+		if (f->dist[i].level == 2 && d->kind == SL_DEST_MISP)
+			return 1;
+	return 0;
+}
+
 /* The changed object of f for slot s of its class (and the class's changes, with the first). */
 static json_t *fan_changed(struct fan *fan, struct cls *c, unsigned s, struct sl_policy_facts *f)
 {
@@ -2948,17 +2965,12 @@ static json_t *fan_changed(struct fan *fan, struct cls *c, unsigned s, struct sl
 	unsigned char sact[KEY_PII_MAX], *act = f->npii <= KEY_PII_MAX ? sact : malloc(f->npii);
 	struct outcome o = {SL_POLICY_ALLOW_CHANGED, 0, act};
 	json_t *obj = NULL, *changes = NULL;
-	size_t k;
-	int i, r = SL_ENOMEM;
+	int r = SL_ENOMEM;
 
 	if (!act ||
 	    (!__atomic_load_n(&c->changes[s], __ATOMIC_ACQUIRE) && !(changes = json_array())))
 		goto done;
-	for (k = 0; k < f->npii; k++)
-		act[k] = (unsigned char)d->gdpr[f->pii[k].cat];
-	for (i = 0; i < f->ndist; i++)
-		if (f->dist[i].level == 2 && d->kind == SL_DEST_MISP)
-			o.downgrade = 1;
+	o.downgrade = fan_actions(d, f, act);
 	/* copy on write: unchanged parts stay shared with the input */
 	obj = json_incref(f->obj);
 	r = fan_apply_pii(d, f, act, &obj, changes, &fan->pc);
@@ -3026,7 +3038,7 @@ static const char *fan_changed_text(struct fan *fan, struct cls *c, unsigned s,
 	json_t *changes = NULL;
 	const char *text = NULL;
 	size_t k;
-	int i, downgrade = 0, downgraded = 0, r = SL_ENOMEM;
+	int downgrade = 0, downgraded = 0, r = SL_ENOMEM;
 
 	S.order = S.sorder;
 	S.sub = S.ssub;
@@ -3034,11 +3046,7 @@ static const char *fan_changed_text(struct fan *fan, struct cls *c, unsigned s,
 	if (!act ||
 	    (!__atomic_load_n(&c->changes[s], __ATOMIC_ACQUIRE) && !(changes = json_array())))
 		goto done;
-	for (k = 0; k < f->npii; k++)
-		act[k] = (unsigned char)d->gdpr[f->pii[k].cat];
-	for (i = 0; i < f->ndist; i++)
-		if (f->dist[i].level == 2 && d->kind == SL_DEST_MISP)
-			downgrade = 1;
+	downgrade = fan_actions(d, f, act);
 	if (f->npii && subs_make(&S, d, f, act, &fan->pc) != 0)
 		goto done;
 	{

@@ -148,16 +148,11 @@ static int put_string(struct writer *w, const json_t *v, int subst)
 
 static int put_integer(struct sl_payload_buf *b, json_int_t v)
 {
-	char tmp[24], *p = tmp + sizeof(tmp);
-	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	char tmp[24];
+	size_t n;
+	const char *p = sl_json_int_text(v, tmp, &n);
 
-	do {
-		*--p = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (v < 0)
-		*--p = '-';
-	return put(b, p, (size_t)(tmp + sizeof(tmp) - p));
+	return put(b, p, n);
 }
 
 static int put_value(struct writer *w, const json_t *v, int subst, int depth);
