@@ -964,6 +964,32 @@ static void h_attr_delete(struct misp *m, struct evhttp_request *req, const char
 	                             "Attribute deleted.", "url", url));
 }
 
+/* A sighting of attr (in event ev) stored as MISP stores one: its date, type and source from in
+ * (a JSON object, or anything else for the defaults), its uuid, org (taken); the event's
+ * sighting_timestamp moves, as MISP's does. Returns it, borrowed. */
+static json_t *sighting_store(struct misp *m, json_t *attr, json_t *ev, const json_t *in,
+                              const char *uuid, json_t *org)
+{
+	json_t *s = json_object();
+	const char *src = json_string_value(json_object_get(in, "source"));
+	long long v;
+
+	set_numstr(s, "id", m->next_sighting_id++);
+	json_object_set(s, "attribute_id", json_object_get(attr, "id"));
+	json_object_set(s, "event_id", json_object_get(ev, "id"));
+	json_object_set_new(s, "org_id", json_string("1"));
+	set_numstr(s, "date_sighting",
+	           num_of(json_object_get(in, "date_sighting"), &v) == 0 ? v : (long long)time(NULL));
+	json_object_set_new(s, "uuid", json_string(uuid));
+	set_numstr(s, "type", num_of(json_object_get(in, "type"), &v) == 0 ? v : 0);
+	json_object_set_new(s, "source", json_string(src ? src : ""));
+	json_object_set(s, "attribute_uuid", json_object_get(attr, "uuid"));
+	json_object_set_new(s, "Organisation", org);
+	json_array_append_new(m->sightings, s);
+	set_numstr(ev, "sighting_timestamp", (long long)time(NULL));
+	return s;
+}
+
 static void h_sighting_add(struct misp *m, struct evhttp_request *req, const char *key)
 {
 	char msg[256];
@@ -971,7 +997,6 @@ static void h_sighting_add(struct misp *m, struct evhttp_request *req, const cha
 	const char *akey = key;
 	json_t *ev = NULL, *attr, *s;
 	char uuid[37];
-	long long v;
 
 	if (!akey && json_is_object(b)) {
 		akey = json_string_value(json_object_get(b, "uuid"));
@@ -999,33 +1024,13 @@ static void h_sighting_add(struct misp *m, struct evhttp_request *req, const cha
 		                             "errors", "No valid attributes found."));
 		return;
 	}
-	s = json_object();
-	set_numstr(s, "id", m->next_sighting_id++);
-	json_object_set(s, "attribute_id", json_object_get(attr, "id"));
-	json_object_set(s, "event_id", json_object_get(ev, "id"));
-	json_object_set_new(s, "org_id", json_string("1"));
-	set_numstr(s, "date_sighting",
-	           json_is_object(b) && num_of(json_object_get(b, "date_sighting"), &v) == 0
-	               ? v
-	               : (long long)time(NULL));
-	if (json_is_object(b) && json_is_string(json_object_get(b, "uuid")) && key)
-		json_object_set(s, "uuid", json_object_get(b, "uuid"));
-	else {
+	if (json_is_string(json_object_get(b, "uuid")) && key)
+		snprintf(uuid, sizeof(uuid), "%.36s", json_string_value(json_object_get(b, "uuid")));
+	else
 		sl_peer_uuid4(m->peer, uuid);
-		json_object_set_new(s, "uuid", json_string(uuid));
-	}
-	set_numstr(s, "type",
-	           json_is_object(b) && num_of(json_object_get(b, "type"), &v) == 0 ? v : 0);
-	json_object_set_new(
-	    s, "source",
-	    json_string(json_is_object(b) && json_is_string(json_object_get(b, "source"))
-	                    ? json_string_value(json_object_get(b, "source"))
-	                    : ""));
-	json_object_set(s, "attribute_uuid", json_object_get(attr, "uuid"));
-	json_object_set_new(s, "Organisation", our_org(m));
-	json_array_append(m->sightings, s);
+	s = sighting_store(m, attr, ev, b, uuid, our_org(m));
 	json_decref(b);
-	sl_peer_reply_json(m->peer, req, 200, json_pack("{s:o}", "Sighting", s));
+	sl_peer_reply_json(m->peer, req, 200, json_pack("{s:O}", "Sighting", s));
 }
 
 /* POST /sightings/bulkSaveSightings/{event id|uuid}: what MISP's own sync pushes (Sighting.php
@@ -1035,7 +1040,7 @@ static void h_sighting_add(struct misp *m, struct evhttp_request *req, const cha
 static void h_sighting_bulk(struct misp *m, struct evhttp_request *req, const char *event_key)
 {
 	char msg[256], url[160];
-	json_t *b = sl_peer_body_json(m->peer, req, msg, sizeof(msg)), *list, *in, *held, *s;
+	json_t *b = sl_peer_body_json(m->peer, req, msg, sizeof(msg)), *list, *in, *held;
 	json_t *target;
 	size_t i, j;
 	int at = event_key && *event_key ? find_event(m, event_key) : -1, saved = 0;
@@ -1058,7 +1063,6 @@ static void h_sighting_bulk(struct misp *m, struct evhttp_request *req, const ch
 		const char *u = json_string_value(json_object_get(in, "uuid"));
 		const char *au = json_string_value(json_object_get(in, "attribute_uuid"));
 		json_t *attr;
-		long long v;
 		int dup = 0;
 
 		if (!u || !au || json_array_size(m->sightings) >= m->max_events * 10)
@@ -1067,28 +1071,10 @@ static void h_sighting_bulk(struct misp *m, struct evhttp_request *req, const ch
 		    json_string_value(json_object_get(held, "uuid")), u) == 0) dup = 1;
 		if (dup || !(attr = find_attribute(m, au, &target)))
 			continue;
-		s = json_object();
-		set_numstr(s, "id", m->next_sighting_id++);
-		json_object_set(s, "attribute_id", json_object_get(attr, "id"));
-		json_object_set(s, "event_id", json_object_get(target, "id"));
-		json_object_set_new(s, "org_id", json_string("1"));
-		set_numstr(s, "date_sighting",
-		           num_of(json_object_get(in, "date_sighting"), &v) == 0 ? v
-		                                                                 : (long long)time(NULL));
-		json_object_set_new(s, "uuid", json_string(u));
-		set_numstr(s, "type", num_of(json_object_get(in, "type"), &v) == 0 ? v : 0);
-		json_object_set_new(s, "source",
-		                    json_string(json_is_string(json_object_get(in, "source"))
-		                                    ? json_string_value(json_object_get(in, "source"))
-		                                    : ""));
-		json_object_set(s, "attribute_uuid", json_object_get(attr, "uuid"));
-		json_object_set_new(s, "Organisation",
-		                    json_is_object(json_object_get(in, "Organisation"))
-		                        ? json_deep_copy(json_object_get(in, "Organisation"))
-		                        : our_org(m));
-		json_array_append_new(m->sightings, s);
-		/* MISP keeps the newest sighting's time on the event: the index shows it */
-		set_numstr(target, "sighting_timestamp", (long long)time(NULL));
+		sighting_store(m, attr, target, in, u,
+		               json_is_object(json_object_get(in, "Organisation"))
+		                   ? json_deep_copy(json_object_get(in, "Organisation"))
+		                   : our_org(m));
 		saved++;
 	}
 	json_decref(b);
