@@ -365,44 +365,39 @@ static int take_sighting(struct sl_ledger *l, void *ctx, struct pull_job *j,
 	const json_t *s = json_object_get(j->item, "Sighting");
 	const char *su = json_string_value(json_object_get(s, "uuid"));
 	const char *au = json_string_value(json_object_get(json_object_get(s, "Attribute"), "uuid"));
-	char ind[SL_LEDGER_ID_MAX], od[SL_LEDGER_ID_MAX], sid[SL_LEDGER_ID_MAX];
-	json_t *ti = NULL, *to = NULL, *held, *sg, *bundle;
-	struct sl_err err = {0};
+	char ids[4][SL_LEDGER_ID_MAX];
+	const char *p[4] = {ids[0], ids[1], ids[2], ids[3]};
+	json_t *known, *target, *sg, *bundle;
+	bool has_ind, has_od;
 	int rc;
 
 	if (!au)
 		au = json_string_value(json_object_get(s, "attribute_uuid"));
 	if (!su || !au || strlen(su) != 36 || strlen(au) != 36)
 		return 1;
-	snprintf(sid, sizeof(sid), "sighting--%s", su);
-	if ((held = sl_ledger_get(l, sid, NULL, &err)) != NULL) {
-		json_decref(held);
+	snprintf(ids[0], sizeof(ids[0]), "sighting--%s", su);
+	snprintf(ids[1], sizeof(ids[1]), "opinion--%s", su);
+	snprintf(ids[2], sizeof(ids[2]), "indicator--%s", au);
+	snprintf(ids[3], sizeof(ids[3]), "observed-data--%s", au);
+	/* one round trip: is the sighting held already, which objects did the attribute become */
+	if (!(known = sl_ledger_known(l, p, 4, &j->err)))
+		return j->err.code ? j->err.code : SL_EDB;
+	has_ind = json_object_get(known, ids[2]) != NULL;
+	has_od = json_object_get(known, ids[3]) != NULL;
+	rc = json_object_get(known, ids[0]) || json_object_get(known, ids[1]) ||
+	     (!has_ind && !has_od); /* held, or an attribute sluice does not hold: nothing to do */
+	json_decref(known);
+	if (rc)
 		return 1;
-	}
-	snprintf(sid, sizeof(sid), "opinion--%s", su);
-	memset(&err, 0, sizeof(err));
-	if ((held = sl_ledger_get(l, sid, NULL, &err)) != NULL) {
-		json_decref(held);
-		return 1;
-	}
-	snprintf(ind, sizeof(ind), "indicator--%s", au);
-	snprintf(od, sizeof(od), "observed-data--%s", au);
-	memset(&err, 0, sizeof(err));
-	ti = sl_ledger_get(l, ind, NULL, &err);
-	memset(&err, 0, sizeof(err));
-	to = sl_ledger_get(l, od, NULL, &err);
-	/* an attribute sluice does not hold (its event was not taken in): nothing to sight */
-	if (!ti && !to)
-		return 1;
-	sg = sl_misp_sighting_to_stix(s, ti ? ind : NULL, to ? od : NULL, &j->err);
-	if (!sg) {
-		json_decref(ti);
-		json_decref(to);
+	if (!(sg = sl_misp_sighting_to_stix(s, has_ind ? ids[2] : NULL, has_od ? ids[3] : NULL,
+	                                    &j->err)))
 		return j->err.code == SL_EUNSUPPORTED ? 1 : SL_EINVAL;
+	if (!(target = sl_ledger_get(l, has_ind ? ids[2] : ids[3], NULL, &j->err))) {
+		json_decref(sg);
+		return j->err.code ? j->err.code : SL_EDB;
 	}
-	sighting_scope(l, sg, ti ? ti : to);
-	json_decref(ti);
-	json_decref(to);
+	sighting_scope(l, sg, target);
+	json_decref(target);
 	bundle = json_pack("{s:s,s:s,s:[o]}", "type", "bundle", "id",
 	                   "bundle--00000000-0000-4000-8000-000000000000", "objects", sg);
 	if (!bundle)
