@@ -144,7 +144,7 @@ static int record_all(struct sl_pipeline *p, struct sl_ledger_share *rows, size_
 /* Decide the bundle for every destination at once (each object's facts read once; the decisions
  * come as rows of plain data) and record, in one transaction, every decision not recorded before
  * — except for the peer the bundle came from. */
-static int decide_all(struct sl_pipeline *p, const char *peer, const json_t *bundle,
+static int decide_all(struct sl_pipeline *p, const char *peer, const json_t *bundle, size_t nown,
                       const struct sl_ledger_result *res, long long now,
                       struct sl_pipeline_stats *st, struct sl_err *err)
 {
@@ -161,8 +161,8 @@ static int decide_all(struct sl_pipeline *p, const char *peer, const json_t *bun
 	if (rc < 0)
 		goto done;
 	ndec = sl_policy_rows_count(dr);
-	if (ndec > json_array_size(objs))
-		ndec = json_array_size(objs);
+	if (ndec > nown) /* the objects after the first nown are context (with_context) */
+		ndec = nown;
 	/* not zeroed: every field is set below, and zeroing nd * ndec rows cost more than the
 	 * policy's decisions */
 	if (nd * ndec + 1 > p->rows_cap) {
@@ -247,6 +247,94 @@ done:
 	return rc;
 }
 
+static bool is_container(const json_t *o)
+{
+	const char *t = json_string_value(json_object_get(o, "type"));
+	return t && (strcmp(t, "report") == 0 || strcmp(t, "grouping") == 0);
+}
+
+/* An object that comes without the report or grouping that lists it (edited on its own at
+ * OpenCTI or a TAXII partner) is decided with the newest stored version of each container the
+ * ledger knows lists it: their markings, labels, creator and MISP distribution apply to it as they
+ * did when it came inside them. Decided alone, an object without markings of its own would be
+ * refused everywhere, and one marked laxer than its event would go where the event may not.
+ * Returns a new bundle, bundle's objects followed by those containers (context: decided, never
+ * recorded), or NULL with err clear when no object needs any (marking definitions and identities
+ * are what objects refer to, never decided with a container), NULL with err set on failure. */
+static json_t *with_context(struct sl_pipeline *p, const json_t *bundle, struct sl_err *err)
+{
+	const json_t *objs = json_object_get(bundle, "objects"), *o, *refs, *r, *cs;
+	json_t *listed = json_object(), *out = NULL, *all = NULL, *x;
+	const char **loose = NULL, *id, *k;
+	size_t i, j, n = 0;
+
+	if (!listed || !(loose = malloc((json_array_size(objs) + 1) * sizeof(*loose))))
+		goto oom;
+	json_array_foreach(objs, i, o)
+	{
+		if (!is_container(o))
+			continue;
+		refs = json_object_get(o, "object_refs");
+		json_array_foreach(refs, j, r)
+		{
+			if (json_is_string(r) &&
+			    json_object_set(listed, json_string_value(r), json_null()) < 0)
+				goto oom;
+		}
+		if ((id = json_string_value(json_object_get(o, "id"))) &&
+		    json_object_set(listed, id, json_true()) < 0)
+			goto oom;
+	}
+	json_array_foreach(objs, i, o)
+	{
+		id = json_string_value(json_object_get(o, "id"));
+		if (id && !is_container(o) && !json_object_get(listed, id) &&
+		    strncmp(id, "marking-definition--", 20) != 0 &&
+		    strncmp(id, "identity--", 10) != 0)
+			loose[n++] = id;
+	}
+	if (n == 0)
+		goto done;
+	if (!(cs = all = sl_ledger_outbox_containers(p->ledger, loose, n, err)))
+		goto done;
+	json_object_foreach((json_t *)cs, k, x) for (j = 0; j < json_array_size(x); j++)
+	{
+		const char *cid = json_string_value(json_array_get(x, j));
+		json_t *v;
+		struct sl_err e = {0};
+
+		if (!cid || json_is_true(json_object_get(listed, cid)))
+			continue; /* in the bundle, or already added */
+		if (!(v = sl_ledger_get(p->ledger, cid, NULL, &e))) {
+			if (e.code == SL_ENOTFOUND)
+				continue;
+			*err = e;
+			json_decref(out);
+			out = NULL;
+			goto done;
+		}
+		if ((!out &&
+		     (!(out = json_pack("{s:s,s:[]}", "type", "bundle", "objects")) ||
+		      json_array_extend(json_object_get(out, "objects"), (json_t *)objs) < 0)) ||
+		    json_array_append_new(json_object_get(out, "objects"), v) < 0 ||
+		    json_object_set(listed, cid, json_true()) < 0) {
+			json_decref(out);
+			goto oom;
+		}
+	}
+done:
+	json_decref(all);
+	json_decref(listed);
+	free(loose);
+	return out;
+oom:
+	json_decref(all);
+	json_decref(listed);
+	free(loose);
+	sl_err_set(err, SL_ENOMEM, "pipeline", "out of memory");
+	return NULL;
+}
+
 int sl_pipeline_bundle(struct sl_pipeline *p, const char *peer, const char *origin_id,
                        const json_t *bundle, const struct sl_ledger_cursor *cursor, long long now,
                        struct sl_pipeline_stats *st, struct sl_err *err)
@@ -254,6 +342,7 @@ int sl_pipeline_bundle(struct sl_pipeline *p, const char *peer, const char *orig
 	const json_t *objs = json_object_get(bundle, "objects");
 	struct sl_ledger_in *in = NULL;
 	struct sl_ledger_result *res = NULL;
+	json_t *ctx = NULL;
 	size_t n = json_array_size(objs), i;
 	int rc;
 
@@ -297,12 +386,19 @@ int sl_pipeline_bundle(struct sl_pipeline *p, const char *peer, const char *orig
 				st->stored++;
 		}
 	}
-	rc = decide_all(p, peer, bundle, res, now, st, err);
+	memset(err, 0, sizeof(*err));
+	ctx = with_context(p, bundle, err);
+	if (!ctx && err->code) {
+		rc = -1;
+		goto done;
+	}
+	rc = decide_all(p, peer, ctx ? ctx : bundle, n, res, now, st, err);
 	if (rc < 0)
 		goto done;
 	if (cursor)
 		rc = sl_ledger_cursor_set(p->ledger, cursor, err);
 done:
+	json_decref(ctx);
 	free(in);
 	free(res);
 	return rc;
@@ -338,7 +434,7 @@ int sl_pipeline_objects(struct sl_pipeline *p, const char *peer, const struct sl
 		}
 	}
 	if (rc == 0)
-		rc = decide_all(p, peer, bundle, res, now, st, err);
+		rc = decide_all(p, peer, bundle, n, res, now, st, err);
 	json_decref(bundle);
 	return rc;
 }
@@ -430,14 +526,16 @@ static json_t *misp_deleted(json_t *ev)
 	json_t *gone = json_object(), *a, *o, *attrs;
 	size_t i, k;
 
-	json_array_foreach(json_object_get(ev, "Attribute"), i, a) if (misp_true(
-	    json_object_get(a, "deleted")) && json_string_value(json_object_get(a, "uuid")))
+	json_array_foreach(json_object_get(ev, "Attribute"), i,
+	                   a) if (misp_true(json_object_get(a, "deleted")) &&
+	                          json_string_value(json_object_get(a, "uuid")))
 	    json_object_set_new(gone, json_string_value(json_object_get(a, "uuid")), json_true());
 	json_array_foreach(json_object_get(ev, "Object"), i, o)
 	{
 		if (misp_true(json_object_get(o, "deleted"))) {
 			if (json_string_value(json_object_get(o, "uuid")))
-				json_object_set_new(gone, json_string_value(json_object_get(o, "uuid")),
+				json_object_set_new(gone,
+				                    json_string_value(json_object_get(o, "uuid")),
 				                    json_true());
 			continue;
 		}
@@ -525,15 +623,16 @@ int sl_pipeline_misp_event(struct sl_pipeline *p, const char *peer, const json_t
 	/* the caller keeps its own reference; misp_deleted edits only an event whose objects hold
 	 * deleted attributes: that one is copied first */
 	json_t *e = json_incref((json_t *)event);
-	const json_t *ev = json_object_get(event, "Event") ? json_object_get(event, "Event") : event;
+	const json_t *ev =
+	    json_object_get(event, "Event") ? json_object_get(event, "Event") : event;
 	const json_t *o;
 	size_t i, k;
 
 	json_array_foreach(json_object_get(ev, "Object"), i, o)
 	{
 		const json_t *a;
-		json_array_foreach(json_object_get(o, "Attribute"), k, a) if (misp_true(
-		    json_object_get(a, "deleted")))
+		json_array_foreach(json_object_get(o, "Attribute"), k,
+		                   a) if (misp_true(json_object_get(a, "deleted")))
 		{
 			json_decref(e);
 			if (!(e = json_deep_copy(event)))

@@ -86,7 +86,7 @@ fi
 	cat <<CONF
 ledger_dsn = "$base dbname=$db"
 policy_file = "$fx/e2e.policy"
-log_level = "info"
+log_level = "${SLUICE_E2E_LOG_LEVEL:-info}"
 limits {
   batch_size = ${SLUICE_E2E_BATCH:-100}
 }
@@ -182,16 +182,20 @@ def explain(path, text=False):
 # Provenance: the uuids/ids each origin's fixture created, the versions the test's analysts made
 # (an analyst's edit goes through the peer's API, so the peer counts it among its deliveries) and
 # the objects they deleted.
-analyst, deleted = set(), []
+analyst, deleted, octi_edits = set(), [], []
+OCTI_EDIT = "Confirmed by an OpenCTI analyst"
 for line in open(os.environ["E2E_ANALYST"]):
     w = line.split()
     if w[0] == "misp": analyst.add((w[1], w[2], int(w[3])))
     elif w[0] == "deleted": deleted.append(w[2])
-seeded = {"a": set(), "b": set(), "c": set()}
+    elif w[0] == "octi-edit": octi_edits.append((w[1], w[2], w[3]))  # object, its MISP event, modified
+seeded, seed_of = {"a": set(), "b": set(), "c": set()}, {}
 for p in "abc":
     dirs = ["misp-" + p] + (["misp-a-distribution"] if p == "a" and os.environ.get("SLUICE_E2E_DISTRIBUTION") else [])
     for f in [f for x in dirs for f in glob.glob("%s/%s/*.json" % (fx, x))]:
-        seeded[p].add(json.load(open(f))["Event"]["uuid"])
+        e = json.load(open(f))
+        seeded[p].add(e["Event"]["uuid"])
+        seed_of[e["Event"]["uuid"]] = e
 octi_seed = {x["id"] for f in ("opencti.json", "opencti-live.json") for x in json.load(open(fx + "/" + f))["objects"]}
 taxii_seed = {}
 for p, f in (("g", "taxii-green.json"), ("w", "taxii-clear.json")):
@@ -234,6 +238,10 @@ for p in "abc":
                                  if (q, u, v) not in analyst]
                     if (q, u, ts) in analyst or (u in seeded[q] and ts not in delivered):  # made there
                         copies.append((int(e["Event"]["timestamp"]), q, e))
+        if not copies and any(e[1] == u for e in octi_edits):
+            # its origin now holds the version sluice made of OpenCTI's edit: the seed is what
+            # the origin's analysts made (the edit is checked below on its own)
+            copies.append((int(seed_of[u]["Event"]["timestamp"]), p, seed_of[u]))
         if not copies:
             if p != "c" or any(a[1] == u for a in analyst):  # C's event is created in phase 2
                 bad.append("no origin holds event %s" % u)
@@ -343,7 +351,7 @@ for p, dest in MISP.items():
         # An event's origin never gets it back (the echo that starts a ping-pong): while no other
         # peer has made a version of it, the origin's only writes to it are its analysts' edits.
         own = u in seeded.get(p, ())
-        made_elsewhere = any(a[1] == u and a[0] != p for a in analyst)
+        made_elsewhere = any(a[1] == u and a[0] != p for a in analyst) or any(e[1] == u for e in octi_edits)
         mine = sum(1 for a in analyst if a[0] == p and a[1] == u)
         if own and not made_elsewhere and (x["add"] > (1 if p == "c" else 0) or x["edit"] > mine):
             bad.append("%s was sent its own event %s back (%r)" % (dest, u, x))
@@ -389,6 +397,23 @@ for p in "gw":
         ours = ids - {i} - octi_seed
         if x.get("id") == i and ours:
             bad.append("%s holds %s under OpenCTI's id, not sluice's %s" % (dest, i, sorted(ours)))
+
+# --- An OpenCTI analyst's edit of an object sluice brought there from a MISP event reaches every
+# destination the policy gives that object: a STIX destination holds it as the newest version under
+# sluice's id, a MISP peer that holds the event (its origin too) in the attribute (description ->
+# comment).
+for i, u, mod in octi_edits:
+    for p in "gw":
+        if i not in expect.get(STIX[p], {}): continue
+        vers = [r["object"] for c in dump[p]["collections"].values() for r in c["objects"] if r["object"]["id"] == i]
+        newest = max(vers, key=lambda o: o.get("modified") or "", default={})
+        if newest.get("description") != OCTI_EDIT:
+            bad.append("%s lacks OpenCTI's edit of %s (newest version held: %s)" % (STIX[p], i, newest.get("modified")))
+    for p in "abc":
+        ev = next((e["Event"] for e in dump[p]["events"] if e["Event"]["uuid"] == u), None)
+        a = next((a for a in (ev or {}).get("Attribute", []) if a["uuid"] == uuid_of(i)), None)
+        if a is not None and a.get("comment") != OCTI_EDIT:
+            bad.append("%s: event %s lacks OpenCTI's edit of attribute %s (comment %r)" % (MISP[p], u, a["uuid"], a.get("comment")))
 
 # --- Deletions on OpenCTI: a STIX destination that received the object holds, as its newest
 # version, the revoked one (or nothing); a MISP destination no longer holds the event of a deleted
@@ -472,7 +497,7 @@ if [ $fail = 0 ]; then
 	misp_edit a "$url_a" e2e0a000-0000-4000-8000-0000000000a1 "$(date +%s)" a1-edit.example ||
 		{ echo "FAIL: edit on A"; fail=1; }
 	"$py" - "$fx" "$url_o" "$url_g" "$tmp/analyst.txt" <<'PY' || fail=1
-import json, sys, urllib.request
+import datetime, json, sys, urllib.request
 fx, url_o, url_g, log = sys.argv[1:]
 post = lambda u, b: urllib.request.urlopen(urllib.request.Request(
     u, data=json.dumps(b).encode(), headers={"Content-Type": "application/json"}, method="POST"))
@@ -483,6 +508,17 @@ post(url_o + "/_test/stix", {"objects": [r]})
 for i in ("report--e2e0c000-0000-4000-8000-0000000000c2", "indicator--e2e0c000-0000-4000-8000-0000000001c1"):
     post(url_o + "/_test/delete", {"id": i})
     open(log, "a").write("deleted o %s\n" % i)
+# An analyst edits on OpenCTI an indicator sluice brought there from A's event a6: OpenCTI knows
+# it by its own standard id (sluice's id among its stix_ids) and streams the edit under that id.
+ours = "indicator--e2e100a6-0000-4000-8000-000000000001"
+held = json.load(urllib.request.urlopen(url_o + "/_test/dump", timeout=10))["objects"]
+x = next(x for x in held if ours in [i for e in x.get("extensions", {}).values()
+                                     if isinstance(e, dict) for i in e.get("stix_ids", [])])
+x = {k: v for k, v in x.items() if k != "extensions"}
+x.update(modified=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z",
+         description="Confirmed by an OpenCTI analyst")  # check.py's OCTI_EDIT
+post(url_o + "/_test/stix", {"objects": [x]})
+open(log, "a").write("octi-edit %s e2e0a000-0000-4000-8000-0000000000a6 %s\n" % (ours, x["modified"]))
 t = json.load(open(fx + "/taxii-green.json"))["collections"][0]
 r = dict(next(x["object"] for x in t["objects"] if x["object"]["id"] == "report--e2e0d000-0000-4000-8000-0000000000d1"))
 r.update(modified="2026-11-21T10:00:00.000Z", description="Second version from the partner")
