@@ -3,7 +3,8 @@
  * destinations) ends with every decision recorded exactly once, what each destination's policy
  * says, and taking the same bundle again records nothing; objects changed for their personal data
  * (handed to the ledger as text) are stored as each destination's decision says; deletions at a
- * MISP peer are stored as revoked versions. */
+ * MISP peer are stored as revoked versions; an object that comes alone is decided with its stored
+ * container. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -24,6 +25,8 @@
 
 #define NOBJ 7000
 #define GREEN "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb" /* TLP 2.0 */
+#define AMBER "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421"
+#define CLEAR "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487"
 
 struct ctx {
 	char *dsn;
@@ -236,22 +239,24 @@ static void test_changed_payloads(void **state)
 	assert_non_null(b);
 	assert_non_null(p = sl_pipeline_new(c->l, pol, &err));
 	assert_int_equal(sl_pipeline_set_pull(p, "pseudo-pull", &err), 0);
-	assert_int_equal(sl_pipeline_bundle(p, "misp-a", "event-2", b, NULL, 1795200000LL, &st, &err),
-	                 0);
+	assert_int_equal(
+	    sl_pipeline_bundle(p, "misp-a", "event-2", b, NULL, 1795200000LL, &st, &err), 0);
 	assert_int_equal(st.changed, 3);
 	for (i = 0; i < 3; i++) {
 		char sql[512];
 		json_t *want = oracle_object(pol, dests[i], b, 0), *got;
 		snprintf(sql, sizeof(sql),
-		         i == 1 ? "SELECT content::text FROM shares WHERE destination = '%s' AND id = "
-		                  "'indicator--5d1c2e3f-0000-4000-8000-000000000002'"
-		                : "SELECT payload::text FROM outbox WHERE destination = '%s' AND id = "
-		                  "'indicator--5d1c2e3f-0000-4000-8000-000000000002'",
+		         i == 1
+		             ? "SELECT content::text FROM shares WHERE destination = '%s' AND id = "
+		               "'indicator--5d1c2e3f-0000-4000-8000-000000000002'"
+		             : "SELECT payload::text FROM outbox WHERE destination = '%s' AND id = "
+		               "'indicator--5d1c2e3f-0000-4000-8000-000000000002'",
 		         dests[i]);
 		got = q_json(c->pg, sql);
 		assert_non_null(want);
 		if (!json_equal(want, got)) {
-			char *w = json_dumps(want, JSON_COMPACT), *g = json_dumps(got, JSON_COMPACT);
+			char *w = json_dumps(want, JSON_COMPACT),
+			     *g = json_dumps(got, JSON_COMPACT);
 			fail_msg("%s: stored %s, want %s", dests[i], g, w);
 		}
 		/* what each destination's policy says was changed, not the input */
@@ -329,12 +334,77 @@ static void test_misp_deletions(void **state)
 	json_decref(ev);
 }
 
+/* An object that comes alone (an OpenCTI edit, a partner's copy) is decided with the stored
+ * container that lists it: a TLP:AMBER report's indicator, re-marked TLP:CLEAR by another peer,
+ * still does not reach the TLP:CLEAR destination; the container is context only (no decision and
+ * no provenance recorded for it from that peer). */
+static void test_context_containers(void **state)
+{
+	struct ctx *c = *state;
+	struct sl_pipeline *p;
+	struct sl_err err = {0};
+	const char *ind = "indicator--7c2d4e10-5b2d-4f6e-9a01-1c2d3e4f5b01";
+	json_t *b1 = json_pack(
+	    "{s:s,s:s,s:[{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:[s],s:[s]},"
+	    "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:[s]}]}",
+	    "type", "bundle", "id", "bundle--7c2d4e10-5b2d-4f6e-9a01-1c2d3e4f5a00", "objects",
+	    "type", "report", "spec_version", "2.1", "id",
+	    "report--7c2d4e10-5b2d-4f6e-9a01-1c2d3e4f5a01", "created", "2026-11-20T10:00:00.000Z",
+	    "modified", "2026-11-20T10:00:00.000Z", "name", "an amber event", "published",
+	    "2026-11-20T10:00:00Z", "object_refs", ind, "object_marking_refs", AMBER, "type",
+	    "indicator", "spec_version", "2.1", "id", ind, "created", "2026-11-20T10:00:00.000Z",
+	    "modified", "2026-11-20T10:00:00.000Z", "pattern",
+	    "[domain-name:value = 'amber.example']", "pattern_type", "stix", "valid_from",
+	    "2026-11-20T10:00:00Z", "object_marking_refs", CLEAR);
+	json_t *b2 = json_deep_copy(b1), *edit;
+	long audit_report;
+
+	assert_non_null(b1);
+	/* the second bundle: only the indicator, edited (a newer version), still marked CLEAR */
+	edit = json_deep_copy(json_array_get(json_object_get(b2, "objects"), 1));
+	json_object_set_new(edit, "modified", json_string("2026-11-21T10:00:00.000Z"));
+	json_object_set_new(edit, "description", json_string("edited alone"));
+	json_object_set_new(b2, "objects", json_pack("[o]", edit));
+	assert_non_null(p = sl_pipeline_new(c->l, c->pol, &err));
+	if (sl_pipeline_bundle(p, "misp-a", "event-ctx", b1, NULL, 1795200000LL, NULL, &err) != 0)
+		fail_msg("%s: %s", err.where, err.msg);
+	audit_report = q_long(c->pg, "SELECT count(*) FROM audit WHERE id = "
+	                             "'report--7c2d4e10-5b2d-4f6e-9a01-1c2d3e4f5a01'");
+	assert_int_equal(audit_report, 4);
+	if (sl_pipeline_bundle(p, "opencti", "stream-1", b2, NULL, 1795200000LL, NULL, &err) != 0)
+		fail_msg("%s: %s", err.where, err.msg);
+	/* the edit: decided (opencti is its origin: not for it), AMBER from its report */
+	assert_int_equal(q_long(c->pg,
+	                        "SELECT count(*) FROM audit WHERE id = "
+	                        "'indicator--7c2d4e10-5b2d-4f6e-9a01-1c2d3e4f5b01' AND "
+	                        "modified = '2026-11-21T10:00:00Z' AND decision = 'deny' AND "
+	                        "destination = 'public'"),
+	                 1);
+	assert_int_equal(q_long(c->pg,
+	                        "SELECT count(*) FROM audit WHERE id = "
+	                        "'indicator--7c2d4e10-5b2d-4f6e-9a01-1c2d3e4f5b01' AND "
+	                        "modified = '2026-11-21T10:00:00Z' AND decision = 'allow' AND "
+	                        "destination IN ('misp-b', 'partner')"),
+	                 2);
+	/* the report was context: nothing more recorded for it, nor from opencti */
+	assert_int_equal(q_long(c->pg, "SELECT count(*) FROM audit WHERE id = "
+	                               "'report--7c2d4e10-5b2d-4f6e-9a01-1c2d3e4f5a01'"),
+	                 audit_report);
+	assert_int_equal(q_long(c->pg, "SELECT count(*) FROM provenance_extra WHERE id = "
+	                               "'report--7c2d4e10-5b2d-4f6e-9a01-1c2d3e4f5a01'"),
+	                 0);
+	sl_pipeline_free(p);
+	json_decref(b1);
+	json_decref(b2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_large_bundle_recorded_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_changed_payloads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_misp_deletions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_context_containers, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
