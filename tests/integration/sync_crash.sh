@@ -18,10 +18,10 @@ key=$SLTEST_CRASH_MISP_KEY
 seed=${SLUICE_CRASH_SEED:-$((($(date +%s) * 7919 + $$) % 100000))}
 kills_wanted=${SLUICE_CRASH_KILLS:-20}
 n=${SLUICE_CRASH_EVENTS:-150}
-# MISP distribution levels the events are drawn from. Only 3 (all communities) by default: `sluice
-# run` decides the mapped STIX without the event's distribution, so levels 1 and 2 reach misp-c
-# although its policy (and `sluice policy explain`) denies them; "1 2 3" shows it.
-dists=${SLUICE_CRASH_DISTRIBUTIONS:-3}
+# MISP distribution levels the events are drawn from: your organisation only, this community,
+# connected communities, all communities (B and C take 1-3 and 3 only: what each may hold is asked
+# of `sluice policy explain`). Sharing groups are integration.e2e's.
+dists=${SLUICE_CRASH_DISTRIBUTIONS:-0 1 2 3}
 db=sl_sync_crash_$$
 tmp=$(mktemp -d)
 pids=()
