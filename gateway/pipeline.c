@@ -433,8 +433,17 @@ int sl_pipeline_objects(struct sl_pipeline *p, const char *peer, const struct sl
 				st->stored++;
 		}
 	}
-	if (rc == 0)
-		rc = decide_all(p, peer, bundle, n, res, now, st, err);
+	if (rc == 0) {
+		json_t *ctx;
+
+		memset(err, 0, sizeof(*err));
+		ctx = with_context(p, bundle, err);
+		if (ctx || !err->code)
+			rc = decide_all(p, peer, ctx ? ctx : bundle, n, res, now, st, err);
+		else
+			rc = -1;
+		json_decref(ctx);
+	}
 	json_decref(bundle);
 	return rc;
 }

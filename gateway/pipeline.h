@@ -29,7 +29,9 @@ struct sl_pipeline_stats {
 };
 
 /* ledger and policy are borrowed and must outlive the pipeline. Every destination of the policy
- * gets a decision for every object version, except the peer the version came from. Like its
+ * gets a decision for every object version, except the peer the version came from. An object that
+ * comes without a report or grouping listing it is decided with the newest stored version of each
+ * one the ledger knows lists it (context only: not ingested again, not decided itself). Like its
  * ledger connection, a pipeline is used by one thread at a time (it keeps its decision rows from
  * one bundle to the next). */
 struct sl_pipeline *sl_pipeline_new(struct sl_ledger *ledger, const struct sl_policy *policy,
