@@ -337,7 +337,7 @@ static void test_misp_deletions(void **state)
 /* An object that comes alone (an OpenCTI edit, a partner's copy) is decided with the stored
  * container that lists it: a TLP:AMBER report's indicator, re-marked TLP:CLEAR by another peer,
  * still does not reach the TLP:CLEAR destination; the container is context only (no decision and
- * no provenance recorded for it from that peer). */
+ * no provenance recorded for it from that peer). The same for objects a partner POSTs. */
 static void test_context_containers(void **state)
 {
 	struct ctx *c = *state;
@@ -393,6 +393,24 @@ static void test_context_containers(void **state)
 	assert_int_equal(q_long(c->pg, "SELECT count(*) FROM provenance_extra WHERE id = "
 	                               "'report--7c2d4e10-5b2d-4f6e-9a01-1c2d3e4f5a01'"),
 	                 0);
+	/* the same through sluice's TAXII server's ingest hook: a partner POSTs a third version */
+	{
+		struct sl_ledger_in in = {0};
+		struct sl_ledger_result res = {0};
+		json_t *third = json_deep_copy(edit);
+
+		json_object_set_new(third, "modified", json_string("2026-11-22T10:00:00.000Z"));
+		in.obj = third;
+		if (sl_pipeline_objects(p, "partner", &in, 1, &res, 1795200000LL, NULL, &err) != 0)
+			fail_msg("%s: %s", err.where, err.msg);
+		assert_int_equal(q_long(c->pg,
+		                        "SELECT count(*) FROM audit WHERE id = "
+		                        "'indicator--7c2d4e10-5b2d-4f6e-9a01-1c2d3e4f5b01' AND "
+		                        "modified = '2026-11-22T10:00:00Z' AND decision = "
+		                        "'deny' AND destination = 'public'"),
+		                 1);
+		json_decref(third);
+	}
 	sl_pipeline_free(p);
 	json_decref(b1);
 	json_decref(b2);
