@@ -1083,6 +1083,47 @@ out:
 	return rc;
 }
 
+int sl_ledger_outbox_renew(struct sl_ledger *l, const int64_t *outbox_ids, size_t n, int lease_s,
+                           size_t *renewed, struct sl_err *err)
+{
+	struct buf a[1];
+	const char *p[2];
+	char num[24], lease[16];
+	PGresult *r;
+	size_t i;
+	int rc = 0;
+
+	if (renewed)
+		*renewed = 0;
+	if (n == 0)
+		return 0;
+	if (!outbox_ids || lease_s <= 0)
+		return sl_err_set(err, SL_EINVAL, "outbox", "no rows or no lease to renew");
+	arrays_open(a, 1);
+	for (i = 0; i < n; i++) {
+		snprintf(num, sizeof(num), "%" PRId64, outbox_ids[i]);
+		lg_buf_arr_elem(&a[0], num);
+	}
+	if (!arrays_close(a, 1, p)) {
+		rc = sl_err_set(err, SL_ENOMEM, "outbox", "out of memory");
+		goto out;
+	}
+	snprintf(lease, sizeof(lease), "%d", lease_s);
+	p[1] = lease;
+	if ((rc = lg_ready(l, err)) != 0)
+		goto out;
+	if (!(r = lg_run(l, "outbox_renew", 2, p, err))) {
+		rc = SL_EDB;
+		goto out;
+	}
+	if (renewed)
+		*renewed = (size_t)strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+out:
+	arrays_free(a, 1);
+	return rc;
+}
+
 int sl_ledger_outbox_sent_with(struct sl_ledger *l, const char *destination, const char *const *ids,
                                const char *const *modified, size_t n, size_t *settled,
                                struct sl_err *err)

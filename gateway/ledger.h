@@ -227,6 +227,10 @@ int sl_ledger_outbox_claim_payloads(struct sl_ledger *l, const char *destination
  * without the ids the ledger does not hold; NULL with err on failure. */
 json_t *sl_ledger_outbox_newest(struct sl_ledger *l, const char *const *ids, size_t n,
                                 struct sl_err *err);
+/* Extend the lease of claimed rows still being pushed (outbox_ids[0..n)) to lease_s seconds from
+ * now; rows settled meanwhile are left alone. *renewed (may be NULL) gets how many it found. */
+int sl_ledger_outbox_renew(struct sl_ledger *l, const int64_t *outbox_ids, size_t n, int lease_s,
+                           size_t *renewed, struct sl_err *err) SL_MUSTCHECK;
 /* Settle a claimed row. failed: retried after retry_after_s; parked and blocked are final.
  * msg (may be NULL) is the delivery error or the policy rule. */
 int sl_ledger_outbox_sent(struct sl_ledger *l, int64_t outbox_id, struct sl_err *err) SL_MUSTCHECK;

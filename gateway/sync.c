@@ -62,6 +62,7 @@ struct speer {
 	char push_key[SL_LEDGER_POOL_KEY_MAX]; /* the pool queue of this destination's outbox */
 	bool pull, push;
 	struct sl_timer *poll_timer, *push_timer;
+	struct sl_timer *renew_timer; /* renews the leases of the batches in hand */
 	unsigned pull_failures;
 	struct sl_breaker *breaker;
 	struct sl_backoff_policy bp;
@@ -95,6 +96,12 @@ struct sl_sync {
 	bool stopping;
 	struct sl_sync_stats st;
 };
+
+/* The lease of claimed rows, in seconds. */
+static int lease_s(const struct sl_sync *s)
+{
+	return (int)(s->opts.lease_s ? s->opts.lease_s : LEASE_S);
+}
 
 /* The connector of a peer kind; NULL for kinds `sluice run` does not sync (MISP feeds are read
  * with `sluice feed pull` and published with `sluice feed publish`). */
@@ -1769,6 +1776,8 @@ static void take_batch(struct speer *p, struct claim_job *j)
 	j->evs = NULL;
 	j->nevs = 0;
 	claim_job_free(j);
+	if (p->renew_timer && !sl_timer_pending(p->renew_timer))
+		sl_timer_arm(p->renew_timer, (uint64_t)lease_s(p->s) * 1000u / 3u);
 	if (full && p->ops->items == SL_PEER_ITEM_STIX &&
 	    sl_breaker_state(p->breaker, mono(p->s)) != SL_BREAKER_OPEN)
 		start_claim(p);
@@ -1921,6 +1930,67 @@ static void push_next(struct speer *p)
 	}
 }
 
+/* Lease renewal, on a worker: the claimed rows a push still has in hand. */
+struct renew_job {
+	const struct sl_config_peer *cfg;
+	int64_t *ids;
+	size_t n;
+	int lease_s;
+	struct sl_err err;
+};
+
+static int renew_work(struct sl_ledger *l, void *ctx, void *arg)
+{
+	struct renew_job *j = arg;
+
+	(void)ctx;
+	return sl_ledger_outbox_renew(l, j->ids, j->n, j->lease_s, NULL, &j->err);
+}
+
+static void renew_done(void *arg, bool cancelled)
+{
+	struct renew_job *j = arg;
+
+	if (!cancelled && j->err.code) /* the rows come back when their lease ends */
+		sl_log_err(SL_LOG_WARN, j->cfg->name, &j->err);
+	free(j->ids);
+	free(j);
+}
+
+/* Every third of a lease while a batch is in hand (a push in flight, a claimed-ahead batch
+ * waiting for it), its unsettled rows' leases are renewed: a push that takes longer than the lease
+ * (a slow peer, a long timeout) must not see its rows claimed again, by this gateway's next claim
+ * or another gateway's. Renewals queue behind the destination's claims and settles, so a settle
+ * always lands after the renewal before it. */
+static void on_renew_timer(struct sl_timer *t, void *arg)
+{
+	struct speer *p = arg;
+	struct claim_job *r = p->ready;
+	struct renew_job *j;
+	struct sl_err err = {0};
+	size_t i, cap = p->nwork + (r ? r->nwork : 0);
+
+	if (p->s->stopping || cap == 0)
+		return; /* armed again when the next batch is taken */
+	if (!(j = calloc(1, sizeof(*j))) || !(j->ids = malloc(cap * sizeof(*j->ids)))) {
+		free(j);
+		sl_timer_arm(t, (uint64_t)lease_s(p->s) * 1000u / 3u);
+		return;
+	}
+	for (i = 0; i < p->nwork; i++)
+		if (!p->settled[i])
+			j->ids[j->n++] = p->work[i].outbox_id;
+	for (i = 0; r && i < r->nwork; i++)
+		if (!r->settled[i])
+			j->ids[j->n++] = r->work[i].outbox_id;
+	j->cfg = p->cfg;
+	j->lease_s = lease_s(p->s);
+	if (j->n == 0 ||
+	    sl_ledger_pool_submit(p->s->pool, p->push_key, renew_work, renew_done, j, &err) < 0)
+		renew_done(j, true);
+	sl_timer_arm(t, (uint64_t)lease_s(p->s) * 1000u / 3u);
+}
+
 static void on_push_timer(struct sl_timer *t, void *arg)
 {
 	struct speer *p = arg;
@@ -1955,7 +2025,7 @@ static bool start_claim(struct speer *p)
 	j->dest = sl_policy_dest_find(p->s->policy, p->cfg->name);
 	j->kind = p->ops->items;
 	j->max = sl_config_limits(p->s->cfg)->batch_size;
-	j->lease_s = (int)(p->s->opts.lease_s ? p->s->opts.lease_s : LEASE_S);
+	j->lease_s = lease_s(p->s);
 	j->now = wall_s(p->s);
 	if (sl_ledger_pool_submit(p->s->pool, p->push_key, claim_work, claim_done, j, &err) < 0) {
 		claim_job_free(j);
@@ -1998,9 +2068,12 @@ static int peer_init(struct sl_sync *s, struct speer *p, const struct sl_config_
 		    cfg->name, cfg->name);
 	if (p->pull)
 		p->poll_timer = sl_timer_new(s->loop, false, on_poll, p);
-	if (p->push)
+	if (p->push) {
 		p->push_timer = sl_timer_new(s->loop, false, on_push_timer, p);
-	if (!p->breaker || (p->pull && !p->poll_timer) || (p->push && !p->push_timer))
+		p->renew_timer = sl_timer_new(s->loop, false, on_renew_timer, p);
+	}
+	if (!p->breaker || (p->pull && !p->poll_timer) ||
+	    (p->push && (!p->push_timer || !p->renew_timer)))
 		return sl_err_set(err, SL_ENOMEM, cfg->name, "out of memory");
 	if (p->poll_timer)
 		sl_timer_arm(p->poll_timer, 0);
@@ -2073,7 +2146,8 @@ void sl_sync_free(struct sl_sync *s)
 		struct speer *p = &s->peers[i];
 		sl_timer_free(p->poll_timer);
 		sl_timer_free(p->push_timer);
-		p->poll_timer = p->push_timer = NULL;
+		sl_timer_free(p->renew_timer);
+		p->poll_timer = p->push_timer = p->renew_timer = NULL;
 		if (p->conn)
 			p->ops->destroy(p->conn);
 		p->conn = NULL;

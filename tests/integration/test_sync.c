@@ -1,7 +1,7 @@
 /* test_sync.c — the sync daemon's loop, in-process, against three misp-peer processes and a real
  * PostgreSQL ledger: an event made on A reaches B exactly once and is not pushed back to A; an edit
  * reaches B as one more version; TLP:RED never leaves; a peer answering 500s gets everything later
- * without duplicates. */
+ * without duplicates; a push slower than the lease keeps its rows leased. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -548,6 +548,45 @@ static void test_sync_stop_releases(void **state)
 	free(green);
 }
 
+/* A push that takes longer than the lease keeps its rows: their leases are renewed while it is in
+ * flight, so a second gateway on the same ledger (a claim of its own here) gets none of them. B
+ * hangs (timeout 5 s); the lease is 1 s; 3 s later the rows are still leased. */
+static void test_sync_lease_renewed(void **state)
+{
+	struct world *w = *state;
+	struct sl_ledger_work work[16];
+	struct sl_err err = {0};
+	struct sl_sync_opts opts = {.poll_ms = 150, .push_idle_ms = 150, .lease_s = 1, .seed = 7};
+	char *green = event_json(GREEN, "tlp:green", T1, "5a0c8a2e-6f1b-4b7c-9d3e-0000000a0001",
+	                         "login-secure-bank.example");
+	struct sl_config *cfg;
+	char *dsn = strdup(sl_config_db_dsn(w->cfg));
+	size_t n = 99;
+
+	b_direction = "push"; /* B's own pulls would hang too, and hold its connector */
+	write_conf(w, dsn);
+	b_direction = "both";
+	free(dsn);
+	cfg = sl_config_load(w->conf, SL_CONFIG_STRICT, &err);
+	assert_non_null(cfg);
+	sl_sync_free(w->sync);
+	sl_config_unref(w->cfg);
+	w->cfg = cfg;
+	w->sync = sl_sync_new(w->loop, w->cfg, w->ledger, w->policy, &opts, &err);
+	assert_non_null(w->sync);
+	json_decref(
+	    call("POST", sl_peerproc_url(w->b), "/_test/fault", "{\"kind\":\"hang\"}", 200));
+	json_decref(call("POST", sl_peerproc_url(w->a), "/events/add", green, 200));
+	run_until(w, NULL, 3000); /* A pulled; the push to B hangs for 5 s, three leases */
+	assert_int_equal(sl_ledger_outbox_claim(w->ledger, "misp-b", 16, 60, work, &n, &err), 0);
+	assert_int_equal(n, 0);
+	json_decref(
+	    call("POST", sl_peerproc_url(w->b), "/_test/fault", "{\"kind\":\"none\"}", 200));
+	assert_true(run_until(w, b_has_v1, 15000)); /* the hung push fails, the retry goes out */
+	assert_versions_unique(w->b, GREEN);
+	free(green);
+}
+
 /* The pull filters of a MISP peer block: published_only = false also takes drafts (A), the default
  * takes published events only (C), and max_age_days keeps a first pull from reaching further back
  * (B). What was taken in is read from the ledger: each event's report (a grouping when it is not
@@ -641,6 +680,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_sync_story, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sync_bad_answers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sync_stop_releases, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sync_lease_renewed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sync_pull_filters, setup, teardown),
 	};
 	if (!sltest_pg_dsn()) {
