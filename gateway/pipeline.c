@@ -144,9 +144,9 @@ static int record_all(struct sl_pipeline *p, struct sl_ledger_share *rows, size_
 /* Decide the bundle for every destination at once (each object's facts read once; the decisions
  * come as rows of plain data) and record, in one transaction, every decision not recorded before
  * — except for the peer the bundle came from. */
-static int decide_all(struct sl_pipeline *p, const char *peer, const json_t *bundle, size_t nown,
-                      const struct sl_ledger_result *res, long long now,
-                      struct sl_pipeline_stats *st, struct sl_err *err)
+static int decide_all(struct sl_pipeline *p, const char *peer, const json_t *bundle,
+                      const json_t *sgs, size_t nown, const struct sl_ledger_result *res,
+                      long long now, struct sl_pipeline_stats *st, struct sl_err *err)
 {
 	size_t nd = sl_policy_dest_count(p->policy), ndec, d, i, n = 0, n_new = 0;
 	const json_t *objs = json_object_get(bundle, "objects");
@@ -157,7 +157,8 @@ static int decide_all(struct sl_pipeline *p, const char *peer, const json_t *bun
 
 	/* changed objects come as their JSON text, the payload the ledger stores: no changed tree
 	 * is built, freed and serialised again */
-	rc = sl_policy_decide_bundle_rows(p->policy, bundle, now, SL_POLICY_ROWS_TEXT, &dr, err);
+	rc = sl_policy_decide_bundle_rows_sg(p->policy, bundle, sgs, now, SL_POLICY_ROWS_TEXT, &dr,
+	                                     err);
 	if (rc < 0)
 		goto done;
 	ndec = sl_policy_rows_count(dr);
@@ -335,9 +336,12 @@ oom:
 	return NULL;
 }
 
-int sl_pipeline_bundle(struct sl_pipeline *p, const char *peer, const char *origin_id,
-                       const json_t *bundle, const struct sl_ledger_cursor *cursor, long long now,
-                       struct sl_pipeline_stats *st, struct sl_err *err)
+/* sl_pipeline_bundle, with the definitions of the MISP sharing groups its objects name (group
+ * uuid -> SharingGroup; NULL when there are none). */
+static int pipeline_bundle(struct sl_pipeline *p, const char *peer, const char *origin_id,
+                           const json_t *bundle, const json_t *sgs,
+                           const struct sl_ledger_cursor *cursor, long long now,
+                           struct sl_pipeline_stats *st, struct sl_err *err)
 {
 	const json_t *objs = json_object_get(bundle, "objects");
 	struct sl_ledger_in *in = NULL;
@@ -392,7 +396,7 @@ int sl_pipeline_bundle(struct sl_pipeline *p, const char *peer, const char *orig
 		rc = -1;
 		goto done;
 	}
-	rc = decide_all(p, peer, ctx ? ctx : bundle, n, res, now, st, err);
+	rc = decide_all(p, peer, ctx ? ctx : bundle, sgs, n, res, now, st, err);
 	if (rc < 0)
 		goto done;
 	if (cursor)
@@ -402,6 +406,13 @@ done:
 	free(in);
 	free(res);
 	return rc;
+}
+
+int sl_pipeline_bundle(struct sl_pipeline *p, const char *peer, const char *origin_id,
+                       const json_t *bundle, const struct sl_ledger_cursor *cursor, long long now,
+                       struct sl_pipeline_stats *st, struct sl_err *err)
+{
+	return pipeline_bundle(p, peer, origin_id, bundle, NULL, cursor, now, st, err);
 }
 
 int sl_pipeline_objects(struct sl_pipeline *p, const char *peer, const struct sl_ledger_in *in,
@@ -439,7 +450,7 @@ int sl_pipeline_objects(struct sl_pipeline *p, const char *peer, const struct sl
 		memset(err, 0, sizeof(*err));
 		ctx = with_context(p, bundle, err);
 		if (ctx || !err->code)
-			rc = decide_all(p, peer, ctx ? ctx : bundle, n, res, now, st, err);
+			rc = decide_all(p, peer, ctx ? ctx : bundle, NULL, n, res, now, st, err);
 		else
 			rc = -1;
 		json_decref(ctx);
@@ -518,6 +529,41 @@ done:
 	json_decref(scope);
 }
 
+/* The definition of o's sharing group (its SharingGroup object, with its members) put in sgs
+ * under its uuid. */
+static void sg_note(json_t *sgs, const json_t *o)
+{
+	const json_t *sg = json_object_get(o, "SharingGroup");
+	const char *u = json_string_value(json_object_get(sg, "uuid"));
+
+	if (u && dist_of(o) == 4)
+		json_object_set(sgs, u, (json_t *)sg);
+}
+
+/* group uuid -> MISP SharingGroup for every sharing group ev and its attributes and objects name
+ * (NULL when none does): the policy needs the members to find destinations that belong to a group
+ * by their organisation or server, not only by its uuid. */
+static json_t *misp_sharing_groups(const json_t *ev)
+{
+	json_t *sgs = json_object(), *o, *a;
+	size_t i, k;
+
+	if (!sgs)
+		return NULL;
+	sg_note(sgs, ev);
+	json_array_foreach(json_object_get(ev, "Attribute"), i, a) sg_note(sgs, a);
+	json_array_foreach(json_object_get(ev, "Object"), i, o)
+	{
+		sg_note(sgs, o);
+		json_array_foreach(json_object_get(o, "Attribute"), k, a) sg_note(sgs, a);
+	}
+	if (!json_object_size(sgs)) {
+		json_decref(sgs);
+		return NULL;
+	}
+	return sgs;
+}
+
 /* MISP's flags are true, 1, "1" or "true". */
 static bool misp_true(const json_t *v)
 {
@@ -535,14 +581,16 @@ static json_t *misp_deleted(json_t *ev)
 	json_t *gone = json_object(), *a, *o, *attrs;
 	size_t i, k;
 
-	json_array_foreach(json_object_get(ev, "Attribute"), i, a) if (misp_true(
-	    json_object_get(a, "deleted")) && json_string_value(json_object_get(a, "uuid")))
+	json_array_foreach(json_object_get(ev, "Attribute"), i,
+	                   a) if (misp_true(json_object_get(a, "deleted")) &&
+	                          json_string_value(json_object_get(a, "uuid")))
 	    json_object_set_new(gone, json_string_value(json_object_get(a, "uuid")), json_true());
 	json_array_foreach(json_object_get(ev, "Object"), i, o)
 	{
 		if (misp_true(json_object_get(o, "deleted"))) {
 			if (json_string_value(json_object_get(o, "uuid")))
-				json_object_set_new(gone, json_string_value(json_object_get(o, "uuid")),
+				json_object_set_new(gone,
+				                    json_string_value(json_object_get(o, "uuid")),
 				                    json_true());
 			continue;
 		}
@@ -579,7 +627,7 @@ int sl_pipeline_misp_event_take(struct sl_pipeline *p, const char *peer, json_t 
                                 struct sl_pipeline_stats *st, json_t *warnings, struct sl_err *err)
 {
 	struct sl_map_opts opts = {0};
-	json_t *w = json_array(), *bundle, *gone;
+	json_t *w = json_array(), *bundle, *gone, *sgs;
 	const json_t *ev = json_object_get(*event, "Event");
 	char *uuid;
 	int rc;
@@ -612,13 +660,15 @@ int sl_pipeline_misp_event_take(struct sl_pipeline *p, const char *peer, json_t 
 	misp_scope(ev, bundle);
 	misp_revoke(gone, bundle);
 	json_decref(gone);
+	sgs = misp_sharing_groups(ev);
 	uuid = json_string_value(json_object_get(ev, "uuid"))
 	           ? strdup(json_string_value(json_object_get(ev, "uuid")))
 	           : NULL;
 	json_decref(*event); /* all of it is in the bundle now */
 	*event = NULL;
-	rc = sl_pipeline_bundle(p, peer, uuid, bundle, cursor, now, st, err);
+	rc = pipeline_bundle(p, peer, uuid, bundle, sgs, cursor, now, st, err);
 	free(uuid);
+	json_decref(sgs);
 	json_decref(bundle);
 	return rc;
 }
@@ -630,15 +680,16 @@ int sl_pipeline_misp_event(struct sl_pipeline *p, const char *peer, const json_t
 	/* the caller keeps its own reference; misp_deleted edits only an event whose objects hold
 	 * deleted attributes: that one is copied first */
 	json_t *e = json_incref((json_t *)event);
-	const json_t *ev = json_object_get(event, "Event") ? json_object_get(event, "Event") : event;
+	const json_t *ev =
+	    json_object_get(event, "Event") ? json_object_get(event, "Event") : event;
 	const json_t *o;
 	size_t i, k;
 
 	json_array_foreach(json_object_get(ev, "Object"), i, o)
 	{
 		const json_t *a;
-		json_array_foreach(json_object_get(o, "Attribute"), k, a) if (misp_true(
-		    json_object_get(a, "deleted")))
+		json_array_foreach(json_object_get(o, "Attribute"), k,
+		                   a) if (misp_true(json_object_get(a, "deleted")))
 		{
 			json_decref(e);
 			if (!(e = json_deep_copy(event)))

@@ -2535,7 +2535,7 @@ struct fan {
 	struct sl_payload_memo memo; /* of the last object written: its other texts copy from it */
 	char *tchunk;
 	size_t tused, tcap;
-	json_t *empty; /* the changes of every decision that has none */
+	json_t *empty;                  /* the changes of every decision that has none */
 	struct sl_policy_facts **cinfo; /* n: what a container passes to the objects it lists */
 	struct sl_policy_decision *blk; /* nd * n */
 	/* objects by id, those sharing one chained in bundle order */
@@ -3187,6 +3187,32 @@ static int fan_containers(struct fan *fan, const json_t *objs, const struct mloo
 
 /* Pass 2: own TLP and tags, then what the containers pass on, in the order sl_policy_facts_stix
  * reads them. */
+/* The definitions of f's sharing groups, from a directory (group uuid -> MISP SharingGroup): with
+ * one, sg_member also finds the destination by its organisation or server. Uuids are looked up
+ * as given, then in lower case (MISP writes them lower case; a STIX copy may not). */
+static void sg_lookup(struct sl_policy_facts *f, const json_t *sgs)
+{
+	char low[64];
+	int k;
+	size_t j;
+
+	for (k = 0; k < f->ndist; k++) {
+		const char *u = f->dist[k].sg;
+		const json_t *d;
+		if (!u || f->dist[k].sg_obj || f->dist[k].level != 4)
+			continue;
+		d = json_object_get(sgs, u);
+		if (!d && strlen(u) < sizeof(low)) {
+			for (j = 0; u[j]; j++)
+				low[j] = (char)tolower((unsigned char)u[j]);
+			low[j] = '\0';
+			d = json_object_get(sgs, low);
+		}
+		if (json_is_object(d))
+			f->dist[k].sg_obj = d;
+	}
+}
+
 static void fan_inherit(struct fan *fan, struct sl_policy_facts *f, const struct mlook *ml,
                         const struct edge *edges, size_t e)
 {
@@ -3405,7 +3431,8 @@ static void prep_free(struct prep *x)
 }
 
 /* Fills x (x->fan, one reference for the caller, even on failure when it was made). */
-static int prep_run(const struct sl_policy *p, const json_t *objs, struct prep *x, int want_rows)
+static int prep_run(const struct sl_policy *p, const json_t *objs, const json_t *sgs,
+                    struct prep *x, int want_rows)
 {
 	size_t n = json_array_size(objs), nd = p->ndests, i;
 	struct fan *fan;
@@ -3448,6 +3475,11 @@ static int prep_run(const struct sl_policy *p, const json_t *objs, struct prep *
 		return SL_ENOMEM;
 	for (i = 0; i < n; i++)
 		fan->facts[i].obj = NULL;
+	/* the facts borrow definitions from the directory: it lives as long as the fan */
+	if (!json_is_object(sgs) || json_object_size(sgs) == 0)
+		sgs = NULL;
+	else if (fan_own(fan, json_incref((json_t *)sgs), 1) != 0)
+		return SL_ENOMEM;
 	if (fan_read(fan, objs) != 0 || fan_index(fan) != 0 ||
 	    fan_containers(fan, objs, &x->ml, &x->edges, x->phead, &x->conts, &x->nconts,
 	                   &x->cref) != 0)
@@ -3468,6 +3500,8 @@ static int prep_run(const struct sl_policy *p, const json_t *objs, struct prep *
 		fan_inherit(fan, f, &x->ml, x->edges, x->phead[i]);
 		if (f->oom)
 			return SL_ENOMEM;
+		if (sgs)
+			sg_lookup(f, sgs);
 		if ((f->type[0] == 'r' && strlen(f->type) == 12 &&
 		     TYPE_IS(f->type, "relationship")) ||
 		    (f->type[0] == 's' && strlen(f->type) == 8 && TYPE_IS(f->type, "sighting"))) {
@@ -3544,7 +3578,7 @@ int sl_policy_decide_bundle_all(const struct sl_policy *p, const json_t *bundle,
 		return sl_err_set(err, SL_EINVAL, "bundle", "a bundle needs an objects array");
 	if (nd == 0)
 		return 0;
-	if (prep_run(p, objs, &x, 0) != 0)
+	if (prep_run(p, objs, NULL, &x, 0) != 0)
 		goto oom;
 	fan = x.fan;
 	if (!(fan->blk = malloc((n ? n : 1) * nd * sizeof(*fan->blk))))
@@ -3854,6 +3888,13 @@ static int rows_refs(struct fan *fan, size_t d, struct prep *x, const json_t *ob
 int sl_policy_decide_bundle_rows(const struct sl_policy *p, const json_t *bundle, long long now,
                                  unsigned flags, struct sl_policy_rows **out, struct sl_err *err)
 {
+	return sl_policy_decide_bundle_rows_sg(p, bundle, NULL, now, flags, out, err);
+}
+
+int sl_policy_decide_bundle_rows_sg(const struct sl_policy *p, const json_t *bundle,
+                                    const json_t *sharing_groups, long long now, unsigned flags,
+                                    struct sl_policy_rows **out, struct sl_err *err)
+{
 	const json_t *objs = json_object_get(bundle, "objects");
 	size_t n = json_array_size(objs), nd = p->ndests, i, d;
 	struct sl_policy_rows *rs = NULL;
@@ -3863,7 +3904,7 @@ int sl_policy_decide_bundle_rows(const struct sl_policy *p, const json_t *bundle
 	*out = NULL;
 	if (!json_is_array(objs))
 		return sl_err_set(err, SL_EINVAL, "bundle", "a bundle needs an objects array");
-	if (prep_run(p, objs, &x, flags & SL_POLICY_ROWS_TEXT ? 2 : 1) != 0)
+	if (prep_run(p, objs, sharing_groups, &x, flags & SL_POLICY_ROWS_TEXT ? 2 : 1) != 0)
 		goto oom;
 	fan = x.fan;
 	if (!(rs = malloc(sizeof(*rs))))

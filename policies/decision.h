@@ -106,6 +106,17 @@ struct sl_policy_rows; /* owned by the caller: sl_policy_rows_free */
 #define SL_POLICY_ROWS_TEXT 1u
 int sl_policy_decide_bundle_rows(const struct sl_policy *p, const json_t *bundle, long long now,
                                  unsigned flags, struct sl_policy_rows **out, struct sl_err *err);
+/* The same, with the definitions of the MISP sharing groups the bundle's objects name:
+ * sharing_groups (borrowed, may be NULL) is a JSON object, group uuid -> MISP SharingGroup object
+ * ({"uuid", "SharingGroupOrg": [{"Organisation": {"uuid"}} or {"org_uuid"}], "SharingGroupServer":
+ * [{"Server": {"url", "name"}}]}). An object with distribution 4 whose own (or first container's)
+ * x_misp_sharing_group_uuid has a definition there goes to a destination that is a member by its
+ * sharing_groups list, its org_uuid or its server; without one, only by its sharing_groups list.
+ * Objects decided with a definition get verdict classes of this call only (a group's members may
+ * change between calls). */
+int sl_policy_decide_bundle_rows_sg(const struct sl_policy *p, const json_t *bundle,
+                                    const json_t *sharing_groups, long long now, unsigned flags,
+                                    struct sl_policy_rows **out, struct sl_err *err);
 /* The number of objects in the bundle (rows per destination). */
 size_t sl_policy_rows_count(const struct sl_policy_rows *r);
 /* Object i's "id", "modified" and "created" string members (NULL when absent, not strings, or the

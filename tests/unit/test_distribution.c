@@ -339,6 +339,131 @@ static void type_lists_apply_to_attributes_not_the_event(void **state)
 	sl_policy_free(p);
 }
 
+/* The verdicts of the bundle's objects (rows) for destination name, with directory sgs. */
+static void rows_verdicts(const struct sl_policy *p, const json_t *b, const json_t *sgs,
+                          const char *name, enum sl_policy_verdict *v, size_t n)
+{
+	struct sl_policy_rows *rows = NULL;
+	struct sl_err err;
+	size_t d, i;
+
+	assert_int_equal(
+	    sl_policy_decide_bundle_rows_sg(p, b, sgs, NOW, SL_POLICY_ROWS_TEXT, &rows, &err), 0);
+	assert_int_equal(sl_policy_rows_count(rows), n);
+	for (d = 0; d < sl_policy_dest_count(p); d++)
+		if (strcmp(sl_policy_dest_name(sl_policy_dest_at(p, d)), name) == 0)
+			break;
+	assert_true(d < sl_policy_dest_count(p));
+	for (i = 0; i < n; i++)
+		v[i] = sl_policy_rows_dest(rows, d)[i].verdict;
+	sl_policy_rows_free(rows);
+}
+
+static enum sl_policy_verdict rows_verdict(const struct sl_policy *p, const json_t *b,
+                                           const json_t *sgs, const char *name, size_t i)
+{
+	enum sl_policy_verdict v[2];
+
+	rows_verdicts(p, b, sgs, name, v, 2);
+	return v[i];
+}
+
+/* sluice run hands the bundle decision the sharing groups' definitions: a destination is a member
+ * by its org_uuid or server too, for the object itself and for what its container lists. */
+static void bundle_sharing_group_members_by_org_and_server(void **state)
+{
+	struct sl_policy *p = pt_policy(policy_text);
+	/* the report names the group in upper case: it is still found */
+	json_t *b = pt_json(
+	    "{\"type\":\"bundle\",\"id\":\"bundle--1\",\"objects\":["
+	    "{\"type\":\"report\",\"id\":\"report--1\",\"x_misp_distribution\":4,"
+	    "\"x_misp_sharing_group_uuid\":\"A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5D\","
+	    "\"object_marking_refs\":[\"" PT_GREEN "\"],\"object_refs\":[\"indicator--1\"]},"
+	    "{\"type\":\"indicator\",\"id\":\"indicator--1\",\"x_misp_distribution\":4,"
+	    "\"x_misp_sharing_group_uuid\":\"" SG "\","
+	    "\"object_marking_refs\":[\"" PT_GREEN "\"]}]}");
+	json_t *by_org = pt_json("{\"" SG "\":{\"uuid\":\"" SG "\",\"SharingGroupOrg\":["
+	                         "{\"Organisation\":{\"uuid\":\"" ORG "\"}}],"
+	                         "\"SharingGroupServer\":[{\"Server\":{\"url\":"
+	                         "\"https://misp.partner.example\",\"name\":\"partner\"}}]}}");
+	json_t *flat = pt_json("{\"" SG "\":{\"uuid\":\"" SG "\",\"SharingGroupOrg\":["
+	                       "{\"org_uuid\":\"" ORG "\"}]}}");
+	enum sl_policy_verdict v[2];
+	size_t i;
+
+	(void)state;
+	/* without a definition: members by the uuid list only */
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(rows_verdict(p, b, NULL, "sg-listed", i), SL_POLICY_ALLOW);
+		assert_int_equal(rows_verdict(p, b, NULL, "sg-org", i), SL_POLICY_DENY);
+		assert_int_equal(rows_verdict(p, b, NULL, "sg-server", i), SL_POLICY_DENY);
+	}
+	/* with one: by org and by server too; a non-member still is not */
+	rows_verdicts(p, b, by_org, "sg-org", v, 2);
+	assert_int_equal(v[0], SL_POLICY_ALLOW);
+	assert_int_equal(v[1], SL_POLICY_ALLOW);
+	rows_verdicts(p, b, by_org, "sg-server", v, 2);
+	assert_int_equal(v[0], SL_POLICY_ALLOW);
+	assert_int_equal(v[1], SL_POLICY_ALLOW);
+	rows_verdicts(p, b, by_org, "sg-listed", v, 2);
+	assert_int_equal(v[0], SL_POLICY_ALLOW);
+	assert_int_equal(v[1], SL_POLICY_ALLOW);
+	rows_verdicts(p, b, by_org, "community", v, 2);
+	assert_int_equal(v[0], SL_POLICY_DENY);
+	assert_int_equal(v[1], SL_POLICY_DENY);
+	rows_verdicts(p, b, by_org, "taxii", v, 2);
+	assert_int_equal(v[0], SL_POLICY_DENY);
+	/* MISP's flat form (org_uuid), no servers */
+	assert_int_equal(rows_verdict(p, b, flat, "sg-org", 1), SL_POLICY_ALLOW);
+	assert_int_equal(rows_verdict(p, b, flat, "sg-server", 1), SL_POLICY_DENY);
+	/* an object with no group of its own inherits its container's, definition included */
+	json_object_del(json_array_get(json_object_get(b, "objects"), 1), "x_misp_distribution");
+	json_object_del(json_array_get(json_object_get(b, "objects"), 1),
+	                "x_misp_sharing_group_uuid");
+	assert_int_equal(rows_verdict(p, b, by_org, "sg-org", 1), SL_POLICY_ALLOW);
+	assert_int_equal(rows_verdict(p, b, NULL, "sg-org", 1), SL_POLICY_DENY);
+	json_decref(flat);
+	json_decref(by_org);
+	json_decref(b);
+	sl_policy_free(p);
+}
+
+/* Verdict classes are kept in the policy across calls: a group whose members changed between two
+ * calls (same uuid, another definition) must not be decided with the old members. */
+static void bundle_sharing_group_change_not_cached(void **state)
+{
+	struct sl_policy *p = pt_policy(policy_text);
+	json_t *b =
+	    pt_json("{\"type\":\"bundle\",\"id\":\"bundle--1\",\"objects\":["
+	            "{\"type\":\"indicator\",\"id\":\"indicator--1\",\"x_misp_distribution\":"
+	            "4,\"x_misp_sharing_group_uuid\":\"" SG "\","
+	            "\"object_marking_refs\":[\"" PT_GREEN "\"]},"
+	            "{\"type\":\"indicator\",\"id\":\"indicator--2\",\"x_misp_distribution\":"
+	            "4,\"x_misp_sharing_group_uuid\":\"" SG "\","
+	            "\"object_marking_refs\":[\"" PT_GREEN "\"]}]}");
+	json_t *with = pt_json("{\"" SG "\":{\"uuid\":\"" SG "\",\"SharingGroupOrg\":["
+	                       "{\"Organisation\":{\"uuid\":\"" ORG "\"}}]}}");
+	json_t *without = pt_json("{\"" SG "\":{\"uuid\":\"" SG "\",\"SharingGroupOrg\":["
+	                          "{\"Organisation\":{\"uuid\":\"00000000-0000-4000-8000-"
+	                          "000000000000\"}}]}}");
+	int round;
+
+	(void)state;
+	for (round = 0; round < 2; round++) {
+		assert_int_equal(rows_verdict(p, b, with, "sg-org", 0), SL_POLICY_ALLOW);
+		assert_int_equal(rows_verdict(p, b, without, "sg-org", 0), SL_POLICY_DENY);
+		assert_int_equal(rows_verdict(p, b, with, "sg-org", 1), SL_POLICY_ALLOW);
+		assert_int_equal(rows_verdict(p, b, NULL, "sg-org", 1), SL_POLICY_DENY);
+	}
+	/* the same directory object edited in place between calls */
+	json_array_clear(json_object_get(json_object_get(with, SG), "SharingGroupOrg"));
+	assert_int_equal(rows_verdict(p, b, with, "sg-org", 0), SL_POLICY_DENY);
+	json_decref(without);
+	json_decref(with);
+	json_decref(b);
+	sl_policy_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -349,6 +474,8 @@ int main(void)
 	    cmocka_unit_test(stix_objects_carry_misp_distribution),
 	    cmocka_unit_test(bundle_drops_ids_from_refs),
 	    cmocka_unit_test(type_lists_apply_to_attributes_not_the_event),
+	    cmocka_unit_test(bundle_sharing_group_members_by_org_and_server),
+	    cmocka_unit_test(bundle_sharing_group_change_not_cached),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
