@@ -904,7 +904,8 @@ static json_t *ids_result(PGresult *r, struct sl_err *err)
 		return sl_err_set(err, SL_ENOMEM, "ledger", "out of memory"), NULL;
 	for (k = 0; k < PQntuples(r); k++)
 		json_object_set_new(out, PQgetvalue(r, k, 0),
-		                    PQnfields(r) > 1 ? json_string(PQgetvalue(r, k, 1)) : json_true());
+		                    PQnfields(r) > 1 ? json_string(PQgetvalue(r, k, 1))
+		                                     : json_true());
 	return out;
 }
 
@@ -921,6 +922,87 @@ json_t *sl_ledger_idmap_to_stix_many(struct sl_ledger *l, const char *peer,
 	if (!(r = run_ids_after(l, "idmap_to_stix_many", peer, foreign_ids, n, err)))
 		return NULL;
 	out = ids_result(r, err);
+	PQclear(r);
+	return out;
+}
+
+/* MISP's "modified" of a sharing group ("2024-01-02 03:04:05", UTC) as a timestamptz literal in
+ * out (32 bytes); false when it is missing or not that. */
+static bool sg_modified(const json_t *sg, char *out)
+{
+	const char *s = json_string_value(json_object_get(sg, "modified"));
+	int y, mo, d, h, mi, se, n = 0;
+
+	if (!s ||
+	    sscanf(s, "%4d-%2d-%2d%*1[ T]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &se, &n) != 6 ||
+	    n != 19 || s[n] || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
+	    mi > 59 || se > 60)
+		return false;
+	snprintf(out, 32, "%04d-%02d-%02d %02d:%02d:%02d+00", y, mo, d, h, mi, se);
+	return true;
+}
+
+int sl_ledger_sharing_groups_put(struct sl_ledger *l, const char *peer, const json_t *groups,
+                                 struct sl_err *err)
+{
+	const char *uuid;
+	json_t *sg;
+	int rc;
+
+	if (!peer)
+		return sl_err_set(err, SL_EINVAL, "sharing groups", "no peer");
+	if (!json_object_size(groups))
+		return 0;
+	if ((rc = lg_ready(l, err)) != 0)
+		return rc;
+	json_object_foreach((json_t *)groups, uuid, sg)
+	{
+		char mod[32];
+		char *text;
+		const char *p[4];
+		if (!json_is_object(sg))
+			continue;
+		if (!(text = json_dumps(sg, JSON_COMPACT)))
+			return sl_err_set(err, SL_ENOMEM, "sharing groups", "out of memory");
+		p[0] = uuid;
+		p[1] = text;
+		p[2] = sg_modified(sg, mod) ? mod : NULL;
+		p[3] = peer;
+		rc = lg_run_ok(l, "sharing_group_put", 4, p, err);
+		free(text);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+json_t *sl_ledger_sharing_groups_get(struct sl_ledger *l, const char *const *uuids, size_t n,
+                                     struct sl_err *err)
+{
+	json_t *out;
+	PGresult *r;
+	int k;
+
+	if (n && !uuids)
+		return sl_err_set(err, SL_EINVAL, "sharing groups", "no uuids"), NULL;
+	if (!(out = json_object()))
+		return sl_err_set(err, SL_ENOMEM, "sharing groups", "out of memory"), NULL;
+	if (n == 0)
+		return out;
+	if (!(r = run_ids(l, "sharing_groups_get", uuids, n, err))) {
+		json_decref(out);
+		return NULL;
+	}
+	for (k = 0; k < PQntuples(r); k++) {
+		json_t *o = json_cell(r, k, 1, PQgetvalue(r, k, 0), err);
+		if (!o || json_object_set_new(out, PQgetvalue(r, k, 0), o) != 0) {
+			PQclear(r);
+			json_decref(out);
+			if (o)
+				sl_err_set(err, SL_ENOMEM, "sharing groups", "out of memory");
+			return NULL;
+		}
+	}
 	PQclear(r);
 	return out;
 }
@@ -1548,10 +1630,10 @@ static int share_slice(struct sl_ledger *l, struct sl_ledger_share *rows, size_t
 		lg_buf_arr_elem(&o[1], s->id);
 		lg_buf_arr_elem(&o[2], ts[i]);
 		lg_buf_arr_elem(&o[3], deny ? "blocked" : "pending");
-		lg_buf_arr_elem(&o[4], s->decision == SL_LEDGER_ALLOW_WITH_CHANGES && s->obj &&
-		                               s->payload
-		                           ? s->payload
-		                           : payload);
+		lg_buf_arr_elem(&o[4],
+		                s->decision == SL_LEDGER_ALLOW_WITH_CHANGES && s->obj && s->payload
+		                    ? s->payload
+		                    : payload);
 		lg_buf_arr_elem(&o[5], deny ? (s->rule ? s->rule : "denied by policy") : NULL);
 		free(payload);
 		queued++;

@@ -110,6 +110,17 @@ int sl_ledger_idmap_to_foreign(struct sl_ledger *l, const char *peer, const char
  * STIX id, without the ids the map does not hold. NULL with err on failure. */
 json_t *sl_ledger_idmap_to_stix_many(struct sl_ledger *l, const char *peer,
                                      const char *const *foreign_ids, size_t n, struct sl_err *err);
+/* MISP sharing groups' definitions (the SharingGroup objects MISP events carry, with their
+ * members), kept so that an object naming its group by uuid alone can be decided with its members.
+ * Put: groups is a JSON object, group uuid -> SharingGroup (entries that are not objects are
+ * skipped); each replaces the stored definition of its uuid (case-insensitive) unless that one is
+ * newer by MISP's "modified" ("YYYY-MM-DD HH:MM:SS", UTC). 0 or a negative code with err. */
+int sl_ledger_sharing_groups_put(struct sl_ledger *l, const char *peer, const json_t *groups,
+                                 struct sl_err *err) SL_MUSTCHECK;
+/* The stored definitions of uuids[0..n) in one round trip: a new object, uuid as asked ->
+ * SharingGroup, without the ones the ledger does not hold; NULL with err on failure. */
+json_t *sl_ledger_sharing_groups_get(struct sl_ledger *l, const char *const *uuids, size_t n,
+                                     struct sl_err *err);
 /* Which of ids[0..n) the ledger holds a version of, in one round trip: a new object id -> true.
  * NULL with err on failure. */
 json_t *sl_ledger_known(struct sl_ledger *l, const char *const *ids, size_t n, struct sl_err *err);

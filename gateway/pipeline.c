@@ -336,6 +336,54 @@ oom:
 	return NULL;
 }
 
+/* The sharing-group directory to decide bundle with (group uuid -> MISP SharingGroup): the
+ * definitions that came with it (sgs, may be NULL), stored in the ledger first, and the stored
+ * ones for every other group its objects name (a copy from another peer carries only the uuid).
+ * NULL with err->code 0 when no object names a group; NULL with err on failure. */
+static json_t *sg_directory(struct sl_pipeline *p, const char *peer, const json_t *bundle,
+                            const json_t *sgs, struct sl_err *err)
+{
+	json_t *want = json_object(), *dir = NULL, *stored = NULL, *obj;
+	const char **uuids = NULL, *u;
+	size_t i, n = 0;
+
+	memset(err, 0, sizeof(*err));
+	if (!want)
+		goto oom;
+	if (sgs && sl_ledger_sharing_groups_put(p->ledger, peer, sgs, err) != 0)
+		goto fail;
+	json_array_foreach(json_object_get(bundle, "objects"), i, obj)
+	{
+		u = json_string_value(json_object_get(obj, "x_misp_sharing_group_uuid"));
+		if (u && !json_object_get(sgs, u) && json_object_set_new(want, u, json_true()) != 0)
+			goto oom;
+	}
+	if (!json_object_size(want)) {
+		json_decref(want);
+		return sgs ? json_incref((json_t *)sgs) : NULL;
+	}
+	if (!(uuids = malloc(json_object_size(want) * sizeof(*uuids))))
+		goto oom;
+	json_object_foreach(want, u, obj) uuids[n++] = u;
+	if (!(stored = sl_ledger_sharing_groups_get(p->ledger, uuids, n, err)))
+		goto fail;
+	if (!(dir = sgs ? json_copy((json_t *)sgs) : json_object()) ||
+	    json_object_update(dir, stored) != 0)
+		goto oom;
+	free(uuids);
+	json_decref(stored);
+	json_decref(want);
+	return dir;
+oom:
+	sl_err_set(err, SL_ENOMEM, "pipeline", "out of memory");
+fail:
+	free(uuids);
+	json_decref(dir);
+	json_decref(stored);
+	json_decref(want);
+	return NULL;
+}
+
 /* sl_pipeline_bundle, with the definitions of the MISP sharing groups its objects name (group
  * uuid -> SharingGroup; NULL when there are none). */
 static int pipeline_bundle(struct sl_pipeline *p, const char *peer, const char *origin_id,
@@ -346,7 +394,7 @@ static int pipeline_bundle(struct sl_pipeline *p, const char *peer, const char *
 	const json_t *objs = json_object_get(bundle, "objects");
 	struct sl_ledger_in *in = NULL;
 	struct sl_ledger_result *res = NULL;
-	json_t *ctx = NULL;
+	json_t *ctx = NULL, *dir = NULL;
 	size_t n = json_array_size(objs), i;
 	int rc;
 
@@ -396,12 +444,18 @@ static int pipeline_bundle(struct sl_pipeline *p, const char *peer, const char *
 		rc = -1;
 		goto done;
 	}
-	rc = decide_all(p, peer, ctx ? ctx : bundle, sgs, n, res, now, st, err);
+	dir = sg_directory(p, peer, ctx ? ctx : bundle, sgs, err);
+	if (!dir && err->code) {
+		rc = -1;
+		goto done;
+	}
+	rc = decide_all(p, peer, ctx ? ctx : bundle, dir, n, res, now, st, err);
 	if (rc < 0)
 		goto done;
 	if (cursor)
 		rc = sl_ledger_cursor_set(p->ledger, cursor, err);
 done:
+	json_decref(dir);
 	json_decref(ctx);
 	free(in);
 	free(res);
@@ -445,14 +499,17 @@ int sl_pipeline_objects(struct sl_pipeline *p, const char *peer, const struct sl
 		}
 	}
 	if (rc == 0) {
-		json_t *ctx;
+		json_t *ctx, *dir = NULL;
 
 		memset(err, 0, sizeof(*err));
 		ctx = with_context(p, bundle, err);
-		if (ctx || !err->code)
-			rc = decide_all(p, peer, ctx ? ctx : bundle, NULL, n, res, now, st, err);
-		else
+		if (!ctx && err->code)
 			rc = -1;
+		else if (!(dir = sg_directory(p, peer, ctx ? ctx : bundle, NULL, err)) && err->code)
+			rc = -1;
+		else
+			rc = decide_all(p, peer, ctx ? ctx : bundle, dir, n, res, now, st, err);
+		json_decref(dir);
 		json_decref(ctx);
 	}
 	json_decref(bundle);
@@ -536,7 +593,8 @@ static void sg_note(json_t *sgs, const json_t *o)
 	const json_t *sg = json_object_get(o, "SharingGroup");
 	const char *u = json_string_value(json_object_get(sg, "uuid"));
 
-	if (u && dist_of(o) == 4)
+	/* the event's own comes first: an attribute's copy of the same group adds nothing */
+	if (u && dist_of(o) == 4 && !json_object_get(sgs, u))
 		json_object_set(sgs, u, (json_t *)sg);
 }
 

@@ -1140,6 +1140,50 @@ struct racer {
 	size_t new_or_newer;
 };
 
+/* A sharing group's definition is kept per uuid (any case), a newer one (MISP's "modified")
+ * replaces an older one, an older one never replaces a newer one, and the lookup answers with the
+ * uuids as asked. */
+static void sharing_groups_newer_definition_wins(void **state)
+{
+	struct ctx *c = *state;
+	struct sl_err err = {0};
+	const char *ask[3] = {"AAAAAAAA-0000-4000-8000-000000000001",
+	                      "aaaaaaaa-0000-4000-8000-000000000001",
+	                      "bbbbbbbb-0000-4000-8000-000000000002"};
+	json_t *v1 = json_pack("{s:{s:s, s:s, s:[{s:s}]}}", "aaaaaaaa-0000-4000-8000-000000000001",
+	                       "uuid", "aaaaaaaa-0000-4000-8000-000000000001", "modified",
+	                       "2026-01-01 10:00:00", "SharingGroupOrg", "org_uuid", "org-1");
+	json_t *v2 = json_pack("{s:{s:s, s:s, s:[{s:s}]}}", "AAAAAAAA-0000-4000-8000-000000000001",
+	                       "uuid", "aaaaaaaa-0000-4000-8000-000000000001", "modified",
+	                       "2026-02-01 10:00:00", "SharingGroupOrg", "org_uuid", "org-2");
+	json_t *got;
+
+	assert_int_equal(sl_ledger_sharing_groups_put(c->l, "misp-a", v1, &err), 0);
+	assert_int_equal(sl_ledger_sharing_groups_put(c->l, "misp-b", v2, &err), 0);
+	/* v1 again (older): v2 stays */
+	assert_int_equal(sl_ledger_sharing_groups_put(c->l, "misp-a", v1, &err), 0);
+	got = sl_ledger_sharing_groups_get(c->l, ask, 3, &err);
+	assert_non_null(got);
+	assert_int_equal(json_object_size(got), 2);
+	assert_string_equal(
+	    json_string_value(json_object_get(
+	        json_array_get(json_object_get(json_object_get(got, ask[0]), "SharingGroupOrg"), 0),
+	        "org_uuid")),
+	    "org-2");
+	assert_non_null(json_object_get(got, ask[1]));
+	assert_null(json_object_get(got, ask[2]));
+	json_decref(got);
+	assert_int_equal(q_int(c->pg, "SELECT count(*) FROM sharing_groups WHERE peer = 'misp-b'"),
+	                 1);
+	/* nothing asked, nothing to put */
+	got = sl_ledger_sharing_groups_get(c->l, NULL, 0, &err);
+	assert_int_equal(json_object_size(got), 0);
+	json_decref(got);
+	assert_int_equal(sl_ledger_sharing_groups_put(c->l, "misp-a", NULL, &err), 0);
+	json_decref(v1);
+	json_decref(v2);
+}
+
 static void *ingest_same_objects(void *arg)
 {
 	struct racer *rc = arg;
@@ -1225,6 +1269,7 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(pages_by_date_added, setup, teardown),
 	    cmocka_unit_test_setup_teardown(idmap_and_shared_decisions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(sharing_groups_newer_definition_wins, setup, teardown),
 	    cmocka_unit_test_setup_teardown(concurrent_ingests_of_the_same_objects, setup,
 	                                    teardown),
 	};

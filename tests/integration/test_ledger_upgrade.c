@@ -2,7 +2,8 @@
  * delivery in the provenance table) is upgraded by `migrate` without losing or changing any
  * provenance, and then ingests, shares, answers `sources` and erases as a fresh one does; its
  * observables' stix_id index becomes a hash index (migration 005) that still finds them, and
- * versions stored after the upgrade take seq values above the old ones (migration 009).
+ * versions stored after the upgrade take seq values above the old ones (migration 009), and
+ * sharing groups' definitions are kept (migration 010).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -141,6 +142,17 @@ static void schema_3_upgrades_and_keeps_provenance(void **state)
 	             "SELECT bool_and(seq > (SELECT seq FROM objects WHERE id = '" DOM "')) "
 	             "FROM objects WHERE id <> '" DOM "'",
 	             "t");
+	/* 010: sharing groups' definitions are kept */
+	{
+		const char *sgu = "cccccccc-0000-4000-8000-000000000003";
+		json_t *sgs = json_pack("{s:{s:s}}", sgu, "uuid", sgu), *got;
+		assert_int_equal(sl_ledger_sharing_groups_put(l, "misp-a", sgs, &err), 0);
+		got = sl_ledger_sharing_groups_get(l, &sgu, 1, &err);
+		assert_non_null(got);
+		assert_int_equal(json_object_size(got), 1);
+		json_decref(got);
+		json_decref(sgs);
+	}
 	/* the IP again from misp-a (same origin: one row, twice) and from opencti (a second row) */
 	assert_int_equal(sl_ledger_ingest(l, "misp-a", &in[1], 1, NULL, res, &err), 0);
 	assert_int_equal(sl_ledger_ingest(l, "opencti", &in[1], 1, NULL, res, &err), 0);

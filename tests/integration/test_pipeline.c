@@ -4,7 +4,8 @@
  * says, and taking the same bundle again records nothing; objects changed for their personal data
  * (handed to the ledger as text) are stored as each destination's decision says; deletions at a
  * MISP peer are stored as revoked versions; an object that comes alone is decided with its stored
- * container. */
+ * container; a MISP sharing group's members by organisation and server get its events, also when
+ * a copy comes back from another peer with only the group's uuid. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -239,22 +240,24 @@ static void test_changed_payloads(void **state)
 	assert_non_null(b);
 	assert_non_null(p = sl_pipeline_new(c->l, pol, &err));
 	assert_int_equal(sl_pipeline_set_pull(p, "pseudo-pull", &err), 0);
-	assert_int_equal(sl_pipeline_bundle(p, "misp-a", "event-2", b, NULL, 1795200000LL, &st, &err),
-	                 0);
+	assert_int_equal(
+	    sl_pipeline_bundle(p, "misp-a", "event-2", b, NULL, 1795200000LL, &st, &err), 0);
 	assert_int_equal(st.changed, 3);
 	for (i = 0; i < 3; i++) {
 		char sql[512];
 		json_t *want = oracle_object(pol, dests[i], b, 0), *got;
 		snprintf(sql, sizeof(sql),
-		         i == 1 ? "SELECT content::text FROM shares WHERE destination = '%s' AND id = "
-		                  "'indicator--5d1c2e3f-0000-4000-8000-000000000002'"
-		                : "SELECT payload::text FROM outbox WHERE destination = '%s' AND id = "
-		                  "'indicator--5d1c2e3f-0000-4000-8000-000000000002'",
+		         i == 1
+		             ? "SELECT content::text FROM shares WHERE destination = '%s' AND id = "
+		               "'indicator--5d1c2e3f-0000-4000-8000-000000000002'"
+		             : "SELECT payload::text FROM outbox WHERE destination = '%s' AND id = "
+		               "'indicator--5d1c2e3f-0000-4000-8000-000000000002'",
 		         dests[i]);
 		got = q_json(c->pg, sql);
 		assert_non_null(want);
 		if (!json_equal(want, got)) {
-			char *w = json_dumps(want, JSON_COMPACT), *g = json_dumps(got, JSON_COMPACT);
+			char *w = json_dumps(want, JSON_COMPACT),
+			     *g = json_dumps(got, JSON_COMPACT);
 			fail_msg("%s: stored %s, want %s", dests[i], g, w);
 		}
 		/* what each destination's policy says was changed, not the input */
@@ -414,6 +417,114 @@ static void test_context_containers(void **state)
 	json_decref(b2);
 }
 
+/* A MISP event for a sharing group (distribution 4) goes to the destinations that belong to the
+ * group by their organisation or server, as its SharingGroup lists them, and not to the others;
+ * the definition is kept in the ledger, so a copy of the event's indicator that another peer
+ * sends later with only the group's uuid is decided with the same members. */
+static void test_sharing_group_members(void **state)
+{
+	struct ctx *c = *state;
+	struct sl_policy *pol = NULL;
+	struct sl_pipeline *p;
+	struct sl_err err = {0};
+	char path[128];
+	FILE *f;
+	json_t *ev = json_loads(
+	    "{\"Event\":{\"uuid\":\"8d3e5f20-5b2d-4f6e-9a01-1c2d3e4f5a01\",\"info\":\"banks\","
+	    "\"date\":\"2026-11-01\",\"timestamp\":\"1793800000\",\"published\":true,"
+	    "\"publish_timestamp\":\"1793800000\",\"distribution\":\"4\","
+	    "\"sharing_group_id\":\"1\",\"SharingGroup\":{\"id\":\"1\","
+	    "\"uuid\":\"8d3e5f20-5b2d-4f6e-9a01-1c2d3e4f5d01\",\"name\":\"Banks-CERT\","
+	    "\"modified\":\"2026-10-01 10:00:00\",\"SharingGroupOrg\":[{\"org_id\":\"2\","
+	    "\"Organisation\":{\"uuid\":\"8d3e5f20-5b2d-4f6e-9a01-1c2d3e4f5e01\","
+	    "\"name\":\"Bank-X\"}}],\"SharingGroupServer\":[{\"all_orgs\":false,\"Server\":"
+	    "{\"url\":\"https://taxii.member.example\",\"name\":\"member\"}}]},"
+	    "\"Orgc\":{\"uuid\":\"55f6ea5e-2c60-40e5-964f-47a8950d210f\",\"name\":\"CERT-A\"},"
+	    "\"Tag\":[{\"name\":\"tlp:green\"}],\"Attribute\":["
+	    "{\"uuid\":\"8d3e5f20-5b2d-4f6e-9a01-1c2d3e4f5b01\",\"type\":\"domain\","
+	    "\"category\":\"Network activity\",\"value\":\"banks.example\",\"to_ids\":true,"
+	    "\"distribution\":\"4\",\"sharing_group_id\":\"1\",\"SharingGroup\":{"
+	    "\"uuid\":\"8d3e5f20-5b2d-4f6e-9a01-1c2d3e4f5d01\",\"name\":\"Banks-CERT\","
+	    "\"SharingGroupOrg\":[{\"org_uuid\":\"8d3e5f20-5b2d-4f6e-9a01-1c2d3e4f5e01\"}],"
+	    "\"SharingGroupServer\":[{\"Server\":{\"url\":\"https://taxii.member.example\"}}]},"
+	    "\"timestamp\":\"1793700000\"}]}}",
+	    0, NULL);
+	json_t *copy, *b;
+	PGresult *r;
+
+	snprintf(c->dir, sizeof(c->dir), "/tmp/sl_pipeline_XXXXXX");
+	assert_non_null(mkdtemp(c->dir));
+	snprintf(path, sizeof(path), "%s/policy.conf", c->dir);
+	assert_non_null(f = fopen(path, "w"));
+	fputs("destination \"misp-x\" {\n kind = \"misp\"\n max_tlp = \"amber\"\n"
+	      " org_uuid = \"8d3e5f20-5b2d-4f6e-9a01-1c2d3e4f5e01\"\n}\n"
+	      "destination \"misp-y\" {\n kind = \"misp\"\n max_tlp = \"amber\"\n"
+	      " org_uuid = \"8d3e5f20-5b2d-4f6e-9a01-1c2d3e4f5e02\"\n}\n"
+	      "destination \"taxii-s\" {\n kind = \"taxii\"\n max_tlp = \"amber\"\n"
+	      " server = \"https://taxii.member.example\"\n}\n",
+	      f);
+	fclose(f);
+	assert_int_equal(sl_policy_load(path, &pol, &err), 0);
+	unlink(path);
+	rmdir(c->dir);
+	assert_non_null(ev);
+	assert_non_null(p = sl_pipeline_new(c->l, pol, &err));
+	if (sl_pipeline_misp_event(p, "misp-a", ev, NULL, 1793900000LL, NULL, NULL, &err) != 0)
+		fail_msg("%s: %s", err.where, err.msg);
+	/* the member by org and the member by server get the indicator and its report */
+	assert_int_equal(q_long(c->pg, "SELECT count(*) FROM audit WHERE id = "
+	                               "'indicator--8d3e5f20-5b2d-4f6e-9a01-1c2d3e4f5b01' AND "
+	                               "decision = 'allow' AND destination IN ('misp-x', "
+	                               "'taxii-s')"),
+	                 2);
+	assert_int_equal(q_long(c->pg, "SELECT count(*) FROM audit WHERE id LIKE "
+	                               "'%--8d3e5f20-5b2d-4f6e-9a01-1c2d3e4f5a01' AND "
+	                               "decision = 'allow' AND destination = 'misp-x'"),
+	                 1);
+	assert_int_equal(q_long(c->pg, "SELECT count(*) FROM audit WHERE id LIKE "
+	                               "'%--8d3e5f20-5b2d-4f6e-9a01-1c2d3e4f5%' AND "
+	                               "decision <> 'deny' AND destination = 'misp-y'"),
+	                 0);
+	assert_true(q_long(c->pg, "SELECT count(*) FROM audit WHERE destination = 'misp-y' AND "
+	                          "decision = 'deny'") >= 2);
+	assert_int_equal(q_long(c->pg,
+	                        "SELECT count(*) FROM sharing_groups WHERE uuid = "
+	                        "'8d3e5f20-5b2d-4f6e-9a01-1c2d3e4f5d01' AND peer = 'misp-a' AND "
+	                        "modified = '2026-10-01 10:00:00+00'"),
+	                 1);
+	/* OpenCTI sends the indicator back edited, with only the group's uuid */
+	r = PQexec(c->pg,
+	           "SELECT content::text FROM objects WHERE id = "
+	           "'indicator--8d3e5f20-5b2d-4f6e-9a01-1c2d3e4f5b01' ORDER BY seq DESC LIMIT 1");
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	assert_int_equal(PQntuples(r), 1);
+	copy = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+	PQclear(r);
+	assert_non_null(copy);
+	assert_string_equal(json_string_value(json_object_get(copy, "x_misp_sharing_group_uuid")),
+	                    "8d3e5f20-5b2d-4f6e-9a01-1c2d3e4f5d01");
+	json_object_set_new(copy, "modified", json_string("2026-11-21T10:00:00.000Z"));
+	json_object_set_new(copy, "description", json_string("edited at OpenCTI"));
+	b = json_pack("{s:s,s:s,s:[o]}", "type", "bundle", "id",
+	              "bundle--8d3e5f20-5b2d-4f6e-9a01-1c2d3e4f5a99", "objects", copy);
+	if (sl_pipeline_bundle(p, "opencti", "stream-1", b, NULL, 1795200000LL, NULL, &err) != 0)
+		fail_msg("%s: %s", err.where, err.msg);
+	assert_int_equal(q_long(c->pg, "SELECT count(*) FROM audit WHERE id = "
+	                               "'indicator--8d3e5f20-5b2d-4f6e-9a01-1c2d3e4f5b01' AND "
+	                               "modified = '2026-11-21T10:00:00Z' AND decision = 'allow' "
+	                               "AND destination IN ('misp-x', 'taxii-s')"),
+	                 2);
+	assert_int_equal(q_long(c->pg, "SELECT count(*) FROM audit WHERE id = "
+	                               "'indicator--8d3e5f20-5b2d-4f6e-9a01-1c2d3e4f5b01' AND "
+	                               "modified = '2026-11-21T10:00:00Z' AND decision = 'deny' "
+	                               "AND destination = 'misp-y'"),
+	                 1);
+	json_decref(b);
+	sl_pipeline_free(p);
+	sl_policy_free(pol);
+	json_decref(ev);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -421,6 +532,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_changed_payloads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_misp_deletions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_context_containers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sharing_group_members, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
