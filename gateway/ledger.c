@@ -904,8 +904,7 @@ static json_t *ids_result(PGresult *r, struct sl_err *err)
 		return sl_err_set(err, SL_ENOMEM, "ledger", "out of memory"), NULL;
 	for (k = 0; k < PQntuples(r); k++)
 		json_object_set_new(out, PQgetvalue(r, k, 0),
-		                    PQnfields(r) > 1 ? json_string(PQgetvalue(r, k, 1))
-		                                     : json_true());
+		                    PQnfields(r) > 1 ? json_string(PQgetvalue(r, k, 1)) : json_true());
 	return out;
 }
 
@@ -1630,10 +1629,10 @@ static int share_slice(struct sl_ledger *l, struct sl_ledger_share *rows, size_t
 		lg_buf_arr_elem(&o[1], s->id);
 		lg_buf_arr_elem(&o[2], ts[i]);
 		lg_buf_arr_elem(&o[3], deny ? "blocked" : "pending");
-		lg_buf_arr_elem(&o[4],
-		                s->decision == SL_LEDGER_ALLOW_WITH_CHANGES && s->obj && s->payload
-		                    ? s->payload
-		                    : payload);
+		lg_buf_arr_elem(&o[4], s->decision == SL_LEDGER_ALLOW_WITH_CHANGES && s->obj &&
+		                               s->payload
+		                           ? s->payload
+		                           : payload);
 		lg_buf_arr_elem(&o[5], deny ? (s->rule ? s->rule : "denied by policy") : NULL);
 		free(payload);
 		queued++;

@@ -639,16 +639,14 @@ static json_t *misp_deleted(json_t *ev)
 	json_t *gone = json_object(), *a, *o, *attrs;
 	size_t i, k;
 
-	json_array_foreach(json_object_get(ev, "Attribute"), i,
-	                   a) if (misp_true(json_object_get(a, "deleted")) &&
-	                          json_string_value(json_object_get(a, "uuid")))
+	json_array_foreach(json_object_get(ev, "Attribute"), i, a) if (misp_true(
+	    json_object_get(a, "deleted")) && json_string_value(json_object_get(a, "uuid")))
 	    json_object_set_new(gone, json_string_value(json_object_get(a, "uuid")), json_true());
 	json_array_foreach(json_object_get(ev, "Object"), i, o)
 	{
 		if (misp_true(json_object_get(o, "deleted"))) {
 			if (json_string_value(json_object_get(o, "uuid")))
-				json_object_set_new(gone,
-				                    json_string_value(json_object_get(o, "uuid")),
+				json_object_set_new(gone, json_string_value(json_object_get(o, "uuid")),
 				                    json_true());
 			continue;
 		}
@@ -738,16 +736,15 @@ int sl_pipeline_misp_event(struct sl_pipeline *p, const char *peer, const json_t
 	/* the caller keeps its own reference; misp_deleted edits only an event whose objects hold
 	 * deleted attributes: that one is copied first */
 	json_t *e = json_incref((json_t *)event);
-	const json_t *ev =
-	    json_object_get(event, "Event") ? json_object_get(event, "Event") : event;
+	const json_t *ev = json_object_get(event, "Event") ? json_object_get(event, "Event") : event;
 	const json_t *o;
 	size_t i, k;
 
 	json_array_foreach(json_object_get(ev, "Object"), i, o)
 	{
 		const json_t *a;
-		json_array_foreach(json_object_get(o, "Attribute"), k,
-		                   a) if (misp_true(json_object_get(a, "deleted")))
+		json_array_foreach(json_object_get(o, "Attribute"), k, a) if (misp_true(
+		    json_object_get(a, "deleted")))
 		{
 			json_decref(e);
 			if (!(e = json_deep_copy(event)))

@@ -240,24 +240,22 @@ static void test_changed_payloads(void **state)
 	assert_non_null(b);
 	assert_non_null(p = sl_pipeline_new(c->l, pol, &err));
 	assert_int_equal(sl_pipeline_set_pull(p, "pseudo-pull", &err), 0);
-	assert_int_equal(
-	    sl_pipeline_bundle(p, "misp-a", "event-2", b, NULL, 1795200000LL, &st, &err), 0);
+	assert_int_equal(sl_pipeline_bundle(p, "misp-a", "event-2", b, NULL, 1795200000LL, &st, &err),
+	                 0);
 	assert_int_equal(st.changed, 3);
 	for (i = 0; i < 3; i++) {
 		char sql[512];
 		json_t *want = oracle_object(pol, dests[i], b, 0), *got;
 		snprintf(sql, sizeof(sql),
-		         i == 1
-		             ? "SELECT content::text FROM shares WHERE destination = '%s' AND id = "
-		               "'indicator--5d1c2e3f-0000-4000-8000-000000000002'"
-		             : "SELECT payload::text FROM outbox WHERE destination = '%s' AND id = "
-		               "'indicator--5d1c2e3f-0000-4000-8000-000000000002'",
+		         i == 1 ? "SELECT content::text FROM shares WHERE destination = '%s' AND id = "
+		                  "'indicator--5d1c2e3f-0000-4000-8000-000000000002'"
+		                : "SELECT payload::text FROM outbox WHERE destination = '%s' AND id = "
+		                  "'indicator--5d1c2e3f-0000-4000-8000-000000000002'",
 		         dests[i]);
 		got = q_json(c->pg, sql);
 		assert_non_null(want);
 		if (!json_equal(want, got)) {
-			char *w = json_dumps(want, JSON_COMPACT),
-			     *g = json_dumps(got, JSON_COMPACT);
+			char *w = json_dumps(want, JSON_COMPACT), *g = json_dumps(got, JSON_COMPACT);
 			fail_msg("%s: stored %s, want %s", dests[i], g, w);
 		}
 		/* what each destination's policy says was changed, not the input */
