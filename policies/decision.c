@@ -2535,7 +2535,7 @@ struct fan {
 	struct sl_payload_memo memo; /* of the last object written: its other texts copy from it */
 	char *tchunk;
 	size_t tused, tcap;
-	json_t *empty;                  /* the changes of every decision that has none */
+	json_t *empty; /* the changes of every decision that has none */
 	struct sl_policy_facts **cinfo; /* n: what a container passes to the objects it lists */
 	struct sl_policy_decision *blk; /* nd * n */
 	/* objects by id, those sharing one chained in bundle order */
@@ -3185,8 +3185,6 @@ static int fan_containers(struct fan *fan, const json_t *objs, const struct mloo
 	return 0;
 }
 
-/* Pass 2: own TLP and tags, then what the containers pass on, in the order sl_policy_facts_stix
- * reads them. */
 /* The definitions of f's sharing groups, from a directory (group uuid -> MISP SharingGroup): with
  * one, sg_member also finds the destination by its organisation or server. Uuids are looked up
  * as given, then in lower case (MISP writes them lower case; a STIX copy may not). */
@@ -3213,6 +3211,8 @@ static void sg_lookup(struct sl_policy_facts *f, const json_t *sgs)
 	}
 }
 
+/* Pass 2: own TLP and tags, then what the containers pass on, in the order sl_policy_facts_stix
+ * reads them. */
 static void fan_inherit(struct fan *fan, struct sl_policy_facts *f, const struct mlook *ml,
                         const struct edge *edges, size_t e)
 {
