@@ -13,11 +13,8 @@
 # report created, one edited and two objects deleted on OpenCTI, a newer report version on the green
 # partner; (3) B edits A's event, which comes back to A once and then nothing moves.
 #
-# Known sluice bugs kept out of the default run (each makes this test fail; see docs/testing.md):
-#   SLUICE_E2E_DISTRIBUTION=1  adds A's event for the Banks-CERT sharing group (distribution 4),
-#                              whose SharingGroupOrg lists B's organisation: sluice keeps only the
-#                              group's uuid with the mapped objects, so a destination that is a
-#                              member by org_uuid (B) is denied it.
+# A's event for the Banks-CERT sharing group (distribution 4, fixtures/e2e/misp-a-distribution/)
+# lists B's organisation in its SharingGroupOrg: B (a member by org_uuid) must get it, C must not.
 # SLUICE_E2E_RESENDS=0 stops failing when a MISP peer is sent an event version it already holds
 #                              (refused as not newer; checked by default since sluice sends an
 #                              event again for an object only when that object is newer than it).
@@ -76,11 +73,8 @@ post() { # url json: a test-control POST that must succeed
 }
 # OpenCTI's analysts had created objects before sluice first connected (sluice backfills them).
 post "$url_o/_test/stix" "@$fx/opencti.json"
-# A's event for a sharing group B belongs to through its organisation: see the header,
-# SLUICE_E2E_DISTRIBUTION.
-if [ -n "${SLUICE_E2E_DISTRIBUTION:-}" ]; then
-	for f in "$fx"/misp-a-distribution/*.json; do post "$url_a/_test/seed" "@$f"; done
-fi
+# A's event for a sharing group B belongs to through its organisation (see the header).
+for f in "$fx"/misp-a-distribution/*.json; do post "$url_a/_test/seed" "@$f"; done
 
 {
 	cat <<CONF
@@ -191,7 +185,7 @@ for line in open(os.environ["E2E_ANALYST"]):
     elif w[0] == "octi-edit": octi_edits.append((w[1], w[2], w[3]))  # object, its MISP event, modified
 seeded, seed_of = {"a": set(), "b": set(), "c": set()}, {}
 for p in "abc":
-    dirs = ["misp-" + p] + (["misp-a-distribution"] if p == "a" and os.environ.get("SLUICE_E2E_DISTRIBUTION") else [])
+    dirs = ["misp-" + p] + (["misp-a-distribution"] if p == "a" else [])
     for f in [f for x in dirs for f in glob.glob("%s/%s/*.json" % (fx, x))]:
         e = json.load(open(f))
         seeded[p].add(e["Event"]["uuid"])
