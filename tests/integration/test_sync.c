@@ -504,20 +504,15 @@ static void test_sync_bad_answers(void **state)
 	free(ev);
 }
 
-/* Stopping while a push hangs hands the unsettled rows back at once instead of leaving them leased,
- * so a restarted daemon sends them without waiting. */
-static void test_sync_stop_releases(void **state)
+/* Start the sync again with opts and B as a push-only destination (its own pulls would hang too,
+ * and hold its connector), B hanging on every request (timeout 5 s), and A's green event added. */
+static void restart_b_hanging(struct world *w, const struct sl_sync_opts *opts)
 {
-	struct world *w = *state;
-	struct sl_ledger_work work[16];
 	struct sl_err err = {0};
-	struct sl_sync_opts opts = {.poll_ms = 150, .push_idle_ms = 150, .lease_s = 2, .seed = 7};
 	struct sl_config *cfg;
 	char *dsn = strdup(sl_config_db_dsn(w->cfg));
 	char *green = event_json(GREEN, "tlp:green", T1, "5a0c8a2e-6f1b-4b7c-9d3e-0000000a0001",
 	                         "login-secure-bank.example");
-	size_t n = 0, i;
-	bool retried = false;
 
 	b_direction = "push";
 	write_conf(w, dsn);
@@ -528,11 +523,26 @@ static void test_sync_stop_releases(void **state)
 	sl_sync_free(w->sync);
 	sl_config_unref(w->cfg);
 	w->cfg = cfg;
-	w->sync = sl_sync_new(w->loop, w->cfg, w->ledger, w->policy, &opts, &err);
+	w->sync = sl_sync_new(w->loop, w->cfg, w->ledger, w->policy, opts, &err);
 	assert_non_null(w->sync);
 	json_decref(
 	    call("POST", sl_peerproc_url(w->b), "/_test/fault", "{\"kind\":\"hang\"}", 200));
 	json_decref(call("POST", sl_peerproc_url(w->a), "/events/add", green, 200));
+	free(green);
+}
+
+/* Stopping while a push hangs hands the unsettled rows back at once instead of leaving them leased,
+ * so a restarted daemon sends them without waiting. */
+static void test_sync_stop_releases(void **state)
+{
+	struct world *w = *state;
+	struct sl_ledger_work work[16];
+	struct sl_err err = {0};
+	struct sl_sync_opts opts = {.poll_ms = 150, .push_idle_ms = 150, .lease_s = 2, .seed = 7};
+	size_t n = 0, i;
+	bool retried = false;
+
+	restart_b_hanging(w, &opts);
 	run_until(w, NULL, 800); /* A pulled, the push to B hangs (timeout 5 s, lease 2 s) */
 	sl_sync_free(w->sync);
 	w->sync = NULL;
@@ -545,7 +555,6 @@ static void test_sync_stop_releases(void **state)
 	assert_true(retried);
 	json_decref(
 	    call("POST", sl_peerproc_url(w->b), "/_test/fault", "{\"kind\":\"none\"}", 200));
-	free(green);
 }
 
 /* A push that takes longer than the lease keeps its rows: their leases are renewed while it is in
@@ -557,26 +566,9 @@ static void test_sync_lease_renewed(void **state)
 	struct sl_ledger_work work[16];
 	struct sl_err err = {0};
 	struct sl_sync_opts opts = {.poll_ms = 150, .push_idle_ms = 150, .lease_s = 1, .seed = 7};
-	char *green = event_json(GREEN, "tlp:green", T1, "5a0c8a2e-6f1b-4b7c-9d3e-0000000a0001",
-	                         "login-secure-bank.example");
-	struct sl_config *cfg;
-	char *dsn = strdup(sl_config_db_dsn(w->cfg));
 	size_t n = 99;
 
-	b_direction = "push"; /* B's own pulls would hang too, and hold its connector */
-	write_conf(w, dsn);
-	b_direction = "both";
-	free(dsn);
-	cfg = sl_config_load(w->conf, SL_CONFIG_STRICT, &err);
-	assert_non_null(cfg);
-	sl_sync_free(w->sync);
-	sl_config_unref(w->cfg);
-	w->cfg = cfg;
-	w->sync = sl_sync_new(w->loop, w->cfg, w->ledger, w->policy, &opts, &err);
-	assert_non_null(w->sync);
-	json_decref(
-	    call("POST", sl_peerproc_url(w->b), "/_test/fault", "{\"kind\":\"hang\"}", 200));
-	json_decref(call("POST", sl_peerproc_url(w->a), "/events/add", green, 200));
+	restart_b_hanging(w, &opts);
 	run_until(w, NULL, 3000); /* A pulled; the push to B hangs for 5 s, three leases */
 	assert_int_equal(sl_ledger_outbox_claim(w->ledger, "misp-b", 16, 60, work, &n, &err), 0);
 	assert_int_equal(n, 0);
@@ -584,7 +576,6 @@ static void test_sync_lease_renewed(void **state)
 	    call("POST", sl_peerproc_url(w->b), "/_test/fault", "{\"kind\":\"none\"}", 200));
 	assert_true(run_until(w, b_has_v1, 15000)); /* the hung push fails, the retry goes out */
 	assert_versions_unique(w->b, GREEN);
-	free(green);
 }
 
 /* The pull filters of a MISP peer block: published_only = false also takes drafts (A), the default
