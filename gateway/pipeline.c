@@ -384,6 +384,26 @@ fail:
 	return NULL;
 }
 
+/* decide_all for a bundle's first n objects, with the stored containers of those that came
+ * without theirs (with_context) and the sharing-group definitions they name (sg_directory; sgs:
+ * those that came with the bundle, may be NULL). */
+static int decide_in_context(struct sl_pipeline *p, const char *peer, const json_t *bundle,
+                             const json_t *sgs, size_t n, const struct sl_ledger_result *res,
+                             long long now, struct sl_pipeline_stats *st, struct sl_err *err)
+{
+	json_t *ctx, *dir = NULL;
+	int rc = -1;
+
+	memset(err, 0, sizeof(*err));
+	ctx = with_context(p, bundle, err);
+	if ((ctx || !err->code) &&
+	    ((dir = sg_directory(p, peer, ctx ? ctx : bundle, sgs, err)) || !err->code))
+		rc = decide_all(p, peer, ctx ? ctx : bundle, dir, n, res, now, st, err);
+	json_decref(dir);
+	json_decref(ctx);
+	return rc;
+}
+
 /* sl_pipeline_bundle, with the definitions of the MISP sharing groups its objects name (group
  * uuid -> SharingGroup; NULL when there are none). */
 static int pipeline_bundle(struct sl_pipeline *p, const char *peer, const char *origin_id,
@@ -394,7 +414,6 @@ static int pipeline_bundle(struct sl_pipeline *p, const char *peer, const char *
 	const json_t *objs = json_object_get(bundle, "objects");
 	struct sl_ledger_in *in = NULL;
 	struct sl_ledger_result *res = NULL;
-	json_t *ctx = NULL, *dir = NULL;
 	size_t n = json_array_size(objs), i;
 	int rc;
 
@@ -438,25 +457,12 @@ static int pipeline_bundle(struct sl_pipeline *p, const char *peer, const char *
 				st->stored++;
 		}
 	}
-	memset(err, 0, sizeof(*err));
-	ctx = with_context(p, bundle, err);
-	if (!ctx && err->code) {
-		rc = -1;
-		goto done;
-	}
-	dir = sg_directory(p, peer, ctx ? ctx : bundle, sgs, err);
-	if (!dir && err->code) {
-		rc = -1;
-		goto done;
-	}
-	rc = decide_all(p, peer, ctx ? ctx : bundle, dir, n, res, now, st, err);
+	rc = decide_in_context(p, peer, bundle, sgs, n, res, now, st, err);
 	if (rc < 0)
 		goto done;
 	if (cursor)
 		rc = sl_ledger_cursor_set(p->ledger, cursor, err);
 done:
-	json_decref(dir);
-	json_decref(ctx);
 	free(in);
 	free(res);
 	return rc;
@@ -498,20 +504,8 @@ int sl_pipeline_objects(struct sl_pipeline *p, const char *peer, const struct sl
 				st->stored++;
 		}
 	}
-	if (rc == 0) {
-		json_t *ctx, *dir = NULL;
-
-		memset(err, 0, sizeof(*err));
-		ctx = with_context(p, bundle, err);
-		if (!ctx && err->code)
-			rc = -1;
-		else if (!(dir = sg_directory(p, peer, ctx ? ctx : bundle, NULL, err)) && err->code)
-			rc = -1;
-		else
-			rc = decide_all(p, peer, ctx ? ctx : bundle, dir, n, res, now, st, err);
-		json_decref(dir);
-		json_decref(ctx);
-	}
+	if (rc == 0)
+		rc = decide_in_context(p, peer, bundle, NULL, n, res, now, st, err);
 	json_decref(bundle);
 	return rc;
 }
