@@ -1,8 +1,9 @@
 /* bench_ledger.c — the ledger's bulk ingest rate: N STIX objects (half indicators, half SCOs; 80%
  * unique from peer "a", then 20% of them again from peer "b") through sl_ledger_ingest, next to a
  * raw COPY of the same rows into a bare table (id text, modified timestamptz, content jsonb) in the
- * same run; then the time of "related events" for an event with 10,000 observables. Only the ingest
- * and COPY calls are timed, not building the objects. Prints name=value lines. Env:
+ * same run, and the schema's floor (the stored rows COPYed bare into tables like the ledger's);
+ * then the time of "related events" for an event with 10,000 observables. Only the ingest and COPY
+ * calls are timed, not building the objects. Prints name=value lines. Env:
  * BENCH_LEDGER_OBJECTS (default 1000000), BENCH_LEDGER_BATCH (default 10000). */
 #include <stdio.h>
 #include <stdlib.h>
