@@ -7,7 +7,9 @@
  * (ledger_payload_dumps_*). Also on a pool of 1,000,000 mapper-shaped STIX objects: facts read once per
  * object and full decisions, verdicts only, every verdict at once (sl_policy_verdicts_facts), the
  * facts alone, the naive per-destination path, and a JSON parse+serialise round trip (a lower
- * bound of any mapper's cost when the mapper is not built in). Lines are name=value. */
+ * bound of any mapper's cost when the mapper is not built in). read_floor_*: every member and
+ * string of the mapped objects visited once, no decision (the least any policy reading the
+ * mapper's output does). Lines are name=value. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -328,6 +330,37 @@ __attribute__((noinline)) static int step_policy_personal_data_kept(const struct
 	return pipeline_step(p, bundle, c);
 }
 
+/* The floor of any policy that reads what the mapper built: every member of every object visited
+ * once (arrays and nested objects too) and every string scanned once for an '@' (the cheapest
+ * personal-data test there is), with no decision at all. A policy must at least read each
+ * object's markings, distribution, tags and values to decide it. */
+static long floor_visit(const json_t *v)
+{
+	const char *k;
+	const json_t *e;
+	size_t i;
+	long n = 0;
+
+	if (json_is_string(v))
+		return memchr(json_string_value(v), '@', json_string_length(v)) != NULL;
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, e) n += floor_visit(e);
+	} else if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, k, e) n += 1 + floor_visit(e);
+	}
+	return n;
+}
+
+__attribute__((noinline)) static long step_floor(const json_t *bundle)
+{
+	const json_t *o;
+	size_t i;
+	long n = 0;
+
+	json_array_foreach(json_object_get(bundle, "objects"), i, o) n += floor_visit(o);
+	return n;
+}
+
 /* The older, finer measures on one mapped bundle: facts and full decisions, verdicts only, every
  * verdict at once, full decisions with an audit row each, and the bundle per destination. */
 static void detail_measures(const struct sl_policy *p, const json_t *bundle, double t[6])
@@ -432,7 +465,8 @@ static void mapped_section(const struct sl_policy *p, const struct sl_policy *pk
 {
 	struct step_counts c, cb, ck, ct;
 	long nev = 0, nobj = 0, ndetail = 0, dumped = 0, nchanged_detail = 0;
-	double t_map = 0, t_step = 0, t_step_b = 0, t_step_k = 0, t_step_t = 0, t_dumps = 0, t0,
+	long floor_seen = 0;
+	double t_floor = 0, t_map = 0, t_step = 0, t_step_b = 0, t_step_k = 0, t_step_t = 0, t_dumps = 0, t0,
 	       t[6] = {0, 0, 0, 0, 0, 0};
 	struct sl_err err;
 	static const char *const names[6] = {
@@ -455,6 +489,9 @@ static void mapped_section(const struct sl_policy *p, const struct sl_policy *pk
 			exit(1);
 		}
 		n = json_array_size(json_object_get(bundle, "objects"));
+		t0 = now_s();
+		floor_seen += step_floor(bundle);
+		t_floor += now_s() - t0;
 		t0 = now_s();
 		if (step_policy(p, bundle, &c) != 0)
 			exit(1);
@@ -493,6 +530,9 @@ static void mapped_section(const struct sl_policy *p, const struct sl_policy *pk
 	printf("pipeline_decision_objects_changes=%ld\n", cb.changes);
 	printf("pipeline_decisions_per_s=%.0f\n", (double)c.decisions / t_step);
 	print_ratio("pipeline_step", t_step, nobj, t_map, nobj);
+	/* what reading the mapper's objects costs any policy, before deciding anything */
+	printf("read_floor_members_and_strings=%ld\n", floor_seen);
+	print_ratio("read_floor", t_floor, nobj, t_map, nobj);
 	print_ratio("pipeline_step_decision_objects", t_step_b, ndetail, t_map, nobj);
 	print_ratio("pipeline_step_personal_data_kept", t_step_k, ndetail, t_map, nobj);
 	/* before the payload text: the step with changed trees, and the ledger's json_dumps of each
