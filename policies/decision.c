@@ -78,7 +78,8 @@ struct sl_policy_facts {
 	const struct sl_policy_intern *mask_for;
 	uint64_t tag_m, type_m, org_m;
 	size_t refs; /* the caller's, and one per decision whose rule chain is not written yet */
-	json_t *held[2]; /* the context's containers and MISP context, which the facts point into */
+	json_t *held[3]; /* the context's containers, MISP context and sharing groups, which the facts
+	                  * point into */
 	int nresults;
 	struct result *results; /* RESULTS entries, allocated with the first changed decision */
 	/* read by a fan before the bundle's markings and containers are known */
@@ -803,6 +804,8 @@ static void facts_pii(struct sl_policy_facts *f, const json_t *obj, const struct
 	}
 }
 
+static void sg_lookup(struct sl_policy_facts *f, const json_t *sgs);
+
 struct sl_policy_facts *sl_policy_facts_stix(const json_t *obj, const struct sl_policy_ctx *ctx,
                                              struct sl_err *err)
 {
@@ -853,6 +856,10 @@ struct sl_policy_facts *sl_policy_facts_stix(const json_t *obj, const struct sl_
 		if (i == 0)
 			read_misp_dist(f, cm.v[K_DIST], cm.v[K_SG], "container");
 	}
+	if (ctx && json_is_object(ctx->sharing_groups)) {
+		f->held[2] = json_incref((json_t *)ctx->sharing_groups);
+		sg_lookup(f, ctx->sharing_groups);
+	}
 	facts_pii(f, obj, &m);
 	if (f->oom) {
 		sl_err_set(err, SL_ENOMEM, f->id ? f->id : "object", "out of memory");
@@ -874,6 +881,7 @@ static void facts_clear(struct sl_policy_facts *f)
 	free(f->results);
 	json_decref(f->held[0]);
 	json_decref(f->held[1]);
+	json_decref(f->held[2]);
 	for (i = 0; i < f->npii; i++)
 		free(f->pii[i].pseudonym);
 	free(f->pkey);
@@ -2217,7 +2225,7 @@ static int bundle_facts(const json_t *objs, struct sl_policy_facts ***out, struc
 	{
 		const char *id = json_string_value(json_object_get(o, "id"));
 		struct sl_policy_ctx ctx = {id ? json_object_get(parents, id) : NULL, markings,
-		                            NULL};
+		                            NULL, NULL};
 		if (!json_is_object(o))
 			continue;
 		if (!(facts[i] = sl_policy_facts_stix(o, &ctx, err))) {

@@ -21,11 +21,15 @@ struct sl_policy_facts; /* what the policy looks at in one object, read once for
  *  markings:   JSON object, marking-definition id -> marking-definition object (custom TLP
  * definitions). misp:       {"distribution": 0..5, "sharing_group_uuid": "...", "sharing_group":
  * {MISP SharingGroup}}: MISP context for an object that does not carry x_misp_distribution itself.
+ *  sharing_groups: JSON object, group uuid -> MISP SharingGroup: the definitions of the groups the
+ *              object or its first container names by x_misp_sharing_group_uuid, as
+ *              sl_policy_decide_bundle_rows_sg takes them (membership by org or server too).
  */
 struct sl_policy_ctx {
 	const json_t *containers;
 	const json_t *markings;
 	const json_t *misp;
+	const json_t *sharing_groups;
 };
 
 /* Read the facts of obj once (obj is kept by reference until sl_policy_facts_free). NULL with err.

@@ -380,7 +380,7 @@ static void detail_measures(const struct sl_policy *p, const json_t *bundle, dou
 	t0 = now_s();
 	json_array_foreach(json_object_get(bundle, "objects"), k, o)
 	{
-		struct sl_policy_ctx ctx = {conts, NULL, NULL};
+		struct sl_policy_ctx ctx = {conts, NULL, NULL, NULL};
 		struct sl_policy_facts *f = sl_policy_facts_stix(o, &ctx, &err);
 		for (j = 0; f && j < NDEST; j++)
 			sl_policy_decision_free(
@@ -391,7 +391,7 @@ static void detail_measures(const struct sl_policy *p, const json_t *bundle, dou
 	t0 = now_s();
 	json_array_foreach(json_object_get(bundle, "objects"), k, o)
 	{
-		struct sl_policy_ctx ctx = {conts, NULL, NULL};
+		struct sl_policy_ctx ctx = {conts, NULL, NULL, NULL};
 		struct sl_policy_facts *f = sl_policy_facts_stix(o, &ctx, &err);
 		for (j = 0; f && j < NDEST; j++)
 			(void)sl_policy_verdict_facts(sl_policy_dest_at(p, j), f, NOW);
@@ -401,7 +401,7 @@ static void detail_measures(const struct sl_policy *p, const json_t *bundle, dou
 	t0 = now_s();
 	json_array_foreach(json_object_get(bundle, "objects"), k, o)
 	{
-		struct sl_policy_ctx ctx = {conts, NULL, NULL};
+		struct sl_policy_ctx ctx = {conts, NULL, NULL, NULL};
 		struct sl_policy_facts *f = sl_policy_facts_stix(o, &ctx, &err);
 		enum sl_policy_verdict v[NDEST];
 		if (f)
@@ -412,7 +412,7 @@ static void detail_measures(const struct sl_policy *p, const json_t *bundle, dou
 	t0 = now_s();
 	json_array_foreach(json_object_get(bundle, "objects"), k, o)
 	{
-		struct sl_policy_ctx ctx = {conts, NULL, NULL};
+		struct sl_policy_ctx ctx = {conts, NULL, NULL, NULL};
 		struct sl_policy_facts *f = sl_policy_facts_stix(o, &ctx, &err);
 		for (j = 0; f && j < NDEST; j++) {
 			struct sl_policy_decision *d =
@@ -588,7 +588,7 @@ int main(int argc, char **argv)
 	/* the gateway's path: facts once per object, then every destination */
 	t0 = now_s();
 	for (i = 0; i < total; i++) {
-		struct sl_policy_ctx ctx = {i % 2 ? report : NULL, NULL, NULL};
+		struct sl_policy_ctx ctx = {i % 2 ? report : NULL, NULL, NULL, NULL};
 		struct sl_policy_facts *f = sl_policy_facts_stix(pool[i % POOL], &ctx, &err);
 		for (k = 0; k < NDEST; k++) {
 			struct sl_policy_decision *d =
@@ -605,7 +605,7 @@ int main(int argc, char **argv)
 	/* full decisions with an audit row each (the rule chain written, changes serialised) */
 	t0 = now_s();
 	for (i = 0; i < total / 10; i++) {
-		struct sl_policy_ctx ctx = {i % 2 ? report : NULL, NULL, NULL};
+		struct sl_policy_ctx ctx = {i % 2 ? report : NULL, NULL, NULL, NULL};
 		struct sl_policy_facts *f = sl_policy_facts_stix(pool[i % POOL], &ctx, &err);
 		for (k = 0; k < NDEST; k++) {
 			struct sl_policy_decision *d =
@@ -620,7 +620,7 @@ int main(int argc, char **argv)
 	/* every destination's verdict at once */
 	t0 = now_s();
 	for (i = 0; i < total; i++) {
-		struct sl_policy_ctx ctx = {i % 2 ? report : NULL, NULL, NULL};
+		struct sl_policy_ctx ctx = {i % 2 ? report : NULL, NULL, NULL, NULL};
 		struct sl_policy_facts *f = sl_policy_facts_stix(pool[i % POOL], &ctx, &err);
 		enum sl_policy_verdict v[NDEST];
 		sl_policy_verdicts_facts(p, f, NOW, v);
@@ -633,7 +633,7 @@ int main(int argc, char **argv)
 	/* reading the facts alone */
 	t0 = now_s();
 	for (i = 0; i < total; i++) {
-		struct sl_policy_ctx ctx = {i % 2 ? report : NULL, NULL, NULL};
+		struct sl_policy_ctx ctx = {i % 2 ? report : NULL, NULL, NULL, NULL};
 		sl_policy_facts_free(sl_policy_facts_stix(pool[i % POOL], &ctx, &err));
 	}
 	t_facts = now_s() - t0;
@@ -641,7 +641,7 @@ int main(int argc, char **argv)
 	/* verdicts only (no rule chain, no copies): the fan-out before full decisions are built */
 	t0 = now_s();
 	for (i = 0; i < total; i++) {
-		struct sl_policy_ctx ctx = {i % 2 ? report : NULL, NULL, NULL};
+		struct sl_policy_ctx ctx = {i % 2 ? report : NULL, NULL, NULL, NULL};
 		struct sl_policy_facts *f = sl_policy_facts_stix(pool[i % POOL], &ctx, &err);
 		for (k = 0; k < NDEST; k++)
 			verdicts += sl_policy_verdict_facts(sl_policy_dest_at(p, k), f, NOW) !=
@@ -653,7 +653,7 @@ int main(int argc, char **argv)
 	/* naive: facts re-read for every destination (a tenth of the objects) */
 	t0 = now_s();
 	for (i = 0; i < total / 10; i++) {
-		struct sl_policy_ctx ctx = {i % 2 ? report : NULL, NULL, NULL};
+		struct sl_policy_ctx ctx = {i % 2 ? report : NULL, NULL, NULL, NULL};
 		for (k = 0; k < NDEST; k++)
 			sl_policy_decision_free(sl_policy_decide_stix(
 			    sl_policy_dest_at(p, k), pool[i % POOL], &ctx, NOW, &err));

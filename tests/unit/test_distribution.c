@@ -236,7 +236,7 @@ static void stix_objects_carry_misp_distribution(void **state)
 	    pt_json("{\"type\":\"indicator\",\"id\":\"indicator--2\",\"x_misp_distribution\":\"4\","
 	            "\"x_misp_sharing_group_uuid\":\"" SG "\"}");
 	json_t *ctxm = pt_json("{\"distribution\":0}");
-	struct sl_policy_ctx ctx = {NULL, NULL, ctxm};
+	struct sl_policy_ctx ctx = {NULL, NULL, ctxm, NULL};
 	struct sl_err err;
 	struct sl_policy_decision *d;
 
@@ -265,6 +265,55 @@ static void stix_objects_carry_misp_distribution(void **state)
 	json_decref(o);
 	json_decref(o4);
 	json_decref(ctxm);
+	sl_policy_free(p);
+}
+
+/* One object decided alone (sl_policy_decide_stix, as the sync decides a stored report it rebuilds
+ * an event around) with its sharing group's definition in the context: members by organisation
+ * or server, as in a bundle; the object's own uuid or its container's is looked up. */
+static void stix_object_sharing_group_from_context(void **state)
+{
+	struct sl_policy *p = pt_policy(policy_text);
+	json_t *own = pt_json("{\"type\":\"report\",\"id\":\"report--1\",\"x_misp_distribution\":4,"
+	                      "\"x_misp_sharing_group_uuid\":\"A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5D\","
+	                      "\"object_marking_refs\":[\"" PT_GREEN "\"],\"object_refs\":["
+	                      "\"indicator--1\"]}");
+	json_t *bare = pt_json("{\"type\":\"indicator\",\"id\":\"indicator--1\","
+	                       "\"object_marking_refs\":[\"" PT_GREEN "\"]}");
+	json_t *conts = json_pack("[O]", own);
+	json_t *dir = pt_json("{\"" SG "\":{\"uuid\":\"" SG "\",\"SharingGroupOrg\":["
+	                      "{\"Organisation\":{\"uuid\":\"" ORG "\"}}],"
+	                      "\"SharingGroupServer\":[{\"Server\":{\"url\":"
+	                      "\"https://misp.partner.example\",\"name\":\"partner\"}}]}}");
+	struct sl_policy_ctx none = {NULL, NULL, NULL, NULL}, with = {NULL, NULL, NULL, dir},
+	                     in_cont = {conts, NULL, NULL, dir};
+	static const char *const dests[] = {"sg-org", "sg-server"};
+	struct sl_policy_decision *d;
+	struct sl_err err;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		const struct sl_policy_dest *dd = sl_policy_dest_find(p, dests[i]);
+		d = sl_policy_decide_stix(dd, own, &none, NOW, &err);
+		assert_int_equal(sl_policy_decision_verdict(d), SL_POLICY_DENY);
+		sl_policy_decision_free(d);
+		d = sl_policy_decide_stix(dd, own, &with, NOW, &err);
+		assert_int_equal(sl_policy_decision_verdict(d), SL_POLICY_ALLOW);
+		sl_policy_decision_free(d);
+		/* an object of the event, decided with the report as its container */
+		d = sl_policy_decide_stix(dd, bare, &in_cont, NOW, &err);
+		assert_int_equal(sl_policy_decision_verdict(d), SL_POLICY_ALLOW);
+		sl_policy_decision_free(d);
+	}
+	/* a destination in no way a member stays out */
+	d = sl_policy_decide_stix(sl_policy_dest_find(p, "community"), own, &with, NOW, &err);
+	assert_int_equal(sl_policy_decision_verdict(d), SL_POLICY_DENY);
+	sl_policy_decision_free(d);
+	json_decref(own);
+	json_decref(bare);
+	json_decref(conts);
+	json_decref(dir);
 	sl_policy_free(p);
 }
 
@@ -472,6 +521,7 @@ int main(void)
 	    cmocka_unit_test(attributes_and_objects_removed_refs_updated),
 	    cmocka_unit_test(attribute_sharing_group_is_the_events),
 	    cmocka_unit_test(stix_objects_carry_misp_distribution),
+	    cmocka_unit_test(stix_object_sharing_group_from_context),
 	    cmocka_unit_test(bundle_drops_ids_from_refs),
 	    cmocka_unit_test(type_lists_apply_to_attributes_not_the_event),
 	    cmocka_unit_test(bundle_sharing_group_members_by_org_and_server),

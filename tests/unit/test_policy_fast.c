@@ -148,7 +148,7 @@ static void test_random(void)
 
 	for (i = 0; i < 20000; i++) {
 		json_t *o = random_object(i);
-		struct sl_policy_ctx ctx = {i % 3 == 0 ? report : NULL, NULL, NULL};
+		struct sl_policy_ctx ctx = {i % 3 == 0 ? report : NULL, NULL, NULL, NULL};
 		agree(p, o, &ctx, "random object");
 		json_decref(o);
 	}
@@ -260,7 +260,7 @@ static void test_rule_later(void)
 	json_t *conts = pt_json("[{\"type\": \"report\", \"id\": \"report--1\", "
 	                        "\"object_marking_refs\": [\"" PT_GREEN "\"], \"labels\": "
 	                        "[\"share:partner\"], \"x_misp_distribution\": 3}]");
-	struct sl_policy_ctx ctx = {conts, NULL, NULL};
+	struct sl_policy_ctx ctx = {conts, NULL, NULL, NULL};
 	struct sl_policy_decision *dec[4];
 	struct sl_err err;
 	struct sl_policy_facts *f = sl_policy_facts_stix(o, &ctx, &err);
@@ -857,7 +857,7 @@ static void test_corpus(void)
 		{
 			const char *id = json_string_value(json_object_get(o, "id"));
 			struct sl_policy_ctx ctx = {id ? json_object_get(parents, id) : NULL,
-			                            markings, NULL};
+			                            markings, NULL, NULL};
 			if (!json_is_object(o))
 				continue;
 			agree(p, o, &ctx, de->d_name);

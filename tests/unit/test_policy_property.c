@@ -567,7 +567,7 @@ static void run_stix(const struct sl_policy *p, const struct dest *ds, int nd)
 
 	random_stix(&o, &c, &f);
 	for (i = 0; i < nd; i++) {
-		struct sl_policy_ctx ctx = {c, NULL, NULL};
+		struct sl_policy_ctx ctx = {c, NULL, NULL, NULL};
 		struct sl_err err;
 		struct sl_policy_decision *dec =
 		    sl_policy_decide_stix(sl_policy_dest_at(p, (size_t)i), o, &ctx, NOW, &err);

@@ -200,7 +200,7 @@ static void container_markings_are_inherited(void **state)
 	json_t *conts =
 	    pt_json("[{\"type\":\"report\",\"id\":\"report--1\",\"object_refs\":[\"indicator--1\"],"
 	            "\"object_marking_refs\":[\"" PT_RED "\"]}]");
-	struct sl_policy_ctx ctx = {conts, NULL, NULL};
+	struct sl_policy_ctx ctx = {conts, NULL, NULL, NULL};
 	struct sl_err err;
 	struct sl_policy_decision *d =
 	    sl_policy_decide_stix(sl_policy_dest_at(p, 0), obj, &ctx, NOW, &err);
@@ -231,7 +231,7 @@ static void custom_tlp_definition_in_the_bundle(void **state)
 	                     "\"id\":\"marking-definition--22222222-2222-4222-8222-222222222222\","
 	                     "\"definition_type\":\"tlp\","
 	                     "\"definition\":{\"tlp\":\"amber\"}}}");
-	struct sl_policy_ctx ctx = {NULL, mk, NULL};
+	struct sl_policy_ctx ctx = {NULL, mk, NULL, NULL};
 	struct sl_err err;
 	struct sl_policy_decision *d =
 	    sl_policy_decide_stix(sl_policy_dest_at(p, 0), obj, &ctx, NOW, &err);
