@@ -1,7 +1,8 @@
 /* test_sync.c — the sync daemon's loop, in-process, against three misp-peer processes and a real
  * PostgreSQL ledger: an event made on A reaches B exactly once and is not pushed back to A; an edit
  * reaches B as one more version; TLP:RED never leaves; a peer answering 500s gets everything later
- * without duplicates; a push slower than the lease keeps its rows leased. */
+ * without duplicates; a push slower than the lease keeps its rows leased; an object of a
+ * sharing-group event edited elsewhere reaches the member that belongs by its organisation. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "peer_proc.h"
+#include "pipeline.h"
 #include "policy.h"
 #include "sltest.h"
 #include "sync.h"
@@ -665,6 +667,87 @@ static void test_sync_pull_filters(void **state)
 	assert_false(in_ledger(w, OLD_B));
 }
 
+#define SG_EVENT "5a0c8a2e-6f1b-4b7c-9d3e-000000005e01"
+#define SG_ATTR "5a0c8a2e-6f1b-4b7c-9d3e-000000005a01"
+#define SG_UUID "5a0c8a2e-6f1b-4b7c-9d3e-000000005601"
+#define SG_EDIT "Confirmed by a partner analyst"
+
+static bool b_has_sg(struct world *w)
+{
+	return has_version(w->b, SG_EVENT, T1);
+}
+
+/* B's copy of the sharing-group event has the partner's edit as its attribute's comment. */
+static bool b_has_sg_edit(struct world *w)
+{
+	json_t *v = call("GET", sl_peerproc_url(w->b), "/events/view/" SG_EVENT, NULL, 200), *a;
+	size_t i;
+	bool found = false;
+
+	json_array_foreach(json_object_get(json_object_get(v, "Event"), "Attribute"), i, a)
+	{
+		const char *c = json_string_value(json_object_get(a, "comment"));
+		if (strcmp(json_string_value(json_object_get(a, "uuid")), SG_ATTR) == 0 && c &&
+		    strcmp(c, SG_EDIT) == 0)
+			found = true;
+	}
+	json_decref(v);
+	return found;
+}
+
+/* A's event for the Banks sharing group (A's and B's organisations; sync.policy gives misp-b
+ * B's organisation and no list of groups, so B is a member only by the group's definition). Once
+ * B holds it, a partner (no MISP: a peer that sends STIX) sends a new version of its indicator
+ * alone. The push to B rebuilds the event around that row from the stored report: the report must
+ * be decided with the group's definition from the ledger, or B is refused the edit. C, no member,
+ * never sees the event. */
+static void test_sync_sharing_group_edit(void **state)
+{
+	struct world *w = *state;
+	struct sl_err err = {0};
+	struct sl_pipeline *pl;
+	char *text = event_json(SG_EVENT, "tlp:green", T1, SG_ATTR, "bank-mules.example");
+	json_t *e = json_loads(text, 0, NULL), *ev = json_object_get(e, "Event"), *ind, *bundle;
+
+	free(text);
+	json_object_set_new(ev, "distribution", json_string("4"));
+	json_object_set_new(ev, "sharing_group_id", json_string("1"));
+	json_object_set_new(
+	    ev, "SharingGroup",
+	    json_pack("{s:s,s:s,s:s,s:[{s:s,s:b,s:{s:s,s:s}},{s:s,s:b,s:{s:s,s:s}}]}", "id", "1",
+	              "name", "Banks", "uuid", SG_UUID, "SharingGroupOrg", "org_id", "1", "extend",
+	              0, "Organisation", "name", "OrgA", "uuid",
+	              "5a0c8a2e-6f1b-4b7c-9d3e-0000000000aa", "org_id", "2", "extend", 0,
+	              "Organisation", "name", "OrgB", "uuid",
+	              "5a0c8a2e-6f1b-4b7c-9d3e-0000000000bb"));
+	text = json_dumps(e, JSON_COMPACT);
+	json_decref(e);
+	json_decref(call("POST", sl_peerproc_url(w->a), "/events/add", text, 200));
+	free(text);
+	assert_true(run_until(w, b_has_sg, 20000));
+
+	/* the partner's new version of the indicator, alone */
+	ind = sl_ledger_get(w->ledger, "indicator--" SG_ATTR, NULL, &err);
+	assert_non_null(ind);
+	json_object_del(ind, "revoked");
+	json_object_set_new(ind, "modified", json_string("2026-11-02T10:00:00.000Z"));
+	json_object_set_new(ind, "description", json_string(SG_EDIT));
+	bundle = json_pack("{s:s,s:s,s:[o]}", "type", "bundle", "id",
+	                   "bundle--5a0c8a2e-6f1b-4b7c-9d3e-000000005b01", "objects", ind);
+	pl = sl_pipeline_new(w->ledger, w->policy, &err);
+	assert_non_null(pl);
+	assert_int_equal(
+	    sl_pipeline_bundle(pl, "partner", NULL, bundle, NULL, (long long)time(NULL), NULL, &err),
+	    0);
+	sl_pipeline_free(pl);
+	json_decref(bundle);
+
+	assert_true(run_until(w, b_has_sg_edit, 20000));
+	run_until(w, NULL, 1000);
+	assert_int_equal(dcount(w->c, SG_EVENT, "add"), 0);
+	assert_int_equal(dcount(w->c, SG_EVENT, "edit"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -673,6 +756,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_sync_stop_releases, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sync_lease_renewed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sync_pull_filters, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sync_sharing_group_edit, setup, teardown),
 	};
 	if (!sltest_pg_dsn()) {
 		fprintf(stderr, "no test PostgreSQL (run through ctest)\n");
