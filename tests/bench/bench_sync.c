@@ -4,7 +4,9 @@
  * name=value lines: end-to-end seconds, objects/s, the seconds from sluice's first sight of the
  * 10,000-attribute event to the moment ALL of it is at each destination (every object or
  * attribute the policy allows it, see expect(); goal < 2 s), and the gateway's peak RSS (goal
- * < 200 MB). SLBENCH_EVENTS, SLBENCH_LARGE, SLBENCH_DESTS shrink the run; SLBENCH_LOG_LEVEL sets
+ * < 200 MB); then the ledger's floor for the large event (sync_large_event_floor_*: its rows
+ * loaded bare into tables like the ledger's, the outbox rows leased and settled: no sluice logic).
+ * SLBENCH_EVENTS, SLBENCH_LARGE, SLBENCH_DESTS shrink the run; SLBENCH_LOG_LEVEL sets
  * sluice's log level, SLBENCH_BATCH its limits.batch_size, and SLBENCH_KEEP keeps the run directory
  * (with sluice's log). Skips (77) without ../shared. */
 #include <errno.h>
@@ -21,6 +23,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <libpq-fe.h>
 
 #include "peer_proc.h"
 #include "sltest.h"
@@ -426,13 +429,155 @@ static int read_seed(const char *seeddir, char big_uuid[64], long long *events, 
 	return pclose(p) == 0 ? 0 : -1;
 }
 
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Run q on c; false (and a message) unless it succeeded. */
+static bool pq_ok(PGconn *c, const char *q)
+{
+	PGresult *r = PQexec(c, q);
+	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+	if (!ok)
+		fprintf(stderr, "bench_sync: floor: %s: %s", q, PQerrorMessage(c));
+	PQclear(r);
+	return ok;
+}
+
+/* COPY the rows of select (binary) into table, timing only the COPY in. -1 on failure. */
+static double floor_copy(PGconn *c, const char *select, const char *table, long *rows)
+{
+	char q[2048], *row, *buf = NULL;
+	size_t len = 0, cap = 0, off;
+	int got;
+	double t0, t;
+	PGresult *r;
+
+	*rows = 0;
+	snprintf(q, sizeof(q), "COPY (%s) TO STDOUT (FORMAT binary)", select);
+	r = PQexec(c, q);
+	if (PQresultStatus(r) != PGRES_COPY_OUT) {
+		fprintf(stderr, "bench_sync: floor: %s: %s", q, PQerrorMessage(c));
+		PQclear(r);
+		return -1;
+	}
+	PQclear(r);
+	while ((got = PQgetCopyData(c, &row, 0)) > 0) {
+		if (len + (size_t)got > cap) {
+			cap = (len + (size_t)got) * 2;
+			if (!(buf = realloc(buf, cap)))
+				abort();
+		}
+		memcpy(buf + len, row, (size_t)got);
+		len += (size_t)got;
+		PQfreemem(row);
+		(*rows)++;
+	}
+	while ((r = PQgetResult(c)) != NULL)
+		PQclear(r);
+	*rows -= *rows > 0; /* the first chunk is the header with the first row: near enough */
+	snprintf(q, sizeof(q), "COPY %s FROM STDIN (FORMAT binary)", table);
+	t0 = mono_s();
+	r = PQexec(c, q);
+	PQclear(r);
+	for (off = 0; off < len; off += 1u << 20)
+		if (PQputCopyData(c, buf + off, (int)(len - off < (1u << 20) ? len - off : (1u << 20))) !=
+		    1)
+			break;
+	PQputCopyEnd(c, NULL);
+	t = mono_s() - t0;
+	while ((r = PQgetResult(c)) != NULL) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			fprintf(stderr, "bench_sync: floor: %s: %s", q, PQerrorMessage(c));
+			t = -1;
+		}
+		PQclear(r);
+	}
+	if (t >= 0)
+		t = mono_s() - t0;
+	free(buf);
+	return t;
+}
+
+/* The ledger's floor for the large event: the rows issue 3's data model keeps for it (its versions
+ * and observables; an outbox row and an audit row per destination and version), read back after
+ * the run and loaded bare (binary COPY) into empty tables made LIKE the ledger's own (the outbox
+ * rows as pending, as they are written), then every outbox row leased and settled with one UPDATE
+ * each for all of them (the gateway does both per batch). No sluice logic at all: what storing
+ * and moving these rows costs at the least, to set beside the 2 s goal. */
+static void ledger_floor(const char *dsn, const char *big_uuid)
+{
+	static const char *const parts[][2] = {
+	    {"objects", "SELECT o.* FROM objects o WHERE o.origin_id = "},
+	    {"observables", "SELECT b.* FROM observables b JOIN objects o ON o.id = b.stix_id "
+	                    "WHERE o.origin_id = "},
+	    {"outbox", "SELECT x.outbox_id, x.destination, x.id, x.modified, x.action, "
+	               "'pending'::text, 0, x.created_at, NULL::text, x.payload, x.created_at, "
+	               "x.created_at FROM outbox x JOIN objects o USING (id, modified) "
+	               "WHERE o.origin_id = "},
+	    {"audit", "SELECT a.* FROM audit a JOIN objects o USING (id, modified) "
+	              "WHERE o.origin_id = "},
+	};
+	PGconn *c = PQconnectdb(dsn);
+	double sum = 0, t;
+	size_t k;
+	char q[1024], sel[1024];
+	long rows;
+
+	if (PQstatus(c) != CONNECTION_OK || strspn(big_uuid, "0123456789abcdef-") != strlen(big_uuid)) {
+		fprintf(stderr, "bench_sync: floor: %s", PQerrorMessage(c));
+		PQfinish(c);
+		return;
+	}
+	for (k = 0; k < sizeof(parts) / sizeof(*parts); k++) {
+		/* logged, like the ledger's (a temp table would skip the WAL) */
+		snprintf(q, sizeof(q), "CREATE TABLE floor_%s (LIKE %s INCLUDING ALL)", parts[k][0],
+		         parts[k][0]);
+		if (!pq_ok(c, q))
+			goto out;
+		snprintf(sel, sizeof(sel), "%s'%s'", parts[k][1], big_uuid);
+		snprintf(q, sizeof(q), "floor_%s", parts[k][0]);
+		if ((t = floor_copy(c, sel, q, &rows)) < 0)
+			goto out;
+		printf("sync_large_event_floor_%s_rows=%ld\nsync_large_event_floor_%s_s=%.3f\n",
+		       parts[k][0], rows, parts[k][0], t);
+		sum += t;
+	}
+	{
+		static const char *const moves[][2] = {
+		    {"lease", "UPDATE floor_outbox SET attempts = attempts + 1, next_attempt = "
+		              "clock_timestamp() + interval '60 s', updated_at = now()"},
+		    {"settle", "UPDATE floor_outbox SET state = 'sent', updated_at = now(), "
+		               "next_attempt = clock_timestamp()"},
+		};
+		for (k = 0; k < 2; k++) {
+			double t0 = mono_s();
+			if (!pq_ok(c, moves[k][1]))
+				goto out;
+			t = mono_s() - t0;
+			printf("sync_large_event_floor_outbox_%s_s=%.3f\n", moves[k][0], t);
+			sum += t;
+		}
+	}
+	printf("sync_large_event_floor_s=%.3f\n", sum);
+out:
+	for (k = 0; k < sizeof(parts) / sizeof(*parts); k++) {
+		snprintf(q, sizeof(q), "DROP TABLE IF EXISTS floor_%s", parts[k][0]);
+		PQclear(PQexec(c, q));
+	}
+	PQfinish(c);
+}
+
 int main(void)
 {
 	const char *interop = sltest_interop_dir(), *sluice = getenv("SLUICE_BIN");
 	const char *py = getenv("SLUICE_PYTHON3") ? getenv("SLUICE_PYTHON3") : "python3";
 	char dir[] = "/tmp/sl_bench_sync_XXXXXX", cmd[8192], bin[1024], seeddir[4096];
 	char conf[4200], pol[4200], logp[4200], big_uuid[64];
-	char *dsn;
+	char *dsn, *floor_dsn = NULL;
 	struct sl_peerproc *src = NULL;
 	long long events, attrs, t0, seen = 0, t_end = 0, worst_big = 0;
 	long hwm = -1;
@@ -486,7 +631,7 @@ int main(void)
 	for (i = 0; i < nact; i++)
 		if (act[i]->start(act[i]) != 0)
 			goto out;
-	dsn = sltest_fresh_db("sl_bench_sync");
+	floor_dsn = dsn = sltest_fresh_db("sl_bench_sync");
 	snprintf(pol, sizeof(pol), "%s/bench.policy", dir);
 	snprintf(conf, sizeof(conf), "%s/sluice.conf", dir);
 	if (!(f = fopen(pol, "w")))
@@ -505,7 +650,6 @@ int main(void)
 	    " api_key_env = \"SLBENCH_MISP_KEY\"\n allow_plain_http = true\n timeout = 300\n}\n",
 	    dsn, pol, getenv("SLBENCH_LOG_LEVEL") ? getenv("SLBENCH_LOG_LEVEL") : "warn",
 	    sl_peerproc_url(src));
-	free(dsn);
 	if (getenv("SLBENCH_BATCH")) /* else sluice's default */
 		fprintf(f, "limits {\n batch_size = %d\n}\n", atoi(getenv("SLBENCH_BATCH")));
 	for (i = 0; i < nact; i++)
@@ -605,11 +749,14 @@ int main(void)
 		fprintf(stderr, "bench_sync: not every destination got every event in %d s\n",
 		        GIVE_UP_S);
 	}
+	if (done == nact && floor_dsn)
+		ledger_floor(floor_dsn, big_uuid);
 	printf("sync_gateway_peak_rss_mb=%.1f\n", hwm / 1024.0);
 	printf("sync_large_event_goal_2s=%s\nsync_peak_rss_goal_200mb=%s\n",
 	       worst_big && worst_big < 2000 ? "met" : "missed",
 	       hwm < 200 * 1024 ? "met" : "missed");
 out:
+	free(floor_dsn);
 	for (i = 0; i < nact; i++)
 		if (act[i]->pp)
 			sl_peerproc_stop(act[i]->pp);
