@@ -143,16 +143,47 @@ static void exec_or_die(PGconn *c, const char *q)
 	PQclear(r);
 }
 
+/* Send buf (len bytes) to stmt, a COPY ... FROM STDIN, in 1 MiB pieces and wait for the end;
+ * exits on failure. Returns the seconds it took and adds the backend's CPU to *cpu (left as it is
+ * when unreadable). */
+static double copy_in(PGconn *c, const char *stmt, const char *buf, size_t len, double *cpu)
+{
+	double c0 = proc_cpu_s(PQbackendPID(c)), t0 = now_s(), t;
+	PGresult *r = PQexec(c, stmt);
+	size_t off;
+
+	PQclear(r);
+	for (off = 0; off < len; off += 1u << 20) {
+		size_t k = len - off < (1u << 20) ? len - off : (1u << 20);
+
+		if (PQputCopyData(c, buf + off, (int)k) != 1) {
+			fprintf(stderr, "bench_ledger: %s: %s", stmt, PQerrorMessage(c));
+			exit(1);
+		}
+	}
+	PQputCopyEnd(c, NULL);
+	while ((r = PQgetResult(c)) != NULL) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			fprintf(stderr, "bench_ledger: %s: %s", stmt, PQerrorMessage(c));
+			exit(1);
+		}
+		PQclear(r);
+	}
+	t = now_s() - t0;
+	if (c0 >= 0 && proc_cpu_s(PQbackendPID(c)) >= 0)
+		*cpu += proc_cpu_s(PQbackendPID(c)) - c0;
+	return t;
+}
+
 /* A raw COPY of the same rows into a bare table, in one COPY: the ceiling for ingest. The rows are
  * all generated before the clock starts, so the server's work is timed, not overlapped with ours.
  */
 static double raw_copy(const char *dsn, size_t unique, size_t total, double *cpu)
 {
 	PGconn *c = PQconnectdb(dsn);
-	double t0, t, c0;
-	size_t i, len = 0, cap = total * 400 + 4096, off;
+	double t;
+	size_t i, len = 0, cap = total * 400 + 4096;
 	char *buf = malloc(cap);
-	PGresult *r;
 
 	if (PQstatus(c) != CONNECTION_OK || !buf) {
 		fprintf(stderr, "bench_ledger: %s", PQerrorMessage(c));
@@ -177,28 +208,10 @@ static double raw_copy(const char *dsn, size_t unique, size_t total, double *cpu
 		free(s);
 		json_decref(o);
 	}
-	c0 = proc_cpu_s(PQbackendPID(c));
-	t0 = now_s();
-	r = PQexec(c, "COPY raw_copy FROM STDIN");
-	PQclear(r);
-	for (off = 0; off < len; off += 1u << 20) {
-		size_t k = len - off < (1u << 20) ? len - off : (1u << 20);
-
-		if (PQputCopyData(c, buf + off, (int)k) != 1) {
-			fprintf(stderr, "bench_ledger: raw copy: %s", PQerrorMessage(c));
-			exit(1);
-		}
-	}
-	PQputCopyEnd(c, NULL);
-	while ((r = PQgetResult(c)) != NULL) {
-		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			fprintf(stderr, "bench_ledger: raw copy: %s", PQerrorMessage(c));
-			exit(1);
-		}
-		PQclear(r);
-	}
-	t = now_s() - t0;
-	*cpu = c0 < 0 || proc_cpu_s(PQbackendPID(c)) < 0 ? -1 : proc_cpu_s(PQbackendPID(c)) - c0;
+	*cpu = 0;
+	if (proc_cpu_s(PQbackendPID(c)) < 0)
+		*cpu = -1;
+	t = copy_in(c, "COPY raw_copy FROM STDIN", buf, len, cpu);
 	free(buf);
 	PQfinish(c);
 	return t;
@@ -213,7 +226,7 @@ static double schema_floor(const char *dsn, double *cpu)
 {
 	static const char *const tables[] = {"objects", "provenance_extra", "observables"};
 	PGconn *c = PQconnectdb(dsn);
-	double t = 0, c0, cpu_sum = 0;
+	double t = 0, cpu_sum = 0;
 	size_t k;
 
 	if (PQstatus(c) != CONNECTION_OK) {
@@ -223,7 +236,7 @@ static double schema_floor(const char *dsn, double *cpu)
 	for (k = 0; k < sizeof(tables) / sizeof(*tables); k++) {
 		char q[256];
 		char *buf = NULL, *row;
-		size_t len = 0, cap = 0, off;
+		size_t len = 0, cap = 0;
 		int got;
 		double t0;
 		PGresult *r;
@@ -251,30 +264,9 @@ static double schema_floor(const char *dsn, double *cpu)
 		while ((r = PQgetResult(c)) != NULL)
 			PQclear(r);
 		snprintf(q, sizeof(q), "COPY floor_%s FROM STDIN (FORMAT binary)", tables[k]);
-		c0 = proc_cpu_s(PQbackendPID(c));
-		t0 = now_s();
-		r = PQexec(c, q);
-		PQclear(r);
-		for (off = 0; off < len; off += 1u << 20) {
-			size_t m = len - off < (1u << 20) ? len - off : (1u << 20);
-
-			if (PQputCopyData(c, buf + off, (int)m) != 1) {
-				fprintf(stderr, "bench_ledger: floor copy: %s", PQerrorMessage(c));
-				exit(1);
-			}
-		}
-		PQputCopyEnd(c, NULL);
-		while ((r = PQgetResult(c)) != NULL) {
-			if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-				fprintf(stderr, "bench_ledger: floor copy: %s", PQerrorMessage(c));
-				exit(1);
-			}
-			PQclear(r);
-		}
-		t0 = now_s() - t0;
+		t0 = copy_in(c, q, buf, len, &cpu_sum);
 		t += t0;
 		printf("schema_floor_%s_seconds=%.3f\n", tables[k], t0);
-		cpu_sum += c0 < 0 ? 0 : proc_cpu_s(PQbackendPID(c)) - c0;
 		free(buf);
 		snprintf(q, sizeof(q), "DROP TABLE floor_%s", tables[k]);
 		exec_or_die(c, q);
