@@ -78,8 +78,8 @@ struct sl_policy_facts {
 	const struct sl_policy_intern *mask_for;
 	uint64_t tag_m, type_m, org_m;
 	size_t refs; /* the caller's, and one per decision whose rule chain is not written yet */
-	json_t *held[3]; /* the context's containers, MISP context and sharing groups, which the facts
-	                  * point into */
+	json_t *held[3]; /* the context's containers, MISP context and sharing groups, which the
+	                  * facts point into */
 	int nresults;
 	struct result *results; /* RESULTS entries, allocated with the first changed decision */
 	/* read by a fan before the bundle's markings and containers are known */

@@ -341,8 +341,8 @@ int main(void)
 		printf("ledger_vs_raw_copy_cpu_ratio=%.3f\n",
 		       cpu_raw / (cpu_b1 - cpu_b0 + cpu_client));
 	}
-	/* the schema's own floor: the stored rows loaded bare into tables like the ledger's (a ratio
-	 * no ingest into this schema can beat) */
+	/* the schema's own floor: the stored rows loaded bare into tables like the ledger's (a
+	 * ratio no ingest into this schema can beat) */
 	printf("schema_floor_seconds=%.3f\n", t_floor);
 	printf("schema_floor_vs_raw_copy_ratio=%.3f\n", t_raw / t_floor);
 	if (cpu_raw >= 0 && cpu_floor > 0) {

@@ -4,9 +4,9 @@
  * objects as text, one ledger share row filled per destination and object): pipeline_step_* and
  * its ratio to the mapping of the same objects; beside it, on every tenth bundle, the step with
  * changed trees as before and the ledger's json_dumps of each changed row that the text replaced
- * (ledger_payload_dumps_*). Also on a pool of 1,000,000 mapper-shaped STIX objects: facts read once per
- * object and full decisions, verdicts only, every verdict at once (sl_policy_verdicts_facts), the
- * facts alone, the naive per-destination path, and a JSON parse+serialise round trip (a lower
+ * (ledger_payload_dumps_*). Also on a pool of 1,000,000 mapper-shaped STIX objects: facts read once
+ * per object and full decisions, verdicts only, every verdict at once (sl_policy_verdicts_facts),
+ * the facts alone, the naive per-destination path, and a JSON parse+serialise round trip (a lower
  * bound of any mapper's cost when the mapper is not built in). read_floor_*: every member and
  * string of the mapped objects visited once, no decision (the least any policy reading the
  * mapper's output does). Lines are name=value. */
@@ -466,8 +466,8 @@ static void mapped_section(const struct sl_policy *p, const struct sl_policy *pk
 	struct step_counts c, cb, ck, ct;
 	long nev = 0, nobj = 0, ndetail = 0, dumped = 0, nchanged_detail = 0;
 	long floor_seen = 0;
-	double t_floor = 0, t_map = 0, t_step = 0, t_step_b = 0, t_step_k = 0, t_step_t = 0, t_dumps = 0, t0,
-	       t[6] = {0, 0, 0, 0, 0, 0};
+	double t_floor = 0, t_map = 0, t_step = 0, t_step_b = 0, t_step_k = 0, t_step_t = 0,
+	       t_dumps = 0, t0, t[6] = {0, 0, 0, 0, 0, 0};
 	struct sl_err err;
 	static const char *const names[6] = {
 	    "policy",       "verdict_only",           "verdicts_all",

@@ -484,8 +484,8 @@ static double floor_copy(PGconn *c, const char *select, const char *table, long 
 	r = PQexec(c, q);
 	PQclear(r);
 	for (off = 0; off < len; off += 1u << 20)
-		if (PQputCopyData(c, buf + off, (int)(len - off < (1u << 20) ? len - off : (1u << 20))) !=
-		    1)
+		if (PQputCopyData(c, buf + off,
+		                  (int)(len - off < (1u << 20) ? len - off : (1u << 20))) != 1)
 			break;
 	PQputCopyEnd(c, NULL);
 	t = mono_s() - t0;
@@ -527,7 +527,8 @@ static void ledger_floor(const char *dsn, const char *big_uuid)
 	char q[1024], sel[1024];
 	long rows;
 
-	if (PQstatus(c) != CONNECTION_OK || strspn(big_uuid, "0123456789abcdef-") != strlen(big_uuid)) {
+	if (PQstatus(c) != CONNECTION_OK ||
+	    strspn(big_uuid, "0123456789abcdef-") != strlen(big_uuid)) {
 		fprintf(stderr, "bench_sync: floor: %s", PQerrorMessage(c));
 		PQfinish(c);
 		return;

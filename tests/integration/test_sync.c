@@ -736,9 +736,9 @@ static void test_sync_sharing_group_edit(void **state)
 	                   "bundle--5a0c8a2e-6f1b-4b7c-9d3e-000000005b01", "objects", ind);
 	pl = sl_pipeline_new(w->ledger, w->policy, &err);
 	assert_non_null(pl);
-	assert_int_equal(
-	    sl_pipeline_bundle(pl, "partner", NULL, bundle, NULL, (long long)time(NULL), NULL, &err),
-	    0);
+	assert_int_equal(sl_pipeline_bundle(pl, "partner", NULL, bundle, NULL,
+	                                    (long long)time(NULL), NULL, &err),
+	                 0);
 	sl_pipeline_free(pl);
 	json_decref(bundle);
 

@@ -274,10 +274,11 @@ static void stix_objects_carry_misp_distribution(void **state)
 static void stix_object_sharing_group_from_context(void **state)
 {
 	struct sl_policy *p = pt_policy(policy_text);
-	json_t *own = pt_json("{\"type\":\"report\",\"id\":\"report--1\",\"x_misp_distribution\":4,"
-	                      "\"x_misp_sharing_group_uuid\":\"A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5D\","
-	                      "\"object_marking_refs\":[\"" PT_GREEN "\"],\"object_refs\":["
-	                      "\"indicator--1\"]}");
+	json_t *own =
+	    pt_json("{\"type\":\"report\",\"id\":\"report--1\",\"x_misp_distribution\":4,"
+	            "\"x_misp_sharing_group_uuid\":\"A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5D\","
+	            "\"object_marking_refs\":[\"" PT_GREEN "\"],\"object_refs\":["
+	            "\"indicator--1\"]}");
 	json_t *bare = pt_json("{\"type\":\"indicator\",\"id\":\"indicator--1\","
 	                       "\"object_marking_refs\":[\"" PT_GREEN "\"]}");
 	json_t *conts = json_pack("[O]", own);
