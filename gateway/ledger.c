@@ -975,35 +975,46 @@ int sl_ledger_sharing_groups_put(struct sl_ledger *l, const char *peer, const js
 	return 0;
 }
 
-json_t *sl_ledger_sharing_groups_get(struct sl_ledger *l, const char *const *uuids, size_t n,
-                                     struct sl_err *err)
+/* run_ids(name), then a new object of its rows: column 0 -> the JSON of column 1. strict: a cell
+ * that is not JSON fails the call (err names it); else that row is left out. */
+static json_t *run_ids_json(struct sl_ledger *l, const char *name, const char *what,
+                            const char *const *ids, size_t n, bool strict, struct sl_err *err)
 {
 	json_t *out;
 	PGresult *r;
 	int k;
 
-	if (n && !uuids)
-		return sl_err_set(err, SL_EINVAL, "sharing groups", "no uuids"), NULL;
+	if (n && !ids)
+		return sl_err_set(err, SL_EINVAL, what, "no ids"), NULL;
 	if (!(out = json_object()))
-		return sl_err_set(err, SL_ENOMEM, "sharing groups", "out of memory"), NULL;
+		return sl_err_set(err, SL_ENOMEM, what, "out of memory"), NULL;
 	if (n == 0)
 		return out;
-	if (!(r = run_ids(l, "sharing_groups_get", uuids, n, err))) {
+	if (!(r = run_ids(l, name, ids, n, err))) {
 		json_decref(out);
 		return NULL;
 	}
 	for (k = 0; k < PQntuples(r); k++) {
-		json_t *o = json_cell(r, k, 1, PQgetvalue(r, k, 0), err);
+		struct sl_err e2 = {0};
+		json_t *o = json_cell(r, k, 1, PQgetvalue(r, k, 0), strict ? err : &e2);
+		if (!o && !strict)
+			continue;
 		if (!o || json_object_set_new(out, PQgetvalue(r, k, 0), o) != 0) {
 			PQclear(r);
 			json_decref(out);
 			if (o)
-				sl_err_set(err, SL_ENOMEM, "sharing groups", "out of memory");
+				sl_err_set(err, SL_ENOMEM, what, "out of memory");
 			return NULL;
 		}
 	}
 	PQclear(r);
 	return out;
+}
+
+json_t *sl_ledger_sharing_groups_get(struct sl_ledger *l, const char *const *uuids, size_t n,
+                                     struct sl_err *err)
+{
+	return run_ids_json(l, "sharing_groups_get", "sharing groups", uuids, n, true, err);
 }
 
 json_t *sl_ledger_known(struct sl_ledger *l, const char *const *ids, size_t n, struct sl_err *err)
@@ -1025,29 +1036,7 @@ json_t *sl_ledger_known(struct sl_ledger *l, const char *const *ids, size_t n, s
 json_t *sl_ledger_outbox_newest(struct sl_ledger *l, const char *const *ids, size_t n,
                                 struct sl_err *err)
 {
-	json_t *out;
-	PGresult *r;
-	int k;
-
-	if (n && !ids)
-		return sl_err_set(err, SL_EINVAL, "outbox", "no ids"), NULL;
-	if (!(out = json_object()))
-		return sl_err_set(err, SL_ENOMEM, "outbox", "out of memory"), NULL;
-	if (n == 0)
-		return out;
-	if (!(r = run_ids(l, "outbox_newest", ids, n, err))) {
-		json_decref(out);
-		return NULL;
-	}
-	for (k = 0; k < PQntuples(r); k++) {
-		struct sl_err e2 = {0};
-		json_t *o = json_cell(r, k, 1, PQgetvalue(r, k, 0), &e2);
-
-		if (o)
-			json_object_set_new(out, PQgetvalue(r, k, 0), o);
-	}
-	PQclear(r);
-	return out;
+	return run_ids_json(l, "outbox_newest", "outbox", ids, n, false, err);
 }
 
 /* One row: the same statement as a batch. */
