@@ -1017,6 +1017,39 @@ json_t *sl_ledger_sharing_groups_get(struct sl_ledger *l, const char *const *uui
 	return run_ids_json(l, "sharing_groups_get", "sharing groups", uuids, n, true, err);
 }
 
+/* Note in want the group o names, unless skip holds it. false when out of memory. */
+static bool sg_want(json_t *want, const json_t *o, const json_t *skip)
+{
+	const char *u = json_string_value(json_object_get(o, "x_misp_sharing_group_uuid"));
+
+	return !u || json_object_get(skip, u) || json_object_set_new(want, u, json_true()) == 0;
+}
+
+json_t *sl_ledger_sharing_groups_named(struct sl_ledger *l, const json_t *objs, const json_t *also,
+                                       const json_t *skip, struct sl_err *err)
+{
+	json_t *want = json_object(), *out = NULL, *o;
+	const char **uuids = NULL, *k;
+	bool ok = want != NULL;
+	size_t i, n = 0;
+
+	if (json_is_array(objs)) {
+		json_array_foreach(objs, i, o) ok = ok && sg_want(want, o, skip);
+	} else if (json_is_object(objs)) {
+		json_object_foreach((json_t *)objs, k, o) ok = ok && sg_want(want, o, skip);
+	}
+	ok = ok && (!also || sg_want(want, also, skip));
+	if (ok && (uuids = malloc((json_object_size(want) + 1) * sizeof(*uuids))) != NULL) {
+		json_object_foreach(want, k, o) uuids[n++] = k;
+		out = sl_ledger_sharing_groups_get(l, uuids, n, err);
+	} else {
+		sl_err_set(err, SL_ENOMEM, "sharing groups", "out of memory");
+	}
+	free(uuids);
+	json_decref(want);
+	return out;
+}
+
 json_t *sl_ledger_known(struct sl_ledger *l, const char *const *ids, size_t n, struct sl_err *err)
 {
 	PGresult *r;

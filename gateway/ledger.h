@@ -121,6 +121,13 @@ int sl_ledger_sharing_groups_put(struct sl_ledger *l, const char *peer, const js
  * SharingGroup, without the ones the ledger does not hold; NULL with err on failure. */
 json_t *sl_ledger_sharing_groups_get(struct sl_ledger *l, const char *const *uuids, size_t n,
                                      struct sl_err *err);
+/* The stored definitions of the groups STIX objects name by x_misp_sharing_group_uuid, each asked
+ * once: objs (may be NULL) is an array of objects or an object whose values are objects, also (may
+ * be NULL) one more object; uuids that are keys of skip (may be NULL) are not asked for. A new
+ * object as sl_ledger_sharing_groups_get gives it (empty when no other group is named); NULL with
+ * err on failure. */
+json_t *sl_ledger_sharing_groups_named(struct sl_ledger *l, const json_t *objs, const json_t *also,
+                                       const json_t *skip, struct sl_err *err);
 /* Which of ids[0..n) the ledger holds a version of, in one round trip: a new object id -> true.
  * NULL with err on failure. */
 json_t *sl_ledger_known(struct sl_ledger *l, const char *const *ids, size_t n, struct sl_err *err);

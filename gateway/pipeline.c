@@ -343,45 +343,26 @@ oom:
 static json_t *sg_directory(struct sl_pipeline *p, const char *peer, const json_t *bundle,
                             const json_t *sgs, struct sl_err *err)
 {
-	json_t *want = json_object(), *dir = NULL, *stored = NULL, *obj;
-	const char **uuids = NULL, *u;
-	size_t i, n = 0;
+	json_t *dir = NULL, *stored;
 
 	memset(err, 0, sizeof(*err));
-	if (!want)
-		goto oom;
 	if (sgs && sl_ledger_sharing_groups_put(p->ledger, peer, sgs, err) != 0)
-		goto fail;
-	json_array_foreach(json_object_get(bundle, "objects"), i, obj)
-	{
-		u = json_string_value(json_object_get(obj, "x_misp_sharing_group_uuid"));
-		if (u && !json_object_get(sgs, u) && json_object_set_new(want, u, json_true()) != 0)
-			goto oom;
-	}
-	if (!json_object_size(want)) {
-		json_decref(want);
+		return NULL;
+	if (!(stored = sl_ledger_sharing_groups_named(p->ledger, json_object_get(bundle, "objects"),
+	                                              NULL, sgs, err)))
+		return NULL;
+	if (!json_object_size(stored)) {
+		json_decref(stored);
 		return sgs ? json_incref((json_t *)sgs) : NULL;
 	}
-	if (!(uuids = malloc(json_object_size(want) * sizeof(*uuids))))
-		goto oom;
-	json_object_foreach(want, u, obj) uuids[n++] = u;
-	if (!(stored = sl_ledger_sharing_groups_get(p->ledger, uuids, n, err)))
-		goto fail;
 	if (!(dir = sgs ? json_copy((json_t *)sgs) : json_object()) ||
-	    json_object_update(dir, stored) != 0)
-		goto oom;
-	free(uuids);
+	    json_object_update(dir, stored) != 0) {
+		json_decref(dir);
+		dir = NULL;
+		sl_err_set(err, SL_ENOMEM, "pipeline", "out of memory");
+	}
 	json_decref(stored);
-	json_decref(want);
 	return dir;
-oom:
-	sl_err_set(err, SL_ENOMEM, "pipeline", "out of memory");
-fail:
-	free(uuids);
-	json_decref(dir);
-	json_decref(stored);
-	json_decref(want);
-	return NULL;
 }
 
 /* decide_all for a bundle's first n objects, with the stored containers of those that came

@@ -976,33 +976,20 @@ static bool belongs(const json_t *o, const json_t *in)
 	return of && json_object_get(in, of);
 }
 
-/* The stored definitions of the MISP sharing groups the objects of objs (an array) name by
- * x_misp_sharing_group_uuid: group uuid -> SharingGroup, for sl_policy_ctx.sharing_groups, so a
- * destination that is a member by its organisation or server is found one (new reference; NULL
- * when none is named or the ledger cannot say, and then only a destination's list of groups
- * makes it a member: stricter, never laxer). */
-static json_t *sg_directory(struct sl_ledger *l, const json_t *objs)
+/* The stored definitions of the MISP sharing groups that the objects of objs (an array or an
+ * object of objects, may be NULL) and also (may be NULL) name: for sl_policy_ctx.sharing_groups,
+ * so a destination that is a member by its organisation or server is found one (new reference;
+ * NULL when the ledger cannot say, and then only a destination's list of groups makes it a
+ * member: stricter, never laxer). */
+static json_t *sg_directory(struct sl_ledger *l, const json_t *objs, const json_t *also)
 {
-	const char **uuids = calloc(json_array_size(objs) + 1, sizeof(*uuids));
-	const json_t *o;
-	json_t *dir = NULL;
 	struct sl_err err = {0};
-	size_t i, k, n = 0;
+	json_t *dir = sl_ledger_sharing_groups_named(l, objs, also, NULL, &err);
 
-	json_array_foreach(objs, i, o)
-	{
-		const char *u = json_string_value(json_object_get(o, "x_misp_sharing_group_uuid"));
-		for (k = 0; u && uuids && k < n; k++)
-			if (strcmp(uuids[k], u) == 0)
-				u = NULL;
-		if (u && uuids)
-			uuids[n++] = u;
-	}
-	if (n && !(dir = sl_ledger_sharing_groups_get(l, uuids, n, &err)))
+	if (!dir)
 		sl_warn("sharing groups of a rebuilt event: %s (members by organisation or server "
 		        "are refused it)",
 		        err.msg);
-	free(uuids);
 	return dir;
 }
 
@@ -1015,7 +1002,7 @@ static void add_stored_refs(struct sl_ledger *l, const struct sl_policy_dest *d,
 {
 	json_t *ids = json_array(), *ctx_c = json_pack("[O]", container), *id, *o;
 	json_t *have = json_object(); /* ids objs holds: a hash, for events of 10,000s of refs */
-	json_t *stored = NULL, *sgs = NULL, *named = NULL;
+	json_t *stored = NULL, *sgs = NULL;
 	struct sl_policy_ctx ctx = {ctx_c, NULL, NULL, NULL};
 	struct sl_err err = {0};
 	const json_t *v;
@@ -1046,13 +1033,8 @@ static void add_stored_refs(struct sl_ledger *l, const struct sl_policy_dest *d,
 	}
 	if (!(stored = sl_ledger_outbox_newest(l, want, nwant, &err)))
 		goto done;
-	/* the groups the container and the stored objects name */
-	if ((named = json_array()) != NULL) {
-		const char *k;
-		json_array_append(named, (json_t *)container);
-		json_object_foreach(stored, k, o) json_array_append(named, o);
-		ctx.sharing_groups = sgs = sg_directory(l, named);
-	}
+	/* the groups the stored objects and the container name */
+	ctx.sharing_groups = sgs = sg_directory(l, stored, container);
 	for (i = 0; i < nwant; i++) {
 		struct sl_policy_decision *dec;
 		json_t *obj = json_object_get(stored, want[i]), *out;
@@ -1073,7 +1055,6 @@ static void add_stored_refs(struct sl_ledger *l, const struct sl_policy_dest *d,
 done:
 	free(want);
 	json_decref(stored);
-	json_decref(named);
 	json_decref(sgs);
 	json_decref(ids);
 	json_decref(ctx_c);
@@ -1310,14 +1291,12 @@ static void build_orphans(struct sl_ledger *l, struct claim_job *j, json_t **pay
 		}
 		if (stored && j->dest && json_array_size(rows)) {
 			/* with its sharing group's members, as the pipeline decided it */
-			json_t *one = json_pack("[O]", stored);
-			json_t *sgs = one ? sg_directory(l, one) : NULL;
+			json_t *sgs = sg_directory(l, NULL, stored);
 			ctx.sharing_groups = sgs;
 			dec = sl_policy_decide_stix(j->dest, stored, &ctx, j->now, &err);
 			container = dec ? sl_policy_decision_take_object(dec) : NULL;
 			sl_policy_decision_free(dec);
 			json_decref(sgs);
-			json_decref(one);
 		}
 		json_decref(stored);
 		json_decref(ctx_c);

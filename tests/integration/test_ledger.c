@@ -1180,6 +1180,35 @@ static void sharing_groups_newer_definition_wins(void **state)
 	assert_int_equal(json_object_size(got), 0);
 	json_decref(got);
 	assert_int_equal(sl_ledger_sharing_groups_put(c->l, "misp-a", NULL, &err), 0);
+	/* by the objects that name them: an array or an object of objects, one more object, and
+	 * the groups of skip left out */
+	{
+		json_t *objs =
+		    json_pack("[{s:s}, {s:s}, {s:s}]", "x_misp_sharing_group_uuid", ask[0],
+		              "x_misp_sharing_group_uuid", ask[0], "type", "indicator");
+		json_t *byid =
+		    json_pack("{s:{s:s}}", "indicator--1", "x_misp_sharing_group_uuid", ask[1]);
+		json_t *also = json_pack("{s:s}", "x_misp_sharing_group_uuid", ask[2]);
+		json_t *skip = json_pack("{s:b}", ask[1], 1);
+		got = sl_ledger_sharing_groups_named(c->l, objs, also, NULL, &err);
+		assert_non_null(got);
+		assert_int_equal(json_object_size(got), 1); /* ask[2] is not held */
+		assert_non_null(json_object_get(got, ask[0]));
+		json_decref(got);
+		got = sl_ledger_sharing_groups_named(c->l, byid, NULL, NULL, &err);
+		assert_non_null(json_object_get(got, ask[1]));
+		json_decref(got);
+		got = sl_ledger_sharing_groups_named(c->l, byid, NULL, skip, &err);
+		assert_int_equal(json_object_size(got), 0);
+		json_decref(got);
+		got = sl_ledger_sharing_groups_named(c->l, NULL, NULL, NULL, &err);
+		assert_int_equal(json_object_size(got), 0);
+		json_decref(got);
+		json_decref(objs);
+		json_decref(byid);
+		json_decref(also);
+		json_decref(skip);
+	}
 	json_decref(v1);
 	json_decref(v2);
 }
